@@ -1,0 +1,49 @@
+# cdverify: two user-facing targets, `make report` and `make test` (plus `make lint`).
+#
+# torch: the CPU build is the default. Here `pip install torch==2.13.0` takes a local CPU wheel;
+# an unpinned `torch` would pull a multi-GB CUDA build. Override, for example:
+#   make report TORCH_SPEC='torch==2.13.0' TORCH_PIP_ARGS='--index-url https://download.pytorch.org/whl/cu128'
+#   make test   TORCH_PIP_ARGS='--index-url https://download.pytorch.org/whl/cpu'   # CPU wheel elsewhere
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+REPORT_ARGS ?=
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+STAMP_BASE := $(VENV)/.stamp-base
+STAMP_DEV := $(VENV)/.stamp-dev
+
+.PHONY: report test lint clean
+
+report: $(STAMP_BASE)
+	$(BIN)/cdverify report $(REPORT_ARGS)
+
+test: $(STAMP_DEV)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP_DEV)
+	$(BIN)/ruff check .
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml changed (stamp files). The dev stamp implies the base one.
+$(STAMP_BASE): pyproject.toml | $(BIN)/python
+	@if [ -f $(STAMP_DEV) ] && [ $(STAMP_DEV) -nt pyproject.toml ]; then \
+	    echo "dev install is current; nothing to install"; \
+	else \
+	    $(PIP) install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)" && \
+	    $(PIP) install -q -e . ; \
+	fi
+	touch $@
+
+$(STAMP_DEV): pyproject.toml | $(BIN)/python
+	$(PIP) install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(PIP) install -q -e '.[dev]'
+	touch $@ $(STAMP_BASE)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
