@@ -1,0 +1,119 @@
+r"""Noise laws given by their moments.
+
+Only moments enter the generator of a block: the expectation of a polynomial in independent
+noise variables is the product of their moments. A law is therefore a name plus a moment function
+``k -> E[xi^k]``; every law used for a diffusion needs finite moments up to order 4 (order 2 for
+the limit, order 4 for the O(h) correction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .errors import TheoryError
+
+MAX_MOMENT = 4  # highest moment the generator and its O(h) correction need
+
+
+@dataclass(frozen=True)
+class NoiseLaw:
+    """A scalar noise law, known through its moments E[xi^k], k = 0..MAX_MOMENT."""
+
+    name: str
+    moments: tuple[sp.Expr, ...]
+    description: str = ""
+    parameters: tuple[sp.Symbol, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if len(self.moments) <= MAX_MOMENT:
+            raise TheoryError(
+                f"noise law {self.name!r} gives {len(self.moments)} moments; "
+                f"moments E[xi^k] for k = 0..{MAX_MOMENT} are needed"
+            )
+        for k, m in enumerate(self.moments[: MAX_MOMENT + 1]):
+            m = sp.sympify(m)
+            if m.has(sp.oo, -sp.oo, sp.zoo, sp.nan) or not m.is_finite:
+                raise TheoryError(
+                    f"noise law {self.name!r} has E[xi^{k}] = {m}: the generator needs finite "
+                    f"moments up to order {MAX_MOMENT} (order 2 at least for the limit); "
+                    "use a law with finite variance, e.g. 'gaussian' or 'rademacher'"
+                )
+        if sp.simplify(self.moments[0] - 1) != 0:
+            raise TheoryError(f"noise law {self.name!r}: E[xi^0] must be 1, got {self.moments[0]}")
+
+    def moment(self, k: int) -> sp.Expr:
+        """E[xi^k]."""
+        if k > MAX_MOMENT:
+            raise TheoryError(f"moment of order {k} requested; only 0..{MAX_MOMENT} are stored")
+        return sp.sympify(self.moments[k])
+
+    @property
+    def mean(self) -> sp.Expr:
+        return self.moment(1)
+
+    @property
+    def variance(self) -> sp.Expr:
+        return sp.simplify(self.moment(2) - self.moment(1) ** 2)
+
+
+def gaussian() -> NoiseLaw:
+    """Standard normal: E xi^k = (k-1)!! for even k, 0 for odd k."""
+    return NoiseLaw("gaussian", (1, 0, 1, 0, 3), "standard normal N(0, 1)")
+
+
+def rademacher() -> NoiseLaw:
+    """Uniform on {-1, +1}: all even moments 1."""
+    return NoiseLaw("rademacher", (1, 0, 1, 0, 1), "uniform on {-1, +1}")
+
+
+def uniform() -> NoiseLaw:
+    """Uniform on [-sqrt(3), sqrt(3)] (variance 1): E xi^k = 3^(k/2)/(k+1) for even k."""
+    return NoiseLaw(
+        "uniform",
+        (1, 0, 1, 0, sp.Rational(9, 5)),
+        "uniform on [-sqrt(3), sqrt(3)], variance 1",
+    )
+
+
+def bernoulli(keep: sp.Expr | float | None = None) -> NoiseLaw:
+    """Bernoulli mask m in {0, 1} with P(m = 1) = keep: E m^k = keep for k >= 1."""
+    q = sp.Symbol("q", positive=True) if keep is None else sp.sympify(keep)
+    return NoiseLaw("bernoulli", (1, q, q, q, q), f"Bernoulli mask, keep-probability {q}", (q,) if keep is None else ())
+
+
+def from_sympy_stats(rv: sp.Expr, name: str | None = None) -> NoiseLaw:
+    """A law from a ``sympy.stats`` random variable; raises if a needed moment is not finite."""
+    from sympy import stats
+
+    moments = []
+    for k in range(MAX_MOMENT + 1):
+        try:
+            m = sp.simplify(stats.E(rv**k))
+        except (ValueError, NotImplementedError) as exc:  # sympy cannot integrate: not finite
+            raise TheoryError(
+                f"E[xi^{k}] of {rv} could not be computed ({exc}); the generator needs finite "
+                f"moments up to order {MAX_MOMENT}"
+            ) from exc
+        moments.append(m)
+    return NoiseLaw(name or str(rv), tuple(moments), f"sympy.stats law of {rv}")
+
+
+LAWS: dict[str, Callable[[], NoiseLaw]] = {
+    "gaussian": gaussian,
+    "rademacher": rademacher,
+    "uniform": uniform,
+    "bernoulli": bernoulli,
+}
+
+
+def noise_law(name: str) -> NoiseLaw:
+    """A named law; unknown names list the valid ones."""
+    try:
+        return LAWS[name]()
+    except KeyError:
+        raise TheoryError(
+            f"unknown noise law {name!r}; valid names: {', '.join(sorted(LAWS))}"
+        ) from None
