@@ -81,7 +81,8 @@ def uniform() -> NoiseLaw:
 def bernoulli(keep: sp.Expr | float | None = None) -> NoiseLaw:
     """Bernoulli mask m in {0, 1} with P(m = 1) = keep: E m^k = keep for k >= 1."""
     q = sp.Symbol("q", positive=True) if keep is None else sp.sympify(keep)
-    return NoiseLaw("bernoulli", (1, q, q, q, q), f"Bernoulli mask, keep-probability {q}", (q,) if keep is None else ())
+    params = (q,) if keep is None else ()
+    return NoiseLaw("bernoulli", (1, q, q, q, q), f"Bernoulli mask, keep-probability {q}", params)
 
 
 def from_sympy_stats(rv: sp.Expr, name: str | None = None) -> NoiseLaw:

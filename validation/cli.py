@@ -13,7 +13,10 @@ from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 # name -> (module, help). Each module provides ``add_arguments(parser)`` and ``run(args) -> int``.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "derive": ("validation.cmd_derive",
+               "machine-checked derivation of (CD) from the axioms, and the technique catalogue"),
+}
 
 
 def _version() -> str:

@@ -1,0 +1,50 @@
+"""Atomic, reproducible output: write to a temporary file in the same folder, then rename."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that determine the numbers (for provenance)."""
+    out = {"python": platform.python_version()}
+    for name in ("cdverify", "numpy", "scipy", "sympy", "torch", "matplotlib"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def write_json(path: str | os.PathLike, payload: dict[str, Any], *, config: dict | None = None,
+               seed: int | None = None) -> Path:
+    """Atomically write payload with config, seed and package versions beside it."""
+    doc = {"config": config or {}, "seed": seed, "versions": package_versions(), **payload}
+    return atomic_write_text(path, json.dumps(doc, indent=2, default=str))
