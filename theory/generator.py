@@ -115,6 +115,24 @@ class Block:
         return len(self.x)
 
 
+def additive_noise_block(name: str, x: tuple[sp.Symbol, ...], h: sp.Symbol, drift: sp.Matrix,
+                         S: sp.Matrix, law: NoiseLaw) -> Block:
+    """The block x -> x + h b(x) + sqrt(h) S(x) xi with i.i.d. xi_j of the given law.
+
+    S must be square (d x d), as in theory.md section 1."""
+    d = len(x)
+    S = sp.Matrix(S)
+    drift = sp.Matrix(drift)
+    if S.shape != (d, d):
+        raise TheoryError(f"S has shape {S.shape}; it must be square ({d}, {d}) for d = {d} "
+                          "coordinates (pad with zero columns for fewer noise sources)")
+    if drift.shape != (d, 1):
+        raise TheoryError(f"drift has shape {drift.shape}, expected ({d}, 1)")
+    xi = sp.symbols(f"xi1:{d + 1}", real=True)
+    return Block(name=name, x=x, h=h, increment=h * drift + sp.sqrt(h) * S * sp.Matrix(xi),
+                 noises={v: law for v in xi}, description="x + h b(x) + sqrt(h) S(x) xi")
+
+
 @dataclass(frozen=True)
 class GeneratorResult:
     """The expansion of (T q - q)/h for a block.

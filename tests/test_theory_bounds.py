@@ -1,0 +1,92 @@
+"""Bounds as formulas, against hand computations and numerics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from theory import bounds, graph, scheme_analysis
+from theory.errors import TheoryError
+
+
+def test_heat_lipschitz_derivation_checks_pass():
+    hl = bounds.derive_heat_lipschitz()
+    assert all(c.passed for c in hl.checks)
+
+
+def test_heat_bound_attained_by_the_smoothed_step_numerically():
+    sigma, T = 0.7, 1.3
+    tau = sigma * math.sqrt(T)
+    eps = 1e-6
+    slope = (norm.cdf(eps / tau) - norm.cdf(-eps / tau)) / (2 * eps)
+    assert slope == pytest.approx(bounds.heat_lipschitz_bound(sigma, T), rel=1e-8)
+    assert bounds.heat_lipschitz_bound(sigma, T, sup_abs=0.5) == pytest.approx(
+        bounds.heat_lipschitz_bound(sigma, T), rel=1e-12)
+    assert bounds.heat_lipschitz_bound(0.0, T) == math.inf
+    with pytest.raises(TheoryError):
+        bounds.heat_lipschitz_bound(-1.0, T)
+
+
+def test_linear_rademacher_closed_form_equals_brute_force_supremum(rng):
+    x = rng.normal(size=(7, 2))
+    eps = rng.choice([-1.0, 1.0], size=(5, 7))
+    angles = np.linspace(0, 2 * np.pi, 20001)
+    W = 1.5 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    brute = (eps @ x @ W.T).max(axis=1) / 7
+    np.testing.assert_allclose(bounds.linear_rademacher_exact(x, eps, 1.5), brute, rtol=1e-6)
+    assert bounds.linear_rademacher_exact(x, eps, 1.5).mean() <= bounds.linear_rademacher_upper(
+        x, 1.5) * 1.5  # Jensen holds in expectation; a 5-draw mean stays well inside 1.5x
+
+
+def test_norm_bounds_on_a_tiny_network():
+    W1 = np.array([[3.0, 0.0], [0.0, 4.0]])
+    W2 = np.array([[1.0, 1.0]])
+    # Frobenius norms 5 and sqrt 2; D = 2; B = 2; m = 16
+    grs = bounds.golowich_rakhlin_shamir([5.0, math.sqrt(2)], 2.0, 16)
+    assert grs == pytest.approx(2 * (math.sqrt(4 * math.log(2)) + 1) * 5 * math.sqrt(2) / 4)
+    # spectral norms 4 and sqrt 2; (2,1) norms: rows of W1: 3 + 4 = 7, W2: sqrt 2
+    rc = bounds.spectral_complexity([W1, W2])
+    expected = 4 * math.sqrt(2) * ((7 / 4) ** (2 / 3) + 1.0) ** 1.5
+    assert rc == pytest.approx(expected)
+    # path norm: paths 1->1->out weight 3*1, 2->2->out 4*1: sqrt(9 + 16) = 5
+    assert bounds.path_norm([W1, W2]) == pytest.approx(5.0)
+
+
+def test_graph_comparison_condition():
+    assert all(c.passed for c in graph.graph_checks(seed=1))
+    W = np.array([[0.0, 2.0], [2.0, 0.0]])
+    assert graph.critical_tau(W) == pytest.approx(0.5)
+    assert graph.order_violation(W, 0.5) is None
+    assert graph.order_violation(W, 0.51) is not None
+    with pytest.raises(TheoryError, match="non-negative"):
+        graph.critical_tau(-W)
+
+
+@pytest.mark.parametrize("analysis", scheme_analysis.analyses(), ids=lambda a: a.scheme)
+def test_von_neumann_checks_pass(analysis):
+    assert all(c.passed for c in analysis.checks)
+
+
+def _max_amp(G, vals):
+    th = np.linspace(0, 2 * np.pi, 2001)
+    import sympy as sp
+
+    f = sp.lambdify(scheme_analysis.th, G.subs(vals), "numpy")
+    return np.abs(f(th)).max()
+
+
+def test_upwind_amplification_numerically_on_both_sides_of_the_limit():
+    G = scheme_analysis.upwind_1d().amplification
+    C, r = scheme_analysis.C, scheme_analysis.r
+    assert _max_amp(G, {C: 0.5, r: 0.25}) <= 1 + 1e-12
+    assert _max_amp(G, {C: 0.5, r: 0.3}) > 1
+
+
+def test_central_amplification_numerically_on_both_sides_of_the_limit():
+    G = scheme_analysis.central_1d().amplification
+    C, r = scheme_analysis.C, scheme_analysis.r
+    assert _max_amp(G, {C: 0.6, r: 0.2}) <= 1 + 1e-12  # C^2 = 0.36 <= 2r = 0.4
+    assert _max_amp(G, {C: 0.7, r: 0.2}) > 1  # C^2 = 0.49 > 0.4

@@ -1,0 +1,108 @@
+"""Generator extraction and the technique catalogue (theory.md section 3)."""
+
+from __future__ import annotations
+
+import pytest
+import sympy as sp
+from sympy import stats
+
+from theory.catalogue import TECHNIQUES, check_technique, symbols_for
+from theory.errors import TheoryError
+from theory.generator import (
+    GeneratorResult,
+    additive_noise_block,
+    extract_generator,
+    polynomial_test_functions,
+    verify_generator,
+)
+from theory.noise import from_sympy_stats, gaussian, noise_law, rademacher
+
+
+@pytest.mark.parametrize("name", list(TECHNIQUES))
+@pytest.mark.parametrize("d", [1, 2])
+def test_catalogue_entry_matches_theory(name, d):
+    rep = check_technique(name, d)
+    failed = [(c.name, c.detail) for c in rep.checks if not c.passed]
+    assert rep.checks and not failed
+
+
+@pytest.mark.parametrize("name", ["gaussian", "dropout", "multiplicative-noise"])
+def test_catalogue_entry_in_three_dimensions(name):
+    assert check_technique(name, 3).passed
+
+
+def test_wrong_generator_is_rejected():
+    """Negative control: the plain block's generator presented as Gaussian noise injection."""
+    S = symbols_for(2)
+    plain = extract_generator(TECHNIQUES["plain"].build(S))
+    rep = check_technique("gaussian", 2, generator=plain)
+    assert not rep.passed
+    assert any("diffusion" in c.name and not c.passed for c in rep.checks)
+
+
+def test_substitution_check_detects_a_corrupted_generator():
+    S = symbols_for(2)
+    res = extract_generator(TECHNIQUES["gaussian"].build(S))
+    terms = {k: dict(v) for k, v in res.terms.items()}
+    terms[0][(1, 0)] = terms[0][(1, 0)] + 1  # wrong velocity
+    bad = GeneratorResult(res.block, terms)
+    residuals = verify_generator(bad, polynomial_test_functions(S.x, 2))
+    assert any(r != 0 for r in residuals)
+    assert all(r == 0 for r in verify_generator(res, polynomial_test_functions(S.x, 2)))
+
+
+def test_unscaled_noise_diverges_like_s2_over_2h():
+    S = symbols_for(1)
+    res = extract_generator(TECHNIQUES["unscaled-noise"].build(S))
+    assert res.divergent
+    rate, op = res.leading_divergence
+    assert sp.simplify(rate * op[(2,)] - S.s**2 / (2 * S.h)) == 0
+    with pytest.raises(TheoryError, match="diverges like"):
+        _ = res.velocity
+
+
+def test_only_second_moments_enter_the_limit_but_fourth_moments_enter_the_correction():
+    S = symbols_for(1)
+    g = extract_generator(TECHNIQUES["gaussian"].build(S))
+    r = extract_generator(TECHNIQUES["rademacher"].build(S))
+    assert g.limit == r.limit
+    assert g.correction[1][(4,)] != r.correction[1][(4,)]  # E xi^4 = 3 vs 1
+
+
+def test_dropout_diffusion_appears_only_at_order_h():
+    S = symbols_for(1)
+    res = extract_generator(TECHNIQUES["dropout"].build(S))
+    assert res.diffusion == sp.zeros(1, 1)
+    power, op = res.correction
+    assert power == S.h
+    expected = S.g[0] ** 2 / 2 + S.p / (2 * (1 - S.p)) * S.g[0] ** 2
+    assert sp.simplify(op[(2,)] - expected) == 0
+
+
+def test_noise_without_finite_variance_is_refused():
+    with pytest.raises(TheoryError, match="finite"):
+        from_sympy_stats(stats.Cauchy("c", 0, 1))
+    lap = from_sympy_stats(stats.Laplace("l", 0, 1))
+    assert lap.variance == 2
+
+
+def test_unknown_noise_law_lists_valid_names():
+    with pytest.raises(TheoryError, match="gaussian, rademacher, uniform"):
+        noise_law("student")
+
+
+def test_non_square_noise_matrix_is_refused():
+    x = sp.symbols("x1 x2", real=True)
+    h = sp.Symbol("h", positive=True)
+    with pytest.raises(TheoryError, match="square"):
+        additive_noise_block("bad", x, h, sp.Matrix([0, 0]), sp.Matrix([[1, 0, 0], [0, 1, 0]]),
+                             gaussian())
+
+
+def test_additive_block_with_constant_noise_matrix():
+    x = sp.symbols("x1 x2", real=True)
+    h = sp.Symbol("h", positive=True)
+    S = sp.Matrix([[1, 2], [0, 3]])
+    res = extract_generator(additive_noise_block("c", x, h, sp.Matrix(x), S, rademacher()))
+    assert res.diffusion == S * S.T / 2
+    assert list(res.velocity) == list(x)
