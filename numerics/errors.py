@@ -1,0 +1,15 @@
+"""Domain exceptions of the numerical layer; messages name the bad value and the fix."""
+
+from __future__ import annotations
+
+
+class NumericsError(ValueError):
+    """Bad problem or solver input."""
+
+
+class UnstableTimeStepError(NumericsError):
+    """A user-fixed time step violates the scheme's stability limit."""
+
+
+class NonFiniteStateError(FloatingPointError):
+    """The state became NaN or infinite during a run."""

@@ -1,0 +1,160 @@
+r"""The problem spec: d_t u = v(x,t).grad u + tr(A(x,t) Hess u) + s(x,t), u(., 0) = f.
+
+Conventions (theory.md section 1): time runs from the output layer back to the input; a velocity
+given as a list of fields is piecewise constant in time, field n on [t_n, t_{n+1}).
+Callables take ``(coords, t)`` with ``coords`` the tuple of meshgrid arrays and return arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .boundary import BC, normalise_bcs
+from .errors import NumericsError
+from .grid import Grid
+
+PSD_TOL = 1e-12  # relative tolerance for the positive semi-definiteness test of A
+
+
+def _as_field(value: Any, grid: Grid, what: str, tail: tuple[int, ...], t: float) -> np.ndarray:
+    """Evaluate/broadcast a constant, array or callable to shape tail + grid.shape, checked."""
+    arr = value(grid.coords, t) if callable(value) else value
+    arr = np.asarray(arr, dtype=float)
+    target = tail + grid.shape
+    if arr.shape == target:
+        out = arr
+    elif arr.shape == tail:
+        out = np.broadcast_to(arr.reshape(tail + (1,) * grid.dim), target)
+    else:
+        raise NumericsError(f"{what} has shape {arr.shape}; expected {tail} (constant) or "
+                            f"{target} (a field on the grid)")
+    bad = ~np.isfinite(out)
+    if bad.any():
+        idx = np.unravel_index(int(np.argmax(bad.reshape(-1))), out.shape)
+        pt = tuple(float(grid.axes[k][idx[len(tail) + k]]) for k in range(grid.dim))
+        raise NumericsError(f"{what} is not finite (value {out[idx]}) at x = {pt}, t = {t}; "
+                            "check the velocity/diffusion data (NaN from an untrained network?)")
+    return out
+
+
+def _diffusion_tensor(value: Any, grid: Grid, t: float) -> np.ndarray:
+    """Scalar a -> a I; diagonal (d,) -> diag; full (d, d); fields of those; callable."""
+    d = grid.dim
+    arr = value(grid.coords, t) if callable(value) else value
+    arr = np.asarray(arr, dtype=float)
+    if arr.ndim == 0 or arr.shape == grid.shape:
+        A = np.zeros((d, d) + grid.shape)
+        for k in range(d):
+            A[k, k] = arr
+        arr = A
+    elif arr.shape == (d,) or arr.shape == (d,) + grid.shape:
+        A = np.zeros((d, d) + grid.shape)
+        for k in range(d):
+            A[k, k] = arr[k]
+        arr = A
+    A = _as_field(arr, grid, "diffusion A", (d, d), t)
+    asym = np.abs(A - np.swapaxes(A, 0, 1))
+    scale = max(1.0, float(np.abs(A).max()))
+    if asym.max() > PSD_TOL * scale:
+        idx = np.unravel_index(int(np.argmax(asym)), asym.shape)
+        raise NumericsError(f"diffusion A is not symmetric at grid index {idx[2:]} (|a_ij - a_ji|"
+                            f" = {asym.max():.3g}); pass (A + A^T)/2")
+    Am = np.moveaxis(A.reshape(d, d, -1), -1, 0)
+    eig = np.linalg.eigvalsh(Am)
+    if eig.min() < -PSD_TOL * scale:
+        i = int(np.argmin(eig.min(axis=1)))
+        idx = np.unravel_index(i, grid.shape)
+        pt = tuple(float(grid.axes[k][idx[k]]) for k in range(d))
+        raise NumericsError(
+            f"diffusion A is not positive semi-definite at x = {pt}, t = {t} (smallest eigenvalue"
+            f" {eig.min():.3g}, A = {Am[i].tolist()}): this violates the comparison principle "
+            "(axiom A4) and makes (CD) ill-posed backward diffusion")
+    return A
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """A convection-diffusion problem on a box; validates itself on construction."""
+
+    grid: Grid
+    initial: Any  # callable(coords) -> (k, *shape) or shape; or array
+    t_end: float
+    velocity: Any = 0.0  # constant (d,), field (d, *shape), callable(coords, t), or list
+    diffusion: Any = 0.0  # scalar, (d,), (d, d), fields of those, or callable(coords, t)
+    source: Callable[..., np.ndarray] | None = None
+    boundary: Any = "periodic"
+    velocity_times: Sequence[float] | None = None  # interval starts for a list of velocities
+    name: str = "problem"
+    bcs: tuple[tuple[BC, BC], ...] = field(init=False)
+    u0: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.t_end) and self.t_end > 0):
+            raise NumericsError(f"t_end = {self.t_end}; it must be finite and > 0")
+        object.__setattr__(self, "bcs", normalise_bcs(self.boundary, self.grid.dim))
+        u0 = self.initial(self.grid.coords) if callable(self.initial) else self.initial
+        u0 = np.asarray(u0, dtype=float)
+        if u0.shape == self.grid.shape:
+            u0 = u0[None]
+        if u0.shape[1:] != self.grid.shape:
+            raise NumericsError(f"initial condition has shape {u0.shape}; expected "
+                                f"{self.grid.shape} or (k,) + {self.grid.shape}")
+        if not np.all(np.isfinite(u0)):
+            raise NumericsError("initial condition contains NaN or inf")
+        object.__setattr__(self, "u0", u0)
+        if isinstance(self.velocity, list | tuple) and len(self.velocity) > 0 and not np.isscalar(
+                self.velocity[0]):
+            times = self.interval_starts
+            if len(times) != len(self.velocity):
+                raise NumericsError(f"{len(self.velocity)} velocity fields but "
+                                    f"{len(times)} interval start times")
+            for n, v in enumerate(self.velocity):
+                _as_field(v, self.grid, f"velocity field {n}", (self.grid.dim,), times[n])
+        else:
+            self.velocity_at(0.0)
+        self.diffusion_at(0.0)
+
+    @property
+    def piecewise(self) -> bool:
+        v = self.velocity
+        return isinstance(v, list | tuple) and len(v) > 0 and not np.isscalar(v[0])
+
+    @property
+    def interval_starts(self) -> list[float]:
+        if not self.piecewise:
+            return [0.0]
+        if self.velocity_times is not None:
+            return [float(t) for t in self.velocity_times]
+        n = len(self.velocity)
+        return [self.t_end * i / n for i in range(n)]
+
+    @property
+    def time_dependent(self) -> bool:
+        """True when a coefficient is a callable (rebuilt at every stage)."""
+        return callable(self.velocity) or callable(self.diffusion)
+
+    def interval(self, t: float) -> int:
+        starts = self.interval_starts
+        return int(np.searchsorted(starts, t + 1e-12 * max(1.0, self.t_end), side="right") - 1)
+
+    def velocity_at(self, t: float) -> np.ndarray:
+        d = self.grid.dim
+        v = self.velocity
+        if self.piecewise:
+            v = v[max(self.interval(t), 0)]
+        elif np.isscalar(v):
+            v = np.full(d, float(v))
+        return _as_field(v, self.grid, "velocity v", (d,), t)
+
+    def diffusion_at(self, t: float) -> np.ndarray:
+        return _diffusion_tensor(self.diffusion, self.grid, t)
+
+    def source_at(self, t: float) -> np.ndarray | None:
+        if self.source is None:
+            return None
+        s = np.asarray(self.source(self.grid.coords, t), dtype=float)
+        return np.broadcast_to(s, self.u0.shape)

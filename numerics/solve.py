@@ -1,0 +1,348 @@
+r"""One entry point, :func:`solve`, returning a :class:`Solution`.
+
+The linear part of every discretisation is assembled as L u + b(t) (numerics.operators); limited
+convection is a nonlinear function used with explicit steppers. The operator and, for implicit
+steppers, its sparse LU factorisation are built once per constant-coefficient interval.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sps
+import scipy.sparse.linalg as spla
+from scipy.interpolate import RegularGridInterpolator
+from scipy.ndimage import map_coordinates
+
+from . import operators as ops
+from .errors import NonFiniteStateError, NumericsError, UnstableTimeStepError
+from .grid import Grid
+from .problem import Problem
+from .schemes import CONVECTION, DIFFUSION, TIME, lookup
+from .stability import explicit_dt_limit
+
+SAFETY = 0.9  # fraction of the stability limit used by the adaptive time step
+
+
+@dataclass
+class Solution:
+    """Snapshots of u at saved times, with run statistics and interpolation."""
+
+    grid: Grid
+    times: np.ndarray
+    snapshots: np.ndarray  # (n_times, k, *shape)
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def final(self) -> np.ndarray:
+        return self.snapshots[-1]
+
+    def at(self, points: np.ndarray, t: float | None = None) -> np.ndarray:
+        """u at points (N, d) and time t (linear in space, linear between saved times)."""
+        t = self.times[-1] if t is None else float(t)
+        if not self.times[0] - 1e-12 <= t <= self.times[-1] + 1e-12:
+            raise NumericsError(f"t = {t} is outside the saved range "
+                                f"[{self.times[0]}, {self.times[-1]}]")
+        j = int(np.clip(np.searchsorted(self.times, t), 1, len(self.times) - 1))
+        t0, t1 = self.times[j - 1], self.times[j]
+        w = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
+        u = (1 - w) * self.snapshots[j - 1] + w * self.snapshots[j]
+        pts = np.atleast_2d(np.asarray(points, dtype=float))
+        if pts.shape[1] != self.grid.dim:
+            raise NumericsError(f"points have shape {pts.shape}; expected (N, {self.grid.dim})")
+        out = []
+        for comp in u:
+            f = RegularGridInterpolator(self.grid.axes, comp, bounds_error=False,
+                                        fill_value=None)
+            out.append(f(pts))
+        return np.stack(out, axis=1)
+
+
+@dataclass
+class Discretisation:
+    """L (linear), affine boundary terms b(t), and an optional nonlinear convection function."""
+
+    L: sps.csr_matrix
+    conv: sps.csr_matrix
+    diff: sps.csr_matrix
+    b_conv: callable
+    b_diff: callable
+    limited: callable | None = None  # u -> limited v.grad u (explicit only)
+
+
+def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Discretisation:
+    """Sparse operator for v.grad u + tr(A Hess u) at time t (coefficients frozen)."""
+    g = problem.grid
+    v = problem.velocity_at(t).reshape(g.dim, -1)
+    A = problem.diffusion_at(t).reshape(g.dim, g.dim, -1)
+    N = g.size
+    conv = sps.csr_matrix((N, N))
+    diff = sps.csr_matrix((N, N))
+    aff_c: list[tuple[np.ndarray, ops.AxisOperator, int, tuple]] = []
+    aff_d: list[tuple[np.ndarray, ops.AxisOperator, int, tuple]] = []
+
+    def axop(name, k):
+        return ops.axis_operator(name, g.shape[k], g.spacing[k], *problem.bcs[k])
+
+    for k in range(g.dim):
+        vk = v[k]
+        if convection == "upwind1":
+            for part, st in ((np.maximum(vk, 0), "d1_forward"), (np.minimum(vk, 0),
+                                                                 "d1_backward")):
+                if np.any(part):
+                    op = axop(st, k)
+                    conv = conv + sps.diags(part) @ ops.kron_axis(op.matrix, k, g.shape)
+                    aff_c.append((part, op, k, problem.bcs[k]))
+        elif convection in ("central2", "central4"):
+            if np.any(vk):
+                op = axop("d1_" + convection, k)
+                conv = conv + sps.diags(vk) @ ops.kron_axis(op.matrix, k, g.shape)
+                aff_c.append((vk, op, k, problem.bcs[k]))
+        akk = A[k, k]
+        if np.any(akk):
+            op = axop("d2_" + diffusion, k)
+            diff = diff + sps.diags(akk) @ ops.kron_axis(op.matrix, k, g.shape)
+            aff_d.append((akk, op, k, problem.bcs[k]))
+    for k in range(g.dim):
+        for m in range(k + 1, g.dim):
+            akm = A[k, m]
+            if not np.any(akm):
+                continue
+            if diffusion == "central4":
+                Dk = ops.kron_axis(axop("d1_central4", k).matrix, k, g.shape)
+                Dm = ops.kron_axis(axop("d1_central4", m).matrix, m, g.shape)
+                diff = diff + sps.diags(2 * akm) @ (Dk @ Dm)
+            else:  # monotone 7-point stencil, orientation by the sign of a_km
+                Fk = ops.kron_axis(axop("d1_forward", k).matrix, k, g.shape)
+                Bk = ops.kron_axis(axop("d1_backward", k).matrix, k, g.shape)
+                Fm = ops.kron_axis(axop("d1_forward", m).matrix, m, g.shape)
+                Bm = ops.kron_axis(axop("d1_backward", m).matrix, m, g.shape)
+                pos = 0.5 * (Fk @ Fm + Bk @ Bm)
+                neg = 0.5 * (Fk @ Bm + Bk @ Fm)
+                diff = diff + sps.diags(2 * np.maximum(akm, 0)) @ pos \
+                    + sps.diags(2 * np.minimum(akm, 0)) @ neg
+    conv, diff = conv.tocsr(), diff.tocsr()
+
+    def affine(parts):
+        def b(tt: float) -> np.ndarray:
+            out = np.zeros(N)
+            for coef, op, k, bcs in parts:
+                out += coef * ops.affine_term(op, g, k, bcs, tt).reshape(-1)
+            return out
+        return b
+
+    limited = None
+    if convection in ("minmod", "vanleer"):
+        vf = problem.velocity_at(t)
+
+        def limited(u: np.ndarray, tt: float) -> np.ndarray:
+            total = np.zeros_like(u)
+            for k in range(g.dim):
+                if np.any(vf[k]):
+                    total += vf[k][None] * ops.limited_derivative(u, vf[k], k, problem.bcs[k], g,
+                                                                  tt, convection)
+            return total
+
+    return Discretisation((conv + diff).tocsr(), conv, diff, affine(aff_c), affine(aff_d),
+                          limited)
+
+
+def _rhs(disc: Discretisation, problem: Problem, u: np.ndarray, t: float) -> np.ndarray:
+    k = u.shape[0]
+    flat = u.reshape(k, -1)
+    if disc.limited is None:
+        out = (disc.L @ flat.T).T + disc.b_conv(t) + disc.b_diff(t)
+    else:
+        out = (disc.diff @ flat.T).T + disc.b_diff(t) + disc.limited(u, t).reshape(k, -1)
+    s = problem.source_at(t)
+    if s is not None:
+        out = out + s.reshape(k, -1)
+    return out.reshape(u.shape)
+
+
+def _explicit_step(name, f, u, t, dt):
+    if name == "euler":
+        return u + dt * f(u, t)
+    if name == "ssprk2":
+        u1 = u + dt * f(u, t)
+        return 0.5 * u + 0.5 * (u1 + dt * f(u1, t + dt))
+    if name == "ssprk3":
+        u1 = u + dt * f(u, t)
+        u2 = 0.75 * u + 0.25 * (u1 + dt * f(u1, t + dt))
+        return u / 3 + 2 / 3 * (u2 + dt * f(u2, t + dt / 2))
+    k1 = f(u, t)
+    k2 = f(u + dt / 2 * k1, t + dt / 2)
+    k3 = f(u + dt / 2 * k2, t + dt / 2)
+    k4 = f(u + dt * k3, t + dt)
+    return u + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+def _departure(problem: Problem, t: float, dt: float) -> tuple[np.ndarray, ...]:
+    """RK2 characteristics: X = x + dt v(x + dt/2 v(x, t + dt), t + dt/2) (u(x,t+dt) = u(X,t))."""
+    g = problem.grid
+    x = np.stack(g.coords)
+
+    def vel(points: np.ndarray, tt: float) -> np.ndarray:
+        if callable(problem.velocity):
+            return np.asarray(problem.velocity(tuple(points), tt), dtype=float) * np.ones_like(
+                points)
+        field_ = problem.velocity_at(tt)
+        idx = [(points[k] - g.bounds[k][0]) / g.spacing[k] - 0.5 for k in range(g.dim)]
+        return np.stack([map_coordinates(field_[k], idx, order=1, mode="nearest")
+                         for k in range(g.dim)])
+
+    mid = x + 0.5 * dt * vel(x, t + dt)
+    return tuple(x + dt * vel(mid, t + dt / 2))
+
+
+def _interpolate(problem: Problem, u: np.ndarray, X: tuple[np.ndarray, ...]) -> np.ndarray:
+    g = problem.grid
+    idx = [(X[k] - g.bounds[k][0]) / g.spacing[k] - 0.5 for k in range(g.dim)]
+    periodic = all(bc[0].kind == "periodic" for bc in problem.bcs)
+    mode = "grid-wrap" if periodic else "nearest"
+    return np.stack([map_coordinates(c, idx, order=3, mode=mode) for c in u])
+
+
+def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "central2",
+          stepper: str = "ssprk3", dt: float | None = None, save_times=None,
+          progress: bool = False) -> Solution:
+    """Solve the problem to t_end; returns snapshots at ``save_times`` (default: 0 and t_end).
+
+    Explicit steppers choose dt = 0.9 x the stability limit unless ``dt`` is given; a given dt
+    above the limit raises UnstableTimeStepError before any step. Implicit steppers default to
+    a convective Courant number of 1 (or t_end/50 without convection).
+    """
+    lookup(CONVECTION, convection, "convection")
+    lookup(DIFFUSION, diffusion, "diffusion")
+    info = lookup(TIME, stepper, "time")
+    if convection in ("minmod", "vanleer") and not info.explicit:
+        raise NumericsError(f"limited convection {convection!r} is nonlinear; use an explicit "
+                            "stepper (ssprk2, ssprk3) with it")
+    if dt is not None and not (np.isfinite(dt) and dt > 0):
+        raise NumericsError(f"dt = {dt}; it must be finite and > 0")
+    g = problem.grid
+    T = problem.t_end
+    saves = np.unique(np.concatenate([[0.0, T], np.asarray(save_times or [], dtype=float)]))
+    if saves.min() < 0 or saves.max() > T:
+        raise NumericsError(f"save_times must lie in [0, {T}]")
+    breaks = np.unique(np.concatenate([saves, [s for s in problem.interval_starts if 0 < s < T]]))
+    u = problem.u0.copy()
+    snaps = [u.copy()]
+    stats = {"steps": 0, "max_dt": 0.0, "min_dt": np.inf, "stepper": stepper,
+             "convection": convection, "diffusion": diffusion, "rebuilds": 0}
+    start = _time.perf_counter()
+    tqdm = None
+    if progress:
+        from tqdm import tqdm
+    bar = tqdm(total=T, desc=f"solve {problem.name}", unit="t", leave=False) if tqdm else None
+    t = 0.0
+    for seg_end in breaks[1:]:
+        disc = assemble(problem, t, convection, diffusion)
+        stats["rebuilds"] += 1
+        if info.explicit:
+            lim_kwargs = {}
+            if g.dim == 1:
+                A = problem.diffusion_at(t)
+                lim_kwargs = {"velocity_1d": problem.velocity_at(t)[0].ravel(),
+                              "diffusion_1d": A[0, 0].ravel(), "dx": g.spacing[0]}
+            base = disc.L if disc.limited is None else (disc.diff + abs_conv(problem, t))
+            limit = explicit_dt_limit(base, stepper, **lim_kwargs)
+            if dt is not None and dt > limit * (1 + 1e-12):
+                raise UnstableTimeStepError(
+                    f"dt = {dt:.4g} exceeds the stability limit {limit:.4g} of {stepper} with "
+                    f"{convection}/{diffusion} (max |v| = {np.abs(problem.velocity_at(t)).max():.3g}"
+                    f", max a = {np.abs(problem.diffusion_at(t)).max():.3g}, dx = {g.spacing}); "
+                    f"use dt <= {limit:.4g}, leave dt unset for the adaptive choice, or an "
+                    "implicit stepper")
+            step_dt = dt if dt is not None else SAFETY * limit
+        elif dt is not None:
+            step_dt = dt
+        else:
+            vmax = np.abs(problem.velocity_at(t)).max(axis=tuple(range(1, g.dim + 1)))
+            speed = float(np.sum(vmax / np.asarray(g.spacing)))
+            step_dt = 1.0 / speed if speed > 0 else T / 50
+        span = seg_end - t
+        n = max(1, int(np.ceil(span / min(step_dt, span) - 1e-9)))
+        h = span / n
+        lu = None
+        if not info.explicit and not problem.time_dependent:
+            lu = _factor(disc, stepper, h)
+        for _ in range(n):
+            if problem.time_dependent:
+                disc = assemble(problem, t, convection, diffusion)
+                stats["rebuilds"] += 1
+                if not info.explicit:
+                    lu = _factor(disc, stepper, h)
+            u = _advance(problem, disc, lu, stepper, u, t, h)
+            t += h
+            stats["steps"] += 1
+            if not np.all(np.isfinite(u)):
+                raise NonFiniteStateError(
+                    f"the state became non-finite at step {stats['steps']}, t = {t:.6g} "
+                    f"(dt = {h:.3g}); reduce dt or use a monotone/implicit scheme")
+            if bar is not None:
+                bar.update(h)
+        t = float(seg_end)
+        stats["max_dt"] = max(stats["max_dt"], h)
+        stats["min_dt"] = min(stats["min_dt"], h)
+        if np.any(np.isclose(saves, t)):
+            snaps.append(u.copy())
+    if bar is not None:
+        bar.close()
+    stats["wall_time_s"] = _time.perf_counter() - start
+    return Solution(g, saves, np.stack(snaps), stats)
+
+
+def abs_conv(problem: Problem, t: float) -> sps.csr_matrix:
+    """Upwind operator with the same |v|: bounds the limited scheme's explicit step (TVD CFL)."""
+    return assemble(problem, t, "upwind1", "central2").conv
+
+
+def _factor(disc: Discretisation, stepper: str, h: float):
+    N = disc.L.shape[0]
+    I = sps.identity(N, format="csc")
+    if stepper == "backward-euler":
+        return spla.splu((I - h * disc.L).tocsc())
+    if stepper == "imex-euler":
+        return spla.splu((I - h * disc.diff).tocsc())
+    # crank-nicolson; semi-lagrangian uses half steps of CN diffusion
+    M = disc.L if stepper == "crank-nicolson" else disc.diff
+    hh = h if stepper == "crank-nicolson" else h / 2
+    return spla.splu((I - hh / 2 * M).tocsc())
+
+
+def _advance(problem, disc, lu, stepper, u, t, h):
+    k = u.shape[0]
+    if stepper in ("euler", "ssprk2", "ssprk3", "rk4"):
+        return _explicit_step(stepper, lambda w, tt: _rhs(disc, problem, w, tt), u, t, h)
+    flat = u.reshape(k, -1)
+
+    def src(tt):
+        s = problem.source_at(tt)
+        return 0.0 if s is None else s.reshape(k, -1)
+
+    if stepper == "backward-euler":
+        rhs = flat + h * (disc.b_conv(t + h) + disc.b_diff(t + h) + src(t + h))
+        return np.stack([lu.solve(r) for r in rhs]).reshape(u.shape)
+    if stepper == "crank-nicolson":
+        Lu = (disc.L @ flat.T).T
+        b = disc.b_conv(t) + disc.b_diff(t) + disc.b_conv(t + h) + disc.b_diff(t + h)
+        rhs = flat + h / 2 * Lu + h / 2 * (b + src(t) + src(t + h))
+        return np.stack([lu.solve(r) for r in rhs]).reshape(u.shape)
+    if stepper == "imex-euler":
+        rhs = flat + h * ((disc.conv @ flat.T).T + disc.b_conv(t) + disc.b_diff(t + h)
+                          + src(t + h))
+        return np.stack([lu.solve(r) for r in rhs]).reshape(u.shape)
+    # semi-lagrangian: Strang splitting, half CN diffusion / characteristics / half CN diffusion
+    def half_diffusion(w, t0):
+        wf = w.reshape(k, -1)
+        b = disc.b_diff(t0) + disc.b_diff(t0 + h / 2)
+        rhs = wf + h / 4 * (disc.diff @ wf.T).T + h / 4 * b + h / 2 * 0.5 * (src(t0)
+                                                                             + src(t0 + h / 2))
+        return np.stack([lu.solve(r) for r in rhs]).reshape(u.shape)
+
+    w = half_diffusion(u, t)
+    w = _interpolate(problem, w, _departure(problem, t, h))
+    return half_diffusion(w, t + h / 2)

@@ -1,0 +1,98 @@
+r"""Stability limits of explicit steppers, from the assembled operator.
+
+For a row-diagonally-dominant operator (upwind convection + second-order diffusion: every
+off-diagonal entry >= 0, rows summing to <= 0) forward Euler and the SSP Runge-Kutta methods
+(SSP coefficient 1) are stable and monotone iff dt * max_i (-L_ii) <= 1. In 1-D with constant
+coefficients this is C + 2r <= 1, in 2-D sum_k (C_k + 2 r_k) <= 1 (theory.scheme_analysis).
+For central (non-monotone) schemes, RK3 and RK4 are used with the Gershgorin bound on the
+spectrum and the radius of the largest left half-disk inside the method's stability region.
+Forward Euler with central convection in 1-D uses the von Neumann limit C^2 <= 2r <= 1.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import scipy.sparse as sps
+
+from .errors import NumericsError
+
+# stability polynomials P(z) of the explicit Runge-Kutta methods (linear problems)
+POLYNOMIALS = {
+    "euler": [1, 1],
+    "ssprk2": [1, 1, 1 / 2],
+    "ssprk3": [1, 1, 1 / 2, 1 / 6],
+    "rk4": [1, 1, 1 / 2, 1 / 6, 1 / 24],
+}
+
+
+@cache
+def half_disk_radius(stepper: str) -> float:
+    """Largest r with |P(z)| <= 1 on the left half-disk {|z| <= r, Re z <= 0} (computed)."""
+    coeffs = POLYNOMIALS[stepper]
+    theta = np.linspace(np.pi / 2, 3 * np.pi / 2, 721)
+
+    def ok(r: float) -> bool:
+        z = np.concatenate([r * np.exp(1j * theta), 1j * np.linspace(-r, r, 401)])
+        return bool(np.all(np.abs(np.polyval(coeffs[::-1], z)) <= 1 + 1e-12))
+
+    lo, hi = 0.0, 4.0
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def gershgorin(L: sps.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: c_i = -L_ii and R_i = sum_{j != i} |L_ij|."""
+    L = sps.csr_matrix(L)
+    diag = L.diagonal()
+    R = np.asarray(abs(L).sum(axis=1)).ravel() - np.abs(diag)
+    return -diag, R
+
+
+def is_monotone_operator(L: sps.spmatrix, tol: float = 1e-10) -> bool:
+    """Off-diagonal entries >= 0 (an M-matrix pattern): explicit steps are monotone under CFL."""
+    L = sps.coo_matrix(L)
+    off = L.row != L.col
+    scale = max(1.0, float(np.abs(L.data).max(initial=0.0)))
+    return bool(np.all(L.data[off] >= -tol * scale))
+
+
+def explicit_dt_limit(L: sps.spmatrix, stepper: str, *, velocity_1d: np.ndarray | None = None,
+                      diffusion_1d: np.ndarray | None = None, dx: float | None = None) -> float:
+    """Largest stable dt of an explicit stepper for du/dt = L u (+ affine terms)."""
+    if stepper not in POLYNOMIALS:
+        raise NumericsError(f"{stepper!r} is not explicit; valid: {', '.join(POLYNOMIALS)}")
+    c, R = gershgorin(L)
+    if not np.any(c > 0) and not np.any(R > 0):
+        return np.inf
+    if is_monotone_operator(L) and stepper != "rk4":
+        return float(1.0 / c.max())  # SSP coefficient 1: dt max(-L_ii) <= 1
+    if stepper in ("ssprk3", "rk4"):
+        # all eigenvalues lie in the left half-plane (stable semi-discretisations) and in
+        # |lambda| <= max_i (c_i + R_i) (Gershgorin)
+        return float(half_disk_radius(stepper) / (c + R).max())
+    if velocity_1d is not None and diffusion_1d is not None and dx is not None:
+        # von Neumann, forward Euler + central in 1-D: C^2 <= 2r and 2r <= 1, pointwise
+        v2 = np.maximum(velocity_1d**2, 1e-300)
+        a = np.asarray(diffusion_1d)
+        if np.any((a <= 0) & (velocity_1d != 0)):
+            raise NumericsError(
+                f"{stepper} with central convection and no diffusion is unconditionally unstable "
+                "(|G| > 1 for every dt); use convection='upwind1', or stepper 'ssprk3'/'rk4'")
+        lim = np.minimum(np.where(velocity_1d != 0, 2 * a / v2, np.inf), dx**2 / (2 * np.maximum(
+            a, 1e-300)))
+        return float(lim.min())
+    raise NumericsError(
+        f"{stepper} is not stable for a non-monotone (central) discretisation in "
+        f"{'this setting' if velocity_1d is None else '1-D'}; use 'ssprk3' or 'rk4', an "
+        "implicit stepper, or the upwind/monotone schemes")
+
+
+def courant_numbers(velocity_max: np.ndarray, diffusion_max: np.ndarray, spacing, dt: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """C_k = max|v_k| dt / dx_k and r_k = max a_kk dt / dx_k^2."""
+    dx = np.asarray(spacing, dtype=float)
+    return np.asarray(velocity_max) * dt / dx, np.asarray(diffusion_max) * dt / dx**2
