@@ -1,3 +1,21 @@
-"""Numerical layer (numpy/scipy): grids, finite-difference schemes, Monte Carlo."""
+"""Numerical layer (numpy/scipy): grids, finite-difference schemes, Monte Carlo.
 
-__all__: list[str] = []
+Solves d_t u = v(x,t).grad u + tr(A(x,t) Hess u) + s(x,t), u(., 0) = f (theory.md, (CD)).
+Never imports sympy or torch.
+"""
+
+from .boundary import BC, KINDS
+from .errors import NonFiniteStateError, NumericsError, UnstableTimeStepError
+from .grid import Grid
+from .montecarlo import MonteCarloResult, feynman_kac
+from .problem import Problem
+from .schemes import CONVECTION, DIFFUSION, TIME, SchemeInfo
+from .solve import Solution, assemble, solve
+from .stability import explicit_dt_limit, half_disk_radius
+
+__all__ = [
+    "BC", "CONVECTION", "DIFFUSION", "KINDS", "TIME", "Grid", "MonteCarloResult",
+    "NonFiniteStateError", "NumericsError", "Problem", "SchemeInfo", "Solution",
+    "UnstableTimeStepError", "assemble", "explicit_dt_limit", "feynman_kac",
+    "half_disk_radius", "solve",
+]

@@ -250,9 +250,10 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
             base = disc.L if disc.limited is None else (disc.diff + abs_conv(problem, t))
             limit = explicit_dt_limit(base, stepper, **lim_kwargs)
             if dt is not None and dt > limit * (1 + 1e-12):
+                vmax = np.abs(problem.velocity_at(t)).max()
                 raise UnstableTimeStepError(
                     f"dt = {dt:.4g} exceeds the stability limit {limit:.4g} of {stepper} with "
-                    f"{convection}/{diffusion} (max |v| = {np.abs(problem.velocity_at(t)).max():.3g}"
+                    f"{convection}/{diffusion} (max |v| = {vmax:.3g}"
                     f", max a = {np.abs(problem.diffusion_at(t)).max():.3g}, dx = {g.spacing}); "
                     f"use dt <= {limit:.4g}, leave dt unset for the adaptive choice, or an "
                     "implicit stepper")

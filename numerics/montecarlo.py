@@ -1,0 +1,84 @@
+r"""Feynman-Kac by Monte Carlo: u(x, T) = E f(X_T), dX_s = v(X_s, T - s) ds + S dW_s, X_0 = x.
+
+Convention (theory.md section 1): u(., 0) = f and v(., t) is the velocity of (CD) at time t, so
+the particles run the network forward from the input: at particle time s they see v(., T - s).
+A = S S^T / 2; S is taken as the symmetric square root of 2A. Euler-Maruyama, vectorised over
+points and paths, seeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import NumericsError
+
+
+@dataclass(frozen=True)
+class MonteCarloResult:
+    mean: np.ndarray  # (M, k)
+    stderr: np.ndarray  # (M, k)
+    n_paths: int
+    n_steps: int
+    seed: int
+
+
+def noise_matrix(diffusion: np.ndarray | float, d: int) -> np.ndarray:
+    """Symmetric square root of 2A (A constant: scalar, (d,) diagonal or (d, d))."""
+    A = np.asarray(diffusion, dtype=float)
+    if A.ndim == 0:
+        A = A * np.eye(d)
+    elif A.shape == (d,):
+        A = np.diag(A)
+    if A.shape != (d, d):
+        raise NumericsError(f"diffusion has shape {A.shape}; expected scalar, ({d},) or ({d}, {d})")
+    if not np.all(np.isfinite(A)):
+        raise NumericsError("diffusion contains NaN or inf")
+    if not np.allclose(A, A.T):
+        raise NumericsError(f"diffusion {A.tolist()} is not symmetric; pass (A + A^T)/2")
+    w, V = np.linalg.eigh(A)
+    if w.min() < -1e-12 * max(1.0, abs(w).max()):
+        raise NumericsError(f"diffusion {A.tolist()} is not positive semi-definite (eigenvalue "
+                            f"{w.min():.3g}): the comparison principle (A4) fails")
+    return (V * np.sqrt(2 * np.clip(w, 0, None))) @ V.T
+
+
+def feynman_kac(points: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
+                velocity: Callable[[np.ndarray, float], np.ndarray], diffusion, t_end: float, *,
+                n_paths: int = 4096, n_steps: int = 100, seed: int = 0,
+                chunk: int = 1 << 20) -> MonteCarloResult:
+    """Estimate u(x, t_end) at ``points`` (M, d) with its standard error.
+
+    ``velocity(X, t)`` takes particles (P, d) and returns (P, d); ``f(X)`` returns (P,) or (P, k).
+    """
+    x = np.atleast_2d(np.asarray(points, dtype=float))
+    M, d = x.shape
+    if n_paths < 2 or n_steps < 1:
+        raise NumericsError(f"n_paths = {n_paths} (>= 2) and n_steps = {n_steps} (>= 1) needed")
+    if not (np.isfinite(t_end) and t_end > 0):
+        raise NumericsError(f"t_end = {t_end} must be finite and > 0")
+    S = noise_matrix(diffusion, d)
+    rng = np.random.default_rng(seed)
+    h = t_end / n_steps
+    sums = None
+    sq = None
+    per = max(1, chunk // max(M, 1))
+    done = 0
+    while done < n_paths:
+        p = min(per, n_paths - done)
+        X = np.repeat(x, p, axis=0)
+        for n in range(n_steps):
+            v = np.asarray(velocity(X, t_end - n * h), dtype=float)
+            if v.shape != X.shape:
+                v = np.broadcast_to(v, X.shape)
+            X = X + h * v + np.sqrt(h) * rng.standard_normal(X.shape) @ S.T
+        fx = np.asarray(f(X), dtype=float).reshape(M, p, -1)
+        s, s2 = fx.sum(axis=1), (fx**2).sum(axis=1)
+        sums = s if sums is None else sums + s
+        sq = s2 if sq is None else sq + s2
+        done += p
+    mean = sums / n_paths
+    var = np.maximum(sq / n_paths - mean**2, 0.0) * n_paths / (n_paths - 1)
+    return MonteCarloResult(mean, np.sqrt(var / n_paths), n_paths, n_steps, seed)
