@@ -1,0 +1,111 @@
+"""Oracles for the numerics tests: theory's exact and manufactured solutions as numpy callables.
+
+Each oracle is (problem factory on a grid, exact u(coords, t)). Built from theory through
+theory.codegen, the only sympy -> numpy bridge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from numerics import Grid, Problem
+from theory import codegen, exact
+from theory.manufactured import manufacture
+
+
+@dataclass(frozen=True)
+class Oracle:
+    name: str
+    bounds: tuple[tuple[float, float], ...]
+    t_end: float
+    make: Callable[[Grid], Problem]
+    exact: Callable[[tuple[np.ndarray, ...], float], np.ndarray]
+
+
+def _from_solution(name, sol: exact.ExactSolution, bounds, t_end, boundary) -> Oracle:
+    f = codegen.solution_callables(sol)
+    src = None if sol.source == 0 else (lambda c, t: f["source"](c, t))
+    const_v = not sol.velocity.free_symbols
+    const_a = not sol.diffusion.free_symbols
+    vel = (np.array([float(e) for e in sol.velocity]) if const_v
+           else (lambda c, t: f["velocity"](c, t)))
+    dif = (np.array(sol.diffusion.tolist(), dtype=float) if const_a
+           else (lambda c, t: f["diffusion"](c, t)))
+    # velocity fields that do not depend on t are frozen arrays (operator built once)
+    if not const_v and sol.t not in sol.velocity.free_symbols:
+        vel_fn = vel
+        vel = None
+
+        def make(grid, _b=boundary):
+            return Problem(grid=grid, initial=lambda c: f["u"](c, 0.0), t_end=t_end,
+                           velocity=vel_fn(grid.coords, 0.0), diffusion=dif, source=src,
+                           boundary=_b(f) if callable(_b) else _b, name=name)
+    else:
+        def make(grid, _b=boundary):
+            return Problem(grid=grid, initial=lambda c: f["u"](c, 0.0), t_end=t_end,
+                           velocity=vel, diffusion=dif, source=src,
+                           boundary=_b(f) if callable(_b) else _b, name=name)
+    return Oracle(name, bounds, t_end, make, f["u"])
+
+
+def manufactured_periodic_2d() -> Oracle:
+    """u* = sin(2 pi x) cos(2 pi y) e^{-t} + 1/2 with periodic v and a full constant tensor."""
+    x = sp.symbols("x1 x2", real=True)
+    t = sp.Symbol("t", nonnegative=True)
+    u = sp.sin(2 * sp.pi * x[0]) * sp.cos(2 * sp.pi * x[1]) * sp.exp(-t) + sp.Rational(1, 2)
+    v = [sp.sin(2 * sp.pi * x[1]) / 2, sp.cos(2 * sp.pi * x[0]) / 2]
+    A = [[sp.Rational(3, 100), sp.Rational(1, 100)], [sp.Rational(1, 100), sp.Rational(2, 100)]]
+    sol = manufacture(u, v, A, x, t, name="manufactured periodic 2-D")
+    return _from_solution(sol.name, sol, ((0, 1), (0, 1)), 0.25, "periodic")
+
+
+def fourier_1d(v: float = 1.0, a: float = 0.01) -> Oracle:
+    sol = exact.fourier_modes(sp.Matrix([sp.nsimplify(v)]), sp.Matrix([[sp.nsimplify(a)]]),
+                              [(1, (1,)), (sp.Rational(1, 2), (2,))])
+    return _from_solution("Fourier modes 1-D", sol, ((0, 1),), 0.5, "periodic")
+
+
+def advected_gaussian_1d() -> Oracle:
+    """Brownian motion with drift, Gaussian base: exact values as Dirichlet data."""
+    sol = exact.brownian_drift("gaussian", 1)
+    subs = {sp.Symbol("b1", real=True): 1, sp.Symbol("sigma", positive=True): sp.Rational(3, 10),
+            sp.Symbol("w", positive=True): sp.Rational(1, 5)}
+    sol = exact.ExactSolution(sol.name, sol.x, sol.t, sol.u.subs(subs),
+                              sol.velocity.subs(subs), sol.diffusion.subs(subs))
+    return _from_solution("advected diffused Gaussian", sol, ((-2.0, 1.5),), 0.5,
+                          lambda f: ("dirichlet", lambda *c: f["u"](c[:-1], c[-1])))
+
+
+def ornstein_uhlenbeck_2d() -> Oracle:
+    th, D = sp.Symbol("theta", positive=True), sp.Symbol("D", positive=True)
+    sol = exact.linear_drift_gaussian(-th * sp.eye(2), D * sp.eye(2), width=sp.Rational(3, 10))
+    subs = {th: 1, D: sp.Rational(1, 20)}
+    sol = exact.ExactSolution(sol.name, sol.x, sol.t, sol.u.subs(subs), sol.velocity.subs(subs),
+                              sol.diffusion.subs(subs))
+    return _from_solution("Ornstein-Uhlenbeck 2-D", sol, ((-1.5, 1.5), (-1.5, 1.5)), 0.5,
+                          lambda f: ("dirichlet", lambda *c: f["u"](c[:-1], c[-1])))
+
+
+def rotating_gaussian_2d() -> Oracle:
+    sol = [s for s in exact.catalogue() if s.name == "rotating diffused Gaussian"][0]
+    subs = {sp.Symbol("D", positive=True): sp.Rational(1, 200),
+            sp.Symbol("w", positive=True): sp.Rational(1, 5)}
+    sol = exact.ExactSolution(sol.name, sol.x, sol.t, sol.u.subs(subs), sol.velocity,
+                              sol.diffusion.subs(subs))
+    return _from_solution("rotating diffused Gaussian", sol, ((-1, 1), (-1, 1)), 0.5,
+                          lambda f: ("dirichlet", lambda *c: f["u"](c[:-1], c[-1])))
+
+
+def ornstein_uhlenbeck_1d() -> Oracle:
+    """v = -x, A = 1/8 (sigma = 1/2), Gaussian base of width 0.3: non-commuting v and A."""
+    sol = exact.ornstein_uhlenbeck("gaussian", 1)
+    subs = {sp.Symbol("theta", positive=True): 1, sp.Symbol("sigma", positive=True):
+            sp.Rational(1, 2), sp.Symbol("w", positive=True): sp.Rational(3, 10)}
+    sol = exact.ExactSolution(sol.name, sol.x, sol.t, sol.u.subs(subs), sol.velocity.subs(subs),
+                              sol.diffusion.subs(subs))
+    return _from_solution("Ornstein-Uhlenbeck 1-D", sol, ((-6.0, 6.0),), 1.0,
+                          lambda f: ("dirichlet", lambda *c: f["u"](c[:-1], c[-1])))
