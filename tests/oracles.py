@@ -91,7 +91,7 @@ def ornstein_uhlenbeck_2d() -> Oracle:
 
 
 def rotating_gaussian_2d() -> Oracle:
-    sol = [s for s in exact.catalogue() if s.name == "rotating diffused Gaussian"][0]
+    sol = next(s for s in exact.catalogue() if s.name == "rotating diffused Gaussian")
     subs = {sp.Symbol("D", positive=True): sp.Rational(1, 200),
             sp.Symbol("w", positive=True): sp.Rational(1, 5)}
     sol = exact.ExactSolution(sol.name, sol.x, sol.t, sol.u.subs(subs), sol.velocity,

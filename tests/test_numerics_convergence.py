@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from numerics import CONVECTION, DIFFUSION, TIME, Grid, solve
 from oracles import (
     advected_gaussian_1d,
     fourier_1d,
@@ -14,6 +12,8 @@ from oracles import (
     ornstein_uhlenbeck_2d,
     rotating_gaussian_2d,
 )
+
+from numerics import CONVECTION, DIFFUSION, TIME, Grid, solve
 
 ORDER_TOL = 0.25  # the tolerance on observed minus declared order
 

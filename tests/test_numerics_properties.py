@@ -1,0 +1,189 @@
+"""Invariants, Monte Carlo against finite differences, stability limits against theory, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from oracles import ornstein_uhlenbeck_2d
+
+from numerics import (
+    Grid,
+    NonFiniteStateError,
+    NumericsError,
+    Problem,
+    UnstableTimeStepError,
+    assemble,
+    explicit_dt_limit,
+    feynman_kac,
+    solve,
+)
+from theory import scheme_analysis
+
+MAXPRINCIPLE_TOL = 1e-12  # round-off on values of order 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), stepper=st.sampled_from(
+    ["euler", "ssprk2", "ssprk3", "backward-euler"]), dim=st.sampled_from([1, 2]))
+def test_maximum_principle_of_monotone_schemes(seed, stepper, dim):
+    rng = np.random.default_rng(seed)
+    g = Grid(bounds=((0, 1),) * dim, shape=(12,) * dim)
+    v = rng.normal(size=(dim,) + g.shape)
+    if dim == 2:
+        axx, ayy = rng.uniform(0.0, 0.05, size=(2,) + g.shape)
+        axy = rng.uniform(-1, 1, size=g.shape) * np.minimum(axx, ayy)  # |a_xy| <= min
+        A = np.array([[axx, axy], [axy, ayy]])
+    else:
+        A = rng.uniform(0, 0.05, size=(1,) + g.shape)
+    u0 = rng.uniform(-1, 1, size=g.shape)
+    p = Problem(grid=g, initial=u0, t_end=0.05, velocity=v, diffusion=A,
+                boundary=rng.choice(["periodic", "neumann"]))
+    u = solve(p, convection="upwind1", diffusion="central2", stepper=stepper).final
+    assert u.min() >= u0.min() - MAXPRINCIPLE_TOL and u.max() <= u0.max() + MAXPRINCIPLE_TOL
+
+
+def test_central4_is_not_monotone_and_violates_the_maximum_principle():
+    """Negative control: the declared non-monotone scheme does overshoot on a step."""
+    g = Grid(bounds=((0, 1),), shape=(64,))
+    u0 = (g.coords[0] > 0.5).astype(float)
+    p = Problem(grid=g, initial=u0, t_end=0.1, velocity=[1.0], boundary="periodic")
+    u = solve(p, convection="central4", stepper="rk4").final
+    assert u.max() > 1 + 1e-3 or u.min() < -1e-3
+
+
+def test_monte_carlo_agrees_with_finite_differences():
+    o = ornstein_uhlenbeck_2d()
+    g = Grid(bounds=o.bounds, shape=(96, 96))
+    fd = solve(o.make(g), convection="central2", diffusion="central2", stepper="crank-nicolson")
+    pts = np.array([[0.0, 0.0], [0.2, -0.1], [-0.3, 0.25]])
+    fd_vals = fd.at(pts)[:, 0]
+    exact = o.exact((pts[:, 0], pts[:, 1]), o.t_end)
+    fd_err = np.abs(fd_vals - exact)
+    mc = feynman_kac(pts, lambda X: np.exp(-(X**2).sum(axis=1) / (2 * 0.09)),
+                     lambda X, t: -X, 0.05, o.t_end, n_paths=20000, n_steps=200, seed=3)
+    em_bias = 0.5 / 200  # weak order 1 of Euler-Maruyama: bias ~ C h with C of order 1 here
+    gap = np.abs(mc.mean[:, 0] - fd_vals)
+    assert np.all(gap <= 3 * mc.stderr[:, 0] + fd_err + em_bias), (gap, mc.stderr)
+
+
+def test_monte_carlo_is_reproducible_and_seed_dependent():
+    args = (np.zeros((2, 1)), lambda X: X[:, 0] ** 2, lambda X, t: 0 * X, 0.5, 1.0)
+    a = feynman_kac(*args, n_paths=500, seed=7)
+    b = feynman_kac(*args, n_paths=500, seed=7)
+    c = feynman_kac(*args, n_paths=500, seed=8)
+    assert np.array_equal(a.mean, b.mean) and not np.array_equal(a.mean, c.mean)
+    # E X_T^2 = 2 a T = 1 for Brownian motion with A = 1/2
+    assert abs(a.mean[0, 0] - 1.0) < 4 * a.stderr[0, 0]
+
+
+@pytest.mark.parametrize("v,a,n", [(1.0, 0.01, 64), (2.0, 0.05, 32), (0.5, 0.0, 50)])
+def test_upwind_limit_equals_theory_1d(v, a, n):
+    g = Grid(bounds=((0, 1),), shape=(n,))
+    p = Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0, velocity=[v], diffusion=a)
+    L = assemble(p, 0.0, "upwind1", "central2").L
+    dt = explicit_dt_limit(L, "euler")
+    dx = g.spacing[0]
+    assert scheme_analysis.monotone_upwind_limit(v * dt / dx, a * dt / dx**2) == pytest.approx(1)
+
+
+def test_upwind_limit_equals_theory_2d():
+    g = Grid(bounds=((0, 1), (0, 2)), shape=(32, 40))
+    p = Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0, velocity=[1.0, -0.5],
+                diffusion=[0.01, 0.02])
+    dt = explicit_dt_limit(assemble(p, 0.0, "upwind1", "central2").L, "ssprk3")
+    (dx, dy) = g.spacing
+    lhs = scheme_analysis.monotone_upwind_limit([dt / dx, 0.5 * dt / dy],
+                                                [0.01 * dt / dx**2, 0.02 * dt / dy**2])
+    assert lhs == pytest.approx(1)
+    # and the theory's amplification factor at that dt is bounded by 1, above it not
+    G = scheme_analysis.upwind_2d().amplification
+    names = {s.name: s for s in G.free_symbols}
+
+    def max_amp(scale):
+        vals = {names["C_x"]: scale * dt / dx, names["C_y"]: scale * 0.5 * dt / dy,
+                names["r_x"]: scale * 0.01 * dt / dx**2, names["r_y"]: scale * 0.02 * dt / dy**2}
+        f = sp.lambdify([names["alpha"], names["beta"]], G.subs(vals), "numpy")
+        al, be = np.meshgrid(np.linspace(0, 2 * np.pi, 201), np.linspace(0, 2 * np.pi, 201))
+        return np.abs(f(al, be)).max()
+
+    assert max_amp(1.0) <= 1 + 1e-12 and max_amp(1.05) > 1
+
+
+def test_central_euler_limit_equals_von_neumann_formula():
+    v, a, n = 1.0, 0.02, 40
+    g = Grid(bounds=((0, 1),), shape=(n,))
+    p = Problem(grid=g, initial=np.sin(2 * np.pi * g.coords[0]), t_end=0.1, velocity=[v],
+                diffusion=a)
+    L = assemble(p, 0.0, "central2", "central2").L
+    dx = g.spacing[0]
+    dt = explicit_dt_limit(L, "euler", velocity_1d=np.full(n, v), diffusion_1d=np.full(n, a),
+                           dx=dx)
+    C, r = v * dt / dx, a * dt / dx**2
+    assert C**2 <= 2 * r + 1e-12 and 2 * r <= 1 + 1e-12
+    assert np.isclose(C**2, 2 * r) or np.isclose(2 * r, 1)  # the limit is attained
+
+
+def test_unstable_fixed_dt_raises_with_numbers_and_remedy():
+    g = Grid(bounds=((0, 1),), shape=(64,))
+    p = Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0, velocity=[1.0], diffusion=0.01)
+    with pytest.raises(UnstableTimeStepError, match=r"dt = 0\.1 exceeds the stability limit"):
+        solve(p, stepper="euler", dt=0.1)
+    solve(p, stepper="backward-euler", dt=0.1)  # implicit: any dt
+
+
+def test_bad_inputs_name_the_value_and_fix():
+    g = Grid(bounds=((0, 1), (0, 1)), shape=(8, 8))
+    v = np.zeros((2, 8, 8))
+    v[0, 3, 4] = np.nan
+    msg = r"velocity v is not finite .* at x = \(0\.4375, 0\.5625"
+    with pytest.raises(NumericsError, match=msg):
+        Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0, velocity=v)
+    with pytest.raises(NumericsError, match=r"not positive semi-definite .* comparison principle"):
+        Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0,
+                diffusion=[[1.0, 2.0], [2.0, 1.0]])
+    with pytest.raises(NumericsError, match="not symmetric"):
+        Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0, diffusion=[[1.0, 0.5], [0.0, 1.0]])
+    p = Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0)
+    with pytest.raises(NumericsError, match="valid: upwind1, minmod"):
+        solve(p, convection="weno")
+    with pytest.raises(NumericsError, match="valid: euler, ssprk2"):
+        solve(p, stepper="leapfrog")
+    with pytest.raises(NumericsError, match="valid kinds: periodic, dirichlet"):
+        Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0, boundary="reflecting")
+    with pytest.raises(NumericsError, match="periodic must be set on both sides"):
+        Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0,
+                boundary=[("periodic", "neumann"), "periodic"])
+    with pytest.raises(NumericsError, match="expected"):
+        Problem(grid=g, initial=np.zeros((3, 3)), t_end=1.0)
+
+
+def test_non_finite_state_stops_with_step_and_time():
+    g = Grid(bounds=((0, 1),), shape=(16,))
+    p = Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0, diffusion=0.1,
+                source=lambda c, t: np.where(t > 0.5, np.inf, 0.0) * np.ones_like(c[0]))
+    with pytest.raises(NonFiniteStateError, match=r"step \d+, t = "):
+        solve(p, stepper="backward-euler", dt=0.1)
+
+
+def test_solution_interpolation_and_vector_valued_u():
+    g = Grid(bounds=((0, 1),), shape=(32,))
+    u0 = np.stack([np.sin(2 * np.pi * g.coords[0]), np.cos(2 * np.pi * g.coords[0])])
+    p = Problem(grid=g, initial=u0, t_end=0.2, velocity=[0.0], diffusion=0.01)
+    sol = solve(p, stepper="crank-nicolson", save_times=[0.1])
+    assert sol.snapshots.shape == (3, 2, 32)
+    vals = sol.at(np.array([[0.25]]), 0.0)
+    assert vals[0, 0] == pytest.approx(1.0, abs=5e-3)
+    with pytest.raises(NumericsError, match="outside the saved range"):
+        sol.at(np.array([[0.5]]), 0.3)
+
+
+def test_numerics_never_imports_sympy_or_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, numerics; print('sympy' in sys.modules, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
