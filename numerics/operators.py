@@ -158,7 +158,7 @@ def limited_derivative(u: np.ndarray, v: np.ndarray, k: int, bcs: tuple[BC, BC],
     # faces i+1/2 for i = -1..n-1: from the right cell (v > 0) or the left cell (v < 0)
     right = take(cells, 1, n + 1) - 0.5 * take(slopes, 1, n + 1)
     left = take(cells, 0, n + 1) + 0.5 * take(slopes, 0, n + 1)
-    vpos = v[None] > 0 if v.ndim == grid.dim else v > 0
+    vpos = v[None] > 0  # v has the grid's shape; u carries a leading component axis
     f_pos = (take(right, 1, n) - take(right, 0, n)) / dx
     f_neg = (take(left, 1, n) - take(left, 0, n)) / dx
     return np.where(vpos, f_pos, f_neg)

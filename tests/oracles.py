@@ -31,24 +31,21 @@ def _from_solution(name, sol: exact.ExactSolution, bounds, t_end, boundary) -> O
     src = None if sol.source == 0 else (lambda c, t: f["source"](c, t))
     const_v = not sol.velocity.free_symbols
     const_a = not sol.diffusion.free_symbols
-    vel = (np.array([float(e) for e in sol.velocity]) if const_v
-           else (lambda c, t: f["velocity"](c, t)))
+    autonomous_v = sol.t not in sol.velocity.free_symbols
     dif = (np.array(sol.diffusion.tolist(), dtype=float) if const_a
            else (lambda c, t: f["diffusion"](c, t)))
-    # velocity fields that do not depend on t are frozen arrays (operator built once)
-    if not const_v and sol.t not in sol.velocity.free_symbols:
-        vel_fn = vel
-        vel = None
 
-        def make(grid, _b=boundary):
-            return Problem(grid=grid, initial=lambda c: f["u"](c, 0.0), t_end=t_end,
-                           velocity=vel_fn(grid.coords, 0.0), diffusion=dif, source=src,
-                           boundary=_b(f) if callable(_b) else _b, name=name)
-    else:
-        def make(grid, _b=boundary):
-            return Problem(grid=grid, initial=lambda c: f["u"](c, 0.0), t_end=t_end,
-                           velocity=vel, diffusion=dif, source=src,
-                           boundary=_b(f) if callable(_b) else _b, name=name)
+    def make(grid: Grid) -> Problem:
+        if const_v:
+            vel = np.array([float(e) for e in sol.velocity])
+        elif autonomous_v:  # a frozen field: the operator is built (and factored) once
+            vel = f["velocity"](grid.coords, 0.0)
+        else:
+            vel = f["velocity"]
+        return Problem(grid=grid, initial=lambda c: f["u"](c, 0.0), t_end=t_end, velocity=vel,
+                       diffusion=dif, source=src,
+                       boundary=boundary(f) if callable(boundary) else boundary, name=name)
+
     return Oracle(name, bounds, t_end, make, f["u"])
 
 

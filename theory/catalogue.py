@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .errors import TheoryError
-from .generator import Block, GeneratorResult, extract_generator
+from .generator import (
+    Block,
+    GeneratorResult,
+    additive_noise_block,
+    extract_generator,
+    second_order_part,
+)
 from .noise import NoiseLaw, bernoulli, gaussian, rademacher, uniform
 
 
@@ -85,9 +91,8 @@ def _plain(S: Symbols) -> Block:
 
 def _additive(law: Callable[[], NoiseLaw], name: str) -> Callable[[Symbols], Block]:
     def build(S: Symbols) -> Block:
-        xi, noises = _noise(len(S.x), law)
-        return Block(name=name, x=S.x, h=S.h, increment=S.h * S.g + sp.sqrt(S.h) * S.S * xi,
-                     noises=noises, description=f"x + h g(x) + sqrt(h) S(x) xi, xi {law().name}")
+        return additive_noise_block(name, S.x, S.h, S.g, S.S, law(),
+                                    f"x + h g(x) + sqrt(h) S(x) xi, xi {law().name}")
     return build
 
 
@@ -199,18 +204,6 @@ def is_zero(expr: sp.Expr | sp.Matrix) -> bool:
     if isinstance(expr, sp.MatrixBase):
         return all(sp.simplify(e) == 0 for e in expr)
     return sp.simplify(expr) == 0
-
-
-def second_order_part(op: dict, d: int) -> sp.Matrix:
-    """Matrix B with sum_{|alpha|=2} op[alpha] d^alpha = tr(B Hess)."""
-    from .generator import _add, _unit
-
-    B = sp.zeros(d, d)
-    for i in range(d):
-        for j in range(d):
-            c = op.get(_add(_unit(d, i), _unit(d, j)), sp.Integer(0))
-            B[i, j] = c if i == j else c / 2
-    return B
 
 
 def check_technique(name: str, d: int = 2, generator: GeneratorResult | None = None

@@ -116,7 +116,8 @@ class Block:
 
 
 def additive_noise_block(name: str, x: tuple[sp.Symbol, ...], h: sp.Symbol, drift: sp.Matrix,
-                         S: sp.Matrix, law: NoiseLaw) -> Block:
+                         S: sp.Matrix, law: NoiseLaw,
+                         description: str = "x + h b(x) + sqrt(h) S(x) xi") -> Block:
     """The block x -> x + h b(x) + sqrt(h) S(x) xi with i.i.d. xi_j of the given law.
 
     S must be square (d x d), as in theory.md section 1."""
@@ -130,7 +131,7 @@ def additive_noise_block(name: str, x: tuple[sp.Symbol, ...], h: sp.Symbol, drif
         raise TheoryError(f"drift has shape {drift.shape}, expected ({d}, 1)")
     xi = sp.symbols(f"xi1:{d + 1}", real=True)
     return Block(name=name, x=x, h=h, increment=h * drift + sp.sqrt(h) * S * sp.Matrix(xi),
-                 noises={v: law for v in xi}, description="x + h b(x) + sqrt(h) S(x) xi")
+                 noises={v: law for v in xi}, description=description)
 
 
 @dataclass(frozen=True)
@@ -191,14 +192,7 @@ class GeneratorResult:
     def diffusion(self) -> sp.Matrix:
         """A with L q = ... + tr(A Hess q): A_ii = coef of d_ii, A_ij = coef of d_ij / 2."""
         self._require_limit()
-        d = self.block.dim
-        A = sp.zeros(d, d)
-        for i in range(d):
-            for j in range(d):
-                alpha = _add(_unit(d, i), _unit(d, j))
-                c = self.limit.get(alpha, sp.Integer(0))
-                A[i, j] = c if i == j else c / 2
-        return A
+        return second_order_part(self.limit, self.block.dim)
 
     @cached_property
     def zeroth_order(self) -> sp.Expr:
@@ -227,6 +221,16 @@ def _unit(d: int, i: int) -> MultiIndex:
 
 def _add(a: MultiIndex, b: MultiIndex) -> MultiIndex:
     return tuple(p + q for p, q in zip(a, b, strict=True))
+
+
+def second_order_part(op: Operator, d: int) -> sp.Matrix:
+    """Symmetric B with sum_{|alpha| = 2} op[alpha] d^alpha = tr(B Hess)."""
+    B = sp.zeros(d, d)
+    for i in range(d):
+        for j in range(d):
+            c = op.get(_add(_unit(d, i), _unit(d, j)), sp.Integer(0))
+            B[i, j] = c if i == j else c / 2
+    return B
 
 
 def apply_operator(op: Operator, q: sp.Expr, x: tuple[sp.Symbol, ...]) -> sp.Expr:
@@ -268,8 +272,7 @@ def extract_generator(block: Block, correction_order: int = 2) -> GeneratorResul
         if c != 0:
             terms.setdefault(k, {})[alpha] = c
 
-    ew = expectation(w, {})  # deterministic
-    for k, c in _powers_of_root_h(ew - 1, block, correction_order).items():
+    for k, c in _powers_of_root_h(w - 1, block, correction_order).items():
         put(k, (0,) * d, c)
     for alpha in multi_indices(d):
         prod = w

@@ -14,6 +14,7 @@ import sympy as sp
 from . import bounds, exact, graph, scheme_analysis
 from .axioms import AXIOMS, DEFAULT_AXIOMS, Derivation, derive
 from .catalogue import TECHNIQUES, Check, TechniqueReport, check_technique, technique
+from .generator import second_order_part
 
 
 @dataclass
@@ -48,8 +49,6 @@ def _technique_item(rep: TechniqueReport) -> tuple[str, list[Check], dict[str, s
         facts["zeroth-order c"] = str(res.zeroth_order)
         corr = res.correction
         if corr is not None:
-            from .catalogue import second_order_part
-
             facts["leading correction"] = (
                 f"order {corr[0]}; second-order part B = "
                 f"{sp.simplify(second_order_part(corr[1], rep.dim)).tolist()}")
@@ -61,7 +60,7 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
                  include_exact: bool = True) -> TheoryReport:
     """Run the derivation for ``assume`` and every check of the chosen catalogue entries."""
     der = derive(assume, dim=2 if "A8" in str(assume) else dim)
-    names = list(TECHNIQUES) if techniques is None else techniques
+    names = [*TECHNIQUES, "graph-diffusion"] if techniques is None else techniques
     for n in names:
         if n != "graph-diffusion":
             technique(n)  # validates the name up front
@@ -74,9 +73,6 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
                               {"condition": "tau * max_i (d_i - W_ii) <= 1"}))
         else:
             cat.items.append(_technique_item(check_technique(n, dim)))
-    if techniques is None:
-        cat.items.append(("Graph diffusion u <- u - tau L u (`graph-diffusion`)",
-                          graph.graph_checks(), {"condition": "tau * max_i (d_i - W_ii) <= 1"}))
     sections.append(cat)
     if techniques is None:
         if include_exact:
