@@ -16,6 +16,8 @@ from importlib.metadata import PackageNotFoundError, version
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "derive": ("validation.cmd_derive",
                "machine-checked derivation of (CD) from the axioms, and the technique catalogue"),
+    "solve": ("validation.cmd_solve",
+              "solve a named example of (CD) by finite differences; figures, GIF and JSON"),
 }
 
 

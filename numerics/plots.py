@@ -1,0 +1,122 @@
+r"""Plots of the flows of features (matplotlib only).
+
+- 1-D: space-time diagram of u (x horizontal, PDE time t vertical);
+- 2-D: panels of u(., t) with the velocity field (quiver) and feature trajectories overlaid;
+- an animated GIF of the flow (matplotlib's PillowWriter).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.animation import FuncAnimation, PillowWriter
+
+from .errors import NumericsError
+from .solve import Solution
+
+
+def _trajectory_index(t: float, t_end: float, n_steps: int) -> int:
+    """Trajectory step shown with u(., t): features have passed network time T - t."""
+    return n_steps if t_end <= 0 else int(np.rint((t_end - t) / t_end * n_steps))
+
+
+def space_time(sol: Solution, component: int = 0, ax=None, title: str = ""):
+    """Space-time diagram of a 1-D solution (needs several saved times)."""
+    if sol.grid.dim != 1:
+        raise NumericsError(f"space_time needs a 1-D solution, got dimension {sol.grid.dim}")
+    if len(sol.times) < 2:
+        raise NumericsError("space_time needs at least two saved times (pass save_times)")
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    m = ax.pcolormesh(sol.grid.axes[0], sol.times, sol.snapshots[:, component], shading="auto",
+                      cmap="viridis")
+    ax.figure.colorbar(m, ax=ax, label="u")
+    ax.set(xlabel="x (feature)", ylabel="t (PDE time: output -> input)", title=title)
+    return ax
+
+
+def panels(sol: Solution, *, component: int = 0, velocity=None, trajectories=None,
+           times=None, title: str = ""):
+    """Panels of u(., t) in 2-D with quiver of v(., t) and trajectories up to each time.
+
+    ``velocity(t)`` returns the field (2, nx, ny); ``trajectories`` has shape (S+1, N, 2)
+    (network order s = 0..T, see numerics.trajectories); panel at PDE time t shows the
+    trajectory segment from the input up to network time T - t.
+    """
+    if sol.grid.dim != 2:
+        raise NumericsError(f"panels needs a 2-D solution, got dimension {sol.grid.dim}")
+    idx = range(len(sol.times)) if times is None else [int(np.argmin(np.abs(sol.times - t)))
+                                                       for t in times]
+    idx = list(idx)
+    fig, axes = plt.subplots(1, len(idx), figsize=(3.6 * len(idx), 3.4), squeeze=False)
+    X, Y = sol.grid.coords
+    vmin, vmax = sol.snapshots[:, component].min(), sol.snapshots[:, component].max()
+    T = sol.times[-1]
+    for ax, i in zip(axes[0], idx, strict=True):
+        t = sol.times[i]
+        m = ax.pcolormesh(X, Y, sol.snapshots[i, component], shading="auto", cmap="viridis",
+                          vmin=vmin, vmax=vmax)
+        if velocity is not None:
+            v = velocity(t)
+            sx = max(1, X.shape[0] // 16)
+            sy = max(1, X.shape[1] // 16)
+            ax.quiver(X[::sx, ::sy], Y[::sx, ::sy], v[0][::sx, ::sy], v[1][::sx, ::sy],
+                      color="white", alpha=0.7)
+        if trajectories is not None:
+            S = trajectories.shape[0] - 1
+            upto = _trajectory_index(t, T, S)
+            for p in range(trajectories.shape[1]):
+                ax.plot(trajectories[: upto + 1, p, 0], trajectories[: upto + 1, p, 1], "r-",
+                        lw=0.8)
+                ax.plot(*trajectories[upto, p], "r.", ms=4)
+        ax.set(title=f"u(., t = {t:.3g})", xlabel="x1", aspect="equal")
+        if ax is axes[0][0]:
+            ax.set_ylabel("x2")
+        ax.set_xlim(sol.grid.bounds[0])
+        ax.set_ylim(sol.grid.bounds[1])
+    fig.colorbar(m, ax=list(axes[0]), shrink=0.8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def flow_gif(sol: Solution, path: str | Path, *, component: int = 0, trajectories=None,
+             fps: int = 6) -> Path:
+    """Animated GIF of u(., t) over the saved times (2-D: image; 1-D: curve)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    T = sol.times[-1]
+    if sol.grid.dim == 2:
+        X, Y = sol.grid.coords
+        vmin, vmax = sol.snapshots[:, component].min(), sol.snapshots[:, component].max()
+        mesh = ax.pcolormesh(X, Y, sol.snapshots[0, component], shading="auto", vmin=vmin,
+                             vmax=vmax)
+        dots = ax.plot([], [], "r.", ms=5)[0]
+
+        def draw(i):
+            mesh.set_array(sol.snapshots[i, component].ravel())
+            if trajectories is not None:
+                S = trajectories.shape[0] - 1
+                upto = _trajectory_index(sol.times[i], T, S)
+                dots.set_data(trajectories[upto, :, 0], trajectories[upto, :, 1])
+            ax.set_title(f"t = {sol.times[i]:.3g}")
+            return mesh, dots
+    elif sol.grid.dim == 1:
+        line = ax.plot(sol.grid.axes[0], sol.snapshots[0, component])[0]
+        ax.set_ylim(sol.snapshots[:, component].min() - 0.05,
+                    sol.snapshots[:, component].max() + 0.05)
+
+        def draw(i):
+            line.set_ydata(sol.snapshots[i, component])
+            ax.set_title(f"t = {sol.times[i]:.3g}")
+            return (line,)
+    else:
+        raise NumericsError("flow_gif draws 1-D and 2-D solutions only")
+    anim = FuncAnimation(fig, draw, frames=len(sol.times), blit=False)
+    tmp = path.with_name(f".{path.name}.tmp.gif")
+    anim.save(tmp, writer=PillowWriter(fps=fps))
+    plt.close(fig)
+    tmp.replace(path)  # atomic: a reader never sees half a GIF
+    return path

@@ -1,0 +1,70 @@
+"""Trajectories, plots and `cdverify solve`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from numerics import Grid, NumericsError, Problem, solve
+from numerics.plots import flow_gif, panels, space_time
+from numerics.trajectories import characteristics, grid_velocity
+from validation.cli import main
+
+
+def test_characteristics_of_a_rotation_are_exact_circles():
+    x0 = np.array([[1.0, 0.0], [0.0, 0.5]])
+    traj = characteristics(x0, lambda X, t: np.stack([-X[:, 1], X[:, 0]], axis=1), np.pi / 2, 200)
+    np.testing.assert_allclose(traj[-1], [[0.0, 1.0], [-0.5, 0.0]], atol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(traj, axis=2), [[1.0, 0.5]] * 201, atol=1e-9)
+
+
+def test_transport_solution_equals_base_model_along_characteristics():
+    """u(x, T) = f(X(T)): the PDE and the feature trajectories tell the same story."""
+    g = Grid(bounds=((-2, 2), (-2, 2)), shape=(128, 128))
+    v = np.stack([-g.coords[1], g.coords[0]])
+
+    def f(c):
+        return np.exp(-((c[0] - 0.5) ** 2 + c[1] ** 2) / 0.2)
+
+    p = Problem(grid=g, initial=f, t_end=1.0, velocity=v, boundary="outflow")
+    sol = solve(p, convection="central4", diffusion="central2", stepper="rk4")
+    pts = np.array([[0.3, -0.4], [0.0, 0.5], [-0.2, 0.1]])
+    X_T = characteristics(pts, grid_velocity(p), 1.0, 100)[-1]
+    np.testing.assert_allclose(sol.at(pts)[:, 0], f(X_T.T), atol=2e-3)
+    # the wrong time direction (trajectories backwards) disagrees
+    X_back = characteristics(pts, lambda X, t: -grid_velocity(p)(X, t), 1.0, 100)[-1]
+    assert np.abs(sol.at(pts)[:, 0] - f(X_back.T)).max() > 0.05
+
+
+def test_plots_render(tmp_path):
+    g1 = Grid(bounds=((0, 1),), shape=(32,))
+    p1 = Problem(grid=g1, initial=np.sin(2 * np.pi * g1.coords[0]), t_end=0.5, velocity=[1.0],
+                 diffusion=0.01)
+    s1 = solve(p1, save_times=[0.25])
+    assert space_time(s1).get_xlabel().startswith("x")
+    g2 = Grid(bounds=((0, 1), (0, 1)), shape=(16, 16))
+    p2 = Problem(grid=g2, initial=np.sin(2 * np.pi * g2.coords[0]), t_end=0.5,
+                 velocity=[1.0, 0.0], diffusion=0.01)
+    s2 = solve(p2, save_times=[0.25])
+    fig = panels(s2, velocity=p2.velocity_at, trajectories=np.zeros((11, 2, 2)))
+    assert len(fig.axes) == 4  # three panels and a colour bar
+    gif = flow_gif(s2, tmp_path / "f.gif")
+    assert Image.open(gif).n_frames == 3
+    with pytest.raises(NumericsError, match="1-D"):
+        space_time(s2)
+
+
+def test_cdverify_solve_writes_outputs(tmp_path, capsys):
+    rc = main(["solve", "--example", "ornstein-uhlenbeck", "--n", "64", "--frames", "3",
+               "--out", str(tmp_path)])
+    assert rc == 0
+    doc = json.loads((tmp_path / "solve.json").read_text())
+    assert doc["config"]["example"] == "ornstein-uhlenbeck" and "numpy" in doc["versions"]
+    assert doc["errors"][0]["max_error"] < 1e-12  # t = 0 is the exact initial condition
+    assert 0 < doc["errors"][-1]["max_error"] < 0.05
+    assert (tmp_path / "panels.png").stat().st_size > 0 and (tmp_path / "flow.gif").exists()
+    assert main(["solve", "--example", "nope", "--out", str(tmp_path)]) == 2
+    assert "valid: rotation" in capsys.readouterr().err
