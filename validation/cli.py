@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                "machine-checked derivation of (CD) from the axioms, and the technique catalogue"),
     "solve": ("validation.cmd_solve",
               "solve a named example of (CD) by finite differences; figures, GIF and JSON"),
+    "validate": ("validation.cmd_validate",
+                 "train a diffusion ResNet and measure network vs semi-discrete vs PDE"),
 }
 
 

@@ -1,0 +1,265 @@
+"""Work-precision benchmark of numerics against py-pde (optional `bench` extra), single core.
+
+    python benchmarks/bench_fd.py            # quick sweep (py-pde up to 256^2)
+    python benchmarks/bench_fd.py --full     # adds py-pde at 512^2 (slow: tens of seconds each)
+
+Problems (max error at T = 1 against closed forms):
+  P1  periodic [0,1]^2, v = (1, 0.5), A = 0.05 I, Fourier modes (translated by -v t, decayed)
+  P3  as P1 with A = [[0.06, 0.03], [0.03, 0.04]] (mixed derivative)
+  P2  Gaussian rotating in [-1,1]^2, v = (-y, x), D = 0.005, Dirichlet 0, free-space reference
+  B4  v = B x (shear), A = 0.02 I, u0 = cos(k0.x), exact Dirichlet data (ours only: py-pde's
+      time-dependent Dirichlet data are not set up here)
+For each target error the best (least wall time) configuration of each code that reaches it is
+compared; compile time is excluded (a short warm-up solve first). Time to first result is
+measured in fresh processes, compile included. Runs are interleaved (ours, py-pde, ours, ...).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_v] = "1"  # single core, for both codes
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy.linalg import expm  # noqa: E402
+
+from numerics import Grid, Problem, solve  # noqa: E402
+
+T_END = 1.0
+TARGETS = (1e-3, 2.5e-4)
+MODES = [(1.0, (1, 0)), (0.5, (1, 1)), (0.25, (2, -1))]
+
+
+def fourier_exact(v, A):
+    v, A = np.asarray(v), np.asarray(A)
+
+    def u(c, t):
+        out = 0.0
+        for a, k in MODES:
+            kv = 2 * np.pi * np.asarray(k, dtype=float)
+            out = out + a * np.cos(kv[0] * (c[0] + v[0] * t) + kv[1] * (c[1] + v[1] * t)) \
+                * np.exp(-kv @ A @ kv * t)
+        return out
+    return u
+
+
+def rotating_exact(D=0.005, c0=(0.4, 0.0), w2=0.01):
+    def u(c, t):
+        # u = f(exp(Mt) x) diffused: X_t ~ N(exp(Mt) x, 2 D t I), f Gaussian of variance w2
+        ct, st = np.cos(t), np.sin(t)
+        y0 = ct * c[0] - st * c[1] - c0[0]
+        y1 = st * c[0] + ct * c[1] - c0[1]
+        s2 = w2 + 2 * D * t
+        return (w2 / s2) * np.exp(-(y0**2 + y1**2) / (2 * s2))
+    return u
+
+
+def b4_exact(B, A, k0):
+    B, A, k0 = np.asarray(B, float), np.asarray(A, float), np.asarray(k0, float)
+    s = np.linspace(0, T_END, 2001)
+
+    def decay(t):
+        ss = s[s <= t] if t > 0 else np.array([0.0])
+        ks = np.stack([expm(B.T * si) @ k0 for si in ss])
+        vals = np.einsum("ni,ij,nj->n", ks, A, ks)
+        return np.trapezoid(vals, ss) if len(ss) > 1 else 0.0
+
+    def u(c, t):
+        kt = expm(B.T * t) @ k0
+        return np.exp(-decay(t)) * np.cos(kt[0] * c[0] + kt[1] * c[1])
+    return u
+
+
+P3_A = [[0.06, 0.03], [0.03, 0.04]]
+PROBLEMS = {
+    "P1": dict(bounds=((0, 1), (0, 1)), v=(1.0, 0.5), A=[[0.05, 0], [0, 0.05]], periodic=True),
+    "P3": dict(bounds=((0, 1), (0, 1)), v=(1.0, 0.5), A=P3_A, periodic=True),
+    "P2": dict(bounds=((-1, 1), (-1, 1)), rotation=True, D=0.005),
+    "B4": dict(bounds=((-1, 1), (-1, 1)), B=[[0, 1], [0, 0]], A=[[0.02, 0], [0, 0.02]],
+               k0=(np.pi, 2 * np.pi)),
+}
+
+
+def exact_for(name):
+    p = PROBLEMS[name]
+    if name in ("P1", "P3"):
+        return fourier_exact(p["v"], p["A"])
+    if name == "P2":
+        return rotating_exact(p["D"])
+    return b4_exact(p["B"], p["A"], p["k0"])
+
+
+def ours(name, n, conv, diff, stepper, dt=None):
+    p = PROBLEMS[name]
+    ex = exact_for(name)
+    t0 = time.perf_counter()
+    g = Grid(bounds=p["bounds"], shape=(n, n))
+    if name in ("P1", "P3"):
+        prob = Problem(grid=g, initial=lambda c: ex(c, 0), velocity=np.array(p["v"]),
+                       diffusion=np.array(p["A"]), t_end=T_END)
+    elif name == "P2":
+        prob = Problem(grid=g, initial=lambda c: ex(c, 0),
+                       velocity=np.stack([-g.coords[1], g.coords[0]]), diffusion=p["D"],
+                       t_end=T_END, boundary=("dirichlet", 0.0))
+    else:
+        B = np.asarray(p["B"])
+        prob = Problem(grid=g, initial=lambda c: ex(c, 0),
+                       velocity=np.einsum("ij,j...->i...", B, np.stack(g.coords)),
+                       diffusion=np.asarray(p["A"]), t_end=T_END,
+                       boundary=("dirichlet", lambda x, y, t: ex((x, y), t)))
+    sol = solve(prob, convection=conv, diffusion=diff, stepper=stepper, dt=dt)
+    wall = time.perf_counter() - t0
+    err = float(np.abs(sol.final[0] - ex(g.coords, T_END)).max())
+    return {"code": "cdverify", "problem": name, "n": n, "config": f"{conv}/{diff}/{stepper}"
+            + (f" dt={dt}" if dt else ""), "error": err, "wall_s": wall,
+            "steps": sol.stats["steps"]}
+
+
+def pypde_rhs(name):
+    p = PROBLEMS[name]
+    if name in ("P1", "P3"):
+        (a11, a12), (_, a22) = p["A"]
+        mixed = f" + {2 * a12}*d_dx(d_dy(u))" if a12 else ""
+        return (f"{a11}*d2_dx2(u) + {a22}*d2_dy2(u){mixed} + {p['v'][0]}*d_dx(u) + "
+                f"{p['v'][1]}*d_dy(u)")
+    return f"-y*d_dx(u) + x*d_dy(u) + {p['D']}*laplace(u)"
+
+
+def pypde_run(name, n, dt, solver="runge-kutta"):
+    import pde
+
+    p = PROBLEMS[name]
+    ex = exact_for(name)
+    dt = T_END / int(np.ceil(T_END / dt))  # land exactly on T
+    periodic = p.get("periodic", False)
+    g = pde.CartesianGrid([list(b) for b in p["bounds"]], [n, n], periodic=periodic)
+    x, y = g.cell_coords[..., 0], g.cell_coords[..., 1]
+    state = pde.ScalarField(g, ex((x, y), 0.0))
+    eq = pde.PDE({"u": pypde_rhs(name)}, bc="periodic" if periodic else {"value": 0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # py-pde compiles a stepper per solver: build it once (compile excluded), then time it
+        solver_obj = (pde.solvers.RungeKuttaSolver if solver == "runge-kutta"
+                      else pde.solvers.EulerSolver)(eq)
+        stepper = solver_obj.make_stepper(state, dt=dt)
+        stepper(state.copy(), 0.0, dt)  # warm-up call
+        res = state.copy()
+        t0 = time.perf_counter()
+        stepper(res, 0.0, T_END)
+        wall = time.perf_counter() - t0
+    err = float(np.abs(res.data - ex((x, y), T_END)).max())
+    return {"code": "py-pde", "problem": name, "n": n, "config": f"{solver} dt={dt:.3g}",
+            "error": err, "wall_s": wall, "steps": round(T_END / dt)}
+
+
+def pypde_stable_dt(name, n):
+    """RK4 with central second-order stencils: |lambda| <~ 8 a_max / dx^2 + sum |v|/dx."""
+    p = PROBLEMS[name]
+    dx = (p["bounds"][0][1] - p["bounds"][0][0]) / n
+    a = max(np.abs(np.asarray(p.get("A", [[p.get("D", 0)]]))).max(), p.get("D", 0))
+    vmax = sum(np.abs(p.get("v", (1.0, 1.0))))
+    return 2.5 / (8 * a / dx**2 + vmax / dx)
+
+
+OUR_CONFIGS = [("central4", "central4", "rk4", None)] + [
+    ("central4", "central4", "crank-nicolson", dt) for dt in (0.02, 0.01, 0.005)] + [
+    ("central2", "central2", "rk4", None)]
+
+
+def best(rows, target):
+    ok = [r for r in rows if r["error"] <= target]
+    return min(ok, key=lambda r: r["wall_s"]) if ok else None
+
+
+def first_result_times():
+    """Fresh-process end-to-end time of a first 128^2 solve of P1 (imports and compile in)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    code_ours = (f"import sys, time; t=time.perf_counter(); sys.path.insert(0, {here!r}); "
+                 "import bench_fd as b; b.ours('P1', 128, 'central4', 'central4', 'rk4'); "
+                 "print(time.perf_counter()-t)")
+    code_pde = (f"import sys, time; t=time.perf_counter(); sys.path.insert(0, {here!r}); "
+                "import bench_fd as b, pde, warnings; warnings.simplefilter('ignore'); "
+                "g=pde.CartesianGrid([[0,1],[0,1]],[128,128],periodic=True); "
+                "x,y=g.cell_coords[...,0],g.cell_coords[...,1]; "
+                "s=pde.ScalarField(g, b.exact_for('P1')((x,y),0.0)); "
+                "pde.PDE({'u': b.pypde_rhs('P1')}, bc='periodic').solve(s, t_range=1.0, "
+                "dt=b.pypde_stable_dt('P1',128), solver='runge-kutta', tracker=None); "
+                "print(time.perf_counter()-t)")
+    t0 = time.perf_counter()
+    out = {}
+    for key, code in (("cdverify", code_ours), ("py-pde", code_pde)):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        out[key] = float(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else None
+        out[f"{key}_process_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--full", action="store_true", help="py-pde up to 512^2 (slow)")
+    ap.add_argument("--problems", default="P1,P3,P2,B4")
+    ap.add_argument("--out", default=None, help="write all rows as JSON here")
+    args = ap.parse_args(argv)
+    try:
+        import pde  # noqa: F401
+        have_pde = True
+    except ImportError:
+        have_pde = False
+        print("py-pde is not installed (pip install -e '.[bench]'): ours only")
+    pde_ns = (64, 128, 256, 512) if args.full else (64, 128, 256)
+    our_ns = (12, 16, 24, 32, 48, 64, 96, 128)
+    rows = []
+    for name in args.problems.split(","):
+        ours_rows, pde_rows = [], []
+        pde_queue = list(pde_ns) if (have_pde and name != "B4") else []
+        for n in our_ns:  # interleave: one of ours, then one of py-pde while any remain
+            for conv, diff, st, dt in OUR_CONFIGS:
+                ours_rows.append(ours(name, n, conv, diff, st, dt))
+            if pde_queue:
+                m = pde_queue.pop(0)
+                pde_rows.append(pypde_run(name, m, pypde_stable_dt(name, m)))
+        rows += ours_rows + pde_rows
+        print(f"\n== {name} ==")
+        for target in TARGETS:
+            a, b = best(ours_rows, target), best(pde_rows, target)
+            line = f"target {target:.1e}: cdverify "
+            line += (f"{a['wall_s']:.4f} s ({a['config']}, {a['n']}^2)" if a else "not reached")
+            if pde_rows:
+                line += "; py-pde " + (f"{b['wall_s']:.3f} s ({b['config']}, {b['n']}^2)"
+                                       if b else "not reached in the sweep")
+                if a and b:
+                    line += f"; ratio {b['wall_s'] / a['wall_s']:.1f}x"
+            print(line)
+        # same second-order scheme: cell updates per second at equal grid and RK4
+        same = [r for r in ours_rows if r["config"].startswith("central2/central2/rk4")]
+        for b in pde_rows:
+            a = next((r for r in same if r["n"] == b["n"]), None)
+            if a:
+                ra = a["n"] ** 2 * a["steps"] / a["wall_s"]
+                rb = b["n"] ** 2 * b["steps"] / b["wall_s"]
+                print(f"  per-cell rate at {b['n']}^2, RK4 central2: cdverify {ra:.3g}, "
+                      f"py-pde {rb:.3g} cell-steps/s (ratio {ra / rb:.2f})")
+    if have_pde:
+        ft = first_result_times()
+        print(f"\ntime to first result (fresh process, P1 128^2, compile included): "
+              f"cdverify {ft['cdverify']:.2f} s, py-pde {ft['py-pde']:.2f} s, ratio "
+              f"{ft['py-pde'] / ft['cdverify']:.1f}x")
+        rows.append({"first_result": ft})
+    if args.out:
+        from validation.io import atomic_write_text
+
+        atomic_write_text(args.out, json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

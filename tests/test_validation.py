@@ -1,0 +1,170 @@
+"""Diffusion ResNets, training, velocity extraction and the three-way agreement (tiny models)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torchsde
+
+from numerics import Grid, solve
+from validation.agreement import (
+    PDE_SCHEME,
+    agreement_study,
+    gauss_hermite,
+    interpolate,
+    network_mc,
+    semi_discrete,
+)
+from validation.data import DataError, make_dataset
+from validation.models import DiffusionResNet, ModelError
+from validation.train import TrainConfig, features, load_model, train
+from validation.velocity import feature_box, to_problem
+
+
+def tiny_model(sigma: float, blocks: int = 4, seed: int = 0, scale: float = 1.5):
+    """A random model with distinct, smooth blocks (weights scaled to give a visible flow)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        m = DiffusionResNet(2, 2, blocks=blocks, t_end=1.0, sigma=sigma, hidden=8).double()
+        with torch.no_grad():
+            for b in m.blocks:
+                b[0].weight.mul_(scale)
+                b[2].weight.mul_(scale)
+    return m
+
+
+@pytest.mark.parametrize("name", ["moons", "circles", "blobs", "spirals", "checkerboard"])
+def test_datasets_are_scaled_seeded_and_split(name):
+    a = make_dataset(name, 300, seed=4)
+    b = make_dataset(name, 300, seed=4)
+    c = make_dataset(name, 300, seed=5)
+    assert np.array_equal(a.x_train, b.x_train) and not np.array_equal(a.x_train, c.x_train)
+    allx = np.concatenate([a.x_train, a.x_val, a.x_test])
+    assert allx.min() == pytest.approx(0) and allx.max() == pytest.approx(1)
+    assert len(allx) == 300 and a.dim == 2
+    assert a.n_classes == (4 if name == "blobs" else 2)
+
+
+def test_digits_need_no_download_and_are_64_dimensional():
+    d = make_dataset("digits")
+    assert d.dim == 64 and d.n_classes == 10 and len(d.x_train) > 1000
+    with pytest.raises(DataError, match="valid: moons"):
+        make_dataset("mnist")
+
+
+def test_noise_is_live_in_eval_mode_and_seeded(torch_generator):
+    m = tiny_model(0.5).eval()
+    x = torch.rand(5, 2, dtype=torch.float64)
+    assert not torch.equal(m(x), m(x))
+    g1 = torch.Generator().manual_seed(1)
+    g2 = torch.Generator().manual_seed(1)
+    assert torch.equal(m(x, generator=g1), m(x, generator=g2))
+    plain = tiny_model(0.0).eval()
+    assert torch.equal(plain(x), plain(x))
+    p = m.predict_proba(x, 8, generator=torch_generator)
+    assert torch.allclose(p.sum(-1), torch.ones(5, dtype=torch.float64))
+    with pytest.raises(ModelError):
+        DiffusionResNet(2, 2, sigma=-1.0)
+
+
+class _GridBrownian(torchsde.BrownianInterval.__mro__[1]):  # torchsde's BaseBrownian
+    """Brownian increments fixed on the step grid t_n = n h (the network's own noise)."""
+
+    def __init__(self, increments: list[torch.Tensor], h: float):
+        self.inc, self.h = increments, h
+
+    def __call__(self, ta, tb=None, return_U=False, return_A=False):
+        n = round(float(ta) / self.h)
+        assert abs(float(tb) - float(ta) - self.h) < 1e-12
+        return self.inc[n]
+
+    def __repr__(self):
+        return "GridBrownian"
+
+    dtype = property(lambda self: self.inc[0].dtype)
+    device = property(lambda self: self.inc[0].device)
+    shape = property(lambda self: self.inc[0].shape)
+    levy_area_approximation = property(lambda self: "none")
+
+
+def test_noisy_forward_pass_equals_torchsde_euler_with_the_same_increments():
+    m = tiny_model(0.4, blocks=5)
+    h = m.step
+    z0 = torch.rand(7, 2, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(3)
+    xis = [torch.randn(7, 2, generator=gen, dtype=torch.float64) for _ in range(m.n_blocks)]
+
+    class SDE(torch.nn.Module):
+        noise_type, sde_type = "diagonal", "ito"
+
+        def f(self, t, y):
+            return m.blocks[min(int(float(t) / h + 1e-9), m.n_blocks - 1)](y)
+
+        def g(self, t, y):
+            return m.sigma * torch.ones_like(y)
+
+    bm = _GridBrownian([math.sqrt(h) * xi for xi in xis], h)
+    ts = torch.tensor([0.0, m.t_end], dtype=torch.float64)
+    with torch.no_grad():
+        ref = torchsde.sdeint(SDE(), z0, ts, bm=bm, dt=h, method="euler")[-1]
+        ours = m.flow(z0, noise=xis)
+    assert torch.allclose(ours, ref, atol=1e-13, rtol=0)
+    assert not torch.allclose(m.flow(z0, noise=[-x for x in xis]), ref, atol=1e-3)
+
+
+def test_velocity_time_order_is_output_to_input():
+    """The PDE with v = g_{L-1-n} on [t_n, t_{n+1}) matches the network; reversed it does not."""
+    m = tiny_model(0.0, blocks=6, scale=2.0)
+    z = np.random.default_rng(0).uniform(0.2, 0.8, (60, 2))
+    box = feature_box(m, z)
+    grid = Grid(bounds=box, shape=(96, 96))
+    net, _ = network_mc(m, z, 1)
+    prob = to_problem(m, grid)
+    good = interpolate(solve(prob, **PDE_SCHEME).final, grid, z)
+    reversed_prob = to_problem(m, grid)
+    object.__setattr__(reversed_prob, "velocity", list(reversed(prob.velocity)))
+    bad = interpolate(solve(reversed_prob, **PDE_SCHEME).final, grid, z)
+    gap_good = np.abs(net - good).max()
+    gap_bad = np.abs(net - bad).max()
+    assert gap_good < 0.5 * gap_bad, (gap_good, gap_bad)
+
+
+def test_semi_discrete_equals_the_deterministic_network_up_to_interpolation():
+    m = tiny_model(0.0, blocks=4)
+    z = np.random.default_rng(1).uniform(0.2, 0.8, (40, 2))
+    box = feature_box(m, z)
+    errs = []
+    for n in (32, 64, 128):
+        g = Grid(bounds=box, shape=(n, n))
+        errs.append(np.abs(interpolate(semi_discrete(m, g), g, z) - network_mc(m, z, 1)[0]).max())
+    assert errs[-1] < 1e-4 and errs[0] > errs[1] > errs[2]
+
+
+def test_gauss_hermite_integrates_gaussian_moments():
+    nodes, w = gauss_hermite(2, 4)
+    assert w.sum() == pytest.approx(1)
+    assert (w * nodes[:, 0] ** 2).sum() == pytest.approx(1)
+    assert (w * nodes[:, 0] ** 2 * nodes[:, 1] ** 4).sum() == pytest.approx(3)
+
+
+def test_agreement_orders_on_a_small_trained_model(tmp_path):
+    cfg = TrainConfig(n=400, epochs=15, blocks=6, sigma=0.3, seed=1)
+    model, hist = train(cfg, out=tmp_path, progress=False)
+    assert hist["train_loss"][-1] < hist["train_loss"][0]
+    loaded, cfg2 = load_model(tmp_path / "model.pt")
+    assert cfg2 == cfg
+    x = torch.rand(4, 2, dtype=torch.float64)
+    assert torch.equal(loaded(x, generator=torch.Generator().manual_seed(0)),
+                       model(x, generator=torch.Generator().manual_seed(0)))
+    data = make_dataset(cfg.data, cfg.n, seed=cfg.seed)
+    xt = data.x_test[:80]
+    res = agreement_study(model, xt, features(model, xt), feature_box(model, features(
+        model, data.x_train)), grid_n=128, ks=(16, 64, 256, 1024), grid_ns=(24, 48, 96, 192),
+        substeps=(1, 2, 4, 8), progress=False)
+    assert abs(res.k_study["order"] + 0.5) < 0.15, res.k_study
+    assert abs(res.grid_study["order"] - 2) < 0.3, res.grid_study
+    assert abs(res.step_study["order"] - 1) < 0.3, res.step_study
+    assert abs(res.step_study["order_successive"] - 1) < 0.3, res.step_study

@@ -1,0 +1,112 @@
+r"""Residual networks with noise: the discrete evolution operators of theory.md section 1.
+
+    z_0 = encoder(x),  z_{l+1} = z_l + h g_l(z_l) + sigma sqrt(h) xi_l,  h = T / L,
+    logits = base(z_L),
+
+xi_l i.i.d. standard normal per sample. The noise is live in train *and* eval mode (never gated
+on ``.training``, never scaled by batch statistics) and drawn from an optional seeded
+``torch.Generator``. sigma = 0 is a plain ResNet. ``substeps = r`` splits each block into r
+steps of size h/r with the same g_l (refinement of the block step at a fixed trained model).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class ModelError(ValueError):
+    """Bad model configuration."""
+
+
+def block_mlp(dim: int, hidden: int) -> nn.Sequential:
+    """The residual branch g_l: dim -> hidden -> dim, tanh (smooth, Lipschitz velocity)."""
+    return nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, dim))
+
+
+class DiffusionResNet(nn.Module):
+    """Encoder (optional) -> L noisy residual blocks on a feature space R^d -> linear base."""
+
+    def __init__(self, in_dim: int, n_classes: int, *, feature_dim: int = 2, blocks: int = 10,
+                 t_end: float = 1.0, sigma: float = 0.0, hidden: int = 16,
+                 encoder: bool | None = None):
+        super().__init__()
+        if blocks < 1 or t_end <= 0 or sigma < 0 or hidden < 1:
+            raise ModelError(f"need blocks >= 1, t_end > 0, sigma >= 0, hidden >= 1; got "
+                             f"blocks={blocks}, t_end={t_end}, sigma={sigma}, hidden={hidden}")
+        if n_classes < 2:
+            raise ModelError(f"n_classes = {n_classes}; a classifier needs at least 2")
+        use_encoder = (in_dim != feature_dim) if encoder is None else encoder
+        if not use_encoder and in_dim != feature_dim:
+            raise ModelError(f"in_dim {in_dim} != feature_dim {feature_dim}: enable the encoder")
+        self.in_dim, self.feature_dim, self.n_classes = in_dim, feature_dim, n_classes
+        self.t_end, self.sigma = float(t_end), float(sigma)
+        # the encoder ends in a sigmoid so that features live in the box [0, 1]^d like 2-D data
+        self.encoder = (nn.Sequential(nn.Linear(in_dim, 32), nn.Tanh(),
+                                      nn.Linear(32, feature_dim), nn.Sigmoid())
+                        if use_encoder else nn.Identity())
+        self.blocks = nn.ModuleList(block_mlp(feature_dim, hidden) for _ in range(blocks))
+        self.base = nn.Linear(feature_dim, n_classes)
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.blocks)
+
+    @property
+    def step(self) -> float:
+        """h = T / L."""
+        return self.t_end / self.n_blocks
+
+    def config(self) -> dict:
+        return {"in_dim": self.in_dim, "n_classes": self.n_classes,
+                "feature_dim": self.feature_dim, "blocks": self.n_blocks, "t_end": self.t_end,
+                "sigma": self.sigma, "hidden": self.blocks[0][0].out_features,
+                "encoder": not isinstance(self.encoder, nn.Identity)}
+
+    def flow(self, z: torch.Tensor, *, generator: torch.Generator | None = None,
+             substeps: int = 1, noise: list[torch.Tensor] | None = None,
+             return_path: bool = False):
+        """Run the blocks on features z (N, d). ``noise`` fixes the increments xi (one tensor
+        (N, d) per sub-step) instead of drawing them; returns z_L (and the path if asked)."""
+        if substeps < 1:
+            raise ModelError(f"substeps = {substeps}; must be >= 1")
+        h = self.step / substeps
+        path = [z]
+        i = 0
+        for g in self.blocks:
+            for _ in range(substeps):
+                z = z + h * g(z)
+                if self.sigma > 0:
+                    xi = noise[i] if noise is not None else torch.randn(
+                        z.shape, generator=generator, device=z.device, dtype=z.dtype)
+                    z = z + self.sigma * math.sqrt(h) * xi
+                i += 1
+                if return_path:
+                    path.append(z)
+        return (z, torch.stack(path)) if return_path else z
+
+    def forward(self, x: torch.Tensor, *, generator: torch.Generator | None = None,
+                substeps: int = 1) -> torch.Tensor:
+        """Logits of one noisy pass (noise live in every mode)."""
+        return self.base(self.flow(self.encoder(x), generator=generator, substeps=substeps))
+
+    def predict_proba(self, x: torch.Tensor, samples: int = 32, *,
+                      generator: torch.Generator | None = None, substeps: int = 1,
+                      return_stderr: bool = False):
+        """Softmax averaged over ``samples`` noise draws (Monte Carlo estimate of u(., T))."""
+        if samples < 1:
+            raise ModelError(f"samples = {samples}; must be >= 1")
+        if self.sigma == 0:
+            samples = 1  # deterministic: one pass is exact
+        z0 = self.encoder(x)
+        rep = z0.repeat(samples, 1)
+        p = torch.softmax(self.base(self.flow(rep, generator=generator, substeps=substeps)), -1)
+        p = p.reshape(samples, x.shape[0], -1)
+        mean = p.mean(0)
+        if not return_stderr:
+            return mean
+        se = p.std(0, unbiased=True) / math.sqrt(samples) if samples > 1 else torch.zeros_like(
+            mean)
+        return mean, se

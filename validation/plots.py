@@ -1,0 +1,48 @@
+"""Figures of the network-versus-PDE comparison (matplotlib)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from numerics import Grid
+
+from .models import DiffusionResNet
+
+
+def network_paths(model: DiffusionResNet, z0: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Noisy feature paths (L+1, N, d) of one forward pass from features z0."""
+    dev = next(model.parameters()).device
+    g = torch.Generator(device=dev).manual_seed(seed)
+    with torch.no_grad():
+        _, path = model.flow(torch.tensor(z0, dtype=torch.float64, device=dev), generator=g,
+                             return_path=True)
+    return path.cpu().numpy()
+
+
+def decision_regions(model: DiffusionResNet, grid: Grid, pde_u: np.ndarray, *, samples: int = 64,
+                     seed: int = 0, points=None, labels=None):
+    """Network (noise-averaged, as a function of the features z0) beside argmax of u(., T)."""
+    pts = np.stack([c.ravel() for c in grid.coords], axis=1)
+    dev = next(model.parameters()).device
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    with torch.no_grad():
+        z = torch.tensor(pts, dtype=torch.float64, device=dev).repeat(samples, 1)
+        p = torch.softmax(model.base(model.flow(z, generator=gen)), -1)
+        p = p.reshape(samples, len(pts), -1).mean(0).cpu().numpy()
+    net = p.argmax(1).reshape(grid.shape)
+    pde = pde_u.argmax(0)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    X, Y = grid.coords
+    for ax, lab, title in ((axes[0], net, "network (K-draw average)"),
+                           (axes[1], pde, "PDE u(., T) argmax")):
+        ax.pcolormesh(X, Y, lab, shading="auto", cmap="tab10", vmin=0, vmax=9, alpha=0.6)
+        if points is not None:
+            ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", vmin=0, vmax=9, s=6,
+                       edgecolors="k", linewidths=0.2)
+        ax.set(title=title, xlabel="z1", ylabel="z2", aspect="equal")
+    agree = float((net == pde).mean())
+    fig.suptitle(f"decision regions in feature space: {100 * agree:.1f}% of grid cells agree")
+    return fig, agree
+
