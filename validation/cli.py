@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
               "solve a named example of (CD) by finite differences; figures, GIF and JSON"),
     "validate": ("validation.cmd_validate",
                  "train a diffusion ResNet and measure network vs semi-discrete vs PDE"),
+    "rademacher": ("validation.cmd_rademacher",
+                   "empirical Rademacher complexity vs norm bounds over a sigma sweep"),
 }
 
 

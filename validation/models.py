@@ -88,9 +88,10 @@ class DiffusionResNet(nn.Module):
         return (z, torch.stack(path)) if return_path else z
 
     def forward(self, x: torch.Tensor, *, generator: torch.Generator | None = None,
-                substeps: int = 1) -> torch.Tensor:
-        """Logits of one noisy pass (noise live in every mode)."""
-        return self.base(self.flow(self.encoder(x), generator=generator, substeps=substeps))
+                substeps: int = 1, noise: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits of one noisy pass (noise live in every mode; ``noise`` fixes the increments)."""
+        return self.base(self.flow(self.encoder(x), generator=generator, substeps=substeps,
+                                   noise=noise))
 
     def predict_proba(self, x: torch.Tensor, samples: int = 32, *,
                       generator: torch.Generator | None = None, substeps: int = 1,

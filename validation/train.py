@@ -153,13 +153,19 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[DiffusionResNet, 
 
 
 def evaluate(model: DiffusionResNet, data: Dataset, samples: int = 64, seed: int = 0) -> dict:
-    """Train/test accuracy of the deployed predictor (softmax averaged over noise)."""
+    """Train/test accuracy and cross-entropy of the deployed predictor (softmax averaged over
+    ``samples`` noise draws, a fixed generator)."""
     dev = next(model.parameters()).device
     out = {}
     for split in ("train", "test"):
         x = torch.tensor(getattr(data, f"x_{split}"), dtype=torch.float64, device=dev)
         y = torch.tensor(getattr(data, f"y_{split}"), device=dev)
-        out[f"{split}_acc"] = accuracy(model, x, y, samples, seed)
+        g = torch.Generator(device=dev).manual_seed(seed)
+        with torch.no_grad():
+            p = model.predict_proba(x, samples, generator=g)
+        out[f"{split}_acc"] = float((p.argmax(-1) == y).double().mean())
+        out[f"{split}_loss"] = float(-torch.log(p[torch.arange(len(y)), y].clamp_min(1e-12))
+                                     .mean())
     return out
 
 

@@ -1,0 +1,99 @@
+"""Rademacher estimates: calibration on the linear class, batching, sandwich, verdict rules."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from theory import bounds
+from validation.rademacher import (
+    linear_class_estimate,
+    network_estimate,
+    norm_bounds,
+    rademacher_signs,
+    sandwich_check,
+    trained_radii,
+)
+from validation.verdict import compare_to_baseline
+
+
+def test_linear_class_estimator_matches_the_exact_supremum_within_its_standard_error(rng):
+    """Calibration: the ascent reaches the exact per-draw sup, and the mean over draws matches
+    the exact expectation (all 2^m sign vectors) within 3 standard errors."""
+    m, B = 10, 1.5
+    x = rng.normal(size=(m, 2))
+    est, exact = linear_class_estimate(x, B, draws=300, seed=2)
+    np.testing.assert_allclose(est.per_draw, exact.per_draw, atol=1e-9)
+    all_eps = np.array(list(itertools.product([-1.0, 1.0], repeat=m)))
+    truth = bounds.linear_rademacher_exact(x, all_eps, B).mean()
+    assert abs(est.mean - truth) <= 3 * est.stderr
+    assert truth <= bounds.linear_rademacher_upper(x, B)  # Jensen
+
+
+def _model(sigma, seed=0):
+    from validation.models import DiffusionResNet
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return DiffusionResNet(2, 2, blocks=3, sigma=sigma, hidden=8).double()
+
+
+def test_batched_and_per_draw_estimates_agree():
+    m = _model(0.3)
+    x = np.random.default_rng(0).uniform(size=(30, 2))
+    a = network_estimate(m, x, draws=4, steps=10, noise_samples=2, batched=True)
+    b = network_estimate(m, x, draws=4, steps=10, noise_samples=2, batched=False)
+    np.testing.assert_allclose(a.per_draw, b.per_draw, rtol=1e-10)
+
+
+def test_estimate_grows_with_the_radius_and_respects_the_ball():
+    m = _model(0.0)
+    x = np.random.default_rng(1).uniform(size=(40, 2))
+    r = trained_radii(m)
+    small = network_estimate(m, x, draws=6, steps=30, radii={k: 0.5 * v for k, v in r.items()})
+    big = network_estimate(m, x, draws=6, steps=30, radii={k: 2.0 * v for k, v in r.items()})
+    assert big.mean > small.mean > 0
+    assert rademacher_signs(3, 5, 0).abs().eq(1).all()
+
+
+def test_jensen_sandwich_holds_on_a_small_model():
+    m = _model(0.5)
+    x = np.random.default_rng(2).uniform(size=(30, 2))
+    res = sandwich_check(m, x, realisations=3, samples=4, draws=8, steps=20)
+    assert res["holds"], res
+
+
+def test_norm_bounds_report_their_assumptions():
+    m = _model(0.0)
+    nb = norm_bounds(m, np.random.default_rng(3).uniform(size=(20, 2)))
+    assert nb["golowich_rakhlin_shamir"] > 0 and "not certified" in nb["status"]
+
+
+def test_verdict_rules():
+    assert compare_to_baseline({0.0: [1.0, 1.1, 0.9], 0.3: [0.5, 0.52, 0.48]},
+                               lower_is_better=True)["verdict"] == "holds"
+    assert compare_to_baseline({0.0: [1.0, 1.1, 0.9], 0.3: [1.5, 1.52, 1.48]},
+                               lower_is_better=True)["verdict"] == "fails"
+    assert compare_to_baseline({0.0: [1.0, 1.3, 0.7], 0.3: [1.1, 0.8, 1.2]},
+                               lower_is_better=True)["verdict"] == "inconclusive"
+    with pytest.raises(ValueError, match="baseline"):
+        compare_to_baseline({0.3: [1.0, 1.1]}, lower_is_better=True)
+
+
+def test_cached_stage_is_not_recomputed(tmp_path):
+    from validation.cache import cached_json
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": 1}
+
+    assert cached_json(tmp_path, "s", {"a": 1}, compute) == {"x": 1}
+    assert cached_json(tmp_path, "s", {"a": 1}, compute) == {"x": 1}
+    assert len(calls) == 1
+    cached_json(tmp_path, "s", {"a": 2}, compute)
+    assert len(calls) == 2
