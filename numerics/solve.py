@@ -136,6 +136,10 @@ def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Dis
             for coef, op, k, bcs in parts:
                 out += coef * ops.affine_term(op, g, k, bcs, tt).reshape(-1)
             return out
+
+        if not any(callable(bc.value) for *_, bcs in parts for bc in bcs):
+            const = b(t)  # constant boundary data: the affine term is computed once
+            return lambda tt: const
         return b
 
     limited = None
