@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                  "train a diffusion ResNet and measure network vs semi-discrete vs PDE"),
     "rademacher": ("validation.cmd_rademacher",
                    "empirical Rademacher complexity vs norm bounds over a sigma sweep"),
+    "robustness": ("validation.cmd_robustness",
+                   "attacks (incl. EOT and exhaustive), certificates and the verdict"),
 }
 
 

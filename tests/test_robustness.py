@@ -1,0 +1,160 @@
+"""Attacks against exact answers on a linear classifier; exhaustive search; flags; certificates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from validation.robustness import (
+    AttackError,
+    StudyConfig,
+    certify_smoothed,
+    clopper_pearson_lower,
+    exhaustive,
+    fgsm,
+    min_exhaustive_eps,
+    pgd,
+    random_search,
+    robustness_study,
+)
+
+W = torch.tensor([0.8, -0.6], dtype=torch.float64)
+B = 0.05
+MARGIN = 1.02  # attacks must succeed just beyond the exact minimal distance ...
+INSIDE = 0.98  # ... and cannot succeed just inside it
+
+
+class Linear(nn.Module):
+    """Two-class linear classifier: logits (0, w.x + b); minimal distances are exact."""
+
+    sigma = 0.0
+
+    def forward(self, x, generator=None, noise=None):
+        s = x @ W + B
+        return torch.stack([torch.zeros_like(s), s], 1)
+
+
+def _points():
+    x = torch.tensor([[0.45, 0.55], [0.5, 0.4], [0.6, 0.65], [0.35, 0.42]], dtype=torch.float64)
+    y = ((x @ W + B) > 0).long()
+    return x, y
+
+
+def _dmin(x, norm):
+    s = (x @ W + B).abs()
+    return s / (W.abs().sum() if norm == "linf" else W.norm())
+
+
+def _fooled(x_adv, y):
+    return (Linear()(x_adv).argmax(1) != y).numpy()
+
+
+def _attack(name, x, y, eps, norm):
+    m = Linear()
+    g = torch.Generator().manual_seed(0)
+    if name == "fgsm":
+        return fgsm(m, x, y, eps, norm=norm, generator=g)
+    if name == "pgd":
+        return pgd(m, x, y, eps, norm=norm, steps=30, generator=g)
+    if name == "eot-pgd":
+        return pgd(m, x, y, eps, norm=norm, steps=30, eot=4, generator=g)
+    if name == "random-search":
+        def score(p):
+            pr = torch.softmax(m(p), 1)
+            return pr[torch.arange(len(p)), y.repeat(len(p) // len(y))]
+        return random_search(score, x, y, eps, norm=norm, samples=400, generator=g)
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "eot-pgd", "random-search"])
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_attack_finds_the_exact_minimal_perturbation_of_a_linear_model(name, norm):
+    x, y = _points()
+    d = _dmin(x, norm)
+    for i in range(len(x)):
+        xi, yi = x[i:i + 1], y[i:i + 1]
+        beyond = _attack(name, xi, yi, float(d[i]) * MARGIN, norm)
+        inside = _attack(name, xi, yi, float(d[i]) * INSIDE, norm)
+        assert _fooled(beyond, yi).all(), (name, norm, i)
+        assert not _fooled(inside, yi).any()
+        dist = (beyond - xi).abs().max() if norm == "linf" else (beyond - xi).norm()
+        assert float(dist) <= float(d[i]) * MARGIN * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_exhaustive_search_agrees_with_the_closed_form(norm):
+    x, y = _points()
+
+    def prob(p):
+        return torch.softmax(Linear()(torch.tensor(p)), 1).numpy()
+
+    d = _dmin(x, norm).numpy()
+    grid = np.linspace(0.005, 0.3, 120)
+    found = min_exhaustive_eps(prob, x.numpy(), y.numpy(), grid, norm=norm, per_axis=61)
+    spacing = grid[1] - grid[0]
+    # found is the first grid eps beyond d_min, up to the ball grid's own resolution
+    assert np.all(found >= d - 1e-12) and np.all(found <= d + spacing + 2 * d / 60)
+    with pytest.raises(AttackError, match="2-D"):
+        exhaustive(prob, np.zeros((1, 3)), np.zeros(1, int), 0.1)
+
+
+class MaskedGradient(nn.Module):
+    """Wraps a network: same outputs, zero input gradient (a deliberately broken defence)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.sigma, self.t_end, self.n_blocks = net.sigma, net.t_end, net.n_blocks
+        self.feature_dim, self.n_classes = net.feature_dim, net.n_classes
+        self.blocks, self.encoder, self.base, self.step = net.blocks, net.encoder, net.base, \
+            net.step
+
+    def forward(self, x, generator=None, noise=None):
+        return self.net(x.detach(), generator=generator, noise=noise) + 0 * x.sum()
+
+    def flow(self, *a, **k):
+        return self.net.flow(*a, **k)
+
+    def parameters(self, recurse=True):
+        return self.net.parameters(recurse)
+
+
+def _tiny_study(model, data):
+    cfg = StudyConfig(eps_linf=(0.0, 0.1, 0.6), eps_l2=(0.0, 0.15, 0.9), points=25,
+                      deploy_draws=4, pgd_steps=8, restarts=1, eot=2, eot_curve=(1, 2),
+                      random_samples=100, exhaustive_per_axis=21, grid_n=40, certify_points=5)
+    return robustness_study(model, data, cfg, progress=False)
+
+
+def test_flags_pass_on_an_honest_model_and_fire_on_a_masked_gradient():
+    from validation.data import make_dataset
+    from validation.train import TrainConfig, train
+
+    data = make_dataset("moons", 300, seed=0)
+    model, _ = train(TrainConfig(n=300, epochs=15, sigma=0.0, blocks=4), data, progress=False)
+    honest = _tiny_study(model, data)
+    masked = _tiny_study(MaskedGradient(model), data)
+    key = "linf: gradient attacks within 0.1 of the ground truth (no masking)"
+    assert honest["flags"][key] and not masked["flags"][key]
+    assert honest["flags"]["sigma = 0 path deterministic"]
+    # the per-point worst case still includes the gradient-free search: it is not fooled
+    assert masked["attacks"]["linf:0.1"]["robust_accuracy"] <= honest["attacks"]["linf:0.1"][
+        "robust_accuracy"] + 0.08
+
+
+def test_smoothing_certificate_of_a_constant_classifier():
+    class Const(nn.Module):
+        def forward(self, x, generator=None):
+            return torch.stack([torch.zeros(len(x)), torch.ones(len(x))], 1).double()
+
+    from scipy.stats import norm
+
+    c = certify_smoothed(Const(), torch.zeros(1, 2, dtype=torch.float64), 0.5, n0=16, n=100,
+                         alpha=0.01, generator=torch.Generator().manual_seed(0))[0]
+    p = clopper_pearson_lower(100, 100, 0.01)
+    assert c.prediction == 1 and p == pytest.approx(0.01 ** (1 / 100))
+    assert c.radius == pytest.approx(0.5 * norm.ppf(p))
+    with pytest.raises(AttackError):
+        certify_smoothed(Const(), torch.zeros(1, 2), 0.0)
