@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
-REPORT_DIR ?= reports/latest
+REPORT_ARGS ?=
 PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
@@ -18,12 +18,10 @@ STAMP_DEV := $(VENV)/.stamp-dev
 
 .PHONY: report test lint clean
 
-# Until `cdverify report` exists, the report is the richest command that works: the symbolic
-# derivation and catalogue checks (Markdown, LaTeX, JSON) and the PDE flows of features.
+# The main job: every claim checked, one self-contained report in reports/<timestamp>/.
+# Finished stages are cached in reports/cache/, so an interrupted run resumes.
 report: $(STAMP_BASE)
-	@mkdir -p $(REPORT_DIR)
-	$(BIN)/cdverify derive --json $(REPORT_DIR)/derive.json --latex $(REPORT_DIR)/derive.tex > $(REPORT_DIR)/derive.md
-	@echo "wrote $(REPORT_DIR)/derive.md, derive.json, derive.tex"
+	$(BIN)/cdverify report $(REPORT_ARGS)
 
 test: $(STAMP_DEV)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

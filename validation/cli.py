@@ -24,6 +24,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                    "empirical Rademacher complexity vs norm bounds over a sigma sweep"),
     "robustness": ("validation.cmd_robustness",
                    "attacks (incl. EOT and exhaustive), certificates and the verdict"),
+    "report": ("validation.cmd_report",
+               "the whole verification: every claim with its evidence, one HTML report"),
 }
 
 

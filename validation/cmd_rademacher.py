@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="out/rademacher")
 
 
-def sweep(args, out, progress=True) -> dict:
+def sweep(args, out, progress=True, cache=None) -> dict:
     """Train (cached) and estimate for every (sigma, seed); returns rows and the verdict."""
     from dataclasses import asdict
 
@@ -41,7 +41,7 @@ def sweep(args, out, progress=True) -> dict:
         cfg = TrainConfig(data=args.data, sigma=sigma, epochs=args.epochs, seed=seed,
                           device=args.device)
         data = make_dataset(cfg.data, cfg.n, seed=cfg.seed, noise=cfg.noise)
-        model, _hist = cached_model(out, cfg, data, progress=False)
+        model, _hist = cached_model(cache or out, cfg, data, progress=False)
         model = model.cpu()
         x = data.x_train[: args.points]
         est_cfg = {"train": asdict(cfg), "points": args.points, "draws": args.draws,
@@ -66,7 +66,7 @@ def sweep(args, out, progress=True) -> dict:
                     model, x, samples=(1, args.noise_samples, 4 * args.noise_samples), **kw)
             return row
 
-        rows.append(cached_json(out, "rademacher", est_cfg, compute))
+        rows.append(cached_json(cache or out, "rademacher", est_cfg, compute))
     verdict = compare_to_baseline(
         {s: [r["R_lower"] for r in rows if r["sigma"] == s] for s in sigmas},
         lower_is_better=True)
@@ -115,7 +115,8 @@ def write_outputs(res: dict, out, title: str) -> list[str]:
            f"({v['rule']}).", ""]
     for r in v["rows"]:
         md.append(f"- sigma {r['sigma']}: mean {r['mean']:.4g} vs {r['baseline']:.4g} at sigma "
-                  f"0 (difference {r['difference']:+.3g} +- {r['stderr']:.2g}): {r['status']}")
+                  f"0 (difference {r['difference']:+.3g} +- {r['stderr']:.2g}, p = "
+                  f"{r['p_value']:.3g}): {r['status']}")
     sand = [r for r in res["rows"] if "sandwich" in r]
     if sand:
         md += ["", "Jensen sandwich R(U_sigma) <= E_omega R(F_omega) and stability in the noise "

@@ -35,7 +35,7 @@ def study_config(args):
                        exhaustive_per_axis=31, grid_n=80, certify_points=30)
 
 
-def sweep(args, out, progress=True) -> dict:
+def sweep(args, out, progress=True, cache=None) -> dict:
     from dataclasses import asdict
 
     import numpy as np
@@ -57,9 +57,9 @@ def sweep(args, out, progress=True) -> dict:
         cfg = TrainConfig(data=args.data, sigma=sigma, epochs=args.epochs, seed=seed,
                           device=args.device)
         data = make_dataset(cfg.data, cfg.n, seed=cfg.seed, noise=cfg.noise)
-        model, _ = cached_model(out, cfg, data, progress=False)
+        model, _ = cached_model(cache or out, cfg, data, progress=False)
         stage = {"train": asdict(cfg), "study": asdict(scfg)}
-        res = cached_json(out, "robustness", stage,
+        res = cached_json(cache or out, "robustness", stage,
                           lambda model=model, data=data, seed=seed: robustness_study(
                               model, data, scfg.__class__(**{**asdict(scfg), "seed": seed}),
                               progress=False))
@@ -117,7 +117,8 @@ def write_outputs(res: dict, out, title: str) -> list[str]:
            f"({v['statistic']}; {v['rule']}).", ""]
     for r in v["rows"]:
         md.append(f"- sigma {r['sigma']}: {r['mean']:.3f} vs {r['baseline']:.3f} at sigma 0 "
-                  f"(difference {r['difference']:+.3f} +- {r['stderr']:.3f}): {r['status']}")
+                  f"(difference {r['difference']:+.3f} +- {r['stderr']:.3f}, p = "
+                  f"{r['p_value']:.3g}): {r['status']}")
     md += ["", "Sanity flags (all runs):"]
     allflags = {}
     for r in res["rows"]:

@@ -22,7 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="out/validate", help="output folder (default %(default)s)")
 
 
-def run(args: argparse.Namespace) -> int:
+def validate(cfg, out, *, grid_n: int = 128, test_points: int = 100, model=None,
+             cache=None, progress: bool = True) -> dict:
+    """Train (cached under ``cache`` if given) or use ``model``; agreement study, figures,
+    summary.md and agreement.json in ``out``; returns the payload."""
     import io
     import time
     from dataclasses import asdict
@@ -31,46 +34,40 @@ def run(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from numerics import Grid, NumericsError, solve
+    from numerics import Grid, solve
     from numerics.plots import flow_gif, panels
 
     from .agreement import PDE_SCHEME, agreement_study, interpolate
-    from .data import DataError, make_dataset
+    from .cache import cached_model
+    from .data import make_dataset
     from .io import atomic_write_bytes, atomic_write_text, write_json
-    from .models import ModelError
     from .plots import decision_regions, network_paths
-    from .train import TrainConfig, evaluate, features, load_model, train
+    from .train import evaluate, features, train
     from .velocity import feature_box, to_problem
 
     start = time.perf_counter()
-    out = Path(args.out)
-    try:
-        if args.model:
-            model, cfg = load_model(args.model, args.device)
-            data = make_dataset(cfg.data, cfg.n, seed=cfg.seed, noise=cfg.noise)
-            history = None
+    out = Path(out)
+    data = make_dataset(cfg.data, cfg.n, seed=cfg.seed, noise=cfg.noise)
+    history = None
+    if model is None:
+        if cache is not None:
+            model, history = cached_model(cache, cfg, data, progress=progress)
         else:
-            cfg = TrainConfig(data=args.data, sigma=args.sigma, blocks=args.blocks,
-                              t_end=args.t_end, epochs=args.epochs, seed=args.seed,
-                              device=args.device)
-            data = make_dataset(cfg.data, cfg.n, seed=cfg.seed, noise=cfg.noise)
-            model, history = train(cfg, data, out=out)
-        model = model.cpu()  # the grid studies run in numpy on the CPU
-        acc = evaluate(model, data)
-        z_train = features(model, data.x_train)
-        x_test = data.x_test[: args.test_points]
-        z_test = features(model, x_test)
-        box = feature_box(model, z_train)
-        g = args.grid
-        res = agreement_study(model, x_test, z_test, box, grid_n=g, seed=cfg.seed,
-                              grid_ns=(g // 4, g // 2, g, 2 * g))
-        grid = Grid(bounds=box, shape=(args.grid,) * 2)
-        prob = to_problem(model, grid)
-        times = np.linspace(0, model.t_end, 5)
-        sol = solve(prob, save_times=list(times), **PDE_SCHEME)
-    except (DataError, ModelError, NumericsError, ValueError) as exc:
-        print(f"cdverify validate: error: {exc}", file=sys.stderr)
-        return 2
+            model, history = train(cfg, data, out=out, progress=progress)
+    model = model.cpu()  # the grid studies run in numpy on the CPU
+    acc = evaluate(model, data)
+    z_train = features(model, data.x_train)
+    x_test = data.x_test[:test_points]
+    y_test = data.y_test[:test_points]
+    z_test = features(model, x_test)
+    box = feature_box(model, z_train)
+    g = grid_n
+    res = agreement_study(model, x_test, z_test, box, grid_n=g, seed=cfg.seed,
+                          grid_ns=(g // 4, g // 2, g, 2 * g), progress=progress)
+    grid = Grid(bounds=box, shape=(g,) * 2)
+    prob = to_problem(model, grid)
+    times = np.linspace(0, model.t_end, 5)
+    sol = solve(prob, save_times=list(times), **PDE_SCHEME)
 
     def save(fig, name):
         buf = io.BytesIO()
@@ -79,12 +76,12 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_bytes(out / name, buf.getvalue())
 
     paths = network_paths(model, z_test[:15], seed=cfg.seed)
-    save(panels(sol, component=1 if model.n_classes > 1 else 0, velocity=prob.velocity_at,
-                trajectories=paths, times=times[[0, 2, 4]],
-                title=f"u(., t) (class 1) and feature paths, sigma = {model.sigma}"),
+    save(panels(sol, component=1, velocity=prob.velocity_at, trajectories=paths,
+                times=times[[0, 2, 4]],
+                title=f"{cfg.data}: u(., t) (class 1) and feature paths, sigma = {model.sigma}"),
          "flow_panels.png")
-    fig, agree = decision_regions(model, grid, sol.final, points=z_test,
-                                  labels=data.y_test[: args.test_points], seed=cfg.seed)
+    fig, agree = decision_regions(model, grid, sol.final, points=z_test, labels=y_test,
+                                  seed=cfg.seed)
     save(fig, "decision_regions.png")
     flow_gif(sol, out / "flow.gif", component=1, trajectories=paths)
     pde_at_test = interpolate(sol.final, grid, z_test)
@@ -92,12 +89,11 @@ def run(args: argparse.Namespace) -> int:
         "accuracy": acc, "history": history, "feature_box": box,
         "agreement": asdict(res), "table": res.table(),
         "decision_region_agreement": agree,
-        "pde_test_accuracy": float((pde_at_test.argmax(1)
-                                    == data.y_test[: args.test_points]).mean()),
+        "pde_test_accuracy": float((pde_at_test.argmax(1) == y_test).mean()),
         "wall_time_s": time.perf_counter() - start,
     }
     write_json(out / "agreement.json", payload, config=asdict(cfg), seed=cfg.seed)
-    lines = [f"# cdverify validate: {cfg.data}, sigma = {model.sigma}, L = {model.n_blocks}, "
+    lines = [f"# Agreement: {cfg.data}, sigma = {model.sigma}, L = {model.n_blocks}, "
              f"T = {model.t_end}", "",
              f"Test accuracy (deployed, 64 draws): {acc['test_acc']:.3f}; train "
              f"{acc['train_acc']:.3f}. PDE u(., T) argmax accuracy on the same test points: "
@@ -106,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
              "against |", "|---|---|---|---|---|"]
     for row in res.table():
         mo = row["measured order"]
-        lines.append(f"| {row['gap']} | {row['value']:.3e} | "
+        val = row["value"]
+        lines.append(f"| {row['gap']} | {'n/a' if val is None else f'{val:.3e}'} | "
                      f"{'n/a' if mo is None or mo != mo else f'{mo:.2f}'} | "
                      f"{row['expected order']} | {row['against']} |")
     lines += ["", f"Network standard error (K = {res.k_study['K'][-1]}): {res.net_stderr:.2e}.",
@@ -114,5 +111,29 @@ def run(args: argparse.Namespace) -> int:
               f"Wall time {payload['wall_time_s']:.1f} s.", "",
               "Figures: flow_panels.png, decision_regions.png, flow.gif."]
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    payload["summary_md"] = "\n".join(lines)
+    return payload
+
+
+def run(args: argparse.Namespace) -> int:
+    from numerics import NumericsError
+
+    from .data import DataError
+    from .models import ModelError
+    from .train import TrainConfig, load_model
+
+    try:
+        model = None
+        if args.model:
+            model, cfg = load_model(args.model, args.device)
+        else:
+            cfg = TrainConfig(data=args.data, sigma=args.sigma, blocks=args.blocks,
+                              t_end=args.t_end, epochs=args.epochs, seed=args.seed,
+                              device=args.device)
+        payload = validate(cfg, args.out, grid_n=args.grid, test_points=args.test_points,
+                           model=model)
+    except (DataError, ModelError, NumericsError, ValueError) as exc:
+        print(f"cdverify validate: error: {exc}", file=sys.stderr)
+        return 2
+    print(payload["summary_md"])
     return 0

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-Z = 2.0  # a difference counts when it exceeds 2 combined standard errors of the seed means
+ALPHA = 0.05  # family-wise level: Welch t-tests, Bonferroni-corrected over the sigmas > 0
 
 
 def compare_to_baseline(by_sigma: dict[float, list[float]], *, lower_is_better: bool) -> dict:
@@ -23,19 +23,29 @@ def compare_to_baseline(by_sigma: dict[float, list[float]], *, lower_is_better: 
     def se(v):
         return float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("inf")
 
+    from scipy.stats import ttest_ind
+
     rows = []
     better = worse = 0
-    for s in sorted(k for k in by_sigma if k > 0):
+    others = sorted(k for k in by_sigma if k > 0)
+    level = ALPHA / max(len(others), 1)
+    for s in others:
         v = np.asarray(by_sigma[s], float)
         diff = float(v.mean() - base.mean())
         err = math.hypot(se(v), se(base))
         improvement = -diff if lower_is_better else diff
-        sig = abs(diff) > Z * err
+        if len(v) < 2 or len(base) < 2:
+            p_value = float("nan")
+        elif err == 0:
+            p_value = 0.0 if diff != 0 else 1.0
+        else:
+            p_value = float(ttest_ind(v, base, equal_var=False).pvalue)
+        sig = p_value < level
         status = "better" if sig and improvement > 0 else "worse" if sig else "no difference"
         better += status == "better"
         worse += status == "worse"
         rows.append({"sigma": s, "mean": float(v.mean()), "baseline": float(base.mean()),
-                     "difference": diff, "stderr": err, "status": status})
+                     "difference": diff, "stderr": err, "p_value": p_value, "status": status})
     if better and not worse:
         verdict = "holds"
     elif worse and not better:
@@ -43,4 +53,5 @@ def compare_to_baseline(by_sigma: dict[float, list[float]], *, lower_is_better: 
     else:
         verdict = "inconclusive"
     return {"verdict": verdict, "rows": rows,
-            "rule": f"difference of seed means beyond {Z} combined standard errors"}
+            "rule": f"Welch t-test of seed means against sigma = 0, p < {ALPHA} "
+                    f"Bonferroni-corrected over {len(others)} sigmas (p < {level:.3g})"}
