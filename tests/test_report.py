@@ -16,11 +16,11 @@ from validation.report import build
 def smoke_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     out = build("smoke", root / "run", root / "cache", progress=False)
-    return out, root
+    return out
 
 
 def test_report_writes_every_artefact(smoke_report):
-    out, _ = smoke_report
+    out = smoke_report
     doc = json.loads((out / "results.json").read_text())
     names = [c["claim"] for c in doc["claims"]]
     assert len(names) == 6 and all(c["status"] in ("holds", "fails", "inconclusive")
@@ -36,7 +36,7 @@ def test_report_writes_every_artefact(smoke_report):
 
 
 def test_interrupted_report_resumes_with_the_same_numbers(smoke_report, tmp_path, monkeypatch):
-    out, root = smoke_report
+    out = smoke_report
     reference = json.loads((out / "results.json").read_text())
     monkeypatch.setenv("CDVERIFY_STOP_AFTER", "robustness")
     with pytest.raises(KeyboardInterrupt):
@@ -64,7 +64,7 @@ def test_index_html_renders_in_headless_chromium(smoke_report, tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("no chromium installed (apt-get install chromium): browser check not run")
-    out, _ = smoke_report
+    out = smoke_report
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
