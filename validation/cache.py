@@ -33,7 +33,7 @@ def cached_model(root: str | Path, cfg, data=None, progress: bool = True):
     from .train import load_model, train
 
     folder = Path(root) / "cache" / f"model-{config_key(asdict(cfg))}"
-    if (folder / "model.pt").exists():
+    if (folder / "train.json").exists():  # written after model.pt: the model is complete
         model, _ = load_model(folder / "model.pt", cfg.device)
         hist = json.loads((folder / "train.json").read_text())["history"]
         return model, hist

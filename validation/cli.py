@@ -26,6 +26,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                    "attacks (incl. EOT and exhaustive), certificates and the verdict"),
     "report": ("validation.cmd_report",
                "the whole verification: every claim with its evidence, one HTML report"),
+    "sweep": ("validation.cmd_sweep",
+              "grid of agreement/robustness/rademacher jobs, local or on a Dask cluster"),
 }
 
 

@@ -1,0 +1,215 @@
+r"""Sweeps: a grid (job kind x data x sigma x seed x blocks) of agreement / robustness /
+Rademacher jobs, run by local processes or on an existing Dask distributed cluster, aggregated
+into mean +- sd tables and plots. Jobs are idempotent: each result is stored under the hash of
+its config, so rerunning a sweep skips finished jobs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tomllib
+from pathlib import Path
+
+KINDS = ("agreement", "robustness", "rademacher")
+
+DEFAULTS = {
+    "agreement": {"grid": 64, "test_points": 60},
+    "robustness": {"points": 40, "K": 16, "pgd_steps": 10, "eps": [0.0, 0.05, 0.1, 0.2, 0.4],
+                   "eps_l2": [0.0, 0.07, 0.14, 0.28, 0.56]},
+    "rademacher": {"points": 100, "draws": 12, "steps": 40, "noise_samples": 4},
+}
+
+
+class SweepError(ValueError):
+    """Bad sweep configuration."""
+
+
+def load_config(path: str | Path) -> dict:
+    """Read and validate a sweep TOML file."""
+    try:
+        doc = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SweepError(f"cannot read sweep config {path}: {exc}") from exc
+    sw = doc.get("sweep")
+    if sw is None:
+        raise SweepError(f"{path}: a [sweep] table is required")
+    bad = [k for k in sw.get("jobs", []) if k not in KINDS]
+    if bad or not sw.get("jobs"):
+        raise SweepError(f"{path}: jobs {sw.get('jobs')} must be a non-empty list of "
+                         f"{', '.join(KINDS)}")
+    for key in ("data", "sigma", "seed"):
+        if not isinstance(sw.get(key), list) or not sw[key]:
+            raise SweepError(f"{path}: [sweep] {key} must be a non-empty list")
+    params = {k: {**DEFAULTS[k], **doc.get(k, {})} for k in KINDS}
+    return {"jobs": sw["jobs"], "data": sw["data"], "sigma": [float(s) for s in sw["sigma"]],
+            "seed": [int(s) for s in sw["seed"]], "blocks": sw.get("blocks", [10]),
+            "epochs": int(sw.get("epochs", 30)), "params": params}
+
+
+def expand(cfg: dict) -> list[dict]:
+    """The job list: one dict per grid point (JSON-serialisable, hashable by content)."""
+    return [{"kind": k, "data": d, "sigma": s, "seed": sd, "blocks": b, "epochs": cfg["epochs"],
+             "params": cfg["params"][k]}
+            for k, d, s, sd, b in itertools.product(cfg["jobs"], cfg["data"], cfg["sigma"],
+                                                    cfg["seed"], cfg["blocks"])]
+
+
+def run_job(job: dict, root: str) -> dict:
+    """Run one job (or return its stored result). Safe to call in any worker process."""
+    import torch
+
+    from .cache import cached_json, cached_model, config_key
+    from .data import make_dataset
+    from .train import TrainConfig, evaluate
+
+    torch.set_num_threads(1)  # one process per core
+    root_p = Path(root)
+    marker = root_p / "cache" / f"job-{job['kind']}-{config_key(job)}.json"
+    reused = marker.exists()
+
+    def compute() -> dict:
+        cfg = TrainConfig(data=job["data"], sigma=job["sigma"], seed=job["seed"],
+                          blocks=job["blocks"], epochs=job["epochs"])
+        data = make_dataset(cfg.data, cfg.n, seed=cfg.seed, noise=cfg.noise)
+        model, _ = cached_model(root_p / "models", cfg, data, progress=False)
+        model = model.cpu()
+        p = job["params"]
+        if job["kind"] == "agreement":
+            from .cmd_validate import validate
+
+            pay = validate(cfg, root_p / "jobs" / config_key(job), grid_n=p["grid"],
+                           test_points=p["test_points"], model=model, progress=False)
+            ag = pay["agreement"]
+            return {"gap_net_sd": ag["gap_net_sd"], "gap_sd_pde": ag["gap_sd_pde"],
+                    "order_K": ag["k_study"]["order"], "order_grid": ag["grid_study"]["order"],
+                    "order_step": ag["step_study"]["order_successive"],
+                    "test_acc": pay["accuracy"]["test_acc"]}
+        if job["kind"] == "robustness":
+            import numpy as np
+
+            from .robustness import StudyConfig, robustness_study
+
+            sc = StudyConfig(eps_linf=tuple(p["eps"]), eps_l2=tuple(p["eps_l2"]),
+                             points=p["points"], deploy_draws=p["K"], pgd_steps=p["pgd_steps"],
+                             restarts=1, eot=8, eot_curve=(1, 4), random_samples=150,
+                             exhaustive_per_axis=25, grid_n=64, certify_points=10,
+                             seed=job["seed"])
+            res = robustness_study(model, data, sc, progress=False)
+            return {"clean_acc": res["clean_accuracy"],
+                    "robust_auc_linf": float(np.mean([res["attacks"][f"linf:{e}"][
+                        "robust_accuracy"] for e in sc.eps_linf])),
+                    "flags_pass": bool(all(res["flags"].values()))}
+        from .rademacher import network_estimate
+
+        x = data.x_train[: p["points"]]
+        e = network_estimate(model, x, draws=p["draws"], steps=p["steps"],
+                             noise_samples=p["noise_samples"], seed=1000 + job["seed"])
+        ev = evaluate(model, data)
+        return {"R_lower": e.mean, "R_lower_se": e.stderr,
+                "gap_loss": ev["test_loss"] - ev["train_loss"], "test_acc": ev["test_acc"]}
+
+    result = cached_json(root_p, f"job-{job['kind']}", job, compute)
+    return {"job": job, "result": result, "reused": reused, "pid": os.getpid()}
+
+
+def run_local(jobs: list[dict], root: str, workers: int) -> list[dict]:
+    """Local processes (spawned: no state shared with the parent's torch threads)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm import tqdm
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        futs = [ex.submit(run_job, j, root) for j in jobs]
+        return [f.result() for f in tqdm(futs, desc="sweep (local)")]
+
+
+def run_dask(jobs: list[dict], root: str, address: str) -> list[dict]:
+    """The same jobs on an existing Dask distributed cluster (workers must see ``root`` and
+    have cdverify installed)."""
+    from distributed import Client
+
+    with Client(address) as client:
+        futures = client.map(run_job, jobs, root=str(Path(root).resolve()), pure=False)
+        return client.gather(futures)
+
+
+def aggregate(results: list[dict]) -> list[dict]:
+    """Mean +- sd over seeds for each (kind, data, sigma, blocks) and each numeric metric."""
+    import numpy as np
+
+    groups: dict = {}
+    for r in results:
+        j = r["job"]
+        groups.setdefault((j["kind"], j["data"], j["sigma"], j["blocks"]), []).append(r["result"])
+    rows = []
+    for (kind, data, sigma, blocks), rs in sorted(groups.items()):
+        row = {"kind": kind, "data": data, "sigma": sigma, "blocks": blocks, "n": len(rs)}
+        for key in rs[0]:
+            vals = [x[key] for x in rs if isinstance(x.get(key), int | float)
+                    and not isinstance(x.get(key), bool)]
+            if vals:
+                v = np.asarray(vals, float)
+                row[key] = float(np.nanmean(v))
+                row[f"{key}_sd"] = float(np.nanstd(v, ddof=1)) if len(v) > 1 else 0.0
+            elif isinstance(rs[0][key], bool):
+                row[key] = all(x[key] for x in rs)
+        rows.append(row)
+    return rows
+
+
+def write_outputs(rows: list[dict], results: list[dict], out: Path) -> list[str]:
+    import csv
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from .io import atomic_write_bytes, atomic_write_text, write_json
+
+    out.mkdir(parents=True, exist_ok=True)
+    keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("kind", "data",
+                                                                         "sigma", "blocks",
+                                                                         "n"), k))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(out / "sweep.csv", buf.getvalue())
+    md = ["# Sweep (mean +- sd over seeds)", ""]
+    for kind in KINDS:
+        kr = [r for r in rows if r["kind"] == kind]
+        if not kr:
+            continue
+        metrics = [k for k in kr[0] if k not in ("kind", "data", "sigma", "blocks", "n")
+                   and not k.endswith("_sd")]
+        md += [f"## {kind}", "", "| data | sigma | blocks | n | " + " | ".join(metrics) + " |",
+               "|" + "---|" * (4 + len(metrics))]
+        for r in kr:
+            cells = [f"{r[m]:.4g} +- {r.get(m + '_sd', 0):.2g}" if isinstance(r[m], float)
+                     else str(r[m]) for m in metrics]
+            md.append(f"| {r['data']} | {r['sigma']} | {r['blocks']} | {r['n']} | "
+                      + " | ".join(cells) + " |")
+        md.append("")
+    reused = sum(r["reused"] for r in results)
+    md.append(f"{len(results)} jobs: {len(results) - reused} run, {reused} reused from the "
+              "cache.")
+    atomic_write_text(out / "sweep.md", "\n".join(md) + "\n")
+    headline = {"agreement": "gap_sd_pde", "robustness": "robust_auc_linf",
+                "rademacher": "R_lower"}
+    kinds = [k for k in KINDS if any(r["kind"] == k for r in rows)]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.5 * len(kinds), 3.6), squeeze=False)
+    for ax, kind in zip(axes[0], kinds, strict=True):
+        m = headline[kind]
+        for data in sorted({r["data"] for r in rows}):
+            kr = [r for r in rows if r["kind"] == kind and r["data"] == data]
+            ax.errorbar([r["sigma"] for r in kr], [r[m] for r in kr],
+                        yerr=[r[m + "_sd"] for r in kr], marker="o", capsize=3, label=data)
+        ax.set(xlabel="sigma", ylabel=m, title=kind)
+        ax.legend(fontsize=8)
+    b = io.BytesIO()
+    fig.savefig(b, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(out / "sweep.png", b.getvalue())
+    write_json(out / "sweep.json", {"rows": rows, "jobs": results})
+    return ["sweep.csv", "sweep.md", "sweep.png", "sweep.json"]
