@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sps
 import scipy.sparse.linalg as spla
-from scipy.interpolate import RegularGridInterpolator
-from scipy.ndimage import map_coordinates
 
 from . import operators as ops
 from .errors import NonFiniteStateError, NumericsError, UnstableTimeStepError
@@ -49,6 +47,8 @@ class Solution:
         t0, t1 = self.times[j - 1], self.times[j]
         w = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
         u = (1 - w) * self.snapshots[j - 1] + w * self.snapshots[j]
+        from scipy.interpolate import RegularGridInterpolator  # lazy: keeps imports fast
+
         pts = np.atleast_2d(np.asarray(points, dtype=float))
         if pts.shape[1] != self.grid.dim:
             raise NumericsError(f"points have shape {pts.shape}; expected (N, {self.grid.dim})")
@@ -190,6 +190,8 @@ def _explicit_step(name, f, u, t, dt):
 
 def _departure(problem: Problem, t: float, dt: float) -> tuple[np.ndarray, ...]:
     """RK2 characteristics: X = x + dt v(x + dt/2 v(x, t + dt), t + dt/2) (u(x,t+dt) = u(X,t))."""
+    from scipy.ndimage import map_coordinates
+
     g = problem.grid
     x = np.stack(g.coords)
 
@@ -207,6 +209,8 @@ def _departure(problem: Problem, t: float, dt: float) -> tuple[np.ndarray, ...]:
 
 
 def _interpolate(problem: Problem, u: np.ndarray, X: tuple[np.ndarray, ...]) -> np.ndarray:
+    from scipy.ndimage import map_coordinates
+
     g = problem.grid
     idx = [(X[k] - g.bounds[k][0]) / g.spacing[k] - 0.5 for k in range(g.dim)]
     periodic = all(bc[0].kind == "periodic" for bc in problem.bcs)
