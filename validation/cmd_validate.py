@@ -15,6 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--T", dest="t_end", type=float, default=1.0, help="depth T (h = T/L)")
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weight-decay", type=float, default=1e-3,
+                   help="Adam weight decay: keeps the learned flow (and the PDE box) moderate")
     p.add_argument("--grid", type=int, default=128, help="grid cells per axis for PDE/recursion")
     p.add_argument("--test-points", type=int, default=100, help="test points compared")
     p.add_argument("--model", default=None, help="load model.pt instead of training")
@@ -129,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             cfg = TrainConfig(data=args.data, sigma=args.sigma, blocks=args.blocks,
                               t_end=args.t_end, epochs=args.epochs, seed=args.seed,
-                              device=args.device)
+                              weight_decay=args.weight_decay, device=args.device)
         payload = validate(cfg, args.out, grid_n=args.grid, test_points=args.test_points,
                            model=model)
     except (DataError, ModelError, NumericsError, ValueError) as exc:
