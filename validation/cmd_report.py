@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", default=None,
                    help="stage cache shared by runs (default reports/cache): reruns resume")
     p.add_argument("--device", default="cpu",
-                   help="cpu (default) or cuda; the grid studies always run on the CPU")
+                   help="cpu (default) or cuda: training on the device; the grid studies and "
+                   "attacks run on the CPU")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         resolve_device(args.device)
-        out = build(args.profile, args.out, args.cache, args.data)
+        out = build(args.profile, args.out, args.cache, args.data, device=args.device)
     except ValueError as exc:
         print(f"cdverify report: error: {exc}", file=sys.stderr)
         return 2

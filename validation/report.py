@@ -123,7 +123,8 @@ def agreement_stage(p: dict, data: str, sigma: float, models: Path) -> Callable[
 
         over = DATA_OVERRIDES.get(data, {})
         cfg = TrainConfig(data=data, sigma=sigma, epochs=over.get("epochs", p["epochs"]),
-                          weight_decay=over.get("weight_decay", 1e-3))
+                          weight_decay=over.get("weight_decay", 1e-3),
+                          device=p.get("device", "cpu"))
         payload = validate(cfg, folder, grid_n=over.get("grid", p["grid"]),
                            test_points=p["test_points"], cache=models, progress=False)
         return {k: payload[k] for k in ("accuracy", "table", "decision_region_agreement",
@@ -138,7 +139,8 @@ def robustness_stage(p: dict, models: Path) -> Callable[[Path], dict]:
 
         args = Namespace(data=p["data"], sigmas=p["sigmas"], seeds=p["seeds"],
                          epochs=p["epochs"], eps=p["eps"], eps_l2=p["eps_l2"],
-                         points=p["points"], K=p["K"], steps=p["pgd_steps"], device="cpu")
+                         points=p["points"], K=p["K"], steps=p["pgd_steps"],
+                         device=p.get("device", "cpu"))
         res = sweep(args, folder, progress=False, cache=models)
         write_outputs(res, folder, f"Robustness, {p['data']}")
         return {"verdict": res["verdict"], "flags": _all_flags(res["rows"]),
@@ -161,7 +163,7 @@ def rademacher_stage(p: dict, models: Path) -> Callable[[Path], dict]:
         args = Namespace(data=p["data"], sigmas=p["sigmas"], seeds=p["seeds"],
                          epochs=p["epochs"], points=p["rad_points"], draws=p["draws"],
                          steps=p["steps"], norm="frobenius", noise_samples=p["noise_samples"],
-                         device="cpu")
+                         device=p.get("device", "cpu"))
         res = sweep(args, folder, progress=False, cache=models)
         write_outputs(res, folder, f"Rademacher complexity, {p['data']}")
         sand = [r["sandwich"]["holds"] for r in res["rows"] if "sandwich" in r]
@@ -372,13 +374,15 @@ def write_report(out: Path, results: dict, folders: dict, meta: dict) -> None:
 
 
 def build(profile: str = "quick", out: str | Path | None = None, cache: str | Path | None = None,
-          data: str | None = None, progress: bool = True) -> Path:
+          data: str | None = None, progress: bool = True, device: str = "cpu") -> Path:
     """Run every stage (cached) and write the report; returns the report folder."""
     from tqdm import tqdm
 
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
     p = dict(PROFILES[profile])
+    if device != "cpu":  # training on the GPU; the key changes, so cached CPU runs stay apart
+        p["device"] = device
     if data:
         p["data"] = data
         p["agreement"] = [(data, s) for _, s in p["agreement"]]
