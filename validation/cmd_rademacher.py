@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -81,7 +80,8 @@ def write_outputs(res: dict, out, title: str) -> list[str]:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .io import atomic_write_bytes, atomic_write_text
+    from .io import atomic_write_text, save_figure
+    from .verdict import verdict_markdown
 
     cols = ["sigma", "seed", "R_lower", "R_lower_se", "golowich_rakhlin_shamir",
             "bartlett_foster_telgarsky", "path_norm", "train_acc", "test_acc", "gap_acc",
@@ -110,13 +110,7 @@ def write_outputs(res: dict, out, title: str) -> list[str]:
         md.append(f"| {s['sigma']} | {f['R_lower']} | {f['golowich_rakhlin_shamir']} | "
                   f"{f['bartlett_foster_telgarsky']} | {f['path_norm']} | {f['test_acc']} | "
                   f"{f['gap_acc']} | {f['gap_loss']} |")
-    v = res["verdict"]
-    md += ["", f"**Verdict on 'diffusion reduces the Rademacher complexity': {v['verdict']}** "
-           f"({v['rule']}).", ""]
-    for r in v["rows"]:
-        md.append(f"- sigma {r['sigma']}: mean {r['mean']:.4g} vs {r['baseline']:.4g} at sigma "
-                  f"0 (difference {r['difference']:+.3g} +- {r['stderr']:.2g}, p = "
-                  f"{r['p_value']:.3g}): {r['status']}")
+    md += verdict_markdown(res["verdict"], "diffusion reduces the Rademacher complexity")
     sand = [r for r in res["rows"] if "sandwich" in r]
     if sand:
         md += ["", "Jensen sandwich R(U_sigma) <= E_omega R(F_omega) and stability in the noise "
@@ -144,30 +138,12 @@ def write_outputs(res: dict, out, title: str) -> list[str]:
         ax.errorbar(np.array(sig)[ok], mean[ok], yerr=sd[ok], fmt=style, label=label, capsize=3)
     ax.set(yscale="log", xlabel="sigma", ylabel="value", title=title)
     ax.legend(fontsize=8)
-    b = io.BytesIO()
-    fig.savefig(b, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(out / "rademacher.png", b.getvalue())
+    save_figure(fig, out / "rademacher.png")
     return ["rademacher.csv", "rademacher.md", "rademacher.png", "rademacher.json"]
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
-    from pathlib import Path
+    from .cmd_common import run_sweep_command
 
-    from .io import write_json
-
-    out = Path(args.out)
-    start = time.perf_counter()
-    try:
-        res = sweep(args, out)
-    except ValueError as exc:
-        print(f"cdverify rademacher: error: {exc}", file=sys.stderr)
-        return 2
-    files = write_outputs(res, out, f"Rademacher complexity, {args.data}")
-    res["wall_time_s"] = time.perf_counter() - start
-    write_json(out / "rademacher.json", res, config={k: v for k, v in vars(args).items()
-                                                    if not k.startswith("_")})
-    print((out / "rademacher.md").read_text())
-    print(f"wrote {', '.join(files)} to {out} in {res['wall_time_s']:.1f} s")
-    return 0
+    return run_sweep_command(args, "rademacher", sweep, write_outputs,
+                             f"Rademacher complexity, {args.data}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def _floats(s: str) -> tuple[float, ...]:
@@ -82,7 +81,8 @@ def write_outputs(res: dict, out, title: str) -> list[str]:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .io import atomic_write_bytes, atomic_write_text
+    from .io import atomic_write_text, save_figure
+    from .verdict import verdict_markdown
 
     study = res["study"]
     table = []
@@ -112,13 +112,7 @@ def write_outputs(res: dict, out, title: str) -> list[str]:
         md.append(f"| {t['norm']} | {t['sigma']} | {t['eps']} | {t['robust_mean']:.3f} +- "
                   f"{t['robust_sd']:.3f} | {t['exhaustive_mean']:.3f} | {t['pgd_mean']:.3f} | "
                   f"{t['eot_mean']:.3f} |")
-    v = res["verdict"]
-    md += ["", f"**Verdict on 'diffusion improves robustness': {v['verdict']}** "
-           f"({v['statistic']}; {v['rule']}).", ""]
-    for r in v["rows"]:
-        md.append(f"- sigma {r['sigma']}: {r['mean']:.3f} vs {r['baseline']:.3f} at sigma 0 "
-                  f"(difference {r['difference']:+.3f} +- {r['stderr']:.3f}, p = "
-                  f"{r['p_value']:.3g}): {r['status']}")
+    md += verdict_markdown(res["verdict"], "diffusion improves robustness")
     md += ["", "Sanity flags (all runs):"]
     allflags = {}
     for r in res["rows"]:
@@ -152,30 +146,11 @@ def write_outputs(res: dict, out, title: str) -> list[str]:
         ax.set(xlabel=f"eps ({norm})", ylabel="robust accuracy", title=f"{norm} (dotted: "
                "exhaustive ground truth)", ylim=(0, 1))
         ax.legend(fontsize=8)
-    b = io.BytesIO()
-    fig.savefig(b, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(out / "robustness.png", b.getvalue())
+    save_figure(fig, out / "robustness.png")
     return ["robustness.csv", "robustness.md", "robustness.png", "robustness.json"]
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
-    from pathlib import Path
+    from .cmd_common import run_sweep_command
 
-    from .io import write_json
-
-    out = Path(args.out)
-    start = time.perf_counter()
-    try:
-        res = sweep(args, out)
-    except ValueError as exc:
-        print(f"cdverify robustness: error: {exc}", file=sys.stderr)
-        return 2
-    files = write_outputs(res, out, f"Robustness, {args.data}")
-    res["wall_time_s"] = time.perf_counter() - start
-    write_json(out / "robustness.json", res, config={k: v for k, v in vars(args).items()
-                                                    if not k.startswith("_")})
-    print((out / "robustness.md").read_text())
-    print(f"wrote {', '.join(files)} to {out} in {res['wall_time_s']:.1f} s")
-    return 0
+    return run_sweep_command(args, "robustness", sweep, write_outputs, f"Robustness, {args.data}")

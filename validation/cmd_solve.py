@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from numerics.trajectories import characteristics
     from theory.errors import TheoryError
     from validation.examples import example
-    from validation.io import atomic_write_bytes, write_json
+    from validation.io import save_figure, write_json
 
     try:
         ex = example(args.example)
@@ -51,15 +51,10 @@ def run(args: argparse.Namespace) -> int:
         e = snap[0] - ex.exact(prob.grid.coords, t)
         errors.append({"t": float(t), "max_error": float(np.abs(e).max()),
                        "rms_error": float(np.sqrt(np.mean(e**2)))})
-    import io
 
-    import matplotlib.pyplot as plt
 
     def save(fig, name):
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        atomic_write_bytes(out / name, buf.getvalue())
+        save_figure(fig, out / name)
 
     files = []
     traj = None

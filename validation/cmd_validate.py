@@ -28,12 +28,10 @@ def validate(cfg, out, *, grid_n: int = 128, test_points: int = 100, model=None,
              cache=None, progress: bool = True) -> dict:
     """Train (cached under ``cache`` if given) or use ``model``; agreement study, figures,
     summary.md and agreement.json in ``out``; returns the payload."""
-    import io
     import time
     from dataclasses import asdict
     from pathlib import Path
 
-    import matplotlib.pyplot as plt
     import numpy as np
 
     from numerics import Grid, solve
@@ -42,7 +40,7 @@ def validate(cfg, out, *, grid_n: int = 128, test_points: int = 100, model=None,
     from .agreement import PDE_SCHEME, agreement_study, interpolate
     from .cache import cached_model
     from .data import make_dataset
-    from .io import atomic_write_bytes, atomic_write_text, write_json
+    from .io import atomic_write_text, save_figure, write_json
     from .plots import decision_regions, network_paths
     from .train import evaluate, features, train
     from .velocity import feature_box, to_problem
@@ -72,10 +70,7 @@ def validate(cfg, out, *, grid_n: int = 128, test_points: int = 100, model=None,
     sol = solve(prob, save_times=list(times), **PDE_SCHEME)
 
     def save(fig, name):
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        atomic_write_bytes(out / name, buf.getvalue())
+        save_figure(fig, out / name)
 
     paths = network_paths(model, z_test[:15], seed=cfg.seed)
     save(panels(sol, component=1, velocity=prob.velocity_at, trajectories=paths,

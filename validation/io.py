@@ -51,3 +51,15 @@ def write_json(path: str | os.PathLike, payload: dict[str, Any], *, config: dict
     """Atomically write payload with config, seed and package versions beside it."""
     doc = {"config": config or {}, "seed": seed, "versions": package_versions(), **payload}
     return atomic_write_text(path, json.dumps(doc, indent=2, default=str))
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Render a matplotlib figure to PNG atomically and close it."""
+    import io as _io
+
+    import matplotlib.pyplot as plt
+
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())

@@ -165,7 +165,7 @@ def write_outputs(rows: list[dict], results: list[dict], out: Path) -> list[str]
 
     import matplotlib.pyplot as plt
 
-    from .io import atomic_write_bytes, atomic_write_text, write_json
+    from .io import atomic_write_text, save_figure, write_json
 
     out.mkdir(parents=True, exist_ok=True)
     keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("kind", "data",
@@ -207,9 +207,6 @@ def write_outputs(rows: list[dict], results: list[dict], out: Path) -> list[str]
                         yerr=[r[m + "_sd"] for r in kr], marker="o", capsize=3, label=data)
         ax.set(xlabel="sigma", ylabel=m, title=kind)
         ax.legend(fontsize=8)
-    b = io.BytesIO()
-    fig.savefig(b, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(out / "sweep.png", b.getvalue())
+    save_figure(fig, out / "sweep.png")
     write_json(out / "sweep.json", {"rows": rows, "jobs": results})
     return ["sweep.csv", "sweep.md", "sweep.png", "sweep.json"]

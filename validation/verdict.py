@@ -55,3 +55,15 @@ def compare_to_baseline(by_sigma: dict[float, list[float]], *, lower_is_better: 
     return {"verdict": verdict, "rows": rows,
             "rule": f"Welch t-test of seed means against sigma = 0, p < {ALPHA} "
                     f"Bonferroni-corrected over {len(others)} sigmas (p < {level:.3g})"}
+
+
+def verdict_markdown(verdict: dict, claim: str) -> list[str]:
+    """The verdict line and one line per sigma, for the Markdown reports."""
+    stat = f"{verdict['statistic']}; " if "statistic" in verdict else ""
+    lines = ["", f"**Verdict on '{claim}': {verdict['verdict']}** ({stat}{verdict['rule']}).",
+             ""]
+    for r in verdict["rows"]:
+        lines.append(f"- sigma {r['sigma']}: {r['mean']:.4g} vs {r['baseline']:.4g} at sigma 0 "
+                     f"(difference {r['difference']:+.3g} +- {r['stderr']:.2g}, p = "
+                     f"{r['p_value']:.3g}): {r['status']}")
+    return lines
