@@ -19,7 +19,7 @@ from .errors import NonFiniteStateError, NumericsError, UnstableTimeStepError
 from .grid import Grid
 from .problem import Problem
 from .schemes import CONVECTION, DIFFUSION, TIME, lookup
-from .stability import explicit_dt_limit
+from .stability import courant_numbers, explicit_dt_limit
 
 SAFETY = 0.9  # fraction of the stability limit used by the adaptive time step
 
@@ -299,8 +299,14 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
             if bar is not None:
                 bar.update(h)
         t = float(seg_end)
-        stats["max_dt"] = max(stats["max_dt"], h)
-        stats["min_dt"] = min(stats["min_dt"], h)
+        vmax = np.abs(problem.velocity_at(t - h)).reshape(g.dim, -1).max(axis=1)
+        amax = np.array([np.abs(problem.diffusion_at(t - h)[k, k]).max() for k in range(g.dim)])
+        C, r = courant_numbers(vmax, amax, g.spacing, h)
+        stats["max_courant"] = max(stats.get("max_courant", 0.0), float(C.sum()))
+        stats["max_diffusion_number"] = max(stats.get("max_diffusion_number", 0.0),
+                                            float(r.sum()))
+        stats["max_dt"] = float(max(stats["max_dt"], h))
+        stats["min_dt"] = float(min(stats["min_dt"], h))
         if np.any(np.isclose(saves, t)):
             snaps.append(u.copy())
     if bar is not None:

@@ -187,3 +187,15 @@ def test_numerics_never_imports_sympy_or_torch():
     code = "import sys, numerics; print('sympy' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_adaptive_explicit_step_sits_at_the_safety_fraction_of_the_monotone_limit():
+    from numerics.solve import SAFETY
+
+    g = Grid(bounds=((0, 1),), shape=(64,))
+    p = Problem(grid=g, initial=np.sin(2 * np.pi * g.coords[0]), t_end=0.5, velocity=[1.0],
+                diffusion=0.01)
+    st = solve(p, stepper="euler").stats
+    # the step is rounded down to land on t_end, so C + 2r is at most SAFETY and close to it
+    total = st["max_courant"] + 2 * st["max_diffusion_number"]
+    assert SAFETY - 0.02 <= total <= SAFETY + 1e-12

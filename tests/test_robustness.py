@@ -158,3 +158,16 @@ def test_smoothing_certificate_of_a_constant_classifier():
     assert c.radius == pytest.approx(0.5 * norm.ppf(p))
     with pytest.raises(AttackError):
         certify_smoothed(Const(), torch.zeros(1, 2), 0.0)
+
+
+def test_heat_lipschitz_certificate_is_valid_and_weaker_than_cohen():
+    from validation.robustness import Certificate, heat_certified
+
+    certs = [Certificate(1, 0.5 * 1.2, 0.9), Certificate(0, 0.2, 0.7), Certificate(-1, 0.0, 0.4)]
+    labels = np.array([1, 1, 0])
+    # p_lower = 0.9, sigma_in = 0.5: radius (2 * 0.9 - 1) * 0.5 * sqrt(2 pi) / 2 = 0.5013
+    assert list(heat_certified(certs, labels, 0.5, 0.5)) == [True, False, False]
+    assert not heat_certified(certs, labels, 0.5, 0.51)[0]
+    from scipy.stats import norm
+
+    assert 0.5013 < 0.5 * norm.ppf(0.9)  # Cohen's radius for the same p_lower is larger
