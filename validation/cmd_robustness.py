@@ -74,6 +74,10 @@ def sweep(args, out, progress=True, cache=None) -> dict:
     return {"rows": rows, "verdict": verdict, "sigmas": sigmas, "study": asdict(scfg)}
 
 
+def _fmt(acc_by_eps: dict) -> str:
+    return "{" + ", ".join(f"{e}: {a:.2f}" for e, a in acc_by_eps.items()) + "}"
+
+
 def write_outputs(res: dict, out, title: str) -> list[str]:
     import csv
     import io
@@ -132,8 +136,9 @@ def write_outputs(res: dict, out, title: str) -> list[str]:
                   f"{lip.get('network_autograd', float('nan')):.3g}, heat bound "
                   f"{lip.get('heat_bound', float('nan')):.3g} (v != 0: reference only)"
                   + (f"; smoothing (sigma_in {sm['sigma_in']:.3g}) certified l2 accuracy "
-                     f"{sm['certified_accuracy']}, abstain {sm['abstain_fraction']:.2f}"
-                     if sm else ""))
+                     f"(Clopper-Pearson, Cohen radius) {_fmt(sm['certified_accuracy'])}, heat-"
+                     f"Lipschitz certificate {_fmt(sm['heat_lipschitz_certified_accuracy'])}, "
+                     f"abstain {sm['abstain_fraction']:.2f}" if sm else ""))
     atomic_write_text(out / "robustness.md", "\n".join(md) + "\n")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, norm in zip(axes, ("linf", "l2"), strict=True):
