@@ -219,7 +219,7 @@ def main(argv=None):
         have_pde = False
         print("py-pde is not installed (pip install -e '.[bench]'): ours only")
     pde_ns = (64, 128, 256, 512) if args.full else (64, 128, 256)
-    our_ns = (12, 16, 24, 32, 48, 64, 96, 128)
+    our_ns = (12, 16, 24, 32, 48, 64, 96, 128, 160)
     rows = []
     for name in args.problems.split(","):
         ours_rows, pde_rows = [], []
