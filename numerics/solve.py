@@ -70,6 +70,8 @@ class Discretisation:
     b_conv: callable
     b_diff: callable
     limited: callable | None = None  # u -> limited v.grad u (explicit only)
+    vmax: np.ndarray | None = None  # max |v_k| per axis (for the Courant numbers)
+    amax: np.ndarray | None = None  # max a_kk per axis
 
 
 def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Discretisation:
@@ -155,7 +157,8 @@ def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Dis
             return total
 
     return Discretisation((conv + diff).tocsr(), conv, diff, affine(aff_c), affine(aff_d),
-                          limited)
+                          limited, vmax=np.abs(v).max(axis=1),
+                          amax=np.array([np.abs(A[k, k]).max() for k in range(g.dim)]))
 
 
 def _rhs(disc: Discretisation, problem: Problem, u: np.ndarray, t: float) -> np.ndarray:
@@ -299,9 +302,7 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
             if bar is not None:
                 bar.update(h)
         t = float(seg_end)
-        vmax = np.abs(problem.velocity_at(t - h)).reshape(g.dim, -1).max(axis=1)
-        amax = np.array([np.abs(problem.diffusion_at(t - h)[k, k]).max() for k in range(g.dim)])
-        C, r = courant_numbers(vmax, amax, g.spacing, h)
+        C, r = courant_numbers(disc.vmax, disc.amax, g.spacing, h)
         stats["max_courant"] = max(stats.get("max_courant", 0.0), float(C.sum()))
         stats["max_diffusion_number"] = max(stats.get("max_diffusion_number", 0.0),
                                             float(r.sum()))
