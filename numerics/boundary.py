@@ -2,11 +2,24 @@ r"""Boundary conditions on cell-centred grids through ghost cells.
 
 Each side of each axis gets one condition. Ghost values are affine in the interior values:
     ghost = sum_j w_j u_j + beta * g(x_face, t),
-which lets the same description serve explicit stencils and sparse implicit matrices.
+which lets the same description serve explicit stencils and sparse implicit matrices. A closure
+has an order: the second-order closures serve the second-order stencils (and keep the monotone
+M-matrix structure of upwind and central2 diffusion), the fourth-order closures the central4
+stencils, so that central4 keeps order 4 up to the wall.
+
+In units of the spacing, cell j sits at s = j + 1/2 from the face and ghost k at s = -(k + 1/2).
 - periodic: wrap (both sides of the axis must be periodic);
-- dirichlet: u = g on the face; odd reflection ghost_k = 2 g - u_k (second order);
-- neumann: d u / d n = g (outward normal); ghost_k = u_k + (2k + 1) dx g;
-- outflow: linear extrapolation ghost_k = u_0 + (k + 1)(u_0 - u_1) (feature spaces cut to a box).
+- dirichlet: u = g on the face. Order 2: odd reflection ghost_k = 2 g - u_k. Order 4: the
+  quartic through (0, g) and the first four cells, evaluated at the ghost;
+- neumann: d u / d n = g (outward normal). Order 2: ghost_k = u_k + (2k + 1) dx g. Order 4: the
+  quartic with p'(0) = -g dx (outward) through the first four cells;
+- outflow: data-free extrapolation (feature spaces cut to a box). Order 2: linear,
+  ghost_k = u_0 + (k + 1)(u_0 - u_1); order 4: the cubic through the first four cells.
+
+The fourth-order closures and their degrees were chosen from the spectra of the closed 1-D
+operators (tests/test_numerics_boundaries.py): a quartic Dirichlet/Neumann closure and a cubic
+extrapolation keep every eigenvalue of d2 in the closed left half-plane; a quartic extrapolation
+does not.
 """
 
 from __future__ import annotations
@@ -74,17 +87,43 @@ def normalise_bcs(spec, dim: int) -> tuple[tuple[BC, BC], ...]:
     return tuple(out)
 
 
-def ghost_weights(bc: BC, n: int, width: int, dx: float) -> tuple[np.ndarray, np.ndarray]:
+CLOSURE_ORDERS = (2, 4)
+
+
+def _polynomial_weights(conditions: list[tuple[str, float]], s_ghost: float) -> np.ndarray:
+    """Weights c_i with p(s_ghost) = sum_i c_i y_i for the polynomial p of degree
+    len(conditions) - 1 fitted to the data y_i: ('value', s) -> p(s), ('slope', s) -> p'(s)."""
+    m = len(conditions)
+    j = np.arange(m)
+    V = np.array([s**j if kind == "value" else j * s ** np.maximum(j - 1, 0)
+                  for kind, s in conditions])
+    return np.linalg.solve(V.T, s_ghost**j)
+
+
+def ghost_weights(bc: BC, n: int, width: int, dx: float, order: int = 2
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Weights W (width x n) and boundary-data factors beta (width) for the low side.
 
     ghost row k (k = 0 nearest the face) = W[k] @ u + beta[k] * g. The high side uses the
-    same weights on the reversed array.
+    same weights on the reversed array (the outward normal reverses with it).
     """
+    if order not in CLOSURE_ORDERS:
+        raise NumericsError(f"closure order {order}; valid: {CLOSURE_ORDERS}")
     W = np.zeros((width, n))
     beta = np.zeros(width)
+    cells = [("value", j + 0.5) for j in range(4)]  # the fourth-order closures' interior data
     for k in range(width):
+        s_ghost = -(k + 0.5)
         if bc.kind == "periodic":
             W[k, n - 1 - k] = 1.0  # low ghost k is the last interior cell - k
+        elif order == 4 and bc.kind in ("dirichlet", "neumann"):
+            first = ("value", 0.0) if bc.kind == "dirichlet" else ("slope", 0.0)
+            c = _polynomial_weights([first] + cells, s_ghost)
+            W[k, :4] = c[1:]
+            # Neumann: p'(0) = (d u / d s) = -dx g on the low side (outward = -x)
+            beta[k] = c[0] if bc.kind == "dirichlet" else -dx * c[0]
+        elif order == 4:  # outflow: cubic extrapolation
+            W[k, :4] = _polynomial_weights(cells, s_ghost)
         elif bc.kind == "dirichlet":
             W[k, k] = -1.0
             beta[k] = 2.0

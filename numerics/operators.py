@@ -8,7 +8,6 @@ so upwinding uses the forward difference there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import reduce
 
 import numpy as np
@@ -30,20 +29,18 @@ STENCILS: dict[str, tuple[tuple[int, ...], tuple[float, ...], int]] = {
 }
 
 
-@dataclass(frozen=True)
-class AxisOperator:
-    """A 1-D stencil closed by boundary conditions: D u + c_lo g_lo + c_hi g_hi."""
-
-    matrix: sps.csr_matrix  # n x n
-    c_lo: np.ndarray  # n
-    c_hi: np.ndarray  # n
+def closure_order(stencil: str) -> int:
+    """Order of the ghost closure a stencil needs: 4 for the central4 stencils, else 2."""
+    return 4 if stencil.endswith("central4") else 2
 
 
-def axis_operator(stencil: str, n: int, dx: float, lo: BC, hi: BC) -> AxisOperator:
-    """Assemble a stencil on n cells with ghost-cell closures for the two sides."""
+def axis_operator(stencil: str, n: int, dx: float, lo: BC, hi: BC) -> sps.csr_matrix:
+    """The n x n matrix S E of a stencil S on n cells, E the ghost extension (linear part).
+
+    The boundary data enter separately through :func:`affine_term`, from the same closures.
+    """
     offsets, coeffs, order = STENCILS[stencil]
     p = GHOST
-    scale = dx**-order
     rows, cols, vals = [], [], []
     for o, c in zip(offsets, coeffs, strict=True):
         if c == 0.0:
@@ -51,23 +48,20 @@ def axis_operator(stencil: str, n: int, dx: float, lo: BC, hi: BC) -> AxisOperat
         i = np.arange(n)
         rows.append(i)
         cols.append(i + p + o)
-        vals.append(np.full(n, c * scale))
+        vals.append(np.full(n, c * dx**-order))
     S = sps.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                        shape=(n, n + 2 * p))
-    W_lo, b_lo = ghost_weights(lo, n, p, dx)
-    W_hi, b_hi = ghost_weights(hi, n, p, dx)
+    q = closure_order(stencil)
+    W_lo, _ = ghost_weights(lo, n, p, dx, q)
+    W_hi, _ = ghost_weights(hi, n, p, dx, q)
     E = np.zeros((n + 2 * p, n))
     E[p:p + n] = np.eye(n)
-    beta = np.zeros((n + 2 * p, 2))
     for k in range(p):
         E[p - 1 - k] = W_lo[k]
-        beta[p - 1 - k, 0] = b_lo[k]
         E[p + n + k] = W_hi[k][::-1]
-        beta[p + n + k, 1] = b_hi[k]
     D = (S @ sps.csr_matrix(E)).tocsr()
     D.eliminate_zeros()
-    cb = S @ beta
-    return AxisOperator(D, np.asarray(cb[:, 0]).ravel(), np.asarray(cb[:, 1]).ravel())
+    return D
 
 
 def kron_axis(M: sps.spmatrix, k: int, shape: tuple[int, ...]) -> sps.csr_matrix:
@@ -76,27 +70,77 @@ def kron_axis(M: sps.spmatrix, k: int, shape: tuple[int, ...]) -> sps.csr_matrix
     return reduce(lambda a, b: sps.kron(a, b, format="csr"), mats)
 
 
-def face_coords(grid: Grid, k: int, side: int) -> tuple[np.ndarray, ...]:
-    """Coordinates of the low (side 0) or high (side 1) face of axis k (face shape)."""
-    out = []
-    for j, c in enumerate(grid.coords):
-        face = np.take(c, 0, axis=k)
-        out.append(np.full_like(face, grid.bounds[k][side]) if j == k else face)
-    return tuple(out)
+def _ghost_coords(x: np.ndarray, dx: float, periodic: bool) -> np.ndarray:
+    """Cell centres of axis x extended by GHOST cells per side (periodic: the wrapped cells)."""
+    p, n = GHOST, len(x)
+    if periodic:
+        return x[np.arange(-p, n + p) % n]
+    return np.concatenate([x[0] - dx * np.arange(p, 0, -1), x, x[-1] + dx * np.arange(1, p + 1)])
 
 
-def affine_term(op: AxisOperator, grid: Grid, k: int, bcs: tuple[BC, BC], t: float
-                ) -> np.ndarray:
-    """Boundary contribution c_lo g_lo + c_hi g_hi of an axis operator, on the full grid."""
-    out = np.zeros(grid.shape)
-    for side, (c, bc) in enumerate(((op.c_lo, bcs[0]), (op.c_hi, bcs[1]))):
-        if bc.kind == "periodic" or not np.any(c):
-            continue
-        if bc.kind == "outflow":
-            continue  # extrapolation has no data
-        g = boundary_values(bc, face_coords(grid, k, side), t)
-        out += np.moveaxis(c[(slice(None),) + (None,) * (grid.dim - 1)] * g[None], 0, k)
-    return out
+def extend(u: np.ndarray, k: int, bcs: tuple[BC, BC], axes: list[np.ndarray], dx: float,
+           t: float, order: int, lead: int = 0, data: bool = True) -> np.ndarray:
+    """u with GHOST ghost cells on both sides of grid axis k (array axis lead + k).
+
+    ``axes`` are the cell centres of the grid axes as u has them so far (already-extended axes
+    include their ghost cells): the boundary data of axis k are evaluated on the face at those
+    coordinates, which is how corner ghost values receive both faces' data. ``data=False``
+    gives the linear part alone.
+    """
+    n = u.shape[lead + k]
+    uk = np.moveaxis(u, lead + k, -1)
+    parts = []
+    for side, bc in enumerate(bcs):
+        W, beta = ghost_weights(bc, n, GHOST, dx, order)
+        if side == 1:
+            W = W[:, ::-1]
+        gh = uk @ W.T  # (..., GHOST), ghost k = 0 nearest the face
+        if data and bc.kind in ("dirichlet", "neumann"):
+            face = [a if j != k else np.array([bounds_face(axes[k], dx, side)])
+                    for j, a in enumerate(axes)]
+            coords = tuple(np.take(c, 0, axis=k) for c in np.meshgrid(*face, indexing="ij"))
+            g = boundary_values(bc, coords, t)
+            gh = gh + g[..., None] * beta
+        parts.append(gh[..., ::-1] if side == 0 else gh)
+    padded = np.concatenate([parts[0], uk, parts[1]], axis=-1)
+    return np.moveaxis(padded, -1, lead + k)
+
+
+def bounds_face(x: np.ndarray, dx: float, side: int) -> float:
+    """The face coordinate of a cell-centred axis x (low side 0, high side 1)."""
+    return float(x[0] - dx / 2) if side == 0 else float(x[-1] + dx / 2)
+
+
+def apply_stencil(u: np.ndarray, k: int, stencil: str, dx: float, lead: int = 0) -> np.ndarray:
+    """The stencil along grid axis k of an array extended there by GHOST cells (valid part)."""
+    offsets, coeffs, order = STENCILS[stencil]
+    ax = lead + k
+    n = u.shape[ax] - 2 * GHOST
+    out = 0.0
+    for o, c in zip(offsets, coeffs, strict=True):
+        if c != 0.0:
+            out = out + c * np.take(u, np.arange(GHOST + o, GHOST + o + n), axis=ax)
+    return out * dx**-order
+
+
+def affine_term(grid: Grid, factors: tuple[tuple[int, str], ...],
+                bcs: tuple[tuple[BC, BC], ...], t: float) -> np.ndarray:
+    """Boundary-data part b(t) of a product of 1-D stencils (one per listed axis).
+
+    The operator is (prod_k S_k)(u extended along each listed axis in turn); its linear part is
+    the Kronecker product of :func:`axis_operator` matrices, and its data part is the same
+    operator applied to the extension of u = 0, which this returns (grid shape). Extending axis
+    by axis fills the corner ghosts that mixed derivatives touch.
+    """
+    z = np.zeros(grid.shape)
+    axes = list(grid.axes)
+    for k, stencil in factors:
+        periodic = bcs[k][0].kind == "periodic"
+        z = extend(z, k, bcs[k], axes, grid.spacing[k], t, closure_order(stencil))
+        axes[k] = _ghost_coords(axes[k], grid.spacing[k], periodic)
+    for k, stencil in factors:
+        z = apply_stencil(z, k, stencil, grid.spacing[k])
+    return z
 
 
 # --- limited (TVD) convection: a nonlinear function, explicit steppers only -------------------
@@ -116,23 +160,31 @@ def _vanleer(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 LIMITERS = {"minmod": _minmod, "vanleer": _vanleer}
 
 
-def pad_axis(u: np.ndarray, k: int, bcs: tuple[BC, BC], grid: Grid, t: float) -> np.ndarray:
-    """u with GHOST ghost cells on both sides of axis k (leading component axis excluded)."""
-    n = grid.shape[k]
-    dx = grid.spacing[k]
-    uk = np.moveaxis(u, k + 1, -1)  # (..., n)
-    parts = []
+def pad_axis(u: np.ndarray, k: int, bcs: tuple[BC, BC], grid: Grid, t: float,
+             v: np.ndarray | None = None) -> np.ndarray:
+    """u with GHOST ghost cells on both sides of axis k (leading component axis excluded).
+
+    With the axis-k velocity v (grid shape), a dirichlet/neumann side whose boundary cell has
+    outgoing characteristics (low side v > 0, high side v < 0) is extrapolated, data-free.
+    """
+    padded = extend(u, k, bcs, list(grid.axes), grid.spacing[k], t, 2, lead=1)
+    if v is None or not any(bc.kind in ("dirichlet", "neumann") for bc in bcs):
+        return padded
+    free = extend(u, k, (BC("outflow"), BC("outflow")), list(grid.axes), grid.spacing[k], t, 2,
+                  lead=1)
+    n, p = grid.shape[k], GHOST
+    ax = k + 1
     for side, bc in enumerate(bcs):
-        W, beta = ghost_weights(bc, n, GHOST, dx)
-        if side == 1:
-            W = W[:, ::-1]
-        gh = uk @ W.T  # (..., GHOST)
-        if bc.kind in ("dirichlet", "neumann"):
-            g = boundary_values(bc, face_coords(grid, k, side), t)
-            gh = gh + g[None, ..., None] * beta
-        parts.append(gh[..., ::-1] if side == 0 else gh)
-    padded = np.concatenate([parts[0], uk, parts[1]], axis=-1)
-    return np.moveaxis(padded, -1, k + 1)
+        if bc.kind not in ("dirichlet", "neumann"):
+            continue
+        cell = np.take(v, 0 if side == 0 else n - 1, axis=k)
+        out = np.expand_dims(cell > 0 if side == 0 else cell < 0, (0, ax))
+        idx = np.arange(p) if side == 0 else np.arange(n + p, n + 2 * p)
+        ghost = np.where(out, np.take(free, idx, axis=ax), np.take(padded, idx, axis=ax))
+        sl = [slice(None)] * padded.ndim
+        sl[ax] = slice(idx[0], idx[-1] + 1)
+        padded[tuple(sl)] = ghost
+    return padded
 
 
 def limited_derivative(u: np.ndarray, v: np.ndarray, k: int, bcs: tuple[BC, BC], grid: Grid,
@@ -144,7 +196,7 @@ def limited_derivative(u: np.ndarray, v: np.ndarray, k: int, bcs: tuple[BC, BC],
     """
     lim = LIMITERS[limiter]
     dx = grid.spacing[k]
-    up = pad_axis(u, k, bcs, grid, t)
+    up = pad_axis(u, k, bcs, grid, t, v)
     ax = k + 1
     n = grid.shape[k]
     d = np.diff(up, axis=ax)  # differences between neighbours, length n + 3
