@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -100,6 +101,7 @@ def _polynomial_weights(conditions: list[tuple[str, float]], s_ghost: float) -> 
     return np.linalg.solve(V.T, s_ghost**j)
 
 
+@cache
 def ghost_weights(bc: BC, n: int, width: int, dx: float, order: int = 2
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Weights W (width x n) and boundary-data factors beta (width) for the low side.
@@ -134,6 +136,7 @@ def ghost_weights(bc: BC, n: int, width: int, dx: float, order: int = 2
         else:  # outflow: linear extrapolation
             W[k, 0] = 1.0 + (k + 1)
             W[k, 1] = -(k + 1)
+    W.flags.writeable = beta.flags.writeable = False  # cached: shared by every caller
     return W, beta
 
 

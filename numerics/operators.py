@@ -34,12 +34,14 @@ def closure_order(stencil: str) -> int:
     return 4 if stencil.endswith("central4") else 2
 
 
-def axis_operator(stencil: str, n: int, dx: float, lo: BC, hi: BC) -> sps.csr_matrix:
+def axis_operator(stencil: str, n: int, dx: float, lo: BC, hi: BC, order: int | None = None
+                  ) -> sps.csr_matrix:
     """The n x n matrix S E of a stencil S on n cells, E the ghost extension (linear part).
 
-    The boundary data enter separately through :func:`affine_term`, from the same closures.
+    The closure order defaults to :func:`closure_order`. The boundary data enter separately
+    through :func:`affine_term`, from the same closures.
     """
-    offsets, coeffs, order = STENCILS[stencil]
+    offsets, coeffs, deriv = STENCILS[stencil]
     p = GHOST
     rows, cols, vals = [], [], []
     for o, c in zip(offsets, coeffs, strict=True):
@@ -48,10 +50,10 @@ def axis_operator(stencil: str, n: int, dx: float, lo: BC, hi: BC) -> sps.csr_ma
         i = np.arange(n)
         rows.append(i)
         cols.append(i + p + o)
-        vals.append(np.full(n, c * dx**-order))
+        vals.append(np.full(n, c * dx**-deriv))
     S = sps.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                        shape=(n, n + 2 * p))
-    q = closure_order(stencil)
+    q = closure_order(stencil) if order is None else order
     W_lo, _ = ghost_weights(lo, n, p, dx, q)
     W_hi, _ = ghost_weights(hi, n, p, dx, q)
     E = np.zeros((n + 2 * p, n))
@@ -70,7 +72,7 @@ def kron_axis(M: sps.spmatrix, k: int, shape: tuple[int, ...]) -> sps.csr_matrix
     return reduce(lambda a, b: sps.kron(a, b, format="csr"), mats)
 
 
-def _ghost_coords(x: np.ndarray, dx: float, periodic: bool) -> np.ndarray:
+def ghost_coords(x: np.ndarray, dx: float, periodic: bool) -> np.ndarray:
     """Cell centres of axis x extended by GHOST cells per side (periodic: the wrapped cells)."""
     p, n = GHOST, len(x)
     if periodic:
@@ -79,13 +81,15 @@ def _ghost_coords(x: np.ndarray, dx: float, periodic: bool) -> np.ndarray:
 
 
 def extend(u: np.ndarray, k: int, bcs: tuple[BC, BC], axes: list[np.ndarray], dx: float,
-           t: float, order: int, lead: int = 0, data: bool = True) -> np.ndarray:
+           t: float, order: int, lead: int = 0, data: bool = True,
+           face_cache: dict | None = None) -> np.ndarray:
     """u with GHOST ghost cells on both sides of grid axis k (array axis lead + k).
 
     ``axes`` are the cell centres of the grid axes as u has them so far (already-extended axes
     include their ghost cells): the boundary data of axis k are evaluated on the face at those
     coordinates, which is how corner ghost values receive both faces' data. ``data=False``
-    gives the linear part alone.
+    gives the linear part alone. ``face_cache`` (a dict) keeps face data evaluated at time t
+    for reuse by other terms at the same t.
     """
     n = u.shape[lead + k]
     uk = np.moveaxis(u, lead + k, -1)
@@ -96,10 +100,16 @@ def extend(u: np.ndarray, k: int, bcs: tuple[BC, BC], axes: list[np.ndarray], dx
             W = W[:, ::-1]
         gh = uk @ W.T  # (..., GHOST), ghost k = 0 nearest the face
         if data and bc.kind in ("dirichlet", "neumann"):
-            face = [a if j != k else np.array([bounds_face(axes[k], dx, side)])
-                    for j, a in enumerate(axes)]
-            coords = tuple(np.take(c, 0, axis=k) for c in np.meshgrid(*face, indexing="ij"))
-            g = boundary_values(bc, coords, t)
+            key = (k, side, tuple(len(a) for a in axes))
+            g = None if face_cache is None else face_cache.get(key)
+            if g is None:
+                face = [a if j != k else np.array([bounds_face(axes[k], dx, side)])
+                        for j, a in enumerate(axes)]
+                coords = tuple(np.take(c, 0, axis=k)
+                               for c in np.meshgrid(*face, indexing="ij"))
+                g = boundary_values(bc, coords, t)
+                if face_cache is not None:
+                    face_cache[key] = g
             gh = gh + g[..., None] * beta
         parts.append(gh[..., ::-1] if side == 0 else gh)
     padded = np.concatenate([parts[0], uk, parts[1]], axis=-1)
@@ -124,20 +134,23 @@ def apply_stencil(u: np.ndarray, k: int, stencil: str, dx: float, lead: int = 0)
 
 
 def affine_term(grid: Grid, factors: tuple[tuple[int, str], ...],
-                bcs: tuple[tuple[BC, BC], ...], t: float) -> np.ndarray:
+                bcs: tuple[tuple[BC, BC], ...], t: float, face_cache: dict | None = None
+                ) -> np.ndarray:
     """Boundary-data part b(t) of a product of 1-D stencils (one per listed axis).
 
     The operator is (prod_k S_k)(u extended along each listed axis in turn); its linear part is
     the Kronecker product of :func:`axis_operator` matrices, and its data part is the same
     operator applied to the extension of u = 0, which this returns (grid shape). Extending axis
-    by axis fills the corner ghosts that mixed derivatives touch.
+    by axis fills the corner ghosts that mixed derivatives touch. Terms evaluated at the same t
+    may share one ``face_cache`` dict.
     """
     z = np.zeros(grid.shape)
     axes = list(grid.axes)
     for k, stencil in factors:
         periodic = bcs[k][0].kind == "periodic"
-        z = extend(z, k, bcs[k], axes, grid.spacing[k], t, closure_order(stencil))
-        axes[k] = _ghost_coords(axes[k], grid.spacing[k], periodic)
+        z = extend(z, k, bcs[k], axes, grid.spacing[k], t, closure_order(stencil),
+                   face_cache=face_cache)
+        axes[k] = ghost_coords(axes[k], grid.spacing[k], periodic)
     for k, stencil in factors:
         z = apply_stencil(z, k, stencil, grid.spacing[k])
     return z

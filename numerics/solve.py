@@ -101,7 +101,7 @@ def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Dis
     mixed derivatives receive the data of both faces and of the corners.
 
     Convection at faces that characteristics leave takes no data: there the ghost cells are
-    extrapolated from inside (cubic for central4, linear otherwise). Imposing the data instead
+    extrapolated from inside by the cubic through the first four cells. Imposing the data instead
     over-determines the hyperbolic part: a central scheme then carries a boundary layer whose
     size does not shrink with h (observed: central2 error 5e-2 at every n for a sink flow),
     whereas extrapolation at an outflow boundary is a consistent, stable closure (Gustafsson's
@@ -120,10 +120,10 @@ def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Dis
     data_d: list[tuple[np.ndarray, tuple[tuple[int, str], ...]]] = []
     free = {k: (BC("outflow"), BC("outflow")) for k in range(g.dim)}
 
-    def K(stencil: str, k: int, closure=None) -> sps.csr_matrix:
+    def K(stencil: str, k: int, closure=None, order=None) -> sps.csr_matrix:
         lo, hi = closure or bcs[k]
-        return ops.kron_axis(ops.axis_operator(stencil, g.shape[k], g.spacing[k], lo, hi), k,
-                             g.shape)
+        return ops.kron_axis(ops.axis_operator(stencil, g.shape[k], g.spacing[k], lo, hi, order),
+                             k, g.shape)
 
     for k in range(g.dim):
         vk = v[k]
@@ -137,7 +137,7 @@ def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Dis
                 c_in, c_out = np.where(out, 0.0, coef), np.where(out, coef, 0.0)
                 conv = conv + sps.diags(c_in) @ K(st, k)
                 if np.any(c_out):
-                    conv = conv + sps.diags(c_out) @ K(st, k, free[k])
+                    conv = conv + sps.diags(c_out) @ K(st, k, free[k], order=4)
                 data_c.append((c_in, ((k, st),)))
         akk = A[k, k]
         if np.any(akk):
@@ -169,8 +169,9 @@ def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Dis
 
         def b(tt: float) -> np.ndarray:
             out = np.zeros(N)
+            cache: dict = {}  # each face's data evaluated once per t
             for coef, factors in terms:
-                out += coef * ops.affine_term(g, factors, bcs, tt).reshape(-1)
+                out += coef * ops.affine_term(g, factors, bcs, tt, cache).reshape(-1)
             return out
 
         if not any(callable(bc.value) for _, f in terms for k, _ in f for bc in bcs[k]):
@@ -245,14 +246,46 @@ def _departure(problem: Problem, t: float, dt: float) -> tuple[np.ndarray, ...]:
     return tuple(x + dt * vel(mid, t + dt / 2))
 
 
-def _interpolate(problem: Problem, u: np.ndarray, X: tuple[np.ndarray, ...]) -> np.ndarray:
+def _interpolate(problem: Problem, u: np.ndarray, X: tuple[np.ndarray, ...], t: float
+                ) -> np.ndarray:
+    """u(X) by cubic splines on u extended by the fourth-order ghost closures at time t.
+
+    Departure points of inflow characteristics leave the box; there the ghost cells carry the
+    boundary data (dirichlet, neumann) or the extrapolation (outflow). A departure point beyond
+    the ghost layer of a side with data would need the crossing time of its characteristic,
+    which this scheme does not trace: it is refused with the step that avoids it.
+    """
     from scipy.ndimage import map_coordinates
 
     g = problem.grid
-    idx = [(X[k] - g.bounds[k][0]) / g.spacing[k] - 0.5 for k in range(g.dim)]
+    p = ops.GHOST
+    padded = u
+    axes = list(g.axes)
+    idx = []
+    for k in range(g.dim):
+        (a, b), dx = g.bounds[k], g.spacing[k]
+        lo, hi = problem.bcs[k]
+        xk = X[k]
+        if lo.kind == "periodic":
+            xk = a + np.mod(xk - a, b - a)
+        else:
+            for side, bc in enumerate((lo, hi)):
+                beyond = (a - xk) if side == 0 else (xk - b)
+                worst = float(beyond.max()) / dx
+                if bc.kind in ("dirichlet", "neumann") and worst > p - 0.5:
+                    raise NumericsError(
+                        f"semi-lagrangian: characteristics enter through the {bc.kind} face "
+                        f"{'low' if side == 0 else 'high'} of axis {k} {worst:.3g} cells deep in "
+                        f"one step; the boundary data reach {p - 0.5} cells. Reduce dt so that "
+                        f"the inflow Courant number is at most {p - 0.5}, or use crank-nicolson")
+        padded = ops.extend(padded, k, problem.bcs[k], axes, dx, t, 4, lead=1)
+        axes[k] = ops.ghost_coords(axes[k], dx, lo.kind == "periodic")
+        idx.append((xk - a) / dx - 0.5 + p)
     periodic = all(bc[0].kind == "periodic" for bc in problem.bcs)
-    mode = "grid-wrap" if periodic else "nearest"
-    return np.stack([map_coordinates(c, idx, order=3, mode=mode) for c in u])
+    if periodic:  # the wrap is exact: interpolate on the unextended array
+        idx = [i - p for i in idx]
+        return np.stack([map_coordinates(c, idx, order=3, mode="grid-wrap") for c in u])
+    return np.stack([map_coordinates(c, idx, order=3, mode="nearest") for c in padded])
 
 
 def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "central2",
@@ -399,5 +432,5 @@ def _advance(problem, disc, lu, stepper, u, t, h):
         return np.stack([lu.solve(r) for r in rhs]).reshape(u.shape)
 
     w = half_diffusion(u, t)
-    w = _interpolate(problem, w, _departure(problem, t, h))
+    w = _interpolate(problem, w, _departure(problem, t, h), t)
     return half_diffusion(w, t + h / 2)

@@ -8,6 +8,7 @@ expressions are broadcast, so every callable returns a full array.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 import sympy as sp
@@ -58,4 +59,57 @@ def solution_callables(sol: ExactSolution) -> dict[str, Field]:
         "diffusion": matrix_field(sol.diffusion, sol.x, sol.t),
         "source": scalar_field(sol.source, sol.x, sol.t),
         "initial": scalar_field(init, sol.x, sol.t),
+    }
+
+
+def flow_matrices(B: np.ndarray, A: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+    """Phi(t) = exp(B t) and Sigma(t) = int_0^t exp(B s) 2A exp(B^T s) ds (Van Loan: the
+    exponential of [[-B, 2A], [0, B^T]] t has blocks [[., G], [0, exp(B^T t)]] and
+    Sigma = exp(B^T t)^T G)."""
+    from scipy.linalg import expm
+
+    d = B.shape[0]
+    M = np.zeros((2 * d, 2 * d))
+    M[:d, :d], M[:d, d:], M[d:, d:] = -B, 2 * A, B.T
+    E = expm(M * t)
+    Sigma = E[d:, d:].T @ E[:d, d:]
+    return expm(B * t), (Sigma + Sigma.T) / 2
+
+
+def linear_drift_callables(form) -> dict[str, Field]:
+    """u, grad u (shape (d, ...)), velocity and diffusion of a theory.linear_family form.
+
+    The closed form F(x, Phi, Sigma) is lambdified once; Phi(t), Sigma(t) come from
+    :func:`flow_matrices` at each call.
+    """
+    d = form.dim
+    phi = [form.Phi[i, j] for i in range(d) for j in range(d)]
+    upper = np.triu_indices(d)
+    sig = [form.Sigma[i, j] for i, j in zip(*upper, strict=True)]
+    args = [*form.x, *phi, *sig]
+    u = sp.lambdify(args, form.expr, modules="numpy")
+    grads = [sp.lambdify(args, sp.diff(form.expr, xi), modules="numpy") for xi in form.x]
+    B = np.array(form.B.tolist(), dtype=float)
+    A = np.array(form.A.tolist(), dtype=float)
+
+    @lru_cache(maxsize=8)  # the fields at one t share one matrix exponential
+    def matrices(time: float) -> tuple[np.ndarray, np.ndarray]:
+        return flow_matrices(B, A, time)
+
+    def call(f):
+        def field(coords: Sequence[np.ndarray], time: float) -> np.ndarray:
+            coords = [np.asarray(c, dtype=float) for c in coords]
+            shape = np.broadcast_shapes(*[c.shape for c in coords])
+            P, S = matrices(float(time))
+            out = f(*coords, *P.ravel(), *S[upper])
+            return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
+        return field
+
+    grad_fields = [call(g) for g in grads]
+    return {
+        "u": call(u),
+        "grad": lambda coords, time: np.stack([g(coords, time) for g in grad_fields]),
+        "velocity": lambda coords, time: np.einsum("ij,j...->i...", B, np.stack(
+            np.broadcast_arrays(*[np.asarray(c, dtype=float) for c in coords]))),
+        "diffusion": lambda coords, time: A,
     }
