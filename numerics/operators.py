@@ -180,7 +180,7 @@ def pad_axis(u: np.ndarray, k: int, bcs: tuple[BC, BC], grid: Grid, t: float,
     With the axis-k velocity v (grid shape), a dirichlet/neumann side whose boundary cell has
     outgoing characteristics (low side v > 0, high side v < 0) is extrapolated, data-free.
     """
-    padded = extend(u, k, bcs, list(grid.axes), grid.spacing[k], t, 2, lead=1)
+    padded = extend(u, k, bcs, list(grid.axes), grid.spacing[k], t, 4, lead=1)
     if v is None or not any(bc.kind in ("dirichlet", "neumann") for bc in bcs):
         return padded
     free = extend(u, k, (BC("outflow"), BC("outflow")), list(grid.axes), grid.spacing[k], t, 2,

@@ -46,8 +46,8 @@ TIME = {s.name: s for s in [
     SchemeInfo("imex-euler", "time", 1, explicit=False,
                description="explicit convection, implicit diffusion (first order)"),
     SchemeInfo("semi-lagrangian", "time", 2, explicit=False,
-               description="Strang splitting: half Crank-Nicolson diffusion, RK2 characteristics "
-               "with cubic interpolation, half Crank-Nicolson diffusion"),
+               description="Crank-Nicolson along RK2 characteristics (modified method of "
+               "characteristics): no splitting, cubic Lagrange interpolation at departure points"),
 ]}
 
 
