@@ -12,14 +12,17 @@ In units of the spacing, cell j sits at s = j + 1/2 from the face and ghost k at
 - dirichlet: u = g on the face. Order 2: odd reflection ghost_k = 2 g - u_k. Order 4: the
   quartic through (0, g) and the first four cells, evaluated at the ghost;
 - neumann: d u / d n = g (outward normal). Order 2: ghost_k = u_k + (2k + 1) dx g. Order 4: the
-  quartic with p'(0) = -g dx (outward) through the first four cells;
+  polynomial with p'(0) = -g dx (outward) through the first four cells (first derivatives) or
+  five cells (second derivatives);
 - outflow: data-free extrapolation (feature spaces cut to a box). Order 2: linear,
   ghost_k = u_0 + (k + 1)(u_0 - u_1); order 4: the cubic through the first four cells.
 
 The fourth-order closures and their degrees were chosen from the spectra of the closed 1-D
-operators (tests/test_numerics_boundaries.py): a quartic Dirichlet/Neumann closure and a cubic
-extrapolation keep every eigenvalue of d2 in the closed left half-plane; a quartic extrapolation
-does not.
+operators (tests/test_numerics_boundaries.py checks them): the quartic Dirichlet closure, the
+Neumann closures above and the cubic extrapolation keep every eigenvalue in the closed left
+half-plane; a quartic extrapolation (d2), or a Neumann closure through five or six cells for a
+first derivative at an inflow face, puts eigenvalues into the right half-plane (max Re 0.23
+and 2-8 at n = 32-128).
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ def _polynomial_weights(conditions: list[tuple[str, float]], s_ghost: float) -> 
 
 
 @cache
-def ghost_weights(bc: BC, n: int, width: int, dx: float, order: int = 2
+def ghost_weights(bc: BC, n: int, width: int, dx: float, order: int = 2, derivative: int = 1
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Weights W (width x n) and boundary-data factors beta (width) for the low side.
 
@@ -113,7 +116,14 @@ def ghost_weights(bc: BC, n: int, width: int, dx: float, order: int = 2
         raise NumericsError(f"closure order {order}; valid: {CLOSURE_ORDERS}")
     W = np.zeros((width, n))
     beta = np.zeros(width)
-    cells = [("value", j + 0.5) for j in range(4)]  # the fourth-order closures' interior data
+    # the fourth-order closures' interior data: four cells, five for the Neumann closure of a
+    # second derivative (with four, d2 with Neumann data converged at 3.8 only; five cells
+    # make first derivatives unstable, four keep them stable: see the module docstring)
+    m = 5 if bc.kind == "neumann" and derivative == 2 else 4
+    if order == 4 and n < m:
+        raise NumericsError(f"{n} cells on an axis; the fourth-order {bc.kind} closure needs "
+                            f"{m}: refine the grid")
+    cells = [("value", j + 0.5) for j in range(m)]
     for k in range(width):
         s_ghost = -(k + 0.5)
         if bc.kind == "periodic":
@@ -121,7 +131,7 @@ def ghost_weights(bc: BC, n: int, width: int, dx: float, order: int = 2
         elif order == 4 and bc.kind in ("dirichlet", "neumann"):
             first = ("value", 0.0) if bc.kind == "dirichlet" else ("slope", 0.0)
             c = _polynomial_weights([first] + cells, s_ghost)
-            W[k, :4] = c[1:]
+            W[k, :m] = c[1:]
             # Neumann: p'(0) = (d u / d s) = -dx g on the low side (outward = -x)
             beta[k] = c[0] if bc.kind == "dirichlet" else -dx * c[0]
         elif order == 4:  # outflow: cubic extrapolation

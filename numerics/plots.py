@@ -2,6 +2,7 @@ r"""Plots of the flows of features (matplotlib only).
 
 - 1-D: space-time diagram of u (x horizontal, PDE time t vertical);
 - 2-D: panels of u(., t) with the velocity field (quiver) and feature trajectories overlaid;
+- 3-D: the three axis-aligned slices through a point, one row per time;
 - an animated GIF of the flow (matplotlib's PillowWriter).
 """
 
@@ -14,6 +15,7 @@ import numpy as np
 from matplotlib.animation import FuncAnimation, PillowWriter
 
 from .errors import NumericsError
+from .grid import Grid
 from .solve import Solution
 
 
@@ -81,13 +83,65 @@ def panels(sol: Solution, *, component: int = 0, velocity=None, trajectories=Non
     return fig
 
 
+def slice_index(sol: Solution, point=None, component: int = 0) -> tuple[int, ...]:
+    """Grid index of ``point`` (default: where |u(., T)| is largest)."""
+    if point is None:
+        return tuple(int(i) for i in np.unravel_index(
+            int(np.argmax(np.abs(sol.final[component]))), sol.grid.shape))
+    if len(point) != sol.grid.dim:
+        raise NumericsError(f"slice point {point} has {len(point)} coordinates; the grid is "
+                            f"{sol.grid.dim}-D")
+    return tuple(int(np.argmin(np.abs(a - p))) for a, p in zip(sol.grid.axes, point,
+                                                                strict=True))
+
+
+def slices(sol: Solution, *, component: int = 0, times=None, point=None, trajectories=None,
+           title: str = ""):
+    """3-D: u(., t) on the planes x3 = c3, x2 = c2, x1 = c1 through ``point`` (default: the
+    maximum of |u(., T)|), one row per time; trajectories (S+1, N, 3) are projected."""
+    if sol.grid.dim != 3:
+        raise NumericsError(f"slices needs a 3-D solution, got dimension {sol.grid.dim}")
+    idx = range(len(sol.times)) if times is None else [int(np.argmin(np.abs(sol.times - t)))
+                                                       for t in times]
+    idx = list(idx)
+    c = slice_index(sol, point, component)
+    planes = [((0, 1), 2), ((0, 2), 1), ((1, 2), 0)]  # (shown axes, cut axis)
+    fig, axes = plt.subplots(len(idx), 3, figsize=(10, 3.2 * len(idx)), squeeze=False)
+    vmin, vmax = sol.snapshots[:, component].min(), sol.snapshots[:, component].max()
+    T = sol.times[-1]
+    for row, i in zip(axes, idx, strict=True):
+        u = sol.snapshots[i, component]
+        for ax, ((a, b), cut) in zip(row, planes, strict=True):
+            plane = np.take(u, c[cut], axis=cut)
+            m = ax.pcolormesh(sol.grid.axes[a], sol.grid.axes[b], plane.T, shading="auto",
+                              cmap="viridis", vmin=vmin, vmax=vmax)
+            if trajectories is not None:
+                upto = _trajectory_index(sol.times[i], T, trajectories.shape[0] - 1)
+                ax.plot(trajectories[: upto + 1, :, a], trajectories[: upto + 1, :, b], "r-",
+                        lw=0.6)
+            ax.set(title=f"t = {sol.times[i]:.3g}, x{cut + 1} = {sol.grid.axes[cut][c[cut]]:.3g}",
+                   xlabel=f"x{a + 1}", ylabel=f"x{b + 1}", aspect="equal")
+            ax.set_xlim(sol.grid.bounds[a])
+            ax.set_ylim(sol.grid.bounds[b])
+    fig.colorbar(m, ax=axes.ravel().tolist(), shrink=0.8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def flow_gif(sol: Solution, path: str | Path, *, component: int = 0, trajectories=None,
              fps: int = 6) -> Path:
-    """Animated GIF of u(., t) over the saved times (2-D: image; 1-D: curve)."""
+    """Animated GIF of u(., t) over the saved times (2-D: image; 3-D: the x1-x2 slice through
+    the maximum of |u(., T)|; 1-D: curve)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(4.5, 4))
     T = sol.times[-1]
+    if sol.grid.dim == 3:  # the x3 = const slice: a 2-D solution of the same snapshots
+        k = slice_index(sol, component=component)[2]
+        sol = Solution(Grid(bounds=sol.grid.bounds[:2], shape=sol.grid.shape[:2]), sol.times,
+                       sol.snapshots[..., k], sol.stats)
+        trajectories = None if trajectories is None else trajectories[..., :2]
     if sol.grid.dim == 2:
         X, Y = sol.grid.coords
         vmin, vmax = sol.snapshots[:, component].min(), sol.snapshots[:, component].max()
@@ -113,7 +167,7 @@ def flow_gif(sol: Solution, path: str | Path, *, component: int = 0, trajectorie
             ax.set_title(f"t = {sol.times[i]:.3g}")
             return (line,)
     else:
-        raise NumericsError("flow_gif draws 1-D and 2-D solutions only")
+        raise NumericsError("flow_gif draws 1-D, 2-D and 3-D solutions only")
     anim = FuncAnimation(fig, draw, frames=len(sol.times), blit=False)
     tmp = path.with_name(f".{path.name}.tmp.gif")
     anim.save(tmp, writer=PillowWriter(fps=fps))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from numerics import Grid, Problem
+from numerics import BC, Grid, Problem
 from theory import codegen, exact
 from theory.manufactured import manufacture
 
@@ -106,3 +106,28 @@ def ornstein_uhlenbeck_1d() -> Oracle:
                               sol.diffusion.subs(subs))
     return _from_solution("Ornstein-Uhlenbeck 1-D", sol, ((-6.0, 6.0),), 1.0,
                           lambda f: ("dirichlet", lambda *c: f["u"](c[:-1], c[-1])))
+
+
+def linear_family_problem(form, grid: Grid, boundary: str | list, t_end: float) -> Problem:
+    """(CD) with v = B x and constant A of a theory.linear_family form, its exact values as
+    boundary data: 'dirichlet' (u), 'neumann' (outward normal derivative of u), 'outflow',
+    'periodic', or a list with one of those per axis."""
+    f = codegen.linear_drift_callables(form)
+    kinds = [boundary] * grid.dim if isinstance(boundary, str) else list(boundary)
+
+    def side(kind: str, k: int, sign: int):
+        if kind == "dirichlet":
+            return BC("dirichlet", lambda *c: f["u"](c[:-1], c[-1]))
+        if kind == "neumann":  # outward normal: -e_k on the low side, +e_k on the high side
+            return BC("neumann", lambda *c: sign * f["grad"](c[:-1], c[-1])[k])
+        return BC(kind)
+
+    bcs = [(side(kind, k, -1), side(kind, k, 1)) for k, kind in enumerate(kinds)]
+    return Problem(grid=grid, initial=lambda c: f["u"](c, 0.0), t_end=t_end,
+                   velocity=f["velocity"](grid.coords, 0.0),
+                   diffusion=np.array(form.A.tolist(), dtype=float), boundary=bcs,
+                   name=form.name)
+
+
+def linear_family_exact(form):
+    return codegen.linear_drift_callables(form)["u"]

@@ -24,9 +24,9 @@ numerically (codegen.linear_drift_callables: matrix exponential and Van Loan's b
 from __future__ import annotations
 
 import random
-from itertools import combinations
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import combinations
 
 import sympy as sp
 
@@ -148,13 +148,20 @@ class LinearDriftForm:
         y = self.Phi * X - sp.Matrix(self.center)
         return d * sp.log(w) - sp.log(C.det()) / 2 - (y.T * C.adjugate() * y)[0] / (2 * C.det())
 
+    def phi_rate(self) -> sp.Matrix:
+        """Phi' = Phi B (exp(B t) commutes with B; the identity in free symbols needs Phi B)."""
+        return self.Phi * self.B
+
+    def sigma_rate(self) -> sp.Matrix:
+        """Sigma' = 2 Phi A Phi^T (the covariance rate of X_t = Phi x + int Phi(t-s) S dW)."""
+        return 2 * self.Phi * self.A * self.Phi.T
+
     def residual_ratio(self, log_form: sp.Expr | None = None) -> sp.Expr:
         """R / G for G = exp(l): (d_t l along the ODEs) - v . grad l - tr(A (Hess l + grad l
         grad l^T)). Rational in x, Phi, Sigma: no exponentials are differentiated."""
         ell = self.log_form if log_form is None else log_form
         d = self.dim
-        dPhi = self.Phi * self.B
-        dSig = 2 * self.Phi * self.A * self.Phi.T
+        dPhi, dSig = self.phi_rate(), self.sigma_rate()
         dt = sum(sp.diff(ell, self.Phi[i, j]) * dPhi[i, j] for i in range(d) for j in range(d))
         # Sigma is symmetric: one symbol per pair, so S_ij (i < j) carries both entries
         dt += sum(sp.diff(ell, self.Sigma[i, j]) * dSig[i, j] for i in range(d)
@@ -234,3 +241,58 @@ def family(d: int) -> list[LinearDriftForm]:
         out.append(LinearDriftForm(f"{name}, Gaussian", "gaussian", B, A, center=center,
                                    width=R(1, 2)))
     return out
+
+
+def leaves_box(B: sp.Matrix) -> bool:
+    """True when the characteristics dx/dt = -B x leave the box [-1, 1]^d through every face
+    point: -B_ii > sum_{j != i} |B_ij| for every i (then -v_i >= -B_ii - sum |B_ij| > 0 on the
+    face x_i = 1, and symmetrically on x_i = -1). Such a box needs no boundary data when A = 0.
+    """
+    B = sp.Matrix(B)
+    return all(-B[i, i] > sum(abs(B[i, j]) for j in range(B.shape[0]) if j != i)
+               for i in range(B.shape[0]))
+
+
+def outflow_family(d: int) -> list[LinearDriftForm]:
+    """Pure convection (A = 0) by drifts whose characteristics leave [-1, 1]^d everywhere: a
+    sink and a spiral sink (d = 2), a spiral sink and a general dominant B (d = 3)."""
+    R = sp.Rational
+    if d == 2:
+        flows = {"sink": sp.Matrix([[R(-3, 10), 0], [0, R(-1, 5)]]),
+                 "spiral sink": sp.Matrix([[R(-1, 2), R(1, 5)], [R(-1, 5), R(-1, 2)]])}
+        wave, center = (1, 2), (R(1, 5), R(-1, 10))
+    elif d == 3:
+        flows = {"spiral sink 3-D": sp.Matrix([[R(-1, 2), R(1, 5), 0], [R(-1, 5), R(-1, 2), 0],
+                                               [0, 0, R(-3, 10)]]),
+                 "general sink 3-D": sp.Matrix([[R(-1, 2), R(1, 10), R(-1, 5)],
+                                                [R(1, 5), R(-2, 5), R(1, 10)],
+                                                [R(-1, 10), R(1, 10), R(-3, 10)]])}
+        wave, center = (1, 2, -1), (R(1, 5), R(-1, 10), 0)
+    else:
+        raise TheoryError(f"the outflow family is defined for d = 2 and 3, got {d}")
+    out = []
+    for name, B in flows.items():
+        if not leaves_box(B):
+            raise TheoryError(f"{name}: characteristics enter the box; not an outflow case")
+        out.append(LinearDriftForm(f"{name}, A = 0, Fourier", "fourier", B, sp.zeros(d),
+                                   wave=wave, phase=R(1, 2)))
+        out.append(LinearDriftForm(f"{name}, A = 0, Gaussian", "gaussian", B, sp.zeros(d),
+                                   center=center, width=R(1, 2)))
+    return out
+
+
+def periodic_family(d: int) -> list[LinearDriftForm]:
+    """B = 0 (no drift: v = B x is not periodic otherwise), full A, Fourier modes with wave
+    numbers that are multiples of pi: periodic on [-1, 1]^d."""
+    R = sp.Rational
+    if d == 2:
+        A = sp.Matrix([[R(3, 100), R(1, 100)], [R(1, 100), R(2, 100)]])
+        wave = (sp.pi, -2 * sp.pi)
+    elif d == 3:
+        A = sp.Matrix([[R(3, 100), R(1, 100), 0], [R(1, 100), R(2, 100), R(1, 200)],
+                       [0, R(1, 200), R(1, 40)]])
+        wave = (sp.pi, -2 * sp.pi, sp.pi)
+    else:
+        raise TheoryError(f"the periodic family is defined for d = 2 and 3, got {d}")
+    return [LinearDriftForm(f"periodic heat {d}-D, full A", "fourier", sp.zeros(d), A,
+                            wave=wave, phase=R(1, 3))]

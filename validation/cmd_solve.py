@@ -11,11 +11,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--example", default="rotation",
                    help="rotation, shear, ornstein-uhlenbeck, advected-gaussian, "
-                   "advected-gaussian-1d (default: %(default)s)")
+                   "spiral-sink-3d, advected-gaussian-1d (default: %(default)s)")
     p.add_argument("--convection", default="central2", choices=list(CONVECTION))
     p.add_argument("--diffusion", default="central2", choices=list(DIFFUSION))
     p.add_argument("--stepper", default="crank-nicolson", choices=list(TIME))
-    p.add_argument("--n", type=int, default=96, help="cells per axis (default %(default)s)")
+    p.add_argument("--n", type=int, default=None,
+                   help="cells per axis (default 96; 32 for 3-D examples)")
     p.add_argument("--dt", type=float, default=None, help="fixed time step (default: automatic)")
     p.add_argument("--frames", type=int, default=12, help="saved times incl. 0 and T")
     p.add_argument("--out", default="out/solve", help="output folder (default %(default)s)")
@@ -25,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from numerics import NumericsError, solve
-    from numerics.plots import flow_gif, panels, space_time
+    from numerics.plots import flow_gif, panels, slices, space_time
     from numerics.trajectories import characteristics
     from theory.errors import TheoryError
     from validation.examples import example
@@ -33,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         ex = example(args.example)
+        if args.n is None:
+            args.n = 32 if len(ex.bounds) == 3 else 96
         prob = ex.problem(args.n)
         if args.frames < 2:
             raise NumericsError(f"--frames {args.frames}: at least 2 (t = 0 and T) are needed")
@@ -58,17 +61,22 @@ def run(args: argparse.Namespace) -> int:
 
     files = []
     traj = None
-    if prob.grid.dim == 2:
+    label = f"{ex.name}: {args.convection}/{args.diffusion}/{args.stepper}"
+    if prob.grid.dim >= 2:
         lo = [b[0] for b in prob.grid.bounds]
         hi = [b[1] for b in prob.grid.bounds]
         rng = np.random.default_rng(0)
-        starts = lo + (np.asarray(hi) - lo) * rng.uniform(0.2, 0.8, size=(12, 2))
+        starts = lo + (np.asarray(hi) - lo) * rng.uniform(0.2, 0.8, size=(12, prob.grid.dim))
         traj = characteristics(starts, ex.point_velocity, ex.t_end, 200)
         pick = np.linspace(0, ex.t_end, min(4, args.frames))
-        fig = panels(sol, velocity=prob.velocity_at, trajectories=traj, times=pick,
-                     title=f"{ex.name}: {args.convection}/{args.diffusion}/{args.stepper}")
+    if prob.grid.dim == 2:
+        fig = panels(sol, velocity=prob.velocity_at, trajectories=traj, times=pick, title=label)
         save(fig, "panels.png")
         files.append("panels.png")
+    elif prob.grid.dim == 3:
+        fig = slices(sol, trajectories=traj, times=pick, title=label)
+        save(fig, "slices.png")
+        files.append("slices.png")
     else:
         ax = space_time(sol, title=f"{ex.name}: space-time")
         save(ax.figure, "space_time.png")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import sympy as sp
@@ -16,34 +17,44 @@ import sympy as sp
 from numerics import Grid, Problem
 from theory import codegen, exact
 from theory.errors import TheoryError
+from theory.linear_family import LinearDriftForm
 
 
 @dataclass(frozen=True)
 class Example:
+    """A named problem with its closed form: a theory.exact.ExactSolution, or a
+    theory.linear_family.LinearDriftForm (v = B x, constant A, any dimension)."""
+
     name: str
     description: str
     bounds: tuple[tuple[float, float], ...]
     t_end: float
-    solution: exact.ExactSolution
+    solution: exact.ExactSolution | LinearDriftForm
+
+    @cached_property
+    def fields(self) -> dict[str, Callable]:
+        if isinstance(self.solution, LinearDriftForm):
+            return codegen.linear_drift_callables(self.solution)
+        return codegen.solution_callables(self.solution)
 
     def problem(self, n: int) -> Problem:
-        f = codegen.solution_callables(self.solution)
+        f = self.fields
         g = Grid(bounds=self.bounds, shape=(n,) * len(self.bounds))
-        v = self.solution.velocity
-        vel = (np.array([float(e) for e in v]) if not v.free_symbols
-               else f["velocity"](g.coords, 0.0))
-        return Problem(grid=g, initial=lambda c: f["u"](c, 0.0), t_end=self.t_end, velocity=vel,
-                       diffusion=np.array(self.solution.diffusion.tolist(), dtype=float),
+        return Problem(grid=g, initial=lambda c: f["u"](c, 0.0), t_end=self.t_end,
+                       velocity=f["velocity"](g.coords, 0.0),
+                       diffusion=np.array(self.solution.diffusion.tolist()
+                                          if isinstance(self.solution, exact.ExactSolution)
+                                          else self.solution.A.tolist(), dtype=float),
                        boundary=("dirichlet", lambda *c: f["u"](c[:-1], c[-1])), name=self.name)
 
     @property
     def exact(self) -> Callable:
-        return codegen.solution_callables(self.solution)["u"]
+        return self.fields["u"]
 
     @property
     def point_velocity(self) -> Callable[[np.ndarray, float], np.ndarray]:
-        vf = codegen.vector_field(self.solution.velocity, self.solution.x, self.solution.t)
-        return lambda X, t: np.moveaxis(vf(tuple(X.T), t), 0, -1)
+        vf = self.fields["velocity"]
+        return lambda X, t: np.moveaxis(np.asarray(vf(tuple(X.T), t)), 0, -1)
 
 
 def _subs(sol: exact.ExactSolution, values: dict[str, float]) -> exact.ExactSolution:
@@ -77,6 +88,14 @@ EXAMPLES: dict[str, Callable[[], Example]] = {
         ((-2, 1), (-1.5, 1)), 1.0,
         _subs(exact.brownian_drift("gaussian", 2),
               {"b1": 1.0, "b2": 0.5, "sigma": float(np.sqrt(0.02)), "w": 0.2})),
+    "spiral-sink-3d": lambda: Example(
+        "spiral-sink-3d", "3-D: v = B x (a spiral about x3 contracting along it), full A: a "
+        "Gaussian in [-1, 1]^3", ((-1, 1),) * 3, 1.0,
+        LinearDriftForm("spiral-sink-3d", "gaussian",
+                        sp.Matrix([[-0.2, -1, 0], [1, -0.2, 0], [0, 0, -0.3]]),
+                        sp.Matrix([[0.006, 0.002, 0], [0.002, 0.004, 0.001],
+                                   [0, 0.001, 0.005]]),
+                        center=(0.4, 0, 0.2), width=0.2)),
     "advected-gaussian-1d": lambda: Example(
         "advected-gaussian-1d", "1-D: v = 1, a = 0.045, Gaussian base",
         ((-2.5, 1.5),), 1.0,

@@ -1,0 +1,381 @@
+"""(CD) in a box: every boundary kind, full A, 2-D and 3-D, against theory's closed forms.
+
+The closed forms are theory.linear_family's: v = B x with any B, constant full A, Fourier-mode
+and Gaussian initial data, exact values as boundary data. Observed orders are regression slopes
+over >= 4 refinements, compared with the declared order (tolerance ORDER_TOL). The TVD schemes
+are measured in the L1 norm, where their declared order holds (limiters clip smooth extrema, so
+their max-norm order is lower; schemes.CONVECTION states the norm).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from oracles import linear_family_exact, linear_family_problem
+
+from numerics import BC, CONVECTION, DIFFUSION, TIME, Grid, NumericsError, Problem, solve
+from numerics import operators as ops
+from numerics.solve import assemble
+from theory.linear_family import family, leaves_box, outflow_family, periodic_family
+
+ORDER_TOL = 0.25
+BOX = (-1.0, 1.0)
+NS = {2: (16, 24, 32, 48, 64), 3: (12, 16, 24, 32)}
+SPACE = {  # convection scheme -> (diffusion scheme, explicit stepper)
+    "upwind1": ("central2", "ssprk3"), "central2": ("central2", "rk4"),
+    "central4": ("central4", "rk4"), "vanleer": ("central2", "ssprk3"),
+    "minmod": ("central2", "ssprk3"),
+}
+
+
+def declared_space_order(convection: str) -> int:
+    """The order of the pair (convection, its diffusion scheme) at every boundary kind."""
+    diffusion = SPACE[convection][0]
+    return min(CONVECTION[convection].order, DIFFUSION[diffusion].order)
+
+
+def observed_order(form, boundary, ns, *, t_end=0.5, norm="max", **kw):
+    exact = linear_family_exact(form)
+    errs = []
+    for n in ns:
+        grid = Grid(bounds=(BOX,) * form.dim, shape=(n,) * form.dim)
+        sol = solve(linear_family_problem(form, grid, boundary, t_end), **kw)
+        e = sol.final[0] - exact(grid.coords, t_end)
+        errs.append(np.abs(e).max() if norm == "max" else np.abs(e).mean())
+    slope = np.polyfit(np.log(1.0 / np.asarray(ns, dtype=float)), np.log(errs), 1)[0]
+    return slope, errs
+
+
+def space_case(form, boundary, convection, ns):
+    diffusion, stepper = SPACE[convection]
+    norm = CONVECTION[convection].norm
+    return observed_order(form, boundary, ns, convection=convection, diffusion=diffusion,
+                          stepper=stepper, norm=norm)
+
+
+# --- the two failures of the issue, as regressions ------------------------------------------
+
+
+@pytest.mark.parametrize("diffusion", list(DIFFUSION))
+def test_full_tensor_heat_with_dirichlet_data_converges(diffusion):
+    """v = 0, A = [[0.03, 0.01], [0.01, 0.02]], u0 = cos(x + 2y), exact Dirichlet data, CN.
+
+    Before the mixed-derivative boundary data entered, the error stalled at 0.36 / 0.13."""
+    A = np.array([[0.03, 0.01], [0.01, 0.02]])
+    k = np.array([1.0, 2.0])
+
+    def exact(c, t):
+        return np.exp(-k @ A @ k * t) * np.cos(k[0] * c[0] + k[1] * c[1])
+
+    ns = (16, 32, 64, 128) if diffusion == "central2" else (8, 16, 32, 64)
+    errs = []
+    for n in ns:
+        g = Grid(bounds=(BOX, BOX), shape=(n, n))
+        p = Problem(grid=g, initial=lambda c: exact(c, 0), t_end=1.0, diffusion=A,
+                    boundary=("dirichlet", lambda x, y, t: exact((x, y), t)))
+        order = DIFFUSION[diffusion].order
+        dt = 1.0 / (n if order == 2 else n * n / 16)  # time error below the space error
+        sol = solve(p, convection="central2", diffusion=diffusion, stepper="crank-nicolson",
+                    dt=dt)
+        errs.append(np.abs(sol.final[0] - exact(g.coords, 1.0)).max())
+    slope = np.polyfit(np.log(1.0 / np.asarray(ns)), np.log(errs), 1)[0]
+    assert abs(slope - DIFFUSION[diffusion].order) <= ORDER_TOL, (slope, errs)
+
+
+@pytest.mark.parametrize("convection", ["central2", "central4"])
+def test_sink_flow_with_dirichlet_data_converges(convection):
+    """v = diag(-0.3, -0.2) x, A = 0: characteristics leave through every face; the data
+    there must not enter (before: error 5e-2 at every n for central2)."""
+    form = next(f for f in outflow_family(2) if f.name == "sink, A = 0, Fourier")
+    slope, errs = space_case(form, "dirichlet", convection, (16, 32, 64, 128))
+    assert abs(slope - declared_space_order(convection)) <= ORDER_TOL, (
+        slope, errs)
+
+
+# --- the test matrix -------------------------------------------------------------------------
+
+# Every (convection scheme, boundary kind) pair in 2-D, each on another closed form of the family
+# (a Latin assignment keeps the default run short); the full product is the slow matrix below.
+_FAMILY2 = family(2)
+_PAIRS = list(itertools.product(CONVECTION, ("dirichlet", "neumann")))
+MATRIX_2D = [(_FAMILY2[i % len(_FAMILY2)], b, c) for i, (c, b) in enumerate(_PAIRS)]
+# 3-D with diffusion and data: the central schemes on the Gaussians (the TVD schemes and
+# upwind1 are in their asymptotic range in 3-D only on finer grids: the slow matrix and the
+# pure-convection outflow cases below run them)
+_FAMILY3 = family(3)
+_G3 = {f.name: f for f in _FAMILY3}
+MATRIX_3D = [(_G3["spiral sink 3-D, Gaussian"], "dirichlet", "central4"),
+             (_G3["general 3-D, Gaussian"], "neumann", "central2"),
+             (_G3["general 3-D, Gaussian"], "neumann", "central4")]
+
+
+def _id(case):
+    form, boundary, convection = case
+    return f"{form.name}-{boundary}-{convection}"
+
+
+@pytest.mark.parametrize("case", MATRIX_2D + MATRIX_3D, ids=_id)
+def test_matrix_space_order(case):
+    form, boundary, convection = case
+    slope, errs = space_case(form, boundary, convection, NS[form.dim])
+    assert abs(slope - declared_space_order(convection)) <= ORDER_TOL, (
+        slope, errs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [
+    (f, b, c) for f in _FAMILY2 + [g for g in _FAMILY3 if "Gaussian" in g.name]
+    for b in ("dirichlet", "neumann") for c in CONVECTION
+    if (f, b, c) not in MATRIX_2D + MATRIX_3D and not (f.dim == 3 and c != "central2"
+                                                      and c != "central4")], ids=_id)
+def test_matrix_space_order_full(case):
+    form, boundary, convection = case
+    slope, errs = space_case(form, boundary, convection, NS[form.dim])
+    assert abs(slope - declared_space_order(convection)) <= ORDER_TOL, (slope, errs)
+
+
+def test_central4_order_4_with_neumann_data_where_characteristics_enter_and_leave():
+    """Pure convection by a spiral (characteristics enter through part of every face and leave
+    through the rest), exact Neumann data on every face. With data-free extrapolation at the
+    outgoing parts this was order 3 (local slopes 3.7 -> 3.1); the data keep it at 4."""
+    import sympy as sp
+
+    from theory.linear_family import LinearDriftForm
+
+    R = sp.Rational
+    form = LinearDriftForm("spiral, A = 0", "gaussian",
+                           sp.Matrix([[R(-1, 5), R(-1, 2)], [R(1, 2), R(-1, 5)]]), sp.zeros(2),
+                           center=(R(1, 5), R(-1, 10)))
+    assert not leaves_box(form.B)
+    slope, errs = space_case(form, "neumann", "central4", (32, 48, 64, 96, 128))
+    assert abs(slope - CONVECTION["central4"].order) <= ORDER_TOL, (slope, errs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("form", _FAMILY3[:2], ids=lambda f: f.name)
+def test_upwind_first_order_in_3d(form):
+    """First-order upwind reaches its asymptotic range only on finer 3-D grids."""
+    slope, errs = space_case(form, "dirichlet", "upwind1", (16, 24, 32, 48))
+    assert abs(slope - 1) <= ORDER_TOL, (slope, errs)
+
+
+# 3-D: the Fourier forms (pure central2 convection of the 3-D Gaussians is non-dissipative
+# and still pre-asymptotic at n = 64: slopes 1.73-1.77)
+_OUT = outflow_family(2) + [f for f in outflow_family(3) if f.name == "general sink 3-D, A = 0, "
+                            "Fourier"]
+
+
+@pytest.mark.parametrize("convection", list(CONVECTION))
+@pytest.mark.parametrize("form", _OUT, ids=lambda f: f.name)
+def test_outflow_boundaries_need_no_data(form, convection):
+    """A = 0 and characteristics leaving every face: extrapolation alone converges."""
+    assert leaves_box(form.B)
+    ns = (32, 64, 128, 256) if form.dim == 2 else (24, 32, 48, 64)
+    slope, errs = space_case(form, "outflow", convection, ns)
+    assert abs(slope - declared_space_order(convection)) <= ORDER_TOL, (
+        slope, errs)
+
+
+def test_mixed_boundary_kinds_per_axis():
+    """Outflow on x (sink, no x-diffusion) and Dirichlet on y with diffusion along y."""
+    import sympy as sp
+
+    from theory.linear_family import LinearDriftForm
+
+    R = sp.Rational
+    form = LinearDriftForm("sink x, heat y", "gaussian", sp.Matrix([[R(-3, 10), 0], [0, 0]]),
+                           sp.Matrix([[0, 0], [0, R(1, 20)]]), center=(R(1, 5), 0))
+    assert form.verify()
+    slope, errs = observed_order(form, ["outflow", "dirichlet"], (16, 32, 64, 128),
+                                 convection="central2", diffusion="central2",
+                                 stepper="crank-nicolson")
+    assert abs(slope - 2) <= ORDER_TOL, (slope, errs)
+
+
+@pytest.mark.parametrize("form", periodic_family(2) + periodic_family(3), ids=lambda f: f.name)
+@pytest.mark.parametrize("diffusion", list(DIFFUSION))
+def test_periodic_full_tensor(form, diffusion):
+    ns = (12, 16, 24, 32) if form.dim == 3 else (16, 24, 32, 48)
+    slope, errs = observed_order(form, "periodic", ns, convection="central2",
+                                 diffusion=diffusion, stepper="rk4")
+    assert abs(slope - DIFFUSION[diffusion].order) <= ORDER_TOL, (slope, errs)
+
+
+# every time stepper on a closed form with data on the boundary, dt proportional to h:
+# the expected order is min(space, time) (euler/ssprk2 need monotone upwinding: order 1)
+STEPPER_SPACE = {"euler": "upwind1", "ssprk2": "upwind1"}
+
+
+@pytest.mark.parametrize("boundary", ["dirichlet", "neumann"])
+@pytest.mark.parametrize("stepper", list(TIME))
+def test_every_stepper_with_boundary_data(stepper, boundary):
+    form = next(f for f in _FAMILY2 if f.name == "spiral, Gaussian")
+    convection = STEPPER_SPACE.get(stepper, "central2")
+    info = TIME[stepper]
+    kw = {"dt": None} if info.explicit else {}  # implicit default dt: Courant number 1
+    slope, errs = observed_order(form, boundary, (16, 32, 64, 128), convection=convection,
+                                 diffusion="central2", stepper=stepper, **kw)
+    expected = min(info.order, CONVECTION[convection].order, 2)
+    assert abs(slope - expected) <= ORDER_TOL, (slope, errs)
+
+
+# --- exactness of the assembled operator, corners included ------------------------------------
+
+
+def _poly(coords, degree, d=None):
+    """sum_p c_p x^p over every monomial of total degree <= degree (mixed ones included), or
+    its derivative d (a tuple of derivative counts per axis), by the power rule."""
+    dim = len(coords)
+    d = (0,) * dim if d is None else d
+    out = np.zeros_like(coords[0])
+    for i, powers in enumerate(itertools.product(range(degree + 1), repeat=dim)):
+        if sum(powers) > degree or any(q < r for q, r in zip(powers, d, strict=True)):
+            continue
+        term = np.full_like(coords[0], 1 + 0.1 * i)
+        for c, q, r in zip(coords, powers, d, strict=True):
+            for m in range(r):
+                term = term * (q - m)
+            term = term * c ** (q - r)
+        out = out + term
+    return out
+
+
+def _unit(dim, *axes):
+    return tuple(sum(1 for a in axes if a == k) for k in range(dim))
+
+
+def _poly_operator(coords, degree, v, A):
+    """v . grad P + tr(A Hess P), exactly."""
+    dim = len(coords)
+    out = sum(v[i] * _poly(coords, degree, _unit(dim, i)) for i in range(dim))
+    return out + sum(A[i, j] * _poly(coords, degree, _unit(dim, i, j))
+                     for i in range(dim) for j in range(dim))
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("kind", ["dirichlet", "neumann"])
+@pytest.mark.parametrize("scheme", ["central2", "central4"])
+def test_operator_exact_on_polynomials_up_to_the_corners(dim, kind, scheme, monkeypatch):
+    """L u + b(t) reproduces v.grad P + tr(A Hess P) for polynomials the closure is exact on,
+    at every cell (corners included), with a full A and the polynomial's own boundary data.
+
+    Negative control (a mutant): dropping the mixed terms' boundary data, the old defect,
+    breaks it. Degrees: the closures' exactness (Dirichlet reflection: linear; Neumann
+    reflection: quadratic; fourth-order closures: quartic, but the cubic extrapolation at
+    outgoing dirichlet faces: cubic)."""
+    degree = {("central2", "dirichlet"): 1, ("central2", "neumann"): 2,
+              ("central4", "dirichlet"): 3, ("central4", "neumann"): 4}[scheme, kind]
+    rng = np.random.default_rng(7)
+    n = 8
+    grid = Grid(bounds=((-1.0, 0.5),) + ((0.0, 2.0),) * (dim - 1), shape=(n,) * dim)
+    M = rng.normal(size=(dim, dim))
+    A = M @ M.T / dim
+    v = rng.normal(size=dim)
+
+    def grad_k(c, k):
+        return _poly(c, degree, _unit(dim, k))
+
+    def side(k, sign):
+        if kind == "dirichlet":
+            return BC("dirichlet", lambda *c: _poly(c[:-1], degree))
+        return BC("neumann", lambda *c: sign * grad_k(c[:-1], k))
+
+    bcs = [(side(k, -1), side(k, 1)) for k in range(dim)]
+    p = Problem(grid=grid, initial=lambda c: _poly(c, degree), t_end=1.0, velocity=v,
+                diffusion=A, boundary=bcs)
+    u = _poly(grid.coords, degree).ravel()
+    want = _poly_operator(grid.coords, degree, v, A).ravel()
+    tol = 1e-9 * max(1.0, np.abs(want).max())
+
+    def defect():
+        disc = assemble(p, 0.0, scheme, scheme)
+        return np.abs(disc.L @ u + disc.b_conv(0.0) + disc.b_diff(0.0) - want).max()
+
+    assert defect() < tol, defect()
+    original = ops.affine_term
+    monkeypatch.setattr(ops, "affine_term", lambda grid, factors, *a, **k: (
+        np.zeros(grid.shape) if len(factors) > 1 else original(grid, factors, *a, **k)))
+    assert defect() > 100 * tol
+
+
+# --- stability of the closures, and refusals -------------------------------------------------
+
+
+def _closed(stencil, n, lo, hi, derivative=None):
+    """Dense n x n closed 1-D operator (dx = 1/n), optionally with another closure degree."""
+    if derivative is None:
+        return ops.axis_operator(stencil, n, 1.0 / n, lo, hi).toarray()
+    # a mutant: the closure built for the other derivative order
+    from numerics.boundary import ghost_weights
+
+    offsets, coeffs, deriv = ops.STENCILS[stencil]
+    p, dx = ops.GHOST, 1.0 / n
+    E = np.zeros((n + 2 * p, n))
+    E[p:p + n] = np.eye(n)
+    for side, bc in enumerate((lo, hi)):
+        W, _ = ghost_weights(bc, n, p, dx, 4, derivative)
+        for k in range(p):
+            if side == 0:
+                E[p - 1 - k] = W[k]
+            else:
+                E[p + n + k] = W[k][::-1]
+    S = np.zeros((n, n + 2 * p))
+    for o, c in zip(offsets, coeffs, strict=True):
+        S[np.arange(n), np.arange(n) + p + o] += c
+    return S @ E / dx**deriv
+
+
+@pytest.mark.parametrize("n", [16, 64])
+def test_every_closure_keeps_the_spectrum_in_the_left_half_plane(n):
+    """Semi-discrete stability of each closed 1-D operator: max Re(lambda) <= 0 up to rounding.
+
+    Rounding: data-free closures keep polynomials in a defective zero eigenvalue (u = q + 2at
+    for quadratic q is the exact, secular heat flow), which rounding splits by ~eps^(1/3) of
+    the spectral radius; the tolerance is 1e-6 of the radius, while the unstable mutant below
+    sits at 2.6e-3 of it. Convection: v = +1 (d_t u = u_x), so the low face is outgoing (a
+    dirichlet face extrapolates there) and the high face takes the data."""
+    D, N, O = BC("dirichlet"), BC("neumann"), BC("outflow")
+
+    def rightmost(L):
+        ev = np.linalg.eigvals(L)
+        return ev.real.max() / np.abs(ev).max()
+
+    for scheme in ("central2", "central4"):
+        for lo, hi in ((D, D), (N, N), (O, O), (D, N)):
+            assert rightmost(_closed("d2_" + scheme, n, lo, hi)) <= 1e-6, (scheme, lo, hi)
+        for lo, hi in ((O, D), (N, N), (O, N)):
+            assert rightmost(_closed("d1_" + scheme, n, lo, hi)) <= 1e-6, (scheme, lo, hi)
+    # negative control: the five-cell Neumann closure (made for d2) on a first derivative at an
+    # inflow face is unstable, which is why d1 uses four cells
+    assert rightmost(_closed("d1_central4", n, O, N, derivative=2)) > 1e-3
+
+
+def test_semi_lagrangian_refuses_inflow_beyond_the_ghost_layer():
+    form = next(f for f in _FAMILY2 if f.name == "source, Gaussian")
+    grid = Grid(bounds=(BOX, BOX), shape=(32, 32))
+    p = linear_family_problem(form, grid, "dirichlet", 0.5)
+    with pytest.raises(NumericsError, match=r"semi-lagrangian: characteristics enter.*crank"):
+        solve(p, stepper="semi-lagrangian", convection="central2", dt=0.5)
+    solve(p, stepper="semi-lagrangian", convection="central2", dt=0.05)  # Courant 0.5: runs
+
+
+def test_fourth_order_closure_needs_five_cells_for_neumann_diffusion():
+    grid = Grid(bounds=(BOX,), shape=(4,))
+    p = Problem(grid=grid, initial=np.zeros(4), t_end=0.1, diffusion=0.1, boundary="neumann")
+    with pytest.raises(NumericsError, match="needs 5: refine the grid"):
+        solve(p, diffusion="central4", stepper="crank-nicolson")
+
+
+def test_solution_reports_inflow_through_outflow_sides():
+    """'outflow' has no data: where characteristics enter, the result depends on the box, and
+    the solution says so (fraction of the outflow sides' boundary cells)."""
+    grid = Grid(bounds=(BOX, BOX), shape=(16, 16))
+    by_name = {f.name: f for f in _FAMILY2}
+    stats = {name: solve(linear_family_problem(by_name[name], grid, "outflow", 0.1),
+                         stepper="crank-nicolson").stats["outflow_inflow_fraction"]
+             for name in ("sink, Fourier", "source, Fourier", "rotation, Fourier")}
+    assert stats["sink, Fourier"] == 0.0
+    assert stats["source, Fourier"] == 1.0
+    assert 0.3 < stats["rotation, Fourier"] < 0.7  # tangential flow: half of each face
