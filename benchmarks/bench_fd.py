@@ -9,6 +9,12 @@ Problems (max error at T = 1 against closed forms):
   P2  Gaussian rotating in [-1,1]^2, v = (-y, x), D = 0.005, Dirichlet 0, free-space reference
   B4  v = B x (shear), A = 0.02 I, u0 = cos(k0.x), exact Dirichlet data (ours only: py-pde's
       time-dependent Dirichlet data are not set up here)
+  B5  box [-1,1]^2, v = 0, full A = [[0.03, 0.01], [0.01, 0.02]], u0 = cos(x + 2y), exact
+      time-dependent Dirichlet data on every face (py-pde: a value_expression in t; its mixed
+      derivative is the nested d_dx(d_dy(u)), whose inner field receives u's Dirichlet data)
+  B6  3-D box [-1.5,1.5]^3, v = B x (spiral about x3, contracting), full A, a Gaussian of width
+      0.2 at the origin (theory.linear_family, free-space closed form; the data on the faces are
+      below 1e-12, so both codes use u = 0 there)
 For each target error the best (least wall time) configuration of each code that reaches it is
 compared; compile time is excluded (a short warm-up solve first). Time to first result is
 measured in fresh processes, compile included (ours: semi-Lagrangian with central2 diffusion,
@@ -79,12 +85,36 @@ def b4_exact(B, A, k0):
 
 
 P3_A = [[0.06, 0.03], [0.03, 0.04]]
+B5_A = [[0.03, 0.01], [0.01, 0.02]]
+B6_B = [[-0.2, -1.0, 0.0], [1.0, -0.2, 0.0], [0.0, 0.0, -0.3]]
+B6_A = [[0.006, 0.002, 0.0], [0.002, 0.004, 0.001], [0.0, 0.001, 0.005]]
+
+
+def b5_exact(A=B5_A, k=(1.0, 2.0)):
+    A, k = np.asarray(A), np.asarray(k)
+
+    def u(c, t):
+        return np.exp(-k @ A @ k * t) * np.cos(k[0] * c[0] + k[1] * c[1])
+    return u
+
+
+def b6_exact():
+    import sympy as sp
+
+    from theory.codegen import linear_drift_callables
+    from theory.linear_family import LinearDriftForm
+
+    form = LinearDriftForm("B6", "gaussian", sp.Matrix(B6_B), sp.Matrix(B6_A),
+                           center=(0, 0, 0), width=sp.Rational(1, 5))
+    return linear_drift_callables(form)["u"]
 PROBLEMS = {
     "P1": dict(bounds=((0, 1), (0, 1)), v=(1.0, 0.5), A=[[0.05, 0], [0, 0.05]], periodic=True),
     "P3": dict(bounds=((0, 1), (0, 1)), v=(1.0, 0.5), A=P3_A, periodic=True),
     "P2": dict(bounds=((-1, 1), (-1, 1)), rotation=True, D=0.005),
     "B4": dict(bounds=((-1, 1), (-1, 1)), B=[[0, 1], [0, 0]], A=[[0.02, 0], [0, 0.02]],
                k0=(np.pi, 2 * np.pi)),
+    "B5": dict(bounds=((-1, 1), (-1, 1)), A=B5_A),
+    "B6": dict(bounds=((-1.5, 1.5),) * 3, B=B6_B, A=B6_A),
 }
 
 
@@ -94,6 +124,10 @@ def exact_for(name):
         return fourier_exact(p["v"], p["A"])
     if name == "P2":
         return rotating_exact(p["D"])
+    if name == "B5":
+        return b5_exact()
+    if name == "B6":
+        return b6_exact()
     return b4_exact(p["B"], p["A"], p["k0"])
 
 
@@ -101,8 +135,15 @@ def ours(name, n, conv, diff, stepper, dt=None):
     p = PROBLEMS[name]
     ex = exact_for(name)
     t0 = time.perf_counter()
-    g = Grid(bounds=p["bounds"], shape=(n, n))
-    if name in ("P1", "P3"):
+    g = Grid(bounds=p["bounds"], shape=(n,) * len(p["bounds"]))
+    if name == "B5":
+        prob = Problem(grid=g, initial=lambda c: ex(c, 0), diffusion=np.asarray(p["A"]),
+                       t_end=T_END, boundary=("dirichlet", lambda x, y, t: ex((x, y), t)))
+    elif name == "B6":
+        prob = Problem(grid=g, initial=lambda c: ex(c, 0), t_end=T_END,
+                       velocity=np.einsum("ij,j...->i...", np.asarray(p["B"]), np.stack(g.coords)),
+                       diffusion=np.asarray(p["A"]), boundary=("dirichlet", 0.0))
+    elif name in ("P1", "P3"):
         prob = Problem(grid=g, initial=lambda c: ex(c, 0), velocity=np.array(p["v"]),
                        diffusion=np.array(p["A"]), t_end=T_END)
     elif name == "P2":
@@ -120,7 +161,7 @@ def ours(name, n, conv, diff, stepper, dt=None):
     err = float(np.abs(sol.final[0] - ex(g.coords, T_END)).max())
     return {"code": "cdverify", "problem": name, "n": n, "config": f"{conv}/{diff}/{stepper}"
             + (f" dt={dt}" if dt else ""), "error": err, "wall_s": wall,
-            "steps": sol.stats["steps"]}
+            "steps": sol.stats["steps"], "cells": g.size}
 
 
 def pypde_rhs(name):
@@ -130,6 +171,18 @@ def pypde_rhs(name):
         mixed = f" + {2 * a12}*d_dx(d_dy(u))" if a12 else ""
         return (f"{a11}*d2_dx2(u) + {a22}*d2_dy2(u){mixed} + {p['v'][0]}*d_dx(u) + "
                 f"{p['v'][1]}*d_dy(u)")
+    if name in ("B5", "B6"):
+        A, names = np.asarray(p["A"]), "xyz"
+        d = len(A)
+        terms = [f"{A[i, i]}*d2_d{names[i]}2(u)" for i in range(d) if A[i, i]]
+        terms += [f"{2 * A[i, j]}*d_d{names[i]}(d_d{names[j]}(u))" for i in range(d)
+                  for j in range(i + 1, d) if A[i, j]]
+        if name == "B6":
+            B = np.asarray(p["B"])
+            for i in range(d):
+                vi = " + ".join(f"({B[i, j]})*{names[j]}" for j in range(d) if B[i, j])
+                terms.append(f"({vi})*d_d{names[i]}(u)")
+        return " + ".join(terms)
     return f"-y*d_dx(u) + x*d_dy(u) + {p['D']}*laplace(u)"
 
 
@@ -140,10 +193,16 @@ def pypde_run(name, n, dt, solver="runge-kutta"):
     ex = exact_for(name)
     dt = T_END / int(np.ceil(T_END / dt))  # land exactly on T
     periodic = p.get("periodic", False)
-    g = pde.CartesianGrid([list(b) for b in p["bounds"]], [n, n], periodic=periodic)
-    x, y = g.cell_coords[..., 0], g.cell_coords[..., 1]
-    state = pde.ScalarField(g, ex((x, y), 0.0))
-    eq = pde.PDE({"u": pypde_rhs(name)}, bc="periodic" if periodic else {"value": 0})
+    dim = len(p["bounds"])
+    g = pde.CartesianGrid([list(b) for b in p["bounds"]], [n] * dim, periodic=periodic)
+    xs = tuple(g.cell_coords[..., k] for k in range(dim))
+    state = pde.ScalarField(g, ex(xs, 0.0))
+    if name == "B5":
+        A, k = np.asarray(p["A"]), np.array([1.0, 2.0])
+        bc = {"value_expression": f"exp(-{k @ A @ k}*t)*cos(x + 2*y)"}
+    else:
+        bc = "periodic" if periodic else {"value": 0}
+    eq = pde.PDE({"u": pypde_rhs(name)}, bc=bc)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # py-pde compiles a stepper per solver: build it once (compile excluded), then time it
@@ -155,9 +214,9 @@ def pypde_run(name, n, dt, solver="runge-kutta"):
         t0 = time.perf_counter()
         stepper(res, 0.0, T_END)
         wall = time.perf_counter() - t0
-    err = float(np.abs(res.data - ex((x, y), T_END)).max())
+    err = float(np.abs(res.data - ex(xs, T_END)).max())
     return {"code": "py-pde", "problem": name, "n": n, "config": f"{solver} dt={dt:.3g}",
-            "error": err, "wall_s": wall, "steps": round(T_END / dt)}
+            "error": err, "wall_s": wall, "steps": round(T_END / dt), "cells": n**dim}
 
 
 def pypde_stable_dt(name, n):
@@ -165,8 +224,13 @@ def pypde_stable_dt(name, n):
     p = PROBLEMS[name]
     dx = (p["bounds"][0][1] - p["bounds"][0][0]) / n
     a = max(np.abs(np.asarray(p.get("A", [[p.get("D", 0)]]))).max(), p.get("D", 0))
-    vmax = sum(np.abs(p.get("v", (1.0, 1.0))))
-    return 2.5 / (8 * a / dx**2 + vmax / dx)
+    dim = len(p["bounds"])
+    if "B" in p:  # v = B x on the box: max |v_i| summed over axes
+        half = p["bounds"][0][1]
+        vmax = float(np.abs(np.asarray(p["B"])).sum() * half)
+    else:
+        vmax = sum(np.abs(p.get("v", (1.0, 1.0)))) if name != "B5" else 0.0
+    return 2.5 / (4 * dim * a / dx**2 + vmax / dx)
 
 
 OUR_CONFIGS = [("central4", "central4", "rk4", None)] + [
@@ -209,7 +273,7 @@ def first_result_times():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="py-pde up to 512^2 (slow)")
-    ap.add_argument("--problems", default="P1,P3,P2,B4")
+    ap.add_argument("--problems", default="P1,P3,P2,B4,B5,B6")
     ap.add_argument("--out", default=None, help="write all rows as JSON here")
     args = ap.parse_args(argv)
     try:
@@ -218,14 +282,18 @@ def main(argv=None):
     except ImportError:
         have_pde = False
         print("py-pde is not installed (pip install -e '.[bench]'): ours only")
-    pde_ns = (64, 128, 256, 512) if args.full else (64, 128, 256)
-    our_ns = (12, 16, 24, 32, 48, 64, 96, 128, 160)
     rows = []
     for name in args.problems.split(","):
+        three_d = len(PROBLEMS[name]["bounds"]) == 3
+        pde_ns = ((16, 24, 32) if three_d else (32, 64, 128) if name == "B5"
+                  else (64, 128, 256, 512) if args.full else (64, 128, 256))
+        our_ns = (12, 16, 24, 32, 48) if three_d else (12, 16, 24, 32, 48, 64, 96, 128, 160)
         ours_rows, pde_rows = [], []
         pde_queue = list(pde_ns) if (have_pde and name != "B4") else []
         for n in our_ns:  # interleave: one of ours, then one of py-pde while any remain
             for conv, diff, st, dt in OUR_CONFIGS:
+                if three_d and n > 32 and st == "rk4" and diff == "central2":
+                    continue  # explicit central2 at 48^3 costs minutes and is never the best
                 ours_rows.append(ours(name, n, conv, diff, st, dt))
             if pde_queue:
                 m = pde_queue.pop(0)
@@ -235,20 +303,25 @@ def main(argv=None):
         for target in TARGETS:
             a, b = best(ours_rows, target), best(pde_rows, target)
             line = f"target {target:.1e}: cdverify "
-            line += (f"{a['wall_s']:.4f} s ({a['config']}, {a['n']}^2)" if a else "not reached")
+            dim = len(PROBLEMS[name]["bounds"])
+            line += (f"{a['wall_s']:.4f} s ({a['config']}, {a['n']}^{dim})" if a
+                     else "not reached")
             if pde_rows:
-                line += "; py-pde " + (f"{b['wall_s']:.3f} s ({b['config']}, {b['n']}^2)"
+                line += "; py-pde " + (f"{b['wall_s']:.3f} s ({b['config']}, {b['n']}^{dim})"
                                        if b else "not reached in the sweep")
                 if a and b:
                     line += f"; ratio {b['wall_s'] / a['wall_s']:.1f}x"
             print(line)
+        for b in pde_rows:  # py-pde's own errors: the order it reaches on this problem
+            print(f"  py-pde {b['n']}^{len(PROBLEMS[name]['bounds'])}: error {b['error']:.2e}, "
+                  f"{b['wall_s']:.3f} s")
         # same second-order scheme: cell updates per second at equal grid and RK4
         same = [r for r in ours_rows if r["config"].startswith("central2/central2/rk4")]
         for b in pde_rows:
             a = next((r for r in same if r["n"] == b["n"]), None)
             if a:
-                ra = a["n"] ** 2 * a["steps"] / a["wall_s"]
-                rb = b["n"] ** 2 * b["steps"] / b["wall_s"]
+                ra = a["cells"] * a["steps"] / a["wall_s"]
+                rb = b["cells"] * b["steps"] / b["wall_s"]
                 print(f"  per-cell rate at {b['n']}^2, RK4 central2: cdverify {ra:.3g}, "
                       f"py-pde {rb:.3g} cell-steps/s (ratio {ra / rb:.2f})")
     if have_pde:
