@@ -177,25 +177,31 @@ def pad_axis(u: np.ndarray, k: int, bcs: tuple[BC, BC], grid: Grid, t: float,
              v: np.ndarray | None = None) -> np.ndarray:
     """u with GHOST ghost cells on both sides of axis k (leading component axis excluded).
 
-    Fourth-order closures (with second-order ones the limited schemes dropped to order 1.7 at
-    inflow faces). With the axis-k velocity v (grid shape), a dirichlet side whose boundary
-    cell has outgoing characteristics (low side v > 0, high side v < 0) is extrapolated,
-    data-free (solve.assemble says why).
+    Sides with data (dirichlet, neumann) use the fourth-order closures (with the second-order
+    ones the limited schemes dropped to order 1.7 at inflow faces); outflow sides keep the
+    linear extrapolation (no data, and no overshoot where characteristics enter). With the
+    axis-k velocity v (grid shape), a dirichlet side whose boundary cell has outgoing
+    characteristics (low side v > 0, high side v < 0) is extrapolated linearly, data-free
+    (solve.assemble says why).
     """
-    padded = extend(u, k, bcs, list(grid.axes), grid.spacing[k], t, 4, lead=1)
-    if v is None or not any(bc.kind == "dirichlet" for bc in bcs):
+    axes, dx = list(grid.axes), grid.spacing[k]
+    padded = extend(u, k, bcs, axes, dx, t, 2, lead=1)
+    data = [bc.kind in ("dirichlet", "neumann") for bc in bcs]
+    if not any(data):
         return padded
-    free = extend(u, k, (BC("outflow"), BC("outflow")), list(grid.axes), grid.spacing[k], t, 2,
-                  lead=1)
+    high = extend(u, k, bcs, axes, dx, t, 4, lead=1)
+    free = extend(u, k, (BC("outflow"), BC("outflow")), axes, dx, t, 2, lead=1)
     n, p = grid.shape[k], GHOST
     ax = k + 1
     for side, bc in enumerate(bcs):
-        if bc.kind != "dirichlet":
+        if not data[side]:
             continue
-        cell = np.take(v, 0 if side == 0 else n - 1, axis=k)
-        out = np.expand_dims(cell > 0 if side == 0 else cell < 0, (0, ax))
         idx = np.arange(p) if side == 0 else np.arange(n + p, n + 2 * p)
-        ghost = np.where(out, np.take(free, idx, axis=ax), np.take(padded, idx, axis=ax))
+        ghost = np.take(high, idx, axis=ax)
+        if bc.kind == "dirichlet" and v is not None:
+            cell = np.take(v, 0 if side == 0 else n - 1, axis=k)
+            out = np.expand_dims(cell > 0 if side == 0 else cell < 0, (0, ax))
+            ghost = np.where(out, np.take(free, idx, axis=ax), ghost)
         sl = [slice(None)] * padded.ndim
         sl[ax] = slice(idx[0], idx[-1] + 1)
         padded[tuple(sl)] = ghost

@@ -344,6 +344,17 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     bar = tqdm(total=T, desc=f"solve {problem.name}", unit="t", leave=False) if tqdm else None
     t = 0.0
     built: dict = {}  # interval -> Discretisation, (interval, h) -> LU: reused across segments
+    at = None
+    if problem.time_dependent:  # coefficients at every stage time (a few kept for reuse)
+        stage_ops: dict[float, Discretisation] = {}
+
+        def at(tt: float) -> Discretisation:
+            if tt not in stage_ops:
+                if len(stage_ops) > 4:
+                    stage_ops.pop(next(iter(stage_ops)))
+                stage_ops[tt] = assemble(problem, tt, convection, diffusion)
+                stats["rebuilds"] += 1
+            return stage_ops[tt]
     for seg_end in breaks[1:]:
         interval = problem.interval(t)
         disc = built.get(interval)
@@ -384,12 +395,9 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
             if lu is None:
                 lu = built[key] = _factor(disc, stepper, h)
         for _ in range(n):
-            if problem.time_dependent:
-                disc = assemble(problem, t, convection, diffusion)
-                stats["rebuilds"] += 1
-                if not info.explicit:
-                    lu = _factor(disc, stepper, h)
-            u = _advance(problem, disc, lu, stepper, u, t, h)
+            if at is not None and not info.explicit:
+                lu = _factor(at(t + h), stepper, h)
+            u = _advance(problem, disc, lu, stepper, u, t, h, at)
             t += h
             stats["steps"] += 1
             if not np.all(np.isfinite(u)):
@@ -432,34 +440,39 @@ def _factor(disc: Discretisation, stepper: str, h: float):
     return spla.splu((I - h / 2 * M).tocsc())
 
 
-def _advance(problem, disc, lu, stepper, u, t, h):
+def _advance(problem, disc, lu, stepper, u, t, h, at=None):
+    """One step from t to t + h. ``at(tt)`` gives the operator with the coefficients at time tt
+    (time-dependent problems): explicit stages use their own times, implicit parts t + h,
+    explicit parts t; ``lu`` is factored from the operator at t + h."""
     k = u.shape[0]
     if stepper in ("euler", "ssprk2", "ssprk3", "rk4"):
-        return _explicit_step(stepper, lambda w, tt: _rhs(disc, problem, w, tt), u, t, h)
+        return _explicit_step(stepper, lambda w, tt: _rhs(disc if at is None else at(tt),
+                                                          problem, w, tt), u, t, h)
     flat = u.reshape(k, -1)
+    d0, d1 = (disc, disc) if at is None else (at(t), at(t + h))
 
     def src(tt):
         s = problem.source_at(tt)
         return 0.0 if s is None else s.reshape(k, -1)
 
     if stepper == "backward-euler":
-        rhs = flat + h * (disc.b_conv(t + h) + disc.b_diff(t + h) + src(t + h))
+        rhs = flat + h * (d1.b_conv(t + h) + d1.b_diff(t + h) + src(t + h))
         return np.stack([lu.solve(r) for r in rhs]).reshape(u.shape)
     if stepper == "crank-nicolson":
-        Lu = (disc.L @ flat.T).T
-        b = disc.b_conv(t) + disc.b_diff(t) + disc.b_conv(t + h) + disc.b_diff(t + h)
+        Lu = (d0.L @ flat.T).T
+        b = d0.b_conv(t) + d0.b_diff(t) + d1.b_conv(t + h) + d1.b_diff(t + h)
         rhs = flat + h / 2 * Lu + h / 2 * (b + src(t) + src(t + h))
         return np.stack([lu.solve(r) for r in rhs]).reshape(u.shape)
     if stepper == "imex-euler":
-        rhs = flat + h * ((disc.conv @ flat.T).T + disc.b_conv(t) + disc.b_diff(t + h)
+        rhs = flat + h * ((d0.conv @ flat.T).T + d0.b_conv(t) + d1.b_diff(t + h)
                           + src(t + h))
         return np.stack([lu.solve(r) for r in rhs]).reshape(u.shape)
     # semi-lagrangian: Crank-Nicolson along the characteristic (trapezoid from (X, t) to (x, t+h))
     X = _departure(problem, t, h)
-    explicit = (disc.diff @ flat.T).T + disc.b_diff(t) + src(t)
+    explicit = (d0.diff @ flat.T).T + d0.b_diff(t) + src(t)
     free = tuple((bc, bc) if bc.kind == "periodic" else (BC("neumann"), BC("neumann"))
                  for bc, _ in problem.bcs)
     w = _interpolate(problem, u, X, t) + h / 2 * _interpolate(
         problem, explicit.reshape(u.shape), X, t, free)
-    rhs = w.reshape(k, -1) + h / 2 * (disc.b_diff(t + h) + src(t + h))
+    rhs = w.reshape(k, -1) + h / 2 * (d1.b_diff(t + h) + src(t + h))
     return np.stack([lu.solve(r) for r in rhs]).reshape(u.shape)

@@ -131,3 +131,18 @@ def linear_family_problem(form, grid: Grid, boundary: str | list, t_end: float) 
 
 def linear_family_exact(form):
     return codegen.linear_drift_callables(form)["u"]
+
+
+def manufactured_box_2d() -> Oracle:
+    """u* = exp(-t) sin(x1 + 1) cos(2 x2) + 1/2 on [-1, 1]^2 with a rotating v, a full A that
+    depends on x and t, and u* as Dirichlet data (time-dependent, on every face)."""
+    x = sp.symbols("x1 x2", real=True)
+    t = sp.Symbol("t", nonnegative=True)
+    u = sp.exp(-t) * sp.sin(x[0] + 1) * sp.cos(2 * x[1]) + sp.Rational(1, 2)
+    v = [x[1] / 2, -x[0] / 2 + sp.Rational(1, 5)]
+    s = 1 + t / 2
+    A = [[s * (sp.Rational(2, 100) + x[0] ** 2 / 100), s * x[0] * x[1] / 200],
+         [s * x[0] * x[1] / 200, s * (sp.Rational(2, 100) + x[1] ** 2 / 100)]]
+    sol = manufacture(u, v, A, x, t, name="manufactured box 2-D, A(x, t) full")
+    return _from_solution(sol.name, sol, ((-1, 1), (-1, 1)), 0.5,
+                          lambda f: ("dirichlet", lambda *c: f["u"](c[:-1], c[-1])))

@@ -84,10 +84,9 @@ def test_time_order_against_same_space_discretisation(name):
 
 
 def test_semi_lagrangian_time_order_with_non_commuting_convection_and_diffusion():
-    """OU (v = -x, constant A): the splitting error is present; Courant numbers up to ~90.
-
-    The domain is wide enough for the boundary data to be negligible: with non-negligible
-    time-dependent Dirichlet data the splitting shows the known order reduction to 1."""
+    """OU (v = -x, constant A): convection and diffusion do not commute; Courant numbers up to
+    ~90 (the departure points stay inside: characteristics leave the box). Boundary data in
+    semi-Lagrangian steps are tested in test_numerics_boundaries.py."""
     o = ornstein_uhlenbeck_1d()
     g = Grid(bounds=o.bounds, shape=(2048,))
     p = o.make(g)

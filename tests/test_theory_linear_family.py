@@ -25,7 +25,7 @@ def test_every_closed_form_solves_cd_and_starts_at_f(form):
     assert form.verify()
 
 
-@pytest.mark.parametrize("form", family(2)[:2] + family(3)[:2], ids=lambda f: f.name)
+@pytest.mark.parametrize("form", family(2)[:2] + family(3)[:1], ids=lambda f: f.name)
 def test_mutants_are_rejected(form, monkeypatch):
     ell = form.log_form
     S = form.Sigma
