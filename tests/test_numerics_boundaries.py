@@ -398,3 +398,16 @@ def test_callable_full_diffusion_in_x_and_t_with_dirichlet_data(scheme, stepper,
         errs.append(np.abs(sol.final[0] - o.exact(g.coords, o.t_end)).max())
     slope = np.polyfit(np.log(1.0 / np.asarray(ns, dtype=float)), np.log(errs), 1)[0]
     assert abs(slope - DIFFUSION[scheme].order) <= ORDER_TOL, (slope, errs)
+
+
+@pytest.mark.parametrize("stepper", ["crank-nicolson", "backward-euler", "imex-euler",
+                                     "semi-lagrangian"])
+def test_iterative_and_direct_linear_solvers_agree_in_3d(stepper):
+    form = _G3["general 3-D, Gaussian"]
+    grid = Grid(bounds=(BOX,) * 3, shape=(12, 12, 12))
+    p = linear_family_problem(form, grid, "dirichlet", 0.3)
+    a = solve(p, stepper=stepper, convection="central2", linear_solver="direct").final
+    b = solve(p, stepper=stepper, convection="central2", linear_solver="iterative").final
+    assert np.abs(a - b).max() < 1e-9
+    with pytest.raises(NumericsError, match="unknown linear_solver 'lu'; valid: auto"):
+        solve(p, stepper=stepper, linear_solver="lu")
