@@ -323,7 +323,8 @@ def main(argv=None):
             if a:
                 ra = a["cells"] * a["steps"] / a["wall_s"]
                 rb = b["cells"] * b["steps"] / b["wall_s"]
-                print(f"  per-cell rate at {b['n']}^2, RK4 central2: cdverify {ra:.3g}, "
+                print(f"  per-cell rate at {b['n']}^{len(PROBLEMS[name]['bounds'])}, RK4 central2: "
+                      f"cdverify {ra:.3g}, "
                       f"py-pde {rb:.3g} cell-steps/s (ratio {ra / rb:.2f})")
     if have_pde:
         ft = first_result_times()

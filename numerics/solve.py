@@ -84,16 +84,16 @@ def _outgoing(v: np.ndarray, k: int, bcs, shape: tuple[int, ...]) -> np.ndarray:
 
     d_t u = v . grad u carries information along -v: at the low face of axis k the PDE needs no
     data where v_k > 0 (u there is determined from inside), at the high face where v_k < 0.
-    Those rows use the data-free extrapolation closure (see the module docstring).
+    Those rows use the data-free extrapolation closure (see assemble's docstring).
     """
     vk = v.reshape(shape)
-    mask = np.zeros(shape, dtype=bool)
     idx = np.arange(shape[k]).reshape([-1 if j == k else 1 for j in range(len(shape))])
+    side = np.zeros(shape, dtype=bool)
     if bcs[0].kind == "dirichlet":
-        mask |= (idx < ops.GHOST) & (vk > 0)
+        side |= (idx < ops.GHOST) & (vk > 0)
     if bcs[1].kind == "dirichlet":
-        mask |= (idx >= shape[k] - ops.GHOST) & (vk < 0)
-    return mask.reshape(-1)
+        side |= (idx >= shape[k] - ops.GHOST) & (vk < 0)
+    return side.reshape(-1)
 
 
 def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Discretisation:
@@ -107,14 +107,18 @@ def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Dis
     Convection at dirichlet faces that characteristics leave takes no data: there the ghost
     cells are extrapolated from inside by the cubic through the first four cells. A value
     imposed where the hyperbolic part determines u from inside over-determines it: a central
-    scheme then carries a boundary layer whose size does not shrink with h (observed: central2
-    error 5e-2 at every n for a sink flow), whereas extrapolation at an outflow boundary is a
-    consistent, stable closure (Gustafsson's rule: one order below the interior at the boundary
-    keeps the global order). A neumann condition constrains only the normal derivative, which
-    is compatible with outgoing characteristics, so neumann faces keep their data everywhere
-    (extrapolating there instead lowered central4 to order 3: local slopes 3.7 -> 3.1 on a
-    spiral, n = 32..192; with the data it is 4.0). Faces that characteristics enter keep the
-    boundary data, as every consistent scheme must.
+    scheme then carries a boundary layer whose size does not shrink with h when A = 0
+    (observed: central2 error 5e-2 at every n for a sink flow), whereas extrapolation at an
+    outflow boundary is a consistent, stable closure (Gustafsson's rule: one order below the
+    interior at the boundary keeps the global order). The diffusion rows keep the data. Two
+    alternatives were measured and dropped: the data in every row where a_kk > 0 (the boundary
+    layer then shrinks only once the cell Peclet number |v_k| dx / a_kk is below ~1: central4
+    slopes 2.9-3.5 where this closure gives 3.8-4.0), and a switch at Peclet 2 (the switch
+    moves with h and made the slopes erratic, 2.6 to 4.3). A neumann condition constrains only
+    the normal derivative, which is compatible with outgoing characteristics, so neumann faces
+    keep their data everywhere (extrapolating there instead lowered central4 to order 3: local
+    slopes 3.7 -> 3.1 on a spiral, n = 32..192; with the data it is 4.0). Faces that
+    characteristics enter keep the boundary data, as every consistent scheme must.
     """
     g = problem.grid
     v = problem.velocity_at(t).reshape(g.dim, -1)
