@@ -275,7 +275,8 @@ def _departure(problem: Problem, t: float, dt: float) -> tuple[np.ndarray, ...]:
 
 def _interpolate(problem: Problem, u: np.ndarray, X: tuple[np.ndarray, ...], t: float,
                  bcs: tuple | None = None) -> np.ndarray:
-    """u(X) by cubic Lagrange interpolation (numerics.interpolation) at departure points X.
+    """u(X) by cubic Lagrange interpolation (numerics.interpolation) at departure points X
+    (on a fully periodic box: cubic splines, which have no boundary there).
 
     u is extended by the second-order ghost closures at time t, so a departure point of an
     inflow characteristic outside the box reads the boundary data (dirichlet, neumann) or the
@@ -311,6 +312,12 @@ def _interpolate(problem: Problem, u: np.ndarray, X: tuple[np.ndarray, ...], t: 
         padded = ops.extend(padded, k, bcs[k], axes, dx, t, 2, lead=1)
         axes[k] = ops.ghost_coords(axes[k], dx, lo.kind == "periodic")
         idx.append(np.clip((xk - a) / dx - 0.5 + p, 0, n + 2 * p - 1))
+    if all(bc[0].kind == "periodic" for bc in bcs):
+        # no boundary: the cubic spline (error constant 24x below local Lagrange's at mid-cell)
+        from scipy.ndimage import map_coordinates
+
+        idx = [(X[k] - g.bounds[k][0]) / g.spacing[k] - 0.5 for k in range(g.dim)]
+        return np.stack([map_coordinates(c, idx, order=3, mode="grid-wrap") for c in u])
     return np.stack([interpolate(c, idx) for c in padded])
 
 
@@ -406,7 +413,7 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
         for _ in range(n):
             if at is not None and not info.explicit:
                 lu = _factor(at(t + h), stepper, h, linear_solver)
-            u = _advance(problem, disc, lu, stepper, u, t, h, at)
+            u = _advance(problem, disc, lu, stepper, u, t, h, at, linear_solver)
             t += h
             stats["steps"] += 1
             if not np.all(np.isfinite(u)):
@@ -472,14 +479,16 @@ def _factor(disc: Discretisation, stepper: str, h: float, linear_solver: str = "
         M = I - h * disc.L
     elif stepper == "imex-euler":
         M = I - h * disc.diff
-    else:  # crank-nicolson; semi-lagrangian: the trapezoid on the diffusion along characteristics
-        M = I - h / 2 * (disc.L if stepper == "crank-nicolson" else disc.diff)
+    elif stepper == "crank-nicolson":
+        M = I - h / 2 * disc.L
+    else:  # semi-lagrangian: trapezoid on the diffusion along characteristics, two h/2 halves
+        M = I - h / 4 * disc.diff
     if linear_solver == "iterative" or (linear_solver == "auto" and N > ITERATIVE_ABOVE):
         return _Krylov(M)
     return spla.splu(M.tocsc())
 
 
-def _advance(problem, disc, lu, stepper, u, t, h, at=None):
+def _advance(problem, disc, lu, stepper, u, t, h, at=None, linear_solver="direct"):
     """One step from t to t + h. ``at(tt)`` gives the operator with the coefficients at time tt
     (time-dependent problems): explicit stages use their own times, implicit parts t + h,
     explicit parts t; ``lu`` is factored from the operator at t + h."""
@@ -506,12 +515,21 @@ def _advance(problem, disc, lu, stepper, u, t, h, at=None):
         rhs = flat + h * ((d0.conv @ flat.T).T + d0.b_conv(t) + d1.b_diff(t + h)
                           + src(t + h))
         return np.stack([lu.solve(r) for r in rhs]).reshape(u.shape)
-    # semi-lagrangian: Crank-Nicolson along the characteristic (trapezoid from (X, t) to (x, t+h))
-    X = _departure(problem, t, h)
-    explicit = (d0.diff @ flat.T).T + d0.b_diff(t) + src(t)
+    # semi-lagrangian: two half steps of Crank-Nicolson along the characteristic (trapezoid
+    # from (X, t) to (x, t + h/2)); two halves cut CN's error on stiff diffusion modes ~4x
     free = tuple((bc, bc) if bc.kind == "periodic" else (BC("neumann"), BC("neumann"))
                  for bc, _ in problem.bcs)
-    w = _interpolate(problem, u, X, t) + h / 2 * _interpolate(
-        problem, explicit.reshape(u.shape), X, t, free)
-    rhs = w.reshape(k, -1) + h / 2 * (d1.b_diff(t + h) + src(t + h))
-    return np.stack([lu.solve(r) for r in rhs]).reshape(u.shape)
+    hh = h / 2
+    for t0 in (t, t + hh):
+        d0 = disc if at is None else at(t0)
+        d1 = disc if at is None else at(t0 + hh)
+        lu_half = (lu if at is None or t0 + hh == t + h
+                   else _factor(d1, stepper, h, linear_solver))
+        flat = u.reshape(k, -1)
+        X = _departure(problem, t0, hh)
+        explicit = (d0.diff @ flat.T).T + d0.b_diff(t0) + src(t0)
+        w = _interpolate(problem, u, X, t0) + hh / 2 * _interpolate(
+            problem, explicit.reshape(u.shape), X, t0, free)
+        rhs = w.reshape(k, -1) + hh / 2 * (d1.b_diff(t0 + hh) + src(t0 + hh))
+        u = np.stack([lu_half.solve(r) for r in rhs]).reshape(u.shape)
+    return u
