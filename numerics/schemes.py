@@ -50,8 +50,8 @@ TIME = {s.name: s for s in [
     SchemeInfo("imex-euler", "time", 1, explicit=False,
                description="explicit convection, implicit diffusion (first order)"),
     SchemeInfo("semi-lagrangian", "time", 2, explicit=False,
-               description="Crank-Nicolson along RK2 characteristics (modified method of "
-               "characteristics): no splitting, cubic Lagrange interpolation at departure points"),
+               description="Crank-Nicolson along RK2 characteristics in two half steps (modified "
+               "method of characteristics): no splitting; cubic interpolation at departure points"),
 ]}
 
 

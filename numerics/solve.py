@@ -307,8 +307,9 @@ def _interpolate(problem: Problem, u: np.ndarray, X: tuple[np.ndarray, ...], t: 
                 raise NumericsError(
                     f"semi-lagrangian: characteristics enter through the {bc.kind} face "
                     f"{'low' if side == 0 else 'high'} of axis {k} {worst:.3g} cells deep in "
-                    f"one step; the boundary data reach {p - 0.5} cells. Reduce dt so that "
-                    f"the inflow Courant number is at most {p - 0.5}, or use crank-nicolson")
+                    f"one half step; the boundary data reach {p - 0.5} cells. Reduce dt so "
+                    f"that the inflow Courant number is at most {2 * p - 1}, or use "
+                    "crank-nicolson")
         padded = ops.extend(padded, k, bcs[k], axes, dx, t, 2, lead=1)
         axes[k] = ops.ghost_coords(axes[k], dx, lo.kind == "periodic")
         idx.append(np.clip((xk - a) / dx - 0.5 + p, 0, n + 2 * p - 1))
