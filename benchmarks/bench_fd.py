@@ -38,7 +38,7 @@ import warnings  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.linalg import expm  # noqa: E402
 
-from numerics import Grid, Problem, solve  # noqa: E402
+from numerics import Grid, NumericsError, Problem, solve  # noqa: E402
 
 T_END = 1.0
 TARGETS = (1e-3, 2.5e-4)
@@ -288,14 +288,17 @@ def main(argv=None):
         pde_ns = ((16, 24, 32) if three_d else (32, 64, 128) if name == "B5"
                   else (64, 128, 256, 512) if args.full else (64, 128, 256))
         our_ns = (12, 16, 24, 32, 48) if three_d else (12, 16, 24, 32, 48, 64, 96, 128, 160)
-        ours_rows, pde_rows = [], []
+        ours_rows, pde_rows, refused = [], [], []
         pde_queue = list(pde_ns) if (have_pde and name != "B4") else []
         for n in our_ns:  # interleave: one of ours, then one of py-pde while any remain
             for conv, diff, st, dt in OUR_CONFIGS:
                 if three_d and ((n > 32 and st == "rk4" and diff == "central2")
                                 or (dt is not None and dt < 0.01)):
                     continue  # costs minutes at 48^3 and is never the best there
-                ours_rows.append(ours(name, n, conv, diff, st, dt))
+                try:
+                    ours_rows.append(ours(name, n, conv, diff, st, dt))
+                except NumericsError as exc:  # e.g. semi-Lagrangian inflow beyond the ghosts
+                    refused.append(f"{name} {n} {conv}/{diff}/{st} dt={dt}: {exc}")
             if pde_queue:
                 m = pde_queue.pop(0)
                 pde_rows.append(pypde_run(name, m, pypde_stable_dt(name, m)))
@@ -313,6 +316,10 @@ def main(argv=None):
                 if a and b:
                     line += f"; ratio {b['wall_s'] / a['wall_s']:.1f}x"
             print(line)
+        for line in refused[:3]:
+            print(f"  refused: {line[:160]}")
+        if len(refused) > 3:
+            print(f"  ... {len(refused) - 3} more refused configurations")
         for b in pde_rows:  # py-pde's own errors: the order it reaches on this problem
             print(f"  py-pde {b['n']}^{len(PROBLEMS[name]['bounds'])}: error {b['error']:.2e}, "
                   f"{b['wall_s']:.3f} s")
