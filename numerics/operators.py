@@ -81,15 +81,14 @@ def ghost_coords(x: np.ndarray, dx: float, periodic: bool) -> np.ndarray:
 
 
 def extend(u: np.ndarray, k: int, bcs: tuple[BC, BC], axes: list[np.ndarray], dx: float,
-           t: float, order: int, lead: int = 0, data: bool = True,
-           face_cache: dict | None = None, derivative: int = 1) -> np.ndarray:
+           t: float, order: int, lead: int = 0, face_cache: dict | None = None,
+           derivative: int = 1) -> np.ndarray:
     """u with GHOST ghost cells on both sides of grid axis k (array axis lead + k).
 
     ``axes`` are the cell centres of the grid axes as u has them so far (already-extended axes
     include their ghost cells): the boundary data of axis k are evaluated on the face at those
-    coordinates, which is how corner ghost values receive both faces' data. ``data=False``
-    gives the linear part alone. ``face_cache`` (a dict) keeps face data evaluated at time t
-    for reuse by other terms at the same t.
+    coordinates, which is how corner ghost values receive both faces' data. ``face_cache`` (a
+    dict) keeps face data evaluated at time t for reuse by other terms at the same t.
     """
     n = u.shape[lead + k]
     uk = np.moveaxis(u, lead + k, -1)
@@ -99,7 +98,7 @@ def extend(u: np.ndarray, k: int, bcs: tuple[BC, BC], axes: list[np.ndarray], dx
         if side == 1:
             W = W[:, ::-1]
         gh = uk @ W.T  # (..., GHOST), ghost k = 0 nearest the face
-        if data and bc.kind in ("dirichlet", "neumann"):
+        if bc.kind in ("dirichlet", "neumann"):
             key = (k, side, tuple(len(a) for a in axes))
             g = None if face_cache is None else face_cache.get(key)
             if g is None:
