@@ -127,11 +127,17 @@ def test_matrix_space_order(case):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("form", _FAMILY3[:2], ids=lambda f: f.name)
-def test_upwind_first_order_in_3d(form):
-    """First-order upwind reaches its asymptotic range only on finer 3-D grids."""
-    slope, errs = space_case(form, "dirichlet", "upwind1", (16, 24, 32, 48))
-    assert abs(slope - 1) <= ORDER_TOL, (slope, errs)
+@pytest.mark.parametrize("convection", ["upwind1", "minmod"])
+@pytest.mark.parametrize("boundary", ["dirichlet", "neumann"])
+@pytest.mark.parametrize("form", [_G3["spiral sink 3-D, Gaussian"], _G3["general 3-D, Gaussian"]],
+                         ids=lambda f: f.name)
+def test_3d_upwind_and_tvd_with_diffusion_and_data(form, boundary, convection):
+    """3-D with diffusion and boundary data on n = 16..48 (measured: upwind1 0.93-0.98, minmod
+    1.92-1.99; about 80 s in all). vanleer measures 2.24-2.29 there, faster than its declared 2
+    and outside the tolerance above: benchmarks/order_table.py reports it, docs/boundaries.md
+    lists it."""
+    slope, errs = space_case(form, boundary, convection, (16, 24, 32, 48))
+    assert abs(slope - declared_space_order(convection)) <= ORDER_TOL, (slope, errs)
 
 
 # 3-D: the Fourier forms (pure central2 convection of the 3-D Gaussians is non-dissipative
