@@ -49,3 +49,31 @@ def test_console_script_is_installed():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("cdverify ")
+
+
+# issue 13's rows that argparse can refuse: one line naming the option, exit 2, no work done
+BAD_OPTIONS = [
+    (["validate", "--sigma", "nan"], "argument --sigma: 'nan' is not finite"),
+    (["validate", "--epochs", "0"], "argument --epochs: 0 is below 1"),
+    (["validate", "--T", "-1"], "argument --T: -1.0 is not > 0"),
+    (["rademacher", "--sigmas", "0,nan"], "argument --sigmas: '0,nan': 'nan' is not finite"),
+    (["rademacher", "--seeds", "0"], "argument --seeds: 0 is below 1"),
+    (["robustness", "--sigmas", "0,-0.3"], "argument --sigmas: '0,-0.3': -0.3 is negative"),
+    (["robustness", "--sigmas", "0,abc"], "argument --sigmas: '0,abc': 'abc' is not a number"),
+    (["robustness", "--sigmas", "0,,0.3"], "argument --sigmas: '0,,0.3' has an empty item"),
+    (["robustness", "--seeds", "0"], "argument --seeds: 0 is below 1"),
+    (["robustness", "--K", "two"], "argument --K: 'two' is not an integer"),
+    (["solve", "--dt", "0"], "argument --dt: 0.0 is not > 0"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_OPTIONS, ids=lambda a: " ".join(a)
+                         if isinstance(a, list) else "")
+def test_bad_options_fail_before_any_work(argv, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        main(argv + ["--out", str(out)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1], err[-1]
+    assert not out.exists()

@@ -6,15 +6,18 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .cli_types import count, nonnegative_list
+
     p.add_argument("--data", default="moons", help="a 2-class data set (default %(default)s)")
-    p.add_argument("--sigmas", default="0,0.1,0.3,0.5", help="comma-separated noise levels")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per sigma (default 3)")
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--points", type=int, default=100, help="sample size m (training points)")
-    p.add_argument("--draws", type=int, default=16, help="sign draws K")
-    p.add_argument("--steps", type=int, default=60, help="ascent steps per draw")
+    p.add_argument("--sigmas", default="0,0.1,0.3,0.5", type=nonnegative_list,
+                   help="comma-separated noise levels >= 0")
+    p.add_argument("--seeds", type=count, default=3, help="seeds per sigma (default 3)")
+    p.add_argument("--epochs", type=count, default=40)
+    p.add_argument("--points", type=count, default=100, help="sample size m (training points)")
+    p.add_argument("--draws", type=count, default=16, help="sign draws K")
+    p.add_argument("--steps", type=count, default=60, help="ascent steps per draw")
     p.add_argument("--norm", default="frobenius", choices=["frobenius", "spectral"])
-    p.add_argument("--noise-samples", type=int, default=4, help="common noise draws S")
+    p.add_argument("--noise-samples", type=count, default=4, help="common noise draws S")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="out/rademacher")
 

@@ -10,17 +10,19 @@ def _floats(s: str) -> tuple[float, ...]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .cli_types import count, nonnegative_list
     from .data import NAMES
 
     p.add_argument("--data", default="moons", choices=NAMES)
-    p.add_argument("--sigmas", default="0,0.1,0.3,0.5", help="comma-separated noise levels")
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--sigmas", default="0,0.1,0.3,0.5", type=nonnegative_list,
+                   help="comma-separated noise levels >= 0")
+    p.add_argument("--seeds", type=count, default=3)
+    p.add_argument("--epochs", type=count, default=40)
     p.add_argument("--eps", default="0,0.02,0.05,0.1,0.2,0.4", help="linf eps grid ([0,1] inputs)")
     p.add_argument("--eps-l2", default="0,0.03,0.07,0.14,0.28,0.56", help="l2 eps grid")
-    p.add_argument("--points", type=int, default=60, help="test points attacked")
-    p.add_argument("--K", type=int, default=32, help="noise draws of the deployed predictor")
-    p.add_argument("--steps", type=int, default=15, help="PGD steps")
+    p.add_argument("--points", type=count, default=60, help="test points attacked")
+    p.add_argument("--K", type=count, default=32, help="noise draws of the deployed predictor")
+    p.add_argument("--steps", type=count, default=15, help="PGD steps")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="out/robustness")
 

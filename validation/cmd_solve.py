@@ -9,16 +9,18 @@ import sys
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from numerics.schemes import CONVECTION, DIFFUSION, TIME
 
+    from .cli_types import count, positive
+
     p.add_argument("--example", default="rotation",
                    help="rotation, shear, ornstein-uhlenbeck, advected-gaussian, "
                    "spiral-sink-3d, advected-gaussian-1d (default: %(default)s)")
     p.add_argument("--convection", default="central2", choices=list(CONVECTION))
     p.add_argument("--diffusion", default="central2", choices=list(DIFFUSION))
     p.add_argument("--stepper", default="crank-nicolson", choices=list(TIME))
-    p.add_argument("--n", type=int, default=None,
+    p.add_argument("--n", type=count, default=None,
                    help="cells per axis (default 96; 32 for 3-D examples)")
-    p.add_argument("--dt", type=float, default=None, help="fixed time step (default: automatic)")
-    p.add_argument("--frames", type=int, default=12, help="saved times incl. 0 and T")
+    p.add_argument("--dt", type=positive, default=None, help="fixed time step (default: automatic)")
+    p.add_argument("--frames", type=count, default=12, help="saved times incl. 0 and T")
     p.add_argument("--out", default="out/solve", help="output folder (default %(default)s)")
 
 

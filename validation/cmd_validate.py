@@ -7,18 +7,19 @@ import sys
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .cli_types import count, nonnegative, positive
     from .data import NAMES
 
     p.add_argument("--data", default="moons", choices=NAMES)
-    p.add_argument("--sigma", type=float, default=0.3, help="noise level (0: plain ResNet)")
-    p.add_argument("--blocks", type=int, default=10, help="number of residual blocks L")
-    p.add_argument("--T", dest="t_end", type=float, default=1.0, help="depth T (h = T/L)")
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--sigma", type=nonnegative, default=0.3, help="noise level (0: plain ResNet)")
+    p.add_argument("--blocks", type=count, default=10, help="number of residual blocks L")
+    p.add_argument("--T", dest="t_end", type=positive, default=1.0, help="depth T (h = T/L)")
+    p.add_argument("--epochs", type=count, default=60)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--weight-decay", type=float, default=1e-3,
+    p.add_argument("--weight-decay", type=nonnegative, default=1e-3,
                    help="Adam weight decay: keeps the learned flow (and the PDE box) moderate")
-    p.add_argument("--grid", type=int, default=128, help="grid cells per axis for PDE/recursion")
-    p.add_argument("--test-points", type=int, default=100, help="test points compared")
+    p.add_argument("--grid", type=count, default=128, help="grid cells per axis for PDE/recursion")
+    p.add_argument("--test-points", type=count, default=100, help="test points compared")
     p.add_argument("--model", default=None, help="load model.pt instead of training")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--out", default="out/validate", help="output folder (default %(default)s)")

@@ -1,0 +1,62 @@
+"""argparse value types that refuse bad input before any work starts.
+
+argparse turns an ArgumentTypeError into one line, ``argument --NAME: MESSAGE``, and exit
+status 2: the option is named, and the message says what a valid value is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def count(text: str) -> int:
+    """An integer >= 1 (seeds, epochs, blocks, points, draws, steps)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give a count >= 1") \
+            from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1; give a count >= 1")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not finite; give a finite number")
+    return value
+
+
+def nonnegative(text: str) -> float:
+    """A finite number >= 0 (noise levels, weight decay)."""
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give a number >= 0")
+    return value
+
+
+def positive(text: str) -> float:
+    """A finite number > 0 (depths, time steps)."""
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not > 0; give a number > 0")
+    return value
+
+
+def nonnegative_list(text: str) -> str:
+    """Comma-separated finite numbers >= 0, e.g. '0,0.1,0.3' (returned as given, validated)."""
+    items = [s.strip() for s in text.split(",")]
+    if not items or any(s == "" for s in items):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty item; give numbers separated "
+                                         "by commas, e.g. 0,0.1,0.3")
+    for s in items:
+        try:
+            nonnegative(s)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    return text
