@@ -77,3 +77,19 @@ def test_bad_options_fail_before_any_work(argv, message, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1], err[-1]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["solve", "validate", "robustness", "rademacher", "report",
+                                     "sweep"])
+def test_output_folder_under_a_file_is_refused_before_any_work(command, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    argv = [command] + (["examples/sweep.toml"] if command == "sweep" else [])
+    assert main(argv + ["--out", str(blocker / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"cdverify {command}: error: --out {blocker / 'out'}: lies under {blocker}, "
+                   "which is a file; choose another folder"]
+    assert blocker.read_text() == "x"
+    if command == "report":  # --cache too
+        assert main(["report", "--cache", str(blocker)]) == 2
+        assert "--cache" in capsys.readouterr().err

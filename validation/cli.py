@@ -66,6 +66,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help()
         return 0
+    from .cli_types import folder_problem
+
+    for option in ("out", "cache"):  # refused before any work, and nothing is created
+        path = getattr(args, option, None)
+        problem = None if path is None else folder_problem(path)
+        if problem:
+            print(f"cdverify {args.command}: error: --{option} {path}: {problem}; choose "
+                  "another folder", file=sys.stderr)
+            return 2
     return int(run(args))
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from pathlib import Path
 
 
 def count(text: str) -> int:
@@ -60,3 +62,22 @@ def nonnegative_list(text: str) -> str:
         except argparse.ArgumentTypeError as exc:
             raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
     return text
+
+
+def folder_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot become a writable folder, or None. Creates nothing: the nearest
+    existing ancestor must be a writable directory, and ``path`` itself, if it exists, a
+    directory."""
+    p = Path(path).expanduser().absolute()
+    if p.exists():
+        if not p.is_dir():
+            return "exists and is not a folder"
+        return None if os.access(p, os.W_OK | os.X_OK) else "is not writable"
+    parent = p.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"lies under {parent}, which is a file"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be created: {parent} is not writable"
+    return None
