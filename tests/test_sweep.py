@@ -61,3 +61,54 @@ def test_small_sweep_on_a_local_dask_cluster_and_rerun_skips(tmp_path):
     assert [r["sigma"] for r in rad] == [0.0, 0.3] and all(r["n"] == 2 for r in rad)
     assert all("R_lower_sd" in r for r in rad)
     json.dumps(rows)  # the aggregate is JSON-ready
+
+
+GOOD = """[sweep]
+jobs = ["robustness"]
+data = ["moons"]
+sigma = [0.0, 0.3]
+seed = [0]
+"""
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("epoch = 1\n", "unknown key(s) ['epoch'] in [sweep]; valid: jobs, data"),
+    ('epochs = "ten"\n', "[sweep] epochs = 'ten': must be an integer >= 1"),
+    ("epochs = 0\n", "[sweep] epochs = 0: must be an integer >= 1"),
+    ("blocks = [0]\n", "[sweep] blocks = [0]: must be integers >= 1"),
+    ("[robustness]\npoint = 3\n", "unknown key(s) ['point'] in [robustness]"),
+    ("[robustness]\nK = 1.5\n", "[robustness] K = 1.5: must be an integer >= 1"),
+    ("[robustness]\neps = [-0.1]\n", "[robustness] eps = [-0.1]: must be a non-empty list"),
+    ("[nosuch]\nx = 1\n", "unknown table(s) ['nosuch']"),
+])
+def test_sweep_config_schema_refuses_bad_keys_and_values(tmp_path, extra, message):
+    from validation.sweep import SweepError, load_config
+
+    path = tmp_path / "s.toml"
+    path.write_text(GOOD + extra)
+    with pytest.raises(SweepError) as exc:
+        load_config(path)
+    assert message in str(exc.value), str(exc.value)
+
+
+@pytest.mark.parametrize("line,message", [
+    ('data = ["nosuch"]', "[sweep] data ['nosuch'] unknown; valid: moons"),
+    ("sigma = [-1.0]", "[sweep] sigma = [-1.0]: must be finite numbers >= 0"),
+    ("seed = [true]", "[sweep] seed = [True]: must be integers >= 0"),
+])
+def test_sweep_config_schema_refuses_bad_grid_values(tmp_path, line, message):
+    from validation.sweep import SweepError, load_config
+
+    key = line.split(" = ")[0]
+    text = "\n".join(line if ln.startswith(key + " =") else ln for ln in GOOD.splitlines())
+    path = tmp_path / "s.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(SweepError) as exc:
+        load_config(path)
+    assert message in str(exc.value), str(exc.value)
+    assert load_config(_write(tmp_path / "ok.toml", GOOD))["sigma"] == [0.0, 0.3]
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path

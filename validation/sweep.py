@@ -25,15 +25,49 @@ class SweepError(ValueError):
     """Bad sweep configuration."""
 
 
+SWEEP_KEYS = ("jobs", "data", "sigma", "seed", "blocks", "epochs")
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x) -> bool:
+    import math
+
+    return (isinstance(x, int | float) and not isinstance(x, bool)) and math.isfinite(x)
+
+
+def _check_value(where: str, key: str, value, default) -> None:
+    """value must have the default's type: an integer >= 1, or a list of numbers >= 0."""
+    if isinstance(default, list):
+        if not isinstance(value, list) or not value or not all(
+                _is_number(v) and v >= 0 for v in value):
+            raise SweepError(f"{where} {key} = {value!r}: must be a non-empty list of finite "
+                             "numbers >= 0")
+    elif not _is_int(value) or value < 1:
+        raise SweepError(f"{where} {key} = {value!r}: must be an integer >= 1")
+
+
 def load_config(path: str | Path) -> dict:
-    """Read and validate a sweep TOML file."""
+    """Read and validate a sweep TOML file against its schema: unknown tables and keys, and
+    values of the wrong type or range, are refused with the key's name."""
+    from .data import NAMES
+
     try:
         doc = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise SweepError(f"cannot read sweep config {path}: {exc}") from exc
+    unknown = [k for k in doc if k != "sweep" and k not in KINDS]
+    if unknown:
+        raise SweepError(f"{path}: unknown table(s) {unknown}; valid: sweep, {', '.join(KINDS)}")
     sw = doc.get("sweep")
     if sw is None:
         raise SweepError(f"{path}: a [sweep] table is required")
+    unknown = [k for k in sw if k not in SWEEP_KEYS]
+    if unknown:
+        raise SweepError(f"{path}: unknown key(s) {unknown} in [sweep]; valid: "
+                         f"{', '.join(SWEEP_KEYS)}")
     bad = [k for k in sw.get("jobs", []) if k not in KINDS]
     if bad or not sw.get("jobs"):
         raise SweepError(f"{path}: jobs {sw.get('jobs')} must be a non-empty list of "
@@ -41,9 +75,29 @@ def load_config(path: str | Path) -> dict:
     for key in ("data", "sigma", "seed"):
         if not isinstance(sw.get(key), list) or not sw[key]:
             raise SweepError(f"{path}: [sweep] {key} must be a non-empty list")
+    bad = [d for d in sw["data"] if d not in NAMES]
+    if bad:
+        raise SweepError(f"{path}: [sweep] data {bad} unknown; valid: {', '.join(NAMES)}")
+    if not all(_is_number(v) and v >= 0 for v in sw["sigma"]):
+        raise SweepError(f"{path}: [sweep] sigma = {sw['sigma']!r}: must be finite numbers >= 0")
+    if not all(_is_int(v) and v >= 0 for v in sw["seed"]):
+        raise SweepError(f"{path}: [sweep] seed = {sw['seed']!r}: must be integers >= 0")
+    blocks = sw.get("blocks", [10])
+    if not isinstance(blocks, list) or not blocks or not all(_is_int(v) and v >= 1
+                                                             for v in blocks):
+        raise SweepError(f"{path}: [sweep] blocks = {blocks!r}: must be integers >= 1")
+    _check_value(f"{path}: [sweep]", "epochs", sw.get("epochs", 30), 30)
+    for kind in KINDS:
+        table = doc.get(kind, {})
+        unknown = [k for k in table if k not in DEFAULTS[kind]]
+        if unknown:
+            raise SweepError(f"{path}: unknown key(s) {unknown} in [{kind}]; valid: "
+                             f"{', '.join(DEFAULTS[kind])}")
+        for key, value in table.items():
+            _check_value(f"{path}: [{kind}]", key, value, DEFAULTS[kind][key])
     params = {k: {**DEFAULTS[k], **doc.get(k, {})} for k in KINDS}
     return {"jobs": sw["jobs"], "data": sw["data"], "sigma": [float(s) for s in sw["sigma"]],
-            "seed": [int(s) for s in sw["seed"]], "blocks": sw.get("blocks", [10]),
+            "seed": [int(s) for s in sw["seed"]], "blocks": blocks,
             "epochs": int(sw.get("epochs", 30)), "params": params}
 
 
