@@ -64,6 +64,7 @@ BAD_OPTIONS = [
     (["robustness", "--seeds", "0"], "argument --seeds: 0 is below 1"),
     (["robustness", "--K", "two"], "argument --K: 'two' is not an integer"),
     (["solve", "--dt", "0"], "argument --dt: 0.0 is not > 0"),
+    (["report", "--data", "nosuch"], "argument --data: invalid choice: 'nosuch'"),
 ]
 
 

@@ -7,10 +7,13 @@ import sys
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .data import NAMES
+
     p.add_argument("--profile", default="quick", choices=["quick", "full", "smoke"],
                    help="quick (default, < 3 min on 2 cores), full (more seeds, exact "
                    "solutions, digits), smoke (seconds; pipeline check only)")
-    p.add_argument("--data", default=None, help="2-D data set for all stages (default moons)")
+    p.add_argument("--data", default=None, choices=NAMES,
+                   help="2-D data set for all stages (default moons)")
     p.add_argument("--out", default=None, help="report folder (default reports/<timestamp>)")
     p.add_argument("--cache", default=None,
                    help="stage cache shared by runs (default reports/cache): reruns resume")
