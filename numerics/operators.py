@@ -189,7 +189,9 @@ def pad_axis(u: np.ndarray, k: int, bcs: tuple[BC, BC], grid: Grid, t: float,
     if not any(data):
         return padded
     high = extend(u, k, bcs, axes, dx, t, 4, lead=1)
-    free = extend(u, k, (BC("outflow"), BC("outflow")), axes, dx, t, 2, lead=1)
+    free = None  # the data-free ghosts, built only where a dirichlet side needs them
+    if v is not None and any(bc.kind == "dirichlet" for bc in bcs):
+        free = extend(u, k, (BC("outflow"), BC("outflow")), axes, dx, t, 2, lead=1)
     n, p = grid.shape[k], GHOST
     ax = k + 1
     for side, bc in enumerate(bcs):
@@ -197,7 +199,7 @@ def pad_axis(u: np.ndarray, k: int, bcs: tuple[BC, BC], grid: Grid, t: float,
             continue
         idx = np.arange(p) if side == 0 else np.arange(n + p, n + 2 * p)
         ghost = np.take(high, idx, axis=ax)
-        if bc.kind == "dirichlet" and v is not None:
+        if bc.kind == "dirichlet" and free is not None:
             cell = np.take(v, 0 if side == 0 else n - 1, axis=k)
             out = np.expand_dims(cell > 0 if side == 0 else cell < 0, (0, ax))
             ghost = np.where(out, np.take(free, idx, axis=ax), ghost)
