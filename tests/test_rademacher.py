@@ -84,7 +84,7 @@ def test_verdict_rules():
 
 
 def test_cached_stage_is_not_recomputed(tmp_path):
-    from validation.cache import cached_json
+    from validation.pipeline.cache import cached_json
 
     calls = []
 

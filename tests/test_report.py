@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from validation.cli import main
-from validation.report import build
+from validation.pipeline.report import build
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from validation.sweep import SweepError, aggregate, expand, load_config, run_dask
+from validation.pipeline.sweep import SweepError, aggregate, expand, load_config, run_dask
 
 TINY = """
 [sweep]
@@ -82,7 +82,7 @@ seed = [0]
     ("[nosuch]\nx = 1\n", "unknown table(s) ['nosuch']"),
 ])
 def test_sweep_config_schema_refuses_bad_keys_and_values(tmp_path, extra, message):
-    from validation.sweep import SweepError, load_config
+    from validation.pipeline.sweep import SweepError, load_config
 
     path = tmp_path / "s.toml"
     path.write_text(GOOD + extra)
@@ -97,7 +97,7 @@ def test_sweep_config_schema_refuses_bad_keys_and_values(tmp_path, extra, messag
     ("seed = [true]", "[sweep] seed = [True]: must be integers >= 0"),
 ])
 def test_sweep_config_schema_refuses_bad_grid_values(tmp_path, line, message):
-    from validation.sweep import SweepError, load_config
+    from validation.pipeline.sweep import SweepError, load_config
 
     key = line.split(" = ")[0]
     text = "\n".join(line if ln.startswith(key + " =") else ln for ln in GOOD.splitlines())

@@ -15,7 +15,8 @@ from .bounds import (
     path_norm,
     spectral_complexity,
 )
-from .catalogue import TECHNIQUES, Check, Technique, check_technique, technique
+from .catalogue import TECHNIQUES, Technique, check_technique, technique
+from .checks import Check, is_zero
 from .errors import CheckFailedError, TheoryError
 from .exact import ExactSolution, perturbed, residual, verify
 from .generator import Block, GeneratorResult, extract_generator, verify_generator
@@ -45,6 +46,7 @@ __all__ = [
     "extract_generator",
     "golowich_rakhlin_shamir",
     "heat_lipschitz_bound",
+    "is_zero",
     "linear_rademacher_exact",
     "linear_rademacher_upper",
     "manufacture",

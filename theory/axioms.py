@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .catalogue import Check, is_zero
+from .checks import Check, is_zero
 from .errors import TheoryError
 from .generator import Block, GeneratorResult, extract_generator
 from .noise import gaussian
@@ -392,10 +392,12 @@ def derive(assume: str | list[str] | tuple[str, ...] = DEFAULT_AXIOMS, dim: int 
         raise TheoryError(f"A8 (rotations) is derived in d = 2; got dim = {dim}; use --dim 2")
     der = Derivation(keys, dim)
     jet = make_jet(dim)
-    if not {"A2", "A3"} <= set(keys):
-        der.notes.append("Without A2 and A3 the generator need not be a local function of the "
+    missing = [k for k in ("A2", "A3") if k not in keys]
+    if missing:
+        gone = " and ".join(missing)
+        der.notes.append(f"Without {gone} the generator need not be a local function of the "
                          "2-jet: no PDE follows. The derivation stops here.")
-        der.equation = "no local PDE (A2/A3 not assumed)"
+        der.equation = f"no local PDE ({gone} not assumed)"
         return der
     der.steps.append(_step_jet(jet))
     if "A1" in keys:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from .catalogue import Check, is_zero
+from .checks import Check, is_zero
 from .errors import TheoryError
 
 ASSUMPTIONS: dict[str, str] = {

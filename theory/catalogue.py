@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from .axioms import converse_checks
+from .checks import Check, is_zero
 from .errors import TheoryError
 from .generator import (
     Block,
@@ -176,16 +178,6 @@ def technique(name: str) -> Technique:
 
 
 @dataclass(frozen=True)
-class Check:
-    """One verified statement: what, whether it held, and the sympy evidence."""
-
-    name: str
-    passed: bool
-    detail: str = ""
-    axiom: str = ""
-
-
-@dataclass(frozen=True)
 class TechniqueReport:
     """Computed generator of a technique and the checks against theory.md."""
 
@@ -199,21 +191,12 @@ class TechniqueReport:
         return all(c.passed for c in self.checks)
 
 
-def is_zero(expr: sp.Expr | sp.Matrix) -> bool:
-    """True when expr simplifies to 0 (entrywise for matrices)."""
-    if isinstance(expr, sp.MatrixBase):
-        return all(sp.simplify(e) == 0 for e in expr)
-    return sp.simplify(expr) == 0
-
-
 def check_technique(name: str, d: int = 2, generator: GeneratorResult | None = None
                     ) -> TechniqueReport:
     """Compute the generator of technique ``name`` in dimension d and check it against theory.md.
 
     ``generator`` may be given to check a precomputed (or deliberately wrong) result.
     """
-    from .axioms import converse_checks  # axioms imports this module
-
     tech = technique(name)
     S = symbols_for(d)
     exp = tech.expect(S)

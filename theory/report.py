@@ -13,7 +13,8 @@ import sympy as sp
 
 from . import bounds, exact, graph, scheme_analysis
 from .axioms import AXIOMS, DEFAULT_AXIOMS, Derivation, derive
-from .catalogue import TECHNIQUES, Check, TechniqueReport, check_technique, technique
+from .catalogue import TECHNIQUES, TechniqueReport, check_technique, technique
+from .checks import Check
 from .generator import second_order_part
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .catalogue import Check, is_zero
+from .checks import Check, is_zero
 
 C, r, th = sp.symbols("C r theta", nonnegative=True)
 

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from .data import Dataset, make_dataset
-from .io import atomic_write_bytes, write_json
 from .models import DiffusionResNet
+from .pipeline.io import atomic_write_bytes, write_json
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,8 +143,17 @@ def save_model(model: DiffusionResNet, cfg: TrainConfig, history: dict, out: str
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[DiffusionResNet, TrainConfig]:
-    blob = torch.load(Path(path), map_location=resolve_device(device), weights_only=True)
-    m = blob["model"]
+    """The model and its training config from a model.pt written by :func:`save_model`."""
+    from .models import ModelError
+
+    try:
+        blob = torch.load(Path(path), map_location=resolve_device(device), weights_only=True)
+        m = blob["model"]
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # truncated zip, wrong pickle, missing keys ...
+        raise ModelError(f"{path} is not a model.pt written by cdverify ({type(exc).__name__}: "
+                         f"{str(exc)[:160]}); train again or pass another file") from exc
     model = DiffusionResNet(m["in_dim"], m["n_classes"], feature_dim=m["feature_dim"],
                             blocks=m["blocks"], t_end=m["t_end"], sigma=m["sigma"],
                             hidden=m["hidden"], encoder=m["encoder"]).double()

@@ -50,8 +50,8 @@ def positive(text: str) -> float:
     return value
 
 
-def nonnegative_list(text: str) -> str:
-    """Comma-separated finite numbers >= 0, e.g. '0,0.1,0.3' (returned as given, validated)."""
+def nonnegative_list(text: str) -> tuple[float, ...]:
+    """Comma-separated finite numbers >= 0, e.g. '0,0.1,0.3', as a tuple of floats."""
     items = [s.strip() for s in text.split(",")]
     if not items or any(s == "" for s in items):
         raise argparse.ArgumentTypeError(f"{text!r} has an empty item; give numbers separated "
@@ -61,7 +61,7 @@ def nonnegative_list(text: str) -> str:
             nonnegative(s)
         except argparse.ArgumentTypeError as exc:
             raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
-    return text
+    return tuple(float(s) for s in items)
 
 
 def folder_problem(path: str | os.PathLike) -> str | None:
@@ -81,3 +81,23 @@ def folder_problem(path: str | os.PathLike) -> str | None:
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"cannot be created: {parent} is not writable"
     return None
+
+
+def axiom_list(text: str) -> str:
+    """Comma-separated axiom names A1..A9 (case-insensitive), no empty or repeated item;
+    returned as the canonical 'A1,A2,...' in numerical order."""
+    from theory.axioms import AXIOMS
+
+    items = [s.strip() for s in text.split(",")]
+    if any(s == "" for s in items):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty item; give axiom names "
+                                         "separated by commas, e.g. A1,A2,A3,A5,A6")
+    names = [s.upper() for s in items]
+    bad = [s for s in items if s.upper() not in AXIOMS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"{text!r}: unknown axiom {bad[0]!r}; valid: "
+                                         f"{', '.join(AXIOMS)}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"{text!r}: {repeated[0]} is given twice")
+    return ",".join(sorted(names, key=lambda k: int(k[1:])))

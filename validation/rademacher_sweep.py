@@ -1,57 +1,74 @@
-"""`cdverify rademacher`: empirical Rademacher complexity against the bounds, over a sigma sweep."""
+"""The Rademacher sweep: train (cached) and estimate the empirical Rademacher complexity of every
+(sigma, seed) against the norm bounds; tables, log-scale plot, verdict.
+
+``cdverify rademacher`` and the report's Rademacher stage are thin layers over
+:func:`run_sweep`.
+"""
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
+from pathlib import Path
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .cli_types import count, nonnegative_list
+@dataclass(frozen=True)
+class RademacherSweep:
+    """``seeds`` models per noise level in ``sigmas`` (0 is the baseline); the estimate uses
+    ``points`` training points, ``draws`` sign draws, ``steps`` ascent steps in the ``norm``
+    ball and ``noise_samples`` common noise draws S."""
 
-    p.add_argument("--data", default="moons", help="a 2-class data set (default %(default)s)")
-    p.add_argument("--sigmas", default="0,0.1,0.3,0.5", type=nonnegative_list,
-                   help="comma-separated noise levels >= 0")
-    p.add_argument("--seeds", type=count, default=3, help="seeds per sigma (default 3)")
-    p.add_argument("--epochs", type=count, default=40)
-    p.add_argument("--points", type=count, default=100, help="sample size m (training points)")
-    p.add_argument("--draws", type=count, default=16, help="sign draws K")
-    p.add_argument("--steps", type=count, default=60, help="ascent steps per draw")
-    p.add_argument("--norm", default="frobenius", choices=["frobenius", "spectral"])
-    p.add_argument("--noise-samples", type=count, default=4, help="common noise draws S")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", default="out/rademacher")
+    data: str = "moons"
+    sigmas: tuple[float, ...] = (0.0, 0.1, 0.3, 0.5)
+    seeds: int = 3
+    epochs: int = 40
+    points: int = 100
+    draws: int = 16
+    steps: int = 60
+    norm: str = "frobenius"
+    noise_samples: int = 4
+    device: str = "cpu"
+
+    def __post_init__(self):
+        sig = tuple(float(s) for s in self.sigmas)
+        object.__setattr__(self, "sigmas", sig)
+        if 0.0 not in sig or len(set(sig)) < 2:
+            raise ValueError(f"sigmas {sig}: include 0 (the baseline) and one sigma > 0")
+        if self.norm not in ("frobenius", "spectral"):
+            raise ValueError(f"norm {self.norm!r}: valid are frobenius, spectral")
+        for name in ("seeds", "epochs", "points", "draws", "steps", "noise_samples"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} = {getattr(self, name)}: give a count >= 1")
 
 
-def sweep(args, out, progress=True, cache=None) -> dict:
+def run_sweep(spec: RademacherSweep, out: str | Path, progress: bool = True,
+              cache: str | Path | None = None) -> dict:
     """Train (cached) and estimate for every (sigma, seed); returns rows and the verdict."""
     from dataclasses import asdict
 
     from tqdm import tqdm
 
-    from .cache import cached_json, cached_model
     from .data import make_dataset
+    from .pipeline.cache import cached_json, cached_model
     from .rademacher import network_estimate, norm_bounds, sandwich_check, stability_in_draws
     from .train import TrainConfig, evaluate
     from .verdict import compare_to_baseline
 
-    sigmas = [float(s) for s in str(args.sigmas).split(",")]
-    if 0.0 not in sigmas or len(sigmas) < 2:
-        raise ValueError(f"--sigmas {args.sigmas}: include 0 (the baseline) and one sigma > 0")
+    sigmas = list(spec.sigmas)
     rows = []
-    jobs = [(s, seed) for s in sigmas for seed in range(args.seeds)]
+    jobs = [(s, seed) for s in sigmas for seed in range(spec.seeds)]
     for sigma, seed in tqdm(jobs, desc="rademacher sweep", disable=not progress):
-        cfg = TrainConfig(data=args.data, sigma=sigma, epochs=args.epochs, seed=seed,
-                          device=args.device)
+        cfg = TrainConfig(data=spec.data, sigma=sigma, epochs=spec.epochs, seed=seed,
+                          device=spec.device)
         data = make_dataset(cfg.data, cfg.n, seed=cfg.seed, noise=cfg.noise)
-        model, _hist = cached_model(cache or out, cfg, data, progress=False)
+        model, _hist = cached_model(cache or Path(out), cfg, data, progress=False)
         model = model.cpu()
-        x = data.x_train[: args.points]
-        est_cfg = {"train": asdict(cfg), "points": args.points, "draws": args.draws,
-                   "steps": args.steps, "norm": args.norm, "S": args.noise_samples}
+        x = data.x_train[: spec.points]
+        est_cfg = {"train": asdict(cfg), "points": spec.points, "draws": spec.draws,
+                   "steps": spec.steps, "norm": spec.norm, "S": spec.noise_samples}
 
         def compute(model=model, x=x, data=data, sigma=sigma, seed=seed):
-            e = network_estimate(model, x, draws=args.draws, steps=args.steps, norm=args.norm,
-                                 noise_samples=args.noise_samples, seed=1000 + seed)
+            e = network_estimate(model, x, draws=spec.draws, steps=spec.steps, norm=spec.norm,
+                                 noise_samples=spec.noise_samples, seed=1000 + seed)
             ev = evaluate(model, data)
             row = {"sigma": sigma, "seed": seed, "R_lower": e.mean, "R_lower_se": e.stderr,
                    **norm_bounds(model, x), **ev,
@@ -60,30 +77,31 @@ def sweep(args, out, progress=True, cache=None) -> dict:
                    "heat_lipschitz_bound": "n/a: the trained velocity is not 0 (the heat-"
                    "semigroup bound assumes pure diffusion)"}
             if sigma > 0 and seed == 0:
-                kw = {"draws": args.draws, "steps": args.steps, "norm": args.norm,
+                kw = {"draws": spec.draws, "steps": spec.steps, "norm": spec.norm,
                       "seed": 1000 + seed}
-                row["sandwich"] = sandwich_check(model, x, samples=args.noise_samples,
+                row["sandwich"] = sandwich_check(model, x, samples=spec.noise_samples,
                                                  realisations=3, **kw)
                 row["draw_stability"] = stability_in_draws(
-                    model, x, samples=(1, args.noise_samples, 4 * args.noise_samples), **kw)
+                    model, x, samples=(1, spec.noise_samples, 4 * spec.noise_samples), **kw)
             return row
 
-        rows.append(cached_json(cache or out, "rademacher", est_cfg, compute))
+        rows.append(cached_json(cache or Path(out), "rademacher", est_cfg, compute))
     verdict = compare_to_baseline(
         {s: [r["R_lower"] for r in rows if r["sigma"] == s] for s in sigmas},
         lower_is_better=True)
     return {"rows": rows, "verdict": verdict, "sigmas": sigmas}
 
 
-def write_outputs(res: dict, out, title: str) -> list[str]:
+def write_outputs(res: dict, out: str | Path, title: str) -> list[str]:
     """Table (CSV, Markdown), log-scale plot (PNG) of estimates, bounds and gaps against sigma."""
+    out = Path(out)
     import csv
     import io
 
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .io import atomic_write_text, save_figure
+    from .pipeline.io import atomic_write_text, save_figure
     from .verdict import verdict_markdown
 
     cols = ["sigma", "seed", "R_lower", "R_lower_se", "golowich_rakhlin_shamir",
@@ -143,10 +161,3 @@ def write_outputs(res: dict, out, title: str) -> list[str]:
     ax.legend(fontsize=8)
     save_figure(fig, out / "rademacher.png")
     return ["rademacher.csv", "rademacher.md", "rademacher.png", "rademacher.json"]
-
-
-def run(args: argparse.Namespace) -> int:
-    from .cmd_common import run_sweep_command
-
-    return run_sweep_command(args, "rademacher", sweep, write_outputs,
-                             f"Rademacher complexity, {args.data}")

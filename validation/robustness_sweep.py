@@ -1,66 +1,80 @@
-"""`cdverify robustness`: attacks, ground truth, certificates and the verdict over a sigma sweep."""
+"""The robustness sweep: train (cached) and attack every (sigma, seed); tables, plot, verdict.
+
+The command ``cdverify robustness`` and the report's robustness stage are thin layers over
+:func:`run_sweep`; :func:`write_outputs` writes robustness.csv/.md/.png.
+"""
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
+from pathlib import Path
 
 
-def _floats(s: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in s.split(","))
+@dataclass(frozen=True)
+class RobustnessSweep:
+    """One sweep: ``seeds`` trained models per noise level in ``sigmas`` (0 is the baseline),
+    attacked at every eps of ``eps_linf`` and ``eps_l2`` on ``points`` test points; the deployed
+    predictor averages ``K`` noise draws; PGD takes ``steps`` steps."""
+
+    data: str = "moons"
+    sigmas: tuple[float, ...] = (0.0, 0.1, 0.3, 0.5)
+    seeds: int = 3
+    epochs: int = 40
+    eps_linf: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)
+    eps_l2: tuple[float, ...] = (0.0, 0.03, 0.07, 0.14, 0.28, 0.56)
+    points: int = 60
+    K: int = 32
+    steps: int = 15
+    device: str = "cpu"
+
+    def __post_init__(self):
+        sig = tuple(float(s) for s in self.sigmas)
+        object.__setattr__(self, "sigmas", sig)
+        object.__setattr__(self, "eps_linf", tuple(float(e) for e in self.eps_linf))
+        object.__setattr__(self, "eps_l2", tuple(float(e) for e in self.eps_l2))
+        if 0.0 not in sig or len(set(sig)) < 2:
+            raise ValueError(f"sigmas {sig}: include 0 (the baseline) and one sigma > 0")
+        for name in ("seeds", "epochs", "points", "K", "steps"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} = {getattr(self, name)}: give a count >= 1")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .cli_types import count, nonnegative_list
-    from .data import NAMES
-
-    p.add_argument("--data", default="moons", choices=NAMES)
-    p.add_argument("--sigmas", default="0,0.1,0.3,0.5", type=nonnegative_list,
-                   help="comma-separated noise levels >= 0")
-    p.add_argument("--seeds", type=count, default=3)
-    p.add_argument("--epochs", type=count, default=40)
-    p.add_argument("--eps", default="0,0.02,0.05,0.1,0.2,0.4", help="linf eps grid ([0,1] inputs)")
-    p.add_argument("--eps-l2", default="0,0.03,0.07,0.14,0.28,0.56", help="l2 eps grid")
-    p.add_argument("--points", type=count, default=60, help="test points attacked")
-    p.add_argument("--K", type=count, default=32, help="noise draws of the deployed predictor")
-    p.add_argument("--steps", type=count, default=15, help="PGD steps")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", default="out/robustness")
-
-
-def study_config(args):
+def study_config(spec: RobustnessSweep):
+    """The per-model attack study of a sweep."""
     from .robustness import StudyConfig
 
-    return StudyConfig(eps_linf=_floats(args.eps), eps_l2=_floats(args.eps_l2),
-                       points=args.points, deploy_draws=args.K, pgd_steps=args.steps,
+    return StudyConfig(eps_linf=spec.eps_linf, eps_l2=spec.eps_l2,
+                       points=spec.points, deploy_draws=spec.K, pgd_steps=spec.steps,
                        restarts=1, eot=8, eot_curve=(1, 4, 16), random_samples=200,
                        exhaustive_per_axis=31, grid_n=80, certify_points=30)
 
 
-def sweep(args, out, progress=True, cache=None) -> dict:
+def run_sweep(spec: RobustnessSweep, out: str | Path, progress: bool = True,
+              cache: str | Path | None = None) -> dict:
+    """Train (cached under ``cache``, else ``out``) and attack every (sigma, seed); returns
+    the per-run rows, the verdict against sigma = 0 and the study config."""
     from dataclasses import asdict
 
     import numpy as np
     from tqdm import tqdm
 
-    from .cache import cached_json, cached_model
     from .data import make_dataset
+    from .pipeline.cache import cached_json, cached_model
     from .robustness import robustness_study
     from .train import TrainConfig
     from .verdict import compare_to_baseline
 
-    sigmas = [float(s) for s in str(args.sigmas).split(",")]
-    if 0.0 not in sigmas or len(sigmas) < 2:
-        raise ValueError(f"--sigmas {args.sigmas}: include 0 (the baseline) and one sigma > 0")
-    scfg = study_config(args)
+    sigmas = list(spec.sigmas)
+    scfg = study_config(spec)
     rows = []
-    for sigma, seed in tqdm([(s, k) for s in sigmas for k in range(args.seeds)],
+    for sigma, seed in tqdm([(s, k) for s in sigmas for k in range(spec.seeds)],
                             desc="robustness sweep", disable=not progress):
-        cfg = TrainConfig(data=args.data, sigma=sigma, epochs=args.epochs, seed=seed,
-                          device=args.device)
+        cfg = TrainConfig(data=spec.data, sigma=sigma, epochs=spec.epochs, seed=seed,
+                          device=spec.device)
         data = make_dataset(cfg.data, cfg.n, seed=cfg.seed, noise=cfg.noise)
-        model, _ = cached_model(cache or out, cfg, data, progress=False)
+        model, _ = cached_model(cache or Path(out), cfg, data, progress=False)
         stage = {"train": asdict(cfg), "study": asdict(scfg)}
-        res = cached_json(cache or out, "robustness", stage,
+        res = cached_json(cache or Path(out), "robustness", stage,
                           lambda model=model, data=data, seed=seed: robustness_study(
                               model, data, scfg.__class__(**{**asdict(scfg), "seed": seed}),
                               progress=False))
@@ -80,14 +94,17 @@ def _fmt(acc_by_eps: dict) -> str:
     return "{" + ", ".join(f"{e}: {a:.2f}" for e, a in acc_by_eps.items()) + "}"
 
 
-def write_outputs(res: dict, out, title: str) -> list[str]:
+def write_outputs(res: dict, out: str | Path, title: str) -> list[str]:
+    """robustness.csv, robustness.md (tables, verdict, flags, certificates) and
+    robustness.png in ``out``; returns the file names (robustness.json is the caller's)."""
+    out = Path(out)
     import csv
     import io
 
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .io import atomic_write_text, save_figure
+    from .pipeline.io import atomic_write_text, save_figure
     from .verdict import verdict_markdown
 
     study = res["study"]
@@ -155,9 +172,3 @@ def write_outputs(res: dict, out, title: str) -> list[str]:
         ax.legend(fontsize=8)
     save_figure(fig, out / "robustness.png")
     return ["robustness.csv", "robustness.md", "robustness.png", "robustness.json"]
-
-
-def run(args: argparse.Namespace) -> int:
-    from .cmd_common import run_sweep_command
-
-    return run_sweep_command(args, "robustness", sweep, write_outputs, f"Robustness, {args.data}")

@@ -12,15 +12,14 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 import shutil
 import time
-from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
 
-from .cache import config_key
+from .cache import stage
 from .io import atomic_write_text, package_versions
+from .locks import clean_stale
 
 PROFILES: dict[str, dict] = {
     # a seconds-long run of the whole pipeline (tests); its verdicts carry no weight
@@ -44,30 +43,22 @@ PROFILES: dict[str, dict] = {
 }
 
 
-def stage(cache: Path, name: str, config: dict, compute: Callable[[Path], dict]) -> tuple[dict,
-                                                                                       Path]:
-    """Run ``compute(folder)`` once per (name, config); returns (result, folder)."""
-    folder = cache / f"{name}-{config_key(config)}"
-    done = folder / "result.json"
-    if done.exists():
-        return json.loads(done.read_text())["result"], folder
-    tmp = cache / f".{folder.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    t0 = time.perf_counter()
-    result = compute(tmp)
-    result["stage_wall_s"] = time.perf_counter() - t0
-    atomic_write_text(tmp / "result.json", json.dumps({"stage": name, "config": config,
-                                                       "result": result}, default=str))
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)  # the stage appears complete or not at all
-    stop = os.environ.get("CDVERIFY_STOP_AFTER")  # tests: simulate an interrupt after a stage
-    if stop == name:
-        raise KeyboardInterrupt(f"stopped after stage {name} (CDVERIFY_STOP_AFTER)")
-    return result, folder
-
-
 # --- the stages -------------------------------------------------------------------------------
+
+
+# measured from a cold cache on 2 CPU cores (see README "Timings"); keep in step with them
+PROFILE_HELP = ("smoke: a pipeline check, verdicts carry no weight (about 1 min); quick: the "
+                "default (about 3 min); full: more epochs, exact solutions, digits (about 15 "
+                "min)")
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(","))
+
+
+def _cell(text) -> str:
+    """A Markdown table cell: a '|' inside would split it."""
+    return str(text).replace("|", "\u2223")
 
 
 def derive_stage(p: dict) -> Callable[[Path], dict]:
@@ -86,6 +77,10 @@ def derive_stage(p: dict) -> Callable[[Path], dict]:
                 "catalogue": [{"title": it["title"], **it["facts"],
                                "passed": all(c["passed"] for c in it["checks"])}
                               for it in catalogue["items"]],
+                "steps": [{"title": st["title"], "axioms": st["axioms"],
+                           "conclusion": st["conclusion"], "checks": len(st["checks"]),
+                           "passed": all(c["passed"] for c in st["checks"])}
+                          for st in doc["derivation"]["steps"]],
                 "n_checks": sum(len(it["checks"]) for s in doc["sections"]
                                 for it in s["items"]) + sum(len(s["checks"]) for s in
                                                             doc["derivation"]["steps"]),
@@ -95,16 +90,13 @@ def derive_stage(p: dict) -> Callable[[Path], dict]:
 
 def flows_stage(p: dict) -> Callable[[Path], dict]:
     def run(folder: Path) -> dict:
-        from .cmd_solve import run as solve_run
+        from ..examples import run_example
 
         out = {}
         for ex in ("rotation", "ornstein-uhlenbeck", "advected-gaussian-1d"):
-            args = Namespace(example=ex, convection="central4", diffusion="central4",
-                             stepper="rk4", n=96 if "1d" not in ex else 256, dt=None, frames=9,
-                             out=str(folder / ex))
-            if solve_run(args) != 0:
-                raise RuntimeError(f"cdverify solve --example {ex} failed")
-            doc = json.loads((folder / ex / "solve.json").read_text())
+            doc = run_example(ex, folder / ex, convection="central4", diffusion="central4",
+                              stepper="rk4", n=96 if "1d" not in ex else 256, frames=9,
+                              progress=False)
             out[ex] = {"max_error_T": doc["errors"][-1]["max_error"],
                        "steps": doc["stats"]["steps"]}
         return out
@@ -118,8 +110,8 @@ DATA_OVERRIDES = {"digits": {"weight_decay": 3e-3, "epochs": 100, "grid": 192}}
 
 def agreement_stage(p: dict, data: str, sigma: float, models: Path) -> Callable[[Path], dict]:
     def run(folder: Path) -> dict:
-        from .cmd_validate import validate
-        from .train import TrainConfig
+        from ..three_way import validate
+        from ..train import TrainConfig
 
         over = DATA_OVERRIDES.get(data, {})
         cfg = TrainConfig(data=data, sigma=sigma, epochs=over.get("epochs", p["epochs"]),
@@ -135,13 +127,13 @@ def agreement_stage(p: dict, data: str, sigma: float, models: Path) -> Callable[
 
 def robustness_stage(p: dict, models: Path) -> Callable[[Path], dict]:
     def run(folder: Path) -> dict:
-        from .cmd_robustness import sweep, write_outputs
+        from ..robustness_sweep import RobustnessSweep, run_sweep, write_outputs
 
-        args = Namespace(data=p["data"], sigmas=p["sigmas"], seeds=p["seeds"],
-                         epochs=p["epochs"], eps=p["eps"], eps_l2=p["eps_l2"],
-                         points=p["points"], K=p["K"], steps=p["pgd_steps"],
-                         device=p.get("device", "cpu"))
-        res = sweep(args, folder, progress=False, cache=models)
+        spec = RobustnessSweep(data=p["data"], sigmas=_floats(p["sigmas"]), seeds=p["seeds"],
+                               epochs=p["epochs"], eps_linf=_floats(p["eps"]),
+                               eps_l2=_floats(p["eps_l2"]), points=p["points"], K=p["K"],
+                               steps=p["pgd_steps"], device=p.get("device", "cpu"))
+        res = run_sweep(spec, folder, progress=False, cache=models)
         write_outputs(res, folder, f"Robustness, {p['data']}")
         return {"verdict": res["verdict"], "flags": _all_flags(res["rows"]),
                 "md": (folder / "robustness.md").read_text()}
@@ -158,13 +150,13 @@ def _all_flags(rows) -> dict:
 
 def rademacher_stage(p: dict, models: Path) -> Callable[[Path], dict]:
     def run(folder: Path) -> dict:
-        from .cmd_rademacher import sweep, write_outputs
+        from ..rademacher_sweep import RademacherSweep, run_sweep, write_outputs
 
-        args = Namespace(data=p["data"], sigmas=p["sigmas"], seeds=p["seeds"],
-                         epochs=p["epochs"], points=p["rad_points"], draws=p["draws"],
-                         steps=p["steps"], norm="frobenius", noise_samples=p["noise_samples"],
-                         device=p.get("device", "cpu"))
-        res = sweep(args, folder, progress=False, cache=models)
+        spec = RademacherSweep(data=p["data"], sigmas=_floats(p["sigmas"]), seeds=p["seeds"],
+                               epochs=p["epochs"], points=p["rad_points"], draws=p["draws"],
+                               steps=p["steps"], norm="frobenius",
+                               noise_samples=p["noise_samples"], device=p.get("device", "cpu"))
+        res = run_sweep(spec, folder, progress=False, cache=models)
         write_outputs(res, folder, f"Rademacher complexity, {p['data']}")
         sand = [r["sandwich"]["holds"] for r in res["rows"] if "sandwich" in r]
         return {"verdict": res["verdict"], "sandwich_holds": all(sand),
@@ -173,30 +165,15 @@ def rademacher_stage(p: dict, models: Path) -> Callable[[Path], dict]:
 
 
 def lipschitz_stage(p: dict) -> Callable[[Path], dict]:
-    """Heat-semigroup Lipschitz bound: symbolic checks plus a numerical pure-diffusion test
-    (step function, v = 0): the measured Lipschitz constant of u(., T) against the bound."""
+    """The heat-semigroup Lipschitz bound against the measured constant (validation.lipschitz),
+    with its figure."""
     def run(folder: Path) -> dict:
-        import numpy as np
+        from ..lipschitz import heat_lipschitz_check, lipschitz_figure
+        from .io import save_figure
 
-        from numerics import Grid, Problem, solve
-        from theory.bounds import derive_heat_lipschitz, heat_lipschitz_bound
-
-        sym = derive_heat_lipschitz()
-        rows = []
-        for sigma in (0.1, 0.3, 0.5):
-            g = Grid(bounds=((-3.0, 3.0),), shape=(1200,))
-            prob = Problem(grid=g, initial=(g.coords[0] > 0).astype(float), t_end=1.0,
-                           diffusion=sigma**2 / 2, boundary="neumann")
-            u = solve(prob, convection="upwind1", diffusion="central2",
-                      stepper="crank-nicolson", dt=1e-3).final[0]
-            lip = float(np.abs(np.diff(u)).max() / g.spacing[0])
-            bound = heat_lipschitz_bound(sigma, 1.0)
-            rows.append({"sigma": sigma, "measured": lip, "bound": bound,
-                         "ratio": lip / bound})
-        ok = all(c.passed for c in sym.checks) and all(r["ratio"] <= 1.01 for r in rows)
-        attained = all(r["ratio"] >= 0.95 for r in rows)
-        return {"symbolic_passed": all(c.passed for c in sym.checks), "rows": rows,
-                "holds": ok, "attained": attained}
+        check = heat_lipschitz_check()
+        save_figure(lipschitz_figure(check), folder / "lipschitz.png")
+        return check
     return run
 
 
@@ -253,10 +230,13 @@ def _img(path: Path) -> str:
 
 
 def _md_to_html(md: str) -> str:
-    """A small Markdown subset (headings, tables, lists, bold, code) for the report."""
-    out, table = [], []
+    """A small Markdown subset (headings, tables, bullet lists as <ul>, bold, code)."""
+    out, table, items = [], [], []
 
     def flush():
+        if items:
+            out.append("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+            items.clear()
         if table:
             rows = [r.strip().strip("|").split("|") for r in table
                     if not set(r.replace("|", "").strip()) <= {"-", ":"}]
@@ -271,12 +251,15 @@ def _md_to_html(md: str) -> str:
         if line.startswith("|"):
             table.append(line)
             continue
+        if line.lstrip().startswith("- "):
+            if table:
+                flush()
+            items.append(_inline(line.lstrip()[2:]))
+            continue
         flush()
         if line.startswith("#"):
             n = min(len(line) - len(line.lstrip("#")) + 2, 6)
             out.append(f"<h{n}>{_inline(line.lstrip('#').strip())}</h{n}>")
-        elif line.lstrip().startswith("- "):
-            out.append(f"<li>{_inline(line.lstrip()[2:])}</li>")
         elif line.strip():
             out.append(f"<p>{_inline(line)}</p>")
     flush()
@@ -295,7 +278,8 @@ CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;
 color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;
 padding:4px 8px;font-size:0.9em}th{background:#f3f3f3}img{max-width:100%;margin:0.5em 0}
 .holds{background:#d8f5d8}.fails{background:#f8d4d4}.inconclusive{background:#f6efc8}
-code{font-size:0.85em}h2{border-bottom:1px solid #ddd;margin-top:2em}"""
+code{font-size:0.85em}h2{border-bottom:1px solid #ddd;margin-top:2em}
+.warning{background:#fde2c8;border:2px solid #d9822b;padding:0.7em 1em}"""
 
 
 def write_report(out: Path, results: dict, folders: dict, meta: dict) -> None:
@@ -311,14 +295,22 @@ def write_report(out: Path, results: dict, folders: dict, meta: dict) -> None:
     table = claims(results)
     atomic_write_text(out / "results.json", json.dumps(
         {"claims": table, "results": results, "meta": meta}, indent=2, default=str))
+    reused = ", ".join(meta["reused"]) or "none"
     timing = (f"wall time {meta['wall_time_s']:.1f} s (stage compute {meta['stage_compute_s']:.1f}"
-              f" s, cached stages reused from {meta['cache']})")
-    md = ["# cdverify report", "", f"Profile `{meta['profile']}`, data `{meta['data']}`, "
+              f" s; stages reused from the cache {meta['cache']}: {reused})")
+    smoke = meta["profile"] == "smoke"
+    warning = ("This is a smoke-profile report: a check that the pipeline runs, with a few "
+               "epochs, seeds and points. Its verdicts carry no weight; run the quick or full "
+               "profile for evidence.")
+    md = ["# cdverify report", *([f"> **{warning}**", ""] if smoke else []),
+          f"Profile `{meta['profile']}`, data `{meta['data']}`, "
           f"{timing}, {meta['timestamp']}.", "",
           "| claim | status | evidence |", "|---|---|---|"]
     md += [f"| {c['claim']} | **{c['status']}** | {c['evidence']} (see {c['section']}) |"
            for c in table]
     body = ["<h1>cdverify report</h1>",
+            *([f'<p class="warning" id="smoke-warning"><b>{html.escape(warning)}</b></p>']
+              if smoke else []),
             f"<p>Profile <code>{meta['profile']}</code>, data <code>{meta['data']}</code>, "
             f"{html.escape(timing)}, {html.escape(meta['timestamp'])}.</p>",
             '<table id="claims"><tr><th>claim</th><th>status</th><th>evidence</th></tr>']
@@ -336,12 +328,22 @@ def write_report(out: Path, results: dict, folders: dict, meta: dict) -> None:
         body.extend(_img(p) for p in images)
 
     d = results["derive"]
-    cat = "\n".join(f"- {c['title']}: " + ("PASS" if c["passed"] else "FAIL")
-                    for c in d["catalogue"])
+    steps = "\n".join(f"| {i + 1} | {_cell(st['title'])} | {', '.join(st['axioms']) or '-'} | "
+                      f"{_cell(st['conclusion'])} | {st['checks']} | "
+                      f"{'PASS' if st['passed'] else 'FAIL'} |"
+                      for i, st in enumerate(d.get("steps", [])))
+    keys = ("velocity v", "diffusion A", "zeroth-order c")
+    cat = "\n".join(f"| {_cell(c['title'])} | "
+                    + " | ".join(f"`{_cell(c.get(k, ''))}`" for k in keys)
+                    + f" | {'PASS' if c['passed'] else 'FAIL'} |" for c in d["catalogue"])
     section("derivation", "Symbolic derivation", f"Result: `{d['equation']}`. "
             f"{d['n_checks']} checks, all {'passed' if d['passed'] else 'NOT passed'}; "
             f"exact solutions {'included' if d['exact_included'] else 'skipped (quick)'}. "
-            f"Full derivation: derive/derive.md and derive/derive.tex.\n\n{cat}")
+            "Full derivation: derive/derive.md and derive/derive.tex.\n\n"
+            "| step | title | axioms | conclusion | checks | status |\n|---|---|---|---|---|---|\n"
+            f"{steps}\n\n### Catalogue: generators of the network techniques\n\n"
+            "| technique | velocity v | diffusion A | zeroth-order c | status |\n"
+            f"|---|---|---|---|---|\n{cat}")
     fl = results["flows"]
     section("flows", "PDE flows of features", "\n".join(
         f"- {k}: max error at T {v['max_error_T']:.2e} ({v['steps']} steps)"
@@ -363,7 +365,8 @@ def write_report(out: Path, results: dict, folders: dict, meta: dict) -> None:
             "|---|---|---|---|\n" + "\n".join(
                 f"| {r['sigma']} | {r['measured']:.4f} | {r['bound']:.4f} | {r['ratio']:.3f} |"
                 for r in li["rows"]) + "\n\nStep function, pure diffusion, Crank-Nicolson on "
-            "1200 cells; the bound is attained by the step (theory.bounds).")
+            f"{li.get('cells', 1200)} cells; the bound is attained by the step (theory.bounds).",
+            [out / "lipschitz" / "lipschitz.png"])
     env = "\n".join(f"- {k}: {v}" for k, v in meta["versions"].items())
     section("environment", "Environment", f"{env}\n- profile config: "
             f"`{json.dumps(meta['config'])}`\n- seeds: 0..{meta['config']['seeds'] - 1}")
@@ -373,9 +376,18 @@ def write_report(out: Path, results: dict, folders: dict, meta: dict) -> None:
                       + "\n".join(body) + "</body></html>\n")
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a report: ``where`` says which stages are complete (and cached)."""
+
+    def __init__(self, where: str):
+        super().__init__(where)
+        self.where = where
+
+
 def build(profile: str = "quick", out: str | Path | None = None, cache: str | Path | None = None,
           data: str | None = None, progress: bool = True, device: str = "cpu") -> Path:
-    """Run every stage (cached) and write the report; returns the report folder."""
+    """Run every stage (cached, claimed against concurrent runs) and write the report; returns
+    the report folder. Ctrl-C raises :class:`Interrupted` naming the last complete stage."""
     from tqdm import tqdm
 
     if profile not in PROFILES:
@@ -384,27 +396,45 @@ def build(profile: str = "quick", out: str | Path | None = None, cache: str | Pa
     if device != "cpu":  # training on the GPU; the key changes, so cached CPU runs stay apart
         p["device"] = device
     if data:
-        p["data"] = data
-        p["agreement"] = [(data, s) for _, s in p["agreement"]]
+        from ..data import NAMES
+
+        if data not in NAMES:
+            raise ValueError(f"unknown data set {data!r}; valid: {', '.join(NAMES)}")
+        if data != p["data"]:
+            p["data"] = data
+            p["agreement"] = [(data, s) for _, s in p["agreement"]]
     start = time.perf_counter()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(out) if out else Path("reports") / stamp
     cache = Path(cache) if cache else Path("reports") / "cache"
     models = cache / "models"
+    clean_stale(cache)
     plan = [("derive", {"exact": p["exact"]}, derive_stage(p)),
-            ("flows", {"v": 1}, flows_stage(p)),
+            ("flows", {"v": 2}, flows_stage(p)),
             *[(f"agreement-{d}-sigma{s}", {"p": p, "data": d, "sigma": s},
                agreement_stage(p, d, s, models)) for d, s in p["agreement"]],
             ("robustness", {"p": p}, robustness_stage(p, models)),
             ("rademacher", {"p": p}, rademacher_stage(p, models)),
-            ("lipschitz", {"v": 1}, lipschitz_stage(p))]
+            ("lipschitz", {"v": 2}, lipschitz_stage(p))]
     results: dict = {"agreement": {}}
-    folders = {}
+    folders: dict = {}
+    computed: list[str] = []
+    last = None
     for name, config, compute in tqdm(plan, desc=f"report ({profile})", disable=not progress):
-        res, folder = stage(cache, name, config, compute)
+        try:
+            res, folder, fresh = stage(cache, name, config, compute)
+        except KeyboardInterrupt as exc:
+            done = f"after stage {last}" if last else "before the first stage completed"
+            if fresh_stop := str(exc).startswith("stopped after stage"):
+                done = f"after stage {name}"
+            raise Interrupted(f"{done} (of {', '.join(n for n, _, _ in plan)}); the "
+                              f"complete stages are kept in {cache}") from (
+                None if fresh_stop else exc)
+        last = name
+        if fresh:
+            computed.append(name)
         if name.startswith("agreement-"):
-            key = name[len("agreement-"):]
-            results["agreement"][key] = res
+            results["agreement"][name[len("agreement-"):]] = res
         else:
             results[name] = res
         folders[name] = folder
@@ -413,7 +443,7 @@ def build(profile: str = "quick", out: str | Path | None = None, cache: str | Pa
                   + list(results["agreement"].values()))
     meta = {"profile": profile, "data": p["data"], "config": p, "timestamp": stamp,
             "wall_time_s": time.perf_counter() - start, "stage_compute_s": stage_s,
+            "computed": computed, "reused": [n for n, _, _ in plan if n not in computed],
             "versions": package_versions(), "cache": str(cache)}
     write_report(out, results, folders, meta)
     return out
-

@@ -10,12 +10,16 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from .locks import tmp_tag
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # the owner in the name lets locks.clean_stale remove what a killed run left
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{tmp_tag()}-",
+                               suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -47,7 +51,7 @@ def package_versions() -> dict[str, str]:
 
 
 def write_json(path: str | os.PathLike, payload: dict[str, Any], *, config: dict | None = None,
-               seed: int | None = None) -> Path:
+               seed: int | str | None = None) -> Path:
     """Atomically write payload with config, seed and package versions beside it."""
     doc = {"config": config or {}, "seed": seed, "versions": package_versions(), **payload}
     return atomic_write_text(path, json.dumps(doc, indent=2, default=str))

@@ -1,28 +1,11 @@
-"""`cdverify validate`: train (or load) a diffusion ResNet and run the three-way agreement."""
+"""The three-way agreement experiment: a trained network, its semi-discrete operator and the
+PDE on a grid, compared at test points, with figures and a summary.
+
+``cdverify validate``, the report's agreement stages and the sweep's agreement jobs are thin
+layers over :func:`validate`.
+"""
 
 from __future__ import annotations
-
-import argparse
-import sys
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .cli_types import count, nonnegative, positive
-    from .data import NAMES
-
-    p.add_argument("--data", default="moons", choices=NAMES)
-    p.add_argument("--sigma", type=nonnegative, default=0.3, help="noise level (0: plain ResNet)")
-    p.add_argument("--blocks", type=count, default=10, help="number of residual blocks L")
-    p.add_argument("--T", dest="t_end", type=positive, default=1.0, help="depth T (h = T/L)")
-    p.add_argument("--epochs", type=count, default=60)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--weight-decay", type=nonnegative, default=1e-3,
-                   help="Adam weight decay: keeps the learned flow (and the PDE box) moderate")
-    p.add_argument("--grid", type=count, default=128, help="grid cells per axis for PDE/recursion")
-    p.add_argument("--test-points", type=count, default=100, help="test points compared")
-    p.add_argument("--model", default=None, help="load model.pt instead of training")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--out", default="out/validate", help="output folder (default %(default)s)")
 
 
 def validate(cfg, out, *, grid_n: int = 128, test_points: int = 100, model=None,
@@ -39,9 +22,9 @@ def validate(cfg, out, *, grid_n: int = 128, test_points: int = 100, model=None,
     from numerics.plots import flow_gif, panels
 
     from .agreement import PDE_SCHEME, agreement_study, interpolate
-    from .cache import cached_model
     from .data import make_dataset
-    from .io import atomic_write_text, save_figure, write_json
+    from .pipeline.cache import cached_model
+    from .pipeline.io import atomic_write_text, save_figure, write_json
     from .plots import decision_regions, network_paths
     from .train import evaluate, features, train
     from .velocity import feature_box, to_problem
@@ -111,27 +94,3 @@ def validate(cfg, out, *, grid_n: int = 128, test_points: int = 100, model=None,
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     payload["summary_md"] = "\n".join(lines)
     return payload
-
-
-def run(args: argparse.Namespace) -> int:
-    from numerics import NumericsError
-
-    from .data import DataError
-    from .models import ModelError
-    from .train import TrainConfig, load_model
-
-    try:
-        model = None
-        if args.model:
-            model, cfg = load_model(args.model, args.device)
-        else:
-            cfg = TrainConfig(data=args.data, sigma=args.sigma, blocks=args.blocks,
-                              t_end=args.t_end, epochs=args.epochs, seed=args.seed,
-                              weight_decay=args.weight_decay, device=args.device)
-        payload = validate(cfg, args.out, grid_n=args.grid, test_points=args.test_points,
-                           model=model)
-    except (DataError, ModelError, NumericsError, ValueError) as exc:
-        print(f"cdverify validate: error: {exc}", file=sys.stderr)
-        return 2
-    print(payload["summary_md"])
-    return 0

@@ -52,7 +52,7 @@ def _check_value(where: str, key: str, value, default) -> None:
 def load_config(path: str | Path) -> dict:
     """Read and validate a sweep TOML file against its schema: unknown tables and keys, and
     values of the wrong type or range, are refused with the key's name."""
-    from .data import NAMES
+    from ..data import NAMES
 
     try:
         doc = tomllib.loads(Path(path).read_text())
@@ -113,9 +113,9 @@ def run_job(job: dict, root: str) -> dict:
     """Run one job (or return its stored result). Safe to call in any worker process."""
     import torch
 
+    from ..data import make_dataset
+    from ..train import TrainConfig, evaluate
     from .cache import cached_json, cached_model, config_key
-    from .data import make_dataset
-    from .train import TrainConfig, evaluate
 
     torch.set_num_threads(1)  # one process per core
     root_p = Path(root)
@@ -130,7 +130,7 @@ def run_job(job: dict, root: str) -> dict:
         model = model.cpu()
         p = job["params"]
         if job["kind"] == "agreement":
-            from .cmd_validate import validate
+            from ..three_way import validate
 
             pay = validate(cfg, root_p / "jobs" / config_key(job), grid_n=p["grid"],
                            test_points=p["test_points"], model=model, progress=False)
@@ -142,7 +142,7 @@ def run_job(job: dict, root: str) -> dict:
         if job["kind"] == "robustness":
             import numpy as np
 
-            from .robustness import StudyConfig, robustness_study
+            from ..robustness import StudyConfig, robustness_study
 
             sc = StudyConfig(eps_linf=tuple(p["eps"]), eps_l2=tuple(p["eps_l2"]),
                              points=p["points"], deploy_draws=p["K"], pgd_steps=p["pgd_steps"],
@@ -154,7 +154,7 @@ def run_job(job: dict, root: str) -> dict:
                     "robust_auc_linf": float(np.mean([res["attacks"][f"linf:{e}"][
                         "robust_accuracy"] for e in sc.eps_linf])),
                     "flags_pass": bool(all(res["flags"].values()))}
-        from .rademacher import network_estimate
+        from ..rademacher import network_estimate
 
         x = data.x_train[: p["points"]]
         e = network_estimate(model, x, draws=p["draws"], steps=p["steps"],

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+EXAMPLE = "cdverify sweep examples/sweep.toml --workers 2 --out out/sweep"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .types import count
+
     p.add_argument("config", help="sweep TOML file (see examples/sweep.toml)")
     p.add_argument("--scheduler", default=None,
-                   help="address of an existing Dask distributed scheduler (tcp://host:8786); "
-                   "default: local processes")
-    p.add_argument("--workers", type=int, default=2, help="local processes (default 2)")
+                   help="address of an existing Dask distributed scheduler (tcp://host:8786; "
+                   "None: local processes)")
+    p.add_argument("--workers", type=count, default=2, help="local processes")
     p.add_argument("--out", default="out/sweep", help="results and cache folder")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .sweep import (
-        SweepError,
+    from validation.pipeline.sweep import (
         aggregate,
         expand,
         load_config,
@@ -28,11 +30,7 @@ def run(args: argparse.Namespace) -> int:
         write_outputs,
     )
 
-    try:
-        cfg = load_config(args.config)
-    except SweepError as exc:
-        print(f"cdverify sweep: error: {exc}", file=sys.stderr)
-        return 2
+    cfg = load_config(args.config)  # the schema check, before any job runs
     jobs = expand(cfg)
     out = Path(args.out)
     if args.scheduler:

@@ -1,0 +1,113 @@
+"""The package layout: no import circles (lazy imports included), the CLI a thin layer, the
+numerics free of sympy and torch, and no path outside the repository cited."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("theory", "numerics", "validation")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the project modules it imports anywhere in its body (lazy imports too)."""
+    modules = {_module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")
+                    base = base[: len(base) - node.level + 1]
+                    mod = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    mod = node.module or ""
+                targets = [mod] + [f"{mod}.{a.name}" for a in node.names]
+            for t in targets:
+                if t in modules and t != name:
+                    graph[name].add(t)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every elementary cycle's representative found by depth-first search (empty if none)."""
+    found, state = [], {}
+
+    def visit(node, stack):
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                found.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+    return found
+
+
+def test_no_import_circles_within_a_package():
+    graph = import_graph()
+    graph = {m: {t for t in ts if not t.startswith(m + ".")} for m, ts in graph.items()}
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_planted_circle():
+    # negative control: the circle theory/axioms <-> theory/catalogue that used to exist
+    graph = import_graph()
+    graph = {m: {t for t in ts if not t.startswith(m + ".")} for m, ts in graph.items()}
+    graph["theory.axioms"] = graph["theory.axioms"] | {"theory.catalogue"}
+    assert ["theory.axioms", "theory.catalogue", "theory.axioms"] in cycles(graph)
+
+
+def test_numerics_never_imports_sympy_or_torch():
+    for path in (ROOT / "numerics").rglob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"^\s*(import|from)\s+(sympy|torch)\b", text, re.M), path
+
+
+@pytest.mark.parametrize("module", ["derive", "solve", "validate", "robustness", "rademacher",
+                                    "report", "sweep"])
+def test_each_cli_module_is_a_thin_layer(module):
+    """A subcommand parses options and calls public functions: short, no loops over work."""
+    path = ROOT / "validation" / "cli" / f"{module}.py"
+    tree = ast.parse(path.read_text())
+    names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert {"add_arguments", "run"} <= names
+    assert len(path.read_text().splitlines()) < 70, "work belongs in a package, not the CLI"
+    loops = [n for n in ast.walk(tree) if isinstance(n, ast.For | ast.While)]
+    assert not loops, f"{path.name} loops: work belongs in a package, not the CLI"
+
+
+def test_validation_top_level_shows_experiments_not_plumbing():
+    top = {p.stem for p in (ROOT / "validation").glob("*.py")}
+    assert not top & {"cli", "cli_types", "report", "sweep", "cache", "io"}
+    assert not any(s.startswith("cmd_") for s in top)
+
+
+def test_nothing_cites_a_path_outside_the_repository():
+    files = [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]
+    files += [p for pkg in (*PACKAGES, "tests", "benchmarks") for p in (ROOT / pkg).rglob("*.py")]
+    pattern = re.compile(r"\.\./shared|/work/|\.\./\.\./")
+    hits = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in files if p != Path(__file__)
+            for m in pattern.finditer(p.read_text())]
+    assert hits == []

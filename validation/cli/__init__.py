@@ -1,0 +1,126 @@
+"""The ``cdverify`` command line: one module per subcommand, each a thin layer over a public
+function of theory/, numerics/ or validation/.
+
+Each subcommand module provides ``add_arguments(parser)``, ``run(args) -> int`` and ``EXAMPLE``
+(one example command for its ``--help``) and is imported lazily, so that ``cdverify derive``
+does not pay for importing torch.
+
+Failures the user can act on become one line on stderr: bad input (ValueError and the
+packages' errors derived from it) exits 2, a file-system error or a failed computation exits 1,
+Ctrl-C exits 130 and says where to resume. ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+
+# name -> (module, help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "derive": ("validation.cli.derive",
+               "machine-checked derivation of (CD) from the axioms, and the technique catalogue"),
+    "solve": ("validation.cli.solve",
+              "solve a named example of (CD) by finite differences; figures, GIF and JSON"),
+    "validate": ("validation.cli.validate",
+                 "train a diffusion ResNet and measure network vs semi-discrete vs PDE"),
+    "rademacher": ("validation.cli.rademacher",
+                   "empirical Rademacher complexity vs norm bounds over a sigma sweep"),
+    "robustness": ("validation.cli.robustness",
+                   "attacks (incl. EOT and exhaustive), certificates and the verdict"),
+    "report": ("validation.cli.report",
+               "the whole verification: every claim with its evidence, one HTML report"),
+    "sweep": ("validation.cli.sweep",
+              "grid of agreement/robustness/rademacher jobs, local or on a Dask cluster"),
+}
+
+INTERRUPTED = 130  # the shell's status for SIGINT
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's default in its help line; the epilog (the example) kept as written."""
+
+
+def _version() -> str:
+    try:
+        return version("cdverify")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="cdverify", formatter_class=_Formatter,
+        description=(
+            "Check, end to end, that deep residual networks are evolution operators of a "
+            "convection-diffusion equation: symbolic derivations, PDE flows of features, and "
+            "bound-versus-empirical reports."
+        ),
+        epilog="example:\n  cdverify report --profile quick\n\n"
+               "Run `cdverify COMMAND --help` for the options of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"cdverify {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        mod = import_module(module)
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           formatter_class=_Formatter, epilog=f"example:\n  {mod.EXAMPLE}")
+        mod.add_arguments(p)
+        p.add_argument("--debug", action="store_true",
+                       help="show the full traceback of a failure instead of one line")
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def _refuse_folders(args: argparse.Namespace) -> str | None:
+    """The error line for an --out/--cache that cannot become a writable folder (nothing is
+    created), or None."""
+    from .types import folder_problem
+
+    for option in ("out", "cache"):
+        path = getattr(args, option, None)
+        problem = None if path is None else folder_problem(path)
+        if problem:
+            return f"--{option} {path}: {problem}; choose another folder"
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)
+    if run is None:
+        parser.print_help()
+        return 0
+    name = f"cdverify {args.command}"
+    problem = _refuse_folders(args)
+    if problem:
+        print(f"{name}: error: {problem}", file=sys.stderr)
+        return 2
+    if args.debug:
+        return int(run(args))
+    try:
+        return int(run(args))
+    except KeyboardInterrupt as exc:
+        where = getattr(exc, "where", None)
+        print(f"\n{name}: interrupted{' ' + where if where else ''}; rerun the same command "
+              "to resume (finished work is cached)", file=sys.stderr)
+        return INTERRUPTED
+    except ValueError as exc:  # bad input found by a package's own checks
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        what = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+        print(f"{name}: error: {what}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # one line; --debug shows the traceback
+        print(f"{name}: error: {type(exc).__name__}: {exc} (rerun with --debug for the "
+              "traceback)", file=sys.stderr)
+        return 1
+
+
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]

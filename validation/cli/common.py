@@ -1,0 +1,27 @@
+"""Shared driver of the sweep commands (`cdverify robustness`, `cdverify rademacher`)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict
+from pathlib import Path
+from types import ModuleType
+
+
+def run_sweep_command(args: argparse.Namespace, name: str, spec, module: ModuleType,
+                      title: str) -> int:
+    """``module.run_sweep(spec)`` -> tables and plot (``module.write_outputs``), NAME.json with
+    the config, seed range and versions -> print the summary."""
+    from validation.pipeline.io import write_json
+
+    out = Path(args.out)
+    start = time.perf_counter()
+    res = module.run_sweep(spec, out)
+    files = module.write_outputs(res, out, title)
+    res["wall_time_s"] = time.perf_counter() - start
+    write_json(out / f"{name}.json", res, config=asdict(spec),
+               seed=f"0..{spec.seeds - 1} per sigma")
+    print((out / f"{name}.md").read_text())
+    print(f"wrote {', '.join(files)} to {out} in {res['wall_time_s']:.1f} s")
+    return 0

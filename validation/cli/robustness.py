@@ -1,0 +1,46 @@
+"""`cdverify robustness`: attacks, ground truth, certificates and the verdict over a sigma sweep."""
+
+from __future__ import annotations
+
+import argparse
+
+EXAMPLE = "cdverify robustness --sigmas 0,0.3 --seeds 3 --epochs 40 --out out/robustness"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from validation.data import NAMES
+
+    from .types import count, nonnegative_list
+
+    p.add_argument("--data", default="moons", choices=NAMES, help="2-D data set")
+    p.add_argument("--sigmas", default="0,0.1,0.3,0.5", type=nonnegative_list,
+                   help="comma-separated noise levels >= 0, including 0 (the baseline)")
+    p.add_argument("--seeds", type=count, default=3, help="trained models per sigma")
+    p.add_argument("--epochs", type=count, default=40, help="training epochs")
+    p.add_argument("--eps", default="0,0.02,0.05,0.1,0.2,0.4", type=nonnegative_list,
+                   help="linf eps grid ([0,1] inputs)")
+    p.add_argument("--eps-l2", default="0,0.03,0.07,0.14,0.28,0.56", type=nonnegative_list,
+                   help="l2 eps grid")
+    p.add_argument("--points", type=count, default=60, help="test points attacked")
+    p.add_argument("--K", type=count, default=32, help="noise draws of the deployed predictor")
+    p.add_argument("--steps", type=count, default=15, help="PGD steps")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (training only)")
+    p.add_argument("--out", default="out/robustness",
+                   help="output folder (also caches the trained models)")
+
+
+def spec(args: argparse.Namespace):
+    from validation.robustness_sweep import RobustnessSweep
+
+    return RobustnessSweep(data=args.data, sigmas=args.sigmas, seeds=args.seeds,
+                           epochs=args.epochs, eps_linf=args.eps, eps_l2=args.eps_l2,
+                           points=args.points, K=args.K, steps=args.steps, device=args.device)
+
+
+def run(args: argparse.Namespace) -> int:
+    from validation import robustness_sweep
+
+    from .common import run_sweep_command
+
+    return run_sweep_command(args, "robustness", spec(args), robustness_sweep,
+                             f"Robustness, {args.data}")

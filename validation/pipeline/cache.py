@@ -1,0 +1,171 @@
+"""Idempotent, resumable and self-healing cache entries, keyed by the hash of their config.
+
+Three kinds: a JSON result (:func:`cached_json`), a trained model (:func:`cached_model`) and a
+stage folder of files (:func:`stage`). Each is built under a claim (locks.claim), so concurrent
+runs on one cache compute it once; each is written atomically (a temporary name, then a
+rename), so an interrupted run leaves nothing that looks complete. An entry whose files do not
+load (unparsable JSON, an unloadable model, a file whose SHA-256 differs from the stage's
+manifest) is reported with its path, removed and recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .io import atomic_write_text
+from .locks import claim, say, tmp_tag
+
+
+def config_key(config: dict) -> str:
+    """16 hex digits of the SHA-256 of the config's canonical JSON."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _read_json(path: Path) -> dict | None:
+    """The JSON document at ``path``; None if absent; None (reported, file removed) if it does
+    not parse."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        say(f"cache: {path} does not load ({type(exc).__name__}: {exc}); recomputing")
+        path.unlink(missing_ok=True)
+        return None
+
+
+def _lock(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def cached_json(root: str | Path, stage: str, config: dict, compute: Callable[[], Any]) -> Any:
+    """Return the stored result of (stage, config) or compute, store atomically and return it."""
+    path = Path(root) / "cache" / f"{stage}-{config_key(config)}.json"
+    doc = _read_json(path)
+    if doc is not None and "result" in doc:
+        return doc["result"]
+    with claim(_lock(path), path.exists, f"{stage} {config_key(config)}") as mine:
+        doc = None if mine else _read_json(path)
+        if doc is not None and "result" in doc:
+            return doc["result"]
+        result = compute()
+        atomic_write_text(path, json.dumps({"stage": stage, "config": config,
+                                            "result": result}, default=str))
+    return result
+
+
+def _load_trained(folder: Path, device: str):
+    """(model, history) from a complete model folder; None (reported, folder removed) if a
+    file does not load."""
+    from .. import train
+
+    try:
+        hist = json.loads((folder / "train.json").read_text())["history"]
+        model, _ = train.load_model(folder / "model.pt", device)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # any unloadable file means: retrain
+        say(f"cache: the model in {folder} does not load ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); retraining")
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    return model, hist
+
+
+def cached_model(root: str | Path, cfg, data=None, progress: bool = True):
+    """Train ``cfg`` once; later calls (and concurrent runs) load the stored model."""
+    from dataclasses import asdict
+
+    from ..train import train
+
+    folder = Path(root) / "cache" / f"model-{config_key(asdict(cfg))}"
+    done = folder / "train.json"  # written after model.pt: the model is complete
+    found = _load_trained(folder, cfg.device) if done.exists() else None
+    if found is not None:
+        return found
+    with claim(_lock(folder), done.exists, f"the model {folder.name}") as mine:
+        found = None if mine else _load_trained(folder, cfg.device)
+        if found is not None:
+            return found
+        return train(cfg, data, out=folder, progress=progress)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _manifest(folder: Path) -> dict[str, str]:
+    return {str(f.relative_to(folder)): _sha256(f) for f in sorted(folder.rglob("*"))
+            if f.is_file() and f.name != "result.json"}
+
+
+def _load_stage(folder: Path) -> dict | None:
+    """The result of a complete stage folder; None if absent; None (reported, folder removed)
+    if result.json does not parse or a file differs from the manifest."""
+    done = folder / "result.json"
+    if not done.exists():
+        return None
+    doc = _read_json(done)
+    bad = None
+    if doc is None or "result" not in doc:
+        bad = "result.json"
+    else:
+        for rel, digest in doc.get("files", {}).items():
+            f = folder / rel
+            if not f.is_file() or _sha256(f) != digest:
+                bad = rel
+                say(f"cache: {f} is missing or differs from the stage's manifest; recomputing "
+                    f"the stage {folder.name}")
+                break
+    if bad is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    return doc["result"]
+
+
+def stage(cache: Path, name: str, config: dict,
+          compute: Callable[[Path], dict]) -> tuple[dict, Path, bool]:
+    """Run ``compute(folder)`` once per (name, config), across runs and concurrent processes.
+
+    Returns (result, folder, computed): ``computed`` is False when the result was reused. The
+    folder is built under a temporary name and renamed when complete, with a manifest of its
+    files' SHA-256 in result.json; on an exception (Ctrl-C included) the temporary folder is
+    removed."""
+    cache = Path(cache)
+    folder = cache / f"{name}-{config_key(config)}"
+    found = _load_stage(folder)
+    if found is not None:
+        return found, folder, False
+    with claim(_lock(folder), (folder / "result.json").exists, f"stage {name}") as mine:
+        found = None if mine else _load_stage(folder)
+        if found is not None:
+            return found, folder, False
+        tmp = cache / f".{folder.name}.tmp-{tmp_tag()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            t0 = time.perf_counter()
+            result = compute(tmp)
+            result["stage_wall_s"] = time.perf_counter() - t0
+            atomic_write_text(tmp / "result.json", json.dumps(
+                {"stage": name, "config": config, "result": result, "files": _manifest(tmp)},
+                default=str))
+            shutil.rmtree(folder, ignore_errors=True)
+            tmp.rename(folder)  # the stage appears complete or not at all
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    if os.environ.get("CDVERIFY_STOP_AFTER") == name:  # tests: an interrupt after a stage
+        raise KeyboardInterrupt(f"stopped after stage {name} (CDVERIFY_STOP_AFTER)")
+    return result, folder, True
