@@ -65,6 +65,13 @@ BAD_OPTIONS = [
     (["robustness", "--K", "two"], "argument --K: 'two' is not an integer"),
     (["solve", "--dt", "0"], "argument --dt: 0.0 is not > 0"),
     (["report", "--data", "nosuch"], "argument --data: invalid choice: 'nosuch'"),
+    (["derive", "--assume", "A1,,a2"], "argument --assume: 'A1,,a2' has an empty item"),
+    (["derive", "--assume", "A1,a1"], "argument --assume: 'A1,a1': A1 is given twice"),
+    (["derive", "--assume", "A1,B2"], "argument --assume: 'A1,B2': unknown axiom 'B2'"),
+    (["derive", "--dim", "0"], "argument --dim: 0 is below 1"),
+    (["robustness", "--eps", "0,-0.1"], "argument --eps: '0,-0.1': -0.1 is negative"),
+    (["sweep", "examples/sweep.toml", "--workers", "0"], "argument --workers: 0 is below 1"),
+    (["solve", "--frames", "x"], "argument --frames: 'x' is not an integer"),
 ]
 
 
@@ -94,3 +101,100 @@ def test_output_folder_under_a_file_is_refused_before_any_work(command, tmp_path
     if command == "report":  # --cache too
         assert main(["report", "--cache", str(blocker)]) == 2
         assert "--cache" in capsys.readouterr().err
+
+
+def test_derive_assume_is_canonical_and_the_note_names_the_missing_axiom(capsys):
+    from validation.cli.types import axiom_list
+
+    assert axiom_list("a5, A1,A3") == "A1,A3,A5"
+    assert main(["derive", "--assume", "A1,a2", "--no-exact", "--technique", "plain"]) == 0
+    out = capsys.readouterr().out
+    assert "Without A3 the generator" in out and "Without A2" not in out
+
+
+def _subparsers():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return sub.choices
+
+
+@pytest.mark.parametrize("name", list(SUBCOMMANDS))
+def test_help_shows_every_default_and_an_example_that_parses(name):
+    p = _subparsers()[name]
+    text = p.format_help()
+    for action in p._actions:
+        if action.dest in ("help",) or not action.option_strings:
+            continue
+        assert action.help, f"{name} {action.option_strings} has no help"
+        assert "(default:" in p._get_formatter()._expand_help(action) or \
+            "%(default)" in action.help, f"{name} {action.option_strings}: default not shown"
+    assert "example:\n  cdverify " + name in text
+    example = text.split("example:\n  ", 1)[1].split("\n")[0]
+    args = build_parser().parse_args(example.split()[1:])  # the example is a valid command
+    assert args.command == name
+
+
+def test_help_default_check_can_fail():
+    # negative control: an option added without help text shows no default
+    p = _subparsers()["solve"]
+    p.add_argument("--undocumented", default=3)
+    action = p._actions[-1]
+    assert action.help is None or "(default:" not in p._get_formatter()._expand_help(action)
+
+
+def test_an_os_error_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys):
+    target = tmp_path / "ro"
+    target.mkdir()
+    blocked = target / "x.json"
+    blocked.mkdir()  # a folder where the JSON file should go: os.replace fails
+    assert main(["derive", "--technique", "plain", "--no-exact", "--json", str(blocked)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cdverify derive: error: ") \
+        and str(blocked) in err[0], err
+    with pytest.raises(OSError):
+        main(["derive", "--technique", "plain", "--no-exact", "--json", str(blocked),
+              "--debug"])
+
+
+def test_a_folder_that_is_not_writable_is_refused(tmp_path, capsys, monkeypatch):
+    import os
+
+    from validation.cli.types import folder_problem
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(locked)
+                        else real(p, mode))  # root may write anywhere: simulate the mode
+    assert folder_problem(locked / "out") == f"cannot be created: {locked} is not writable"
+    assert folder_problem(locked) == "is not writable"
+    assert folder_problem(tmp_path / "fresh" / "deeper") is None  # control
+    assert main(["validate", "--out", str(locked / "out")]) == 2
+    assert "--out" in capsys.readouterr().err and not (locked / "out").exists()
+
+
+def test_ctrl_c_during_a_report_exits_130_and_says_where_to_resume(tmp_path):
+    """A real SIGINT once the first stage is complete: one message, no traceback, exit 130,
+    nothing temporary left; the rerun reuses the complete stage."""
+    import os
+    import signal
+    import time
+
+    cache = tmp_path / "cache"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "validation.cli", "report", "--profile",
+                             "smoke", "--out", str(tmp_path / "out"), "--cache", str(cache)],
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(cache.glob("derive-*/result.json")):
+        time.sleep(0.2)
+    assert list(cache.glob("derive-*/result.json")), "the derive stage never completed"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("cdverify report: interrupted after stage derive"), last
+    assert last.endswith("rerun the same command to resume (finished work is cached)")
+    assert not [p for p in cache.rglob(".*")], "temporary files left behind"
+    assert not (tmp_path / "out").exists()

@@ -77,3 +77,106 @@ def test_index_html_renders_in_headless_chromium(smoke_report, tmp_path):
     console_errors = [line for line in res.stderr.splitlines()
                       if "CONSOLE" in line or "Uncaught" in line]
     assert not console_errors, console_errors
+
+
+def _numbers(doc: dict) -> dict:
+    """The report's results without wall times (which differ between runs)."""
+    import re
+
+    def strip(x):
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if not k.endswith("_s")
+                    and k != "timings"}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        if isinstance(x, str):
+            return re.sub(r"Wall time [0-9.]+ s", "Wall time", x)
+        return x
+    return {"claims": doc["claims"], "results": strip(doc["results"])}
+
+
+def test_smoke_report_warns_on_its_first_screen_and_has_a_figure_per_claim(smoke_report):
+    out = smoke_report
+    page = (out / "index.html").read_text()
+    body = page.split("<body>", 1)[1]
+    assert body.index('id="smoke-warning"') < body.index('<table id="claims">')
+    assert "verdicts carry no weight" in (out / "report.md").read_text().split("| claim")[0]
+    # every claim's section has a figure or a table
+    doc = json.loads((out / "results.json").read_text())
+    for claim in doc["claims"]:
+        sec = body.split(f'<h2 id="{claim["section"]}">', 1)[1].split("<h2 ", 1)[0]
+        assert "<img" in sec or "<table>" in sec, claim["section"]
+    derivation = body.split('<h2 id="derivation">', 1)[1].split("<h2 ", 1)[0]
+    assert derivation.count("<table>") == 2  # the steps and the catalogue's generators
+    lip = body.split('<h2 id="lipschitz">', 1)[1].split("<h2 ", 1)[0]
+    assert 'alt="lipschitz.png"' in lip
+    # bullet items only inside lists; no temporary names anywhere in the output
+    assert "<li>" in body
+    import re
+
+    assert not re.search(r"(?<!<ul>)(?<!</li>)<li>", body)  # every item opens a list or follows one
+    assert body.count("<ul>") == body.count("</ul>") > 0
+    for f in out.rglob("*"):
+        if f.suffix in (".html", ".md", ".json", ".csv", ".tex"):
+            assert not re.search(r"\.tmp-|\.tmp\b", f.read_text()), f
+
+
+def test_bullets_are_wrapped_in_lists():
+    from validation.pipeline.report import _md_to_html
+
+    html_text = _md_to_html("intro\n- a\n- b\n\n| x |\n|---|\n| 1 |\n- c")
+    assert html_text.count("<ul>") == 2 and "<ul><li>a</li><li>b</li></ul>" in html_text
+    assert "<ul><li>c</li></ul>" in html_text
+
+
+def test_a_damaged_cache_heals_and_reproduces_the_numbers(smoke_report, tmp_path, capsys):
+    """Fault injection: one file of each kind is damaged in a copy of the cache; the rerun
+    names each, recomputes what depends on it, and gives the same numbers."""
+    reference = json.loads((smoke_report / "results.json").read_text())
+    cache = tmp_path / "cache"
+    shutil.copytree(smoke_report.parent / "cache", cache)
+    damaged = {
+        "stage result.json": next(cache.glob("lipschitz-*/result.json")),
+        "stage figure": next(cache.glob("agreement-*/flow_panels.png")),
+        "per-run JSON": next(cache.glob("models/cache/rademacher-*.json")),
+        "model.pt": next(cache.glob("models/cache/model-*/model.pt")),
+    }
+    for path in damaged.values():
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    # the per-run result sits under the rademacher stage: drop that stage so it is rebuilt
+    shutil.rmtree(next(cache.glob("rademacher-*")))
+    capsys.readouterr()
+    healed = build("smoke", tmp_path / "out", cache, progress=False)
+    err = capsys.readouterr().err
+    for kind, path in damaged.items():
+        where = str(path.parent) if kind == "model.pt" else str(path)
+        assert where in err, f"{kind}: {where} not reported"
+    doc = json.loads((healed / "results.json").read_text())
+    assert sorted(doc["meta"]["computed"]) == sorted(
+        ["lipschitz", "rademacher", next(k for k in doc["meta"]["computed"]
+                                         if k.startswith("agreement"))])
+    a, b = _numbers(doc), _numbers(reference)
+    for key in b["results"]:
+        assert a["results"][key] == b["results"][key], key
+    assert a == b
+
+
+def test_two_concurrent_smoke_runs_compute_each_stage_once(tmp_path):
+    import os
+    import sys
+
+    cache = tmp_path / "cache"
+    procs = [subprocess.Popen([sys.executable, "-m", "validation.cli", "report", "--profile",
+                               "smoke", "--out", str(tmp_path / f"out{i}"), "--cache",
+                               str(cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=dict(os.environ)) for i in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for _, e in outs]
+    docs = [json.loads((tmp_path / f"out{i}" / "results.json").read_text()) for i in range(2)]
+    computed = [set(d["meta"]["computed"]) for d in docs]
+    stages = set(docs[0]["meta"]["computed"]) | set(docs[0]["meta"]["reused"])
+    assert computed[0] & computed[1] == set()  # no stage computed twice
+    assert computed[0] | computed[1] == stages  # every stage computed by one of them
+    assert _numbers(docs[0]) == _numbers(docs[1])
+    assert not list(cache.rglob("*.lock")) and not list(cache.rglob(".*"))

@@ -15,9 +15,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--example", default="rotation", choices=list(EXAMPLES),
                    help="named problem with a closed form")
-    p.add_argument("--convection", default="central2", choices=list(CONVECTION))
-    p.add_argument("--diffusion", default="central2", choices=list(DIFFUSION))
-    p.add_argument("--stepper", default="crank-nicolson", choices=list(TIME))
+    p.add_argument("--convection", default="central2", choices=list(CONVECTION),
+                   help="convection scheme (numerics.schemes, each with its declared order)")
+    p.add_argument("--diffusion", default="central2", choices=list(DIFFUSION),
+                   help="diffusion stencil")
+    p.add_argument("--stepper", default="crank-nicolson", choices=list(TIME),
+                   help="time stepper")
     p.add_argument("--n", type=count, default=None,
                    help="cells per axis (None: 96, or 32 for 3-D examples)")
     p.add_argument("--dt", type=positive, default=None,

@@ -51,8 +51,8 @@ def cached_json(root: str | Path, stage: str, config: dict, compute: Callable[[]
     doc = _read_json(path)
     if doc is not None and "result" in doc:
         return doc["result"]
-    with claim(_lock(path), path.exists, f"{stage} {config_key(config)}") as mine:
-        doc = None if mine else _read_json(path)
+    with claim(_lock(path), path.exists, f"{stage} {config_key(config)}"):
+        doc = _read_json(path)  # another run may have stored it while this one waited
         if doc is not None and "result" in doc:
             return doc["result"]
         result = compute()
@@ -90,8 +90,8 @@ def cached_model(root: str | Path, cfg, data=None, progress: bool = True):
     found = _load_trained(folder, cfg.device) if done.exists() else None
     if found is not None:
         return found
-    with claim(_lock(folder), done.exists, f"the model {folder.name}") as mine:
-        found = None if mine else _load_trained(folder, cfg.device)
+    with claim(_lock(folder), done.exists, f"the model {folder.name}"):
+        found = _load_trained(folder, cfg.device)  # another run may have trained it meanwhile
         if found is not None:
             return found
         return train(cfg, data, out=folder, progress=progress)
@@ -147,8 +147,8 @@ def stage(cache: Path, name: str, config: dict,
     found = _load_stage(folder)
     if found is not None:
         return found, folder, False
-    with claim(_lock(folder), (folder / "result.json").exists, f"stage {name}") as mine:
-        found = None if mine else _load_stage(folder)
+    with claim(_lock(folder), (folder / "result.json").exists, f"stage {name}"):
+        found = _load_stage(folder)  # another run may have completed it while this one waited
         if found is not None:
             return found, folder, False
         tmp = cache / f".{folder.name}.tmp-{tmp_tag()}"
