@@ -1,6 +1,6 @@
 """Numerical layer (numpy/scipy): grids, finite-difference schemes, Monte Carlo.
 
-Solves d_t u = v(x,t).grad u + tr(A(x,t) Hess u) + s(x,t), u(., 0) = f (theory.md, (CD)).
+Solves d_t u = v(x,t).grad u + tr(A(x,t) Hess u) + s(x,t), u(., 0) = f (docs/theory.md, (CD)).
 Never imports sympy or torch.
 """
 

@@ -1,6 +1,6 @@
 r"""Feynman-Kac by Monte Carlo: u(x, T) = E f(X_T), dX_s = v(X_s, T - s) ds + S dW_s, X_0 = x.
 
-Convention (theory.md section 1): u(., 0) = f and v(., t) is the velocity of (CD) at time t, so
+Convention (docs/theory.md section 1): u(., 0) = f and v(., t) is the velocity of (CD) at time t, so
 the particles run the network forward from the input: at particle time s they see v(., T - s).
 A = S S^T / 2; S is taken as the symmetric square root of 2A. Euler-Maruyama, vectorised over
 points and paths, seeded.

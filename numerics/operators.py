@@ -1,7 +1,8 @@
 r"""Pure finite-difference stencils, assembled as sparse matrices with affine boundary terms.
 
 Every linear spatial discretisation is L u + b(t): a sparse matrix from 1-D stencils (Kronecker
-products across axes) and the boundary data entering through ghost cells. Convention (theory.md):
+products across axes) and the boundary data entering through ghost cells. Convention
+(docs/theory.md):
 the operator approximates v . grad u + tr(A Hess u); for v_k > 0 information comes from +x_k,
 so upwinding uses the forward difference there.
 """

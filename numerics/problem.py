@@ -1,6 +1,7 @@
 r"""The problem spec: d_t u = v(x,t).grad u + tr(A(x,t) Hess u) + s(x,t), u(., 0) = f.
 
-Conventions (theory.md section 1): time runs from the output layer back to the input; a velocity
+Conventions (docs/theory.md section 1): time runs from the output layer back to the input; a
+velocity
 given as a list of fields is piecewise constant in time, field n on [t_n, t_{n+1}).
 Callables take ``(coords, t)`` with ``coords`` the tuple of meshgrid arrays and return arrays.
 """

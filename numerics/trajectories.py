@@ -1,6 +1,7 @@
 r"""Feature trajectories: the characteristics of (CD) run in network (forward) order.
 
-With the project's convention (theory.md section 1) u(., t) is "the last n blocks followed by f",
+With the project's convention (docs/theory.md section 1) u(., t) is "the last n blocks followed by
+f",
 so a feature enters at PDE time T and moves through the network as
     dX/ds = v(X, T - s),  X(0) = x,  s in [0, T],
 (the deterministic part of the Feynman-Kac particle). For a pure transport problem

@@ -1,4 +1,4 @@
-"""Generator extraction and the technique catalogue (theory.md section 3)."""
+"""Generator extraction and the technique catalogue (docs/theory.md section 3)."""
 
 from __future__ import annotations
 

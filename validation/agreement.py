@@ -1,4 +1,4 @@
-r"""Three-way agreement (theory.md section 6): network, semi-discrete operator, continuum PDE.
+r"""Three-way agreement (docs/theory.md section 6): network, semi-discrete operator, continuum PDE.
 
 1. network: Monte Carlo average of K noisy passes, with its standard error (error ~ K^-1/2);
 2. semi-discrete operator: the exact layer recursion on a grid,

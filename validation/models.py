@@ -1,4 +1,4 @@
-r"""Residual networks with noise: the discrete evolution operators of theory.md section 1.
+r"""Residual networks with noise: the discrete evolution operators of docs/theory.md section 1.
 
     z_0 = encoder(x),  z_{l+1} = z_l + h g_l(z_l) + sigma sqrt(h) xi_l,  h = T / L,
     logits = base(z_L),

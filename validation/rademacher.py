@@ -1,4 +1,5 @@
-r"""Empirical Rademacher complexity of trained networks, against the bounds (theory.md section 5).
+r"""Empirical Rademacher complexity of trained networks, against the bounds (docs/theory.md
+section 5).
 
 R_S(F) = E_eps sup_{f in F} (1/m) sum_i eps_i f(x_i). For the network class the supremum is
 approximated from below by projected gradient ascent over the parameters, restricted to norm

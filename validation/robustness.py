@@ -1,4 +1,5 @@
-r"""Robustness of the deployed predictor, attacked honestly and certified (theory.md section 4).
+r"""Robustness of the deployed predictor, attacked honestly and certified (docs/theory.md section
+4).
 
 The deployed predictor is g_K(x) = argmax of the softmax averaged over K fresh noise draws.
 Stochastic networks look robust under plain PGD because one noisy pass gives a noisy gradient

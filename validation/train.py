@@ -1,4 +1,4 @@
-r"""The diffusion training method (theory.md): cross-entropy on noisy passes.
+r"""The diffusion training method (docs/theory.md): cross-entropy on noisy passes.
 
 Each batch goes through the network with fresh noise (sigma > 0), so the loss is an unbiased
 estimate of E_xi CE(base(z_L), y): the network is trained as the random evolution operator it

@@ -1,4 +1,4 @@
-r"""From a trained network to a numerics problem (theory.md sections 1 and 6).
+r"""From a trained network to a numerics problem (docs/theory.md sections 1 and 6).
 
 Time runs from the output layer back to the input: on [t_n, t_{n+1}), t_n = n h, the velocity is
 the residual branch of block L-1-n, v(x, t) = g_{L-1-n}(x); A = sigma^2 I / 2; the initial

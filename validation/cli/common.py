@@ -14,8 +14,10 @@ def run_sweep_command(args: argparse.Namespace, name: str, spec, module: ModuleT
     """``module.run_sweep(spec)`` -> tables and plot (``module.write_outputs``), NAME.json with
     the config, seed range and versions -> print the summary."""
     from validation.pipeline.io import write_json
+    from validation.pipeline.locks import clean_stale
 
     out = Path(args.out)
+    clean_stale(out)  # temporary files of killed runs; live runs' files are kept
     start = time.perf_counter()
     res = module.run_sweep(spec, out)
     files = module.write_outputs(res, out, title)

@@ -27,7 +27,7 @@ PROFILES: dict[str, dict] = {
               "agreement": [("moons", 0.3)], "grid": 40, "test_points": 30, "points": 15,
               "draws": 4, "steps": 10, "K": 4, "pgd_steps": 5, "eps": "0,0.1,0.6",
               "eps_l2": "0,0.15,0.9", "rad_points": 40, "noise_samples": 2},
-    # the default: under 3 minutes on 2 CPU cores
+    # the default: about 2 minutes on 2 CPU cores from a cold cache
     "quick": {"data": "moons", "sigmas": "0,0.1,0.3,0.5", "seeds": 3, "epochs": 30,
               "exact": False, "agreement": [("moons", 0.3)], "grid": 96, "test_points": 80,
               "points": 40, "draws": 12, "steps": 40, "K": 16, "pgd_steps": 10,
@@ -46,10 +46,10 @@ PROFILES: dict[str, dict] = {
 # --- the stages -------------------------------------------------------------------------------
 
 
-# measured from a cold cache on 2 CPU cores (see README "Timings"); keep in step with them
-PROFILE_HELP = ("smoke: a pipeline check, verdicts carry no weight (about 1 min); quick: the "
-                "default (about 3 min); full: more epochs, exact solutions, digits (about 15 "
-                "min)")
+# measured from a cold cache on 2 CPU cores (README "Timings"); keep in step with them
+PROFILE_HELP = ("smoke: a pipeline check whose verdicts carry no weight (about 30 s); quick: the "
+                "default (about 2 min); full: 60 epochs, exact solutions, digits (about 25 min)."
+                " A rerun on a warm cache takes 2-3 s")
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -187,7 +187,7 @@ def claims(results: dict) -> list[dict]:
         {"claim": "The axioms A1-A6 give the convection-diffusion equation with A >= 0",
          "status": "holds" if d["derivation_passed"] else "fails", "section": "derivation",
          "evidence": f"{d['n_checks']} sympy checks; result: {d['equation']}"},
-        {"claim": "Network techniques map to the velocity/diffusion of theory.md (catalogue)",
+        {"claim": "Network techniques map to the velocity/diffusion of docs/theory.md (catalogue)",
          "status": "holds" if d["catalogue_passed"] else "fails", "section": "derivation",
          "evidence": f"{len(d['catalogue'])} entries, generators computed and compared"},
     ]

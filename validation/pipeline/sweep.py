@@ -174,6 +174,9 @@ def run_local(jobs: list[dict], root: str, workers: int) -> list[dict]:
 
     from tqdm import tqdm
 
+    from .locks import clean_stale
+
+    clean_stale(root)  # what killed runs left; live runs' files are kept
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
         futs = [ex.submit(run_job, j, root) for j in jobs]
         return [f.result() for f in tqdm(futs, desc="sweep (local)")]
