@@ -1,4 +1,4 @@
-r"""Robustness and Rademacher-complexity bounds (theory.md sections 4, 5), as formulas.
+r"""Robustness and Rademacher-complexity bounds (docs/theory.md sections 4, 5), as formulas.
 
 Symbolic derivations carry their checks; the numeric functions are what validation code calls.
 Each bound states its assumptions in ``ASSUMPTIONS``.

@@ -1,8 +1,8 @@
-r"""Network techniques as one-step blocks, with the generator theory.md section 3 expects.
+r"""Network techniques as one-step blocks, with the generator docs/theory.md section 3 expects.
 
 Each :class:`Technique` builds its block in dimension d (1, 2, 3, ...) with generic symbolic
 functions g_i(x) and S_ij(x), and states the expected velocity v, diffusion A, zeroth-order term,
-divergence rate and (where theory.md states one) the second-order part of the O(h) correction.
+divergence rate and (where docs/theory.md states one) the second-order part of the O(h) correction.
 :func:`check_technique` computes the generator and compares, each comparison a sympy identity.
 Graph diffusion is not a map on feature space; it has its own checks in :mod:`theory.graph`.
 """
@@ -65,7 +65,7 @@ def _noise(d: int, law: Callable[[], NoiseLaw], stem: str = "xi") -> tuple[sp.Ma
 
 @dataclass(frozen=True)
 class Expected:
-    """What theory.md says the generator is (None: not stated)."""
+    """What docs/theory.md says the generator is (None: not stated)."""
 
     velocity: sp.Matrix | None = None
     diffusion: sp.Matrix | None = None
@@ -179,7 +179,7 @@ def technique(name: str) -> Technique:
 
 @dataclass(frozen=True)
 class TechniqueReport:
-    """Computed generator of a technique and the checks against theory.md."""
+    """Computed generator of a technique and the checks against docs/theory.md."""
 
     technique: Technique
     dim: int
@@ -191,9 +191,27 @@ class TechniqueReport:
         return all(c.passed for c in self.checks)
 
 
+def expansion_check(res: GeneratorResult, x: tuple) -> Check:
+    """The whole expansion of (T q - q)/h up to O(h) (every derivative order, every power of
+    sqrt h) against the independent cumulant route (theory.cumulants)."""
+    from .cumulants import expansion, operator_difference
+    from .generator import format_operator
+
+    want = expansion(res.block, top=2)
+    powers = sorted(set(want) | set(res.terms))
+    gaps = {k: operator_difference(res.terms.get(k, {}), want.get(k, {})) for k in powers}
+    text = "; ".join(f"r^{k}: {format_operator(want.get(k, {}), x)}" for k in powers)
+    got = "; ".join(f"r^{k}: {format_operator(res.terms.get(k, {}), x)}" for k in powers)
+    return Check("expansion of (T q - q)/h up to O(h), every order of derivative, equals the "
+                 "cumulant route exp(K(theta)) - 1", all(not g for g in gaps.values()),
+                 f"r = sqrt(h); differences {({k: len(g) for k, g in gaps.items() if g})}",
+                 "A2", expected=text, computed=got)
+
+
 def check_technique(name: str, d: int = 2, generator: GeneratorResult | None = None
                     ) -> TechniqueReport:
-    """Compute the generator of technique ``name`` in dimension d and check it against theory.md.
+    """Compute the generator of technique ``name`` in dimension d and check it against
+    docs/theory.md.
 
     ``generator`` may be given to check a precomputed (or deliberately wrong) result.
     """
@@ -230,6 +248,7 @@ def check_technique(name: str, d: int = 2, generator: GeneratorResult | None = N
                     f"O(h) correction, second-order part h tr(B Hess q), B = "
                     f"{sp.simplify(exp.correction_second_order)}",
                     is_zero(got - exp.correction_second_order), f"computed B = {sp.simplify(got)}"))
+            checks.append(expansion_check(res, S.x))
             from .generator import polynomial_test_functions, verify_generator
 
             tests = polynomial_test_functions(S.x, 3 if d <= 2 else 2)

@@ -9,12 +9,15 @@ import sympy as sp
 
 @dataclass(frozen=True)
 class Check:
-    """One verified statement: what, whether it held, and the sympy evidence."""
+    """One verified statement: what, whether it held, and the sympy evidence (the expected and
+    the computed expression, as strings, where the check compares two)."""
 
     name: str
     passed: bool
     detail: str = ""
     axiom: str = ""
+    expected: str = ""
+    computed: str = ""
 
 
 def is_zero(expr: sp.Expr | sp.MatrixBase) -> bool:

@@ -1,6 +1,7 @@
 r"""Closed-form solutions of (CD), each verified by substitution.
 
-Convention (theory.md section 1): d_t u = v(x,t).grad u + tr(A(x,t) Hess u) + s(x,t), u(., 0) = f.
+Convention (docs/theory.md section 1): d_t u = v(x,t).grad u + tr(A(x,t) Hess u) + s(x,t), u(., 0)
+= f.
 For constant v the solution moves as u(x, t) = f(x + v t) (transport towards -v); Feynman-Kac:
 u(x, t) = E f(X_t), dX = v ds + S dW, A = S S^T / 2.
 """
@@ -215,7 +216,7 @@ def linear_drift_cosine(B: sp.Matrix, A: sp.Matrix, k0: sp.Matrix) -> ExactSolut
 
 
 def catalogue() -> list[ExactSolution]:
-    """Every closed form the toolkit verifies (theory.md sections 1, 3)."""
+    """Every closed form the toolkit verifies (docs/theory.md sections 1, 3)."""
     th = sp.Symbol("theta", positive=True)
     D = sp.Symbol("D", positive=True)
     return [

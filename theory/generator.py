@@ -120,7 +120,7 @@ def additive_noise_block(name: str, x: tuple[sp.Symbol, ...], h: sp.Symbol, drif
                          description: str = "x + h b(x) + sqrt(h) S(x) xi") -> Block:
     """The block x -> x + h b(x) + sqrt(h) S(x) xi with i.i.d. xi_j of the given law.
 
-    S must be square (d x d), as in theory.md section 1."""
+    S must be square (d x d), as in docs/theory.md section 1."""
     d = len(x)
     S = sp.Matrix(S)
     drift = sp.Matrix(drift)

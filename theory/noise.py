@@ -26,6 +26,9 @@ class NoiseLaw:
     moments: tuple[sp.Expr, ...]
     description: str = ""
     parameters: tuple[sp.Symbol, ...] = field(default=())
+    # the same law as a sympy.stats random variable, for an independent route to its cumulants
+    # (theory.cumulants); not used by the generator, which needs only the moments above
+    stats: Callable[[str], sp.Expr] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.moments) <= MAX_MOMENT:
@@ -61,12 +64,18 @@ class NoiseLaw:
 
 def gaussian() -> NoiseLaw:
     """Standard normal: E xi^k = (k-1)!! for even k, 0 for odd k."""
-    return NoiseLaw("gaussian", (1, 0, 1, 0, 3), "standard normal N(0, 1)")
+    from sympy import stats
+
+    return NoiseLaw("gaussian", (1, 0, 1, 0, 3), "standard normal N(0, 1)",
+                    stats=lambda n: stats.Normal(n, 0, 1))
 
 
 def rademacher() -> NoiseLaw:
     """Uniform on {-1, +1}: all even moments 1."""
-    return NoiseLaw("rademacher", (1, 0, 1, 0, 1), "uniform on {-1, +1}")
+    from sympy import stats
+
+    return NoiseLaw("rademacher", (1, 0, 1, 0, 1), "uniform on {-1, +1}",
+                    stats=lambda n: stats.Rademacher(n))
 
 
 def uniform() -> NoiseLaw:
@@ -75,6 +84,7 @@ def uniform() -> NoiseLaw:
         "uniform",
         (1, 0, 1, 0, sp.Rational(9, 5)),
         "uniform on [-sqrt(3), sqrt(3)], variance 1",
+        stats=lambda n: __import__("sympy.stats").stats.Uniform(n, -sp.sqrt(3), sp.sqrt(3)),
     )
 
 
@@ -82,7 +92,10 @@ def bernoulli(keep: sp.Expr | float | None = None) -> NoiseLaw:
     """Bernoulli mask m in {0, 1} with P(m = 1) = keep: E m^k = keep for k >= 1."""
     q = sp.Symbol("q", positive=True) if keep is None else sp.sympify(keep)
     params = (q,) if keep is None else ()
-    return NoiseLaw("bernoulli", (1, q, q, q, q), f"Bernoulli mask, keep-probability {q}", params)
+    from sympy import stats
+
+    return NoiseLaw("bernoulli", (1, q, q, q, q), f"Bernoulli mask, keep-probability {q}", params,
+                    stats=lambda n: stats.Bernoulli(n, q))
 
 
 def from_sympy_stats(rv: sp.Expr, name: str | None = None) -> NoiseLaw:
@@ -99,7 +112,8 @@ def from_sympy_stats(rv: sp.Expr, name: str | None = None) -> NoiseLaw:
                 f"moments up to order {MAX_MOMENT}"
             ) from exc
         moments.append(m)
-    return NoiseLaw(name or str(rv), tuple(moments), f"sympy.stats law of {rv}")
+    return NoiseLaw(name or str(rv), tuple(moments), f"sympy.stats law of {rv}",
+                    stats=lambda n: rv)
 
 
 LAWS: dict[str, Callable[[], NoiseLaw]] = {

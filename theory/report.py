@@ -15,7 +15,7 @@ from . import bounds, exact, graph, scheme_analysis
 from .axioms import AXIOMS, DEFAULT_AXIOMS, Derivation, derive
 from .catalogue import TECHNIQUES, TechniqueReport, check_technique, technique
 from .checks import Check
-from .generator import second_order_part
+from .generator import format_operator, second_order_part
 
 
 @dataclass
@@ -53,6 +53,7 @@ def _technique_item(rep: TechniqueReport) -> tuple[str, list[Check], dict[str, s
             facts["leading correction"] = (
                 f"order {corr[0]}; second-order part B = "
                 f"{sp.simplify(second_order_part(corr[1], rep.dim)).tolist()}")
+            facts["O(h) operator"] = format_operator(res.terms.get(2, {}), res.x)
     return f"{rep.technique.title} (`{rep.technique.name}`)", rep.checks, facts
 
 
@@ -66,7 +67,7 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
         if n != "graph-diffusion":
             technique(n)  # validates the name up front
     sections = []
-    cat = Section("Catalogue of network techniques (theory.md section 3)")
+    cat = Section("Catalogue of network techniques (docs/theory.md section 3)")
     for n in names:
         if n == "graph-diffusion":
             cat.items.append(("Graph diffusion u <- u - tau L u (`graph-diffusion`)",
@@ -88,7 +89,7 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
                      "velocity": str(list(sol.velocity)),
                      "diffusion": str(sol.diffusion.tolist())}))
             sections.append(ex)
-        bd = Section("Bounds (theory.md sections 4, 5)")
+        bd = Section("Bounds (docs/theory.md sections 4, 5)")
         hl = bounds.derive_heat_lipschitz()
         bd.items.append(("Heat-semigroup Lipschitz constants", list(hl.checks),
                          {"|f| <= M": str(hl.bounded), "f in [0,1]": str(hl.unit_interval),

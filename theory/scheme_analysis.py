@@ -1,6 +1,6 @@
 r"""Von Neumann analysis of explicit schemes for (CD) and their monotonicity conditions.
 
-Convention d_t u = v u_x + a u_xx (theory.md): for v > 0 information comes from the right, so
+Convention d_t u = v u_x + a u_xx (docs/theory.md): for v > 0 information comes from the right, so
 upwind uses the forward difference (u_{j+1} - u_j)/dx. With C = |v| dt/dx and r = a dt/dx^2:
 - forward Euler + upwind: G = 1 - C - 2r + (C + r) e^{i th} + r e^{-i th};
 - forward Euler + central: G = 1 - 4 r sin^2(th/2) + i C sin th.

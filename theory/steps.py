@@ -1,0 +1,390 @@
+r"""The steps of the derivation of (CD), each a map from the previous generator F to the next.
+
+F(X, p, c, x, t) is the generator on 2-jets (X symmetric, p, c) at x, time t. Every step
+derives its conclusion from F with sympy: it turns the axiom into an identity in the jet
+variables, collects the coefficient equations, solves them (``solve``, or ``dsolve`` where an
+ODE appears) and substitutes the solution into F. Its checks verify the new F by substitution
+(the identity holds for it), so a step that concluded the wrong thing fails its own check.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .checks import Check, is_zero
+
+
+@dataclass(frozen=True)
+class Step:
+    """One derivation step: the axioms used, what it concludes, and its sympy check(s)."""
+
+    axioms: tuple[str, ...]
+    title: str
+    conclusion: str
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+
+@dataclass(frozen=True)
+class Jet:
+    """Symbols of a 2-jet (X symmetric, p, c) at x, and time t, in dimension d."""
+
+    d: int
+    X: sp.Matrix
+    p: sp.Matrix
+    c: sp.Symbol
+    x: tuple[sp.Symbol, ...]
+    t: sp.Symbol
+
+    @property
+    def variables(self) -> list[sp.Symbol]:
+        xs = [self.X[i, j] for i in range(self.d) for j in range(i, self.d)]
+        return [*xs, *self.p, self.c]
+
+
+def make_jet(d: int, tag: str = "") -> Jet:
+    X = sp.Matrix(d, d, lambda i, j: sp.Symbol(f"X{tag}{min(i, j) + 1}{max(i, j) + 1}", real=True))
+    p = sp.Matrix([sp.Symbol(f"p{tag}{i + 1}", real=True) for i in range(d)])
+    x = sp.symbols(f"x1:{d + 1}", real=True)
+    return Jet(d, X, p, sp.Symbol(f"c{tag}", real=True), x, sp.Symbol("t", real=True))
+
+
+def linear_generator(jet: Jet, A: sp.Matrix, b: sp.Matrix, c0: sp.Expr) -> sp.Expr:
+    """F = tr(A X) + b . p + c0 c."""
+    return (A * jet.X).trace() + (b.T * jet.p)[0] + c0 * jet.c
+
+
+def coefficients(F: sp.Expr, jet: Jet) -> tuple[sp.Matrix, sp.Matrix, sp.Expr]:
+    """(A, b, c0) of a generator linear in the jet: A_ii = dF/dX_ii, A_ij = (dF/dX_ij)/2 (X_ij
+    stands for both X_ij and X_ji), b_i = dF/dp_i, c0 = dF/dc."""
+    d = jet.d
+    A = sp.Matrix(d, d, lambda i, j: sp.diff(F, jet.X[i, j]) * (1 if i == j else sp.Rational(1, 2)))
+    b = sp.Matrix([sp.diff(F, pi) for pi in jet.p])
+    return A, b, sp.diff(F, jet.c)
+
+
+def jet_equations(identity: sp.Expr, jet: Jet) -> list[sp.Expr]:
+    """The coefficient equations of an identity that must hold for every jet (X, p, c)."""
+    expr = sp.expand(identity)
+    if expr == 0:
+        return []
+    return [e for e in sp.Poly(expr, *jet.variables).coeffs() if sp.simplify(e) != 0]
+
+
+def unknown_functions(F: sp.Expr) -> list[sp.Expr]:
+    """The coefficient functions (applied undefined functions) of F, sorted by name."""
+    undefined = sp.core.function.UndefinedFunction
+    return sorted((f for f in F.atoms(sp.Function) if isinstance(f.func, undefined)), key=str)
+
+
+def solve_for_functions(eqs: list[sp.Expr], funcs: list[sp.Expr]) -> dict:
+    """``sympy.solve`` for applied functions (through dummy symbols); {} when none is forced."""
+    dummies = {f: sp.Dummy(str(f.func)) for f in funcs}
+    back = {v: k for k, v in dummies.items()}
+    eqs_d = [sp.expand(e.subs(dummies)) for e in eqs]
+    eqs_d = [e for e in eqs_d if e != 0]
+    if not eqs_d:
+        return {}
+    sol = sp.solve(eqs_d, list(dummies.values()), dict=True)
+    return {back[k]: sp.sympify(v).subs(back) for k, v in (sol[0] if sol else {}).items()}
+
+
+def equation_text(F: sp.Expr, jet: Jet) -> str:
+    """'d_t u = ...' with the jet read as derivatives of u: X_ij -> u_xixj, p_i -> u_xi, c -> u."""
+    names = {jet.X[i, j]: sp.Symbol(f"u_x{i + 1}x{j + 1}") for i in range(jet.d)
+             for j in range(i, jet.d)}
+    names |= {pi: sp.Symbol(f"u_x{i + 1}") for i, pi in enumerate(jet.p)}
+    names[jet.c] = sp.Symbol("u")
+    return f"d_t u = {sp.sstr(sp.expand(F.subs(names, simultaneous=True)))}"
+
+
+# --- A2/A3, A1 ----------------------------------------------------------------------------------
+
+
+def step_jet(jet: Jet) -> Step:
+    """A2 + A3: F is a function of the 2-jet; quadratic test functions reach every 2-jet."""
+    y = sp.Matrix(sp.symbols(f"y1:{jet.d + 1}", real=True))
+    x = sp.Matrix(jet.x)
+    q = jet.c + (jet.p.T * (y - x))[0] + ((y - x).T * jet.X * (y - x))[0] / 2
+    hess = sp.hessian(q, list(y))
+    grad = sp.Matrix([sp.diff(q, yi) for yi in y]).subs(dict(zip(y, x, strict=True)))
+    val = q.subs(dict(zip(y, x, strict=True)))
+    ok = is_zero(hess - jet.X) and is_zero(grad - jet.p) and is_zero(val - jet.c)
+    return Step(("A2", "A3"), "The generator is a function of the 2-jet",
+                "d_t u = F(Hess u, grad u, u, x, t) with F defined on every 2-jet (X, p, c)",
+                (Check("the quadratic q = c + p.(y-x) + (y-x)^T X (y-x)/2 has 2-jet (X, p, c) at x",
+                       ok, "Hess q = X, grad q(x) = p, q(x) = c", "A2",
+                       expected="(X, p, c)", computed=f"({hess.tolist()}, {list(grad)}, {val})"),))
+
+
+def step_semigroup() -> Step:
+    """A1: the semigroup law turns the one-step generator into d_t u (Chapman-Kolmogorov)."""
+    x, y, z = sp.symbols("x y z", real=True)
+    a, b = sp.symbols("a b", positive=True)
+
+    def G(var, s):
+        return sp.exp(-(var**2) / (2 * s)) / sp.sqrt(2 * sp.pi * s)
+
+    conv = sp.simplify(sp.integrate(G(x - y, a) * G(y - z, b), (y, -sp.oo, sp.oo)))
+    ok = is_zero(sp.simplify(conv - G(x - z, a + b)))
+    return Step(("A1",), "Semigroup: u(t+h) = T_{t+h,t} u(t)",
+                "d_t u(x,t) = lim (T_{t+h,t} u(t) - u(t))/h = F(Hess u, grad u, u, x, t)",
+                (Check("instance: heat kernels compose, G_a * G_b = G_{a+b} (Chapman-Kolmogorov)",
+                       ok, "sympy integral of the product of Gaussian kernels", "A1",
+                       expected=str(G(x - z, a + b)), computed=str(conv)),))
+
+
+# --- A5: linearity ------------------------------------------------------------------------------
+
+
+def general_quadratic_F(jet: Jet) -> tuple[sp.Expr, list[sp.Symbol]]:
+    """The ansatz F = k0 + sum k_i J_i + sum k_ij J_i J_j over the jet variables J."""
+    J = jet.variables
+    coeffs = [sp.Symbol("k0")]
+    F = coeffs[0]
+    for i, v in enumerate(J):
+        coeffs.append(sp.Symbol(f"k_{i}"))
+        F += coeffs[-1] * v
+    for i, j in itertools.combinations_with_replacement(range(len(J)), 2):
+        coeffs.append(sp.Symbol(f"k_{i}_{j}"))
+        F += coeffs[-1] * J[i] * J[j]
+    return F, coeffs
+
+
+def step_linearity(jet: Jet, coefficient_args: tuple) -> tuple[Step, sp.Expr]:
+    """A5: F(l J1 + m J2) = l F(J1) + m F(J2) forces a quadratic ansatz to be linear without a
+    constant; its free coefficients become the functions A(x,t), b(x,t), c0(x,t)."""
+    F, ks = general_quadratic_F(jet)
+    J = jet.variables
+    J1 = [sp.Symbol(f"{v}_1") for v in J]
+    J2 = [sp.Symbol(f"{v}_2") for v in J]
+    lam, mu = sp.symbols("lambda mu")
+
+    def at(vals):
+        return F.subs(dict(zip(J, vals, strict=True)), simultaneous=True)
+
+    identity = sp.expand(at([lam * u + mu * v for u, v in zip(J1, J2, strict=True)])
+                         - lam * at(J1) - mu * at(J2))
+    eqs = sp.Poly(identity, *J1, *J2, lam, mu).coeffs()
+    sol = sp.solve(eqs, ks, dict=True)
+    F_lin = sp.expand(F.subs(sol[0] if sol else {}))
+    # name the surviving coefficients: X_ii -> a_ii, X_ij -> 2 a_ij (X_ij stands for X_ji too),
+    # p_i -> b_i, c -> c0; all functions of (x, t) until A7 says otherwise
+    d = jet.d
+    names = {}
+    for v in J:
+        k = sp.diff(F_lin, v)
+        if not isinstance(k, sp.Symbol):
+            continue  # a forced value (0): nothing to name
+        s = str(v)
+        if s.startswith("X"):
+            i, j = int(s[1]) - 1, int(s[2]) - 1
+            f = sp.Function(f"a{i + 1}{j + 1}", real=True)(*coefficient_args)
+            names[k] = f if i == j else 2 * f
+        elif s.startswith("p"):
+            names[k] = sp.Function(f"b{s[1:]}", real=True)(*coefficient_args)
+        else:
+            names[k] = sp.Function("c0", real=True)(*coefficient_args)
+    F_new = sp.expand(F_lin.subs(names, simultaneous=True))
+    left = F_new.free_symbols & set(ks)
+    linear = not left and sp.Poly(F_new, *J).total_degree() <= 1 \
+        and F_new.subs(dict.fromkeys(J, 0)) == 0
+    A, b, c0 = coefficients(F_new, jet)
+    rebuilt = linear_generator(jet, A, b, c0)
+    Xs = sp.Matrix(d, d, lambda i, j: sp.Symbol(f"N{i + 1}{j + 1}"))
+    sym_ok = is_zero((Xs * jet.X).trace() - (((Xs + Xs.T) / 2) * jet.X).trace())
+    return Step(("A5",), "Linearity",
+                f"F = {equation_text(F_new, jet)[8:]}: linear in (X, p, c), A symmetric",
+                (Check("a quadratic ansatz for F obeying F(l J1 + m J2) = l F(J1) + m F(J2) is "
+                       "forced to be linear without constant term", bool(sol) and linear,
+                       f"sympy.solve on {len(eqs)} coefficient equations", "A5",
+                       expected="tr(A X) + b.p + c0 c", computed=str(F_new)),
+                 Check("only the symmetric part of A acts on symmetric X", sym_ok,
+                       "tr(N X) = tr((N + N^T)/2 X) for symmetric X", "A5"),
+                 Check("F = tr(A X) + b.p + c0 c with (A, b, c0) read off F", is_zero(
+                     F_new - rebuilt), "", "A5", expected=str(rebuilt), computed=str(F_new)))), \
+        F_new
+
+
+# --- A6: constants ------------------------------------------------------------------------------
+
+
+def step_constants(jet: Jet, F: sp.Expr) -> tuple[Step, sp.Expr]:
+    """A6: T c = c, i.e. F(0, 0, c) = 0 for every constant c: solve for the zeroth-order term."""
+    on_const = sp.expand(F.subs({v: 0 for v in jet.variables if v != jet.c}))
+    eqs = jet_equations(on_const, jet)
+    sol = solve_for_functions(eqs, unknown_functions(on_const))
+    F_new = sp.expand(F.subs(sol))
+    after = sp.expand(F_new.subs({v: 0 for v in jet.variables if v != jet.c}))
+    _, _, c0 = coefficients(F_new, jet)
+    return Step(("A6",), "Constant preservation",
+                f"zeroth-order term c0 = {c0}: F = {equation_text(F_new, jet)[8:]}",
+                (Check("F(0, 0, c) = 0 for all c: solved for the zeroth-order coefficient",
+                       bool(sol) and after == 0, f"solve: {sol}", "A6", expected="0",
+                       computed=str(after)),)), F_new
+
+
+# --- A4: comparison -----------------------------------------------------------------------------
+
+
+def step_comparison(jet: Jet, F: sp.Expr) -> Step:
+    """A4: comparison makes F non-decreasing in X, i.e. F(X + v v^T) - F(X) = v^T A v >= 0."""
+    d = jet.d
+    y = sp.Matrix(sp.symbols(f"y1:{d + 1}", real=True))
+    x = sp.Matrix(jet.x)
+    Y = sp.Matrix(d, d, lambda i, j: sp.Symbol(f"Y{min(i, j) + 1}{max(i, j) + 1}", real=True))
+    q1 = jet.c + (jet.p.T * (y - x))[0] + ((y - x).T * jet.X * (y - x))[0] / 2
+    q2 = jet.c + (jet.p.T * (y - x))[0] + ((y - x).T * (jet.X + Y) * (y - x))[0] / 2
+    touch = is_zero(sp.expand(q2 - q1 - ((y - x).T * Y * (y - x))[0] / 2))
+    v = sp.Matrix(sp.symbols(f"v1:{d + 1}", real=True))
+    A, _, _ = coefficients(F, jet)
+    F_shift = F.subs({jet.X[i, j]: jet.X[i, j] + (v * v.T)[i, j]
+                      for i in range(d) for j in range(i, d)}, simultaneous=True)
+    increment = sp.expand(F_shift - F)
+    form = sp.expand((v.T * A * v)[0])
+    checks = [
+        Check("q2 - q1 = (y-x)^T Y (y-x)/2 >= 0 for Y >= 0, equal at x: T q1 <= T q2 gives "
+              "F(X, p, c) <= F(X + Y, p, c)", touch, "", "A4"),
+        Check("F(X + v v^T) - F(X) = v^T A v: F non-decreasing in X iff A >= 0",
+              is_zero(increment - form), "", "A4", expected=str(form), computed=str(increment)),
+    ]
+    if d == 2:
+        a11, a12, a22 = A[0, 0], A[0, 1], A[1, 1]
+        sq = is_zero(sp.expand(a11 * form - (a11 * v[0] + a12 * v[1]) ** 2
+                               - (a11 * a22 - a12**2) * v[1] ** 2))
+        checks.append(Check("a11 v^T A v = (a11 v1 + a12 v2)^2 + det(A) v2^2: A >= 0 iff "
+                            "a11, a22, det A >= 0", sq, "completing the square", "A4"))
+    return Step(("A4",), "Comparison principle (degenerate ellipticity)",
+                f"A = {A.tolist()} is symmetric positive semi-definite", tuple(checks))
+
+
+# --- A7: translations ---------------------------------------------------------------------------
+
+
+def step_translation(jet: Jet, F: sp.Expr) -> tuple[Step, sp.Expr]:
+    """A7: F(., x + z) = F(., x) for all z. d/dz at z = 0 gives grad_x f = 0 for each coefficient
+    f; each ODE d f/d x_i = 0 is solved by dsolve, and F is rewritten with f = f(t)."""
+    z = sp.symbols(f"z1:{jet.d + 1}", real=True)
+    shift = {xi: xi + zi for xi, zi in zip(jet.x, z, strict=True)}
+    eqs = []
+    for zi in z:
+        ident = sp.diff(F.subs(shift, simultaneous=True) - F, zi).subs(dict.fromkeys(z, 0))
+        eqs += jet_equations(ident.doit(), jet)
+    funcs = [f for f in unknown_functions(F) if set(f.args) & set(jet.x)]
+    replace, solved = {}, []
+    for f in funcs:
+        rest = list(f.args)
+        for xi in jet.x:
+            if xi not in f.args:
+                continue
+            grad_eq = [e for e in eqs if e.has(sp.Derivative(f, xi))]
+            # the equation is (const) * d f/d x_i = 0; solve it for the derivative, then the ODE
+            deriv = sp.solve(grad_eq[0], sp.Derivative(f, xi)) if grad_eq else None
+            g = sp.Function("g")
+            ode = sp.dsolve(sp.Eq(g(xi).diff(xi), deriv[0] if deriv else sp.nan), g(xi))
+            solved.append(f"d{f.func}/d{xi} = {deriv[0] if deriv else '?'}: {ode}")
+            if deriv == [0] and not ode.rhs.has(xi):
+                rest.remove(xi)
+        replace[f] = sp.Function(str(f.func), real=True)(*rest)
+    F_new = sp.expand(F.subs(replace, simultaneous=True))
+    invariant = sp.expand(F_new.subs(shift, simultaneous=True) - F_new)
+    left = [str(f) for f in unknown_functions(F_new) if set(f.args) & set(jet.x)]
+    return Step(("A7",), "Translation invariance",
+                "coefficients independent of x: " + (", ".join(str(f) for f in replace.values())
+                                                     or "none depended on x"),
+                (Check("d/dz [F(., x + z) - F(., x)] at z = 0 gives d f / d x_i = 0 for every "
+                       "coefficient, and dsolve gives x-independent solutions",
+                       len(solved) == sum(len(set(f.args) & set(jet.x)) for f in funcs)
+                       and not left, "; ".join(solved), "A7",
+                       expected="coefficients of t only", computed=str(F_new)),
+                 Check("the new F is invariant: F(., x + z) - F(., x) = 0", invariant == 0, "",
+                       "A7", expected="0", computed=str(invariant)))), F_new
+
+
+# --- A8: rotations (d = 2) ----------------------------------------------------------------------
+
+
+def _rotated(F: sp.Expr, jet: Jet, R: sp.Matrix) -> sp.Expr:
+    X = R * jet.X * R.T
+    p = R * jet.p
+    subs = {jet.X[i, j]: X[i, j] for i in range(jet.d) for j in range(i, jet.d)}
+    subs |= {jet.p[i]: p[i] for i in range(jet.d)}
+    return F.subs(subs, simultaneous=True)
+
+
+def step_rotation(jet: Jet, F: sp.Expr) -> tuple[Step, sp.Expr]:
+    """A8 (d = 2): F(R X R^T, R p, c) = F(X, p, c) for the rotations by pi/2 and pi; the
+    coefficient equations are solved for the coefficients and F rewritten; the result is then
+    checked for every angle theta."""
+    th = sp.Symbol("theta", real=True)
+
+    def R(a):
+        return sp.Matrix([[sp.cos(a), -sp.sin(a)], [sp.sin(a), sp.cos(a)]])
+
+    eqs = []
+    for angle in (sp.pi / 2, sp.pi):
+        eqs += jet_equations(_rotated(F, jet, R(angle)) - F, jet)
+    sol = solve_for_functions(eqs, unknown_functions(F))
+    F_new = sp.expand(F.subs(sol))
+    every = sp.simplify(sp.expand(_rotated(F_new, jet, R(th)) - F_new))
+    A, b, _ = coefficients(F_new, jet)
+    return Step(("A8",), "Euclidean (rotation) invariance",
+                f"b = {list(b)} and A = {A.tolist()}: F = {equation_text(F_new, jet)[8:]}",
+                (Check("F(R X R^T, R p) = F(X, p) at theta = pi/2, pi, solved for the coefficients",
+                       bool(sol), f"solve: {sol}", "A8",
+                       expected="A isotropic, b = 0", computed=f"A = {A.tolist()}, b = {list(b)}"),
+                 Check("the new F is invariant under every rotation R(theta)", every == 0, "",
+                       "A8", expected="0", computed=str(every)))), F_new
+
+
+# --- A9: scaling --------------------------------------------------------------------------------
+
+#: A9's time rescaling: x -> mu x goes with t -> mu^TIME_EXPONENT t (parabolic scaling)
+TIME_EXPONENT = 2
+
+
+def scaling_identity(F: sp.Expr, jet: Jet, mu: sp.Symbol) -> sp.Expr:
+    """T_{mu^2(t+h), mu^2 t} S_mu = S_mu T_{t+h,t} with S_mu f = f(mu .), at generator level:
+    F(mu^2 X, mu p, c, x, t) - mu^2 F(X, p, c, mu x, mu^2 t) (the jet of f(mu .) at x is
+    (mu^2 X, mu p, c) when (X, p, c) is the jet of f at mu x)."""
+    k = TIME_EXPONENT
+    left = F.subs({**{jet.X[i, j]: mu**2 * jet.X[i, j] for i in range(jet.d)
+                      for j in range(i, jet.d)}, **{pi: mu * pi for pi in jet.p}},
+                  simultaneous=True)
+    right = mu**k * F.subs({**{xi: mu * xi for xi in jet.x}, jet.t: mu**k * jet.t},
+                           simultaneous=True)
+    return left - right
+
+
+def step_scale(jet: Jet, F: sp.Expr) -> tuple[Step, sp.Expr]:
+    """A9: the scaling identity for all mu > 0; d/dmu at mu = 1 gives an ODE in t for each
+    coefficient (t a'(t) = 0 for the diffusion), solved by dsolve and substituted into F."""
+    mu = sp.Symbol("mu", positive=True)
+    eqs = jet_equations(scaling_identity(F, jet, mu), jet)
+    replace, odes = {}, []
+    for f in unknown_functions(F):
+        mine = [e for e in eqs if e.has(f.func)]
+        if not mine:
+            continue
+        ode = sp.Eq(sp.diff(mine[0], mu).subs(mu, 1).doit(), 0)
+        sol = sp.dsolve(ode, f)
+        consts = sorted(sol.rhs.free_symbols - {jet.t}, key=str)
+        named = sol.rhs.subs({c: sp.Symbol(f"{f.func}_{i}", real=True)
+                              for i, c in enumerate(consts)})
+        replace[f] = named
+        odes.append(f"{sp.simplify(ode.lhs)} = 0 => {f} = {named}")
+    F_new = sp.expand(F.subs(replace))
+    residual = sp.simplify(scaling_identity(F_new, jet, mu))
+    return Step(("A9",), "Scale invariance",
+                "; ".join(f"{k} = {v}" for k, v in replace.items())
+                + f": F = {equation_text(F_new, jet)[8:]}",
+                (Check("d/dmu at mu = 1 of the scaling identity gives an ODE per coefficient, "
+                       "solved by dsolve", bool(replace), "; ".join(odes), "A9"),
+                 Check("the new F satisfies the scaling identity for every mu > 0",
+                       residual == 0, "", "A9", expected="0", computed=str(residual)))), F_new
