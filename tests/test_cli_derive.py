@@ -28,3 +28,21 @@ def test_derive_ablation_and_bad_names(capsys):
     with pytest.raises(SystemExit) as exc:  # refused while parsing, before any derivation
         main(["derive", "--assume", "A0"])
     assert exc.value.code == 2
+
+
+def test_derive_json_has_expected_and_computed_fields(tmp_path):
+    import json
+
+    out = tmp_path / "d.json"
+    assert main(["derive", "--technique", "uniform", "--no-exact", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["versions"]["sympy"] and set(doc["timings_s"]) >= {"derivation", "catalogue"}
+    item = doc["sections"][0]["items"][0]
+    full = next(c for c in item["checks"] if c["name"].startswith("expansion of (T q - q)/h"))
+    # the same operator by both routes (terms may be printed in another order)
+    quartic = "(3*S11(x1, x2)**4/40 + S11(x1, x2)**2*S12(x1, x2)**2/4 + 3*S12(x1, x2)**4/40) " \
+        "d_x1x1x1x1"  # the uniform law's 9/5 / 24 = 3/40, and its E xi^2 E xi^2 / 4 cross term
+    assert full["passed"] and quartic in full["expected"] and quartic in full["computed"]
+    assert "d_x1x1x1x1" in item["facts"]["O(h) operator"]
+    steps = doc["derivation"]["steps"]
+    assert any(c["expected"] and c["computed"] for s in steps for c in s["checks"])

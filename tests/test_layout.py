@@ -111,3 +111,12 @@ def test_nothing_cites_a_path_outside_the_repository():
     hits = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in files if p != Path(__file__)
             for m in pattern.finditer(p.read_text())]
     assert hits == []
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_public_name_is_importable(package):
+    import importlib
+
+    mod = importlib.import_module(package)
+    missing = [n for n in getattr(mod, "__all__", []) if not hasattr(mod, n)]
+    assert missing == []

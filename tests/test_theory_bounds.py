@@ -90,3 +90,38 @@ def test_central_amplification_numerically_on_both_sides_of_the_limit():
     C, r = scheme_analysis.C, scheme_analysis.r
     assert _max_amp(G, {C: 0.6, r: 0.2}) <= 1 + 1e-12  # C^2 = 0.36 <= 2r = 0.4
     assert _max_amp(G, {C: 0.7, r: 0.2}) > 1  # C^2 = 0.49 > 0.4
+
+
+def test_every_bound_formula_against_a_hand_computed_value():
+    """Literal values worked out by hand (a factor or a constant changed in bounds.py fails)."""
+    # heat: sigma 0.5, T 2: 1/(0.5 sqrt(4 pi)) = 1/sqrt(pi); |f| <= 3: 3 sqrt(2/pi)/(0.5 sqrt 2)
+    assert bounds.heat_lipschitz_bound(0.5, 2.0) == pytest.approx(0.5641895835, rel=1e-9)
+    assert bounds.heat_lipschitz_bound(0.5, 2.0, sup_abs=3.0) == pytest.approx(3.3851375013,
+                                                                              rel=1e-9)
+    # linear class: x = [[1, 0], [0, 2]], eps = (1, -1): s = (1, -2), |s| = sqrt 5, B = 2, m = 2
+    x = np.array([[1.0, 0.0], [0.0, 2.0]])
+    assert bounds.linear_rademacher_exact(x, np.array([[1.0, -1.0]]), 2.0)[0] == pytest.approx(
+        2.2360679775, rel=1e-9)
+    assert bounds.linear_rademacher_upper(x, 2.0) == pytest.approx(2.2360679775, rel=1e-9)
+    # GRS: norms (1, 2), B = 3, m = 4: 3 (2 sqrt(ln 2) + 1) * 2 / 2
+    assert bounds.golowich_rakhlin_shamir([1.0, 2.0], 3.0, 4) == pytest.approx(7.9953277,
+                                                                              rel=1e-7)
+    # spectral complexity: W1 = diag(2, 1) (|.|_s 2, rows 2 + 1), W2 = [[3, 4]] (5, 5):
+    # 10 ((3/2)^(2/3) + 1)^(3/2)
+    W1, W2 = np.diag([2.0, 1.0]), np.array([[3.0, 4.0]])
+    assert bounds.spectral_complexity([W1, W2]) == pytest.approx(35.1174119, rel=1e-7)
+    # BFT margin bound, same net, X = [[1, 0], [0, 1]] (m = 2, |X|_F = sqrt 2), W = 2, gamma = 1:
+    # 4/2^1.5 + 18 ln 2 sqrt(ln 8) sqrt 2 * 35.117406 / 2
+    assert bounds.bartlett_foster_telgarsky([W1, W2], np.eye(2), 1.0) == pytest.approx(
+        448.1788895, rel=1e-7)
+    # path norm: (W1^2) 1 = (4, 1), (W2^2)(4, 1) = 9*4 + 16*1 = 52: sqrt 52
+    assert bounds.path_norm([W1, W2]) == pytest.approx(7.2111025509, rel=1e-9)
+
+
+def test_numeric_heat_bound_is_the_derived_expression():
+    # one code path: the numeric bound evaluates the sympy derivation's own expressions
+    hl = bounds.derive_heat_lipschitz()
+    s, T, _ = hl.symbols
+    for sigma, t_end in ((0.3, 1.0), (1.7, 0.2)):
+        assert bounds.heat_lipschitz_bound(sigma, t_end) == float(
+            hl.unit_interval.subs({s: sigma, T: t_end}))

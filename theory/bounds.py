@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import sympy as sp
@@ -47,10 +48,14 @@ class HeatLipschitz:
     bounded: sp.Expr  # for |f| <= M
     unit_interval: sp.Expr  # for f in [0, 1]
     checks: tuple[Check, ...]
+    symbols: tuple[sp.Symbol, sp.Symbol, sp.Symbol] = ()  # (sigma, T, M)
 
 
+@cache
 def derive_heat_lipschitz() -> HeatLipschitz:
-    """Lip(G_tau * f) <= sup|f| int |G_tau'| = 2 G_tau(0) sup|f|, tau = sigma sqrt(T)."""
+    """Lip(G_tau * f) <= sup|f| int |G_tau'| = 2 G_tau(0) sup|f|, tau = sigma sqrt(T).
+
+    Cached: :func:`heat_lipschitz_bound` evaluates these derived expressions."""
     x = sp.Symbol("x", real=True)
     sigma, T, M = sp.symbols("sigma T M", positive=True)
     tau = sigma * sp.sqrt(T)
@@ -75,7 +80,7 @@ def derive_heat_lipschitz() -> HeatLipschitz:
         Check("attained by the step f = 1{x > 0}: u'(0) equals the [0,1] bound", attained,
               "u = Phi(x / (sigma sqrt T))"),
     )
-    return HeatLipschitz(bounded, unit, checks)
+    return HeatLipschitz(bounded, unit, checks, (sigma, T, M))
 
 
 def heat_lipschitz_bound(sigma: float, t_end: float, sup_abs: float | None = None) -> float:
@@ -85,11 +90,14 @@ def heat_lipschitz_bound(sigma: float, t_end: float, sup_abs: float | None = Non
         raise TheoryError(f"sigma and T must be >= 0, got sigma={sigma}, T={t_end}")
     if sigma == 0 or t_end == 0:
         return math.inf
-    if sup_abs is None:
-        return 1.0 / (sigma * math.sqrt(2 * math.pi * t_end))
-    return sup_abs * math.sqrt(2 / math.pi) / (sigma * math.sqrt(t_end))
+    # one code path with the derivation: the derived expressions, evaluated
+    hl = derive_heat_lipschitz()
+    s, T, M = hl.symbols
+    expr = hl.unit_interval if sup_abs is None else hl.bounded
+    return float(expr.subs({s: sigma, T: t_end, M: 0.0 if sup_abs is None else sup_abs}))
 
 
+@cache
 def derive_linear_rademacher(d: int = 2) -> tuple[sp.Expr, Check]:
     """sup_{|w| <= B} w.s = B |s| for s = sum eps_i x_i, attained at w = B s/|s| (checked)."""
     s = sp.Matrix(sp.symbols(f"s1:{d + 1}", real=True))
@@ -103,13 +111,25 @@ def derive_linear_rademacher(d: int = 2) -> tuple[sp.Expr, Check]:
 
 
 def linear_rademacher_exact(x: np.ndarray, eps: np.ndarray, radius: float) -> np.ndarray:
-    """(B/m) |sum_i eps_i x_i| for each row of eps (shape (K, m)); x shape (m, d)."""
+    """(1/m) sup_{|w| <= B} w . sum_i eps_i x_i for each row of eps (shape (K, m)); x shape
+    (m, d). Evaluates the derived supremum B |s| (derive_linear_rademacher) at s = eps @ x."""
     x = np.asarray(x, dtype=float)
     eps = np.atleast_2d(np.asarray(eps, dtype=float))
     if eps.shape[1] != x.shape[0]:
         raise TheoryError(
             f"eps has {eps.shape[1]} signs per draw but there are {x.shape[0]} points")
-    return radius * np.linalg.norm(eps @ x, axis=1) / x.shape[0]
+    sup = _linear_supremum(x.shape[1])
+    return np.array([sup(radius, *row) for row in eps @ x]) / x.shape[0]
+
+
+@cache
+def _linear_supremum(d: int):
+    from .codegen import expression_function
+
+    expr, _ = derive_linear_rademacher(d)
+    B = sp.Symbol("B", positive=True)
+    s = sp.symbols(f"s1:{d + 1}", real=True)
+    return expression_function(expr, (B, *s))
 
 
 def linear_rademacher_upper(x: np.ndarray, radius: float) -> float:

@@ -44,6 +44,12 @@ def matrix_field(M: sp.Matrix, x: Sequence[sp.Symbol], t: sp.Symbol) -> Field:
         [np.stack([p(coords, time) for p in row]) for row in parts])
 
 
+def expression_function(expr: sp.Expr, args: Sequence[sp.Symbol]) -> Callable[..., float]:
+    """numpy callable f(*values) -> float of a closed-form expression (bounds, constants)."""
+    f = sp.lambdify(list(args), expr, modules=["numpy", {"erf": _erf}])
+    return lambda *values: float(f(*values))
+
+
 def _erf(z):
     from scipy.special import erf
 

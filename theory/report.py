@@ -6,6 +6,8 @@ Nothing is printed that was not checked: every line carries the status of its sy
 from __future__ import annotations
 
 import json
+import platform
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,7 @@ from .generator import format_operator, second_order_part
 class Section:
     title: str
     items: list[tuple[str, list[Check], dict[str, str]]] = field(default_factory=list)
+    seconds: float = 0.0  # wall time spent computing the section
 
     @property
     def passed(self) -> bool:
@@ -32,6 +35,7 @@ class Section:
 class TheoryReport:
     derivation: Derivation
     sections: list[Section]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per part
 
     @property
     def passed(self) -> bool:
@@ -61,12 +65,15 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
                  techniques: list[str] | None = None, dim: int = 2,
                  include_exact: bool = True) -> TheoryReport:
     """Run the derivation for ``assume`` and every check of the chosen catalogue entries."""
+    clock = time.perf_counter()
     der = derive(assume, dim=2 if "A8" in str(assume) else dim)
+    timings = {"derivation": time.perf_counter() - clock}
     names = [*TECHNIQUES, "graph-diffusion"] if techniques is None else techniques
     for n in names:
         if n != "graph-diffusion":
             technique(n)  # validates the name up front
     sections = []
+    clock = time.perf_counter()
     cat = Section("Catalogue of network techniques (docs/theory.md section 3)")
     for n in names:
         if n == "graph-diffusion":
@@ -76,8 +83,10 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
         else:
             cat.items.append(_technique_item(check_technique(n, dim)))
     sections.append(cat)
+    cat.seconds = timings["catalogue"] = time.perf_counter() - clock
     if techniques is None:
         if include_exact:
+            clock = time.perf_counter()
             ex = Section("Exact solutions verified by substitution")
             for sol in exact.catalogue():
                 ok = exact.verify(sol)
@@ -89,6 +98,8 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
                      "velocity": str(list(sol.velocity)),
                      "diffusion": str(sol.diffusion.tolist())}))
             sections.append(ex)
+            ex.seconds = timings["exact solutions"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         bd = Section("Bounds (docs/theory.md sections 4, 5)")
         hl = bounds.derive_heat_lipschitz()
         bd.items.append(("Heat-semigroup Lipschitz constants", list(hl.checks),
@@ -98,12 +109,15 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
         bd.items.append(("Linear class Rademacher complexity", [chk],
                          {"sup": f"(1/m) {expr}", "upper": "B sqrt(sum |x_i|^2) / m"}))
         sections.append(bd)
+        bd.seconds = timings["bounds"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         sc = Section("Von Neumann stability of explicit schemes")
         for a in scheme_analysis.analyses():
             sc.items.append((a.scheme, list(a.checks), {"condition": a.condition,
                                                        "G(theta)": str(a.amplification)}))
         sections.append(sc)
-    return TheoryReport(der, sections)
+        sc.seconds = timings["von Neumann"] = time.perf_counter() - clock
+    return TheoryReport(der, sections, timings)
 
 
 def _status(ok: bool) -> str:
@@ -189,10 +203,22 @@ def to_json(rep: TheoryReport) -> dict[str, Any]:
     der = rep.derivation
 
     def chk(c: Check) -> dict[str, Any]:
-        return {"name": c.name, "passed": c.passed, "axiom": c.axiom, "detail": c.detail}
+        return {"name": c.name, "passed": c.passed, "axiom": c.axiom, "expected": c.expected,
+                "computed": c.computed, "detail": c.detail}
+
+    from importlib.metadata import PackageNotFoundError, version
+
+    def ver(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
 
     return {
         "passed": rep.passed,
+        "versions": {"python": platform.python_version(), "sympy": ver("sympy"),
+                     "cdverify": ver("cdverify")},
+        "timings_s": {k: round(v, 3) for k, v in rep.timings.items()},
         "derivation": {
             "assumed": list(der.assumed), "dim": der.dim, "equation": der.equation,
             "generator": None if der.generator is None else str(der.generator),
