@@ -163,3 +163,25 @@ def test_psd_certificate_negative_control():
     s = sp.symbols("s1:5", real=True)
     S = sp.Matrix(2, 2, s)
     assert psd_certificate(S * S.T / 2).passed
+
+
+def test_is_zero_tells_zero_from_nonzero():
+    from theory.checks import is_zero
+
+    y = sp.Symbol("y", real=True)
+    assert is_zero(sp.sin(y) ** 2 + sp.cos(y) ** 2 - 1) and not is_zero(y)
+    assert not is_zero(sp.sin(y) ** 2 - sp.cos(y) ** 2)
+    assert is_zero(sp.Matrix([[y - y, 0]])) and not is_zero(sp.Matrix([[0, y]]))
+
+
+def test_psd_certificate_uses_the_noise_gram_form():
+    # the certificate of a noise block is the Gram form (1/2) sum Var(xi_j) G_j G_j^T; a wrong
+    # diffusion (the Gram form without 1/2) is not certified by it
+    from theory.catalogue import symbols_for, technique
+    from theory.generator import extract_generator
+
+    block = technique("gaussian").build(symbols_for(2))
+    res = extract_generator(block)
+    cert = psd_certificate(res.diffusion, block)
+    assert cert.passed and cert.detail.startswith("A = (1/2) sum_j Var(xi_j) G_j G_j^T")
+    assert not psd_certificate(2 * res.diffusion, block).detail.startswith("A = (1/2) sum_j")
