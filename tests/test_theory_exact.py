@@ -18,6 +18,17 @@ ERF_RTOL = 1e-10  # scipy's erf and norm.cdf agree to ~1e-12 relative in the far
 @pytest.mark.parametrize("sol", SOLUTIONS, ids=[s.name for s in SOLUTIONS])
 def test_exact_solution_satisfies_cd_and_perturbation_does_not(sol):
     assert exact.verify(sol)
+    # the cheap refutation (50-digit evaluation at random rational points) rejects the perturbed
+    # candidate and never the true solution
+    assert exact.refuted(sol, exact.perturbed(sol))
+    assert not exact.refuted(sol, sol.u)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sol", SOLUTIONS, ids=[s.name for s in SOLUTIONS])
+def test_perturbed_candidate_residual_does_not_simplify_to_zero(sol):
+    # the symbolic form of the negative control (slow: simplify works hard on a non-zero
+    # residual, about 9 s for the rotating diffused Gaussian)
     assert sp.simplify(exact.residual(sol, exact.perturbed(sol))) != 0
 
 

@@ -59,6 +59,44 @@ def verify(sol: ExactSolution, u: sp.Expr | None = None) -> bool:
     return True
 
 
+def refuted(sol: ExactSolution, u: sp.Expr, points: int = 3, seed: int = 0,
+            digits: int = 50) -> bool:
+    """True when u is shown NOT to solve the problem: its residual (or its deviation from the
+    initial condition) is non-zero at a random rational point, evaluated with ``digits``
+    significant digits and required to exceed 10^(-digits/2) in magnitude. Cheaper than
+    simplifying a non-zero residual, and a proof when it says True."""
+    import random
+
+    from dataclasses import replace
+
+    # an arbitrary function f in the closed form: refute for one concrete smooth f
+    def concrete(expr):
+        return expr.replace(
+            lambda e: isinstance(getattr(e, "func", None), sp.core.function.UndefinedFunction),
+            lambda e: sp.exp(sum((i + 1) * a for i, a in enumerate(e.args)) / 3) + e.args[0] ** 2)
+
+    rng = random.Random(seed)
+    u = concrete(u)
+    sol = replace(sol, initial=None if sol.initial is None else concrete(sol.initial),
+                  velocity=sol.velocity.applyfunc(concrete),
+                  diffusion=sol.diffusion.applyfunc(concrete), source=concrete(sol.source))
+    res = residual(sol, u)
+    free = sorted((res.free_symbols | u.free_symbols) - set(sol.x) - {sol.t}, key=str)
+    start = None if sol.initial is None else u.subs(sol.t, 0) - sol.initial
+    tiny = sp.Float(10) ** (-digits // 2)
+    for _ in range(points):
+        at = {xi: sp.Rational(rng.randint(-9, 9), rng.randint(2, 9)) for xi in sol.x}
+        at[sol.t] = sp.Rational(rng.randint(1, 9), rng.randint(2, 9))
+        at |= {p: sp.Rational(rng.randint(1, 9), rng.randint(2, 9)) for p in free}
+        for expr in (res, start):
+            if expr is None:
+                continue
+            value = sp.N(expr.subs(at).doit(), digits)
+            if value.is_number and abs(value) > tiny:
+                return True
+    return False
+
+
 def perturbed(sol: ExactSolution) -> sp.Expr:
     """A slightly wrong candidate, u + t x1 u / 10 + t/10: its residual must not vanish."""
     return sol.u * (1 + sol.t * sol.x[0] / 10) + sol.t / 10
