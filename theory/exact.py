@@ -66,7 +66,6 @@ def refuted(sol: ExactSolution, u: sp.Expr, points: int = 3, seed: int = 0,
     significant digits and required to exceed 10^(-digits/2) in magnitude. Cheaper than
     simplifying a non-zero residual, and a proof when it says True."""
     import random
-
     from dataclasses import replace
 
     # an arbitrary function f in the closed form: refute for one concrete smooth f
