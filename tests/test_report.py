@@ -180,3 +180,66 @@ def test_two_concurrent_smoke_runs_compute_each_stage_once(tmp_path):
     assert computed[0] | computed[1] == stages  # every stage computed by one of them
     assert _numbers(docs[0]) == _numbers(docs[1])
     assert not list(cache.rglob("*.lock")) and not list(cache.rglob(".*"))
+
+
+def _study(**step):
+    """An agreement study with the orders the quick profile measured (moons, sigma 0.3)."""
+    h = [0.1 / r for r in (1, 2, 4, 8, 16)]
+    gaps = [0.2695, 0.1578, 0.0837, 0.0431, 0.0222]
+    ss = {"h": h, "gaps": gaps, "order": 0.907, "points_fitted": 5,
+          "order_successive": 0.819, "pde_error_estimate": 0.0045} | step
+    return {"sigma": 0.3, "blocks": 10, "k_study": {"order": -0.495},
+            "grid_study": {"order": 1.83}, "step_study": ss}
+
+
+def test_agreement_verdict_needs_the_pde_gap_to_shrink_at_order_one():
+    from validation.agreement import agreement_verdict, slope
+
+    ok = agreement_verdict(_study())
+    assert ok["status"] == "holds" and "PDE gap at the trained L = 10: 0.27" in ok["evidence"]
+    # negative control (the reviewer's mutant): the semi-discrete-to-PDE gap replaced by a
+    # constant 0.2 has order 0 in h, and the claim fails
+    h = _study()["step_study"]["h"]
+    flat = agreement_verdict(_study(gaps=[0.2] * 5, order=slope(h, [0.2] * 5)))
+    assert flat["status"] == "fails" and "PDE-gap order" in flat["problems"][0]
+    # a gap resolved at one sub-step count only cannot decide: inconclusive, with the fix
+    assert agreement_verdict(_study(points_fitted=1, order=float("nan")))["status"] == \
+        "inconclusive"
+    assert agreement_verdict(_study(order_successive=0.1))["status"] == "fails"
+
+
+def test_every_claim_comes_out_failed_when_its_evidence_is_broken(smoke_report):
+    import copy
+
+    from validation.agreement import slope
+    from validation.pipeline.report import claims
+
+    results = json.loads((smoke_report / "results.json").read_text())["results"]
+
+    def status(mutate, index):
+        r = copy.deepcopy(results)
+        mutate(r)
+        return claims(r)[index]["status"]
+
+    def flat_gap(r):
+        for a in r["agreement"].values():
+            ss = a["agreement"]["step_study"]
+            ss["gaps"] = [0.2] * len(ss["gaps"])
+            ss["order"] = slope(ss["h"], ss["gaps"])
+
+    assert status(lambda r: r["derive"].update(derivation_passed=False), 0) == "fails"
+    assert status(lambda r: r["derive"].update(catalogue_passed=False), 1) == "fails"
+    assert status(flat_gap, 2) == "fails"
+    assert status(lambda r: r["agreement"].clear(), 2) == "fails"  # no evidence at all
+    assert status(lambda r: r["lipschitz"].update(holds=False), 5) == "fails"
+
+
+def test_the_lipschitz_check_fails_against_a_wrong_bound(monkeypatch):
+    import theory.bounds
+    from validation.lipschitz import heat_lipschitz_check
+
+    ok = heat_lipschitz_check(sigmas=(0.3,), cells=400)
+    assert ok["holds"] and ok["attained"]
+    real = theory.bounds.heat_lipschitz_bound
+    monkeypatch.setattr(theory.bounds, "heat_lipschitz_bound", lambda s, t: real(s, t) / 2)
+    assert not heat_lipschitz_check(sigmas=(0.3,), cells=400)["holds"]

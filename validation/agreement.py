@@ -215,3 +215,40 @@ def agreement_study(model: DiffusionResNet, x_test: np.ndarray, z_test: np.ndarr
                     "successive_differences": diffs,
                     "order_successive": slope(steps[:-1], diffs)},
         timings=times)
+
+
+#: the tolerances of the agreement claim on the measured orders (expected -1/2 in K, 2 in the
+#: grid spacing, 1 in the block step for both the PDE gap and the PDE-free successive differences)
+ORDER_TOLERANCE = {"K": 0.2, "grid": 0.4, "step": 0.3}
+
+
+def agreement_verdict(study: dict) -> dict:
+    """The verdict of "network = semi-discrete = PDE up to O(h)" from one AgreementResult (as a
+    dict): holds when the network's Monte Carlo gap falls like K^-1/2 (sigma > 0), the grid
+    self-convergence has order ~2, and the semi-discrete-to-PDE gap shrinks at order ~1 in h
+    (fitted where it exceeds 3x the PDE's own error, at least 2 sub-step counts) as do the
+    PDE-free successive differences; fails when a measured order is off; inconclusive when
+    the PDE gap is resolved at fewer than 2 sub-step counts."""
+    tol = ORDER_TOLERANCE
+    ks, gs, ss = study["k_study"], study["grid_study"], study["step_study"]
+    problems, unresolved = [], []
+    if study["sigma"] > 0 and not abs(ks["order"] + 0.5) <= tol["K"]:
+        problems.append(f"K order {ks['order']:.2f} (expected -0.5)")
+    if not abs(gs["order"] - 2) <= tol["grid"]:
+        problems.append(f"grid order {gs['order']:.2f} (expected 2)")
+    succ = ss.get("order_successive")
+    if succ is None or not abs(succ - 1) <= tol["step"]:
+        problems.append(f"successive-difference order {succ} (expected 1)")
+    order = ss.get("order")
+    if ss.get("points_fitted", 0) < 2 or order is None or order != order:
+        unresolved.append(f"the PDE gap exceeds 3x the PDE error at {ss.get('points_fitted', 0)}"
+                          " sub-step count(s) only: refine the PDE grid")
+    elif not abs(order - 1) <= tol["step"]:
+        problems.append(f"PDE-gap order {order:.2f} in h (expected 1)")
+    gap = ss["gaps"][0]
+    evidence = (f"PDE gap at the trained L = {study['blocks']}: {gap:.3g}; its order in h "
+                + (f"{order:.2f}" if order == order and order is not None else "n/a")
+                + f" over {ss.get('points_fitted', 0)} sub-step counts")
+    status = "fails" if problems else "inconclusive" if unresolved else "holds"
+    return {"status": status, "evidence": evidence, "problems": problems,
+            "unresolved": unresolved}

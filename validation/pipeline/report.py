@@ -191,21 +191,18 @@ def claims(results: dict) -> list[dict]:
          "status": "holds" if d["catalogue_passed"] else "fails", "section": "derivation",
          "evidence": f"{len(d['catalogue'])} entries, generators computed and compared"},
     ]
-    ag = results["agreement"]
-    ok, bad = [], []
-    for key, a in ag.items():
-        st = a["agreement"]
-        k_ok = st["sigma"] == 0 or abs(st["k_study"]["order"] + 0.5) <= 0.2
-        g_ok = abs(st["grid_study"]["order"] - 2) <= 0.4
-        s_order = st["step_study"].get("order_successive")
-        s_ok = s_order is not None and abs(s_order - 1) <= 0.3
-        (ok if (k_ok and g_ok and s_ok) else bad).append(key)
+    from ..agreement import agreement_verdict
+
+    ag = {key: agreement_verdict(a["agreement"]) for key, a in results["agreement"].items()}
+    states = {v["status"] for v in ag.values()}
+    status = ("fails" if "fails" in states or not ag else
+              "inconclusive" if "inconclusive" in states else "holds")
     rows.append({"claim": "A noisy ResNet is the convection-diffusion operator (network = "
-                 "semi-discrete = PDE up to O(h))",
-                 "status": "holds" if ag and not bad else "inconclusive" if ok else "fails",
-                 "section": "agreement",
-                 "evidence": f"orders as expected for {ok or 'none'}"
-                 + (f"; off for {bad}" if bad else "")})
+                 "semi-discrete = PDE up to O(h))", "status": status, "section": "agreement",
+                 "evidence": "; ".join(f"{k}: {v['status']}, {v['evidence']}"
+                                       + (f" ({'; '.join(v['problems'] + v['unresolved'])})"
+                                          if v["problems"] or v["unresolved"] else "")
+                                       for k, v in ag.items())})
     rows.append({"claim": "Diffusion improves robustness",
                  "status": results["robustness"]["verdict"]["verdict"], "section": "robustness",
                  "evidence": results["robustness"]["verdict"]["statistic"]})
