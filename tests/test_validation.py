@@ -168,3 +168,14 @@ def test_agreement_orders_on_a_small_trained_model(tmp_path):
     assert abs(res.grid_study["order"] - 2) < 0.3, res.grid_study
     assert abs(res.step_study["order"] - 1) < 0.3, res.step_study
     assert abs(res.step_study["order_successive"] - 1) < 0.3, res.step_study
+
+
+def test_linear_baseline_tells_a_linear_problem_from_a_nonlinear_one():
+    from validation.baseline import beats_linear, linear_baseline
+    from validation.data import make_dataset
+
+    moons = linear_baseline(make_dataset("moons", 1200, seed=0))
+    circles = linear_baseline(make_dataset("circles", 1200, seed=0))
+    assert 0.8 < moons["linear_test_acc"] < 0.95  # a line gets most of the moons right
+    assert circles["linear_test_acc"] < 0.7  # and cannot separate concentric circles
+    assert beats_linear(0.99, moons) and not beats_linear(moons["linear_test_acc"] + 0.01, moons)

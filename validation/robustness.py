@@ -353,6 +353,11 @@ def robustness_study(model, data, cfg: StudyConfig, *, progress: bool = True) ->
     with torch.no_grad():
         preds = [mean_probs(model, x, cfg.deploy_draws, gen).argmax(1) for _ in range(2)]
     out["flip_fraction"] = float((preds[0] != preds[1]).double().mean())
+    from .baseline import MARGIN, beats_linear, linear_baseline
+
+    base = linear_baseline(data, cfg.points)  # the same test points as the clean accuracy
+    out |= base | {"beats_linear": beats_linear(out["clean_accuracy"], base),
+                   "linear_margin": MARGIN}
 
     # surrogates: the K-draw average (CRN) and the PDE solution u(., T)
     zt = features(model, data.x_train)

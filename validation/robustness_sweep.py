@@ -149,8 +149,13 @@ def write_outputs(res: dict, out: str | Path, title: str) -> list[str]:
             continue
         lip = r.get("lipschitz", {})
         sm = r.get("smoothing")
+        lin = r.get("linear_test_acc")
         md.append(f"- sigma {r['sigma']}: clean {r['clean_accuracy']:.3f} +- "
-                  f"{r['clean_accuracy_se']:.3f}, flips {r['flip_fraction']:.3f}; Lip u(.,T): "
+                  f"{r['clean_accuracy_se']:.3f}"
+                  + ("" if lin is None else f" (linear baseline {lin:.3f}"
+                     + ("" if r["beats_linear"] else ", NOT beaten: a (nearly) linear model")
+                     + ")")
+                  + f", flips {r['flip_fraction']:.3f}; Lip u(.,T): "
                   f"PDE grid {lip.get('pde_grid', float('nan')):.3g}, autograd "
                   f"{lip.get('network_autograd', float('nan')):.3g}, heat bound "
                   f"{lip.get('heat_bound', float('nan')):.3g} (v != 0: reference only)"

@@ -78,7 +78,11 @@ def validate(cfg, out, *, grid_n: int = 128, test_points: int = 100, model=None,
              f"T = {model.t_end}", "",
              f"Test accuracy (deployed, 64 draws): {acc['test_acc']:.3f}; train "
              f"{acc['train_acc']:.3f}. PDE u(., T) argmax accuracy on the same test points: "
-             f"{payload['pde_test_accuracy']:.3f}.", "",
+             f"{payload['pde_test_accuracy']:.3f}. Linear baseline (logistic regression, same "
+             f"split): test {acc['linear_test_acc']:.3f}"
+             + ("." if acc["beats_linear"] else
+                f": **the network does not beat it by {acc['linear_margin']}: a (nearly) linear "
+                "model, the comparisons below are close to degenerate**."), "",
              "| gap | value (max over test points) | measured order | expected order | "
              "against |", "|---|---|---|---|---|"]
     for row in res.table():

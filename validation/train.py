@@ -163,7 +163,8 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[DiffusionResNet, 
 
 def evaluate(model: DiffusionResNet, data: Dataset, samples: int = 64, seed: int = 0) -> dict:
     """Train/test accuracy and cross-entropy of the deployed predictor (softmax averaged over
-    ``samples`` noise draws, a fixed generator)."""
+    ``samples`` noise draws, a fixed generator), the linear baseline on the same split
+    (validation.baseline) and whether the model beats it by its margin."""
     dev = next(model.parameters()).device
     out = {}
     for split in ("train", "test"):
@@ -175,6 +176,10 @@ def evaluate(model: DiffusionResNet, data: Dataset, samples: int = 64, seed: int
         out[f"{split}_acc"] = float((p.argmax(-1) == y).double().mean())
         out[f"{split}_loss"] = float(-torch.log(p[torch.arange(len(y)), y].clamp_min(1e-12))
                                      .mean())
+    from .baseline import MARGIN, beats_linear, linear_baseline
+
+    base = linear_baseline(data)
+    out |= base | {"beats_linear": beats_linear(out["test_acc"], base), "linear_margin": MARGIN}
     return out
 
 
