@@ -171,3 +171,62 @@ def test_heat_lipschitz_certificate_is_valid_and_weaker_than_cohen():
     from scipy.stats import norm
 
     assert 0.5013 < 0.5 * norm.ppf(0.9)  # Cohen's radius for the same p_lower is larger
+
+
+@pytest.fixture(scope="module")
+def nonlinear_model():
+    """A moons model trained without weight decay: it beats the linear baseline (0.892)."""
+    from validation.data import make_dataset
+    from validation.train import TrainConfig, evaluate, train
+
+    data = make_dataset("moons", 1200, seed=0)
+    model, _ = train(TrainConfig(sigma=0.3, epochs=100, weight_decay=0.0), data, progress=False)
+    assert evaluate(model, data)["beats_linear"]
+    return model, data
+
+
+def test_expected_predictor_is_deterministic_and_confirms_near_the_boundary(nonlinear_model):
+    from validation.robustness import ExpectedPredictor
+
+    model, data = nonlinear_model
+    E = ExpectedPredictor(model, 32, seed=3)
+    x, y = data.x_test[:50], data.y_test[:50]
+    a, b = E.correct(x, y), E.correct(x, y)
+    assert np.array_equal(a, b) and np.allclose(E(x), E(x))
+    assert np.allclose(E(x).sum(1), 1.0)
+    # agrees with a 4096-draw Monte Carlo estimate wherever that estimate is clear of 0.5
+    with torch.no_grad():
+        p, se = model.predict_proba(torch.tensor(x), 4096, generator=torch.Generator()
+                                    .manual_seed(0), return_stderr=True)
+    clear = (p[:, 1] - 0.5).abs().numpy() > 4 * se[:, 1].numpy()
+    assert clear.sum() >= 40
+    assert np.array_equal(a[clear], (p.argmax(1).numpy() == y)[clear])
+
+
+def test_network_scored_ground_truth_matches_a_dense_brute_force(nonlinear_model):
+    """The exhaustive search scored by the network's expected predictor agrees with a 4x
+    denser brute force; the former surrogate (the semi-discrete operator on an 80^2 grid of the
+    feature box, interpolated) differs from it on this nonlinear model."""
+    from numerics import Grid
+    from validation.agreement import interpolate, semi_discrete
+    from validation.robustness import ExpectedPredictor, exhaustive_expected
+    from validation.train import features
+    from validation.velocity import feature_box
+
+    model, data = nonlinear_model
+    E = ExpectedPredictor(model, 64, seed=1)
+    x, y = data.x_test[:20], data.y_test[:20]
+    box = feature_box(model, features(model, data.x_train))
+    grid = Grid(bounds=box, shape=(80, 80))
+    u_sd = semi_discrete(model, grid)
+
+    def surrogate(pts):
+        return interpolate(u_sd, grid, features(model, pts), 1)
+
+    differ = 0
+    for eps in (0.05, 0.1):
+        coarse = exhaustive_expected(E, x, y, eps, per_axis=21)
+        dense = exhaustive_expected(E, x, y, eps, per_axis=41)  # contains the 21-point grid
+        assert np.all(coarse >= dense) and (coarse == dense).mean() >= 0.95
+        differ += int((exhaustive(surrogate, x, y, eps, per_axis=31) != dense).sum())
+    assert differ > 0

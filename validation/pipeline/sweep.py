@@ -147,7 +147,8 @@ def run_job(job: dict, root: str) -> dict:
             sc = StudyConfig(eps_linf=tuple(p["eps"]), eps_l2=tuple(p["eps_l2"]),
                              points=p["points"], deploy_draws=p["K"], pgd_steps=p["pgd_steps"],
                              restarts=1, eot=8, eot_curve=(1, 4), random_samples=150,
-                             exhaustive_per_axis=25, grid_n=64, certify_points=10,
+                             exhaustive_per_axis=17, grid_n=64, certify_points=10,
+                             expected_draws=32, confirm_draws=256,
                              seed=job["seed"])
             res = robustness_study(model, data, sc, progress=False)
             return {"clean_acc": res["clean_accuracy"],
