@@ -23,7 +23,7 @@ def test_report_writes_every_artefact(smoke_report):
     out = smoke_report
     doc = json.loads((out / "results.json").read_text())
     names = [c["claim"] for c in doc["claims"]]
-    assert len(names) == 6 and all(c["status"] in ("holds", "fails", "inconclusive")
+    assert len(names) == 7 and all(c["status"] in ("holds", "fails", "inconclusive")
                                    for c in doc["claims"])
     assert doc["claims"][0]["status"] == "holds"  # the derivation from the axioms
     html = (out / "index.html").read_text()
@@ -232,6 +232,11 @@ def test_every_claim_comes_out_failed_when_its_evidence_is_broken(smoke_report):
     assert status(flat_gap, 2) == "fails"
     assert status(lambda r: r["agreement"].clear(), 2) == "fails"  # no evidence at all
     assert status(lambda r: r["lipschitz"].update(holds=False), 5) == "fails"
+    from validation.verdict import compare_to_baseline
+
+    steeper = compare_to_baseline({0.0: [1.0, 1.1, 0.9], 0.3: [5.0, 5.1, 4.9]},
+                                  lower_is_better=True)
+    assert status(lambda r: r["robustness"].update(lipschitz_verdict=steeper), 6) == "fails"
 
 
 def test_the_lipschitz_check_fails_against_a_wrong_bound(monkeypatch):
