@@ -67,9 +67,11 @@ class DiffusionResNet(nn.Module):
 
     def flow(self, z: torch.Tensor, *, generator: torch.Generator | None = None,
              substeps: int = 1, noise: list[torch.Tensor] | None = None,
-             return_path: bool = False):
+             return_path: bool = False, energy: list | None = None):
         """Run the blocks on features z (N, d). ``noise`` fixes the increments xi (one tensor
-        (N, d) per sub-step) instead of drawing them; returns z_L (and the path if asked)."""
+        (N, d) per sub-step) instead of drawing them; returns z_L (and the path if asked).
+        ``energy``, a list, receives h * mean_batch |g(z)|^2 per sub-step: summed, the kinetic
+        energy int_0^T |v|^2 dt of the flow (the training's flow penalty)."""
         if substeps < 1:
             raise ModelError(f"substeps = {substeps}; must be >= 1")
         h = self.step / substeps
@@ -77,7 +79,10 @@ class DiffusionResNet(nn.Module):
         i = 0
         for g in self.blocks:
             for _ in range(substeps):
-                z = z + h * g(z)
+                v = g(z)
+                if energy is not None:
+                    energy.append(h * (v**2).sum(1).mean())
+                z = z + h * v
                 if self.sigma > 0:
                     xi = noise[i] if noise is not None else torch.randn(
                         z.shape, generator=generator, device=z.device, dtype=z.dtype)

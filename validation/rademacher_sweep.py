@@ -20,7 +20,7 @@ class RademacherSweep:
     data: str = "moons"
     sigmas: tuple[float, ...] = (0.0, 0.1, 0.3, 0.5)
     seeds: int = 3
-    epochs: int = 40
+    epochs: int = 100
     points: int = 100
     draws: int = 16
     steps: int = 60

@@ -19,7 +19,7 @@ class RobustnessSweep:
     data: str = "moons"
     sigmas: tuple[float, ...] = (0.0, 0.1, 0.3, 0.5)
     seeds: int = 3
-    epochs: int = 40
+    epochs: int = 100
     eps_linf: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)
     eps_l2: tuple[float, ...] = (0.0, 0.03, 0.07, 0.14, 0.28, 0.56)
     points: int = 60

@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sigmas", default="0,0.1,0.3,0.5", type=nonnegative_list,
                    help="comma-separated noise levels >= 0, including 0 (the baseline)")
     p.add_argument("--seeds", type=count, default=3, help="trained models per sigma")
-    p.add_argument("--epochs", type=count, default=40, help="training epochs")
+    p.add_argument("--epochs", type=count, default=100, help="training epochs")
     p.add_argument("--points", type=count, default=100, help="sample size m (training points)")
     p.add_argument("--draws", type=count, default=16, help="sign draws K")
     p.add_argument("--steps", type=count, default=60, help="ascent steps per draw")

@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sigmas", default="0,0.1,0.3,0.5", type=nonnegative_list,
                    help="comma-separated noise levels >= 0, including 0 (the baseline)")
     p.add_argument("--seeds", type=count, default=3, help="trained models per sigma")
-    p.add_argument("--epochs", type=count, default=40, help="training epochs")
+    p.add_argument("--epochs", type=count, default=100, help="training epochs")
     p.add_argument("--eps", default="0,0.02,0.05,0.1,0.2,0.4", type=nonnegative_list,
                    help="linf eps grid ([0,1] inputs)")
     p.add_argument("--eps-l2", default="0,0.03,0.07,0.14,0.28,0.56", type=nonnegative_list,

@@ -16,10 +16,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sigma", type=nonnegative, default=0.3, help="noise level (0: plain ResNet)")
     p.add_argument("--blocks", type=count, default=10, help="number of residual blocks L")
     p.add_argument("--T", dest="t_end", type=positive, default=1.0, help="depth T (h = T/L)")
-    p.add_argument("--epochs", type=count, default=60, help="training epochs")
+    p.add_argument("--epochs", type=count, default=100, help="training epochs")
     p.add_argument("--seed", type=int, default=0, help="seed of data split, weights and noise")
-    p.add_argument("--weight-decay", type=nonnegative, default=1e-3,
-                   help="Adam weight decay: keeps the learned flow (and the PDE box) moderate")
+    p.add_argument("--weight-decay", type=nonnegative, default=0.0, help="Adam weight decay")
+    p.add_argument("--flow-penalty", type=nonnegative, default=0.02,
+                   help="lambda of the kinetic-energy penalty lambda int |v|^2 dt: keeps the flow "
+                   "(and the PDE box) moderate")
     p.add_argument("--grid", type=count, default=128, help="grid cells per axis for PDE/recursion")
     p.add_argument("--test-points", type=count, default=100, help="test points compared")
     p.add_argument("--model", default=None, help="load this model.pt instead of training")
@@ -38,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = TrainConfig(data=args.data, sigma=args.sigma, blocks=args.blocks,
                           t_end=args.t_end, epochs=args.epochs, seed=args.seed,
-                          weight_decay=args.weight_decay, device=args.device)
+                          weight_decay=args.weight_decay,
+                          flow_penalty=args.flow_penalty, device=args.device)
     payload = validate(cfg, args.out, grid_n=args.grid, test_points=args.test_points,
                        model=model)
     print(payload["summary_md"])

@@ -28,13 +28,13 @@ PROFILES: dict[str, dict] = {
               "draws": 4, "steps": 10, "K": 4, "pgd_steps": 5, "eps": "0,0.1,0.6",
               "eps_l2": "0,0.15,0.9", "rad_points": 40, "noise_samples": 2},
     # the default: about 2 minutes on 2 CPU cores from a cold cache
-    "quick": {"data": "moons", "sigmas": "0,0.1,0.3,0.5", "seeds": 3, "epochs": 30,
+    "quick": {"data": "moons", "sigmas": "0,0.1,0.3,0.5", "seeds": 3, "epochs": 100,
               "exact": False, "agreement": [("moons", 0.3)], "grid": 96, "test_points": 80,
               "points": 40, "draws": 12, "steps": 40, "K": 16, "pgd_steps": 10,
               "eps": "0,0.05,0.1,0.2,0.4", "eps_l2": "0,0.07,0.14,0.28,0.56",
               "rad_points": 100, "noise_samples": 4},
     # more seeds, exact solutions, digits in the agreement study
-    "full": {"data": "moons", "sigmas": "0,0.1,0.3,0.5", "seeds": 3, "epochs": 60,
+    "full": {"data": "moons", "sigmas": "0,0.1,0.3,0.5", "seeds": 3, "epochs": 150,
              "exact": True, "agreement": [("moons", 0.0), ("moons", 0.3), ("digits", 0.0),
                                           ("digits", 0.3)], "grid": 128, "test_points": 100,
              "points": 60, "draws": 16, "steps": 60, "K": 32, "pgd_steps": 15,
@@ -103,9 +103,12 @@ def flows_stage(p: dict) -> Callable[[Path], dict]:
     return run
 
 
-# digits: ten classes pushed apart in a 2-D feature space stretch the flow; more weight decay
-# keeps the PDE box ~12 wide (instead of ~25) and a finer grid resolves the base model there
-DATA_OVERRIDES = {"digits": {"weight_decay": 3e-3, "epochs": 100, "grid": 192}}
+# digits: ten classes pushed apart in a 2-D feature space stretch the flow; weight decay keeps
+# the PDE box ~12 wide and a finer grid resolves the base model there. The flow penalty alone
+# (the 2-D default) collapses sigma = 0.3 training on digits (test 0.30), so digits keeps the
+# weight decay; no 2-D-feature model beats the 64-D linear baseline on digits (0.98)
+DATA_OVERRIDES = {"digits": {"weight_decay": 3e-3, "flow_penalty": 0.0, "epochs": 100,
+                             "grid": 192}}
 
 
 def agreement_stage(p: dict, data: str, sigma: float, models: Path) -> Callable[[Path], dict]:
@@ -114,8 +117,10 @@ def agreement_stage(p: dict, data: str, sigma: float, models: Path) -> Callable[
         from ..train import TrainConfig
 
         over = DATA_OVERRIDES.get(data, {})
+        defaults = TrainConfig()
         cfg = TrainConfig(data=data, sigma=sigma, epochs=over.get("epochs", p["epochs"]),
-                          weight_decay=over.get("weight_decay", 1e-3),
+                          weight_decay=over.get("weight_decay", defaults.weight_decay),
+                          flow_penalty=over.get("flow_penalty", defaults.flow_penalty),
                           device=p.get("device", "cpu"))
         payload = validate(cfg, folder, grid_n=over.get("grid", p["grid"]),
                            test_points=p["test_points"], cache=models, progress=False)

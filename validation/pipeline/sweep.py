@@ -86,7 +86,7 @@ def load_config(path: str | Path) -> dict:
     if not isinstance(blocks, list) or not blocks or not all(_is_int(v) and v >= 1
                                                              for v in blocks):
         raise SweepError(f"{path}: [sweep] blocks = {blocks!r}: must be integers >= 1")
-    _check_value(f"{path}: [sweep]", "epochs", sw.get("epochs", 30), 30)
+    _check_value(f"{path}: [sweep]", "epochs", sw.get("epochs", 100), 100)
     for kind in KINDS:
         table = doc.get(kind, {})
         unknown = [k for k in table if k not in DEFAULTS[kind]]
@@ -98,7 +98,7 @@ def load_config(path: str | Path) -> dict:
     params = {k: {**DEFAULTS[k], **doc.get(k, {})} for k in KINDS}
     return {"jobs": sw["jobs"], "data": sw["data"], "sigma": [float(s) for s in sw["sigma"]],
             "seed": [int(s) for s in sw["seed"]], "blocks": blocks,
-            "epochs": int(sw.get("epochs", 30)), "params": params}
+            "epochs": int(sw.get("epochs", 100)), "params": params}
 
 
 def expand(cfg: dict) -> list[dict]:
