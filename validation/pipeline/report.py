@@ -27,7 +27,7 @@ PROFILES: dict[str, dict] = {
               "agreement": [("moons", 0.3)], "grid": 40, "test_points": 30, "points": 15,
               "draws": 4, "steps": 10, "K": 4, "pgd_steps": 5, "eps": "0,0.1,0.6",
               "eps_l2": "0,0.15,0.9", "rad_points": 40, "noise_samples": 2},
-    # the default: about 2 minutes on 2 CPU cores from a cold cache
+    # the default: about 3.5 minutes on 2 CPU cores from a cold cache
     "quick": {"data": "moons", "sigmas": "0,0.1,0.3,0.5", "seeds": 3, "epochs": 100,
               "exact": False, "agreement": [("moons", 0.3)], "grid": 96, "test_points": 80,
               "points": 40, "draws": 12, "steps": 40, "K": 16, "pgd_steps": 10,
@@ -47,9 +47,9 @@ PROFILES: dict[str, dict] = {
 
 
 # measured from a cold cache on 2 CPU cores (README "Timings"); keep in step with them
-PROFILE_HELP = ("smoke: a pipeline check whose verdicts carry no weight (about 30 s); quick: the "
-                "default (about 2 min); full: 60 epochs, exact solutions, digits (about 25 min)."
-                " A rerun on a warm cache takes 2-3 s")
+PROFILE_HELP = ("smoke: a pipeline check whose verdicts carry no weight (about 40 s); quick: the "
+                "default (about 3.5 min); full: 150 epochs, exact solutions, digits (25 min or "
+                "more). A rerun on a warm cache takes 2-3 s")
 
 
 def _floats(text: str) -> tuple[float, ...]:
