@@ -97,3 +97,12 @@ def test_cached_stage_is_not_recomputed(tmp_path):
     assert len(calls) == 1
     cached_json(tmp_path, "s", {"a": 2}, compute)
     assert len(calls) == 2
+
+
+def test_verdict_does_not_call_a_difference_significant_without_variance_or_seeds():
+    one = compare_to_baseline({0.0: [1.0], 0.3: [0.5]}, lower_is_better=True)
+    flat = compare_to_baseline({0.0: [1.0, 1.0, 1.0], 0.3: [0.5, 0.5, 0.5]}, lower_is_better=True)
+    for v in (one, flat):
+        assert v["verdict"] == "inconclusive" and v["rows"][0]["status"] == "undecidable"
+        assert v["rows"][0]["p_value"] != v["rows"][0]["p_value"]  # NaN, not 0
+    assert "variance" in flat["rows"][0]["note"] and "seeds" in one["rows"][0]["note"]

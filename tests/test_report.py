@@ -237,6 +237,10 @@ def test_every_claim_comes_out_failed_when_its_evidence_is_broken(smoke_report):
     steeper = compare_to_baseline({0.0: [1.0, 1.1, 0.9], 0.3: [5.0, 5.1, 4.9]},
                                   lower_is_better=True)
     assert status(lambda r: r["robustness"].update(lipschitz_verdict=steeper), 6) == "fails"
+    weaker = compare_to_baseline({0.0: [0.8, 0.81, 0.79], 0.3: [0.5, 0.51, 0.49]},
+                                 lower_is_better=False) | {"statistic": "mean robust acc"}
+    assert status(lambda r: r["robustness"].update(verdict=weaker), 3) == "fails"
+    assert status(lambda r: r["rademacher"].update(verdict=steeper), 4) == "fails"
 
 
 def test_the_lipschitz_check_fails_against_a_wrong_bound(monkeypatch):

@@ -18,7 +18,9 @@ def compare_to_baseline(by_sigma: dict[float, list[float]], *, lower_is_better: 
     """
     if 0.0 not in by_sigma:
         raise ValueError("the sweep needs sigma = 0 as the baseline")
-    base = np.asarray(by_sigma[0.0], float)
+    # 12 significant decimals: seed values equal up to rounding (means of the same accuracies)
+    # become exactly equal instead of feeding the t-test a variance of 1e-33
+    base = np.round(np.asarray(by_sigma[0.0], float), 12)
 
     def se(v):
         return float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("inf")
@@ -30,22 +32,33 @@ def compare_to_baseline(by_sigma: dict[float, list[float]], *, lower_is_better: 
     others = sorted(k for k in by_sigma if k > 0)
     level = ALPHA / max(len(others), 1)
     for s in others:
-        v = np.asarray(by_sigma[s], float)
+        v = np.round(np.asarray(by_sigma[s], float), 12)
         diff = float(v.mean() - base.mean())
         err = math.hypot(se(v), se(base))
         improvement = -diff if lower_is_better else diff
+        note = ""
         if len(v) < 2 or len(base) < 2:
-            p_value = float("nan")
-        elif err == 0:
-            p_value = 0.0 if diff != 0 else 1.0
+            p_value, note = float("nan"), "fewer than 2 seeds: no test possible"
+        elif err <= 1e-12 * max(1.0, abs(float(v.mean())), abs(float(base.mean()))):
+            # identical values within each group: the t statistic is undefined, and reading it
+            # as p = 0 would call any difference significant
+            p_value, note = float("nan"), "no seed-to-seed variance: the test cannot decide"
         else:
-            p_value = float(ttest_ind(v, base, equal_var=False).pvalue)
+            import warnings
+
+            with warnings.catch_warnings():
+                # one group without spread (e.g. two seeds at the same accuracy) is a valid
+                # Welch test; scipy warns about its (exactly zero) variance all the same
+                warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+                p_value = float(ttest_ind(v, base, equal_var=False).pvalue)
         sig = p_value < level
-        status = "better" if sig and improvement > 0 else "worse" if sig else "no difference"
+        status = ("better" if sig and improvement > 0 else "worse" if sig else
+                  "undecidable" if note else "no difference")
         better += status == "better"
         worse += status == "worse"
         rows.append({"sigma": s, "mean": float(v.mean()), "baseline": float(base.mean()),
-                     "difference": diff, "stderr": err, "p_value": p_value, "status": status})
+                     "difference": diff, "stderr": err, "p_value": p_value, "status": status,
+                     "note": note})
     if better and not worse:
         verdict = "holds"
     elif worse and not better:
@@ -65,5 +78,6 @@ def verdict_markdown(verdict: dict, claim: str) -> list[str]:
     for r in verdict["rows"]:
         lines.append(f"- sigma {r['sigma']}: {r['mean']:.4g} vs {r['baseline']:.4g} at sigma 0 "
                      f"(difference {r['difference']:+.3g} +- {r['stderr']:.2g}, p = "
-                     f"{r['p_value']:.3g}): {r['status']}")
+                     f"{r['p_value']:.3g}): {r['status']}"
+                     + (f" ({r['note']})" if r.get("note") else ""))
     return lines
