@@ -9,6 +9,20 @@ from pathlib import Path
 from types import ModuleType
 
 
+def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
+    """The options every sigma sweep shares: data set, noise levels, seeds, epochs."""
+    from validation.data import NAMES
+    from validation.train import TrainConfig
+
+    from .types import count, nonnegative_list
+
+    p.add_argument("--data", default="moons", choices=NAMES, help="2-D data set")
+    p.add_argument("--sigmas", default="0,0.1,0.3,0.5", type=nonnegative_list,
+                   help="comma-separated noise levels >= 0, including 0 (the baseline)")
+    p.add_argument("--seeds", type=count, default=3, help="trained models per sigma")
+    p.add_argument("--epochs", type=count, default=TrainConfig().epochs, help="training epochs")
+
+
 def run_sweep_command(args: argparse.Namespace, name: str, spec, module: ModuleType,
                       title: str) -> int:
     """``module.run_sweep(spec)`` -> tables and plot (``module.write_outputs``), NAME.json with

@@ -8,15 +8,10 @@ EXAMPLE = "cdverify rademacher --sigmas 0,0.3 --seeds 3 --out out/rademacher"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from validation.data import NAMES
+    from .common import add_sweep_arguments
+    from .types import count
 
-    from .types import count, nonnegative_list
-
-    p.add_argument("--data", default="moons", choices=NAMES, help="2-D data set")
-    p.add_argument("--sigmas", default="0,0.1,0.3,0.5", type=nonnegative_list,
-                   help="comma-separated noise levels >= 0, including 0 (the baseline)")
-    p.add_argument("--seeds", type=count, default=3, help="trained models per sigma")
-    p.add_argument("--epochs", type=count, default=100, help="training epochs")
+    add_sweep_arguments(p)
     p.add_argument("--points", type=count, default=100, help="sample size m (training points)")
     p.add_argument("--draws", type=count, default=16, help="sign draws K")
     p.add_argument("--steps", type=count, default=60, help="ascent steps per draw")

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-EXAMPLE = "cdverify robustness --sigmas 0,0.3 --seeds 3 --epochs 40 --out out/robustness"
+EXAMPLE = "cdverify robustness --sigmas 0,0.3 --seeds 3 --out out/robustness"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from validation.data import NAMES
-
+    from .common import add_sweep_arguments
     from .types import count, nonnegative_list
 
-    p.add_argument("--data", default="moons", choices=NAMES, help="2-D data set")
-    p.add_argument("--sigmas", default="0,0.1,0.3,0.5", type=nonnegative_list,
-                   help="comma-separated noise levels >= 0, including 0 (the baseline)")
-    p.add_argument("--seeds", type=count, default=3, help="trained models per sigma")
-    p.add_argument("--epochs", type=count, default=100, help="training epochs")
+    add_sweep_arguments(p)
     p.add_argument("--eps", default="0,0.02,0.05,0.1,0.2,0.4", type=nonnegative_list,
                    help="linf eps grid ([0,1] inputs)")
     p.add_argument("--eps-l2", default="0,0.03,0.07,0.14,0.28,0.56", type=nonnegative_list,
