@@ -206,6 +206,10 @@ def test_agreement_verdict_needs_the_pde_gap_to_shrink_at_order_one():
     assert agreement_verdict(_study(points_fitted=1, order=float("nan")))["status"] == \
         "inconclusive"
     assert agreement_verdict(_study(order_successive=0.1))["status"] == "fails"
+    # a grid off its asymptotic order (the quick profile's 1.60 at grid 96) cannot decide
+    coarse = _study() | {"grid_study": {"order": 1.55}}
+    assert agreement_verdict(coarse)["status"] == "inconclusive"
+    assert "refine it" in agreement_verdict(coarse)["unresolved"][0]
 
 
 def test_every_claim_comes_out_failed_when_its_evidence_is_broken(smoke_report):
@@ -226,6 +230,7 @@ def test_every_claim_comes_out_failed_when_its_evidence_is_broken(smoke_report):
             ss = a["agreement"]["step_study"]
             ss["gaps"] = [0.2] * len(ss["gaps"])
             ss["order"] = slope(ss["h"], ss["gaps"])
+            ss["points_fitted"] = len(ss["gaps"])  # 0.2 is far above the PDE error everywhere
 
     assert status(lambda r: r["derive"].update(derivation_passed=False), 0) == "fails"
     assert status(lambda r: r["derive"].update(catalogue_passed=False), 1) == "fails"
