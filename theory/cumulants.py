@@ -12,7 +12,6 @@ not from the moment tables the generator uses; the coefficient of theta^alpha r^
 
 from __future__ import annotations
 
-import itertools
 from functools import cache
 
 import sympy as sp
@@ -96,8 +95,3 @@ def operator_difference(a: Operator, b: Operator) -> Operator:
     keys = set(a) | set(b)
     diff = {k: sp.simplify(a.get(k, 0) - b.get(k, 0)) for k in keys}
     return {k: v for k, v in diff.items() if v != 0}
-
-
-def multi_index_count(d: int, order: int) -> int:
-    """Number of multi-indices of exactly ``order`` in d variables (bookkeeping in reports)."""
-    return sum(1 for _ in itertools.combinations_with_replacement(range(d), order))

@@ -218,14 +218,11 @@ class ExpectedPredictor:
 
     def __call__(self, pts) -> np.ndarray:
         """Class probabilities (N, k) of points (N, d) (numpy or torch)."""
-        x = torch.as_tensor(np.asarray(pts, dtype=float) if not torch.is_tensor(pts) else pts,
-                            dtype=torch.float64)
-        return self._per_draw(x, self.noise).mean(0).numpy()
+        return self._per_draw(_as_tensor(pts), self.noise).mean(0).numpy()
 
     def correct(self, pts, labels) -> np.ndarray:
         """Whether the expected predictor labels each point correctly (confirmed near 0)."""
-        x = torch.as_tensor(np.asarray(pts, dtype=float) if not torch.is_tensor(pts)
-                            else pts.detach(), dtype=torch.float64)
+        x = _as_tensor(pts)
         y = torch.as_tensor(np.asarray(labels)).long()
         P = self._per_draw(x, self.noise)
         margin = _margins(P, y)
@@ -237,6 +234,13 @@ class ExpectedPredictor:
                 self.confirmed += len(near)
                 ok[near] = _margins(self._per_draw(x[near], self.confirm), y[near]).mean(0) > 0
         return ok.numpy()
+
+
+def _as_tensor(pts) -> torch.Tensor:
+    """Points (numpy or torch, possibly requiring grad) as a detached float64 tensor."""
+    if torch.is_tensor(pts):
+        return pts.detach().to(torch.float64)
+    return torch.as_tensor(np.asarray(pts, dtype=float))
 
 
 def _margins(P: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 HOST = socket.gethostname()
-# '.NAME.tmp-HOST-PID' (stage folders) and '.NAME.HOST-PID-XXXX.tmp' (atomic writes)
+# '.NAME.tmp-HOST-PID' (stage folders) and '.NAME.HOST-PID-<random>.tmp' (atomic writes)
 _TMP = re.compile(r"^\..+\.(?:tmp-(?P<h1>\w+)-(?P<p1>\d+)|(?P<h2>\w+)-(?P<p2>\d+)-\w+\.tmp)$")
 
 
