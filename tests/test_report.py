@@ -23,8 +23,8 @@ def test_report_writes_every_artefact(smoke_report):
     out = smoke_report
     doc = json.loads((out / "results.json").read_text())
     names = [c["claim"] for c in doc["claims"]]
-    assert len(names) == 7 and all(c["status"] in ("holds", "fails", "inconclusive")
-                                   for c in doc["claims"])
+    words = ("holds", "fails", "refuted at delta", "inconclusive")
+    assert len(names) == 7 and all(c["status"] in words for c in doc["claims"])
     assert doc["claims"][0]["status"] == "holds"  # the derivation from the axioms
     html = (out / "index.html").read_text()
     assert 'id="claims"' in html and "data:image/png;base64," in html
@@ -239,11 +239,11 @@ def test_every_claim_comes_out_failed_when_its_evidence_is_broken(smoke_report):
     assert status(lambda r: r["lipschitz"].update(holds=False), 5) == "fails"
     from validation.verdict import compare_to_baseline
 
-    steeper = compare_to_baseline({0.0: [1.0, 1.1, 0.9], 0.3: [5.0, 5.1, 4.9]},
-                                  lower_is_better=True)
+    steeper = compare_to_baseline({0.0: [1.0, 1.1, 0.9], 0.3: [5.0, 5.2, 4.95]},
+                                  lower_is_better=True, delta=0.1, relative=True)
     assert status(lambda r: r["robustness"].update(lipschitz_verdict=steeper), 6) == "fails"
-    weaker = compare_to_baseline({0.0: [0.8, 0.81, 0.79], 0.3: [0.5, 0.51, 0.49]},
-                                 lower_is_better=False) | {"statistic": "mean robust acc"}
+    weaker = compare_to_baseline({0.0: [0.8, 0.81, 0.79], 0.3: [0.5, 0.52, 0.48]},
+                                 lower_is_better=False, delta=0.02)
     assert status(lambda r: r["robustness"].update(verdict=weaker), 3) == "fails"
     assert status(lambda r: r["rademacher"].update(verdict=steeper), 4) == "fails"
 

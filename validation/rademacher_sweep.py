@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .verdict import DELTA_RELATIVE
+
 
 @dataclass(frozen=True)
 class RademacherSweep:
@@ -27,6 +29,7 @@ class RademacherSweep:
     norm: str = "frobenius"
     noise_samples: int = 4
     device: str = "cpu"
+    delta: float = DELTA_RELATIVE  # smallest effect of interest, relative
 
     def __post_init__(self):
         sig = tuple(float(s) for s in self.sigmas)
@@ -38,6 +41,8 @@ class RademacherSweep:
         for name in ("seeds", "epochs", "points", "draws", "steps", "noise_samples"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} = {getattr(self, name)}: give a count >= 1")
+        if not self.delta > 0:
+            raise ValueError(f"delta = {self.delta}: the smallest effect of interest must be > 0")
 
 
 def run_sweep(spec: RademacherSweep, out: str | Path, progress: bool = True,
@@ -109,9 +114,11 @@ def run_sweep(spec: RademacherSweep, out: str | Path, progress: bool = True,
             return row
 
         rows.append(cached_json(cache or Path(out), "rademacher", est_cfg, compute))
+    # paired by seed (common data, initial weights, radii and sign draws within a seed)
     verdict = compare_to_baseline(
-        {s: [r["R_lower"] for r in rows if r["sigma"] == s] for s in sigmas},
-        lower_is_better=True)
+        {s: {r["seed"]: r["R_lower"] for r in rows if r["sigma"] == s} for s in sigmas},
+        lower_is_better=True, delta=spec.delta, relative=True)
+    verdict["statistic"] = "lower estimate of the empirical Rademacher complexity at common radii"
     # how far below the supremum the same projected ascent stops on a class with a closed form
     d0 = make_dataset(spec.data, TrainConfig().n, seed=0, noise=TrainConfig().noise)
     asc, exact = linear_class_estimate(d0.x_train[: spec.points], 1.0, draws=spec.draws,

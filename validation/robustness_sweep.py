@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .verdict import DELTA_ROBUST_ACCURACY
+
 
 @dataclass(frozen=True)
 class RobustnessSweep:
@@ -26,6 +28,7 @@ class RobustnessSweep:
     K: int = 32
     steps: int = 15
     device: str = "cpu"
+    delta: float = DELTA_ROBUST_ACCURACY  # smallest effect of interest
 
     def __post_init__(self):
         sig = tuple(float(s) for s in self.sigmas)
@@ -37,6 +40,8 @@ class RobustnessSweep:
         for name in ("seeds", "epochs", "points", "K", "steps"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} = {getattr(self, name)}: give a count >= 1")
+        if not self.delta > 0:
+            raise ValueError(f"delta = {self.delta}: the smallest effect of interest must be > 0")
 
 
 def study_config(spec: RobustnessSweep):
@@ -63,7 +68,7 @@ def run_sweep(spec: RobustnessSweep, out: str | Path, progress: bool = True,
     from .pipeline.cache import cached_json, cached_model
     from .robustness import robustness_study
     from .train import TrainConfig
-    from .verdict import compare_to_baseline
+    from .verdict import DELTA_RELATIVE, compare_to_baseline
 
     sigmas = list(spec.sigmas)
     scfg = study_config(spec)
@@ -85,16 +90,18 @@ def run_sweep(spec: RobustnessSweep, out: str | Path, progress: bool = True,
     def auc(r):  # mean robust accuracy over the linf grid: one number per run
         return float(np.mean([r["attacks"][f"linf:{e}"]["robust_accuracy"]
                               for e in scfg.eps_linf]))
-    verdict = compare_to_baseline({s: [auc(r) for r in rows if r["sigma"] == s]
-                                   for s in sigmas}, lower_is_better=False)
+    # paired by seed: one seed's models share data, initial weights, noise draws and points
+    verdict = compare_to_baseline({s: {r["seed"]: auc(r) for r in rows if r["sigma"] == s}
+                                   for s in sigmas}, lower_is_better=False, delta=spec.delta)
     verdict["statistic"] = "mean robust accuracy over the linf eps grid (higher is better)"
     out = {"rows": rows, "verdict": verdict, "sigmas": sigmas, "study": asdict(scfg)}
     # the Lipschitz claim about the trained networks themselves: the measured Lip of the
     # noise-averaged probabilities at the test points (autograd, common draws) against sigma
-    lips = {s: [r["lipschitz"]["network_autograd"] for r in rows
-                if r["sigma"] == s and "lipschitz" in r] for s in sigmas}
+    lips = {s: {r["seed"]: r["lipschitz"]["network_autograd"] for r in rows
+                if r["sigma"] == s and "lipschitz" in r} for s in sigmas}
     if all(lips.values()):
-        lv = compare_to_baseline(lips, lower_is_better=True)
+        lv = compare_to_baseline(lips, lower_is_better=True, delta=DELTA_RELATIVE,
+                                 relative=True)
         lv["statistic"] = ("max |grad_x p_c| of the noise-averaged network at the test points "
                            "(lower is better)")
         out["lipschitz_verdict"] = lv

@@ -1,83 +1,269 @@
-"""Verdicts on the paper's claims from sigma sweeps over seeds: holds / fails / inconclusive."""
+"""Verdicts on the paper's claims from paired sigma sweeps: holds / fails / refuted at delta /
+inconclusive (with the seeds that would decide it).
+
+The design is paired: for one seed every sigma shares the data split, the initial weights, the
+noise draws (scaled by sigma) and the evaluation points (common random numbers), so each seed
+gives one within-seed difference d_s = improvement of sigma over sigma = 0 (positive = in the
+claimed direction). For each sigma > 0, with n seeds, mean d, standard deviation s_d:
+
+- paired t-test of E[d] = 0 (two-sided), Holm-corrected over the sigmas; an exact sign-flip
+  permutation test of the same hypothesis is reported beside it as a check;
+- 95% confidence interval of E[d]: mean d +- t_{0.975, n-1} s_d / sqrt(n);
+- equivalence (TOST) against the smallest effect of interest delta: both one-sided tests
+  E[d] <= -delta and E[d] >= delta rejected at level alpha (the 90% interval inside
+  (-delta, delta));
+- the claim's verdict: **holds** if some sigma is significantly better (Holm) — its effect
+  and interval are given, and any sigma significantly worse is named; **fails** if every sigma
+  is significantly worse; **refuted at delta** if no sigma is better and for every sigma the
+  one-sided test E[d] >= delta is rejected (upper end of the 90% interval < delta: no sigma
+  improves by delta or more; an intersection-union test, so no multiplicity correction);
+  **inconclusive** otherwise, with the minimum detectable effect of this study and the number
+  of seeds that would give 80% power to detect delta at the observed spread.
+"""
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-ALPHA = 0.05  # family-wise level: Welch t-tests, Bonferroni-corrected over the sigmas > 0
+ALPHA = 0.05  # family-wise level of the two-sided tests (Holm over sigmas); TOST at ALPHA each
+POWER = 0.8  # the power the seed counts and minimum detectable effects are sized for
+EXACT_PERMUTATIONS = 16  # up to 2^16 sign patterns are enumerated; beyond, 2^16 are sampled
+
+# smallest effects of interest (documented in docs/validation.md; options of the commands)
+DELTA_ROBUST_ACCURACY = 0.02  # absolute, mean robust accuracy over the linf eps grid
+DELTA_RELATIVE = 0.10  # relative to the sigma = 0 mean: Rademacher complexity, Lipschitz
 
 
-def compare_to_baseline(by_sigma: dict[float, list[float]], *, lower_is_better: bool) -> dict:
-    """Each sigma > 0 against sigma = 0: difference of seed means and its standard error.
+def _by_seed(values: Mapping[int, float] | Sequence[float]) -> dict[int, float]:
+    if isinstance(values, Mapping):
+        return {int(k): float(v) for k, v in values.items()}
+    return {i: float(v) for i, v in enumerate(values)}
 
-    The claim ("diffusion improves/reduces ...") holds when some sigma > 0 is significantly
-    better than sigma = 0 and none is significantly worse; fails when some is significantly
-    worse and none better; otherwise (no significant difference, or mixed) inconclusive.
+
+def sign_flip_p(d: np.ndarray, *, seed: int = 0) -> float:
+    """Two-sided p of the sign-flip permutation test of a zero-centred symmetric difference:
+    the share of sign patterns eps in {-1, 1}^n with |mean(eps d)| >= |mean(d)| (exact for
+    n <= 16, else 2^16 patterns drawn with ``seed``, the observed one included)."""
+    d = np.asarray(d, float)
+    n = d.size
+    if n == 0:
+        return float("nan")
+    if n <= EXACT_PERMUTATIONS:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
+    else:
+        rng = np.random.default_rng(seed)
+        signs = rng.choice((1.0, -1.0), size=(2**EXACT_PERMUTATIONS - 1, n))
+        signs = np.vstack([np.ones(n), signs])
+    stats = np.abs(signs @ d) / n
+    # a relative tolerance: sums of the same numbers in another order differ in the last bits
+    return float(np.mean(stats >= abs(d.mean()) * (1 - 1e-12) - 1e-15))
+
+
+def paired_power(effect: float, sd: float, n: int, level: float) -> float:
+    """Power of the two-sided paired t-test at ``level`` with n pairs, true mean difference
+    ``effect`` and difference standard deviation ``sd`` (noncentral t)."""
+    from scipy.stats import nct, t
+
+    if n < 2 or sd <= 0:
+        return float("nan")
+    df = n - 1
+    crit = t.ppf(1 - level / 2, df)
+    nc = effect / (sd / math.sqrt(n))
+    # P(T < -c; nc) written as P(T > c; -nc): scipy 1.17's nct.cdf returns NaN in parts of
+    # its far lower tail (df 2, nc 10.5), its sf does not
+    return float(nct.sf(crit, df, nc) + nct.sf(crit, df, -nc))
+
+
+def seeds_needed(effect: float, sd: float, level: float, *, power: float = POWER,
+                 limit: int = 100_000) -> int | None:
+    """The smallest number of paired seeds whose two-sided paired t-test at ``level`` detects
+    a mean difference ``effect`` with ``power`` at spread ``sd`` (None beyond ``limit``)."""
+    if sd <= 0 or effect <= 0:
+        return None
+    lo, hi = 2, 2
+    while paired_power(effect, sd, hi, level) < power:
+        lo, hi = hi, hi * 2
+        if hi > limit:
+            return None
+    while lo < hi:  # power grows with n: bisect for the first n that reaches it
+        mid = (lo + hi) // 2
+        if paired_power(effect, sd, mid, level) >= power:
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi
+
+
+def minimum_detectable_effect(sd: float, n: int, level: float, *, power: float = POWER) -> float:
+    """The mean difference the paired t-test at ``level`` with n seeds detects with ``power``
+    at spread ``sd``."""
+    from scipy.optimize import brentq
+
+    if n < 2 or sd <= 0:
+        return float("nan")
+    hi = sd
+    while paired_power(hi, sd, n, level) < power:
+        hi *= 2
+    return float(brentq(lambda e: paired_power(e, sd, n, level) - power, 0.0, hi, xtol=1e-12))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (NaN stays NaN and counts as a test)."""
+    p = np.asarray(p_values, float)
+    m = len(p)
+    order = np.argsort(np.where(np.isnan(p), np.inf, p), kind="stable")
+    adj = np.full(m, np.nan)
+    running = 0.0
+    for rank, i in enumerate(order):
+        if np.isnan(p[i]):
+            continue
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adj[i] = running
+    return adj.tolist()
+
+
+def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[float]], *,
+                        lower_is_better: bool, delta: float, relative: bool = False,
+                        alpha: float = ALPHA) -> dict:
+    """Paired verdict of "sigma > 0 improves on sigma = 0" (see the module docstring).
+
+    ``by_sigma[s]`` maps seed -> value (a sequence means seeds 0, 1, ...); pairs are formed
+    on the seeds present at both sigma and 0. ``delta`` is the smallest effect of interest, in
+    the statistic's units, or a fraction of the sigma = 0 mean when ``relative``.
     """
     if 0.0 not in by_sigma:
         raise ValueError("the sweep needs sigma = 0 as the baseline")
-    # 12 significant decimals: seed values equal up to rounding (means of the same accuracies)
-    # become exactly equal instead of feeding the t-test a variance of 1e-33
-    base = np.round(np.asarray(by_sigma[0.0], float), 12)
+    if not (delta > 0 and math.isfinite(delta)):
+        raise ValueError(f"delta = {delta}: the smallest effect of interest must be > 0")
+    from scipy.stats import t as student
 
-    def se(v):
-        return float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("inf")
-
-    from scipy.stats import ttest_ind
-
-    rows = []
-    better = worse = 0
+    # 12 significant decimals: values equal up to summation order become exactly equal
+    base = {k: round(v, 12) for k, v in _by_seed(by_sigma[0.0]).items()}
+    base_mean = float(np.mean(list(base.values())))
+    delta_abs = delta * abs(base_mean) if relative else delta
+    sign = -1.0 if lower_is_better else 1.0
     others = sorted(k for k in by_sigma if k > 0)
-    level = ALPHA / max(len(others), 1)
+    level = alpha / max(len(others), 1)  # Holm's first (most stringent) step: sizes the study
+    rows = []
     for s in others:
-        v = np.round(np.asarray(by_sigma[s], float), 12)
-        diff = float(v.mean() - base.mean())
-        err = math.hypot(se(v), se(base))
-        improvement = -diff if lower_is_better else diff
-        note = ""
-        if len(v) < 2 or len(base) < 2:
-            p_value, note = float("nan"), "fewer than 2 seeds: no test possible"
-        elif err <= 1e-12 * max(1.0, abs(float(v.mean())), abs(float(base.mean()))):
-            # identical values within each group: the t statistic is undefined, and reading it
-            # as p = 0 would call any difference significant
-            p_value, note = float("nan"), "no seed-to-seed variance: the test cannot decide"
+        vals = {k: round(v, 12) for k, v in _by_seed(by_sigma[s]).items()}
+        seeds = sorted(set(vals) & set(base))
+        d = sign * np.array([vals[k] - base[k] for k in seeds])
+        n = len(seeds)
+        row = {"sigma": s, "seeds": n, "mean": float(np.mean([vals[k] for k in seeds]))
+               if n else float("nan"), "baseline": float(np.mean([base[k] for k in seeds]))
+               if n else float("nan"),
+               "improvement": float(d.mean()) if n else float("nan"),
+               "sd": float(d.std(ddof=1)) if n > 1 else float("nan"), "note": ""}
+        row["difference"] = row["mean"] - row["baseline"]
+        row["p_permutation"] = sign_flip_p(d, seed=round(s * 1e6))
+        scale = max(1.0, abs(row["mean"]), abs(row["baseline"]))
+        if n < 2:
+            row.update(p_value=float("nan"), ci95=[float("nan")] * 2,
+                       ci90=[float("nan")] * 2, p_tost=float("nan"), p_not_delta=float("nan"),
+                       note="fewer than 2 paired seeds: no test possible")
+        elif row["sd"] <= 1e-12 * scale:
+            # identical differences in every seed: the t statistic is undefined, and reading
+            # it as p = 0 would call any difference significant
+            row.update(p_value=float("nan"), ci95=[row["improvement"]] * 2,
+                       ci90=[row["improvement"]] * 2, p_tost=float("nan"),
+                       p_not_delta=float("nan"),
+                       note="no seed-to-seed variance of the paired differences: the t-test "
+                            "cannot decide")
         else:
-            import warnings
-
-            with warnings.catch_warnings():
-                # one group without spread (e.g. two seeds at the same accuracy) is a valid
-                # Welch test; scipy warns about its (exactly zero) variance all the same
-                warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
-                p_value = float(ttest_ind(v, base, equal_var=False).pvalue)
-        sig = p_value < level
-        status = ("better" if sig and improvement > 0 else "worse" if sig else
-                  "undecidable" if note else "no difference")
-        better += status == "better"
-        worse += status == "worse"
-        rows.append({"sigma": s, "mean": float(v.mean()), "baseline": float(base.mean()),
-                     "difference": diff, "stderr": err, "p_value": p_value, "status": status,
-                     "note": note})
-    if better and not worse:
+            se = row["sd"] / math.sqrt(n)
+            df = n - 1
+            tstat = row["improvement"] / se
+            row["p_value"] = float(2 * student.sf(abs(tstat), df))
+            q95, q90 = student.ppf(0.975, df), student.ppf(1 - alpha, df)
+            row["ci95"] = [float(row["improvement"] - q95 * se),
+                           float(row["improvement"] + q95 * se)]
+            row["ci90"] = [float(row["improvement"] - q90 * se),
+                           float(row["improvement"] + q90 * se)]
+            # one-sided tests of the TOST pair: H0 E[d] >= delta and H0 E[d] <= -delta
+            row["p_not_delta"] = float(student.cdf((row["improvement"] - delta_abs) / se, df))
+            p_low = float(student.sf((row["improvement"] + delta_abs) / se, df))
+            row["p_tost"] = max(row["p_not_delta"], p_low)
+        sd = row["sd"] if n > 1 else float("nan")
+        row["mde"] = minimum_detectable_effect(sd, n, level) if n > 1 else float("nan")
+        row["seeds_needed"] = (seeds_needed(delta_abs, sd, level)
+                               if n > 1 and sd > 0 else None)
+        rows.append(row)
+    for row, adj in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
+        row["p_holm"] = adj
+        sig = adj < alpha
+        if row["note"]:
+            row["status"] = "undecidable"
+        elif sig and row["improvement"] > 0:
+            row["status"] = "better"
+        elif sig:
+            row["status"] = "worse"
+        elif row["p_tost"] < alpha:
+            row["status"] = f"equivalent within {delta_abs:.3g}"
+        elif row["p_not_delta"] < alpha:
+            row["status"] = f"no gain >= {delta_abs:.3g}"
+        else:
+            row["status"] = "undecided"
+        # the permutation test as a check of the t-test's decision (same hypothesis)
+        perm_sig = row["p_permutation"] * len(rows) < alpha  # Bonferroni: conservative check
+        row["permutation_agrees"] = bool(perm_sig == sig) if not row["note"] else None
+    better = [r for r in rows if r["status"] == "better"]
+    worse = [r for r in rows if r["status"] == "worse"]
+    below = [r for r in rows if r["status"] == "worse" or r["p_not_delta"] < alpha]
+    if better:
         verdict = "holds"
-    elif worse and not better:
+        best = max(better, key=lambda r: r["improvement"])
+        summary = (f"better at sigma {', '.join(str(r['sigma']) for r in better)}; largest "
+                   f"effect {best['improvement']:+.3g} (95% CI {best['ci95'][0]:+.3g} .. "
+                   f"{best['ci95'][1]:+.3g}) at sigma {best['sigma']}"
+                   + (f"; worse at sigma {', '.join(str(r['sigma']) for r in worse)}"
+                      if worse else ""))
+    elif worse and len(worse) == len(rows):
         verdict = "fails"
+        summary = "significantly worse at every sigma: " + ", ".join(
+            f"{r['sigma']}: {r['improvement']:+.3g}" for r in rows)
+    elif rows and len(below) == len(rows):
+        verdict = "refuted at delta"
+        summary = (f"no sigma improves by delta = {delta_abs:.3g} or more (every 90% interval "
+                   "ends below delta)")
     else:
         verdict = "inconclusive"
-    return {"verdict": verdict, "rows": rows,
-            "rule": f"Welch t-test of seed means against sigma = 0, p < {ALPHA} "
-                    f"Bonferroni-corrected over {len(others)} sigmas (p < {level:.3g})"}
+        need = [r["seeds_needed"] for r in rows if r not in below]
+        known = [k for k in need if k is not None]
+        summary = ("neither an effect nor its absence at delta = "
+                   f"{delta_abs:.3g} is established; minimum detectable effect of this study "
+                   + ", ".join(f"{r['mde']:.3g}" for r in rows)
+                   + ("; " + f"{max(known)} paired seeds would give {POWER:.0%} power to detect "
+                      f"delta at the observed spread" if known and len(known) == len(need)
+                      else "; the seeds needed cannot be estimated (fewer than 2 seeds or no "
+                      "spread)"))
+    return {"verdict": verdict, "rows": rows, "summary": summary, "delta": delta_abs,
+            "delta_rule": (f"{delta:g} x the sigma = 0 mean" if relative else f"{delta:g}"),
+            "seeds_needed": max((r["seeds_needed"] for r in rows
+                                 if r["seeds_needed"] is not None), default=None),
+            "rule": f"paired t-test of within-seed differences, Holm over {len(others)} "
+                    f"sigmas at {alpha}; TOST at delta = {delta_abs:.3g}; sign-flip "
+                    "permutation test as a check"}
 
 
 def verdict_markdown(verdict: dict, claim: str) -> list[str]:
-    """The verdict line and one line per sigma, for the Markdown reports."""
+    """The verdict line and a table with one row per sigma, for the Markdown reports."""
     stat = f"{verdict['statistic']}; " if "statistic" in verdict else ""
-    lines = ["", f"**Verdict on '{claim}': {verdict['verdict']}** ({stat}{verdict['rule']}).",
-             ""]
+    lines = ["", f"**Verdict on '{claim}': {verdict['verdict']}** ({verdict['summary']}).",
+             "", f"Rule: {stat}{verdict['rule']}.", "",
+             "| sigma | seeds | value | at sigma 0 | improvement (95% CI) | p paired t | p Holm "
+             "| p sign-flip | p TOST | MDE | seeds for 80% power at delta | status |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in verdict["rows"]:
-        lines.append(f"- sigma {r['sigma']}: {r['mean']:.4g} vs {r['baseline']:.4g} at sigma 0 "
-                     f"(difference {r['difference']:+.3g} +- {r['stderr']:.2g}, p = "
-                     f"{r['p_value']:.3g}): {r['status']}"
-                     + (f" ({r['note']})" if r.get("note") else ""))
+        lo, hi = r["ci95"]
+        need = r["seeds_needed"]
+        lines.append(f"| {r['sigma']} | {r['seeds']} | {r['mean']:.4g} | {r['baseline']:.4g} "
+                     f"| {r['improvement']:+.3g} ({lo:+.3g} .. {hi:+.3g}) | {r['p_value']:.3g} "
+                     f"| {r['p_holm']:.3g} | {r['p_permutation']:.3g} | {r['p_tost']:.3g} | "
+                     f"{r['mde']:.3g} | {need if need is not None else 'n/a'} | {r['status']}"
+                     + (f" ({r['note']})" if r["note"] else "") + " |")
     return lines

@@ -8,8 +8,10 @@ EXAMPLE = "cdverify rademacher --sigmas 0,0.3 --seeds 3 --out out/rademacher"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from validation.verdict import DELTA_RELATIVE
+
     from .common import add_sweep_arguments
-    from .types import count
+    from .types import count, positive
 
     add_sweep_arguments(p)
     p.add_argument("--points", type=count, default=100, help="sample size m (training points)")
@@ -18,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--norm", default="frobenius", choices=["frobenius", "spectral"],
                    help="norm of the weight balls")
     p.add_argument("--noise-samples", type=count, default=4, help="common noise draws S")
+    p.add_argument("--delta", type=positive, default=DELTA_RELATIVE,
+                   help="smallest effect of interest, a fraction of the sigma = 0 complexity "
+                        "('refuted at delta' when no sigma reduces it by that much)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (training only)")
     p.add_argument("--out", default="out/rademacher",
                    help="output folder (also caches the trained models)")
@@ -29,7 +34,7 @@ def spec(args: argparse.Namespace):
     return RademacherSweep(data=args.data, sigmas=args.sigmas, seeds=args.seeds,
                            epochs=args.epochs, points=args.points, draws=args.draws,
                            steps=args.steps, norm=args.norm, noise_samples=args.noise_samples,
-                           device=args.device)
+                           device=args.device, delta=args.delta)
 
 
 def run(args: argparse.Namespace) -> int:

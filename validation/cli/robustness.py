@@ -8,8 +8,10 @@ EXAMPLE = "cdverify robustness --sigmas 0,0.3 --seeds 3 --out out/robustness"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from validation.verdict import DELTA_ROBUST_ACCURACY
+
     from .common import add_sweep_arguments
-    from .types import count, nonnegative_list
+    from .types import count, nonnegative_list, positive
 
     add_sweep_arguments(p)
     p.add_argument("--eps", default="0,0.02,0.05,0.1,0.2,0.4", type=nonnegative_list,
@@ -19,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--points", type=count, default=60, help="test points attacked")
     p.add_argument("--K", type=count, default=32, help="noise draws of the deployed predictor")
     p.add_argument("--steps", type=count, default=15, help="PGD steps")
+    p.add_argument("--delta", type=positive, default=DELTA_ROBUST_ACCURACY,
+                   help="smallest effect of interest: a gain in mean robust accuracy (linf "
+                        "grid) below it is no improvement ('refuted at delta')")
     p.add_argument("--device", default="cpu", help="cpu or cuda (training only)")
     p.add_argument("--out", default="out/robustness",
                    help="output folder (also caches the trained models)")
@@ -29,7 +34,8 @@ def spec(args: argparse.Namespace):
 
     return RobustnessSweep(data=args.data, sigmas=args.sigmas, seeds=args.seeds,
                            epochs=args.epochs, eps_linf=args.eps, eps_l2=args.eps_l2,
-                           points=args.points, K=args.K, steps=args.steps, device=args.device)
+                           points=args.points, K=args.K, steps=args.steps, device=args.device,
+                           delta=args.delta)
 
 
 def run(args: argparse.Namespace) -> int:
