@@ -50,26 +50,23 @@ def prove_comparison_condition(n: int) -> list[Check]:
 
 
 def critical_tau(W: np.ndarray) -> float:
-    """1 / max_i (d_i - W_ii): the largest tau with the comparison principle (inf if no edges)."""
-    W = np.asarray(W, dtype=float)
-    if W.ndim != 2 or W.shape[0] != W.shape[1]:
-        raise TheoryError(f"W must be a square matrix, got shape {W.shape}")
-    if np.any(W < 0) or not np.all(np.isfinite(W)):
-        raise TheoryError("W must be finite and non-negative (W >= 0 is the graph-diffusion model)")
-    m = float(np.max(W.sum(axis=1) - np.diag(W)))
-    return np.inf if m == 0 else 1.0 / m
+    """1 / max_i (d_i - W_ii): the largest tau with the comparison principle (inf if no edges);
+    numerics.graph computes it (dense or sparse W)."""
+    from numerics.errors import NumericsError
+    from numerics.graph import critical_tau as tau_star
+
+    try:
+        return tau_star(W)
+    except NumericsError as e:
+        raise TheoryError(str(e)) from e
 
 
 def order_violation(W: np.ndarray, tau: float) -> np.ndarray | None:
     """A pair witness: g - f = e_i >= 0 with (T g - T f)_i < 0, or None if T preserves order."""
-    W = np.asarray(W, dtype=float)
-    T = np.eye(len(W)) - tau * (np.diag(W.sum(axis=1)) - W)
-    bad = np.argwhere(T < 0)
-    if len(bad) == 0:
-        return None
-    e = np.zeros(len(W))
-    e[bad[0][1]] = 1.0
-    return e
+    from numerics.graph import order_violation as find
+
+    v = find(W, tau)
+    return None if v is None else v.u0
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ EXACT_PERMUTATIONS = 16  # up to 2^16 sign patterns are enumerated; beyond, 2^16
 
 # smallest effects of interest (documented in docs/validation.md; options of the commands)
 DELTA_ROBUST_ACCURACY = 0.02  # absolute, mean robust accuracy over the linf eps grid
+DELTA_ACCURACY = 0.02  # absolute, test accuracy (graph diffusion against the base classifier)
 DELTA_RELATIVE = 0.10  # relative to the sigma = 0 mean: Rademacher complexity, Lipschitz
 
 
@@ -128,15 +129,16 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[float]], *,
                         lower_is_better: bool, delta: float, relative: bool = False,
-                        alpha: float = ALPHA) -> dict:
+                        alpha: float = ALPHA, label: str = "sigma") -> dict:
     """Paired verdict of "sigma > 0 improves on sigma = 0" (see the module docstring).
 
     ``by_sigma[s]`` maps seed -> value (a sequence means seeds 0, 1, ...); pairs are formed
     on the seeds present at both sigma and 0. ``delta`` is the smallest effect of interest, in
-    the statistic's units, or a fraction of the sigma = 0 mean when ``relative``.
+    the statistic's units, or a fraction of the sigma = 0 mean when ``relative``. ``label``
+    names the compared setting in rows and messages (for example "K", diffusion layers).
     """
     if 0.0 not in by_sigma:
-        raise ValueError("the sweep needs sigma = 0 as the baseline")
+        raise ValueError(f"the sweep needs {label} = 0 as the baseline")
     if not (delta > 0 and math.isfinite(delta)):
         raise ValueError(f"delta = {delta}: the smallest effect of interest must be > 0")
     from scipy.stats import t as student
@@ -154,7 +156,7 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
         seeds = sorted(set(vals) & set(base))
         d = sign * np.array([vals[k] - base[k] for k in seeds])
         n = len(seeds)
-        row = {"sigma": s, "seeds": n, "mean": float(np.mean([vals[k] for k in seeds]))
+        row = {label: s, "seeds": n, "mean": float(np.mean([vals[k] for k in seeds]))
                if n else float("nan"), "baseline": float(np.mean([base[k] for k in seeds]))
                if n else float("nan"),
                "improvement": float(d.mean()) if n else float("nan"),
@@ -217,19 +219,19 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
     if better:
         verdict = "holds"
         best = max(better, key=lambda r: r["improvement"])
-        summary = (f"better at sigma {', '.join(str(r['sigma']) for r in better)}; largest "
+        summary = (f"better at {label} {', '.join(str(r[label]) for r in better)}; largest "
                    f"effect {best['improvement']:+.3g} (95% CI {best['ci95'][0]:+.3g} .. "
-                   f"{best['ci95'][1]:+.3g}) at sigma {best['sigma']}"
-                   + (f"; worse at sigma {', '.join(str(r['sigma']) for r in worse)}"
+                   f"{best['ci95'][1]:+.3g}) at {label} {best[label]}"
+                   + (f"; worse at {label} {', '.join(str(r[label]) for r in worse)}"
                       if worse else ""))
     elif worse and len(worse) == len(rows):
         verdict = "fails"
-        summary = "significantly worse at every sigma: " + ", ".join(
-            f"{r['sigma']}: {r['improvement']:+.3g}" for r in rows)
+        summary = f"significantly worse at every {label}: " + ", ".join(
+            f"{r[label]}: {r['improvement']:+.3g}" for r in rows)
     elif rows and len(below) == len(rows):
         verdict = "refuted at delta"
-        summary = (f"no sigma improves by delta = {delta_abs:.3g} or more (every 90% interval "
-                   "ends below delta)")
+        summary = (f"no {label} improves by delta = {delta_abs:.3g} or more (every 90% "
+                   "interval ends below delta)")
     else:
         verdict = "inconclusive"
         need = [r["seeds_needed"] for r in rows if r not in below]
@@ -242,26 +244,28 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
                       else "; the seeds needed cannot be estimated (fewer than 2 seeds or no "
                       "spread)"))
     return {"verdict": verdict, "rows": rows, "summary": summary, "delta": delta_abs,
-            "delta_rule": (f"{delta:g} x the sigma = 0 mean" if relative else f"{delta:g}"),
+            "delta_rule": (f"{delta:g} x the {label} = 0 mean" if relative else f"{delta:g}"),
+            "label": label,
             "seeds_needed": max((r["seeds_needed"] for r in rows
                                  if r["seeds_needed"] is not None), default=None),
             "rule": f"paired t-test of within-seed differences, Holm over {len(others)} "
-                    f"sigmas at {alpha}; TOST at delta = {delta_abs:.3g}; sign-flip "
+                    f"settings of {label} at {alpha}; TOST at delta = {delta_abs:.3g}; sign-flip "
                     "permutation test as a check"}
 
 
 def verdict_markdown(verdict: dict, claim: str) -> list[str]:
     """The verdict line and a table with one row per sigma, for the Markdown reports."""
     stat = f"{verdict['statistic']}; " if "statistic" in verdict else ""
+    label = verdict.get("label", "sigma")
     lines = ["", f"**Verdict on '{claim}': {verdict['verdict']}** ({verdict['summary']}).",
              "", f"Rule: {stat}{verdict['rule']}.", "",
-             "| sigma | seeds | value | at sigma 0 | improvement (95% CI) | p paired t | p Holm "
-             "| p sign-flip | p TOST | MDE | seeds for 80% power at delta | status |",
+             f"| {label} | seeds | value | at {label} 0 | improvement (95% CI) | p paired t "
+             "| p Holm | p sign-flip | p TOST | MDE | seeds for 80% power at delta | status |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in verdict["rows"]:
         lo, hi = r["ci95"]
         need = r["seeds_needed"]
-        lines.append(f"| {r['sigma']} | {r['seeds']} | {r['mean']:.4g} | {r['baseline']:.4g} "
+        lines.append(f"| {r[label]} | {r['seeds']} | {r['mean']:.4g} | {r['baseline']:.4g} "
                      f"| {r['improvement']:+.3g} ({lo:+.3g} .. {hi:+.3g}) | {r['p_value']:.3g} "
                      f"| {r['p_holm']:.3g} | {r['p_permutation']:.3g} | {r['p_tost']:.3g} | "
                      f"{r['mde']:.3g} | {need if need is not None else 'n/a'} | {r['status']}"
