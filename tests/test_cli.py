@@ -72,6 +72,13 @@ BAD_OPTIONS = [
     (["robustness", "--eps", "0,-0.1"], "argument --eps: '0,-0.1': -0.1 is negative"),
     (["sweep", "examples/sweep.toml", "--workers", "0"], "argument --workers: 0 is below 1"),
     (["solve", "--frames", "x"], "argument --frames: 'x' is not an integer"),
+    (["graph", "--data", "moons,foo"], "argument --data: 'moons,foo': unknown foo"),
+    (["graph", "--data", "moons,moons"], "argument --data: 'moons,moons': a name is repeated"),
+    (["graph", "--limit-ns", "100,200,300"], "argument --limit-ns: '100,200,300': give at "
+     "least 4 increasing sizes"),
+    (["graph", "--limit-ns", "100,200,150,400"], "give at least 4 increasing sizes"),
+    (["graph", "--tau-factors", "1,0"], "argument --tau-factors: '1,0': 0.0 is not > 0"),
+    (["graph", "--tau", "-0.5"], "argument --tau: -0.5 is not > 0"),
 ]
 
 

@@ -243,6 +243,11 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
                       f"delta at the observed spread" if known and len(known) == len(need)
                       else "; the seeds needed cannot be estimated (fewer than 2 seeds or no "
                       "spread)"))
+    split = [r for r in rows if r["permutation_agrees"] is False]
+    if split:
+        summary += "; the t-test and the sign-flip test disagree at " + ", ".join(
+            f"{label} {r[label]} (p {r['p_value']:.3g} vs {r['p_permutation']:.3g})"
+            for r in split)
     return {"verdict": verdict, "rows": rows, "summary": summary, "delta": delta_abs,
             "delta_rule": (f"{delta:g} x the {label} = 0 mean" if relative else f"{delta:g}"),
             "label": label,
@@ -251,6 +256,12 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
             "rule": f"paired t-test of within-seed differences, Holm over {len(others)} "
                     f"settings of {label} at {alpha}; TOST at delta = {delta_abs:.3g}; sign-flip "
                     "permutation test as a check"}
+
+
+def evidence(verdict: dict) -> str:
+    """A verdict's evidence cell in a claims table: the statistic, the finding and the test."""
+    return "; ".join(x for x in (verdict.get("statistic"), verdict.get("summary"),
+                                 verdict.get("rule")) if x)
 
 
 def verdict_markdown(verdict: dict, claim: str) -> list[str]:

@@ -30,6 +30,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                    "empirical Rademacher complexity vs norm bounds over a sigma sweep"),
     "robustness": ("validation.cli.robustness",
                    "attacks (incl. EOT and exhaustive), certificates and the verdict"),
+    "graph": ("validation.cli.graph",
+              "graph diffusion (COIN): tau* and its violation, continuum limit, the claim"),
     "report": ("validation.cli.report",
                "the whole verification: every claim with its evidence, one HTML report"),
     "sweep": ("validation.cli.sweep",

@@ -7,6 +7,7 @@ status 2: the option is named, and the message says what a valid value is.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 from pathlib import Path
@@ -50,18 +51,53 @@ def positive(text: str) -> float:
     return value
 
 
-def nonnegative_list(text: str) -> tuple[float, ...]:
-    """Comma-separated finite numbers >= 0, e.g. '0,0.1,0.3', as a tuple of floats."""
+def _items(text: str, example: str) -> list[str]:
     items = [s.strip() for s in text.split(",")]
     if not items or any(s == "" for s in items):
-        raise argparse.ArgumentTypeError(f"{text!r} has an empty item; give numbers separated "
-                                         "by commas, e.g. 0,0.1,0.3")
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty item; give values separated "
+                                         f"by commas, e.g. {example}")
+    return items
+
+
+def _each(text: str, items: list[str], kind) -> list:
+    out = []
     for s in items:
         try:
-            nonnegative(s)
+            out.append(kind(s))
         except argparse.ArgumentTypeError as exc:
             raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
-    return tuple(float(s) for s in items)
+    return out
+
+
+def nonnegative_list(text: str) -> tuple[float, ...]:
+    """Comma-separated finite numbers >= 0, e.g. '0,0.1,0.3', as a tuple of floats."""
+    return tuple(_each(text, _items(text, "0,0.1,0.3"), nonnegative))
+
+
+def positive_list(text: str) -> tuple[float, ...]:
+    """Comma-separated finite numbers > 0, e.g. '0.5,1,2', as a tuple of floats."""
+    return tuple(_each(text, _items(text, "0.5,1,2"), positive))
+
+
+def size_list(text: str) -> tuple[int, ...]:
+    """At least 4 increasing comma-separated counts (sample sizes of a convergence study)."""
+    values = tuple(_each(text, _items(text, "500,1000,2000,4000"), count))
+    if len(values) < 4 or any(b <= a for a, b in itertools.pairwise(values)):
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least 4 increasing sizes (a fitted "
+                                         "order needs 4 refinements), e.g. 500,1000,2000,4000")
+    return values
+
+
+def data_list(text: str) -> tuple[str, ...]:
+    """Comma-separated names of data sets, e.g. 'moons,digits', each one of data.NAMES."""
+    from validation.data import NAMES
+
+    items = _items(text, "moons,digits")
+    bad = [s for s in items if s not in NAMES]
+    if bad or len(set(items)) != len(items):
+        raise argparse.ArgumentTypeError(f"{text!r}: " + (f"unknown {', '.join(bad)}; valid: "
+                                         f"{', '.join(NAMES)}" if bad else "a name is repeated"))
+    return tuple(items)
 
 
 def folder_problem(path: str | os.PathLike) -> str | None:

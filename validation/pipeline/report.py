@@ -26,20 +26,25 @@ PROFILES: dict[str, dict] = {
     "smoke": {"data": "moons", "sigmas": "0,0.3", "seeds": 2, "epochs": 8, "exact": False,
               "agreement": [("moons", 0.3)], "grid": 40, "test_points": 30, "points": 15,
               "draws": 4, "steps": 10, "K": 4, "pgd_steps": 5, "eps": "0,0.1,0.6",
-              "eps_l2": "0,0.15,0.9", "rad_points": 40, "noise_samples": 2},
+              "eps_l2": "0,0.15,0.9", "rad_points": 40, "noise_samples": 2,
+              "graph": {"data": ("moons",), "seeds": 3, "epochs": 40, "tau_seeds": 2,
+                        "limit_ns": (200, 400, 800, 1600), "identify_ns": (400, 800, 1600, 3200),
+                        "reps": 2, "hub_nodes": 300}},
     # the default: about 3.5 minutes on 2 CPU cores from a cold cache
     "quick": {"data": "moons", "sigmas": "0,0.1,0.3,0.5", "seeds": 3, "epochs": 100,
               "exact": False, "agreement": [("moons", 0.3)], "grid": 128, "test_points": 80,
               "points": 40, "draws": 12, "steps": 40, "K": 16, "pgd_steps": 10,
               "eps": "0,0.05,0.1,0.2,0.4", "eps_l2": "0,0.07,0.14,0.28,0.56",
-              "rad_points": 100, "noise_samples": 4},
+              "rad_points": 100, "noise_samples": 4, "graph": {}},
     # more seeds, exact solutions, digits in the agreement study
     "full": {"data": "moons", "sigmas": "0,0.1,0.3,0.5", "seeds": 3, "epochs": 150,
              "exact": True, "agreement": [("moons", 0.0), ("moons", 0.3), ("digits", 0.0),
                                           ("digits", 0.3)], "grid": 128, "test_points": 100,
              "points": 60, "draws": 16, "steps": 60, "K": 32, "pgd_steps": 15,
              "eps": "0,0.02,0.05,0.1,0.2,0.4", "eps_l2": "0,0.03,0.07,0.14,0.28,0.56",
-             "rad_points": 100, "noise_samples": 4},
+             "rad_points": 100, "noise_samples": 4,
+             "graph": {"seeds": 30, "tau_seeds": 10, "limit_ns": (500, 1000, 2000, 4000, 8000),
+                       "reps": 4}},
 }
 
 
@@ -149,6 +154,16 @@ def robustness_stage(p: dict, models: Path) -> Callable[[Path], dict]:
     return run
 
 
+def graph_stage(p: dict) -> Callable[[Path], dict]:
+    def run(folder: Path) -> dict:
+        from ..graph_study import GraphStudy, markdown, public, run_study, write_outputs
+
+        res = run_study(GraphStudy(**p["graph"]), progress=False)
+        write_outputs(res, folder)
+        return public(res) | {"md": markdown(res)}
+    return run
+
+
 def _all_flags(rows) -> dict:
     out: dict = {}
     for r in rows:
@@ -201,6 +216,7 @@ def claims(results: dict) -> list[dict]:
          "evidence": f"{len(d['catalogue'])} entries, generators computed and compared"},
     ]
     from ..agreement import agreement_verdict
+    from ..verdict import evidence
 
     ag = {key: agreement_verdict(a["agreement"]) for key, a in results["agreement"].items()}
     states = {v["status"] for v in ag.values()}
@@ -214,11 +230,11 @@ def claims(results: dict) -> list[dict]:
                                        for k, v in ag.items())})
     rows.append({"claim": "Diffusion improves robustness",
                  "status": results["robustness"]["verdict"]["verdict"], "section": "robustness",
-                 "evidence": _verdict_evidence(results["robustness"]["verdict"])})
+                 "evidence": evidence(results["robustness"]["verdict"])})
     rows.append({"claim": "Diffusion reduces the Rademacher complexity",
                  "status": results["rademacher"]["verdict"]["verdict"],
                  "section": "rademacher",
-                 "evidence": _verdict_evidence(results["rademacher"]["verdict"])})
+                 "evidence": evidence(results["rademacher"]["verdict"])})
     li = results["lipschitz"]
     rows.append({"claim": "Reference check: the heat-semigroup Lipschitz bound 1/(sigma sqrt(2 "
                  "pi T)) (pure diffusion v = 0, not the trained networks)",
@@ -230,14 +246,10 @@ def claims(results: dict) -> list[dict]:
     lv = results["robustness"].get("lipschitz_verdict")
     rows.append({"claim": "Diffusion lowers the Lipschitz constant of the trained networks' "
                  "u(., T)", "status": lv["verdict"] if lv else "inconclusive",
-                 "section": "lipschitz", "evidence": _verdict_evidence(lv)
+                 "section": "lipschitz", "evidence": evidence(lv)
                  if lv else "not measured (feature dimension != 2)"})
+    rows += results["graph"]["claims"] if "graph" in results else []
     return rows
-
-
-def _verdict_evidence(v: dict) -> str:
-    """A sweep verdict's evidence cell: the statistic, the finding and the test."""
-    return "; ".join(x for x in (v.get("statistic"), v.get("summary"), v.get("rule")) if x)
 
 
 def _network_lipschitz_md(rob: dict) -> str:
@@ -404,6 +416,10 @@ def write_report(out: Path, results: dict, folders: dict, meta: dict) -> None:
             " This is a reference check of the bound: the trained networks have v != 0."
             + _network_lipschitz_md(results["robustness"]),
             [out / "lipschitz" / "lipschitz.png"])
+    if "graph" in results:
+        section("graph", "Graph diffusion (COIN)", results["graph"]["md"],
+                [out / "graph" / f for f in ("graph_violation.png", "graph_limit.png",
+                                             "graph_coin.png")])
     env = "\n".join(f"- {k}: {v}" for k, v in meta["versions"].items())
     section("environment", "Environment", f"{env}\n- profile config: "
             f"`{json.dumps(meta['config'])}`\n- seeds: 0..{meta['config']['seeds'] - 1}")
@@ -452,7 +468,8 @@ def build(profile: str = "quick", out: str | Path | None = None, cache: str | Pa
                agreement_stage(p, d, s, models)) for d, s in p["agreement"]],
             ("robustness", {"p": p}, robustness_stage(p, models)),
             ("rademacher", {"p": p}, rademacher_stage(p, models)),
-            ("lipschitz", {"v": 2}, lipschitz_stage(p))]
+            ("lipschitz", {"v": 2}, lipschitz_stage(p)),
+            ("graph", {"graph": p["graph"], "v": 1}, graph_stage(p))]
     results: dict = {"agreement": {}}
     folders: dict = {}
     computed: list[str] = []

@@ -1,0 +1,220 @@
+"""Graph diffusion: constructions, the comparison condition, the violation finder, continuum
+limits (closed form and operator identification) and the COIN classifier; negative controls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sps
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from numerics.errors import NumericsError
+from numerics.graph import (
+    NORMALISATIONS,
+    critical_tau,
+    degrees,
+    diffusion_step,
+    kernel_graph,
+    knn_gaussian_graph,
+    laplacian,
+    order_violation,
+    preferential_attachment,
+    self_loop_normalised,
+)
+
+
+def _random_graph(seed: int, n: int, density: float, loops: bool) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    W = rng.random((n, n)) * (rng.random((n, n)) < density) * rng.choice([0.1, 1.0, 10.0])
+    W = (W + W.T) / 2
+    if not loops:
+        np.fill_diagonal(W, 0.0)
+    return W
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 30), st.floats(0.05, 1.0), st.booleans(),
+       st.floats(0.2, 3.0))
+def test_condition_against_brute_force(seed, n, density, loops, factor):
+    """The step I - tau L is entrywise >= 0 (so it maps u >= 0 to u >= 0) exactly when
+    tau <= tau*; the finder returns a witness exactly when it is not."""
+    W = _random_graph(seed, n, density, loops)
+    ts = critical_tau(sps.csr_matrix(W))
+    if not np.isfinite(ts):
+        assert np.all(W - np.diag(np.diag(W)) == 0)
+        return
+    tau = factor * ts
+    T = np.eye(n) - tau * (np.diag(W.sum(1)) - W)  # dense, independent of the module's step
+    keeps = T.min() >= -1e-12
+    v = order_violation(W, tau)
+    assert keeps == (v is None)  # the finder against brute force
+    if abs(factor - 1) > 1e-9:  # the condition against brute force (tau* itself: rounding)
+        assert keeps == (factor < 1)
+    if v is not None:
+        assert v.u0.min() >= 0 and (T @ v.u0).min() < 0
+        np.testing.assert_allclose(v.u1, T @ v.u0, atol=1e-12)
+
+
+def test_violation_finder_on_a_hub_graph_and_its_controls():
+    W = self_loop_normalised(preferential_attachment(1000, 2, seed=0))
+    ts = critical_tau(W)
+    assert ts < 0.35  # hubs push tau* below the citation default
+    v = order_violation(W, 0.35)
+    assert v is not None and v.u0.min() >= 0 and v.u1[v.node] < 0
+    dense = np.eye(1000) - 0.35 * (np.diag(degrees(W)) - W.toarray())
+    np.testing.assert_allclose(dense @ v.u0, v.u1, atol=1e-12)
+    hub_degree = int((W[v.node] > 0).sum()) - 1
+    assert hub_degree > 20  # the witness sits on a hub
+    assert order_violation(W, ts) is None and order_violation(W, 0.99 * ts) is None
+    # control: a ring has no hubs: tau* = 1.5 with self-loop normalisation, no violation
+    n = 200
+    ring = sps.diags([np.ones(n - 1), np.ones(n - 1)], [1, -1], shape=(n, n)).tolil()
+    ring[0, n - 1] = ring[n - 1, 0] = 1
+    Wr = self_loop_normalised(ring.tocsr())
+    assert critical_tau(Wr) == pytest.approx(1.5)
+    assert order_violation(Wr, 0.35) is None and order_violation(Wr, 1.51) is not None
+
+
+def test_constructions_are_symmetric_and_checked():
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 2))
+    for W in (knn_gaussian_graph(x), kernel_graph(x, 0.05, periodic=True),
+              self_loop_normalised(preferential_attachment(100, 3, seed=1))):
+        assert abs(W - W.T).max() < 1e-14 and W.data.min() >= 0
+    A = preferential_attachment(500, 2, seed=0)
+    assert A.nnz == 2 * (3 + 2 * (500 - 3))  # a triangle, then 2 edges per node, both ways
+    assert degrees(A).max() > 10 * 2  # hubs
+    with pytest.raises(NumericsError, match="kappa"):
+        knn_gaussian_graph(x, n_top=4, kappa=5)
+    with pytest.raises(NumericsError, match="duplicates"):
+        knn_gaussian_graph(np.repeat(x[:20], 6, axis=0))
+    with pytest.raises(NumericsError, match="non-finite"):
+        knn_gaussian_graph(np.where(np.arange(600).reshape(300, 2) == 7, np.nan, x))
+    with pytest.raises(NumericsError, match="symmetric"):
+        critical_tau(np.array([[0.0, 1.0], [0.0, 0.0]]))
+    with pytest.raises(NumericsError, match="non-negative"):
+        laplacian(np.array([[0.0, -1.0], [-1.0, 0.0]]))
+    with pytest.raises(NumericsError, match="valid: unnormalised, random-walk"):
+        laplacian(A, "normalised")
+    with pytest.raises(NumericsError, match="torus"):
+        kernel_graph(x, 0.2, periodic=True)
+
+
+def test_laplacians_annihilate_their_invariant_vectors():
+    W = kernel_graph(np.random.default_rng(1).random((400, 2)), 0.08, periodic=True)
+    one = np.ones(400)
+    for name in NORMALISATIONS:
+        L = laplacian(W, name)
+        null = np.sqrt(degrees(W)) if name == "symmetric" else one
+        assert np.abs(L @ null).max() < 1e-12, name
+        assert np.abs(L @ np.random.default_rng(2).random(400)).max() > 1e-3  # not zero
+    u = np.random.default_rng(3).random((400, 3))
+    step = diffusion_step(W, u, 0.9 * critical_tau(W))
+    np.testing.assert_allclose(step.sum(0) , u.sum(0))  # symmetric W: mass conserved
+    assert step.min() >= 0  # comparison principle below tau*
+
+
+def test_heat_flow_converges_at_the_expected_rate_and_a_wrong_limit_does_not():
+    from numerics.graph_limit import heat_flow_convergence
+
+    ok = heat_flow_convergence()
+    assert ok["converges"] and ok["mean_errors"][-1] < 0.6 * ok["mean_errors"][0]
+    assert ok["ci95"][0] <= 1 / 3 <= ok["ci95"][1]
+    # negative control: the same graph flows against the heat flow of 1.3 Delta: a plateau
+    wrong = heat_flow_convergence(diffusivity=1.3)
+    assert not wrong["converges"] and wrong["ci95"][1] < 1 / 3
+    assert min(wrong["mean_errors"]) > max(ok["mean_errors"][-1], 0.06)
+    with pytest.raises(NumericsError, match="at least 4"):
+        heat_flow_convergence((500, 1000, 2000))
+
+
+def test_each_normalisation_is_identified_with_its_operator():
+    from numerics.graph_limit import EXPECTED_LIMIT, identify_limits
+
+    res = identify_limits()
+    assert [r["status"] for r in res["rows"]] == ["matches"] * 4
+    for r in res["rows"]:
+        assert r["identified"] == EXPECTED_LIMIT[r["normalisation"]]
+        assert r["constant"] == pytest.approx(1.0, abs=0.08)  # the scaling, not fitted away
+    # negative control: expect the random walk to approach Delta (no density drift)
+    wrong = identify_limits(expected={**EXPECTED_LIMIT, "random-walk": "laplace"})
+    assert {r["normalisation"]: r["status"] for r in wrong["rows"]}["random-walk"] == \
+        "contradicts"
+
+
+def test_coin_layers_are_k_explicit_steps_and_runs_are_seeded():
+    import torch
+
+    from validation.coin import Coin, CoinConfig, run_coin, transductive_data
+
+    cfg = CoinConfig(data="moons", n=300, K=3, tau=0.5, epochs=20, seed=4)
+    x, y, mask, c = transductive_data(cfg)
+    assert mask.sum() == 10 * c and len(x) == len(y) == 300
+    assert not np.array_equal(mask, transductive_data(CoinConfig(n=300, seed=5))[2])
+    W = knn_gaussian_graph(x)
+    torch.manual_seed(0)
+    model = Coin(2, c, 8, W, K=3, tau=0.5).double()
+    X = torch.as_tensor(x)
+    with torch.no_grad():
+        u0 = model.base(X).numpy()
+        uK = model(X).numpy()
+        rows = model(X, torch.as_tensor([0, 5])).numpy()
+    ref = u0
+    for _ in range(3):
+        ref = diffusion_step(W, ref, 0.5)
+    np.testing.assert_allclose(uK, ref, atol=1e-12)
+    np.testing.assert_allclose(rows, ref[[0, 5]], atol=1e-12)
+    np.testing.assert_allclose(uK.sum(1), 1, atol=1e-12)
+    a, b = run_coin(cfg), run_coin(cfg)
+    assert a == b and 0.5 < a["accuracy"] <= 1 and a["labelled"] == 20
+    # one layer beyond tau* maps some probability vector outside the simplex
+    one = Coin(2, c, 8, W, K=1, tau=1.01 * critical_tau(W)).double()
+    assert one.M.min() < 0
+    assert Coin(2, c, 8, W, K=1, tau=critical_tau(W)).double().M.min() >= 0
+    with pytest.raises(ValueError, match="K = -1"):
+        CoinConfig(K=-1)
+
+
+@pytest.fixture(scope="module")
+def small_study():
+    from validation.graph_study import GraphStudy, run_study
+
+    spec = GraphStudy(data=("moons",), seeds=3, epochs=30, tau_seeds=2, hub_nodes=300,
+                      limit_ns=(200, 400, 800, 1600), identify_ns=(400, 800, 1600, 3200),
+                      reps=2)
+    return run_study(spec, progress=False)
+
+
+def test_study_outputs_and_claims_negative_controls(small_study, tmp_path):
+    import copy
+    import json
+
+    from validation.graph_study import claims, write_outputs
+
+    files = write_outputs(small_study, tmp_path)
+    for f in files:
+        assert (tmp_path / f).stat().st_size > 0
+    doc = json.loads((tmp_path / "graph.json").read_text())
+    assert doc["coin"]["verdicts"]["moons"]["label"] == "K" and "versions" in doc
+    rows = claims(small_study)
+    assert len(rows) == 3 and rows[0]["status"] == "holds"
+    assert {r["tau"] for r in small_study["coin"]["tau_sweep"]} and \
+        len(small_study["coin"]["runs"]) == 3 * 2
+
+    def status(mutate, i):
+        r = copy.deepcopy({k: v for k, v in small_study.items() if not k.startswith("_")})
+        mutate(r)
+        return claims(r)[i]["status"]
+
+    assert status(lambda r: r["hub"].update(found=False), 0) == "fails"
+    assert status(lambda r: r["hub"].update(none_at_tau_star=False), 0) == "fails"
+    assert status(lambda r: r["random_graphs"].update(agree=199), 0) == "fails"
+    assert status(lambda r: r["limits"]["rows"][1].update(status="contradicts"), 1) == "fails"
+    assert status(lambda r: r["heat_flow"].update(ci95=[0.01, 0.2], converges=False), 1) == \
+        "fails"
+    from validation.verdict import compare_to_baseline
+
+    worse = compare_to_baseline({0: [0.9, 0.92, 0.88, 0.91], 10: [0.7, 0.71, 0.69, 0.72]},
+                                lower_is_better=False, delta=0.02, label="K")
+    assert status(lambda r: r["coin"]["verdicts"].update(moons=worse), 2) == "fails"
