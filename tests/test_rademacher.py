@@ -44,7 +44,44 @@ def test_batched_and_per_draw_estimates_agree():
     x = np.random.default_rng(0).uniform(size=(30, 2))
     a = network_estimate(m, x, draws=4, steps=10, noise_samples=2, batched=True)
     b = network_estimate(m, x, draws=4, steps=10, noise_samples=2, batched=False)
+    c = network_estimate(m, x, draws=4, steps=10, noise_samples=2, batched="vmap")
     np.testing.assert_allclose(a.per_draw, b.per_draw, rtol=1e-10)
+    np.testing.assert_allclose(c.per_draw, b.per_draw, rtol=1e-10)
+    f32 = network_estimate(m, x, draws=4, steps=10, noise_samples=2, dtype="float32")
+    np.testing.assert_allclose(f32.per_draw, b.per_draw, rtol=1e-5)  # rounding only
+    import pytest
+
+    with pytest.raises(ValueError, match="valid: float64, float32"):
+        network_estimate(m, x, draws=2, steps=2, dtype="float16")
+
+
+def test_stacked_logits_equal_the_model_per_parameter_set():
+    """models.stacked_logits (K parameter sets in one pass) against functional_call per set,
+    with an encoder (digits-like input) and with noise; a perturbed set must differ."""
+    from torch.func import functional_call
+
+    from validation.models import DiffusionResNet, stacked_logits
+
+    torch.manual_seed(0)
+    model = DiffusionResNet(5, 3, blocks=4, sigma=0.4, hidden=6).double()
+    x = torch.randn(7, 5, dtype=torch.float64)
+    noise = [torch.randn(7, 2, dtype=torch.float64) for _ in range(4)]
+    sets = [{n: p.detach() + 0.1 * k * torch.randn_like(p) for n, p in
+             model.named_parameters()} for k in range(3)]
+    stacked = {n: torch.stack([s[n] for s in sets]) for n in sets[0]}
+    out = stacked_logits(model, stacked, x, noise)
+    for k, s in enumerate(sets):
+        ref = functional_call(model, s, (x,), {"noise": noise})
+        torch.testing.assert_close(out[k], ref, rtol=1e-12, atol=1e-12)
+    assert (out[1] - out[0]).abs().max() > 1e-3  # control: the sets are different networks
+
+
+def test_float32_keeps_the_linear_calibration_to_1e6():
+    x = np.random.default_rng(4).normal(size=(200, 2))
+    a64, exact = linear_class_estimate(x, 1.0, draws=32, steps=60, seed=1000)
+    a32, _ = linear_class_estimate(x, 1.0, draws=32, steps=60, seed=1000, dtype="float32")
+    assert abs(exact.mean - a64.mean) / exact.mean < 1e-12
+    assert abs(exact.mean - a32.mean) / exact.mean < 1e-6
 
 
 def test_estimate_grows_with_the_radius_and_respects_the_ball():

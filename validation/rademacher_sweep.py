@@ -29,6 +29,7 @@ class RademacherSweep:
     norm: str = "frobenius"
     noise_samples: int = 4
     device: str = "cpu"
+    dtype: str = "float32"  # of the ascent: half the time; calibration kept to 1e-6 (tests)
     delta: float = DELTA_RELATIVE  # smallest effect of interest, relative
 
     def __post_init__(self):
@@ -36,6 +37,8 @@ class RademacherSweep:
         object.__setattr__(self, "sigmas", sig)
         if 0.0 not in sig or len(set(sig)) < 2:
             raise ValueError(f"sigmas {sig}: include 0 (the baseline) and one sigma > 0")
+        if self.dtype not in ("float64", "float32"):
+            raise ValueError(f"dtype {self.dtype!r}: valid are float64, float32")
         if self.norm not in ("frobenius", "spectral"):
             raise ValueError(f"norm {self.norm!r}: valid are frobenius, spectral")
         for name in ("seeds", "epochs", "points", "draws", "steps", "noise_samples"):
@@ -91,12 +94,12 @@ def run_sweep(spec: RademacherSweep, out: str | Path, progress: bool = True,
         radii = common_radii(seed)
         est_cfg = {"train": asdict(cfg), "points": spec.points, "draws": spec.draws,
                    "steps": spec.steps, "norm": spec.norm, "S": spec.noise_samples,
-                   "radii": radii}
+                   "radii": radii, "dtype": spec.dtype}
 
         def compute(model=model, x=x, data=data, sigma=sigma, seed=seed, radii=radii):
             e = network_estimate(model, x, draws=spec.draws, steps=spec.steps, norm=spec.norm,
                                  noise_samples=spec.noise_samples, seed=1000 + seed,
-                                 radii=radii)
+                                 radii=radii, dtype=spec.dtype)
             ev = evaluate(model, data)
             row = {"sigma": sigma, "seed": seed, "R_lower": e.mean, "R_lower_se": e.stderr,
                    **norm_bounds(model, x), **ev,
@@ -106,7 +109,7 @@ def run_sweep(spec: RademacherSweep, out: str | Path, progress: bool = True,
                    "semigroup bound assumes pure diffusion)"}
             if sigma > 0 and seed == 0:
                 kw = {"draws": spec.draws, "steps": spec.steps, "norm": spec.norm,
-                      "seed": 1000 + seed, "radii": radii}
+                      "seed": 1000 + seed, "radii": radii, "dtype": spec.dtype}
                 row["sandwich"] = sandwich_check(model, x, samples=spec.noise_samples,
                                                  realisations=3, **kw)
                 row["draw_stability"] = stability_in_draws(
@@ -122,7 +125,7 @@ def run_sweep(spec: RademacherSweep, out: str | Path, progress: bool = True,
     # how far below the supremum the same projected ascent stops on a class with a closed form
     d0 = make_dataset(spec.data, TrainConfig().n, seed=0, noise=TrainConfig().noise)
     asc, exact = linear_class_estimate(d0.x_train[: spec.points], 1.0, draws=spec.draws,
-                                       steps=spec.steps, seed=1000)
+                                       steps=spec.steps, seed=1000, dtype=spec.dtype)
     ascent = {"ascent": asc.mean, "exact": exact.mean,
               "relative_gap": (exact.mean - asc.mean) / exact.mean}
     return {"rows": rows, "verdict": verdict, "sigmas": sigmas, "ascent_check": ascent,
