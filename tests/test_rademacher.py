@@ -121,3 +121,30 @@ def test_cached_stage_is_not_recomputed(tmp_path):
     assert len(calls) == 1
     cached_json(tmp_path, "s", {"a": 2}, compute)
     assert len(calls) == 2
+
+
+def test_the_residual_bound_is_valid_and_its_check_can_fail():
+    """The bound for the class (every parameter in its ball) lies above the strongest lower
+    estimate; a bound computed for a smaller class (radii x 0.3) falls below it: the
+    comparison would catch a bound for the wrong class."""
+    from validation.rademacher import residual_upper_bound
+
+    m = _model(0.0, seed=0)
+    x = np.random.default_rng(0).uniform(size=(40, 2))
+    R = {k: 0.3 * v for k, v in trained_radii(m).items()}
+    est = network_estimate(m, x, draws=32, steps=80, noise_samples=1, radii=R, restarts=3)
+    ub = residual_upper_bound(m, x, R)["bound"]
+    assert est.mean + 3 * est.stderr <= ub <= 10 * est.mean  # valid, and not vacuous here
+    small = residual_upper_bound(m, x, {k: 0.3 * v for k, v in R.items()})["bound"]
+    assert small < est.mean
+    noisy = _model(0.5, seed=0)
+    from validation.rademacher import common_noise
+
+    noise = common_noise(noisy, 40, 4, 1)
+    with_noise = residual_upper_bound(noisy, x, R, noise=noise)["bound"]
+    est_n = network_estimate(noisy, x, draws=32, steps=80, noise_samples=4, radii=R)
+    assert with_noise > ub and est_n.mean <= with_noise
+    import pytest
+
+    with pytest.raises(ValueError, match="radii lack"):
+        residual_upper_bound(m, x, {"base.weight": 1.0})

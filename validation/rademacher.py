@@ -288,3 +288,61 @@ def norm_bounds(model: DiffusionResNet, x: np.ndarray, margin: float = 1.0) -> d
                         ("golowich_rakhlin_shamir", "bartlett_foster_telgarsky", "path_norm")},
         "status": caveat,
     }
+
+
+def residual_upper_bound(model: DiffusionResNet, x: np.ndarray, radii: dict[str, float], *,
+                         noise: list[torch.Tensor] | None = None) -> dict:
+    r"""An upper bound on R_S of the class actually trained: every parameter of the
+    architecture (encoder, residual blocks, base, with their biases) in its Frobenius ball of
+    ``radii``, the margin f = logit_1 - logit_0 (docs/theory.md section 5).
+
+    Peeling with the absolute complexity Rbar(F) = E sup_F |(1/m) sum_i eps_i f(x_i)|, over
+    the union F_l of all coordinate functions of the features z_l:
+    - sums: Rbar(F + G) <= Rbar(F) + Rbar(G); a constant |b| <= beta: beta / sqrt(m);
+      a fixed function c (one noise path): |c|_2 / m;
+    - an l1-weighted sum: Rbar({sum_j w_j g_j : |w|_1 <= A, g_j in G}) <= A Rbar(G), and a row of
+      a matrix in a Frobenius ball of radius r has |w|_1 <= sqrt(columns) r;
+    - contraction: G = {w.z + b} is symmetric (the balls are) and tanh is odd and 1-Lipschitz,
+      so Rbar(tanh o G) = R(tanh o G) <= R(G) <= Rbar(G) (Ledoux-Talagrand);
+      sigmoid(u) = 1/2 + tanh(u/2)/2 adds 1/(2 sqrt(m)) and halves twice;
+    - a block z + h (W2 tanh(W1 z + b1) + b2) + sigma sqrt(h) xi:
+      Rbar(F_{l+1}) <= Rbar(F_l) + h a2 (a1 Rbar(F_l) + |b1| / sqrt(m)) + h |b2| / sqrt(m)
+      (+ sigma sqrt(h) max_k |xi_k|_2 / m for a fixed noise path: the Jensen bound
+      R(U_sigma) <= E_omega R(F_omega) then bounds the diffused class);
+    - the input coordinates: Massart, Rbar <= max_k |x_k|_2 sqrt(2 log(2 d)) / m.
+    The factor per block is 1 + h a1 a2, so the product stays bounded as L grows at fixed T.
+    """
+    X = np.asarray(x, dtype=float)
+    m, d_in = X.shape
+    root = math.sqrt(m)
+    shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
+    missing = sorted(set(shapes) - set(radii))
+    if missing:
+        raise ValueError(f"radii lack {', '.join(missing)}: give a radius for every parameter")
+
+    def a(name: str) -> float:  # the largest l1 norm of a row in the ball
+        return math.sqrt(shapes[name][1]) * radii[name]
+
+    r = float(np.abs(X).max(axis=0).size and np.linalg.norm(X, axis=0).max()) \
+        * math.sqrt(2 * math.log(2 * d_in)) / m
+    steps = [{"layer": "input", "bound": r}]
+    if not isinstance(model.encoder, torch.nn.Identity):
+        r = a("encoder.0.weight") * r + radii["encoder.0.bias"] / root  # the affine map
+        r = a("encoder.2.weight") * r + radii["encoder.2.bias"] / root  # tanh: contraction
+        r = 0.5 / root + 0.5 * 0.5 * r  # sigmoid(u) = 1/2 + tanh(u/2)/2
+        steps.append({"layer": "encoder", "bound": r})
+    h = model.step
+    for i in range(model.n_blocks):
+        inner = a(f"blocks.{i}.0.weight") * r + radii[f"blocks.{i}.0.bias"] / root
+        r = r + h * (a(f"blocks.{i}.2.weight") * inner + radii[f"blocks.{i}.2.bias"] / root)
+        if model.sigma > 0 and noise is not None:
+            xi = noise[i].detach().cpu().numpy().reshape(-1, m, model.feature_dim)
+            r += model.sigma * math.sqrt(h) * float(np.linalg.norm(xi, axis=1).max()) / m
+        steps.append({"layer": f"block {i}", "bound": r})
+    # margin: (w_1 - w_0).z + (c_1 - c_0), |w_1 - w_0|_2 <= sqrt(2) |W|_F
+    d = model.feature_dim
+    bound = math.sqrt(2 * d) * radii["base.weight"] * r + math.sqrt(2) * radii["base.bias"] / root
+    return {"bound": bound, "layers": steps,
+            "class": "every parameter (weights and biases) in its Frobenius ball; residual tanh "
+                     "blocks, margin logit_1 - logit_0" + (", one fixed noise path"
+                                                          if noise is not None else "")}
