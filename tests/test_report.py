@@ -24,8 +24,8 @@ def test_report_writes_every_artefact(smoke_report):
     doc = json.loads((out / "results.json").read_text())
     names = [c["claim"] for c in doc["claims"]]
     words = ("holds", "fails", "refuted at delta", "inconclusive")
-    # 7 claims of the network studies, 3 of the graph study (one data set in smoke)
-    assert len(names) == 10 and all(c["status"] in words for c in doc["claims"])
+    # 7 claims of the network studies, 1 depth study, 3 of the graph study (smoke: 1 data set)
+    assert len(names) == 11 and all(c["status"] in words for c in doc["claims"])
     assert doc["claims"][0]["status"] == "holds"  # the derivation from the axioms
     html = (out / "index.html").read_text()
     assert 'id="claims"' in html and "data:image/png;base64," in html

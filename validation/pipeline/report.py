@@ -29,7 +29,9 @@ PROFILES: dict[str, dict] = {
               "eps_l2": "0,0.15,0.9", "rad_points": 40, "noise_samples": 2,
               "graph": {"data": ("moons",), "seeds": 3, "epochs": 40, "tau_seeds": 2,
                         "limit_ns": (200, 400, 800, 1600), "identify_ns": (400, 800, 1600, 3200),
-                        "reps": 2, "hub_nodes": 300}},
+                        "reps": 2, "hub_nodes": 300},
+              "depth": [{"data": "moons", "blocks": (2, 4, 8), "epochs": 5, "test_points": 20,
+                         "samples": 256, "grid": 48}]},
     # the default: about 3.5 minutes on 2 CPU cores from a cold cache
     "quick": {"data": "moons", "sigmas": "0,0.1,0.3,0.5", "seeds": 3, "epochs": 100,
               "exact": False, "agreement": [("moons", 0.3)], "grid": 128, "test_points": 80,
@@ -44,7 +46,8 @@ PROFILES: dict[str, dict] = {
              "eps": "0,0.02,0.05,0.1,0.2,0.4", "eps_l2": "0,0.03,0.07,0.14,0.28,0.56",
              "rad_points": 100, "noise_samples": 4,
              "graph": {"seeds": 30, "tau_seeds": 10, "limit_ns": (500, 1000, 2000, 4000, 8000),
-                       "reps": 4}},
+                       "reps": 4},
+             "depth": [{"data": "moons", "seeds": 2}, {"data": "digits", "seeds": 2}]},
 }
 
 
@@ -164,6 +167,15 @@ def graph_stage(p: dict) -> Callable[[Path], dict]:
     return run
 
 
+def depth_stage(p: dict, spec: dict, models: Path) -> Callable[[Path], dict]:
+    def run(folder: Path) -> dict:
+        from ..depth import DepthStudy, depth_markdown, run_depth_study
+
+        res = run_depth_study(DepthStudy(**spec), models, progress=False)
+        return res | {"md": depth_markdown(res)}
+    return run
+
+
 def _all_flags(rows) -> dict:
     out: dict = {}
     for r in rows:
@@ -248,6 +260,11 @@ def claims(results: dict) -> list[dict]:
                  "u(., T)", "status": lv["verdict"] if lv else "inconclusive",
                  "section": "lipschitz", "evidence": evidence(lv)
                  if lv else "not measured (feature dimension != 2)"})
+    for key, dep in results.get("depth", {}).items():
+        rows.append({"claim": f"Depth limit ({key}): trained networks approach their PDE as "
+                              "h = T/L -> 0", "status": dep["status"], "section": "depth",
+                     "evidence": dep["finding"] + "; mean gap " + ", ".join(
+                         f"L {t['blocks']}: {t['gap_mean']:.3g}" for t in dep["table"])})
     rows += results["graph"]["claims"] if "graph" in results else []
     return rows
 
@@ -416,6 +433,8 @@ def write_report(out: Path, results: dict, folders: dict, meta: dict) -> None:
             " This is a reference check of the bound: the trained networks have v != 0."
             + _network_lipschitz_md(results["robustness"]),
             [out / "lipschitz" / "lipschitz.png"])
+    for i, (key, dep) in enumerate(results.get("depth", {}).items()):
+        section("depth" if i == 0 else f"depth-{key}", f"Depth limit ({key})", dep["md"])
     if "graph" in results:
         section("graph", "Graph diffusion (COIN)", results["graph"]["md"],
                 [out / "graph" / f for f in ("graph_violation.png", "graph_limit.png",
@@ -469,8 +488,10 @@ def build(profile: str = "quick", out: str | Path | None = None, cache: str | Pa
             ("robustness", {"p": p}, robustness_stage(p, models)),
             ("rademacher", {"p": p}, rademacher_stage(p, models)),
             ("lipschitz", {"v": 2}, lipschitz_stage(p)),
-            ("graph", {"graph": p["graph"], "v": 1}, graph_stage(p))]
-    results: dict = {"agreement": {}}
+            ("graph", {"graph": p["graph"], "v": 1}, graph_stage(p)),
+            *[(f"depth-{d['data']}", {"depth": d, "v": 1}, depth_stage(p, d, models))
+              for d in p.get("depth", [])]]
+    results: dict = {"agreement": {}, "depth": {}}
     folders: dict = {}
     computed: list[str] = []
     last = None
@@ -489,12 +510,14 @@ def build(profile: str = "quick", out: str | Path | None = None, cache: str | Pa
             computed.append(name)
         if name.startswith("agreement-"):
             results["agreement"][name[len("agreement-"):]] = res
+        elif name.startswith("depth-"):
+            results["depth"][name[len("depth-"):]] = res
         else:
             results[name] = res
         folders[name] = folder
     stage_s = sum(r.get("stage_wall_s", 0.0) for r in
-                  [v for k, v in results.items() if k != "agreement"]
-                  + list(results["agreement"].values()))
+                  [v for k, v in results.items() if k not in ("agreement", "depth")]
+                  + list(results["agreement"].values()) + list(results["depth"].values()))
     meta = {"profile": profile, "data": p["data"], "config": p, "timestamp": stamp,
             "wall_time_s": time.perf_counter() - start, "stage_compute_s": stage_s,
             "computed": computed, "reused": [n for n, _, _ in plan if n not in computed],

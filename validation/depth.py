@@ -1,0 +1,167 @@
+"""The depth limit: do trained networks approach their PDE as h = T/L -> 0?
+
+For L = 10, 20, 40, 80 blocks at the same T, a network is trained (same data, seed and
+settings), and its expected prediction (Monte Carlo over the noise) at the test points is
+compared with u(., T) of (CD) built from its own trained velocity (numerics, on a grid over the
+features' box). For a fixed smooth velocity the gap is O(h) (weak order 1 of the
+Euler-Maruyama step); training may instead produce rougher velocity fields as L grows and keep
+the gap open. Both answers are results: the fitted order of the gap in h says which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# digits trains with weight decay and a finer grid (pipeline.report.DATA_OVERRIDES says why)
+DIGITS = {"weight_decay": 3e-3, "flow_penalty": 0.0, "grid": 192}
+
+
+@dataclass(frozen=True)
+class DepthStudy:
+    """``blocks`` L at depth T = 1 on ``data``; gaps at ``test_points`` with ``samples`` noise
+    draws; the PDE on a ``grid``^2 grid (its own error: the same solve on half the grid)."""
+
+    data: str = "moons"
+    blocks: tuple[int, ...] = (10, 20, 40, 80)
+    sigma: float = 0.3
+    epochs: int = 100
+    seeds: int = 1
+    grid: int = 128
+    test_points: int = 100
+    samples: int = 4096
+
+    def __post_init__(self):
+        object.__setattr__(self, "blocks", tuple(int(b) for b in self.blocks))
+        if len(self.blocks) < 3 or any(b < 1 for b in self.blocks):
+            raise ValueError(f"blocks {self.blocks}: give at least 3 depths >= 1")
+        for name in ("epochs", "seeds", "grid", "test_points", "samples"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} = {getattr(self, name)}: give a count >= 1")
+
+
+def depth_row(model, data, grid_n: int, test_points: int, samples: int, seed: int) -> dict:
+    """Network (Monte Carlo) against the PDE of its own velocity at the test points."""
+    import numpy as np
+
+    from numerics import Grid
+
+    from .agreement import interpolate, network_mc, pde_final
+    from .train import evaluate, features
+    from .velocity import feature_box
+
+    model = model.cpu()
+    x, y = data.x_test[:test_points], data.y_test[:test_points]
+    z = features(model, x)
+    box = feature_box(model, features(model, data.x_train))
+    grid = Grid(bounds=box, shape=(grid_n,) * 2)
+    coarse = Grid(bounds=box, shape=(grid_n // 2,) * 2)
+    pde = interpolate(pde_final(model, grid), grid, z)
+    pde_coarse = interpolate(pde_final(model, coarse), coarse, z)
+    net, se = network_mc(model, x, samples, seed=seed)
+    acc = evaluate(model, data)
+    return {"blocks": model.n_blocks, "h": model.step, "seed": seed,
+            "gap_max": float(np.abs(net - pde).max()),
+            "gap_mean": float(np.abs(net - pde).mean()),
+            "mc_se_max": float(se.max()),
+            # Richardson-type estimate of the grid's own error at the finer grid (order 2)
+            "grid_error": float(np.abs(pde - pde_coarse).max() / 3),
+            "pde_accuracy": float((pde.argmax(1) == y).mean()),
+            "network_accuracy": float((net.argmax(1) == y).mean()),
+            "test_acc": acc["test_acc"], "linear_test_acc": acc.get("linear_test_acc")}
+
+
+def run_depth_study(spec: DepthStudy, cache: str | Path, progress: bool = True) -> dict:
+    """Train (cached) and compare for every (L, seed); the gap against h, its fitted order and
+    the finding."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from .data import make_dataset
+    from .pipeline.cache import cached_json, cached_model
+    from .train import TrainConfig
+
+    over = DIGITS if spec.data == "digits" else {}
+    grid_n = over.get("grid", spec.grid)
+    rows = []
+    jobs = [(L, s) for L in spec.blocks for s in range(spec.seeds)]
+    for L, seed in tqdm(jobs, desc=f"depth study ({spec.data})", disable=not progress):
+        kw = {k: v for k, v in over.items() if k != "grid"}
+        cfg = TrainConfig(data=spec.data, sigma=spec.sigma, blocks=L, epochs=spec.epochs,
+                          seed=seed, **kw)
+        data = make_dataset(cfg.data, cfg.n, seed=seed, noise=cfg.noise)
+        model, _ = cached_model(cache, cfg, data, progress=False)
+        key = {"train": asdict(cfg), "grid": grid_n, "points": spec.test_points,
+               "samples": spec.samples}
+        rows.append(cached_json(cache, "depth", key, lambda model=model, data=data, seed=seed:
+                                depth_row(model, data, grid_n, spec.test_points, spec.samples,
+                                          seed)))
+    table = []
+    for L in spec.blocks:
+        rs = [r for r in rows if r["blocks"] == L]
+        table.append({k: float(np.mean([r[k] for r in rs])) for k in
+                      ("h", "gap_max", "gap_mean", "mc_se_max", "grid_error", "pde_accuracy",
+                       "network_accuracy")} | {"blocks": L})
+    order, fitted, finding, status = depth_finding(table)
+    per_seed = [depth_finding([r for r in rows if r["seed"] == s])[0]
+                for s in range(spec.seeds)]
+    ok = [o for o in per_seed if np.isfinite(o)]
+    ci = [float("nan")] * 2
+    if len(ok) >= 2:
+        from scipy.stats import t as student
+
+        half = student.ppf(0.975, len(ok) - 1) * np.std(ok, ddof=1) / np.sqrt(len(ok))
+        ci = [float(np.mean(ok) - half), float(np.mean(ok) + half)]
+    return {"spec": asdict(spec), "rows": rows, "table": table, "order": order,
+            "order_per_seed": per_seed, "order_ci95": ci, "fitted_depths": fitted,
+            "finding": finding, "status": status}
+
+
+def depth_finding(table: list[dict]) -> tuple[float, list[int], str, str]:
+    """(order, fitted depths, finding, status) from rows with h, gap_mean, mc_se_max and
+    grid_error. The headline gap is the mean over test points (the max follows single points
+    near a steep decision boundary), fitted where it stands clear of the apparatus' own error
+    (3 Monte Carlo standard errors plus the grid error), at least 3 depths."""
+    import math
+
+    from .agreement import slope
+
+    clear = [t for t in table if t["gap_mean"] > 3 * t["mc_se_max"] + t["grid_error"]]
+    order = slope([t["h"] for t in clear], [t["gap_mean"] for t in clear]) \
+        if len(clear) >= 3 else float("nan")
+    fitted = [t.get("blocks") for t in clear]
+    if not math.isfinite(order):
+        return order, fitted, (f"undecided: only {len(clear)} depths have a gap clear of the "
+                               "Monte Carlo and grid error (raise samples or grid)"), \
+            "inconclusive"
+    if order >= 0.5:
+        return order, fitted, (f"trained networks approach their PDE as h -> 0 (gap order "
+                               f"{order:.2f} in h; 1 for a fixed smooth velocity)"), "holds"
+    if order <= 0.2:
+        return order, fitted, (f"the gap stays open as depth grows (order {order:.2f} in h): "
+                               "training produces velocity fields whose PDE the network does "
+                               "not approach"), "fails"
+    return order, fitted, (f"the gap shrinks slowly (order {order:.2f} in h, between 0.2 and "
+                           "0.5)"), "inconclusive"
+
+
+def depth_markdown(res: dict) -> str:
+    """The depth table and the finding."""
+    sp = res["spec"]
+    md = [f"Depth study ({sp['data']}, sigma {sp['sigma']}, T = 1, {sp['seeds']} seed(s), "
+          f"{sp['samples']} noise draws): gap |network - PDE| at {sp['test_points']} test "
+          "points (mean and max over points and classes) against h = T/L; each L is its own "
+          "trained network.", "",
+          "| L | h | gap (max) | gap (mean) | MC SE | grid error | PDE acc | network acc |",
+          "|---|---|---|---|---|---|---|---|"]
+    for t in res["table"]:
+        md.append(f"| {t['blocks']} | {t['h']:.4g} | {t['gap_max']:.3g} | {t['gap_mean']:.3g} "
+                  f"| {t['mc_se_max']:.2g} | {t['grid_error']:.2g} | {t['pde_accuracy']:.3f} | "
+                  f"{t['network_accuracy']:.3f} |")
+    ci = res["order_ci95"]
+    seeds = ", ".join(f"{o:.2f}" for o in res["order_per_seed"])
+    md += ["", f"Fitted order of the mean gap in h over L = {res['fitted_depths']}: "
+           f"{res['order']:.2f}" + (f" (per seed {seeds}; 95% CI {ci[0]:.2f} .. {ci[1]:.2f})"
+                                    if len(res["order_per_seed"]) > 1 else "")
+           + f". Finding: **{res['finding']}**."]
+    return "\n".join(md) + "\n"
