@@ -8,7 +8,8 @@ K sign draws are optimised together, with stacked parameters and ``torch.func.vm
 is a *lower* estimate of R_S(F) (the ascent may miss the supremum); the linear class, where the
 supremum is exact, calibrates the estimator.
 
-Real-valued class: f(x) = logit_1(x) - logit_0(x) (the margin of classes 1 and 0). The diffused
+Real-valued class: f(x) = logit_1(x) - logit_0(x) (the margin of classes 1 and 0; with more
+classes, the one-against-one margin of the first two). The diffused
 class U_sigma averages f over the network noise with common random numbers: a fixed set of S
 noise draws per point, reused for every parameter value.
 """
@@ -185,8 +186,9 @@ def network_estimate(model: DiffusionResNet, x: np.ndarray, *, draws: int = 32,
         raise ValueError(f"batched = {batched!r}; valid: True, False, 'vmap'")
     if norm not in ("frobenius", "spectral"):
         raise ValueError(f"unknown norm {norm!r}; valid: frobenius, spectral")
-    if model.n_classes != 2:
-        raise ValueError(f"the margin class needs 2 classes, the model has {model.n_classes}")
+    if model.n_classes < 2:
+        raise ValueError(f"the margin class needs 2 classes or more, the model has "
+                         f"{model.n_classes}")
     dt = _dtype(dtype)
     if dt != torch.float64:  # a copy of the model in the working precision
         import copy

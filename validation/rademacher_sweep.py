@@ -29,7 +29,12 @@ class RademacherSweep:
     norm: str = "frobenius"
     noise_samples: int = 4
     device: str = "cpu"
+    # training settings other than TrainConfig's defaults (None: the default); digits needs
+    # weight decay instead of the flow penalty (pipeline.report.DATA_OVERRIDES says why)
+    weight_decay: float | None = None
+    flow_penalty: float | None = None
     dtype: str = "float32"  # of the ascent: half the time; calibration kept to 1e-6 (tests)
+    workers: int = 1  # processes for the (sigma, seed) jobs
     delta: float = DELTA_RELATIVE  # smallest effect of interest, relative
 
     def __post_init__(self):
@@ -41,25 +46,23 @@ class RademacherSweep:
             raise ValueError(f"dtype {self.dtype!r}: valid are float64, float32")
         if self.norm not in ("frobenius", "spectral"):
             raise ValueError(f"norm {self.norm!r}: valid are frobenius, spectral")
-        for name in ("seeds", "epochs", "points", "draws", "steps", "noise_samples"):
+        for name in ("seeds", "epochs", "points", "draws", "steps", "noise_samples", "workers"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} = {getattr(self, name)}: give a count >= 1")
         if not self.delta > 0:
             raise ValueError(f"delta = {self.delta}: the smallest effect of interest must be > 0")
 
 
-def run_sweep(spec: RademacherSweep, out: str | Path, progress: bool = True,
-              cache: str | Path | None = None) -> dict:
-    """Train (cached) and estimate for every (sigma, seed); returns rows and the verdict."""
+def rademacher_row(spec: RademacherSweep, sigma: float, seed: int, cache: str) -> dict:
+    """One job: the (cached) model of (sigma, seed), its lower estimate at the seed's common
+    radii (the trained norms of its sigma = 0 model: noise and weight size are not
+    confounded), the valid upper bound and the reference bounds (cached)."""
     from dataclasses import asdict
-
-    from tqdm import tqdm
 
     from .data import make_dataset
     from .pipeline.cache import cached_json, cached_model
     from .rademacher import (
         common_noise,
-        linear_class_estimate,
         network_estimate,
         norm_bounds,
         residual_upper_bound,
@@ -67,62 +70,62 @@ def run_sweep(spec: RademacherSweep, out: str | Path, progress: bool = True,
         stability_in_draws,
         trained_radii,
     )
-    from .train import TrainConfig, evaluate
+    from .train import evaluate, sweep_config
+
+    cache_dir = Path(cache)
+    cfg0 = sweep_config(spec, 0.0, seed)
+    d0 = make_dataset(cfg0.data, cfg0.n, seed=seed, noise=cfg0.noise)
+    m0, _ = cached_model(cache_dir, cfg0, d0, progress=False)
+    radii = trained_radii(m0.cpu(), spec.norm)
+    cfg = sweep_config(spec, sigma, seed)
+    data = make_dataset(cfg.data, cfg.n, seed=cfg.seed, noise=cfg.noise)
+    model, _hist = cached_model(cache_dir, cfg, data, progress=False)
+    model = model.cpu()
+    x = data.x_train[: spec.points]
+    est_cfg = {"train": asdict(cfg), "points": spec.points, "draws": spec.draws,
+               "steps": spec.steps, "norm": spec.norm, "S": spec.noise_samples,
+               "radii": radii, "dtype": spec.dtype, "v": 2}  # v2: with the valid bound
+
+    def compute():
+        e = network_estimate(model, x, draws=spec.draws, steps=spec.steps, norm=spec.norm,
+                             noise_samples=spec.noise_samples, seed=1000 + seed,
+                             radii=radii, dtype=spec.dtype)
+        ev = evaluate(model, data)
+        # a bound valid for the class estimated: the same balls, the same S noise paths
+        noise = common_noise(model, len(x), spec.noise_samples, 1)
+        ub = residual_upper_bound(model, x, radii, noise=noise)
+        row = {"sigma": sigma, "seed": seed, "R_lower": e.mean, "R_lower_se": e.stderr,
+               "R_upper": ub["bound"], "upper_over_lower": ub["bound"] / e.mean,
+               **norm_bounds(model, x), **ev,
+               "gap_acc": ev["train_acc"] - ev["test_acc"],
+               "gap_loss": ev["test_loss"] - ev["train_loss"],
+               "heat_lipschitz_bound": "n/a: the trained velocity is not 0 (the heat-"
+               "semigroup bound assumes pure diffusion)"}
+        if sigma > 0 and seed == 0:
+            kw = {"draws": spec.draws, "steps": spec.steps, "norm": spec.norm,
+                  "seed": 1000 + seed, "radii": radii, "dtype": spec.dtype}
+            row["sandwich"] = sandwich_check(model, x, samples=spec.noise_samples,
+                                             realisations=3, **kw)
+            row["draw_stability"] = stability_in_draws(
+                model, x, samples=(1, spec.noise_samples, 4 * spec.noise_samples), **kw)
+        return row
+
+    return cached_json(cache_dir, "rademacher", est_cfg, compute)
+
+
+def run_sweep(spec: RademacherSweep, out: str | Path, progress: bool = True,
+              cache: str | Path | None = None) -> dict:
+    """Train (cached) and estimate for every (sigma, seed); returns rows and the verdict."""
+    from .data import make_dataset
+    from .pipeline.parallel import map_jobs
+    from .rademacher import linear_class_estimate
+    from .train import TrainConfig
     from .verdict import compare_to_baseline
 
     sigmas = list(spec.sigmas)
-    rows = []
-    jobs = [(s, seed) for s in sigmas for seed in range(spec.seeds)]
-    radii_by_seed: dict[int, dict[str, float]] = {}
-
-    def common_radii(seed: int) -> dict[str, float]:
-        """The norm balls shared by every sigma of a seed: the trained norms of that seed's
-        sigma = 0 model (so noise and weight size are not confounded across sigma)."""
-        if seed not in radii_by_seed:
-            cfg0 = TrainConfig(data=spec.data, sigma=0.0, epochs=spec.epochs, seed=seed,
-                               device=spec.device)
-            d0 = make_dataset(cfg0.data, cfg0.n, seed=seed, noise=cfg0.noise)
-            m0, _ = cached_model(cache or Path(out), cfg0, d0, progress=False)
-            radii_by_seed[seed] = trained_radii(m0.cpu(), spec.norm)
-        return radii_by_seed[seed]
-
-    for sigma, seed in tqdm(jobs, desc="rademacher sweep", disable=not progress):
-        cfg = TrainConfig(data=spec.data, sigma=sigma, epochs=spec.epochs, seed=seed,
-                          device=spec.device)
-        data = make_dataset(cfg.data, cfg.n, seed=cfg.seed, noise=cfg.noise)
-        model, _hist = cached_model(cache or Path(out), cfg, data, progress=False)
-        model = model.cpu()
-        x = data.x_train[: spec.points]
-        radii = common_radii(seed)
-        est_cfg = {"train": asdict(cfg), "points": spec.points, "draws": spec.draws,
-                   "steps": spec.steps, "norm": spec.norm, "S": spec.noise_samples,
-                   "radii": radii, "dtype": spec.dtype, "v": 2}  # v2: with the valid bound
-
-        def compute(model=model, x=x, data=data, sigma=sigma, seed=seed, radii=radii):
-            e = network_estimate(model, x, draws=spec.draws, steps=spec.steps, norm=spec.norm,
-                                 noise_samples=spec.noise_samples, seed=1000 + seed,
-                                 radii=radii, dtype=spec.dtype)
-            ev = evaluate(model, data)
-            # a bound valid for the class estimated: the same balls, the same S noise paths
-            noise = common_noise(model, len(x), spec.noise_samples, 1)
-            ub = residual_upper_bound(model, x, radii, noise=noise)
-            row = {"sigma": sigma, "seed": seed, "R_lower": e.mean, "R_lower_se": e.stderr,
-                   "R_upper": ub["bound"], "upper_over_lower": ub["bound"] / e.mean,
-                   **norm_bounds(model, x), **ev,
-                   "gap_acc": ev["train_acc"] - ev["test_acc"],
-                   "gap_loss": ev["test_loss"] - ev["train_loss"],
-                   "heat_lipschitz_bound": "n/a: the trained velocity is not 0 (the heat-"
-                   "semigroup bound assumes pure diffusion)"}
-            if sigma > 0 and seed == 0:
-                kw = {"draws": spec.draws, "steps": spec.steps, "norm": spec.norm,
-                      "seed": 1000 + seed, "radii": radii, "dtype": spec.dtype}
-                row["sandwich"] = sandwich_check(model, x, samples=spec.noise_samples,
-                                                 realisations=3, **kw)
-                row["draw_stability"] = stability_in_draws(
-                    model, x, samples=(1, spec.noise_samples, 4 * spec.noise_samples), **kw)
-            return row
-
-        rows.append(cached_json(cache or Path(out), "rademacher", est_cfg, compute))
+    jobs = [(spec, s, seed, str(cache or out)) for s in sigmas for seed in range(spec.seeds)]
+    rows = map_jobs(rademacher_row, jobs, workers=spec.workers, progress=progress,
+                    desc="rademacher sweep")
     # paired by seed (common data, initial weights, radii and sign draws within a seed)
     verdict = compare_to_baseline(
         {s: {r["seed"]: r["R_lower"] for r in rows if r["sigma"] == s} for s in sigmas},

@@ -58,6 +58,15 @@ class TrainConfig:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
 
+def sweep_config(spec, sigma: float, seed: int) -> TrainConfig:
+    """The TrainConfig of one (sigma, seed) model of a sweep spec (data, epochs, device, and
+    weight_decay / flow_penalty where the spec sets them, else TrainConfig's defaults)."""
+    over = {k: getattr(spec, k) for k in ("weight_decay", "flow_penalty")
+            if getattr(spec, k, None) is not None}
+    return TrainConfig(data=spec.data, sigma=sigma, epochs=spec.epochs, seed=seed,
+                       device=spec.device, **over)
+
+
 def resolve_device(name: str) -> torch.device:
     """'cpu' or 'cuda' (clear error when CUDA is asked for but absent)."""
     if name.startswith("cuda") and not torch.cuda.is_available():

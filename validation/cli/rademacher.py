@@ -34,7 +34,7 @@ def spec(args: argparse.Namespace):
     return RademacherSweep(data=args.data, sigmas=args.sigmas, seeds=args.seeds,
                            epochs=args.epochs, points=args.points, draws=args.draws,
                            steps=args.steps, norm=args.norm, noise_samples=args.noise_samples,
-                           device=args.device, delta=args.delta)
+                           device=args.device, delta=args.delta, workers=args.workers)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ def spec(args: argparse.Namespace):
     return RobustnessSweep(data=args.data, sigmas=args.sigmas, seeds=args.seeds,
                            epochs=args.epochs, eps_linf=args.eps, eps_l2=args.eps_l2,
                            points=args.points, K=args.K, steps=args.steps, device=args.device,
-                           delta=args.delta)
+                           delta=args.delta, workers=args.workers)
 
 
 def run(args: argparse.Namespace) -> int:

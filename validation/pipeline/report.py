@@ -32,22 +32,29 @@ PROFILES: dict[str, dict] = {
                         "reps": 2, "hub_nodes": 300},
               "depth": [{"data": "moons", "blocks": (2, 4, 8), "epochs": 5, "test_points": 20,
                          "samples": 256, "grid": 48}]},
-    # the default: about 3.5 minutes on 2 CPU cores from a cold cache
-    "quick": {"data": "moons", "sigmas": "0,0.1,0.3,0.5", "seeds": 3, "epochs": 100,
+    # the default: 10 paired seeds at sigma 0 and 0.3, cheap per-model searches, 2 workers
+    "quick": {"data": "moons", "sigmas": "0,0.3", "seeds": 10, "epochs": 100,
               "exact": False, "agreement": [("moons", 0.3)], "grid": 128, "test_points": 80,
-              "points": 40, "draws": 12, "steps": 40, "K": 16, "pgd_steps": 10,
+              "points": 30, "draws": 12, "steps": 40, "K": 16, "pgd_steps": 10,
               "eps": "0,0.05,0.1,0.2,0.4", "eps_l2": "0,0.07,0.14,0.28,0.56",
-              "rad_points": 100, "noise_samples": 4, "graph": {}},
-    # more seeds, exact solutions, digits in the agreement study
-    "full": {"data": "moons", "sigmas": "0,0.1,0.3,0.5", "seeds": 3, "epochs": 150,
+              "rad_points": 100, "noise_samples": 4, "workers": 2,
+              "search": {"exhaustive_per_axis": 11, "expected_draws": 16,
+                         "random_samples": 50, "confirm_draws": 128, "certify_points": 10},
+              "graph": {"data": ("moons", "digits"), "tau_seeds": 3, "reps": 2}},
+    # 30 paired seeds over four sigmas, exact solutions, digits in the agreement study
+    "full": {"data": "moons", "sigmas": "0,0.1,0.3,0.5", "seeds": 30, "epochs": 150,
              "exact": True, "agreement": [("moons", 0.0), ("moons", 0.3), ("digits", 0.0),
                                           ("digits", 0.3)], "grid": 128, "test_points": 100,
              "points": 60, "draws": 16, "steps": 60, "K": 32, "pgd_steps": 15,
              "eps": "0,0.02,0.05,0.1,0.2,0.4", "eps_l2": "0,0.03,0.07,0.14,0.28,0.56",
-             "rad_points": 100, "noise_samples": 4,
+             "rad_points": 100, "noise_samples": 4, "workers": 2,
+             "search": {"exhaustive_per_axis": 11, "expected_draws": 16,
+                        "random_samples": 50, "confirm_draws": 128, "certify_points": 10},
              "graph": {"seeds": 30, "tau_seeds": 10, "limit_ns": (500, 1000, 2000, 4000, 8000),
                        "reps": 4},
-             "depth": [{"data": "moons", "seeds": 2}, {"data": "digits", "seeds": 2}]},
+             "depth": [{"data": "moons", "seeds": 2}, {"data": "digits", "seeds": 2}],
+             # digits (64-D input): its own verdicts; the training of DATA_OVERRIDES
+             "extra_sweeps": [{"data": "digits", "sigmas": "0,0.3", "seeds": 10, "points": 40}]},
 }
 
 
@@ -145,7 +152,9 @@ def robustness_stage(p: dict, models: Path) -> Callable[[Path], dict]:
         spec = RobustnessSweep(data=p["data"], sigmas=_floats(p["sigmas"]), seeds=p["seeds"],
                                epochs=p["epochs"], eps_linf=_floats(p["eps"]),
                                eps_l2=_floats(p["eps_l2"]), points=p["points"], K=p["K"],
-                               steps=p["pgd_steps"], device=p.get("device", "cpu"))
+                               steps=p["pgd_steps"], device=p.get("device", "cpu"),
+                               workers=p.get("workers", 1), **p.get("search", {}),
+                               **{k: p[k] for k in ("weight_decay", "flow_penalty") if k in p})
         res = run_sweep(spec, folder, progress=False, cache=models)
         write_outputs(res, folder, f"Robustness, {p['data']}")
         return {"verdict": res["verdict"], "flags": _all_flags(res["rows"]),
@@ -165,6 +174,13 @@ def graph_stage(p: dict) -> Callable[[Path], dict]:
         write_outputs(res, folder)
         return public(res) | {"md": markdown(res)}
     return run
+
+
+def _extra_sweeps(p: dict) -> list[dict]:
+    """The profile's sweeps on other data sets, with that data set's training settings."""
+    keep = ("weight_decay", "flow_penalty", "epochs")
+    return [{**{k: v for k, v in DATA_OVERRIDES.get(e["data"], {}).items() if k in keep}, **e}
+            for e in p.get("extra_sweeps", [])]
 
 
 def depth_stage(p: dict, spec: dict, models: Path) -> Callable[[Path], dict]:
@@ -191,7 +207,9 @@ def rademacher_stage(p: dict, models: Path) -> Callable[[Path], dict]:
         spec = RademacherSweep(data=p["data"], sigmas=_floats(p["sigmas"]), seeds=p["seeds"],
                                epochs=p["epochs"], points=p["rad_points"], draws=p["draws"],
                                steps=p["steps"], norm="frobenius",
-                               noise_samples=p["noise_samples"], device=p.get("device", "cpu"))
+                               noise_samples=p["noise_samples"], device=p.get("device", "cpu"),
+                               workers=p.get("workers", 1),
+                               **{k: p[k] for k in ("weight_decay", "flow_penalty") if k in p})
         res = run_sweep(spec, folder, progress=False, cache=models)
         write_outputs(res, folder, f"Rademacher complexity, {p['data']}")
         sand = [r["sandwich"]["holds"] for r in res["rows"] if "sandwich" in r]
@@ -260,6 +278,12 @@ def claims(results: dict) -> list[dict]:
                  "u(., T)", "status": lv["verdict"] if lv else "inconclusive",
                  "section": "lipschitz", "evidence": evidence(lv)
                  if lv else "not measured (feature dimension != 2)"})
+    for key in sorted(k for k in results if k.startswith(("robustness-", "rademacher-"))):
+        kind, data = key.split("-", 1)
+        what = ("Diffusion improves robustness" if kind == "robustness" else
+                "Diffusion reduces the Rademacher complexity")
+        rows.append({"claim": f"{what} ({data})", "status": results[key]["verdict"]["verdict"],
+                     "section": key, "evidence": evidence(results[key]["verdict"])})
     for key, dep in results.get("depth", {}).items():
         rows.append({"claim": f"Depth limit ({key}): trained networks approach their PDE as "
                               "h = T/L -> 0", "status": dep["status"], "section": "depth",
@@ -424,6 +448,10 @@ def write_report(out: Path, results: dict, folders: dict, meta: dict) -> None:
             [out / "robustness" / "robustness.png"])
     section("rademacher", "Rademacher complexity", results["rademacher"]["md"].split("\n", 1)[1],
             [out / "rademacher" / "rademacher.png"])
+    for key in sorted(k for k in results if k.startswith(("robustness-", "rademacher-"))):
+        kind, data = key.split("-", 1)
+        section(key, f"{kind.capitalize()} ({data})", results[key]["md"].split("\n", 1)[1],
+                [out / key / f"{kind}.png"])
     li = results["lipschitz"]
     section("lipschitz", "Lipschitz bound", "| sigma | measured Lip u(., 1) | bound | ratio |\n"
             "|---|---|---|---|\n" + "\n".join(
@@ -487,6 +515,11 @@ def build(profile: str = "quick", out: str | Path | None = None, cache: str | Pa
                agreement_stage(p, d, s, models)) for d, s in p["agreement"]],
             ("robustness", {"p": p}, robustness_stage(p, models)),
             ("rademacher", {"p": p}, rademacher_stage(p, models)),
+            *[stage for extra in _extra_sweeps(p) for stage in (
+                (f"robustness-{extra['data']}", {"p": {**p, **extra}},
+                 robustness_stage({**p, **extra}, models)),
+                (f"rademacher-{extra['data']}", {"p": {**p, **extra}},
+                 rademacher_stage({**p, **extra}, models)))],
             ("lipschitz", {"v": 2}, lipschitz_stage(p)),
             ("graph", {"graph": p["graph"], "v": 1}, graph_stage(p)),
             *[(f"depth-{d['data']}", {"depth": d, "v": 1}, depth_stage(p, d, models))

@@ -170,17 +170,11 @@ def run_job(job: dict, root: str) -> dict:
 
 def run_local(jobs: list[dict], root: str, workers: int) -> list[dict]:
     """Local processes (spawned: no state shared with the parent's torch threads)."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    from tqdm import tqdm
-
     from .locks import clean_stale
+    from .parallel import map_jobs
 
     clean_stale(root)  # what killed runs left; live runs' files are kept
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-        futs = [ex.submit(run_job, j, root) for j in jobs]
-        return [f.result() for f in tqdm(futs, desc="sweep (local)")]
+    return map_jobs(run_job, [(j, root) for j in jobs], workers=workers, desc="sweep (local)")
 
 
 def run_dask(jobs: list[dict], root: str, address: str) -> list[dict]:
