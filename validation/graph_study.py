@@ -41,6 +41,7 @@ class GraphStudy:
     identify_ns: tuple[int, ...] = (1000, 2000, 4000, 8000)
     reps: int = 3
     delta: float = DELTA_ACCURACY
+    workers: int = 1  # processes for the paired COIN jobs
 
     def __post_init__(self):
         from .data import NAMES
@@ -53,7 +54,7 @@ class GraphStudy:
             if d not in NAMES:
                 raise ValueError(f"unknown data set {d!r}; valid: {', '.join(NAMES)}")
         for name in ("seeds", "K", "labels_per_class", "epochs", "n", "tau_seeds",
-                     "hub_nodes", "reps"):
+                     "hub_nodes", "reps", "workers"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} = {getattr(self, name)}: give a count >= 1")
         if len(self.limit_ns) < 4 or len(self.identify_ns) < 4:
@@ -127,27 +128,37 @@ def hub_violation(spec: GraphStudy, tau: float = 0.35) -> dict:
     return out
 
 
+def coin_pair(spec: GraphStudy, data: str, seed: int) -> list[dict]:
+    """One paired job: K = 0 and K = spec.K from the same samples, labels and weights."""
+    from numerics.graph import knn_gaussian_graph
+
+    from .coin import CoinConfig, run_coin, transductive_data
+
+    base = CoinConfig(data=data, n=spec.n, K=0, tau=spec.tau, seed=seed, epochs=spec.epochs,
+                      labels_per_class=spec.labels_per_class)
+    W = knn_gaussian_graph(transductive_data(base)[0], base.n_top, base.kappa)
+    out = []
+    for K in (0, spec.K):
+        r = run_coin(CoinConfig(**{**asdict(base), "K": K}), graph=W)
+        out.append({"data": data, "seed": seed, "K": K, **{k: r[k] for k in (
+            "accuracy", "min_entry", "tau_star", "samples", "labelled")}})
+    return out
+
+
 def coin_study(spec: GraphStudy, progress: bool = True) -> dict:
     """Paired K = 0 / K runs per data set and the verdict of "graph diffusion improves the
     accuracy on the unlabelled samples"; the tau sweep on ``tau_data``."""
     import numpy as np
-    from tqdm import tqdm
 
     from numerics.graph import critical_tau, knn_gaussian_graph
 
     from .coin import CoinConfig, run_coin, transductive_data
+    from .pipeline.parallel import map_jobs
     from .verdict import compare_to_baseline
 
-    jobs = [(d, s) for d in spec.data for s in range(spec.seeds)]
-    runs = []
-    for d, s in tqdm(jobs, desc="COIN runs", disable=not progress):
-        base = CoinConfig(data=d, n=spec.n, K=0, tau=spec.tau, seed=s, epochs=spec.epochs,
-                          labels_per_class=spec.labels_per_class)
-        W = knn_gaussian_graph(transductive_data(base)[0], base.n_top, base.kappa)
-        for K in (0, spec.K):
-            r = run_coin(CoinConfig(**{**asdict(base), "K": K}), graph=W)
-            runs.append({"data": d, "seed": s, "K": K, **{k: r[k] for k in (
-                "accuracy", "min_entry", "tau_star", "samples", "labelled")}})
+    jobs = [(spec, d, s) for d in spec.data for s in range(spec.seeds)]
+    runs = [r for pair in map_jobs(coin_pair, jobs, workers=spec.workers, progress=progress,
+                                   desc="COIN runs") for r in pair]
     verdicts = {}
     for d in spec.data:
         by = {K: {r["seed"]: r["accuracy"] for r in runs if r["data"] == d and r["K"] == K}

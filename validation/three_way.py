@@ -9,7 +9,7 @@ from __future__ import annotations
 
 
 def validate(cfg, out, *, grid_n: int = 128, test_points: int = 100, model=None,
-             cache=None, progress: bool = True) -> dict:
+             cache=None, progress: bool = True, substeps=(1, 2, 4, 8, 16)) -> dict:
     """Train (cached under ``cache`` if given) or use ``model``; agreement study, figures,
     summary.md and agreement.json in ``out``; returns the payload."""
     import time
@@ -47,7 +47,8 @@ def validate(cfg, out, *, grid_n: int = 128, test_points: int = 100, model=None,
     box = feature_box(model, z_train)
     g = grid_n
     res = agreement_study(model, x_test, z_test, box, grid_n=g, seed=cfg.seed,
-                          grid_ns=(g // 4, g // 2, g, 2 * g), progress=progress)
+                          grid_ns=(g // 4, g // 2, g, 2 * g), substeps=substeps,
+                          progress=progress)
     grid = Grid(bounds=box, shape=(g,) * 2)
     prob = to_problem(model, grid)
     times = np.linspace(0, model.t_end, 5)

@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reps", type=count, default=d.reps, help="sample sets per size")
     p.add_argument("--delta", type=positive, default=d.delta,
                    help="smallest accuracy gain of interest ('refuted at delta' below it)")
+    p.add_argument("--workers", type=count, default=d.workers,
+                   help="processes for the paired COIN jobs")
     p.add_argument("--out", default="out/graph", help="output folder")
 
 
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     spec = GraphStudy(data=args.data, seeds=args.seeds, K=args.K, tau=args.tau,
                       labels_per_class=args.labels, epochs=args.epochs,
                       tau_factors=args.tau_factors, limit_ns=args.limit_ns, reps=args.reps,
-                      delta=args.delta)
+                      delta=args.delta, workers=args.workers)
     res = run_study(spec)
     files = write_outputs(res, args.out)
     print((Path(args.out) / "graph.md").read_text())

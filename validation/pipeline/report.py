@@ -40,7 +40,10 @@ PROFILES: dict[str, dict] = {
               "rad_points": 100, "noise_samples": 4, "workers": 2,
               "search": {"exhaustive_per_axis": 11, "expected_draws": 16,
                          "random_samples": 50, "confirm_draws": 128, "certify_points": 10},
-              "graph": {"data": ("moons", "digits"), "tau_seeds": 3, "reps": 2}},
+              # r = 16 sub-steps fall below the PDE's own error (not fitted) and cost 12 s
+              "substeps": (1, 2, 4, 8),
+              "graph": {"data": ("moons", "digits"), "seeds": 10, "epochs": 100, "tau_seeds": 2,
+                        "reps": 2, "workers": 2}},
     # 30 paired seeds over four sigmas, exact solutions, digits in the agreement study
     "full": {"data": "moons", "sigmas": "0,0.1,0.3,0.5", "seeds": 30, "epochs": 150,
              "exact": True, "agreement": [("moons", 0.0), ("moons", 0.3), ("digits", 0.0),
@@ -51,7 +54,7 @@ PROFILES: dict[str, dict] = {
              "search": {"exhaustive_per_axis": 11, "expected_draws": 16,
                         "random_samples": 50, "confirm_draws": 128, "certify_points": 10},
              "graph": {"seeds": 30, "tau_seeds": 10, "limit_ns": (500, 1000, 2000, 4000, 8000),
-                       "reps": 4},
+                       "reps": 4, "workers": 2},
              "depth": [{"data": "moons", "seeds": 2}, {"data": "digits", "seeds": 2}],
              # digits (64-D input): its own verdicts; the training of DATA_OVERRIDES
              "extra_sweeps": [{"data": "digits", "sigmas": "0,0.3", "seeds": 10, "points": 40}]},
@@ -138,7 +141,8 @@ def agreement_stage(p: dict, data: str, sigma: float, models: Path) -> Callable[
                           flow_penalty=over.get("flow_penalty", defaults.flow_penalty),
                           device=p.get("device", "cpu"))
         payload = validate(cfg, folder, grid_n=over.get("grid", p["grid"]),
-                           test_points=p["test_points"], cache=models, progress=False)
+                           test_points=p["test_points"], cache=models, progress=False,
+                           substeps=p.get("substeps", (1, 2, 4, 8, 16)))
         return {k: payload[k] for k in ("accuracy", "table", "decision_region_agreement",
                                         "pde_test_accuracy", "wall_time_s")} | {
             "agreement": payload["agreement"], "summary_md": payload["summary_md"]}
