@@ -65,9 +65,10 @@ PROFILES: dict[str, dict] = {
 
 
 # measured from a cold cache on 2 CPU cores (README "Timings"); keep in step with them
-PROFILE_HELP = ("smoke: a pipeline check whose verdicts carry no weight (about 40 s); quick: the "
-                "default (about 3.5 min); full: 150 epochs, exact solutions, digits (25 min or "
-                "more). A rerun on a warm cache takes 2-3 s")
+PROFILE_HELP = ("smoke: a pipeline check whose verdicts carry no weight (about 50 s); quick: the "
+                "default, 10 paired seeds (about 3 min); full: 30 paired seeds over four sigmas, "
+                "digits sweeps, the depth study, exact solutions (an hour or more). A rerun on a "
+                "warm cache takes 2-3 s")
 
 
 def _floats(text: str) -> tuple[float, ...]:
