@@ -11,8 +11,8 @@ from validation.depth import DepthStudy, depth_finding, depth_markdown, run_dept
 
 
 def _table(gaps, hs=(0.1, 0.05, 0.025, 0.0125), se=1e-3, grid=1e-3):
-    return [{"blocks": round(1 / h), "h": h, "gap_mean": g, "mc_se_max": se, "grid_error": grid}
-            for h, g in zip(hs, gaps, strict=True)]
+    return [{"blocks": round(1 / h), "h": h, "gap_mean": g, "mc_se_mean": se,
+             "grid_error_mean": grid} for h, g in zip(hs, gaps, strict=True)]
 
 
 def test_the_finding_rule_and_its_negative_controls():
