@@ -23,6 +23,16 @@ def test_the_finding_rule_and_its_negative_controls():
     # below 3 SE + grid error the gap is noise: two resolved depths decide nothing
     low = depth_finding(_table([0.2, 0.1, 0.004, 0.002]))
     assert low[3] == "inconclusive" and "only 2 depths" in low[2]
+    # a depth whose network failed to train is left out: a tiny gap to a degenerate predictor
+    # is no evidence (the digits full run: accuracy 0.49 at L = 80 against 0.91 at L = 20)
+    collapsed = _table([0.04, 0.03, 0.006, 0.0007])
+    for t, acc in zip(collapsed, (0.90, 0.91, 0.71, 0.49), strict=True):
+        t["network_accuracy"] = acc
+    res = depth_finding(collapsed)
+    assert res[3] == "inconclusive" and "L = 40, 80 left out" in res[2]
+    for t in collapsed:
+        t["network_accuracy"] = 0.9
+    assert depth_finding(collapsed)[3] == "holds"  # control: the same gaps, all trained
 
 
 def test_a_small_depth_study_runs_and_is_cached(tmp_path):

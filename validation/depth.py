@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+TRAINED_MARGIN = 0.1  # accuracy below the best depth's by more: a failed training, left out
+
 # digits trains with weight decay and a finer grid (pipeline.report.DATA_OVERRIDES says why)
 DIGITS = {"weight_decay": 3e-3, "flow_penalty": 0.0, "grid": 192}
 
@@ -128,23 +130,32 @@ def depth_finding(table: list[dict]) -> tuple[float, list[int], str, str]:
 
     from .agreement import slope
 
-    clear = [t for t in table if t["gap_mean"] > 3 * t["mc_se_mean"] + t["grid_error_mean"]]
+    # a depth whose network failed to train (accuracy more than TRAINED_MARGIN below the best
+    # depth's) is no evidence about the limit: its PDE matches a degenerate predictor
+    best = max((t.get("network_accuracy", 1.0) for t in table), default=1.0)
+    failed = [t.get("blocks") for t in table
+              if t.get("network_accuracy", 1.0) < best - TRAINED_MARGIN]
+    clear = [t for t in table if t["gap_mean"] > 3 * t["mc_se_mean"] + t["grid_error_mean"]
+             and t.get("blocks") not in failed]
     order = slope([t["h"] for t in clear], [t["gap_mean"] for t in clear]) \
         if len(clear) >= 3 else float("nan")
     fitted = [t.get("blocks") for t in clear]
+    note = (f" (L = {', '.join(map(str, failed))} left out: the network trained to an "
+            f"accuracy more than {TRAINED_MARGIN} below the best depth's)" if failed else "")
     if not math.isfinite(order):
-        return order, fitted, (f"undecided: only {len(clear)} depths have a gap clear of the "
-                               "Monte Carlo and grid error (raise samples or grid)"), \
-            "inconclusive"
+        return order, fitted, (f"undecided: only {len(clear)} depths have a trained network "
+                               "and a gap clear of the Monte Carlo and grid error (raise "
+                               "samples, grid or epochs)" + note), "inconclusive"
     if order >= 0.5:
         return order, fitted, (f"trained networks approach their PDE as h -> 0 (gap order "
-                               f"{order:.2f} in h; 1 for a fixed smooth velocity)"), "holds"
+                               f"{order:.2f} in h; 1 for a fixed smooth velocity)" + note), \
+            "holds"
     if order <= 0.2:
         return order, fitted, (f"the gap stays open as depth grows (order {order:.2f} in h): "
                                "training produces velocity fields whose PDE the network does "
-                               "not approach"), "fails"
+                               "not approach" + note), "fails"
     return order, fitted, (f"the gap shrinks slowly (order {order:.2f} in h, between 0.2 and "
-                           "0.5)"), "inconclusive"
+                           "0.5)" + note), "inconclusive"
 
 
 def depth_markdown(res: dict) -> str:

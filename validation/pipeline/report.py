@@ -527,7 +527,7 @@ def build(profile: str = "quick", out: str | Path | None = None, cache: str | Pa
                  rademacher_stage({**p, **extra}, models)))],
             ("lipschitz", {"v": 2}, lipschitz_stage(p)),
             ("graph", {"graph": p["graph"], "v": 1}, graph_stage(p)),
-            *[(f"depth-{d['data']}", {"depth": d, "v": 2}, depth_stage(p, d, models))
+            *[(f"depth-{d['data']}", {"depth": d, "v": 3}, depth_stage(p, d, models))
               for d in p.get("depth", [])]]
     results: dict = {"agreement": {}, "depth": {}}
     folders: dict = {}
