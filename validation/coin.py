@@ -63,7 +63,6 @@ class Coin(nn.Module):
         self.lift = nn.Linear(in_dim, hidden)
         self.block = nn.Linear(hidden, hidden)
         self.head = nn.Linear(hidden, n_classes)
-        self.K, self.tau = K, tau
         n = W.shape[0]
         step = sps.identity(n, format="csr") - tau * (
             sps.diags(np.asarray(W.sum(axis=1)).ravel()) - W)

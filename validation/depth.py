@@ -15,8 +15,6 @@ from pathlib import Path
 
 TRAINED_MARGIN = 0.1  # accuracy below the best depth's by more: a failed training, left out
 
-# digits trains with weight decay and a finer grid (pipeline.report.DATA_OVERRIDES says why)
-DIGITS = {"weight_decay": 3e-3, "flow_penalty": 0.0, "grid": 192}
 
 
 @dataclass(frozen=True)
@@ -82,9 +80,11 @@ def run_depth_study(spec: DepthStudy, cache: str | Path, progress: bool = True) 
 
     from .data import make_dataset
     from .pipeline.cache import cached_json, cached_model
-    from .train import TrainConfig
+    from .train import DATA_OVERRIDES, TrainConfig
 
-    over = DIGITS if spec.data == "digits" else {}
+    # the data set's training settings and grid (digits: weight decay, a finer grid); the
+    # epochs stay the study's own
+    over = {k: v for k, v in DATA_OVERRIDES.get(spec.data, {}).items() if k != "epochs"}
     grid_n = over.get("grid", spec.grid)
     rows = []
     jobs = [(L, s) for L in spec.blocks for s in range(spec.seeds)]

@@ -82,13 +82,10 @@ def tau_table(spec: GraphStudy) -> list[dict]:
 
     from .coin import CoinConfig, transductive_data
 
-    graphs = []
-    for d in spec.data:
-        x = transductive_data(CoinConfig(data=d, n=spec.n))[0]
-        graphs.append((f"{d}: kNN Gaussian (n_top 8, kappa 4)", knn_gaussian_graph(x)))
-    x = transductive_data(CoinConfig(data=spec.data[0], n=spec.n))[0]
-    knn = knn_gaussian_graph(x)
-    A = sps.csr_matrix((knn > 0).astype(float))
+    graphs = [(f"{d}: kNN Gaussian (n_top 8, kappa 4)",
+               knn_gaussian_graph(transductive_data(CoinConfig(data=d, n=spec.n))[0]))
+              for d in spec.data]
+    A = sps.csr_matrix((graphs[0][1] > 0).astype(float))  # the first data set's kNN edges
     graphs.append((f"{spec.data[0]}: kNN adjacency, self-loop normalised",
                    self_loop_normalised(A)))
     graphs.append((f"preferential attachment (n {spec.hub_nodes}, m 2), self-loop normalised",

@@ -325,8 +325,7 @@ def residual_upper_bound(model: DiffusionResNet, x: np.ndarray, radii: dict[str,
     def a(name: str) -> float:  # the largest l1 norm of a row in the ball
         return math.sqrt(shapes[name][1]) * radii[name]
 
-    r = float(np.abs(X).max(axis=0).size and np.linalg.norm(X, axis=0).max()) \
-        * math.sqrt(2 * math.log(2 * d_in)) / m
+    r = float(np.linalg.norm(X, axis=0).max()) * math.sqrt(2 * math.log(2 * d_in)) / m
     steps = [{"layer": "input", "bound": r}]
     if not isinstance(model.encoder, torch.nn.Identity):
         r = a("encoder.0.weight") * r + radii["encoder.0.bias"] / root  # the affine map

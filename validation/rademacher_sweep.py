@@ -30,7 +30,7 @@ class RademacherSweep:
     noise_samples: int = 4
     device: str = "cpu"
     # training settings other than TrainConfig's defaults (None: the default); digits needs
-    # weight decay instead of the flow penalty (pipeline.report.DATA_OVERRIDES says why)
+    # weight decay instead of the flow penalty (train.DATA_OVERRIDES says why)
     weight_decay: float | None = None
     flow_penalty: float | None = None
     dtype: str = "float32"  # of the ascent: half the time; calibration kept to 1e-6 (tests)
@@ -73,14 +73,13 @@ def rademacher_row(spec: RademacherSweep, sigma: float, seed: int, cache: str) -
     from .train import evaluate, sweep_config
 
     cache_dir = Path(cache)
-    cfg0 = sweep_config(spec, 0.0, seed)
-    d0 = make_dataset(cfg0.data, cfg0.n, seed=seed, noise=cfg0.noise)
-    m0, _ = cached_model(cache_dir, cfg0, d0, progress=False)
-    radii = trained_radii(m0.cpu(), spec.norm)
     cfg = sweep_config(spec, sigma, seed)
-    data = make_dataset(cfg.data, cfg.n, seed=cfg.seed, noise=cfg.noise)
+    data = make_dataset(cfg.data, cfg.n, seed=cfg.seed, noise=cfg.noise)  # shared by sigma
     model, _hist = cached_model(cache_dir, cfg, data, progress=False)
     model = model.cpu()
+    m0 = model if sigma == 0 else cached_model(cache_dir, sweep_config(spec, 0.0, seed), data,
+                                               progress=False)[0].cpu()
+    radii = trained_radii(m0, spec.norm)
     x = data.x_train[: spec.points]
     est_cfg = {"train": asdict(cfg), "points": spec.points, "draws": spec.draws,
                "steps": spec.steps, "norm": spec.norm, "S": spec.noise_samples,

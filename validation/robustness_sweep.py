@@ -29,7 +29,7 @@ class RobustnessSweep:
     steps: int = 15
     device: str = "cpu"
     # training settings other than TrainConfig's defaults (None: the default); digits needs
-    # weight decay instead of the flow penalty (pipeline.report.DATA_OVERRIDES says why)
+    # weight decay instead of the flow penalty (train.DATA_OVERRIDES says why)
     weight_decay: float | None = None
     flow_penalty: float | None = None
     delta: float = DELTA_ROBUST_ACCURACY  # smallest effect of interest

@@ -56,7 +56,7 @@ PROFILES: dict[str, dict] = {
              "graph": {"seeds": 30, "tau_seeds": 10, "limit_ns": (500, 1000, 2000, 4000, 8000),
                        "reps": 4, "workers": 2},
              "depth": [{"data": "moons", "seeds": 2}, {"data": "digits", "seeds": 2}],
-             # digits (64-D input): its own verdicts; the training of DATA_OVERRIDES
+             # digits (64-D input): its own verdicts; the training of train.DATA_OVERRIDES
              "extra_sweeps": [{"data": "digits", "sigmas": "0,0.3", "seeds": 10, "points": 40}]},
 }
 
@@ -122,18 +122,10 @@ def flows_stage(p: dict) -> Callable[[Path], dict]:
     return run
 
 
-# digits: ten classes pushed apart in a 2-D feature space stretch the flow; weight decay keeps
-# the PDE box ~12 wide and a finer grid resolves the base model there. The flow penalty alone
-# (the 2-D default) collapses sigma = 0.3 training on digits (test 0.30), so digits keeps the
-# weight decay; no 2-D-feature model beats the 64-D linear baseline on digits (0.98)
-DATA_OVERRIDES = {"digits": {"weight_decay": 3e-3, "flow_penalty": 0.0, "epochs": 100,
-                             "grid": 192}}
-
-
 def agreement_stage(p: dict, data: str, sigma: float, models: Path) -> Callable[[Path], dict]:
     def run(folder: Path) -> dict:
         from ..three_way import validate
-        from ..train import TrainConfig
+        from ..train import DATA_OVERRIDES, TrainConfig
 
         over = DATA_OVERRIDES.get(data, {})
         defaults = TrainConfig()
@@ -183,6 +175,8 @@ def graph_stage(p: dict) -> Callable[[Path], dict]:
 
 def _extra_sweeps(p: dict) -> list[dict]:
     """The profile's sweeps on other data sets, with that data set's training settings."""
+    from ..train import DATA_OVERRIDES
+
     keep = ("weight_decay", "flow_penalty", "epochs")
     return [{**{k: v for k, v in DATA_OVERRIDES.get(e["data"], {}).items() if k in keep}, **e}
             for e in p.get("extra_sweeps", [])]
