@@ -470,6 +470,13 @@ def robustness_study(model, data, cfg: StudyConfig, *, progress: bool = True) ->
     def expected_correct(xa):
         return E.correct(xa, y_np)
 
+    bottleneck = not two_d and model.feature_dim == 2 and _has_bottleneck(model)
+    if bottleneck:
+        from .bottleneck import FeatureHead, box_search, feature_box
+
+        E_feat = ExpectedPredictor(FeatureHead(model), cfg.expected_draws, cfg.seed + 23,
+                                   cfg.confirm_draws)
+
     if grid is not None:
         u_T = solve(to_problem(model, grid), **PDE_SCHEME).final
         surrogates["pgd-pde"] = grid_surrogate(u_T, box, model.encoder)
@@ -533,6 +540,17 @@ def robustness_study(model, data, cfg: StudyConfig, *, progress: bool = True) ->
                 row["exhaustive_semi_discrete_surrogate"] = float(exhaustive(
                     sd_prob, x_np, y_np, eps, norm=norm,
                     per_axis=cfg.exhaustive_per_axis).mean())
+        elif bottleneck:
+            # no input grid in D > 2: search an outer box of the encoder's image of the
+            # ball in the 2-D feature space; a lower estimate, the attacks an upper one
+            lo, hi = feature_box(model, x_np, eps, norm)
+            fb = box_search(E_feat, lo, hi, y_np, per_axis=cfg.exhaustive_per_axis,
+                            still_robust=still.get(norm))
+            still[norm] = fb
+            row["feature_box"] = float(fb.mean())
+            # points the box search calls robust but an attack broke (grid resolution only)
+            row["feature_box_violations"] = int((fb & ~worst).sum())
+            row["feature_box_size"] = float(np.median(np.max(hi - lo, axis=1)))
         row["robust_accuracy"] = float(worst.mean())
         results[f"{norm}:{eps}"] = row
 
@@ -567,6 +585,17 @@ def robustness_study(model, data, cfg: StudyConfig, *, progress: bool = True) ->
     return out
 
 
+def _has_bottleneck(model) -> bool:
+    """Whether the model's encoder is one that the feature-box bound covers."""
+    from .bottleneck import BottleneckError, encoder_layers
+
+    try:
+        encoder_layers(model)
+    except BottleneckError:
+        return False
+    return True
+
+
 def _true_prob(probs_fn, pts: torch.Tensor, y: torch.Tensor, n: int) -> torch.Tensor:
     yy = y.repeat(pts.shape[0] // n)
     out = []
@@ -599,6 +628,12 @@ def sanity_flags(model, results: dict, cfg: StudyConfig, x: torch.Tensor, tol: f
             flags[f"{norm}: gradient attacks within 0.1 of the ground truth (no masking)"] = all(
                 min(e[k] for k in grad) <= r["exhaustive"] + 0.1
                 for r, e in zip(rows, ex, strict=True))
+        if "feature_box" in rows[0]:
+            flags[f"{norm}: feature-box lower estimate never above the attacks (else: bug)"] = (
+                all(r["feature_box"] <= r["robust_accuracy"] + tol for r in rows))
+            flags[f"{norm}: feature-box robust points unbroken by the attacks (grid "
+                  "resolution allows two)"] = all(r["feature_box_violations"] <= max(
+                      2, tol * len(x)) for r in rows)
     with torch.no_grad():
         a = model(x[:8], generator=torch.Generator().manual_seed(1))
         b = model(x[:8], generator=torch.Generator().manual_seed(2))
