@@ -179,3 +179,28 @@ def test_linear_baseline_tells_a_linear_problem_from_a_nonlinear_one():
     assert 0.8 < moons["linear_test_acc"] < 0.95  # a line gets most of the moons right
     assert circles["linear_test_acc"] < 0.7  # and cannot separate concentric circles
     assert beats_linear(0.99, moons) and not beats_linear(moons["linear_test_acc"] + 0.01, moons)
+
+
+@pytest.mark.parametrize("blocks", [1, 10, 80])
+def test_block_weight_decay_is_depth_consistent(blocks):
+    """Blocks take weight_decay * 10 / L (the Riemann sum of int |theta(t)|^2 dt at step h);
+    encoder and head the plain decay; None restores one decay for all; bad values are named.
+    """
+    from validation.data import make_dataset
+    from validation.train import TrainConfig, build_model, param_groups
+
+    data = make_dataset("digits", 1200, seed=0)
+    cfg = TrainConfig(data="digits", blocks=blocks, weight_decay=3e-3)
+    model = build_model(cfg, data)
+    rest, blk = param_groups(model, cfg)
+    assert rest["weight_decay"] == 3e-3
+    assert blk["weight_decay"] == pytest.approx(3e-3 * 10 / blocks)
+    # a block's loss gradient is O(h): decay / h is the same at every depth
+    assert blk["weight_decay"] / model.step == pytest.approx(3e-3 * 10 / model.t_end)
+    assert len(rest["params"]) + len(blk["params"]) == len(list(model.parameters()))
+    assert {id(p) for p in blk["params"]} == {id(p) for p in model.blocks.parameters()}
+    one = param_groups(model, TrainConfig(data="digits", blocks=blocks, weight_decay=3e-3,
+                                          decay_ref_blocks=None))
+    assert one[1]["weight_decay"] == 3e-3
+    with pytest.raises(ValueError, match="decay_ref_blocks = 0"):
+        param_groups(model, TrainConfig(blocks=blocks, decay_ref_blocks=0))

@@ -47,6 +47,12 @@ class TrainConfig:
     # velocities, and so the PDE's feature box, moderate (moons, sigma 0.3: box 24 wide without
     # it, 7 with lambda = 0.02) while the decision boundary stays nonlinear (test 0.98)
     flow_penalty: float = 0.02
+    # the blocks' weight decay is weight_decay * decay_ref_blocks / blocks: the L2 penalty on
+    # the velocity parameters as a Riemann sum (step h) of int_0^T |theta(t)|^2 dt, so that it
+    # weighs the same against the loss at every depth (each block's loss gradient is O(h)).
+    # With one decay for every block, digits at L = 80 trained to 0.51 test (0.92 with this).
+    # None: every parameter takes weight_decay.
+    decay_ref_blocks: int | None = 10
     eval_samples: int = 16
     seed: int = 0
     device: str = "cpu"
@@ -92,6 +98,19 @@ def build_model(cfg: TrainConfig, data: Dataset) -> DiffusionResNet:
                                sigma=cfg.sigma, hidden=cfg.hidden).double()
 
 
+def param_groups(model: DiffusionResNet, cfg: TrainConfig) -> list[dict]:
+    """Adam's parameter groups: encoder and head take ``weight_decay``; the residual blocks
+    take weight_decay * decay_ref_blocks / L (depth-consistent; see TrainConfig)."""
+    if cfg.decay_ref_blocks is not None and cfg.decay_ref_blocks < 1:
+        raise ValueError(f"decay_ref_blocks = {cfg.decay_ref_blocks}: give a depth >= 1, or "
+                         "None for one decay for every parameter")
+    scale = 1.0 if cfg.decay_ref_blocks is None else cfg.decay_ref_blocks / model.n_blocks
+    blocks = [p for n, p in model.named_parameters() if n.startswith("blocks.")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("blocks.")]
+    return [{"params": rest, "weight_decay": cfg.weight_decay},
+            {"params": blocks, "weight_decay": cfg.weight_decay * scale}]
+
+
 def accuracy(model: DiffusionResNet, x: torch.Tensor, y: torch.Tensor, samples: int,
              seed: int) -> float:
     g = torch.Generator(device=x.device).manual_seed(seed)
@@ -110,7 +129,7 @@ def train(cfg: TrainConfig, data: Dataset | None = None, *, out: str | Path | No
     Y = torch.tensor(data.y_train, device=dev)
     Xv = torch.tensor(data.x_val, dtype=torch.float64, device=dev)
     Yv = torch.tensor(data.y_val, device=dev)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr)
     noise_gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
     shuffle_gen = torch.Generator().manual_seed(cfg.seed + 2)
     loss_fn = nn.CrossEntropyLoss()
