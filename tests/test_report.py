@@ -262,3 +262,30 @@ def test_the_lipschitz_check_fails_against_a_wrong_bound(monkeypatch):
     real = theory.bounds.heat_lipschitz_bound
     monkeypatch.setattr(theory.bounds, "heat_lipschitz_bound", lambda s, t: real(s, t) / 2)
     assert not heat_lipschitz_check(sigmas=(0.3,), cells=400)["holds"]
+
+
+def test_a_finished_sweep_joins_the_claims(smoke_report, tmp_path):
+    """--include-sweep: the sweep's paired verdicts become claims with its own statuses, its
+    tables a section, its figure (not its job cache) is copied; an unfinished sweep is refused
+    before any stage runs."""
+    from sweeps import finished_tiny_sweep
+
+    sweep = finished_tiny_sweep(tmp_path / "tiny")
+    verdicts = json.loads((sweep / "sweep.json").read_text())["verdicts"]
+    out = build("smoke", tmp_path / "r", smoke_report.parent / "cache", progress=False,
+                include_sweeps=(sweep,))
+    doc = json.loads((out / "results.json").read_text())
+    rows = [c for c in doc["claims"] if "included sweep-tiny" in c["claim"]]
+    assert len(rows) == 3 and len(doc["claims"]) == 11 + 3
+    want = {v["kind"]: v["verdict"]["verdict"] for v in verdicts}
+    assert [r["status"] for r in rows if "robustness" in r["claim"]] == [want["robustness"]]
+    assert [r["status"] for r in rows if "Rademacher" in r["claim"]] == [want["rademacher"]]
+    assert doc["meta"]["reused"] and not doc["meta"]["computed"]  # the stages came from cache
+    assert (out / "sweep-tiny" / "sweep.png").exists()
+    assert not (out / "sweep-tiny" / "cache").exists()
+    assert 'id="sweep-tiny"' in (out / "index.html").read_text()
+    (sweep / "sweep.json").write_text(json.dumps({"config": None}))
+    with pytest.raises(ValueError, match="has no config"):
+        build("smoke", tmp_path / "r2", tmp_path / "empty-cache", progress=False,
+              include_sweeps=(sweep,))
+    assert not (tmp_path / "empty-cache").exists()

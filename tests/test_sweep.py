@@ -5,31 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from sweeps import TINY, finished_tiny_sweep
 
-from validation.pipeline.sweep import SweepError, aggregate, expand, load_config, run_dask
-
-TINY = """
-[sweep]
-jobs = ["rademacher", "robustness"]
-data = ["moons"]
-sigma = [0.0, 0.3]
-seed = [0, 1]
-blocks = [3]
-epochs = 4
-
-[rademacher]
-points = 30
-draws = 3
-steps = 5
-noise_samples = 2
-
-[robustness]
-points = 12
-K = 4
-pgd_steps = 3
-eps = [0.0, 0.6]
-eps_l2 = [0.0, 0.9]
-"""
+from validation.pipeline.sweep import (
+    SweepError,
+    aggregate,
+    expand,
+    load_config,
+    load_finished,
+    run_dask,
+)
 
 
 def test_bad_configs_are_rejected(tmp_path):
@@ -112,3 +97,44 @@ def test_sweep_config_schema_refuses_bad_grid_values(tmp_path, line, message):
 def _write(path, text):
     path.write_text(text)
     return path
+
+
+def test_sweep_runs_the_report_studies_and_decides_paired(tmp_path):
+    """A sweep's robustness jobs are the report's study: the report's own sweep on the same
+    settings (another cache) gives the same rows and verdict; a sweep missing a job, or none,
+    cannot be included."""
+    from validation.robustness_sweep import RobustnessSweep, run_sweep
+
+    out = finished_tiny_sweep(tmp_path / "out")
+    doc = load_finished(out)
+    by_kind = {v["kind"]: v for v in doc["verdicts"]}
+    assert set(by_kind) == {"robustness", "rademacher"}
+    assert all(v["seeds"] == 2 and v["sigmas"] == [0.0, 0.3] for v in doc["verdicts"])
+    assert "Verdict on 'diffusion improves robustness (moons" in (out / "sweep.md").read_text()
+    spec = RobustnessSweep(data="moons", sigmas=(0.0, 0.3), seeds=2, epochs=4, blocks=3,
+                           points=12, K=4, steps=3, eps_linf=(0.0, 0.6), eps_l2=(0.0, 0.9))
+    ref = run_sweep(spec, tmp_path / "ref", progress=False)
+    rows = sorted((r["result"]["row"] for r in doc["jobs"] if r["job"]["kind"] == "robustness"),
+                  key=lambda r: (r["sigma"], r["seed"]))
+    assert json.dumps(rows, sort_keys=True) == json.dumps(
+        sorted(ref["rows"], key=lambda r: (r["sigma"], r["seed"])), sort_keys=True)
+    assert json.dumps(ref["verdict"]) == json.dumps(by_kind["robustness"]["verdict"])
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    raw = json.loads((out / "sweep.json").read_text())
+    raw["jobs"] = raw["jobs"][1:]
+    (partial / "sweep.json").write_text(json.dumps(raw))
+    with pytest.raises(SweepError, match="1 of 8 jobs have no result"):
+        load_finished(partial)
+    with pytest.raises(SweepError, match="cannot read"):
+        load_finished(tmp_path / "nowhere")
+
+
+def test_sweep_without_a_baseline_says_why_it_has_no_verdict(tmp_path):
+    from validation.pipeline.sweep import sweep_verdicts
+
+    out = finished_tiny_sweep(tmp_path / "out")
+    doc = load_finished(out)
+    only = [r for r in doc["jobs"] if r["job"]["sigma"] > 0]
+    v = sweep_verdicts(only, doc["config"])
+    assert all("sigmas [0.3] need 0" in e["why"] and "verdict" not in e for e in v)

@@ -28,6 +28,7 @@ class RademacherSweep:
     steps: int = 60
     norm: str = "frobenius"
     noise_samples: int = 4
+    blocks: int = 10  # L of the trained networks (T = 1)
     device: str = "cpu"
     # training settings other than TrainConfig's defaults (None: the default); digits needs
     # weight decay instead of the flow penalty (train.DATA_OVERRIDES says why)
@@ -46,7 +47,8 @@ class RademacherSweep:
             raise ValueError(f"dtype {self.dtype!r}: valid are float64, float32")
         if self.norm not in ("frobenius", "spectral"):
             raise ValueError(f"norm {self.norm!r}: valid are frobenius, spectral")
-        for name in ("seeds", "epochs", "points", "draws", "steps", "noise_samples", "workers"):
+        for name in ("seeds", "epochs", "blocks", "points", "draws", "steps", "noise_samples",
+                     "workers"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} = {getattr(self, name)}: give a count >= 1")
         if not self.delta > 0:
@@ -112,6 +114,19 @@ def rademacher_row(spec: RademacherSweep, sigma: float, seed: int, cache: str) -
     return cached_json(cache_dir, "rademacher", est_cfg, compute)
 
 
+def claim_verdict(rows: list[dict], sigmas, delta: float) -> dict:
+    """The paired verdict of "diffusion reduces the Rademacher complexity" from the rows of
+    :func:`rademacher_row` (paired by seed: common data, initial weights, radii and sign
+    draws within a seed); delta is relative to the sigma = 0 value."""
+    from .verdict import compare_to_baseline
+
+    verdict = compare_to_baseline(
+        {s: {r["seed"]: r["R_lower"] for r in rows if r["sigma"] == s} for s in sigmas},
+        lower_is_better=True, delta=delta, relative=True)
+    verdict["statistic"] = "lower estimate of the empirical Rademacher complexity at common radii"
+    return verdict
+
+
 def run_sweep(spec: RademacherSweep, out: str | Path, progress: bool = True,
               cache: str | Path | None = None) -> dict:
     """Train (cached) and estimate for every (sigma, seed); returns rows and the verdict."""
@@ -119,17 +134,12 @@ def run_sweep(spec: RademacherSweep, out: str | Path, progress: bool = True,
     from .pipeline.parallel import map_jobs
     from .rademacher import linear_class_estimate
     from .train import TrainConfig
-    from .verdict import compare_to_baseline
 
     sigmas = list(spec.sigmas)
     jobs = [(spec, s, seed, str(cache or out)) for s in sigmas for seed in range(spec.seeds)]
     rows = map_jobs(rademacher_row, jobs, workers=spec.workers, progress=progress,
                     desc="rademacher sweep")
-    # paired by seed (common data, initial weights, radii and sign draws within a seed)
-    verdict = compare_to_baseline(
-        {s: {r["seed"]: r["R_lower"] for r in rows if r["sigma"] == s} for s in sigmas},
-        lower_is_better=True, delta=spec.delta, relative=True)
-    verdict["statistic"] = "lower estimate of the empirical Rademacher complexity at common radii"
+    verdict = claim_verdict(rows, sigmas, spec.delta)
     # how far below the supremum the same projected ascent stops on a class with a closed form
     d0 = make_dataset(spec.data, TrainConfig().n, seed=0, noise=TrainConfig().noise)
     asc, exact = linear_class_estimate(d0.x_train[: spec.points], 1.0, draws=spec.draws,

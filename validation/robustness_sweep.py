@@ -27,6 +27,7 @@ class RobustnessSweep:
     points: int = 60
     K: int = 32
     steps: int = 15
+    blocks: int = 10  # L of the trained networks (T = 1)
     device: str = "cpu"
     # training settings other than TrainConfig's defaults (None: the default); digits needs
     # weight decay instead of the flow penalty (train.DATA_OVERRIDES says why)
@@ -48,7 +49,7 @@ class RobustnessSweep:
         object.__setattr__(self, "eps_l2", tuple(float(e) for e in self.eps_l2))
         if 0.0 not in sig or len(set(sig)) < 2:
             raise ValueError(f"sigmas {sig}: include 0 (the baseline) and one sigma > 0")
-        for name in ("seeds", "epochs", "points", "K", "steps", "exhaustive_per_axis",
+        for name in ("seeds", "epochs", "blocks", "points", "K", "steps", "exhaustive_per_axis",
                      "expected_draws", "random_samples", "confirm_draws", "workers"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} = {getattr(self, name)}: give a count >= 1")
@@ -94,25 +95,36 @@ def run_sweep(spec: RobustnessSweep, out: str | Path, progress: bool = True,
     the per-run rows, the verdict against sigma = 0 and the study config."""
     from dataclasses import asdict
 
-    import numpy as np
-
     from .pipeline.parallel import map_jobs
-    from .verdict import DELTA_RELATIVE, compare_to_baseline
 
     sigmas = list(spec.sigmas)
     scfg = study_config(spec)
     jobs = [(spec, s, k, str(cache or out)) for s in sigmas for k in range(spec.seeds)]
     rows = map_jobs(robustness_row, jobs, workers=spec.workers, progress=progress,
                     desc="robustness sweep")
+    return {"rows": rows, "sigmas": sigmas, "study": asdict(scfg),
+            **claim_verdicts(rows, sigmas, scfg.eps_linf, spec.delta)}
 
-    def auc(r):  # mean robust accuracy over the linf grid: one number per run
-        return float(np.mean([r["attacks"][f"linf:{e}"]["robust_accuracy"]
-                              for e in scfg.eps_linf]))
-    # paired by seed: one seed's models share data, initial weights, noise draws and points
-    verdict = compare_to_baseline({s: {r["seed"]: auc(r) for r in rows if r["sigma"] == s}
-                                   for s in sigmas}, lower_is_better=False, delta=spec.delta)
+
+def robust_auc(row: dict, eps_linf) -> float:
+    """Mean robust accuracy over the linf eps grid: the one number per run of the verdict."""
+    import numpy as np
+
+    return float(np.mean([row["attacks"][f"linf:{e}"]["robust_accuracy"] for e in eps_linf]))
+
+
+def claim_verdicts(rows: list[dict], sigmas, eps_linf, delta: float) -> dict:
+    """The paired verdicts from the rows of :func:`robustness_row`: "diffusion improves
+    robustness" ("verdict") and, where measured, "diffusion lowers the Lipschitz constant of
+    the trained networks" ("lipschitz_verdict"). Paired by seed: one seed's models share data,
+    initial weights, noise draws and evaluation points."""
+    from .verdict import DELTA_RELATIVE, compare_to_baseline
+
+    verdict = compare_to_baseline({s: {r["seed"]: robust_auc(r, eps_linf) for r in rows
+                                       if r["sigma"] == s} for s in sigmas},
+                                  lower_is_better=False, delta=delta)
     verdict["statistic"] = "mean robust accuracy over the linf eps grid (higher is better)"
-    out = {"rows": rows, "verdict": verdict, "sigmas": sigmas, "study": asdict(scfg)}
+    out = {"verdict": verdict}
     # the Lipschitz claim about the trained networks themselves: the measured Lip of the
     # noise-averaged probabilities at the test points (autograd, common draws) against sigma
     lips = {s: {r["seed"]: r["lipschitz"]["network_autograd"] for r in rows

@@ -73,12 +73,13 @@ DATA_OVERRIDES = {"digits": {"weight_decay": 3e-3, "flow_penalty": 0.0, "epochs"
 
 
 def sweep_config(spec, sigma: float, seed: int) -> TrainConfig:
-    """The TrainConfig of one (sigma, seed) model of a sweep spec (data, epochs, device, and
-    weight_decay / flow_penalty where the spec sets them, else TrainConfig's defaults)."""
+    """The TrainConfig of one (sigma, seed) model of a sweep spec (data, epochs, blocks, device,
+    and weight_decay / flow_penalty where the spec sets them, else TrainConfig's defaults)."""
     over = {k: getattr(spec, k) for k in ("weight_decay", "flow_penalty")
             if getattr(spec, k, None) is not None}
     return TrainConfig(data=spec.data, sigma=sigma, epochs=spec.epochs, seed=seed,
-                       device=spec.device, **over)
+                       blocks=getattr(spec, "blocks", TrainConfig.blocks), device=spec.device,
+                       **over)
 
 
 def resolve_device(name: str) -> torch.device:

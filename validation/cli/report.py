@@ -16,6 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="report folder (None: reports/<timestamp>)")
     p.add_argument("--cache", default="reports/cache",
                    help="stage cache shared by runs: reruns resume, concurrent runs share stages")
+    p.add_argument("--include-sweep", action="append", default=[], metavar="DIR",
+                   help="folder of a finished `cdverify sweep` (repeatable): its paired "
+                   "verdicts join the claims table, its tables a section")
     p.add_argument("--device", default="cpu",
                    help="cpu or cuda: training on the device; the grid studies and attacks run on "
                    "the CPU")
@@ -28,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from validation.train import resolve_device
 
     resolve_device(args.device)
-    out = build(args.profile, args.out, args.cache, args.data, device=args.device)
+    out = build(args.profile, args.out, args.cache, args.data, device=args.device,
+                include_sweeps=tuple(args.include_sweep))
     doc = json.loads((out / "results.json").read_text())
     print(f"report written to {out}/index.html ({doc['meta']['wall_time_s']:.1f} s)")
     if args.profile == "smoke":

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
         results = run_dask(jobs, str(out), args.scheduler)
     else:
         results = run_local(jobs, str(out), args.workers)
-    files = write_outputs(aggregate(results), results, out)
+    files = write_outputs(aggregate(results), results, out, cfg)
     print((out / "sweep.md").read_text())
-    print(f"wrote {', '.join(files)} to {out}")
+    print(f"wrote {', '.join(files)} to {out}; add it to a report with "
+          f"`cdverify report --include-sweep {out}`")
     return 0

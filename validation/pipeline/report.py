@@ -283,6 +283,20 @@ def claims(results: dict) -> list[dict]:
                 "Diffusion reduces the Rademacher complexity")
         rows.append({"claim": f"{what} ({data})", "status": results[key]["verdict"]["verdict"],
                      "section": key, "evidence": evidence(results[key]["verdict"])})
+    for name, sw in results.get("sweeps", {}).items():
+        for v in sw["verdicts"]:
+            if "why" in v:  # no sigma = 0 baseline in that sweep: its section says so
+                continue
+            what = ("Diffusion improves robustness" if v["kind"] == "robustness" else
+                    "Diffusion reduces the Rademacher complexity")
+            where = f"{v['data']}, L = {v['blocks']}, included {name}"
+            rows.append({"claim": f"{what} ({where})", "status": v["verdict"]["verdict"],
+                         "section": name, "evidence": evidence(v["verdict"])})
+            if "lipschitz_verdict" in v:
+                rows.append({"claim": "Diffusion lowers the Lipschitz constant of the trained "
+                             f"networks' u(., T) ({where})",
+                             "status": v["lipschitz_verdict"]["verdict"], "section": name,
+                             "evidence": evidence(v["lipschitz_verdict"])})
     for key, dep in results.get("depth", {}).items():
         rows.append({"claim": f"Depth limit ({key}): trained networks approach their PDE as "
                               "h = T/L -> 0", "status": dep["status"], "section": "depth",
@@ -372,7 +386,8 @@ def write_report(out: Path, results: dict, folders: dict, meta: dict) -> None:
     """index.html, report.md, results.json and copies of the stage files in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     for name, folder in folders.items():
-        for f in folder.rglob("*"):
+        # an included sweep's folder also holds its job cache: its outputs only
+        for f in (folder.glob("sweep.*") if name.startswith("sweep-") else folder.rglob("*")):
             if f.is_file() and f.suffix in (".png", ".gif", ".csv", ".md", ".tex", ".json"):
                 rel = f.relative_to(folder)
                 target = out / name / rel
@@ -466,6 +481,10 @@ def write_report(out: Path, results: dict, folders: dict, meta: dict) -> None:
         section("graph", "Graph diffusion (COIN)", results["graph"]["md"],
                 [out / "graph" / f for f in ("graph_violation.png", "graph_limit.png",
                                              "graph_coin.png")])
+    for name, sw in results.get("sweeps", {}).items():
+        section(name, f"Included sweep {sw['path']}", sw["md"].split("\n", 1)[1]
+                + f"\n\nConfig (sweep.json sha256 {sw['sha256'][:16]}): "
+                f"`{json.dumps(sw['config'])}`", [out / name / "sweep.png"])
     env = "\n".join(f"- {k}: {v}" for k, v in meta["versions"].items())
     section("environment", "Environment", f"{env}\n- profile config: "
             f"`{json.dumps(meta['config'])}`\n- seeds: 0..{meta['config']['seeds'] - 1}")
@@ -473,6 +492,27 @@ def write_report(out: Path, results: dict, folders: dict, meta: dict) -> None:
     atomic_write_text(out / "index.html", "<!DOCTYPE html><html><head><meta charset='utf-8'>"
                       f"<title>cdverify report</title><style>{CSS}</style></head><body>"
                       + "\n".join(body) + "</body></html>\n")
+
+
+def _included_sweeps(folders) -> dict:
+    """name -> (the report's record of a finished sweep, its folder); names are unique."""
+    import hashlib
+
+    from .sweep import load_finished
+
+    out: dict = {}
+    for folder in folders:
+        folder = Path(folder)
+        doc = load_finished(folder)
+        name = f"sweep-{folder.resolve().name}"
+        if name in out:
+            raise ValueError(f"two included sweeps share the folder name {folder.name!r}; "
+                             "rename one")
+        raw = (folder / "sweep.json").read_bytes()
+        out[name] = ({"path": str(folder), "config": doc["config"], "verdicts": doc["verdicts"],
+                      "md": (folder / "sweep.md").read_text(),
+                      "sha256": hashlib.sha256(raw).hexdigest()}, folder)
+    return out
 
 
 class Interrupted(KeyboardInterrupt):
@@ -484,9 +524,12 @@ class Interrupted(KeyboardInterrupt):
 
 
 def build(profile: str = "quick", out: str | Path | None = None, cache: str | Path | None = None,
-          data: str | None = None, progress: bool = True, device: str = "cpu") -> Path:
+          data: str | None = None, progress: bool = True, device: str = "cpu",
+          include_sweeps: tuple[str | Path, ...] = ()) -> Path:
     """Run every stage (cached, claimed against concurrent runs) and write the report; returns
-    the report folder. Ctrl-C raises :class:`Interrupted` naming the last complete stage."""
+    the report folder. ``include_sweeps``: folders of finished ``cdverify sweep`` runs whose
+    paired verdicts join the claims table (checked before any stage runs). Ctrl-C raises
+    :class:`Interrupted` naming the last complete stage."""
     from tqdm import tqdm
 
     if profile not in PROFILES:
@@ -502,6 +545,7 @@ def build(profile: str = "quick", out: str | Path | None = None, cache: str | Pa
         if data != p["data"]:
             p["data"] = data
             p["agreement"] = [(data, s) for _, s in p["agreement"]]
+    sweeps = _included_sweeps(include_sweeps)  # a missing or unfinished sweep fails now
     start = time.perf_counter()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(out) if out else Path("reports") / stamp
@@ -547,12 +591,17 @@ def build(profile: str = "quick", out: str | Path | None = None, cache: str | Pa
         else:
             results[name] = res
         folders[name] = folder
+    if sweeps:
+        results["sweeps"] = {name: sw for name, (sw, _) in sweeps.items()}
+        folders.update({name: folder for name, (_, folder) in sweeps.items()})
     stage_s = sum(r.get("stage_wall_s", 0.0) for r in
-                  [v for k, v in results.items() if k not in ("agreement", "depth")]
+                  [v for k, v in results.items() if k not in ("agreement", "depth", "sweeps")]
                   + list(results["agreement"].values()) + list(results["depth"].values()))
     meta = {"profile": profile, "data": p["data"], "config": p, "timestamp": stamp,
             "wall_time_s": time.perf_counter() - start, "stage_compute_s": stage_s,
             "computed": computed, "reused": [n for n, _, _ in plan if n not in computed],
-            "versions": package_versions(), "cache": str(cache)}
+            "versions": package_versions(), "cache": str(cache),
+            "included_sweeps": {n: {"path": sw["path"], "sha256": sw["sha256"]}
+                                for n, (sw, _) in sweeps.items()}}
     write_report(out, results, folders, meta)
     return out

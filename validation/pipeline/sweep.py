@@ -11,13 +11,18 @@ import os
 import tomllib
 from pathlib import Path
 
+from ..verdict import DELTA_RELATIVE, DELTA_ROBUST_ACCURACY
+
 KINDS = ("agreement", "robustness", "rademacher")
 
 DEFAULTS = {
     "agreement": {"grid": 64, "test_points": 60},
+    # robustness and rademacher jobs run the report's studies (robustness_row, rademacher_row);
+    # delta: the smallest effect of interest of the paired verdict
     "robustness": {"points": 40, "K": 16, "pgd_steps": 10, "eps": [0.0, 0.05, 0.1, 0.2, 0.4],
-                   "eps_l2": [0.0, 0.07, 0.14, 0.28, 0.56]},
-    "rademacher": {"points": 100, "draws": 12, "steps": 40, "noise_samples": 4},
+                   "eps_l2": [0.0, 0.07, 0.14, 0.28, 0.56], "delta": DELTA_ROBUST_ACCURACY},
+    "rademacher": {"points": 100, "draws": 12, "steps": 40, "noise_samples": 4,
+                   "delta": DELTA_RELATIVE},
 }
 
 
@@ -39,8 +44,12 @@ def _is_number(x) -> bool:
 
 
 def _check_value(where: str, key: str, value, default) -> None:
-    """value must have the default's type: an integer >= 1, or a list of numbers >= 0."""
-    if isinstance(default, list):
+    """value must have the default's type: an integer >= 1, a number > 0 (a float default),
+    or a list of numbers >= 0."""
+    if isinstance(default, float):
+        if not _is_number(value) or not value > 0:
+            raise SweepError(f"{where} {key} = {value!r}: must be a finite number > 0")
+    elif isinstance(default, list):
         if not isinstance(value, list) or not value or not all(
                 _is_number(v) and v >= 0 for v in value):
             raise SweepError(f"{where} {key} = {value!r}: must be a non-empty list of finite "
@@ -103,18 +112,82 @@ def load_config(path: str | Path) -> dict:
 
 def expand(cfg: dict) -> list[dict]:
     """The job list: one dict per grid point (JSON-serialisable, hashable by content)."""
+    # delta decides the verdict only: kept out of the job (and its hash), read from cfg
     return [{"kind": k, "data": d, "sigma": s, "seed": sd, "blocks": b, "epochs": cfg["epochs"],
-             "params": cfg["params"][k]}
+             "params": {n: v for n, v in cfg["params"][k].items() if n != "delta"}}
             for k, d, s, sd, b in itertools.product(cfg["jobs"], cfg["data"], cfg["sigma"],
                                                     cfg["seed"], cfg["blocks"])]
 
 
+def _data_training(job: dict) -> dict:
+    """The data set's training settings other than epochs (train.DATA_OVERRIDES: digits keeps
+    its weight decay instead of the flow penalty)."""
+    from ..train import DATA_OVERRIDES
+
+    return {k: v for k, v in DATA_OVERRIDES.get(job["data"], {}).items()
+            if k in ("weight_decay", "flow_penalty")}
+
+
+def job_spec(job: dict):
+    """The report's study spec (RobustnessSweep or RademacherSweep) of one robustness or
+    rademacher job, so that a sweep runs the same code as the report. A spec names its
+    sigmas; a job runs only its own (sigma, seed), the rest of the spec's grid is unused."""
+    from ..rademacher_sweep import RademacherSweep
+    from ..robustness_sweep import RobustnessSweep
+
+    p = job["params"]
+    common = {"data": job["data"], "sigmas": (0.0, job["sigma"] or 1.0), "seeds": 1,
+              "epochs": job["epochs"], "blocks": job["blocks"], "points": p["points"],
+              **_data_training(job)}
+    if job["kind"] == "robustness":
+        return RobustnessSweep(**common, eps_linf=tuple(p["eps"]), eps_l2=tuple(p["eps_l2"]),
+                               K=p["K"], steps=p["pgd_steps"])
+    if job["kind"] == "rademacher":
+        return RademacherSweep(**common, draws=p["draws"], steps=p["steps"],
+                               noise_samples=p["noise_samples"])
+    raise SweepError(f"job kind {job['kind']!r} has no study spec; valid: robustness, "
+                     "rademacher")
+
+
+def sweep_verdicts(results: list[dict], cfg: dict) -> list[dict]:
+    """The paired verdicts of each (kind, data, blocks) group of robustness and rademacher
+    jobs against its sigma = 0 jobs (paired by seed), with the same rules as the report;
+    delta from the sweep config ``cfg`` (load_config)."""
+    from ..rademacher_sweep import claim_verdict
+    from ..robustness_sweep import claim_verdicts
+
+    groups: dict = {}
+    for r in results:
+        j = r["job"]
+        if j["kind"] in ("robustness", "rademacher"):
+            groups.setdefault((j["kind"], j["data"], j["blocks"]), []).append(r)
+    out = []
+    for (kind, data, blocks), rs in sorted(groups.items()):
+        rows = [r["result"]["row"] for r in rs]
+        sigmas = sorted({row["sigma"] for row in rows})
+        seeds = sorted({row["seed"] for row in rows})
+        entry = {"kind": kind, "data": data, "blocks": blocks, "sigmas": sigmas,
+                 "seeds": len(seeds)}
+        if 0.0 not in sigmas or len(sigmas) < 2:
+            out.append(entry | {"why": f"no verdict: sigmas {sigmas} need 0 (the baseline) "
+                                "and one sigma > 0"})
+            continue
+        delta = cfg["params"][kind]["delta"]
+        if kind == "robustness":
+            out.append(entry | claim_verdicts(rows, sigmas, rs[0]["job"]["params"]["eps"],
+                                              delta))
+        else:
+            out.append(entry | {"verdict": claim_verdict(rows, sigmas, delta)})
+    return out
+
+
 def run_job(job: dict, root: str) -> dict:
     """Run one job (or return its stored result). Safe to call in any worker process."""
+    import numpy as np
     import torch
 
     from ..data import make_dataset
-    from ..train import TrainConfig, evaluate
+    from ..train import TrainConfig
     from .cache import cached_json, cached_model, config_key
 
     torch.set_num_threads(1)  # one process per core
@@ -123,12 +196,30 @@ def run_job(job: dict, root: str) -> dict:
     reused = marker.exists()
 
     def compute() -> dict:
+        p = job["params"]
+        if job["kind"] == "robustness":
+            from ..robustness_sweep import robust_auc, robustness_row
+
+            spec = job_spec(job)
+            row = robustness_row(spec, job["sigma"], job["seed"], str(root_p / "models"))
+            box = [row["attacks"][f"linf:{e}"].get("feature_box") for e in spec.eps_linf]
+            return {"clean_acc": row["clean_accuracy"],
+                    "robust_auc_linf": robust_auc(row, spec.eps_linf),
+                    **({"feature_box_auc_linf": float(np.mean(box))} if None not in box
+                       else {}),
+                    "flags_pass": bool(all(row["flags"].values())), "row": row}
+        if job["kind"] == "rademacher":
+            from ..rademacher_sweep import rademacher_row
+
+            row = rademacher_row(job_spec(job), job["sigma"], job["seed"],
+                                 str(root_p / "models"))
+            return {k: row[k] for k in ("R_lower", "R_lower_se", "R_upper", "gap_loss",
+                                        "test_acc")} | {"row": row}
         cfg = TrainConfig(data=job["data"], sigma=job["sigma"], seed=job["seed"],
-                          blocks=job["blocks"], epochs=job["epochs"])
+                          blocks=job["blocks"], epochs=job["epochs"], **_data_training(job))
         data = make_dataset(cfg.data, cfg.n, seed=cfg.seed, noise=cfg.noise)
         model, _ = cached_model(root_p / "models", cfg, data, progress=False)
         model = model.cpu()
-        p = job["params"]
         if job["kind"] == "agreement":
             from ..three_way import validate
 
@@ -139,30 +230,7 @@ def run_job(job: dict, root: str) -> dict:
                     "order_K": ag["k_study"]["order"], "order_grid": ag["grid_study"]["order"],
                     "order_step": ag["step_study"]["order_successive"],
                     "test_acc": pay["accuracy"]["test_acc"]}
-        if job["kind"] == "robustness":
-            import numpy as np
-
-            from ..robustness import StudyConfig, robustness_study
-
-            sc = StudyConfig(eps_linf=tuple(p["eps"]), eps_l2=tuple(p["eps_l2"]),
-                             points=p["points"], deploy_draws=p["K"], pgd_steps=p["pgd_steps"],
-                             restarts=1, eot=8, eot_curve=(1, 4), random_samples=150,
-                             exhaustive_per_axis=17, grid_n=64, certify_points=10,
-                             expected_draws=32, confirm_draws=256,
-                             seed=job["seed"])
-            res = robustness_study(model, data, sc, progress=False)
-            return {"clean_acc": res["clean_accuracy"],
-                    "robust_auc_linf": float(np.mean([res["attacks"][f"linf:{e}"][
-                        "robust_accuracy"] for e in sc.eps_linf])),
-                    "flags_pass": bool(all(res["flags"].values()))}
-        from ..rademacher import network_estimate
-
-        x = data.x_train[: p["points"]]
-        e = network_estimate(model, x, draws=p["draws"], steps=p["steps"],
-                             noise_samples=p["noise_samples"], seed=1000 + job["seed"])
-        ev = evaluate(model, data)
-        return {"R_lower": e.mean, "R_lower_se": e.stderr,
-                "gap_loss": ev["test_loss"] - ev["train_loss"], "test_acc": ev["test_acc"]}
+        raise SweepError(f"unknown job kind {job['kind']!r}; valid: {', '.join(KINDS)}")
 
     result = cached_json(root_p, f"job-{job['kind']}", job, compute)
     return {"job": job, "result": result, "reused": reused, "pid": os.getpid()}
@@ -211,13 +279,18 @@ def aggregate(results: list[dict]) -> list[dict]:
     return rows
 
 
-def write_outputs(rows: list[dict], results: list[dict], out: Path) -> list[str]:
+def write_outputs(rows: list[dict], results: list[dict], out: Path, cfg: dict | None = None
+                  ) -> list[str]:
+    """sweep.csv, sweep.md (tables, and the paired verdicts when ``cfg``, the loaded config,
+    is given), sweep.png and sweep.json (rows, jobs, config, verdicts, package versions) in
+    ``out``: what ``cdverify report --include-sweep`` reads."""
     import csv
     import io
 
     import matplotlib.pyplot as plt
 
-    from .io import atomic_write_text, save_figure, write_json
+    from ..verdict import verdict_markdown
+    from .io import atomic_write_text, package_versions, save_figure, write_json
 
     out.mkdir(parents=True, exist_ok=True)
     keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("kind", "data",
@@ -243,7 +316,20 @@ def write_outputs(rows: list[dict], results: list[dict], out: Path) -> list[str]
             md.append(f"| {r['data']} | {r['sigma']} | {r['blocks']} | {r['n']} | "
                       + " | ".join(cells) + " |")
         md.append("")
+    verdicts = sweep_verdicts(results, cfg) if cfg is not None else []
+    for v in verdicts:
+        what = {"robustness": "diffusion improves robustness",
+                "rademacher": "diffusion reduces the Rademacher complexity"}[v["kind"]]
+        head = f"{what} ({v['data']}, L = {v['blocks']}, {v['seeds']} paired seeds)"
+        if "why" in v:
+            md += ["", f"**{head}**: {v['why']}"]
+            continue
+        md += verdict_markdown(v["verdict"], head)
+        if "lipschitz_verdict" in v:
+            md += verdict_markdown(v["lipschitz_verdict"], "diffusion lowers the Lipschitz "
+                                   f"constant of the trained networks ({v['data']})")
     reused = sum(r["reused"] for r in results)
+    md.append("")
     md.append(f"{len(results)} jobs: {len(results) - reused} run, {reused} reused from the "
               "cache.")
     atomic_write_text(out / "sweep.md", "\n".join(md) + "\n")
@@ -260,5 +346,31 @@ def write_outputs(rows: list[dict], results: list[dict], out: Path) -> list[str]
         ax.set(xlabel="sigma", ylabel=m, title=kind)
         ax.legend(fontsize=8)
     save_figure(fig, out / "sweep.png")
-    write_json(out / "sweep.json", {"rows": rows, "jobs": results})
+    write_json(out / "sweep.json", {"rows": rows, "jobs": results, "config": cfg,
+                                    "verdicts": verdicts, "versions": package_versions()})
     return ["sweep.csv", "sweep.md", "sweep.png", "sweep.json"]
+
+
+def load_finished(folder: str | Path) -> dict:
+    """A finished sweep's sweep.json, checked: it holds its config and every job that the
+    config expands to has a result (else SweepError naming what is missing)."""
+    import json
+
+    path = Path(folder) / "sweep.json"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SweepError(f"cannot read {path}: {exc}; run `cdverify sweep CONFIG --out "
+                         f"{folder}` first") from exc
+    if not doc.get("config"):
+        raise SweepError(f"{path} has no config (written by an older cdverify): rerun the "
+                         "sweep, its finished jobs are reused from the cache")
+    from .cache import config_key
+
+    want = {config_key(j) for j in expand(doc["config"])}
+    have = {config_key(r["job"]) for r in doc.get("jobs", [])}
+    if want - have:
+        raise SweepError(f"sweep {folder} is not finished: {len(want - have)} of {len(want)} "
+                         "jobs have no result; rerun `cdverify sweep` on its config")
+    return doc
+
