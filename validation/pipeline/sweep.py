@@ -9,9 +9,15 @@ from __future__ import annotations
 import itertools
 import os
 import tomllib
+from dataclasses import fields
 from pathlib import Path
 
+from ..robustness_sweep import RobustnessSweep
 from ..verdict import DELTA_RELATIVE, DELTA_ROBUST_ACCURACY
+
+# the per-model search sizes of a robustness job: the report's RobustnessSweep defaults
+SEARCH = ("exhaustive_per_axis", "expected_draws", "random_samples", "confirm_draws",
+          "certify_points")
 
 KINDS = ("agreement", "robustness", "rademacher")
 
@@ -20,7 +26,8 @@ DEFAULTS = {
     # robustness and rademacher jobs run the report's studies (robustness_row, rademacher_row);
     # delta: the smallest effect of interest of the paired verdict
     "robustness": {"points": 40, "K": 16, "pgd_steps": 10, "eps": [0.0, 0.05, 0.1, 0.2, 0.4],
-                   "eps_l2": [0.0, 0.07, 0.14, 0.28, 0.56], "delta": DELTA_ROBUST_ACCURACY},
+                   "eps_l2": [0.0, 0.07, 0.14, 0.28, 0.56], "delta": DELTA_ROBUST_ACCURACY,
+                   **{f.name: f.default for f in fields(RobustnessSweep) if f.name in SEARCH}},
     "rademacher": {"points": 100, "draws": 12, "steps": 40, "noise_samples": 4,
                    "delta": DELTA_RELATIVE},
 }
@@ -133,7 +140,6 @@ def job_spec(job: dict):
     rademacher job, so that a sweep runs the same code as the report. A spec names its
     sigmas; a job runs only its own (sigma, seed), the rest of the spec's grid is unused."""
     from ..rademacher_sweep import RademacherSweep
-    from ..robustness_sweep import RobustnessSweep
 
     p = job["params"]
     common = {"data": job["data"], "sigmas": (0.0, job["sigma"] or 1.0), "seeds": 1,
@@ -141,7 +147,7 @@ def job_spec(job: dict):
               **_data_training(job)}
     if job["kind"] == "robustness":
         return RobustnessSweep(**common, eps_linf=tuple(p["eps"]), eps_l2=tuple(p["eps_l2"]),
-                               K=p["K"], steps=p["pgd_steps"])
+                               K=p["K"], steps=p["pgd_steps"], **{k: p[k] for k in SEARCH})
     if job["kind"] == "rademacher":
         return RademacherSweep(**common, draws=p["draws"], steps=p["steps"],
                                noise_samples=p["noise_samples"])
