@@ -178,7 +178,7 @@ def digits_study():
     return model, data, cfg
 
 
-def test_digits_study_brackets_robust_accuracy(digits_study, monkeypatch):
+def test_digits_study_brackets_robust_accuracy(digits_study, monkeypatch, tmp_path):
     """The study's lower estimate (feature box) lies below the attacks' upper estimate and
     equals the clean accuracy at eps = 0; a mutant box holding only the clean feature (not the
     image of the ball) puts the lower estimate above the attacks, and the flag fails."""
@@ -194,6 +194,7 @@ def test_digits_study_brackets_robust_accuracy(digits_study, monkeypatch):
         assert r["feature_box"] <= r["robust_accuracy"] + 2 / cfg.points
     assert all(v for k, v in res["flags"].items() if "feature-box" in k)
     assert sum("feature-box" in k for k in res["flags"]) == 4
+    _bracket_table_is_written(res, cfg, tmp_path)
 
     def centre_only(model, x, eps, norm="linf", method="both"):
         lo, _ = feature_box(model, x, 0.0, norm)
@@ -202,3 +203,22 @@ def test_digits_study_brackets_robust_accuracy(digits_study, monkeypatch):
     monkeypatch.setattr(bn, "feature_box", centre_only)
     bad = robustness_study(model, data, cfg, progress=False)
     assert not all(v for k, v in bad["flags"].items() if "feature-box" in k)
+
+
+def _bracket_table_is_written(res: dict, cfg, folder) -> None:
+    """robustness.md of a digits study has the bracket table: lower, upper and their width."""
+    from dataclasses import asdict
+
+    from validation.robustness_sweep import claim_verdicts, write_outputs
+
+    rows = [res | {"seed": 0, "sigma": 0.0}, res | {"seed": 0}]
+    doc = {"rows": rows, "sigmas": [0.0, res["sigma"]], "study": asdict(cfg),
+           **claim_verdicts(rows, [0.0, res["sigma"]], cfg.eps_linf, 0.02)}
+    write_outputs(doc, folder, "digits")
+    md = (folder / "robustness.md").read_text()
+    assert "No exhaustive search in the input space" in md
+    r = res["attacks"]["linf:0.02"]
+    line = (f"| linf | {res['sigma']} | 0.02 | {r['feature_box']:.3f} | "
+            f"{r['robust_accuracy']:.3f} | {r['robust_accuracy'] - r['feature_box']:.3f} | "
+            f"{r['feature_box_violations']} |")
+    assert line in md
