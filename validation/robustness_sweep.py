@@ -191,9 +191,10 @@ def write_outputs(res: dict, out: str | Path, title: str) -> list[str]:
           "| norm | sigma | eps | robust acc | exhaustive | PGD only | EOT-PGD |",
           "|---|---|---|---|---|---|---|"]
     for t in table:
+        ex = (f"{t['exhaustive_mean']:.3f}" if np.isfinite(t["exhaustive_mean"])
+              else "n/a (not 2-D)")
         md.append(f"| {t['norm']} | {t['sigma']} | {t['eps']} | {t['robust_mean']:.3f} +- "
-                  f"{t['robust_sd']:.3f} | {t['exhaustive_mean']:.3f} | {t['pgd_mean']:.3f} | "
-                  f"{t['eot_mean']:.3f} |")
+                  f"{t['robust_sd']:.3f} | {ex} | {t['pgd_mean']:.3f} | {t['eot_mean']:.3f} |")
     if not any("exhaustive" in v for r in res["rows"] for v in r["attacks"].values()):
         md += ["", "No exhaustive search in the input space: the input is not 2-D (a grid of "
                "each eps-ball in 64 dimensions is out of reach); robust accuracy is the worst "

@@ -69,7 +69,7 @@ PROFILES: dict[str, dict] = {
 # measured from a cold cache on 2 CPU cores (README "Timings"); keep in step with them
 PROFILE_HELP = ("smoke: a pipeline check whose verdicts carry no weight (about 50 s); quick: the "
                 "default, 10 paired seeds (about 3 min); full: 30 paired seeds over four sigmas, "
-                "digits sweeps, the depth study, exact solutions (about 50 min). A rerun on a "
+                "digits sweeps, the depth study, exact solutions (about 45 min). A rerun on a "
                 "warm cache takes 2-3 s")
 
 
