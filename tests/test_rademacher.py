@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 import torch
 
 from theory import bounds
@@ -163,3 +164,61 @@ def test_sweep_jobs_on_two_workers_give_the_numbers_of_one(tmp_path):
         [(r["sigma"], r["seed"]) for r in one["rows"]]
     np.testing.assert_allclose([r["R_lower"] for r in two["rows"]],
                                [r["R_lower"] for r in one["rows"]], rtol=1e-6)
+
+
+def _ascend_margin(model, x, radii, noise, steps=150, seed=0):
+    """max_i |f(x_i)| reached by projected ascent on f(x_0) over the parameter balls (a point
+    of the class: a lower estimate of sup |f|), from a random start on the balls' spheres."""
+    from torch.func import functional_call
+
+    g = torch.Generator().manual_seed(seed)
+    params = {}
+    for n, p in model.named_parameters():
+        v = torch.randn(p.shape, generator=g, dtype=torch.float64)
+        params[n] = (v * radii[n] / v.norm()).requires_grad_(True)
+    X = torch.tensor(x)
+    S = 1 if noise is None else noise[0].shape[0] // len(x)
+    xs = X.repeat(S, 1)
+
+    def margins():
+        out = functional_call(model, params, (xs,), {"noise": noise})
+        return (out[:, 1] - out[:, 0]).reshape(S, len(x)).mean(0)
+    for _ in range(steps):
+        gs = torch.autograd.grad(margins()[0], list(params.values()))
+        with torch.no_grad():
+            for (n, p), gp in zip(params.items(), gs, strict=True):
+                p.add_(0.05 * radii[n] * gp / gp.norm().clamp_min(1e-12))
+                p.mul_(torch.clamp(radii[n] / p.norm(), max=1.0))
+    with torch.no_grad():
+        return float(margins().abs().max())
+
+
+@pytest.mark.parametrize("kind", ["plain", "noisy", "encoder"])
+def test_the_sup_norm_bound_holds_and_a_smaller_class_is_caught(kind):
+    """sup_norm_bound >= sup |f| found by ascent over the class and >= the Rademacher lower
+    estimate; the bound of the class with radii x 0.3 falls below what the ascent reaches in
+    the full class (the comparison catches a bound for the wrong class)."""
+    from validation.models import DiffusionResNet
+    from validation.rademacher import common_noise, sup_norm_bound
+
+    rng = np.random.default_rng(1)
+    if kind == "encoder":  # 64-D input, 10 classes, the margin of classes 1 and 0
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(2)
+            m = DiffusionResNet(64, 10, blocks=3, sigma=0.3, hidden=8).double()
+        x = rng.uniform(size=(20, 64))
+    else:
+        m = _model(0.5 if kind == "noisy" else 0.0, seed=3)
+        x = rng.uniform(size=(20, 2))
+    R = trained_radii(m)
+    noise = common_noise(m, len(x), 3, 1)
+    D = sup_norm_bound(m, x, R, noise=noise)["bound"]
+    reached = max(_ascend_margin(m, x, R, noise, seed=s) for s in range(3))
+    est = network_estimate(m, x, draws=16, steps=60, noise_samples=3 if noise else 1,
+                           radii=R)
+    assert reached <= D and est.mean + 3 * est.stderr <= D
+    assert reached > 0.3 * D  # the bound is within a small factor of what the class reaches
+    small = sup_norm_bound(m, x, {k: 0.3 * v for k, v in R.items()}, noise=noise)["bound"]
+    assert small < reached
+    with pytest.raises(ValueError, match="radii lack"):
+        sup_norm_bound(m, x, {"base.weight": 1.0})
