@@ -558,16 +558,18 @@ def build(profile: str = "quick", out: str | Path | None = None, cache: str | Pa
             ("flows", {"v": 2}, flows_stage(p)),
             *[(f"agreement-{d}-sigma{s}", {"p": p, "data": d, "sigma": s},
                agreement_stage(p, d, s, models)) for d, s in p["agreement"]],
-            ("robustness", {"p": p}, robustness_stage(p, models)),
-            ("rademacher", {"p": p}, rademacher_stage(p, models)),
+            # v: the stage's code changed (robustness 2: the feature-box bracket and the
+            # depth-consistent decay in the models' key; rademacher 2: the sup-norm bound)
+            ("robustness", {"p": p, "v": 2}, robustness_stage(p, models)),
+            ("rademacher", {"p": p, "v": 2}, rademacher_stage(p, models)),
             *[stage for extra in _extra_sweeps(p) for stage in (
-                (f"robustness-{extra['data']}", {"p": {**p, **extra}},
+                (f"robustness-{extra['data']}", {"p": {**p, **extra}, "v": 2},
                  robustness_stage({**p, **extra}, models)),
-                (f"rademacher-{extra['data']}", {"p": {**p, **extra}},
+                (f"rademacher-{extra['data']}", {"p": {**p, **extra}, "v": 2},
                  rademacher_stage({**p, **extra}, models)))],
             ("lipschitz", {"v": 2}, lipschitz_stage(p)),
             ("graph", {"graph": p["graph"], "v": 1}, graph_stage(p)),
-            *[(f"depth-{d['data']}", {"depth": d, "v": 3}, depth_stage(p, d, models))
+            *[(f"depth-{d['data']}", {"depth": d, "v": 4}, depth_stage(p, d, models))
               for d in p.get("depth", [])]]
     results: dict = {"agreement": {}, "depth": {}}
     folders: dict = {}
