@@ -214,8 +214,11 @@ def _bracket_table_is_written(res: dict, cfg, folder) -> None:
     rows = [res | {"seed": 0, "sigma": 0.0}, res | {"seed": 0}]
     doc = {"rows": rows, "sigmas": [0.0, res["sigma"]], "study": asdict(cfg),
            **claim_verdicts(rows, [0.0, res["sigma"]], cfg.eps_linf, 0.02)}
+    assert doc["lower_estimate_verdict"]["statistic"].startswith("mean over the linf eps grid "
+                                                                 "of the feature-box lower")
     write_outputs(doc, folder, "digits")
     md = (folder / "robustness.md").read_text()
+    assert "on the lower estimate through the feature bottleneck" in md
     assert "No exhaustive search in the input space" in md
     r = res["attacks"]["linf:0.02"]
     line = (f"| linf | {res['sigma']} | 0.02 | {r['feature_box']:.3f} | "

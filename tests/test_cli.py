@@ -189,9 +189,13 @@ def test_ctrl_c_during_a_report_exits_130_and_says_where_to_resume(tmp_path):
 
     cache = tmp_path / "cache"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # a user's Ctrl-C reaches a foreground process, whose SIGINT is the default; under a
+    # runner started in the background ('cmd &' ignores SIGINT) the child would inherit
+    # SIG_IGN, Python would keep it, and the signal would be ignored, as it should be there
     proc = subprocess.Popen([sys.executable, "-m", "validation.cli", "report", "--profile",
                              "smoke", "--out", str(tmp_path / "out"), "--cache", str(cache)],
-                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while time.time() < deadline and not list(cache.glob("derive-*/result.json")):
         time.sleep(0.2)

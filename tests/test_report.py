@@ -289,3 +289,29 @@ def test_a_finished_sweep_joins_the_claims(smoke_report, tmp_path):
         build("smoke", tmp_path / "r2", tmp_path / "empty-cache", progress=False,
               include_sweeps=(sweep,))
     assert not (tmp_path / "empty-cache").exists()
+
+
+def test_lower_estimate_verdicts_become_claims(smoke_report):
+    """A digits robustness verdict on the feature-box lower estimate (an extra sweep's stage
+    or an included sweep) is a claim row of its own, with that verdict's status; without one
+    there is no such row."""
+    from validation.pipeline.report import claims
+    from validation.verdict import compare_to_baseline
+
+    results = json.loads((smoke_report / "results.json").read_text())["results"]
+    base = len(claims(results))
+    better = compare_to_baseline({0.0: [0.5, 0.52, 0.49, 0.5], 0.3: [0.6, 0.63, 0.58, 0.61]},
+                                 lower_is_better=False, delta=0.02)
+    worse = compare_to_baseline({0.0: [0.8, 0.81, 0.79], 0.3: [0.5, 0.52, 0.48]},
+                                lower_is_better=False, delta=0.02)
+    results["robustness-digits"] = {"verdict": better, "lower_estimate_verdict": worse}
+    results["sweeps"] = {"sweep-d": {"verdicts": [
+        {"kind": "robustness", "data": "digits", "blocks": 10, "verdict": worse,
+         "lower_estimate_verdict": better}]}}
+    rows = claims(results)
+    assert len(rows) == base + 4  # robustness (digits) and the sweep's, each with its lower
+    lower = [r for r in rows if "lower estimate" in r["claim"]]
+    assert [r["status"] for r in lower] == ["fails", "holds"]
+    assert [r["section"] for r in lower] == ["robustness-digits", "sweep-d"]
+    results["robustness-digits"]["lower_estimate_verdict"] = None
+    assert sum("lower estimate" in r["claim"] for r in claims(results)) == 1

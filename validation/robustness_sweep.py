@@ -106,11 +106,12 @@ def run_sweep(spec: RobustnessSweep, out: str | Path, progress: bool = True,
             **claim_verdicts(rows, sigmas, scfg.eps_linf, spec.delta)}
 
 
-def robust_auc(row: dict, eps_linf) -> float:
-    """Mean robust accuracy over the linf eps grid: the one number per run of the verdict."""
+def robust_auc(row: dict, eps_linf, key: str = "robust_accuracy") -> float:
+    """Mean robust accuracy over the linf eps grid: the one number per run of the verdict
+    (``key``: "robust_accuracy", the attacks' upper estimate, or "feature_box", the lower)."""
     import numpy as np
 
-    return float(np.mean([row["attacks"][f"linf:{e}"]["robust_accuracy"] for e in eps_linf]))
+    return float(np.mean([row["attacks"][f"linf:{e}"][key] for e in eps_linf]))
 
 
 def claim_verdicts(rows: list[dict], sigmas, eps_linf, delta: float) -> dict:
@@ -125,6 +126,15 @@ def claim_verdicts(rows: list[dict], sigmas, eps_linf, delta: float) -> dict:
                                   lower_is_better=False, delta=delta)
     verdict["statistic"] = "mean robust accuracy over the linf eps grid (higher is better)"
     out = {"verdict": verdict}
+    # digits: the same claim on the lower estimate through the feature bottleneck (the truth
+    # lies between the two statistics; a verdict that agrees on both does not hang on either)
+    if rows and all("feature_box" in r["attacks"][f"linf:{e}"] for r in rows for e in eps_linf):
+        lower = compare_to_baseline(
+            {s: {r["seed"]: robust_auc(r, eps_linf, "feature_box") for r in rows
+                 if r["sigma"] == s} for s in sigmas}, lower_is_better=False, delta=delta)
+        lower["statistic"] = ("mean over the linf eps grid of the feature-box lower estimate of "
+                              "robust accuracy (higher is better)")
+        out["lower_estimate_verdict"] = lower
     # the Lipschitz claim about the trained networks themselves: the measured Lip of the
     # noise-averaged probabilities at the test points (autograd, common draws) against sigma
     lips = {s: {r["seed"]: r["lipschitz"]["network_autograd"] for r in rows
@@ -214,6 +224,9 @@ def write_outputs(res: dict, out: str | Path, title: str) -> list[str]:
                           f"{t['robust_mean'] - t['feature_box_mean']:.3f} | "
                           f"{t['feature_box_violations']} |")
     md += verdict_markdown(res["verdict"], "diffusion improves robustness")
+    if "lower_estimate_verdict" in res:
+        md += verdict_markdown(res["lower_estimate_verdict"], "diffusion improves robustness, "
+                               "on the lower estimate through the feature bottleneck")
     if "lipschitz_verdict" in res:
         md += verdict_markdown(res["lipschitz_verdict"], "diffusion lowers the Lipschitz "
                                "constant of the trained networks")

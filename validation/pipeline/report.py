@@ -158,6 +158,7 @@ def robustness_stage(p: dict, models: Path) -> Callable[[Path], dict]:
         write_outputs(res, folder, f"Robustness, {p['data']}")
         return {"verdict": res["verdict"], "flags": _all_flags(res["rows"]),
                 "lipschitz_verdict": res.get("lipschitz_verdict"),
+                "lower_estimate_verdict": res.get("lower_estimate_verdict"),
                 "lipschitz_by_sigma": {str(s): [r["lipschitz"]["network_autograd"]
                                                 for r in res["rows"] if r["sigma"] == s
                                                 and "lipschitz" in r] for s in res["sigmas"]},
@@ -285,6 +286,7 @@ def claims(results: dict) -> list[dict]:
                 "Diffusion reduces the Rademacher complexity")
         rows.append({"claim": f"{what} ({data})", "status": results[key]["verdict"]["verdict"],
                      "section": key, "evidence": evidence(results[key]["verdict"])})
+        rows += _lower_estimate_row(results[key].get("lower_estimate_verdict"), data, key)
     for name, sw in results.get("sweeps", {}).items():
         for v in sw["verdicts"]:
             if "why" in v:  # no sigma = 0 baseline in that sweep: its section says so
@@ -294,6 +296,7 @@ def claims(results: dict) -> list[dict]:
             where = f"{v['data']}, L = {v['blocks']}, included {name}"
             rows.append({"claim": f"{what} ({where})", "status": v["verdict"]["verdict"],
                          "section": name, "evidence": evidence(v["verdict"])})
+            rows += _lower_estimate_row(v.get("lower_estimate_verdict"), where, name)
             if "lipschitz_verdict" in v:
                 rows.append({"claim": "Diffusion lowers the Lipschitz constant of the trained "
                              f"networks' u(., T) ({where})",
@@ -306,6 +309,17 @@ def claims(results: dict) -> list[dict]:
                          f"L {t['blocks']}: {t['gap_mean']:.3g}" for t in dep["table"])})
     rows += results["graph"]["claims"] if "graph" in results else []
     return rows
+
+
+def _lower_estimate_row(verdict: dict | None, where: str, section: str) -> list[dict]:
+    """The robustness claim on the feature-box lower estimate (digits), where there is one."""
+    from ..verdict import evidence
+
+    if not verdict:
+        return []
+    return [{"claim": f"Diffusion improves robustness ({where}; on the lower estimate through "
+             "the feature bottleneck)", "status": verdict["verdict"], "section": section,
+             "evidence": evidence(verdict)}]
 
 
 def _network_lipschitz_md(rob: dict) -> str:
@@ -558,12 +572,13 @@ def build(profile: str = "quick", out: str | Path | None = None, cache: str | Pa
             ("flows", {"v": 2}, flows_stage(p)),
             *[(f"agreement-{d}-sigma{s}", {"p": p, "data": d, "sigma": s},
                agreement_stage(p, d, s, models)) for d, s in p["agreement"]],
-            # v: the stage's code changed (robustness 2: the feature-box bracket and the
-            # depth-consistent decay in the models' key; rademacher 2: the sup-norm bound)
-            ("robustness", {"p": p, "v": 2}, robustness_stage(p, models)),
+            # v: the stage's code changed (robustness 3: the feature-box bracket and its
+            # verdict, the depth-consistent decay in the models' key; rademacher 2: the
+            # sup-norm bound)
+            ("robustness", {"p": p, "v": 3}, robustness_stage(p, models)),
             ("rademacher", {"p": p, "v": 2}, rademacher_stage(p, models)),
             *[stage for extra in _extra_sweeps(p) for stage in (
-                (f"robustness-{extra['data']}", {"p": {**p, **extra}, "v": 2},
+                (f"robustness-{extra['data']}", {"p": {**p, **extra}, "v": 3},
                  robustness_stage({**p, **extra}, models)),
                 (f"rademacher-{extra['data']}", {"p": {**p, **extra}, "v": 2},
                  rademacher_stage({**p, **extra}, models)))],

@@ -331,6 +331,9 @@ def write_outputs(rows: list[dict], results: list[dict], out: Path, cfg: dict | 
             md += ["", f"**{head}**: {v['why']}"]
             continue
         md += verdict_markdown(v["verdict"], head)
+        if "lower_estimate_verdict" in v:
+            md += verdict_markdown(v["lower_estimate_verdict"], f"{head}, on the lower "
+                                   "estimate through the feature bottleneck")
         if "lipschitz_verdict" in v:
             md += verdict_markdown(v["lipschitz_verdict"], "diffusion lowers the Lipschitz "
                                    f"constant of the trained networks ({v['data']})")
