@@ -46,6 +46,15 @@ def encoder_layers(model) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
                  for p in (enc[0].weight, enc[0].bias, enc[2].weight, enc[2].bias))
 
 
+def covers(model) -> bool:
+    """Whether :func:`feature_box` covers this model's encoder."""
+    try:
+        encoder_layers(model)
+    except BottleneckError:
+        return False
+    return True
+
+
 def _tanh_offsets(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Chord slope alpha and offsets (beta_lo, beta_hi) with
     alpha a + beta_lo <= tanh a <= alpha a + beta_hi on [lo, hi] (elementwise, exact)."""
@@ -147,16 +156,9 @@ def box_grid(lo: np.ndarray, hi: np.ndarray, per_axis: int) -> np.ndarray:
 def box_search(score, lo: np.ndarray, hi: np.ndarray, y: np.ndarray, *, per_axis: int = 17,
                still_robust: np.ndarray | None = None) -> np.ndarray:
     """Per point: True if ``score`` (an ExpectedPredictor of FeatureHead: .correct(z, labels))
-    labels every grid point of its feature box correctly. Points that ``still_robust`` marks
-    False (not robust for a box contained in this one) are not searched again."""
-    robust = (np.ones(len(lo), bool) if still_robust is None
-              else np.asarray(still_robust, bool).copy())
-    todo = np.flatnonzero(robust)
-    n = per_axis**2
-    chunk = max(1, 20_000 // n)
-    for i in range(0, len(todo), chunk):
-        idx = todo[i:i + chunk]
-        pts = box_grid(lo[idx], hi[idx], per_axis).reshape(-1, 2)
-        ok = score.correct(pts, np.repeat(y[idx], n)).reshape(len(idx), n)
-        robust[idx] = ok.all(1)
-    return robust
+    labels every grid point of its feature box correctly (robustness.grid_search). Points that
+    ``still_robust`` marks False are not searched again and stay False."""
+    from .robustness import grid_search
+
+    return grid_search(score, lambda idx: box_grid(lo[idx], hi[idx], per_axis), y,
+                       per_axis**2, still_robust)
