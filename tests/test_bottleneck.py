@@ -10,9 +10,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from validation.bottleneck import BottleneckError, FeatureHead, box_search, feature_box
+from validation.bottleneck import BottleneckError, FeatureHead, feature_box
 from validation.models import DiffusionResNet
-from validation.robustness import ExpectedPredictor, project
+from validation.robustness import ExpectedPredictor, box_search, project
 
 
 def _model(seed: int, scale: float = 1.0, in_dim: int = 64, sigma: float = 0.0):

@@ -5,7 +5,7 @@ encoder, z = sigmoid(W2 tanh(W1 x + b1) + b2) in R^2, and the flow and the head 
 set Z contains the encoder's image of the ball B(x, eps) (intersected with the data box
 [0, 1]^D), then the expected predictor labelling every z in Z correctly implies it labels
 every input of the ball correctly. This module builds such a Z, an axis-aligned box, as the
-intersection of two sound outer bounds, and searches a regular grid of it:
+intersection of two sound outer bounds (robustness.box_search searches a regular grid of it):
 
 * interval bound propagation (IBP): the first layer's pre-activations a_k = W1_k x + b1_k over
   the ball are exact intervals (linf: per-coordinate box clipped to [0, 1]; l2: eps |W1_k|_2),
@@ -151,14 +151,3 @@ def box_grid(lo: np.ndarray, hi: np.ndarray, per_axis: int) -> np.ndarray:
     t = np.linspace(0.0, 1.0, per_axis)
     u = np.stack(np.meshgrid(t, t, indexing="ij"), -1).reshape(-1, 2)
     return lo[:, None, :] + u[None] * (hi - lo)[:, None, :]
-
-
-def box_search(score, lo: np.ndarray, hi: np.ndarray, y: np.ndarray, *, per_axis: int = 17,
-               still_robust: np.ndarray | None = None) -> np.ndarray:
-    """Per point: True if ``score`` (an ExpectedPredictor of FeatureHead: .correct(z, labels))
-    labels every grid point of its feature box correctly (robustness.grid_search). Points that
-    ``still_robust`` marks False are not searched again and stay False."""
-    from .robustness import grid_search
-
-    return grid_search(score, lambda idx: box_grid(lo[idx], hi[idx], per_axis), y,
-                       per_axis**2, still_robust)

@@ -265,6 +265,17 @@ def exhaustive_expected(E: ExpectedPredictor, x: np.ndarray, y: np.ndarray, eps:
                        len(off), still_robust)
 
 
+def box_search(score, lo: np.ndarray, hi: np.ndarray, y: np.ndarray, *, per_axis: int = 17,
+               still_robust: np.ndarray | None = None) -> np.ndarray:
+    """Per point: True if ``score`` (an ExpectedPredictor of bottleneck.FeatureHead) labels
+    every point of the per_axis^2 grid of its feature box [lo, hi] correctly. Points that
+    ``still_robust`` marks False are not searched again and stay False."""
+    from .bottleneck import box_grid
+
+    return grid_search(score, lambda idx: box_grid(lo[idx], hi[idx], per_axis), y,
+                       per_axis**2, still_robust)
+
+
 def grid_search(E, candidates: Callable[[np.ndarray], np.ndarray], y: np.ndarray, n: int,
                 still_robust: np.ndarray | None = None, rows: int = 20_000) -> np.ndarray:
     """Per point i: True if ``E.correct`` labels every one of its n candidate points
@@ -483,7 +494,7 @@ def robustness_study(model, data, cfg: StudyConfig, *, progress: bool = True) ->
 
     bottleneck = not two_d and model.feature_dim == 2 and covers(model)
     if bottleneck:
-        from .bottleneck import FeatureHead, box_search, feature_box
+        from .bottleneck import FeatureHead, feature_box
 
         E_feat = ExpectedPredictor(FeatureHead(model), cfg.expected_draws, cfg.seed + 23,
                                    cfg.confirm_draws)
