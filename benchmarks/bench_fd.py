@@ -340,7 +340,7 @@ def main(argv=None):
               f"{ft['py-pde'] / ft['cdverify']:.1f}x")
         rows.append({"first_result": ft})
     if args.out:
-        from validation.pipeline.io import atomic_write_text
+        from validation.store.io import atomic_write_text
 
         atomic_write_text(args.out, json.dumps(rows, indent=2))
 

@@ -16,9 +16,9 @@ import time
 
 import torch
 
-from validation.data import make_dataset
-from validation.rademacher import network_estimate
-from validation.train import TrainConfig, build_model
+from validation.nets.data import make_dataset
+from validation.nets.train import TrainConfig, build_model
+from validation.studies.rademacher.estimate import network_estimate
 
 VARIANTS = (("per-draw loop, float64", False, "float64"),
             ("vmap, float64", "vmap", "float64"),

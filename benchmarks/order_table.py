@@ -74,7 +74,7 @@ def main(argv=None) -> None:
               f"{rows[0][2]} | {'; '.join(bad) or '-'} |")
     print(f"\n{time.perf_counter() - t0:.0f} s")
     if args.out:
-        from validation.pipeline.io import atomic_write_text
+        from validation.store.io import atomic_write_text
 
         atomic_write_text(args.out, json.dumps({f"{c}|{b}|{d}": rows for (c, b, d), rows
                                                 in table.items()}, indent=1))

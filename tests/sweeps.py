@@ -30,7 +30,7 @@ eps_l2 = [0.0, 0.9]
 
 def finished_tiny_sweep(folder: Path) -> Path:
     """Run TINY in this process (cached in ``folder``) and write its outputs; the folder."""
-    from validation.pipeline.sweep import aggregate, expand, load_config, run_local, write_outputs
+    from validation.sweep.run import aggregate, expand, load_config, run_local, write_outputs
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "tiny.toml").write_text(TINY)

@@ -1,4 +1,5 @@
-"""The feature-box bound of validation/bottleneck.py: sound (every input of the ball lands in
+"""The feature-box bound of studies/robustness/bottleneck.py: sound (every input of the ball
+lands in
 the box, including the extremes an ascent finds), tight enough to matter, and wrong when
 mutated (a shrunk box, a wrong tanh offset); the box search against a dense brute force."""
 
@@ -10,9 +11,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from validation.bottleneck import BottleneckError, FeatureHead, feature_box
-from validation.models import DiffusionResNet
-from validation.robustness import ExpectedPredictor, box_search, project
+from validation.nets.models import DiffusionResNet
+from validation.studies.robustness.attacks import project
+from validation.studies.robustness.bottleneck import BottleneckError, FeatureHead, feature_box
+from validation.studies.robustness.search import ExpectedPredictor, box_search
 
 
 def _model(seed: int, scale: float = 1.0, in_dim: int = 64, sigma: float = 0.0):
@@ -106,7 +108,7 @@ def test_linear_relaxation_is_tighter_than_ibp_and_collapses_at_eps_0():
 
 
 def test_tanh_offsets_are_exact_and_a_wrong_offset_is_caught():
-    from validation.bottleneck import _tanh_offsets
+    from validation.studies.robustness.bottleneck import _tanh_offsets
 
     lo, hi = np.array([-3.0, -0.5, 0.2, -1e-14]), np.array([2.0, 0.5, 4.0, 1e-14])
     alpha, b_lo, b_hi = _tanh_offsets(lo, hi)
@@ -164,9 +166,9 @@ def test_box_search_matches_a_dense_brute_force_and_brackets_the_attacks():
 @pytest.fixture(scope="module")
 def digits_study():
     """A briefly trained digits model (64-D input, 2-D features) and a small study config."""
-    from validation.data import make_dataset
-    from validation.robustness import StudyConfig
-    from validation.train import TrainConfig, train
+    from validation.nets.data import make_dataset
+    from validation.nets.train import TrainConfig, train
+    from validation.studies.robustness.study import StudyConfig
 
     data = make_dataset("digits", 1200, seed=0)
     model, _ = train(TrainConfig(data="digits", sigma=0.3, epochs=20, weight_decay=3e-3,
@@ -183,8 +185,8 @@ def test_digits_study_brackets_robust_accuracy(digits_study, monkeypatch, tmp_pa
     equals the clean accuracy at eps = 0; a mutant box holding only the clean feature (not the
     image of the ball) puts the lower estimate above the attacks, and every feature-box flag
     (bound above the attacks, robust points broken; both norms) fails."""
-    import validation.bottleneck as bn
-    from validation.robustness import robustness_study
+    import validation.studies.robustness.bottleneck as bn
+    from validation.studies.robustness.study import robustness_study
 
     model, data, cfg = digits_study
     res = robustness_study(model, data, cfg, progress=False)
@@ -211,7 +213,7 @@ def _bracket_table_is_written(res: dict, cfg, folder) -> None:
     """robustness.md of a digits study has the bracket table: lower, upper and their width."""
     from dataclasses import asdict
 
-    from validation.robustness_sweep import claim_verdicts, write_outputs
+    from validation.studies.robustness.sweep import claim_verdicts, write_outputs
 
     rows = [res | {"seed": 0, "sigma": 0.0}, res | {"seed": 0}]
     doc = {"rows": rows, "sigmas": [0.0, res["sigma"]], "study": asdict(cfg),

@@ -7,7 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from validation.depth import DepthStudy, depth_finding, depth_markdown, run_depth_study
+from validation.studies.depth.study import (
+    DepthStudy,
+    depth_finding,
+    depth_markdown,
+    run_depth_study,
+)
 
 
 def _table(gaps, hs=(0.1, 0.05, 0.025, 0.0125), se=1e-3, grid=1e-3):

@@ -146,7 +146,7 @@ def test_each_normalisation_is_identified_with_its_operator():
 def test_coin_layers_are_k_explicit_steps_and_runs_are_seeded():
     import torch
 
-    from validation.coin import Coin, CoinConfig, run_coin, transductive_data
+    from validation.studies.graph.coin import Coin, CoinConfig, run_coin, transductive_data
 
     cfg = CoinConfig(data="moons", n=300, K=3, tau=0.5, epochs=20, seed=4)
     x, y, mask, c = transductive_data(cfg)
@@ -178,7 +178,7 @@ def test_coin_layers_are_k_explicit_steps_and_runs_are_seeded():
 
 @pytest.fixture(scope="module")
 def small_study():
-    from validation.graph_study import GraphStudy, run_study
+    from validation.studies.graph.study import GraphStudy, run_study
 
     spec = GraphStudy(data=("moons",), seeds=3, epochs=30, tau_seeds=2, hub_nodes=300,
                       limit_ns=(200, 400, 800, 1600), identify_ns=(400, 800, 1600, 3200),
@@ -190,7 +190,7 @@ def test_study_outputs_and_claims_negative_controls(small_study, tmp_path):
     import copy
     import json
 
-    from validation.graph_study import claims, write_outputs
+    from validation.studies.graph.study import claims, write_outputs
 
     files = write_outputs(small_study, tmp_path)
     for f in files:
@@ -213,7 +213,7 @@ def test_study_outputs_and_claims_negative_controls(small_study, tmp_path):
     assert status(lambda r: r["limits"]["rows"][1].update(status="contradicts"), 1) == "fails"
     assert status(lambda r: r["heat_flow"].update(ci95=[0.01, 0.2], converges=False), 1) == \
         "fails"
-    from validation.verdict import compare_to_baseline
+    from validation.stats.paired import compare_to_baseline
 
     worse = compare_to_baseline({0: [0.9, 0.92, 0.88, 0.91], 10: [0.7, 0.71, 0.69, 0.72]},
                                 lower_is_better=False, delta=0.02, label="K")

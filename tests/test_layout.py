@@ -1,5 +1,6 @@
-"""The package layout: no import circles (lazy imports included), the CLI a thin layer, the
-numerics free of sympy and torch, and no path outside the repository cited."""
+"""The package layout: no import circles (lazy imports included), validation's floors imported
+one way only, the CLI a thin layer, the numerics free of sympy and torch, and no path outside
+the repository cited."""
 
 from __future__ import annotations
 
@@ -98,10 +99,66 @@ def test_each_cli_module_is_a_thin_layer(module):
     assert not loops, f"{path.name} loops: work belongs in a package, not the CLI"
 
 
-def test_validation_top_level_shows_experiments_not_plumbing():
+#: validation/'s floors, bottom to top: a module imports only its own package and lower floors
+FLOORS = {"store": 0, "stats": 1, "nets": 1, "studies": 2, "sweep": 3, "report": 4, "cli": 5}
+
+
+def _floor(module: str) -> tuple[int, str] | None:
+    """(floor, package) of a validation module, e.g. validation.studies.depth.study ->
+    (2, 'studies.depth'); None outside validation's packages."""
+    parts = module.split(".")
+    if parts[0] != "validation" or len(parts) < 2 or parts[1] not in FLOORS:
+        return None
+    package = ".".join(parts[1:3]) if parts[1] == "studies" and len(parts) > 2 else parts[1]
+    return FLOORS[parts[1]], package
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that runs up a floor, sideways between two packages of one floor (two
+    studies, or nets and stats), or into validation's top-level module from a package."""
+    bad = []
+    for mod, targets in graph.items():
+        here = _floor(mod)
+        if here is None:
+            continue
+        for t in sorted(targets):
+            there = _floor(t)
+            if there is None:
+                if t == "validation":
+                    bad.append(f"{mod} -> {t}")
+                continue
+            if there[0] > here[0] or (there[0] == here[0] and there[1] != here[1]
+                                      and not (here[1] == "studies" or there[1] == "studies")):
+                bad.append(f"{mod} -> {t}")
+            elif here[1].startswith("studies.") and there[1].startswith("studies.") \
+                    and there[1] != here[1]:
+                bad.append(f"{mod} -> {t}")
+    return bad
+
+
+def test_validation_imports_run_one_way():
+    """store < nets, stats < studies < sweep < report < cli; no study imports another."""
+    assert upward_imports(import_graph()) == []
+
+
+@pytest.mark.parametrize("planted", [("validation.store.cache", "validation.nets.train"),
+                                     ("validation.studies.depth.study",
+                                      "validation.report.build"),
+                                     ("validation.studies.depth.study",
+                                      "validation.studies.agreement.study"),
+                                     ("validation.nets.train", "validation.stats.paired")])
+def test_the_direction_check_sees_a_planted_upward_import(planted):
+    graph = import_graph()
+    graph[planted[0]] = graph[planted[0]] | {planted[1]}
+    assert f"{planted[0]} -> {planted[1]}" in upward_imports(graph)
+
+
+def test_validation_top_level_holds_packages_only():
+    """Every module of validation/ lives in one of its floors' packages."""
     top = {p.stem for p in (ROOT / "validation").glob("*.py")}
-    assert not top & {"cli", "cli_types", "report", "sweep", "cache", "io"}
-    assert not any(s.startswith("cmd_") for s in top)
+    assert top == {"__init__"}
+    packages = {p.name for p in (ROOT / "validation").iterdir() if (p / "__init__.py").exists()}
+    assert packages == set(FLOORS)
 
 
 def test_nothing_cites_a_path_outside_the_repository():

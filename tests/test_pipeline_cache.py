@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from validation.pipeline.cache import cached_json, cached_model, stage
-from validation.pipeline.locks import HOST, claim, clean_stale, process_alive, tmp_tag
+from validation.nets.cached import cached_model
+from validation.store.cache import cached_json, stage
+from validation.store.locks import HOST, claim, clean_stale, process_alive, tmp_tag
 
 
 def _dead_pid() -> int:
@@ -119,7 +120,7 @@ def test_a_damaged_json_result_is_named_and_recomputed(damage, tmp_path, capsys)
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from validation.train import TrainConfig
+    from validation.nets.train import TrainConfig
 
     root = tmp_path_factory.mktemp("models")
     cfg = TrainConfig(n=200, epochs=2, blocks=3, hidden=8, eval_samples=2)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from theory import bounds
-from validation.rademacher import (
+from validation.studies.rademacher.estimate import (
     linear_class_estimate,
     network_estimate,
     norm_bounds,
@@ -33,7 +33,7 @@ def test_linear_class_estimator_matches_the_exact_supremum_within_its_standard_e
 
 
 def _model(sigma, seed=0):
-    from validation.models import DiffusionResNet
+    from validation.nets.models import DiffusionResNet
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -61,7 +61,7 @@ def test_stacked_logits_equal_the_model_per_parameter_set():
     with an encoder (digits-like input) and with noise; a perturbed set must differ."""
     from torch.func import functional_call
 
-    from validation.models import DiffusionResNet, stacked_logits
+    from validation.nets.models import DiffusionResNet, stacked_logits
 
     torch.manual_seed(0)
     model = DiffusionResNet(5, 3, blocks=4, sigma=0.4, hidden=6).double()
@@ -109,7 +109,7 @@ def test_norm_bounds_report_their_assumptions():
 
 
 def test_cached_stage_is_not_recomputed(tmp_path):
-    from validation.pipeline.cache import cached_json
+    from validation.store.cache import cached_json
 
     calls = []
 
@@ -128,7 +128,7 @@ def test_the_residual_bound_is_valid_and_its_check_can_fail():
     """The bound for the class (every parameter in its ball) lies above the strongest lower
     estimate; a bound computed for a smaller class (radii x 0.3) falls below it: the
     comparison would catch a bound for the wrong class."""
-    from validation.rademacher import residual_upper_bound
+    from validation.studies.rademacher.estimate import residual_upper_bound
 
     m = _model(0.0, seed=0)
     x = np.random.default_rng(0).uniform(size=(40, 2))
@@ -139,7 +139,7 @@ def test_the_residual_bound_is_valid_and_its_check_can_fail():
     small = residual_upper_bound(m, x, {k: 0.3 * v for k, v in R.items()})["bound"]
     assert small < est.mean
     noisy = _model(0.5, seed=0)
-    from validation.rademacher import common_noise
+    from validation.studies.rademacher.estimate import common_noise
 
     noise = common_noise(noisy, 40, 4, 1)
     with_noise = residual_upper_bound(noisy, x, R, noise=noise)["bound"]
@@ -152,9 +152,9 @@ def test_the_residual_bound_is_valid_and_its_check_can_fail():
 
 
 def test_sweep_jobs_on_two_workers_give_the_numbers_of_one(tmp_path):
-    """pipeline.parallel.map_jobs: spawned single-thread workers, results in job order, the
+    """store.workers.map_jobs: spawned single-thread workers, results in job order, the
     same estimates as the sequential run (each job seeds its own generators)."""
-    from validation.rademacher_sweep import RademacherSweep, run_sweep
+    from validation.studies.rademacher.sweep import RademacherSweep, run_sweep
 
     kw = {"sigmas": (0.0, 0.3), "seeds": 2, "epochs": 2, "points": 20, "draws": 2,
           "steps": 3, "noise_samples": 1}
@@ -198,8 +198,8 @@ def test_the_sup_norm_bound_holds_and_a_smaller_class_is_caught(kind):
     """sup_norm_bound >= sup |f| found by ascent over the class and >= the Rademacher lower
     estimate; the bound of the class with radii x 0.3 falls below what the ascent reaches in
     the full class (the comparison catches a bound for the wrong class)."""
-    from validation.models import DiffusionResNet
-    from validation.rademacher import common_noise, sup_norm_bound
+    from validation.nets.models import DiffusionResNet
+    from validation.studies.rademacher.estimate import common_noise, sup_norm_bound
 
     rng = np.random.default_rng(1)
     if kind == "encoder":  # 64-D input, 10 classes, the margin of classes 1 and 0

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from validation.cli import main
-from validation.pipeline.report import build
+from validation.report.build import build
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_smoke_report_warns_on_its_first_screen_and_has_a_figure_per_claim(smoke
 
 
 def test_bullets_are_wrapped_in_lists():
-    from validation.pipeline.report import _md_to_html
+    from validation.report.build import _md_to_html
 
     html_text = _md_to_html("intro\n- a\n- b\n\n| x |\n|---|\n| 1 |\n- c")
     assert html_text.count("<ul>") == 2 and "<ul><li>a</li><li>b</li></ul>" in html_text
@@ -198,7 +198,8 @@ def _study(**step):
 
 
 def test_agreement_verdict_needs_the_pde_gap_to_shrink_at_order_one():
-    from validation.agreement import agreement_verdict, slope
+    from validation.stats.fit import slope
+    from validation.studies.agreement.study import agreement_verdict
 
     ok = agreement_verdict(_study())
     assert ok["status"] == "holds" and "PDE gap at the trained L = 10: 0.27" in ok["evidence"]
@@ -220,8 +221,8 @@ def test_agreement_verdict_needs_the_pde_gap_to_shrink_at_order_one():
 def test_every_claim_comes_out_failed_when_its_evidence_is_broken(smoke_report):
     import copy
 
-    from validation.agreement import slope
-    from validation.pipeline.report import claims
+    from validation.report.build import claims
+    from validation.stats.fit import slope
 
     results = json.loads((smoke_report / "results.json").read_text())["results"]
 
@@ -242,7 +243,7 @@ def test_every_claim_comes_out_failed_when_its_evidence_is_broken(smoke_report):
     assert status(flat_gap, 2) == "fails"
     assert status(lambda r: r["agreement"].clear(), 2) == "fails"  # no evidence at all
     assert status(lambda r: r["lipschitz"].update(holds=False), 5) == "fails"
-    from validation.verdict import compare_to_baseline
+    from validation.stats.paired import compare_to_baseline
 
     steeper = compare_to_baseline({0.0: [1.0, 1.1, 0.9], 0.3: [5.0, 5.2, 4.95]},
                                   lower_is_better=True, delta=0.1, relative=True)
@@ -255,7 +256,7 @@ def test_every_claim_comes_out_failed_when_its_evidence_is_broken(smoke_report):
 
 def test_the_lipschitz_check_fails_against_a_wrong_bound(monkeypatch):
     import theory.bounds
-    from validation.lipschitz import heat_lipschitz_check
+    from validation.studies.lipschitz.heat import heat_lipschitz_check
 
     ok = heat_lipschitz_check(sigmas=(0.3,), cells=400)
     assert ok["holds"] and ok["attained"]
@@ -295,8 +296,8 @@ def test_lower_estimate_verdicts_become_claims(smoke_report):
     """A digits robustness verdict on the feature-box lower estimate (an extra sweep's stage
     or an included sweep) is a claim row of its own, with that verdict's status; without one
     there is no such row."""
-    from validation.pipeline.report import claims
-    from validation.verdict import compare_to_baseline
+    from validation.report.build import claims
+    from validation.stats.paired import compare_to_baseline
 
     results = json.loads((smoke_report / "results.json").read_text())["results"]
     base = len(claims(results))

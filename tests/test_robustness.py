@@ -7,18 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from validation.robustness import (
-    AttackError,
-    StudyConfig,
-    certify_smoothed,
-    clopper_pearson_lower,
-    exhaustive,
-    fgsm,
-    min_exhaustive_eps,
-    pgd,
-    random_search,
-    robustness_study,
-)
+from validation.studies.robustness.attacks import AttackError, fgsm, pgd, random_search
+from validation.studies.robustness.certify import certify_smoothed, clopper_pearson_lower
+from validation.studies.robustness.search import exhaustive, min_exhaustive_eps
+from validation.studies.robustness.study import StudyConfig, robustness_study
 
 W = torch.tensor([0.8, -0.6], dtype=torch.float64)
 B = 0.05
@@ -129,8 +121,8 @@ def _tiny_study(model, data):
 
 
 def test_flags_pass_on_an_honest_model_and_fire_on_a_masked_gradient():
-    from validation.data import make_dataset
-    from validation.train import TrainConfig, train
+    from validation.nets.data import make_dataset
+    from validation.nets.train import TrainConfig, train
 
     data = make_dataset("moons", 300, seed=0)
     model, _ = train(TrainConfig(n=300, epochs=15, sigma=0.0, blocks=4), data, progress=False)
@@ -161,7 +153,7 @@ def test_smoothing_certificate_of_a_constant_classifier():
 
 
 def test_heat_lipschitz_certificate_is_valid_and_weaker_than_cohen():
-    from validation.robustness import Certificate, heat_certified
+    from validation.studies.robustness.certify import Certificate, heat_certified
 
     certs = [Certificate(1, 0.5 * 1.2, 0.9), Certificate(0, 0.2, 0.7), Certificate(-1, 0.0, 0.4)]
     labels = np.array([1, 1, 0])
@@ -176,8 +168,8 @@ def test_heat_lipschitz_certificate_is_valid_and_weaker_than_cohen():
 @pytest.fixture(scope="module")
 def nonlinear_model():
     """A moons model trained without weight decay: it beats the linear baseline (0.892)."""
-    from validation.data import make_dataset
-    from validation.train import TrainConfig, evaluate, train
+    from validation.nets.data import make_dataset
+    from validation.nets.train import TrainConfig, evaluate, train
 
     data = make_dataset("moons", 1200, seed=0)
     model, _ = train(TrainConfig(sigma=0.3, epochs=100, weight_decay=0.0), data, progress=False)
@@ -186,7 +178,7 @@ def nonlinear_model():
 
 
 def test_expected_predictor_is_deterministic_and_confirms_near_the_boundary(nonlinear_model):
-    from validation.robustness import ExpectedPredictor
+    from validation.studies.robustness.search import ExpectedPredictor
 
     model, data = nonlinear_model
     E = ExpectedPredictor(model, 32, seed=3)
@@ -209,10 +201,10 @@ def test_network_scored_ground_truth_matches_a_dense_brute_force(nonlinear_model
     operator on an 80^2 grid of the feature box, interpolated) differs from it on this
     nonlinear model."""
     from numerics import Grid
-    from validation.agreement import interpolate, semi_discrete
-    from validation.robustness import ExpectedPredictor, exhaustive_expected
-    from validation.train import features
-    from validation.velocity import feature_box
+    from validation.nets.flow import interpolate, semi_discrete
+    from validation.nets.train import features
+    from validation.nets.velocity import feature_box
+    from validation.studies.robustness.search import ExpectedPredictor, exhaustive_expected
 
     model, data = nonlinear_model
     E = ExpectedPredictor(model, 64, seed=1)

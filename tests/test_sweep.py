@@ -7,14 +7,7 @@ import json
 import pytest
 from sweeps import TINY, finished_tiny_sweep
 
-from validation.pipeline.sweep import (
-    SweepError,
-    aggregate,
-    expand,
-    load_config,
-    load_finished,
-    run_dask,
-)
+from validation.sweep.run import SweepError, aggregate, expand, load_config, load_finished, run_dask
 
 
 def test_bad_configs_are_rejected(tmp_path):
@@ -67,7 +60,7 @@ seed = [0]
     ("[nosuch]\nx = 1\n", "unknown table(s) ['nosuch']"),
 ])
 def test_sweep_config_schema_refuses_bad_keys_and_values(tmp_path, extra, message):
-    from validation.pipeline.sweep import SweepError, load_config
+    from validation.sweep.run import SweepError, load_config
 
     path = tmp_path / "s.toml"
     path.write_text(GOOD + extra)
@@ -82,7 +75,7 @@ def test_sweep_config_schema_refuses_bad_keys_and_values(tmp_path, extra, messag
     ("seed = [true]", "[sweep] seed = [True]: must be integers >= 0"),
 ])
 def test_sweep_config_schema_refuses_bad_grid_values(tmp_path, line, message):
-    from validation.pipeline.sweep import SweepError, load_config
+    from validation.sweep.run import SweepError, load_config
 
     key = line.split(" = ")[0]
     text = "\n".join(line if ln.startswith(key + " =") else ln for ln in GOOD.splitlines())
@@ -103,7 +96,7 @@ def test_sweep_runs_the_report_studies_and_decides_paired(tmp_path):
     """A sweep's robustness jobs are the report's study: the report's own sweep on the same
     settings (another cache) gives the same rows and verdict; a sweep missing a job, or none,
     cannot be included."""
-    from validation.robustness_sweep import RobustnessSweep, run_sweep
+    from validation.studies.robustness.sweep import RobustnessSweep, run_sweep
 
     out = finished_tiny_sweep(tmp_path / "out")
     doc = load_finished(out)
@@ -131,7 +124,7 @@ def test_sweep_runs_the_report_studies_and_decides_paired(tmp_path):
 
 
 def test_sweep_without_a_baseline_says_why_it_has_no_verdict(tmp_path):
-    from validation.pipeline.sweep import sweep_verdicts
+    from validation.sweep.run import sweep_verdicts
 
     out = finished_tiny_sweep(tmp_path / "out")
     doc = load_finished(out)

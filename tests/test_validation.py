@@ -10,18 +10,12 @@ import torch
 import torchsde
 
 from numerics import Grid, solve
-from validation.agreement import (
-    PDE_SCHEME,
-    agreement_study,
-    gauss_hermite,
-    interpolate,
-    network_mc,
-    semi_discrete,
-)
-from validation.data import DataError, make_dataset
-from validation.models import DiffusionResNet, ModelError
-from validation.train import TrainConfig, features, load_model, train
-from validation.velocity import feature_box, to_problem
+from validation.nets.data import DataError, make_dataset
+from validation.nets.flow import PDE_SCHEME, gauss_hermite, interpolate, network_mc, semi_discrete
+from validation.nets.models import DiffusionResNet, ModelError
+from validation.nets.train import TrainConfig, features, load_model, train
+from validation.nets.velocity import feature_box, to_problem
+from validation.studies.agreement.study import agreement_study
 
 
 def tiny_model(sigma: float, blocks: int = 4, seed: int = 0, scale: float = 1.5):
@@ -171,8 +165,8 @@ def test_agreement_orders_on_a_small_trained_model(tmp_path):
 
 
 def test_linear_baseline_tells_a_linear_problem_from_a_nonlinear_one():
-    from validation.baseline import beats_linear, linear_baseline
-    from validation.data import make_dataset
+    from validation.nets.baseline import beats_linear, linear_baseline
+    from validation.nets.data import make_dataset
 
     moons = linear_baseline(make_dataset("moons", 1200, seed=0))
     circles = linear_baseline(make_dataset("circles", 1200, seed=0))
@@ -186,8 +180,8 @@ def test_block_weight_decay_is_depth_consistent(blocks):
     """Blocks take weight_decay * 10 / L (the Riemann sum of int |theta(t)|^2 dt at step h);
     encoder and head the plain decay; None restores one decay for all; bad values are named.
     """
-    from validation.data import make_dataset
-    from validation.train import TrainConfig, build_model, param_groups
+    from validation.nets.data import make_dataset
+    from validation.nets.train import TrainConfig, build_model, param_groups
 
     data = make_dataset("digits", 1200, seed=0)
     cfg = TrainConfig(data="digits", blocks=blocks, weight_decay=3e-3)

@@ -7,14 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from validation.verdict import (
-    compare_to_baseline,
-    holm,
-    minimum_detectable_effect,
-    paired_power,
-    seeds_needed,
-    sign_flip_p,
-)
+from validation.stats.paired import compare_to_baseline, holm, sign_flip_p
+from validation.stats.power import minimum_detectable_effect, paired_power, seeds_needed
 
 
 def _study(effect: float, n: int, *, between: float = 0.1, within: float = 0.01,
@@ -178,8 +172,8 @@ def test_the_sweeps_design_is_paired():
     noise draws of sigma > 0 differ only by the factor sigma (common random numbers)."""
     import torch
 
-    from validation.data import make_dataset
-    from validation.train import TrainConfig, build_model
+    from validation.nets.data import make_dataset
+    from validation.nets.train import TrainConfig, build_model
 
     cfgs = [TrainConfig(sigma=s, seed=4) for s in (0.0, 0.1, 0.3)]
     datas = [make_dataset(c.data, c.n, seed=c.seed, noise=c.noise) for c in cfgs]

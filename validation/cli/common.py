@@ -11,8 +11,8 @@ from types import ModuleType
 
 def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     """The options every sigma sweep shares: data set, noise levels, seeds, epochs."""
-    from validation.data import NAMES
-    from validation.train import TrainConfig
+    from validation.nets.data import NAMES
+    from validation.nets.train import TrainConfig
 
     from .types import count, nonnegative_list
 
@@ -29,8 +29,8 @@ def run_sweep_command(args: argparse.Namespace, name: str, spec, module: ModuleT
                       title: str) -> int:
     """``module.run_sweep(spec)`` -> tables and plot (``module.write_outputs``), NAME.json with
     the config, seed range and versions -> print the summary."""
-    from validation.pipeline.io import write_json
-    from validation.pipeline.locks import clean_stale
+    from validation.store.io import write_json
+    from validation.store.locks import clean_stale
 
     out = Path(args.out)
     clean_stale(out)  # temporary files of killed runs; live runs' files are kept

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from theory.report import build_report, dumps_json, to_latex, to_markdown
-    from validation.pipeline.io import atomic_write_text
+    from validation.store.io import atomic_write_text
 
     rep = build_report(args.assume, [args.technique] if args.technique else None,
                        dim=args.dim, include_exact=not args.no_exact)

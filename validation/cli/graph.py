@@ -8,7 +8,7 @@ EXAMPLE = "cdverify graph --data moons,digits --seeds 10 --out out/graph"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from validation.graph_study import GraphStudy
+    from validation.studies.graph.study import GraphStudy
 
     from .types import count, data_list, positive, positive_list, size_list
 
@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from validation.graph_study import GraphStudy, run_study, write_outputs
+    from validation.studies.graph.study import GraphStudy, run_study, write_outputs
 
     spec = GraphStudy(data=args.data, seeds=args.seeds, K=args.K, tau=args.tau,
                       labels_per_class=args.labels, epochs=args.epochs,

@@ -8,7 +8,7 @@ EXAMPLE = "cdverify rademacher --sigmas 0,0.3 --seeds 3 --out out/rademacher"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from validation.verdict import DELTA_RELATIVE
+    from validation.stats.paired import DELTA_RELATIVE
 
     from .common import add_sweep_arguments
     from .types import count, positive
@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def spec(args: argparse.Namespace):
-    from validation.rademacher_sweep import RademacherSweep
+    from validation.studies.rademacher.sweep import RademacherSweep
 
     return RademacherSweep(data=args.data, sigmas=args.sigmas, seeds=args.seeds,
                            epochs=args.epochs, points=args.points, draws=args.draws,
@@ -38,7 +38,7 @@ def spec(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from validation import rademacher_sweep
+    from validation.studies.rademacher import sweep as rademacher_sweep
 
     from .common import run_sweep_command
 

@@ -8,8 +8,8 @@ EXAMPLE = "cdverify report --profile quick --out reports/today --cache reports/c
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from validation.data import NAMES
-    from validation.pipeline.report import PROFILE_HELP, PROFILES
+    from validation.nets.data import NAMES
+    from validation.report.build import PROFILE_HELP, PROFILES
 
     p.add_argument("--profile", default="quick", choices=list(PROFILES), help=PROFILE_HELP)
     p.add_argument("--data", default="moons", choices=NAMES, help="2-D data set for all stages")
@@ -27,8 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from validation.pipeline.report import build
-    from validation.train import resolve_device
+    from validation.nets.train import resolve_device
+    from validation.report.build import build
 
     resolve_device(args.device)
     out = build(args.profile, args.out, args.cache, args.data, device=args.device,

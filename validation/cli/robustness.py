@@ -8,7 +8,7 @@ EXAMPLE = "cdverify robustness --sigmas 0,0.3 --seeds 3 --out out/robustness"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from validation.verdict import DELTA_ROBUST_ACCURACY
+    from validation.stats.paired import DELTA_ROBUST_ACCURACY
 
     from .common import add_sweep_arguments
     from .types import count, nonnegative_list, positive
@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def spec(args: argparse.Namespace):
-    from validation.robustness_sweep import RobustnessSweep
+    from validation.studies.robustness.sweep import RobustnessSweep
 
     return RobustnessSweep(data=args.data, sigmas=args.sigmas, seeds=args.seeds,
                            epochs=args.epochs, eps_linf=args.eps, eps_l2=args.eps_l2,
@@ -39,7 +39,7 @@ def spec(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from validation import robustness_sweep
+    from validation.studies.robustness import sweep as robustness_sweep
 
     from .common import run_sweep_command
 

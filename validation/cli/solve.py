@@ -9,7 +9,7 @@ EXAMPLE = "cdverify solve --example rotation --convection central4 --stepper rk4
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from numerics.schemes import CONVECTION, DIFFUSION, TIME
-    from validation.examples import EXAMPLES
+    from validation.studies.flows.examples import EXAMPLES
 
     from .types import count, positive
 
@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from validation.examples import run_example
+    from validation.studies.flows.examples import run_example
 
     doc = run_example(args.example, args.out, convection=args.convection,
                       diffusion=args.diffusion, stepper=args.stepper, n=args.n, dt=args.dt,

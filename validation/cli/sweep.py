@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from validation.pipeline.sweep import (
+    from validation.sweep.run import (
         aggregate,
         expand,
         load_config,

@@ -90,7 +90,7 @@ def size_list(text: str) -> tuple[int, ...]:
 
 def data_list(text: str) -> tuple[str, ...]:
     """Comma-separated names of data sets, e.g. 'moons,digits', each one of data.NAMES."""
-    from validation.data import NAMES
+    from validation.nets.data import NAMES
 
     items = _items(text, "moons,digits")
     bad = [s for s in items if s not in NAMES]

@@ -8,7 +8,7 @@ EXAMPLE = "cdverify validate --data moons --sigma 0.3 --epochs 60 --out out/vali
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from validation.data import NAMES
+    from validation.nets.data import NAMES
 
     from .types import count, nonnegative, positive
 
@@ -30,8 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from validation.three_way import validate
-    from validation.train import TrainConfig, load_model, resolve_device
+    from validation.nets.train import TrainConfig, load_model, resolve_device
+    from validation.studies.agreement.experiment import validate
 
     resolve_device(args.device)
     model = None

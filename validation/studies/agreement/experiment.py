@@ -20,14 +20,15 @@ def validate(cfg, out, *, grid_n: int = 128, test_points: int = 100, model=None,
 
     from numerics import Grid, solve
     from numerics.plots import flow_gif, panels
+    from validation.nets.cached import cached_model
+    from validation.nets.data import make_dataset
+    from validation.nets.flow import PDE_SCHEME, interpolate
+    from validation.nets.train import evaluate, features, train
+    from validation.nets.velocity import feature_box, to_problem
+    from validation.store.io import atomic_write_text, save_figure, write_json
 
-    from .agreement import PDE_SCHEME, agreement_study, interpolate
-    from .data import make_dataset
-    from .pipeline.cache import cached_model
-    from .pipeline.io import atomic_write_text, save_figure, write_json
-    from .plots import decision_regions, network_paths
-    from .train import evaluate, features, train
-    from .velocity import feature_box, to_problem
+    from .figures import decision_regions, network_paths
+    from .study import agreement_study
 
     start = time.perf_counter()
     out = Path(out)

@@ -1,7 +1,7 @@
 """Independent jobs of a sweep on several worker processes (one torch thread each).
 
 The jobs of a sigma sweep (train a model, then study it) share nothing but the cache, whose
-claims already let concurrent processes compute each entry once (pipeline.locks); on 2 cores
+claims already let concurrent processes compute each entry once (store.locks); on 2 cores
 two single-threaded workers finish small-model jobs about twice as fast as one process whose
 torch threads split tiny matrix products.
 """

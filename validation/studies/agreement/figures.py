@@ -7,8 +7,7 @@ import numpy as np
 import torch
 
 from numerics import Grid
-
-from .models import DiffusionResNet
+from validation.nets.models import DiffusionResNet
 
 
 def network_paths(model: DiffusionResNet, z0: np.ndarray, seed: int = 0) -> np.ndarray:

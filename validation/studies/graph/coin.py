@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import NAMES, make_dataset
+from validation.nets.data import NAMES, make_dataset
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .verdict import DELTA_RELATIVE
+from validation.stats.paired import DELTA_RELATIVE
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,12 @@ def rademacher_row(spec: RademacherSweep, sigma: float, seed: int, cache: str) -
     confounded), the valid upper bound and the reference bounds (cached)."""
     from dataclasses import asdict
 
-    from .data import make_dataset
-    from .pipeline.cache import cached_json, cached_model
-    from .rademacher import (
+    from validation.nets.cached import cached_model
+    from validation.nets.data import make_dataset
+    from validation.nets.train import evaluate, sweep_config
+    from validation.store.cache import cached_json
+
+    from .estimate import (
         common_noise,
         network_estimate,
         norm_bounds,
@@ -73,7 +76,6 @@ def rademacher_row(spec: RademacherSweep, sigma: float, seed: int, cache: str) -
         sup_norm_bound,
         trained_radii,
     )
-    from .train import evaluate, sweep_config
 
     cache_dir = Path(cache)
     cfg = sweep_config(spec, sigma, seed)
@@ -121,7 +123,7 @@ def claim_verdict(rows: list[dict], sigmas, delta: float) -> dict:
     """The paired verdict of "diffusion reduces the Rademacher complexity" from the rows of
     :func:`rademacher_row` (paired by seed: common data, initial weights, radii and sign
     draws within a seed); delta is relative to the sigma = 0 value."""
-    from .verdict import compare_to_baseline
+    from validation.stats.paired import compare_to_baseline
 
     verdict = compare_to_baseline(
         {s: {r["seed"]: r["R_lower"] for r in rows if r["sigma"] == s} for s in sigmas},
@@ -133,10 +135,11 @@ def claim_verdict(rows: list[dict], sigmas, delta: float) -> dict:
 def run_sweep(spec: RademacherSweep, out: str | Path, progress: bool = True,
               cache: str | Path | None = None) -> dict:
     """Train (cached) and estimate for every (sigma, seed); returns rows and the verdict."""
-    from .data import make_dataset
-    from .pipeline.parallel import map_jobs
-    from .rademacher import linear_class_estimate
-    from .train import TrainConfig
+    from validation.nets.data import make_dataset
+    from validation.nets.train import TrainConfig
+    from validation.store.workers import map_jobs
+
+    from .estimate import linear_class_estimate
 
     sigmas = list(spec.sigmas)
     jobs = [(spec, s, seed, str(cache or out)) for s in sigmas for seed in range(spec.seeds)]
@@ -162,8 +165,8 @@ def write_outputs(res: dict, out: str | Path, title: str) -> list[str]:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .pipeline.io import atomic_write_text, save_figure
-    from .verdict import verdict_markdown
+    from validation.stats.paired import verdict_markdown
+    from validation.store.io import atomic_write_text, save_figure
 
     cols = ["sigma", "seed", "R_lower", "R_lower_se", "R_upper", "upper_over_lower",
             "R_upper_sup", "R_upper_peeling", "golowich_rakhlin_shamir",

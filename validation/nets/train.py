@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from validation.store.io import atomic_write_bytes, write_json
+
 from .data import Dataset, make_dataset
 from .models import DiffusionResNet
-from .pipeline.io import atomic_write_bytes, write_json
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,7 +212,7 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[DiffusionResNet, 
 def evaluate(model: DiffusionResNet, data: Dataset, samples: int = 64, seed: int = 0) -> dict:
     """Train/test accuracy and cross-entropy of the deployed predictor (softmax averaged over
     ``samples`` noise draws, a fixed generator), the linear baseline on the same split
-    (validation.baseline) and whether the model beats it by its margin."""
+    (nets.baseline) and whether the model beats it by its margin."""
     dev = next(model.parameters()).device
     out = {}
     for split in ("train", "test"):

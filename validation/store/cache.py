@@ -1,11 +1,11 @@
 """Idempotent, resumable and self-healing cache entries, keyed by the hash of their config.
 
-Three kinds: a JSON result (:func:`cached_json`), a trained model (:func:`cached_model`) and a
-stage folder of files (:func:`stage`). Each is built under a claim (locks.claim), so concurrent
-runs on one cache compute it once; each is written atomically (a temporary name, then a
-rename), so an interrupted run leaves nothing that looks complete. An entry whose files do not
-load (unparsable JSON, an unloadable model, a file whose SHA-256 differs from the stage's
-manifest) is reported with its path, removed and recomputed.
+Two kinds: a JSON result (:func:`cached_json`) and a stage folder of files (:func:`stage`);
+trained models build on the same claims (nets.cached). Each is built under a claim
+(locks.claim), so concurrent runs on one cache compute it once; each is written atomically (a
+temporary name, then a rename), so an interrupted run leaves nothing that looks complete. An
+entry whose files do not load (unparsable JSON, an unloadable model, a file whose SHA-256
+differs from the stage's manifest) is reported with its path, removed and recomputed.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _lock(path: Path) -> Path:
+def lock_path(path: Path) -> Path:
+    """The claim file of a cache entry."""
     return path.with_name(path.name + ".lock")
 
 
@@ -51,7 +52,7 @@ def cached_json(root: str | Path, stage: str, config: dict, compute: Callable[[]
     doc = _read_json(path)
     if doc is not None and "result" in doc:
         return doc["result"]
-    with claim(_lock(path), path.exists, f"{stage} {config_key(config)}"):
+    with claim(lock_path(path), path.exists, f"{stage} {config_key(config)}"):
         doc = _read_json(path)  # another run may have stored it while this one waited
         if doc is not None and "result" in doc:
             return doc["result"]
@@ -59,42 +60,6 @@ def cached_json(root: str | Path, stage: str, config: dict, compute: Callable[[]
         atomic_write_text(path, json.dumps({"stage": stage, "config": config,
                                             "result": result}, default=str))
     return result
-
-
-def _load_trained(folder: Path, device: str):
-    """(model, history) from a complete model folder; None (reported, folder removed) if a
-    file does not load."""
-    from .. import train
-
-    try:
-        hist = json.loads((folder / "train.json").read_text())["history"]
-        model, _ = train.load_model(folder / "model.pt", device)
-    except FileNotFoundError:
-        return None
-    except Exception as exc:  # any unloadable file means: retrain
-        say(f"cache: the model in {folder} does not load ({type(exc).__name__}: "
-            f"{str(exc)[:200]}); retraining")
-        shutil.rmtree(folder, ignore_errors=True)
-        return None
-    return model, hist
-
-
-def cached_model(root: str | Path, cfg, data=None, progress: bool = True):
-    """Train ``cfg`` once; later calls (and concurrent runs) load the stored model."""
-    from dataclasses import asdict
-
-    from ..train import train
-
-    folder = Path(root) / "cache" / f"model-{config_key(asdict(cfg))}"
-    done = folder / "train.json"  # written after model.pt: the model is complete
-    found = _load_trained(folder, cfg.device) if done.exists() else None
-    if found is not None:
-        return found
-    with claim(_lock(folder), done.exists, f"the model {folder.name}"):
-        found = _load_trained(folder, cfg.device)  # another run may have trained it meanwhile
-        if found is not None:
-            return found
-        return train(cfg, data, out=folder, progress=progress)
 
 
 def _sha256(path: Path) -> str:
@@ -147,7 +112,7 @@ def stage(cache: Path, name: str, config: dict,
     found = _load_stage(folder)
     if found is not None:
         return found, folder, False
-    with claim(_lock(folder), (folder / "result.json").exists, f"stage {name}"):
+    with claim(lock_path(folder), (folder / "result.json").exists, f"stage {name}"):
         found = _load_stage(folder)  # another run may have completed it while this one waited
         if found is not None:
             return found, folder, False

@@ -12,8 +12,8 @@ import tomllib
 from dataclasses import fields
 from pathlib import Path
 
-from ..robustness_sweep import RobustnessSweep
-from ..verdict import DELTA_RELATIVE, DELTA_ROBUST_ACCURACY
+from validation.stats.paired import DELTA_RELATIVE, DELTA_ROBUST_ACCURACY
+from validation.studies.robustness.sweep import RobustnessSweep
 
 # the per-model search sizes of a robustness job: the report's RobustnessSweep defaults
 SEARCH = ("exhaustive_per_axis", "expected_draws", "random_samples", "confirm_draws",
@@ -68,7 +68,7 @@ def _check_value(where: str, key: str, value, default) -> None:
 def load_config(path: str | Path) -> dict:
     """Read and validate a sweep TOML file against its schema: unknown tables and keys, and
     values of the wrong type or range, are refused with the key's name."""
-    from ..data import NAMES
+    from validation.nets.data import NAMES
 
     try:
         doc = tomllib.loads(Path(path).read_text())
@@ -129,7 +129,7 @@ def expand(cfg: dict) -> list[dict]:
 def _data_training(job: dict) -> dict:
     """The data set's training settings other than epochs (train.DATA_OVERRIDES: digits keeps
     its weight decay instead of the flow penalty)."""
-    from ..train import DATA_OVERRIDES
+    from validation.nets.train import DATA_OVERRIDES
 
     return {k: v for k, v in DATA_OVERRIDES.get(job["data"], {}).items()
             if k in ("weight_decay", "flow_penalty")}
@@ -139,7 +139,7 @@ def job_spec(job: dict):
     """The report's study spec (RobustnessSweep or RademacherSweep) of one robustness or
     rademacher job, so that a sweep runs the same code as the report. A spec names its
     sigmas; a job runs only its own (sigma, seed), the rest of the spec's grid is unused."""
-    from ..rademacher_sweep import RademacherSweep
+    from validation.studies.rademacher.sweep import RademacherSweep
 
     p = job["params"]
     common = {"data": job["data"], "sigmas": (0.0, job["sigma"] or 1.0), "seeds": 1,
@@ -159,8 +159,8 @@ def sweep_verdicts(results: list[dict], cfg: dict) -> list[dict]:
     """The paired verdicts of each (kind, data, blocks) group of robustness and rademacher
     jobs against its sigma = 0 jobs (paired by seed), with the same rules as the report;
     delta from the sweep config ``cfg`` (load_config)."""
-    from ..rademacher_sweep import claim_verdict
-    from ..robustness_sweep import claim_verdicts
+    from validation.studies.rademacher.sweep import claim_verdict
+    from validation.studies.robustness.sweep import claim_verdicts
 
     groups: dict = {}
     for r in results:
@@ -192,9 +192,10 @@ def run_job(job: dict, root: str) -> dict:
     import numpy as np
     import torch
 
-    from ..data import make_dataset
-    from ..train import TrainConfig
-    from .cache import cached_json, cached_model, config_key
+    from validation.nets.cached import cached_model
+    from validation.nets.data import make_dataset
+    from validation.nets.train import TrainConfig
+    from validation.store.cache import cached_json, config_key
 
     torch.set_num_threads(1)  # one process per core
     root_p = Path(root)
@@ -204,7 +205,7 @@ def run_job(job: dict, root: str) -> dict:
     def compute() -> dict:
         p = job["params"]
         if job["kind"] == "robustness":
-            from ..robustness_sweep import robust_auc, robustness_row
+            from validation.studies.robustness.sweep import robust_auc, robustness_row
 
             spec = job_spec(job)
             row = robustness_row(spec, job["sigma"], job["seed"], str(root_p / "models"))
@@ -215,7 +216,7 @@ def run_job(job: dict, root: str) -> dict:
                        else {}),
                     "flags_pass": bool(all(row["flags"].values())), "row": row}
         if job["kind"] == "rademacher":
-            from ..rademacher_sweep import rademacher_row
+            from validation.studies.rademacher.sweep import rademacher_row
 
             row = rademacher_row(job_spec(job), job["sigma"], job["seed"],
                                  str(root_p / "models"))
@@ -227,7 +228,7 @@ def run_job(job: dict, root: str) -> dict:
         model, _ = cached_model(root_p / "models", cfg, data, progress=False)
         model = model.cpu()
         if job["kind"] == "agreement":
-            from ..three_way import validate
+            from validation.studies.agreement.experiment import validate
 
             pay = validate(cfg, root_p / "jobs" / config_key(job), grid_n=p["grid"],
                            test_points=p["test_points"], model=model, progress=False)
@@ -244,8 +245,8 @@ def run_job(job: dict, root: str) -> dict:
 
 def run_local(jobs: list[dict], root: str, workers: int) -> list[dict]:
     """Local processes (spawned: no state shared with the parent's torch threads)."""
-    from .locks import clean_stale
-    from .parallel import map_jobs
+    from validation.store.locks import clean_stale
+    from validation.store.workers import map_jobs
 
     clean_stale(root)  # what killed runs left; live runs' files are kept
     return map_jobs(run_job, [(j, root) for j in jobs], workers=workers, desc="sweep (local)")
@@ -295,8 +296,8 @@ def write_outputs(rows: list[dict], results: list[dict], out: Path, cfg: dict | 
 
     import matplotlib.pyplot as plt
 
-    from ..verdict import verdict_markdown
-    from .io import atomic_write_text, package_versions, save_figure, write_json
+    from validation.stats.paired import verdict_markdown
+    from validation.store.io import atomic_write_text, package_versions, save_figure, write_json
 
     out.mkdir(parents=True, exist_ok=True)
     keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("kind", "data",
@@ -374,7 +375,7 @@ def load_finished(folder: str | Path) -> dict:
     if not doc.get("config"):
         raise SweepError(f"{path} has no config (written by an older cdverify): rerun the "
                          "sweep, its finished jobs are reused from the cache")
-    from .cache import config_key
+    from validation.store.cache import config_key
 
     want = {config_key(j) for j in expand(doc["config"])}
     have = {config_key(r["job"]) for r in doc.get("jobs", [])}

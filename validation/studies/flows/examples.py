@@ -124,8 +124,7 @@ def run_example(name: str, out, *, convection: str = "central2", diffusion: str 
     from numerics import NumericsError, solve
     from numerics.plots import flow_gif, panels, slices, space_time
     from numerics.trajectories import characteristics
-
-    from .pipeline.io import save_figure, write_json
+    from validation.store.io import save_figure, write_json
 
     ex = example(name)
     n = n if n is not None else (32 if len(ex.bounds) == 3 else 96)

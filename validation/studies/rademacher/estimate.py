@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, vmap
 
-from .models import DiffusionResNet
+from validation.nets.models import DiffusionResNet
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def margin_fn(model: DiffusionResNet, x: torch.Tensor, noise, samples: int):
 def stacked_margin_fn(model: DiffusionResNet, x: torch.Tensor, noise, samples: int):
     """stacked params (K, ...) -> f(x_i) of each of the K networks, averaged over the fixed
     noise draws, (K, m): one batched pass (models.stacked_logits) instead of K."""
-    from .models import stacked_logits
+    from validation.nets.models import stacked_logits
 
     xs = x.repeat(max(samples, 1), 1) if noise is not None else x
 

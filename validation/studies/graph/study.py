@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .verdict import DELTA_ACCURACY
+from validation.stats.paired import DELTA_ACCURACY
 
 # the defaults of the COIN code (citation graphs: K = 20, tau = 0.35 on the self-loop
 # normalised adjacency; feature data: kNN Gaussian graph, n_top 8, kappa 4, K = 10, tau = 0.5)
@@ -44,7 +44,7 @@ class GraphStudy:
     workers: int = 1  # processes for the paired COIN jobs
 
     def __post_init__(self):
-        from .data import NAMES
+        from validation.nets.data import NAMES
 
         object.__setattr__(self, "data", tuple(self.data))
         object.__setattr__(self, "tau_factors", tuple(float(f) for f in self.tau_factors))
@@ -148,10 +148,10 @@ def coin_study(spec: GraphStudy, progress: bool = True) -> dict:
     import numpy as np
 
     from numerics.graph import critical_tau, knn_gaussian_graph
+    from validation.stats.paired import compare_to_baseline
+    from validation.store.workers import map_jobs
 
     from .coin import CoinConfig, run_coin, transductive_data
-    from .pipeline.parallel import map_jobs
-    from .verdict import compare_to_baseline
 
     jobs = [(spec, d, s) for d in spec.data for s in range(spec.seeds)]
     runs = [r for pair in map_jobs(coin_pair, jobs, workers=spec.workers, progress=progress,
@@ -211,7 +211,7 @@ def run_study(spec: GraphStudy, progress: bool = True) -> dict:
 def claims(res: dict) -> list[dict]:
     """The graph rows of the claims table: the comparison condition, the continuum limit, and
     one classification verdict per data set."""
-    from .verdict import evidence
+    from validation.stats.paired import evidence
 
     hub, rg = res["hub"], res["random_graphs"]
     ok = rg["agree"] == rg["graphs"] and hub["found"] and hub["none_at_tau_star"]
@@ -251,8 +251,7 @@ def _figures(res: dict, out: Path) -> list[str]:
     import numpy as np
 
     from numerics.graph import degrees
-
-    from .pipeline.io import save_figure
+    from validation.store.io import save_figure
 
     hub = res["_hub"]
     W = hub["graph"]
@@ -326,7 +325,7 @@ def _figures(res: dict, out: Path) -> list[str]:
 
 def markdown(res: dict) -> str:
     """The section: tau* table, violation, continuum tables, COIN verdicts and tau sweep."""
-    from .verdict import verdict_markdown
+    from validation.stats.paired import verdict_markdown
 
     keys = list(COIN_DEFAULTS)
     md = ["| graph | nodes | max (d_i - W_ii) | tau* | " + " | ".join(
@@ -381,7 +380,7 @@ def write_outputs(res: dict, out: str | Path) -> list[str]:
     import csv
     import io
 
-    from .pipeline.io import atomic_write_text, write_json
+    from validation.store.io import atomic_write_text, write_json
 
     out = Path(out)
     files = _figures(res, out)

@@ -45,10 +45,9 @@ def depth_row(model, data, grid_n: int, test_points: int, samples: int, seed: in
     import numpy as np
 
     from numerics import Grid
-
-    from .agreement import interpolate, network_mc, pde_final
-    from .train import evaluate, features
-    from .velocity import feature_box
+    from validation.nets.flow import interpolate, network_mc, pde_final
+    from validation.nets.train import evaluate, features
+    from validation.nets.velocity import feature_box
 
     model = model.cpu()
     x, y = data.x_test[:test_points], data.y_test[:test_points]
@@ -78,9 +77,10 @@ def run_depth_study(spec: DepthStudy, cache: str | Path, progress: bool = True) 
     import numpy as np
     from tqdm import tqdm
 
-    from .data import make_dataset
-    from .pipeline.cache import cached_json, cached_model
-    from .train import DATA_OVERRIDES, TrainConfig
+    from validation.nets.cached import cached_model
+    from validation.nets.data import make_dataset
+    from validation.nets.train import DATA_OVERRIDES, TrainConfig
+    from validation.store.cache import cached_json
 
     # the data set's training settings and grid (digits: weight decay, a finer grid); the
     # epochs stay the study's own
@@ -128,7 +128,7 @@ def depth_finding(table: list[dict]) -> tuple[float, list[int], str, str]:
     a max-based floor would hide a mean gap that is well resolved), at least 3 depths."""
     import math
 
-    from .agreement import slope
+    from validation.stats.fit import slope
 
     # a depth whose network failed to train (accuracy more than TRAINED_MARGIN below the best
     # depth's) is no evidence about the limit: its PDE matches a degenerate predictor

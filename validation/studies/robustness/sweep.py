@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .verdict import DELTA_ROBUST_ACCURACY
+from validation.stats.paired import DELTA_ROBUST_ACCURACY
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class RobustnessSweep:
 
 def study_config(spec: RobustnessSweep):
     """The per-model attack study of a sweep."""
-    from .robustness import StudyConfig
+    from .study import StudyConfig
 
     return StudyConfig(eps_linf=spec.eps_linf, eps_l2=spec.eps_l2,
                        points=spec.points, deploy_draws=spec.K, pgd_steps=spec.steps,
@@ -73,10 +73,12 @@ def robustness_row(spec: RobustnessSweep, sigma: float, seed: int, cache: str) -
     """One job: train (cached) the model of (sigma, seed) and attack it (cached)."""
     from dataclasses import asdict
 
-    from .data import make_dataset
-    from .pipeline.cache import cached_json, cached_model
-    from .robustness import robustness_study
-    from .train import sweep_config
+    from validation.nets.cached import cached_model
+    from validation.nets.data import make_dataset
+    from validation.nets.train import sweep_config
+    from validation.store.cache import cached_json
+
+    from .study import robustness_study
 
     scfg = study_config(spec)
     cfg = sweep_config(spec, sigma, seed)
@@ -95,7 +97,7 @@ def run_sweep(spec: RobustnessSweep, out: str | Path, progress: bool = True,
     the per-run rows, the verdict against sigma = 0 and the study config."""
     from dataclasses import asdict
 
-    from .pipeline.parallel import map_jobs
+    from validation.store.workers import map_jobs
 
     sigmas = list(spec.sigmas)
     scfg = study_config(spec)
@@ -119,7 +121,7 @@ def claim_verdicts(rows: list[dict], sigmas, eps_linf, delta: float) -> dict:
     robustness" ("verdict") and, where measured, "diffusion lowers the Lipschitz constant of
     the trained networks" ("lipschitz_verdict"). Paired by seed: one seed's models share data,
     initial weights, noise draws and evaluation points."""
-    from .verdict import DELTA_RELATIVE, compare_to_baseline
+    from validation.stats.paired import DELTA_RELATIVE, compare_to_baseline
 
     verdict = compare_to_baseline({s: {r["seed"]: robust_auc(r, eps_linf) for r in rows
                                        if r["sigma"] == s} for s in sigmas},
@@ -162,8 +164,8 @@ def write_outputs(res: dict, out: str | Path, title: str) -> list[str]:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .pipeline.io import atomic_write_text, save_figure
-    from .verdict import verdict_markdown
+    from validation.stats.paired import verdict_markdown
+    from validation.store.io import atomic_write_text, save_figure
 
     study = res["study"]
     table = []

@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .cache import stage
-from .io import atomic_write_text, package_versions
-from .locks import clean_stale
+from validation.store.cache import stage
+from validation.store.io import atomic_write_text, package_versions
+from validation.store.locks import clean_stale
 
 PROFILES: dict[str, dict] = {
     # a seconds-long run of the whole pipeline (tests); its verdicts carry no weight
@@ -111,7 +111,7 @@ def derive_stage(p: dict) -> Callable[[Path], dict]:
 
 def flows_stage(p: dict) -> Callable[[Path], dict]:
     def run(folder: Path) -> dict:
-        from ..examples import run_example
+        from validation.studies.flows.examples import run_example
 
         out = {}
         for ex in ("rotation", "ornstein-uhlenbeck", "advected-gaussian-1d"):
@@ -126,8 +126,8 @@ def flows_stage(p: dict) -> Callable[[Path], dict]:
 
 def agreement_stage(p: dict, data: str, sigma: float, models: Path) -> Callable[[Path], dict]:
     def run(folder: Path) -> dict:
-        from ..three_way import validate
-        from ..train import DATA_OVERRIDES, TrainConfig
+        from validation.nets.train import DATA_OVERRIDES, TrainConfig
+        from validation.studies.agreement.experiment import validate
 
         over = DATA_OVERRIDES.get(data, {})
         defaults = TrainConfig()
@@ -146,7 +146,7 @@ def agreement_stage(p: dict, data: str, sigma: float, models: Path) -> Callable[
 
 def robustness_stage(p: dict, models: Path) -> Callable[[Path], dict]:
     def run(folder: Path) -> dict:
-        from ..robustness_sweep import RobustnessSweep, run_sweep, write_outputs
+        from validation.studies.robustness.sweep import RobustnessSweep, run_sweep, write_outputs
 
         spec = RobustnessSweep(data=p["data"], sigmas=_floats(p["sigmas"]), seeds=p["seeds"],
                                epochs=p["epochs"], eps_linf=_floats(p["eps"]),
@@ -168,7 +168,13 @@ def robustness_stage(p: dict, models: Path) -> Callable[[Path], dict]:
 
 def graph_stage(p: dict) -> Callable[[Path], dict]:
     def run(folder: Path) -> dict:
-        from ..graph_study import GraphStudy, markdown, public, run_study, write_outputs
+        from validation.studies.graph.study import (
+            GraphStudy,
+            markdown,
+            public,
+            run_study,
+            write_outputs,
+        )
 
         res = run_study(GraphStudy(**p["graph"]), progress=False)
         write_outputs(res, folder)
@@ -178,7 +184,7 @@ def graph_stage(p: dict) -> Callable[[Path], dict]:
 
 def _extra_sweeps(p: dict) -> list[dict]:
     """The profile's sweeps on other data sets, with that data set's training settings."""
-    from ..train import DATA_OVERRIDES
+    from validation.nets.train import DATA_OVERRIDES
 
     keep = ("weight_decay", "flow_penalty", "epochs")
     return [{**{k: v for k, v in DATA_OVERRIDES.get(e["data"], {}).items() if k in keep}, **e}
@@ -187,7 +193,7 @@ def _extra_sweeps(p: dict) -> list[dict]:
 
 def depth_stage(p: dict, spec: dict, models: Path) -> Callable[[Path], dict]:
     def run(folder: Path) -> dict:
-        from ..depth import DepthStudy, depth_markdown, run_depth_study
+        from validation.studies.depth.study import DepthStudy, depth_markdown, run_depth_study
 
         res = run_depth_study(DepthStudy(**spec), models, progress=False)
         return res | {"md": depth_markdown(res)}
@@ -204,7 +210,7 @@ def _all_flags(rows) -> dict:
 
 def rademacher_stage(p: dict, models: Path) -> Callable[[Path], dict]:
     def run(folder: Path) -> dict:
-        from ..rademacher_sweep import RademacherSweep, run_sweep, write_outputs
+        from validation.studies.rademacher.sweep import RademacherSweep, run_sweep, write_outputs
 
         spec = RademacherSweep(data=p["data"], sigmas=_floats(p["sigmas"]), seeds=p["seeds"],
                                epochs=p["epochs"], points=p["rad_points"], draws=p["draws"],
@@ -221,11 +227,11 @@ def rademacher_stage(p: dict, models: Path) -> Callable[[Path], dict]:
 
 
 def lipschitz_stage(p: dict) -> Callable[[Path], dict]:
-    """The heat-semigroup Lipschitz bound against the measured constant (validation.lipschitz),
+    """The heat-semigroup Lipschitz bound against the measured constant (studies.lipschitz),
     with its figure."""
     def run(folder: Path) -> dict:
-        from ..lipschitz import heat_lipschitz_check, lipschitz_figure
-        from .io import save_figure
+        from validation.store.io import save_figure
+        from validation.studies.lipschitz.heat import heat_lipschitz_check, lipschitz_figure
 
         check = heat_lipschitz_check()
         save_figure(lipschitz_figure(check), folder / "lipschitz.png")
@@ -247,8 +253,8 @@ def claims(results: dict) -> list[dict]:
          "status": "holds" if d["catalogue_passed"] else "fails", "section": "derivation",
          "evidence": f"{len(d['catalogue'])} entries, generators computed and compared"},
     ]
-    from ..agreement import agreement_verdict
-    from ..verdict import evidence
+    from validation.stats.paired import evidence
+    from validation.studies.agreement.study import agreement_verdict
 
     ag = {key: agreement_verdict(a["agreement"]) for key, a in results["agreement"].items()}
     states = {v["status"] for v in ag.values()}
@@ -313,7 +319,7 @@ def claims(results: dict) -> list[dict]:
 
 def _lower_estimate_row(verdict: dict | None, where: str, section: str) -> list[dict]:
     """The robustness claim on the feature-box lower estimate (digits), where there is one."""
-    from ..verdict import evidence
+    from validation.stats.paired import evidence
 
     if not verdict:
         return []
@@ -514,7 +520,7 @@ def _included_sweeps(folders) -> dict:
     """name -> (the report's record of a finished sweep, its folder); names are unique."""
     import hashlib
 
-    from .sweep import load_finished
+    from validation.sweep.run import load_finished
 
     out: dict = {}
     for folder in folders:
@@ -554,7 +560,7 @@ def build(profile: str = "quick", out: str | Path | None = None, cache: str | Pa
     if device != "cpu":  # training on the GPU; the key changes, so cached CPU runs stay apart
         p["device"] = device
     if data:
-        from ..data import NAMES
+        from validation.nets.data import NAMES
 
         if data not in NAMES:
             raise ValueError(f"unknown data set {data!r}; valid: {', '.join(NAMES)}")

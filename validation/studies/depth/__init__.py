@@ -1,0 +1,5 @@
+"""The depth limit: do trained networks approach their PDE as h = T/L -> 0?"""
+
+from .study import DepthStudy, depth_finding, depth_markdown, run_depth_study
+
+__all__ = ["DepthStudy", "depth_finding", "depth_markdown", "run_depth_study"]

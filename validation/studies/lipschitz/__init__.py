@@ -1,0 +1,6 @@
+"""The heat-semigroup Lipschitz bound measured on its extremal datum (heat); the trained
+networks' Lipschitz claim is measured by the robustness study."""
+
+from .heat import heat_lipschitz_check, lipschitz_figure
+
+__all__ = ["heat_lipschitz_check", "lipschitz_figure"]

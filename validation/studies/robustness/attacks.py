@@ -1,0 +1,133 @@
+r"""Attacks on a stochastic network (docs/theory.md section 4): PGD, EOT-PGD, FGSM and a
+gradient-free random search, under linf and l2 in the box [0, 1]^d.
+
+Stochastic networks look robust under plain PGD because one noisy pass gives a noisy gradient
+(Athalye, Carlini, Wagner 2018), so EOT-PGD takes the gradient of the loss averaged over noise
+draws. Attacks are hand-written (not torchattacks) because they must draw the network noise
+from an explicit seeded generator and work in float64 under both norms; each is tested on a
+linear classifier whose minimal adversarial distance is exact. Every adversarial point is
+clipped to [0, 1]^d.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+Logits = Callable[..., torch.Tensor]  # model(x, generator=...) -> logits
+
+
+NORMS = ("linf", "l2")
+
+
+class AttackError(ValueError):
+    """Bad attack configuration."""
+
+
+def _check_norm(norm: str) -> None:
+    if norm not in NORMS:
+        raise AttackError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
+
+
+def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    """Back onto the eps-ball around x, then into the box [0, 1]^d."""
+    d = x_adv - x
+    if norm == "linf":
+        d = d.clamp(-eps, eps)
+    else:
+        n = d.norm(dim=1, keepdim=True).clamp_min(1e-300)
+        d = d * torch.clamp(eps / n, max=1.0)
+    return (x + d).clamp(0.0, 1.0)
+
+
+def _ascent_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
+    if norm == "linf":
+        return grad.sign()
+    return grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-300)
+
+
+def mean_probs(model: Logits, x: torch.Tensor, draws: int, generator: torch.Generator | None
+               ) -> torch.Tensor:
+    """Softmax averaged over ``draws`` noisy passes (draws fresh from the generator)."""
+    rep = x.repeat(draws, 1)
+    p = torch.softmax(model(rep, generator=generator), -1)
+    return p.reshape(draws, x.shape[0], -1).mean(0)
+
+
+def eot_loss(model: Logits, x: torch.Tensor, y: torch.Tensor, draws: int,
+             generator: torch.Generator | None) -> torch.Tensor:
+    """Per-point cross-entropy of the noise-averaged prediction (EOT: the gradient goes
+    through the average over ``draws`` noise draws)."""
+    p = mean_probs(model, x, draws, generator)
+    return F.nll_loss(torch.log(p.clamp_min(1e-12)), y, reduction="none")
+
+
+def pgd(model: Logits, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm: str = "linf",
+        steps: int = 20, step_size: float | None = None, restarts: int = 1, eot: int = 1,
+        generator: torch.Generator | None = None, loss_fn=None) -> torch.Tensor:
+    """PGD (eot = 1: one noisy pass per gradient; eot > 1: EOT-PGD), random restarts; returns
+    for each point the restart's end point with the highest loss."""
+    _check_norm(norm)
+    if eps == 0:
+        return x.clone()
+    step_size = step_size if step_size is not None else 2.5 * eps / steps
+    loss_fn = loss_fn or (lambda xa: eot_loss(model, xa, y, eot, generator))
+    best = x.clone()
+    best_loss = torch.full((x.shape[0],), -math.inf, dtype=x.dtype)
+    for r in range(restarts):
+        if r == 0:
+            xa = x.clone()
+        else:  # uniform start in the box around x (seeded)
+            noise = torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1
+            xa = project(x + eps * noise, x, eps, norm)
+        for _ in range(steps):
+            xa = xa.detach().requires_grad_(True)
+            per = loss_fn(xa)
+            (g,) = torch.autograd.grad(per.sum(), xa)
+            # keep each point's highest-loss iterate along the whole path (so that more steps
+            # can never end at a weaker point than fewer steps along the same path)
+            better = per.detach() > best_loss
+            best[better] = xa.detach()[better]
+            best_loss = torch.maximum(best_loss, per.detach())
+            xa = project(xa.detach() + step_size * _ascent_direction(g, norm), x, eps, norm)
+        with torch.no_grad():
+            per = loss_fn(xa)
+        better = per > best_loss
+        best[better] = xa[better]
+        best_loss = torch.maximum(best_loss, per)
+    return best.detach()
+
+
+def fgsm(model: Logits, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm: str = "linf",
+         generator: torch.Generator | None = None) -> torch.Tensor:
+    """One step of size eps along sign(grad) (linf) or grad/|grad| (l2), one noisy pass."""
+    _check_norm(norm)
+    xa = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(eot_loss(model, xa, y, 1, generator).sum(), xa)
+    return project(x + eps * _ascent_direction(g, norm), x, eps, norm).detach()
+
+
+def random_search(score: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                  y: torch.Tensor, eps: float, *, norm: str = "linf", samples: int = 400,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Gradient-free: ``samples`` uniform points of the ball (plus its vertices/boundary), the
+    one with the lowest score (probability of the true class) wins."""
+    _check_norm(norm)
+    n, d = x.shape
+    if norm == "linf":
+        u = torch.rand((samples, n, d), generator=generator, dtype=x.dtype) * 2 - 1
+        u[: samples // 2] = u[: samples // 2].sign()  # half on the vertices of the cube
+        cand = x[None] + eps * u
+    else:
+        g = torch.randn((samples, n, d), generator=generator, dtype=x.dtype)
+        g = g / g.norm(dim=2, keepdim=True)
+        rad = torch.rand((samples, n, 1), generator=generator, dtype=x.dtype) ** (1 / d)
+        rad[: samples // 2] = 1.0  # half on the sphere
+        cand = x[None] + eps * rad * g
+    cand = cand.clamp(0, 1)
+    with torch.no_grad():
+        s = score(cand.reshape(-1, d)).reshape(samples, n)
+    return cand[s.argmin(0), torch.arange(n)]
