@@ -8,11 +8,13 @@ r"""Plots of the flows of features (matplotlib only).
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.animation import FuncAnimation, PillowWriter
+from matplotlib.ticker import MaxNLocator
 
 from .errors import NumericsError
 from .grid import Grid
@@ -38,22 +40,40 @@ def space_time(sol: Solution, component: int = 0, ax=None, title: str = ""):
     return ax
 
 
+def _window(sol: Solution, window) -> tuple[tuple[float, float], ...]:
+    """The plotted region: ``window`` (a box inside the grid, e.g. where the data lie) or the
+    whole grid."""
+    if window is None:
+        return tuple(sol.grid.bounds)
+    window = tuple((float(a), float(b)) for a, b in window)
+    if len(window) != sol.grid.dim or any(not a < b for a, b in window):
+        raise NumericsError(f"window {window}: give one (low, high) pair per axis of the "
+                            f"{sol.grid.dim}-D grid, low < high")
+    return window
+
+
 def panels(sol: Solution, *, component: int = 0, velocity=None, trajectories=None,
-           times=None, title: str = ""):
+           times=None, title: str = "", window=None, label: str = "u"):
     """Panels of u(., t) in 2-D with quiver of v(., t) and trajectories up to each time.
 
     ``velocity(t)`` returns the field (2, nx, ny); ``trajectories`` has shape (S+1, N, 2)
     (network order s = 0..T, see numerics.trajectories); panel at PDE time t shows the
-    trajectory segment from the input up to network time T - t.
+    trajectory segment from the input up to network time T - t. ``window``: the box shown
+    (default: the whole grid); the colour scale is the range of u inside it.
     """
     if sol.grid.dim != 2:
         raise NumericsError(f"panels needs a 2-D solution, got dimension {sol.grid.dim}")
     idx = range(len(sol.times)) if times is None else [int(np.argmin(np.abs(sol.times - t)))
                                                        for t in times]
     idx = list(idx)
-    fig, axes = plt.subplots(1, len(idx), figsize=(3.6 * len(idx), 3.4), squeeze=False)
+    win = _window(sol, window)
+    fig, axes = plt.subplots(1, len(idx), figsize=(3.6 * len(idx), 3.6), squeeze=False,
+                             layout="constrained")
     X, Y = sol.grid.coords
-    vmin, vmax = sol.snapshots[:, component].min(), sol.snapshots[:, component].max()
+    inside = ((X >= win[0][0]) & (X <= win[0][1]) & (Y >= win[1][0]) & (Y <= win[1][1]))
+    shown = sol.snapshots[:, component][:, inside] if inside.any() else \
+        sol.snapshots[:, component]
+    vmin, vmax = shown.min(), shown.max()
     T = sol.times[-1]
     for ax, i in zip(axes[0], idx, strict=True):
         t = sol.times[i]
@@ -61,10 +81,14 @@ def panels(sol: Solution, *, component: int = 0, velocity=None, trajectories=Non
                           vmin=vmin, vmax=vmax)
         if velocity is not None:
             v = velocity(t)
-            sx = max(1, X.shape[0] // 16)
-            sy = max(1, X.shape[1] // 16)
-            ax.quiver(X[::sx, ::sy], Y[::sx, ::sy], v[0][::sx, ::sy], v[1][::sx, ::sy],
-                      color="white", alpha=0.7)
+            # about 16 arrows across the shown window, whatever its share of the grid
+            frac = [(w[1] - w[0]) / (b[1] - b[0]) for w, b in zip(win, sol.grid.bounds,
+                                                                  strict=True)]
+            sx = max(1, int(X.shape[0] * frac[0]) // 16)
+            sy = max(1, int(X.shape[1] * frac[1]) // 16)
+            q = inside[::sx, ::sy] if inside.any() else np.ones_like(X[::sx, ::sy], bool)
+            ax.quiver(X[::sx, ::sy][q], Y[::sx, ::sy][q], v[0][::sx, ::sy][q],
+                      v[1][::sx, ::sy][q], color="white", alpha=0.7)
         if trajectories is not None:
             S = trajectories.shape[0] - 1
             upto = _trajectory_index(t, T, S)
@@ -72,12 +96,12 @@ def panels(sol: Solution, *, component: int = 0, velocity=None, trajectories=Non
                 ax.plot(trajectories[: upto + 1, p, 0], trajectories[: upto + 1, p, 1], "r-",
                         lw=0.8)
                 ax.plot(*trajectories[upto, p], "r.", ms=4)
-        ax.set(title=f"u(., t = {t:.3g})", xlabel="x1", aspect="equal")
+        ax.set(title=f"{label}(., t = {t:.3g})", xlabel="x1", aspect="equal")
         if ax is axes[0][0]:
             ax.set_ylabel("x2")
-        ax.set_xlim(sol.grid.bounds[0])
-        ax.set_ylim(sol.grid.bounds[1])
-    fig.colorbar(m, ax=list(axes[0]), shrink=0.8)
+        ax.set_xlim(win[0])
+        ax.set_ylim(win[1])
+    fig.colorbar(m, ax=list(axes[0]), shrink=0.8, label=label)
     if title:
         fig.suptitle(title)
     return fig
@@ -130,23 +154,32 @@ def slices(sol: Solution, *, component: int = 0, times=None, point=None, traject
 
 
 def flow_gif(sol: Solution, path: str | Path, *, component: int = 0, trajectories=None,
-             fps: int = 6) -> Path:
-    """Animated GIF of u(., t) over the saved times (2-D: image; 3-D: the x1-x2 slice through
-    the maximum of |u(., T)|; 1-D: curve)."""
+             fps: int = 6, title: str = "", window=None, label: str = "u") -> Path:
+    """Animated GIF of u(., t) over the saved times (2-D: image with axes, a colour bar and
+    the caption ``title``; 3-D: the x1-x2 slice through the maximum of |u(., T)|; 1-D:
+    curve). ``window``: the box shown (default: the whole grid)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(4.5, 4))
+    fig, ax = plt.subplots(figsize=(5.2, 4.6), layout="constrained")
+    if title:  # wrapped: a GIF is narrow, and savefig cannot widen an animation's frame
+        fig.suptitle(textwrap.fill(title, 64), fontsize=9)
     T = sol.times[-1]
     if sol.grid.dim == 3:  # the x3 = const slice: a 2-D solution of the same snapshots
         k = slice_index(sol, component=component)[2]
         sol = Solution(Grid(bounds=sol.grid.bounds[:2], shape=sol.grid.shape[:2]), sol.times,
                        sol.snapshots[..., k], sol.stats)
         trajectories = None if trajectories is None else trajectories[..., :2]
+        window = None if window is None else tuple(window)[:2]
     if sol.grid.dim == 2:
         X, Y = sol.grid.coords
+        win = _window(sol, window)
         vmin, vmax = sol.snapshots[:, component].min(), sol.snapshots[:, component].max()
         mesh = ax.pcolormesh(X, Y, sol.snapshots[0, component], shading="auto", vmin=vmin,
                              vmax=vmax)
+        fig.colorbar(mesh, ax=ax, label=label)
+        ax.set(xlabel="x1", ylabel="x2", aspect="equal", xlim=win[0], ylim=win[1])
+        ax.xaxis.set_major_locator(MaxNLocator(5))  # a narrow panel: few, readable ticks
+        ax.yaxis.set_major_locator(MaxNLocator(5))
         dots = ax.plot([], [], "r.", ms=5)[0]
 
         def draw(i):
@@ -155,16 +188,17 @@ def flow_gif(sol: Solution, path: str | Path, *, component: int = 0, trajectorie
                 S = trajectories.shape[0] - 1
                 upto = _trajectory_index(sol.times[i], T, S)
                 dots.set_data(trajectories[upto, :, 0], trajectories[upto, :, 1])
-            ax.set_title(f"t = {sol.times[i]:.3g}")
+            ax.set_title(f"{label}(., t = {sol.times[i]:.3g})", fontsize=9)
             return mesh, dots
     elif sol.grid.dim == 1:
         line = ax.plot(sol.grid.axes[0], sol.snapshots[0, component])[0]
         ax.set_ylim(sol.snapshots[:, component].min() - 0.05,
                     sol.snapshots[:, component].max() + 0.05)
+        ax.set(xlabel="x", ylabel=label, xlim=_window(sol, window)[0])
 
         def draw(i):
             line.set_ydata(sol.snapshots[i, component])
-            ax.set_title(f"t = {sol.times[i]:.3g}")
+            ax.set_title(f"{label}(., t = {sol.times[i]:.3g})", fontsize=9)
             return (line,)
     else:
         raise NumericsError("flow_gif draws 1-D, 2-D and 3-D solutions only")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")  # headless: no display on CI
+# every figure a test writes through validation.doc.save_figure has its layout checked: an
+# overlap raises (worker processes inherit the setting)
+os.environ["CDVERIFY_CHECK_FIGURES"] = "1"
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -1,7 +1,6 @@
 """The feature-box bound of studies/robustness/bottleneck.py: sound (every input of the ball
-lands in
-the box, including the extremes an ascent finds), tight enough to matter, and wrong when
-mutated (a shrunk box, a wrong tanh offset); the box search against a dense brute force."""
+lands in the box, including the extremes an ascent finds), tight enough to matter, and wrong
+when mutated (a shrunk box, a wrong tanh offset); the box search against a dense brute force."""
 
 from __future__ import annotations
 
@@ -224,8 +223,10 @@ def _bracket_table_is_written(res: dict, cfg, folder) -> None:
     md = (folder / "robustness.md").read_text()
     assert "on the lower estimate through the feature bottleneck" in md
     assert "No exhaustive search in the input space" in md
+    from validation.doc import num
+
     r = res["attacks"]["linf:0.02"]
-    line = (f"| linf | {res['sigma']} | 0.02 | {r['feature_box']:.3f} | "
-            f"{r['robust_accuracy']:.3f} | {r['robust_accuracy'] - r['feature_box']:.3f} | "
+    line = (f"| linf | {res['sigma']} | 0.02 | {num(r['feature_box'])} | "
+            f"{num(r['robust_accuracy'])} | {num(r['robust_accuracy'] - r['feature_box'])} | "
             f"{r['feature_box_violations']} |")
     assert line in md

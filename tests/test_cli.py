@@ -197,15 +197,15 @@ def test_ctrl_c_during_a_report_exits_130_and_says_where_to_resume(tmp_path):
                             stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
-    while time.time() < deadline and not list(cache.glob("derive-*/result.json")):
+    while time.time() < deadline and not list(cache.glob("derivation-*/result.json")):
         time.sleep(0.2)
-    assert list(cache.glob("derive-*/result.json")), "the derive stage never completed"
+    assert list(cache.glob("derivation-*/result.json")), "the derivation stage never completed"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("cdverify report: interrupted after stage derive"), last
+    assert last.startswith("cdverify report: interrupted after stage derivation"), last
     assert last.endswith("rerun the same command to resume (finished work is cached)")
     assert not [p for p in cache.rglob(".*")], "temporary files left behind"
     assert not (tmp_path / "out").exists()

@@ -100,7 +100,8 @@ def test_each_cli_module_is_a_thin_layer(module):
 
 
 #: validation/'s floors, bottom to top: a module imports only its own package and lower floors
-FLOORS = {"store": 0, "stats": 1, "nets": 1, "studies": 2, "sweep": 3, "report": 4, "cli": 5}
+FLOORS = {"store": 0, "doc": 1, "stats": 2, "nets": 2, "studies": 3, "sweep": 4, "report": 5,
+          "cli": 6}
 
 
 def _floor(module: str) -> tuple[int, str] | None:
@@ -109,7 +110,11 @@ def _floor(module: str) -> tuple[int, str] | None:
     parts = module.split(".")
     if parts[0] != "validation" or len(parts) < 2 or parts[1] not in FLOORS:
         return None
-    package = ".".join(parts[1:3]) if parts[1] == "studies" and len(parts) > 2 else parts[1]
+    # a study's package is studies.<claim>; the modules beside them (the registry) belong to
+    # every study
+    shared = len(parts) > 2 and not (ROOT / "validation" / "studies" / parts[2]).is_dir()
+    package = ".".join(parts[1:3]) if parts[1] == "studies" and len(parts) > 2 \
+        and not shared else parts[1]
     return FLOORS[parts[1]], package
 
 
@@ -137,7 +142,7 @@ def upward_imports(graph: dict[str, set[str]]) -> list[str]:
 
 
 def test_validation_imports_run_one_way():
-    """store < nets, stats < studies < sweep < report < cli; no study imports another."""
+    """store < doc < nets, stats < studies < sweep < report < cli; no study imports another."""
     assert upward_imports(import_graph()) == []
 
 
@@ -146,7 +151,8 @@ def test_validation_imports_run_one_way():
                                       "validation.report.build"),
                                      ("validation.studies.depth.study",
                                       "validation.studies.agreement.study"),
-                                     ("validation.nets.train", "validation.stats.paired")])
+                                     ("validation.nets.train", "validation.stats.paired"),
+                                     ("validation.store.io", "validation.doc.render")])
 def test_the_direction_check_sees_a_planted_upward_import(planted):
     graph = import_graph()
     graph[planted[0]] = graph[planted[0]] | {planted[1]}
@@ -159,6 +165,38 @@ def test_validation_top_level_holds_packages_only():
     assert top == {"__init__"}
     packages = {p.name for p in (ROOT / "validation").iterdir() if (p / "__init__.py").exists()}
     assert packages == set(FLOORS)
+
+
+def test_every_registered_study_has_a_config_a_claim_and_a_section():
+    """Each study of the registry declares a frozen config dataclass, and its claims and
+    section are its own (not the abstract base's); the report and the sweep find them there."""
+    import dataclasses
+
+    from validation.studies import ORDER, REGISTRY, Study
+
+    assert list(REGISTRY)[:len(ORDER)] == list(ORDER)
+    for name, study in REGISTRY.items():
+        assert dataclasses.is_dataclass(study.config), name
+        assert study.config.__dataclass_params__.frozen, f"{name}: config not frozen"
+        for method in ("run", "claims", "section"):
+            assert getattr(type(study), method) is not getattr(Study, method), (name, method)
+        assert study.stage(study.config()).startswith(name), name
+
+
+def test_a_study_without_a_section_cannot_register():
+    from validation.studies import Study
+
+    class Incomplete(Study):  # negative control: no section
+        name, title, config = "incomplete", "Incomplete", dict
+
+        def run(self, config, folder, models):
+            return {}
+
+        def claims(self, stages, results):
+            return []
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete()
 
 
 def test_nothing_cites_a_path_outside_the_repository():

@@ -58,6 +58,9 @@ seed = [0]
     ("[robustness]\nK = 1.5\n", "[robustness] K = 1.5: must be an integer >= 1"),
     ("[robustness]\neps = [-0.1]\n", "[robustness] eps = [-0.1]: must be a non-empty list"),
     ("[nosuch]\nx = 1\n", "unknown table(s) ['nosuch']"),
+    # values the schema's types accept but the study's own config refuses, before any job
+    ("[robustness]\neps = [0.2, 0.1]\n", "[robustness]: eps_linf = [0.2, 0.1]: give increasing"),
+    ("[robustness]\neps = [0.0, 5.0]\n", "a linf radius above 1 is the whole box"),
 ])
 def test_sweep_config_schema_refuses_bad_keys_and_values(tmp_path, extra, message):
     from validation.sweep.run import SweepError, load_config

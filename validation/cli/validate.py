@@ -30,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from validation.nets.train import TrainConfig, load_model, resolve_device
     from validation.studies.agreement.experiment import validate
 
@@ -42,7 +44,6 @@ def run(args: argparse.Namespace) -> int:
                           t_end=args.t_end, epochs=args.epochs, seed=args.seed,
                           weight_decay=args.weight_decay,
                           flow_penalty=args.flow_penalty, device=args.device)
-    payload = validate(cfg, args.out, grid_n=args.grid, test_points=args.test_points,
-                       model=model)
-    print(payload["summary_md"])
+    validate(cfg, args.out, grid_n=args.grid, test_points=args.test_points, model=model)
+    print((Path(args.out) / "summary.md").read_text())
     return 0

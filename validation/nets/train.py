@@ -73,6 +73,18 @@ DATA_OVERRIDES = {"digits": {"weight_decay": 3e-3, "flow_penalty": 0.0, "epochs"
                              "grid": 192}}
 
 
+def data_overrides(data: str, *, epochs: bool = True) -> dict:
+    """The data set's own TrainConfig settings (DATA_OVERRIDES; epochs left out when
+    ``epochs`` is False, for a study whose epochs are its own)."""
+    keep = ("weight_decay", "flow_penalty") + (("epochs",) if epochs else ())
+    return {k: v for k, v in DATA_OVERRIDES.get(data, {}).items() if k in keep}
+
+
+def data_grid(data: str, default: int) -> int:
+    """The PDE grid (cells per axis) of the data set: its own where DATA_OVERRIDES sets one."""
+    return DATA_OVERRIDES.get(data, {}).get("grid", default)
+
+
 def sweep_config(spec, sigma: float, seed: int) -> TrainConfig:
     """The TrainConfig of one (sigma, seed) model of a sweep spec (data, epochs, blocks, device,
     and weight_decay / flow_penalty where the spec sets them, else TrainConfig's defaults)."""

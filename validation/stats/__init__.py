@@ -1,6 +1,7 @@
 """The statistics every verdict is decided with: paired comparisons against the sigma = 0
 baseline (paired: t-test, Holm, TOST, sign-flip permutation check), the power of those tests
-(power: minimum detectable effect, seeds needed) and fitted orders (fit)."""
+(power: minimum detectable effect, seeds needed), fitted orders (fit) and a verdict as
+report content (present)."""
 
 from .fit import slope
 from .paired import (
@@ -9,13 +10,12 @@ from .paired import (
     DELTA_RELATIVE,
     DELTA_ROBUST_ACCURACY,
     compare_to_baseline,
-    evidence,
     holm,
     sign_flip_p,
-    verdict_markdown,
 )
 from .power import POWER, minimum_detectable_effect, paired_power, seeds_needed
+from .present import evidence, verdict_blocks
 
 __all__ = ["ALPHA", "DELTA_ACCURACY", "DELTA_RELATIVE", "DELTA_ROBUST_ACCURACY", "POWER",
            "compare_to_baseline", "evidence", "holm", "minimum_detectable_effect",
-           "paired_power", "seeds_needed", "sign_flip_p", "slope", "verdict_markdown"]
+           "paired_power", "seeds_needed", "sign_flip_p", "slope", "verdict_blocks"]

@@ -29,13 +29,15 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from validation.doc.numbers import estimate, num, p_value
+
 from .power import POWER, minimum_detectable_effect, seeds_needed
 
 ALPHA = 0.05  # family-wise level of the two-sided tests (Holm over sigmas); TOST at ALPHA each
 
 EXACT_PERMUTATIONS = 16  # up to 2^16 sign patterns are enumerated; beyond, 2^16 are sampled
 
-# smallest effects of interest (documented in docs/validation.md; options of the commands)
+# smallest effects of interest (docs/claims.md; options of the commands)
 DELTA_ROBUST_ACCURACY = 0.02  # absolute, mean robust accuracy over the linf eps grid
 DELTA_ACCURACY = 0.02  # absolute, test accuracy (graph diffusion against the base classifier)
 DELTA_RELATIVE = 0.10  # relative to the sigma = 0 mean: Rademacher complexity, Lipschitz
@@ -159,11 +161,11 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
         elif sig:
             row["status"] = "worse"
         elif row["p_tost"] < alpha:
-            row["status"] = f"equivalent within {delta_abs:.3g}"
+            row["status"] = f"equivalent within {num(delta_abs, trim=True)}"
         elif row["p_not_delta"] < alpha:
-            row["status"] = f"no gain >= {delta_abs:.3g}"
+            row["status"] = f"no gain >= {num(delta_abs, trim=True)}"
         else:
-            row["status"] = "undecided"
+            row["status"] = "inconclusive"
         # the permutation test as a check of the t-test's decision (same hypothesis)
         perm_sig = row["p_permutation"] * len(rows) < alpha  # Bonferroni: conservative check
         row["permutation_agrees"] = bool(perm_sig == sig) if not row["note"] else None
@@ -174,25 +176,26 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
         verdict = "holds"
         best = max(better, key=lambda r: r["improvement"])
         summary = (f"better at {label} {', '.join(str(r[label]) for r in better)}; largest "
-                   f"effect {best['improvement']:+.3g} (95% CI {best['ci95'][0]:+.3g} .. "
-                   f"{best['ci95'][1]:+.3g}) at {label} {best[label]}"
+                   f"effect {estimate(best['improvement'], *best['ci95'])} at {label} "
+                   f"{best[label]}"
                    + (f"; worse at {label} {', '.join(str(r[label]) for r in worse)}"
                       if worse else ""))
     elif worse and len(worse) == len(rows):
         verdict = "fails"
         summary = f"significantly worse at every {label}: " + ", ".join(
-            f"{r[label]}: {r['improvement']:+.3g}" for r in rows)
+            f"{r[label]}: {num(r['improvement'], sign=True)}" for r in rows)
     elif rows and len(below) == len(rows):
         verdict = "refuted at delta"
-        summary = (f"no {label} improves by delta = {delta_abs:.3g} or more (every 90% "
+        summary = (f"no {label} improves by delta = {num(delta_abs, trim=True)} or more (every 90% "
                    "interval ends below delta)")
     else:
         verdict = "inconclusive"
         need = [r["seeds_needed"] for r in rows if r not in below]
         known = [k for k in need if k is not None]
         summary = ("neither an effect nor its absence at delta = "
-                   f"{delta_abs:.3g} is established; minimum detectable effect of this study "
-                   + ", ".join(f"{r['mde']:.3g}" for r in rows)
+                   f"{num(delta_abs, trim=True)} is established; minimum detectable effect of "
+                   "this study "
+                   + ", ".join(num(r["mde"]) for r in rows)
                    + ("; " + f"{max(known)} paired seeds would give {POWER:.0%} power to detect "
                       f"delta at the observed spread" if known and len(known) == len(need)
                       else "; the seeds needed cannot be estimated (fewer than 2 seeds or no "
@@ -200,39 +203,16 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
     split = [r for r in rows if r["permutation_agrees"] is False]
     if split:
         summary += "; the t-test and the sign-flip test disagree at " + ", ".join(
-            f"{label} {r[label]} (p {r['p_value']:.3g} vs {r['p_permutation']:.3g})"
+            f"{label} {r[label]} (p {p_value(r['p_value'])} vs {p_value(r['p_permutation'])})"
             for r in split)
     return {"verdict": verdict, "rows": rows, "summary": summary, "delta": delta_abs,
             "delta_rule": (f"{delta:g} x the {label} = 0 mean" if relative else f"{delta:g}"),
             "label": label,
             "seeds_needed": max((r["seeds_needed"] for r in rows
                                  if r["seeds_needed"] is not None), default=None),
-            "rule": f"paired t-test of within-seed differences, Holm over {len(others)} "
-                    f"settings of {label} at {alpha}; TOST at delta = {delta_abs:.3g}; sign-flip "
-                    "permutation test as a check"}
-
-
-def evidence(verdict: dict) -> str:
-    """A verdict's evidence cell in a claims table: the statistic, the finding and the test."""
-    return "; ".join(x for x in (verdict.get("statistic"), verdict.get("summary"),
-                                 verdict.get("rule")) if x)
-
-
-def verdict_markdown(verdict: dict, claim: str) -> list[str]:
-    """The verdict line and a table with one row per sigma, for the Markdown reports."""
-    stat = f"{verdict['statistic']}; " if "statistic" in verdict else ""
-    label = verdict.get("label", "sigma")
-    lines = ["", f"**Verdict on '{claim}': {verdict['verdict']}** ({verdict['summary']}).",
-             "", f"Rule: {stat}{verdict['rule']}.", "",
-             f"| {label} | seeds | value | at {label} 0 | improvement (95% CI) | p paired t "
-             "| p Holm | p sign-flip | p TOST | MDE | seeds for 80% power at delta | status |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in verdict["rows"]:
-        lo, hi = r["ci95"]
-        need = r["seeds_needed"]
-        lines.append(f"| {r[label]} | {r['seeds']} | {r['mean']:.4g} | {r['baseline']:.4g} "
-                     f"| {r['improvement']:+.3g} ({lo:+.3g} .. {hi:+.3g}) | {r['p_value']:.3g} "
-                     f"| {r['p_holm']:.3g} | {r['p_permutation']:.3g} | {r['p_tost']:.3g} | "
-                     f"{r['mde']:.3g} | {need if need is not None else 'n/a'} | {r['status']}"
-                     + (f" ({r['note']})" if r["note"] else "") + " |")
-    return lines
+            "rule": "paired t-test of within-seed differences at "
+                    + (f"{alpha}, Holm over {len(others)} settings of {label}"
+                       if len(others) > 1 else f"{alpha} (one setting of {label}: no "
+                       "multiplicity correction)")
+                    + f"; TOST at delta = {num(delta_abs, trim=True)}; sign-flip permutation "
+                    "test as a check"}

@@ -9,28 +9,15 @@ from __future__ import annotations
 import itertools
 import os
 import tomllib
-from dataclasses import fields
 from pathlib import Path
 
-from validation.stats.paired import DELTA_RELATIVE, DELTA_ROBUST_ACCURACY
-from validation.studies.robustness.sweep import RobustnessSweep
+from validation.studies import REGISTRY
 
-# the per-model search sizes of a robustness job: the report's RobustnessSweep defaults
-SEARCH = ("exhaustive_per_axis", "expected_draws", "random_samples", "confirm_draws",
-          "certify_points")
+#: the job kinds: every registered study with a sweep job, in the registry's order
+KINDS = tuple(name for name, st in REGISTRY.items() if st.sweep_defaults is not None)
 
-KINDS = ("agreement", "robustness", "rademacher")
-
-DEFAULTS = {
-    "agreement": {"grid": 64, "test_points": 60},
-    # robustness and rademacher jobs run the report's studies (robustness_row, rademacher_row);
-    # delta: the smallest effect of interest of the paired verdict
-    "robustness": {"points": 40, "K": 16, "pgd_steps": 10, "eps": [0.0, 0.05, 0.1, 0.2, 0.4],
-                   "eps_l2": [0.0, 0.07, 0.14, 0.28, 0.56], "delta": DELTA_ROBUST_ACCURACY,
-                   **{f.name: f.default for f in fields(RobustnessSweep) if f.name in SEARCH}},
-    "rademacher": {"points": 100, "draws": 12, "steps": 40, "noise_samples": 4,
-                   "delta": DELTA_RELATIVE},
-}
+#: the keys of each kind's TOML table and their defaults (each study's sweep_defaults)
+DEFAULTS = {k: REGISTRY[k].sweep_defaults for k in KINDS}
 
 
 class SweepError(ValueError):
@@ -112,6 +99,14 @@ def load_config(path: str | Path) -> dict:
         for key, value in table.items():
             _check_value(f"{path}: [{kind}]", key, value, DEFAULTS[kind][key])
     params = {k: {**DEFAULTS[k], **doc.get(k, {})} for k in KINDS}
+    for kind in sw["jobs"]:  # what the studies' own configs refuse, refused before any job
+        probe = {"kind": kind, "data": sw["data"][0], "sigma": float(max(sw["sigma"])),
+                 "seed": 0, "blocks": blocks[0], "epochs": int(sw.get("epochs", 100)),
+                 "params": params[kind]}
+        try:
+            REGISTRY[kind].sweep_check(probe)
+        except ValueError as exc:
+            raise SweepError(f"{path}: [{kind}]: {exc}") from None
     return {"jobs": sw["jobs"], "data": sw["data"], "sigma": [float(s) for s in sw["sigma"]],
             "seed": [int(s) for s in sw["seed"]], "blocks": blocks,
             "epochs": int(sw.get("epochs", 100)), "params": params}
@@ -126,46 +121,14 @@ def expand(cfg: dict) -> list[dict]:
                                                     cfg["seed"], cfg["blocks"])]
 
 
-def _data_training(job: dict) -> dict:
-    """The data set's training settings other than epochs (train.DATA_OVERRIDES: digits keeps
-    its weight decay instead of the flow penalty)."""
-    from validation.nets.train import DATA_OVERRIDES
-
-    return {k: v for k, v in DATA_OVERRIDES.get(job["data"], {}).items()
-            if k in ("weight_decay", "flow_penalty")}
-
-
-def job_spec(job: dict):
-    """The report's study spec (RobustnessSweep or RademacherSweep) of one robustness or
-    rademacher job, so that a sweep runs the same code as the report. A spec names its
-    sigmas; a job runs only its own (sigma, seed), the rest of the spec's grid is unused."""
-    from validation.studies.rademacher.sweep import RademacherSweep
-
-    p = job["params"]
-    common = {"data": job["data"], "sigmas": (0.0, job["sigma"] or 1.0), "seeds": 1,
-              "epochs": job["epochs"], "blocks": job["blocks"], "points": p["points"],
-              **_data_training(job)}
-    if job["kind"] == "robustness":
-        return RobustnessSweep(**common, eps_linf=tuple(p["eps"]), eps_l2=tuple(p["eps_l2"]),
-                               K=p["K"], steps=p["pgd_steps"], **{k: p[k] for k in SEARCH})
-    if job["kind"] == "rademacher":
-        return RademacherSweep(**common, draws=p["draws"], steps=p["steps"],
-                               noise_samples=p["noise_samples"])
-    raise SweepError(f"job kind {job['kind']!r} has no study spec; valid: robustness, "
-                     "rademacher")
-
-
 def sweep_verdicts(results: list[dict], cfg: dict) -> list[dict]:
-    """The paired verdicts of each (kind, data, blocks) group of robustness and rademacher
-    jobs against its sigma = 0 jobs (paired by seed), with the same rules as the report;
-    delta from the sweep config ``cfg`` (load_config)."""
-    from validation.studies.rademacher.sweep import claim_verdict
-    from validation.studies.robustness.sweep import claim_verdicts
-
+    """The paired verdicts of each (kind, data, blocks) group of the jobs whose study decides
+    a claim (a ``row`` in their results) against its sigma = 0 jobs (paired by seed), with the
+    same rules as the report; delta from the sweep config ``cfg`` (load_config)."""
     groups: dict = {}
     for r in results:
         j = r["job"]
-        if j["kind"] in ("robustness", "rademacher"):
+        if "row" in r["result"]:
             groups.setdefault((j["kind"], j["data"], j["blocks"]), []).append(r)
     out = []
     for (kind, data, blocks), rs in sorted(groups.items()):
@@ -178,66 +141,27 @@ def sweep_verdicts(results: list[dict], cfg: dict) -> list[dict]:
             out.append(entry | {"why": f"no verdict: sigmas {sigmas} need 0 (the baseline) "
                                 "and one sigma > 0"})
             continue
-        delta = cfg["params"][kind]["delta"]
-        if kind == "robustness":
-            out.append(entry | claim_verdicts(rows, sigmas, rs[0]["job"]["params"]["eps"],
-                                              delta))
-        else:
-            out.append(entry | {"verdict": claim_verdict(rows, sigmas, delta)})
+        out.append(entry | REGISTRY[kind].sweep_verdicts(rows, sigmas, rs[0]["job"]["params"],
+                                                         cfg["params"][kind]["delta"]))
     return out
 
 
 def run_job(job: dict, root: str) -> dict:
-    """Run one job (or return its stored result). Safe to call in any worker process."""
-    import numpy as np
+    """Run one job (or return its stored result) by its study's sweep_job. Safe to call in
+    any worker process."""
     import torch
 
-    from validation.nets.cached import cached_model
-    from validation.nets.data import make_dataset
-    from validation.nets.train import TrainConfig
     from validation.store.cache import cached_json, config_key
 
+    if job["kind"] not in KINDS:
+        raise SweepError(f"unknown job kind {job['kind']!r}; valid: {', '.join(KINDS)}")
     torch.set_num_threads(1)  # one process per core
     root_p = Path(root)
     marker = root_p / "cache" / f"job-{job['kind']}-{config_key(job)}.json"
     reused = marker.exists()
 
     def compute() -> dict:
-        p = job["params"]
-        if job["kind"] == "robustness":
-            from validation.studies.robustness.sweep import robust_auc, robustness_row
-
-            spec = job_spec(job)
-            row = robustness_row(spec, job["sigma"], job["seed"], str(root_p / "models"))
-            box = [row["attacks"][f"linf:{e}"].get("feature_box") for e in spec.eps_linf]
-            return {"clean_acc": row["clean_accuracy"],
-                    "robust_auc_linf": robust_auc(row, spec.eps_linf),
-                    **({"feature_box_auc_linf": float(np.mean(box))} if None not in box
-                       else {}),
-                    "flags_pass": bool(all(row["flags"].values())), "row": row}
-        if job["kind"] == "rademacher":
-            from validation.studies.rademacher.sweep import rademacher_row
-
-            row = rademacher_row(job_spec(job), job["sigma"], job["seed"],
-                                 str(root_p / "models"))
-            return {k: row[k] for k in ("R_lower", "R_lower_se", "R_upper", "gap_loss",
-                                        "test_acc")} | {"row": row}
-        cfg = TrainConfig(data=job["data"], sigma=job["sigma"], seed=job["seed"],
-                          blocks=job["blocks"], epochs=job["epochs"], **_data_training(job))
-        data = make_dataset(cfg.data, cfg.n, seed=cfg.seed, noise=cfg.noise)
-        model, _ = cached_model(root_p / "models", cfg, data, progress=False)
-        model = model.cpu()
-        if job["kind"] == "agreement":
-            from validation.studies.agreement.experiment import validate
-
-            pay = validate(cfg, root_p / "jobs" / config_key(job), grid_n=p["grid"],
-                           test_points=p["test_points"], model=model, progress=False)
-            ag = pay["agreement"]
-            return {"gap_net_sd": ag["gap_net_sd"], "gap_sd_pde": ag["gap_sd_pde"],
-                    "order_K": ag["k_study"]["order"], "order_grid": ag["grid_study"]["order"],
-                    "order_step": ag["step_study"]["order_successive"],
-                    "test_acc": pay["accuracy"]["test_acc"]}
-        raise SweepError(f"unknown job kind {job['kind']!r}; valid: {', '.join(KINDS)}")
+        return REGISTRY[job["kind"]].sweep_job(job, root_p)
 
     result = cached_json(root_p, f"job-{job['kind']}", job, compute)
     return {"job": job, "result": result, "reused": reused, "pid": os.getpid()}
@@ -286,6 +210,48 @@ def aggregate(results: list[dict]) -> list[dict]:
     return rows
 
 
+#: the claim each job kind's verdict tests
+WHAT = {"robustness": "diffusion improves robustness",
+        "rademacher": "diffusion reduces the Rademacher complexity"}
+
+
+def blocks(rows: list[dict], verdicts: list[dict], jobs: int, reused: int,
+           folder: str = "") -> list:
+    """The sweep's content: mean ± sd tables per job kind, the paired verdicts and the figure
+    (named relative to the document; ``folder``: the sweep's folder inside it)."""
+    from validation.doc import Figure, Heading, mean_sd, para, strong, table
+    from validation.stats.present import verdict_blocks
+
+    out: list = []
+    for kind in KINDS:
+        kr = [r for r in rows if r["kind"] == kind]
+        if not kr:
+            continue
+        metrics = [k for k in kr[0] if k not in ("kind", "data", "sigma", "blocks", "n")
+                   and not k.endswith("_sd")]
+        out += [Heading(kind, 3),
+                table(["data", "sigma", "blocks", "n", *metrics],
+                      [[r["data"], str(r["sigma"]), str(r["blocks"]), str(r["n"]),
+                        *[mean_sd(r[m], r.get(m + "_sd", 0.0)) if isinstance(r[m], float)
+                          else str(r[m]) for m in metrics]] for r in kr])]
+    for v in verdicts:
+        head = f"{WHAT[v['kind']]} ({v['data']}, L = {v['blocks']}, {v['seeds']} paired seeds)"
+        if "why" in v:
+            out.append(para(strong(head), f": {v['why']}"))
+            continue
+        out += verdict_blocks(v["verdict"], head)
+        if "lower_estimate_verdict" in v:
+            out += verdict_blocks(v["lower_estimate_verdict"], f"{head}, on the lower estimate "
+                                  "through the feature bottleneck")
+        if "lipschitz_verdict" in v:
+            out += verdict_blocks(v["lipschitz_verdict"], "diffusion lowers the Lipschitz "
+                                  f"constant of the trained networks ({v['data']})")
+    out += [para(f"{jobs} jobs: {jobs - reused} run, {reused} reused from the cache."),
+            Figure(f"{folder}sweep.png", "the headline metric of each job kind against sigma "
+                   "(mean ± sd over seeds)")]
+    return out
+
+
 def write_outputs(rows: list[dict], results: list[dict], out: Path, cfg: dict | None = None
                   ) -> list[str]:
     """sweep.csv, sweep.md (tables, and the paired verdicts when ``cfg``, the loaded config,
@@ -296,8 +262,9 @@ def write_outputs(rows: list[dict], results: list[dict], out: Path, cfg: dict | 
 
     import matplotlib.pyplot as plt
 
-    from validation.stats.paired import verdict_markdown
-    from validation.store.io import atomic_write_text, package_versions, save_figure, write_json
+    from validation.doc import Heading, to_markdown
+    from validation.doc.figures import save_figure
+    from validation.store.io import atomic_write_text, package_versions, write_json
 
     out.mkdir(parents=True, exist_ok=True)
     keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("kind", "data",
@@ -308,45 +275,15 @@ def write_outputs(rows: list[dict], results: list[dict], out: Path, cfg: dict | 
     w.writeheader()
     w.writerows(rows)
     atomic_write_text(out / "sweep.csv", buf.getvalue())
-    md = ["# Sweep (mean +- sd over seeds)", ""]
-    for kind in KINDS:
-        kr = [r for r in rows if r["kind"] == kind]
-        if not kr:
-            continue
-        metrics = [k for k in kr[0] if k not in ("kind", "data", "sigma", "blocks", "n")
-                   and not k.endswith("_sd")]
-        md += [f"## {kind}", "", "| data | sigma | blocks | n | " + " | ".join(metrics) + " |",
-               "|" + "---|" * (4 + len(metrics))]
-        for r in kr:
-            cells = [f"{r[m]:.4g} +- {r.get(m + '_sd', 0):.2g}" if isinstance(r[m], float)
-                     else str(r[m]) for m in metrics]
-            md.append(f"| {r['data']} | {r['sigma']} | {r['blocks']} | {r['n']} | "
-                      + " | ".join(cells) + " |")
-        md.append("")
     verdicts = sweep_verdicts(results, cfg) if cfg is not None else []
-    for v in verdicts:
-        what = {"robustness": "diffusion improves robustness",
-                "rademacher": "diffusion reduces the Rademacher complexity"}[v["kind"]]
-        head = f"{what} ({v['data']}, L = {v['blocks']}, {v['seeds']} paired seeds)"
-        if "why" in v:
-            md += ["", f"**{head}**: {v['why']}"]
-            continue
-        md += verdict_markdown(v["verdict"], head)
-        if "lower_estimate_verdict" in v:
-            md += verdict_markdown(v["lower_estimate_verdict"], f"{head}, on the lower "
-                                   "estimate through the feature bottleneck")
-        if "lipschitz_verdict" in v:
-            md += verdict_markdown(v["lipschitz_verdict"], "diffusion lowers the Lipschitz "
-                                   f"constant of the trained networks ({v['data']})")
     reused = sum(r["reused"] for r in results)
-    md.append("")
-    md.append(f"{len(results)} jobs: {len(results) - reused} run, {reused} reused from the "
-              "cache.")
-    atomic_write_text(out / "sweep.md", "\n".join(md) + "\n")
-    headline = {"agreement": "gap_sd_pde", "robustness": "robust_auc_linf",
-                "rademacher": "R_lower"}
+    atomic_write_text(out / "sweep.md", to_markdown(
+        [Heading("Sweep (mean ± sd over seeds)", 1),
+         *blocks(rows, verdicts, len(results), reused)]))
+    headline = {k: REGISTRY[k].sweep_headline for k in KINDS}
     kinds = [k for k in KINDS if any(r["kind"] == k for r in rows)]
-    fig, axes = plt.subplots(1, len(kinds), figsize=(4.5 * len(kinds), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.5 * len(kinds), 3.8), squeeze=False,
+                             layout="constrained")
     for ax, kind in zip(axes[0], kinds, strict=True):
         m = headline[kind]
         for data in sorted({r["data"] for r in rows}):
@@ -357,7 +294,8 @@ def write_outputs(rows: list[dict], results: list[dict], out: Path, cfg: dict | 
         ax.legend(fontsize=8)
     save_figure(fig, out / "sweep.png")
     write_json(out / "sweep.json", {"rows": rows, "jobs": results, "config": cfg,
-                                    "verdicts": verdicts, "versions": package_versions()})
+                                    "verdicts": verdicts, "reused": reused,
+                                    "versions": package_versions()})
     return ["sweep.csv", "sweep.md", "sweep.png", "sweep.json"]
 
 

@@ -1,5 +1,6 @@
 """The depth limit: do trained networks approach their PDE as h = T/L -> 0?"""
 
+from .stage import DepthLimitStudy
 from .study import DepthStudy, depth_finding, depth_markdown, run_depth_study
 
-__all__ = ["DepthStudy", "depth_finding", "depth_markdown", "run_depth_study"]
+__all__ = ["DepthLimitStudy", "DepthStudy", "depth_finding", "depth_markdown", "run_depth_study"]

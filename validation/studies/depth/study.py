@@ -158,24 +158,32 @@ def depth_finding(table: list[dict]) -> tuple[float, list[int], str, str]:
                            "0.5)" + note), "inconclusive"
 
 
-def depth_markdown(res: dict) -> str:
-    """The depth table and the finding."""
+def depth_blocks(res: dict) -> list:
+    """The depth table and the finding as document blocks."""
+    from validation.doc import interval, num, para, strong, table
+
     sp = res["spec"]
-    md = [f"Depth study ({sp['data']}, sigma {sp['sigma']}, T = 1, {sp['seeds']} seed(s), "
-          f"{sp['samples']} noise draws): gap |network - PDE| at {sp['test_points']} test "
-          "points (mean and max over points and classes) against h = T/L; each L is its own "
-          "trained network.", "",
-          "| L | h | gap (max) | gap (mean) | MC SE (max / mean) | grid error (max / mean) | "
-          "PDE acc | network acc |", "|---|---|---|---|---|---|---|---|"]
-    for t in res["table"]:
-        md.append(f"| {t['blocks']} | {t['h']:.4g} | {t['gap_max']:.3g} | {t['gap_mean']:.3g} "
-                  f"| {t['mc_se_max']:.2g} / {t['mc_se_mean']:.2g} | {t['grid_error']:.2g} / "
-                  f"{t['grid_error_mean']:.2g} | {t['pde_accuracy']:.3f} | "
-                  f"{t['network_accuracy']:.3f} |")
+    rows = [[str(t["blocks"]), num(t["h"], 4, trim=True), num(t["gap_max"]), num(t["gap_mean"]),
+             f"{num(t['mc_se_max'], 2)} / {num(t['mc_se_mean'], 2)}",
+             f"{num(t['grid_error'], 2)} / {num(t['grid_error_mean'], 2)}",
+             num(t["pde_accuracy"]), num(t["network_accuracy"])] for t in res["table"]]
     ci = res["order_ci95"]
-    seeds = ", ".join(f"{o:.2f}" for o in res["order_per_seed"])
-    md += ["", f"Fitted order of the mean gap in h over L = {res['fitted_depths']}: "
-           f"{res['order']:.2f}" + (f" (per seed {seeds}; 95% CI {ci[0]:.2f} .. {ci[1]:.2f})"
-                                    if len(res["order_per_seed"]) > 1 else "")
-           + f". Finding: **{res['finding']}**."]
-    return "\n".join(md) + "\n"
+    seeds = ", ".join(num(o, 2) for o in res["order_per_seed"])
+    spread = (f" (per seed {seeds}; 95% CI {interval(*ci)})"
+              if len(res["order_per_seed"]) > 1 else "")
+    return [para(f"Depth study ({sp['data']}, sigma {sp['sigma']}, T = 1, {sp['seeds']} "
+                 f"seed(s), {sp['samples']} noise draws): gap |network - PDE| at "
+                 f"{sp['test_points']} test points (mean and max over points and classes) "
+                 "against h = T/L; each L is its own trained network."),
+            table(["L", "h", "gap (max)", "gap (mean)", "MC SE (max / mean)",
+                   "grid error (max / mean)", "PDE acc", "network acc"], rows),
+            para("Fitted order of the mean gap in h over L = "
+                 f"{', '.join(map(str, res['fitted_depths'])) or 'none'}: "
+                 f"{num(res['order'], 2)}{spread}. Finding: ", strong(res["finding"]), ".")]
+
+
+def depth_markdown(res: dict) -> str:
+    """The depth table and the finding as Markdown."""
+    from validation.doc import to_markdown
+
+    return to_markdown(depth_blocks(res))

@@ -2,5 +2,6 @@
 animated (examples; ``cdverify solve``)."""
 
 from .examples import Example, example, run_example
+from .stage import FlowsConfig, FlowsStudy
 
-__all__ = ["Example", "example", "run_example"]
+__all__ = ["Example", "FlowsConfig", "FlowsStudy", "example", "run_example"]

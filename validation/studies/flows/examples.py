@@ -124,7 +124,8 @@ def run_example(name: str, out, *, convection: str = "central2", diffusion: str 
     from numerics import NumericsError, solve
     from numerics.plots import flow_gif, panels, slices, space_time
     from numerics.trajectories import characteristics
-    from validation.store.io import save_figure, write_json
+    from validation.doc.figures import save_figure
+    from validation.store.io import write_json
 
     ex = example(name)
     n = n if n is not None else (32 if len(ex.bounds) == 3 else 96)
@@ -157,7 +158,7 @@ def run_example(name: str, out, *, convection: str = "central2", diffusion: str 
     else:
         fig, figure = space_time(sol, title=f"{ex.name}: space-time").figure, "space_time.png"
     save_figure(fig, out / figure)
-    flow_gif(sol, out / "flow.gif", trajectories=traj)
+    flow_gif(sol, out / "flow.gif", trajectories=traj, title=label)
     files = [figure, "flow.gif"]
     config = {"example": name, "convection": convection, "diffusion": diffusion,
               "stepper": stepper, "n": n, "dt": dt, "frames": frames}

@@ -2,7 +2,8 @@
 its violation, the continuum limit and the transductive claim (study; docs/graphs.md)."""
 
 from .coin import Coin, CoinConfig, run_coin, transductive_data
+from .stage import GraphDiffusionStudy
 from .study import GraphStudy, run_study, write_outputs
 
-__all__ = ["Coin", "CoinConfig", "GraphStudy", "run_coin", "run_study", "transductive_data",
-           "write_outputs"]
+__all__ = ["Coin", "CoinConfig", "GraphDiffusionStudy", "GraphStudy", "run_coin", "run_study",
+           "transductive_data", "write_outputs"]

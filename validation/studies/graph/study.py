@@ -211,7 +211,8 @@ def run_study(spec: GraphStudy, progress: bool = True) -> dict:
 def claims(res: dict) -> list[dict]:
     """The graph rows of the claims table: the comparison condition, the continuum limit, and
     one classification verdict per data set."""
-    from validation.stats.paired import evidence
+    from validation.doc import interval, num
+    from validation.stats.present import evidence
 
     hub, rg = res["hub"], res["random_graphs"]
     ok = rg["agree"] == rg["graphs"] and hub["found"] and hub["none_at_tau_star"]
@@ -219,9 +220,9 @@ def claims(res: dict) -> list[dict]:
                       "tau* = 1 / max_i (d_i - W_ii)",
              "status": "holds" if ok else "fails", "section": "graph",
              "evidence": f"{rg['agree']}/{rg['graphs']} random graphs: order kept at 0.99 tau*, "
-                         f"broken at 1.01 tau*; hub graph: tau* = {hub['tau_star']:.3g}, "
+                         f"broken at 1.01 tau*; hub graph: tau* = {num(hub['tau_star'])}, "
                          + (f"violation found at tau = {hub['tau']} (node of degree "
-                            f"{hub['degree']}, u1 = {hub['value']:.3g} < 0)" if hub["found"]
+                            f"{hub['degree']}, u1 = {num(hub['value'])} < 0)" if hub["found"]
                             else f"no violation found at tau = {hub['tau']}")
                          + ("" if hub["none_at_tau_star"] else "; a violation AT tau*")}]
     hf, lim = res["heat_flow"], res["limits"]
@@ -232,10 +233,11 @@ def claims(res: dict) -> list[dict]:
     rows.append({"claim": "Graph heat flow converges to the continuum heat flow, each "
                           "normalisation to its expected operator",
                  "status": status, "section": "graph",
-                 "evidence": f"RMS error {hf['mean_errors'][0]:.3g} -> {hf['mean_errors'][-1]:.3g}"
-                             f" for N {hf['ns'][0]} -> {hf['ns'][-1]}, order {hf['order']:.2f} "
-                             f"(95% CI {hf['ci95'][0]:.2f} .. {hf['ci95'][1]:.2f}; expected "
-                             f"{hf['expected_order']:.2f}); " + "; ".join(
+                 "evidence": f"RMS error {num(hf['mean_errors'][0])} -> "
+                             f"{num(hf['mean_errors'][-1])} for N {hf['ns'][0]} -> "
+                             f"{hf['ns'][-1]}, order {num(hf['order'], 2)} (95% CI "
+                             f"{interval(*hf['ci95'])}; expected "
+                             f"{num(hf['expected_order'], 2)}); " + "; ".join(
                                  f"{r['normalisation']} -> {r['identified']} ({r['status']})"
                                  for r in lim["rows"])})
     for d, v in res["coin"]["verdicts"].items():
@@ -251,12 +253,12 @@ def _figures(res: dict, out: Path) -> list[str]:
     import numpy as np
 
     from numerics.graph import degrees
-    from validation.store.io import save_figure
+    from validation.doc.figures import save_figure
 
     hub = res["_hub"]
     W = hub["graph"]
     excess = np.sort(degrees(W) - W.diagonal())[::-1]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     ax = axes[0]
     ax.semilogy(np.arange(1, len(excess) + 1), excess, ".", ms=3, label="d_i - W_ii")
     for t, style in ((hub["tau"], "r--"), (hub["tau_star"], "k:")):
@@ -283,7 +285,17 @@ def _figures(res: dict, out: Path) -> list[str]:
     save_figure(fig, out / "graph_violation.png")
 
     hf, lim = res["heat_flow"], res["limits"]
-    fig, axes = plt.subplots(1, 1 + len(lim["rows"]), figsize=(4 * (1 + len(lim["rows"])), 3.6))
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
+    def n_axis(ax, ns):
+        """Log N axis with the sample sizes as its only ticks (no crowded minor labels)."""
+        ax.xaxis.set_major_locator(FixedLocator(ns))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+
+    fig, axes = plt.subplots(1, 1 + len(lim["rows"]), figsize=(4 * (1 + len(lim["rows"])), 3.8),
+                             layout="constrained")
     ax = axes[0]
     ns = np.asarray(hf["ns"], float)
     for n, errs in zip(ns, hf["errors"], strict=True):
@@ -292,18 +304,21 @@ def _figures(res: dict, out: Path) -> list[str]:
     ax.loglog(ns, hf["mean_errors"][0] * (ns / ns[0]) ** -hf["expected_order"], "k--",
               label=f"N^-{hf['expected_order']:.2f}")
     ax.set(xlabel="N", ylabel="RMS error at t", title="heat flow vs closed form")
+    n_axis(ax, list(ns))
     ax.legend(fontsize=7)
     for ax, row in zip(axes[1:], lim["rows"], strict=True):
         for name, r in row["residuals"].items():
             ax.loglog(lim["ns"], r, "o-" if name == row["identified"] else ".--", label=name)
         ax.set(xlabel="N", title=f"{row['normalisation']}: {row['status']}",
                ylabel="relative residual")
+        n_axis(ax, list(lim["ns"]))
         ax.legend(fontsize=6)
     save_figure(fig, out / "graph_limit.png")
 
     coin = res["coin"]
     data = list(coin["verdicts"])
-    fig, axes = plt.subplots(1, len(data) + 1, figsize=(3.6 * (len(data) + 1), 3.4))
+    fig, axes = plt.subplots(1, len(data) + 1, figsize=(3.6 * (len(data) + 1), 3.6),
+                             layout="constrained")
     for ax, d in zip(axes, data, strict=False):
         runs = [r for r in coin["runs"] if r["data"] == d]
         Ks = sorted({r["K"] for r in runs})
@@ -323,56 +338,69 @@ def _figures(res: dict, out: Path) -> list[str]:
     return ["graph_violation.png", "graph_limit.png", "graph_coin.png"]
 
 
-def markdown(res: dict) -> str:
-    """The section: tau* table, violation, continuum tables, COIN verdicts and tau sweep."""
-    from validation.stats.paired import verdict_markdown
+def blocks(res: dict, folder: str = "") -> list:
+    """The section: tau* table, violation, continuum tables, COIN verdicts and tau sweep, and
+    the figures (named relative to the document; ``folder``: the study's folder in it)."""
+    from validation.doc import Figure, interval, mean_sd, num, para, table
+    from validation.stats.present import verdict_blocks
 
     keys = list(COIN_DEFAULTS)
-    md = ["| graph | nodes | max (d_i - W_ii) | tau* | " + " | ".join(
-        f"tau {COIN_DEFAULTS[k]} ({k})" for k in keys) + " |", "|---" * (4 + len(keys)) + "|"]
-    for r in res["taus"]:
-        md.append(f"| {r['graph']} | {r['nodes']} | {r['max_excess_degree']:.3g} | "
-                  f"{r['tau_star']:.3g} | " + " | ".join(
-                      r[f"tau {COIN_DEFAULTS[k]} ({k})"] for k in keys) + " |")
+    out = [table(["graph", "nodes", "max (d_i - W_ii)", "tau*",
+                  *[f"tau {COIN_DEFAULTS[k]} ({k})" for k in keys]],
+                 [[r["graph"], str(r["nodes"]), num(r["max_excess_degree"]), num(r["tau_star"]),
+                   *[r[f"tau {COIN_DEFAULTS[k]} ({k})"] for k in keys]] for r in res["taus"]])]
     hub = res["hub"]
-    md += ["", f"Violation finder on the hub graph at tau = {hub['tau']} (tau* = "
-           f"{hub['tau_star']:.3g}): " + (f"u0 = e_i at node {hub['node']} (degree "
-                                         f"{hub['degree']}) gives u1_i = {hub['value']:.3g}"
-                                         if hub["found"] else "none found")
-           + f"; at tau* none {'exists' if hub['none_at_tau_star'] else 'EXISTS: a defect'}."
-           f" Random graphs: {res['random_graphs']['agree']}/{res['random_graphs']['graphs']} "
-           "agree with the condition on both sides of tau*.", ""]
+    found = (f"u0 = e_i at node {hub['node']} (degree {hub['degree']}) gives u1_i = "
+             f"{num(hub['value'])}" if hub["found"] else "none found")
+    out.append(para(f"Violation finder on the hub graph at tau = {hub['tau']} (tau* = "
+                    f"{num(hub['tau_star'])}): {found}; at tau* none "
+                    f"{'exists' if hub['none_at_tau_star'] else 'EXISTS: a defect'}. Random "
+                    f"graphs: {res['random_graphs']['agree']}/{res['random_graphs']['graphs']} "
+                    "agree with the condition on both sides of tau*."))
     hf = res["heat_flow"]
-    md += [f"Graph heat flow (random walk, {hf['bandwidth']}, t = {hf['t']}, {hf['reps']} sample "
-           "sets per N) against the closed-form heat flow on the unit torus:", "",
-           "| N | eps | RMS error (mean) | per sample set |", "|---|---|---|---|"]
-    for n, e, m, errs in zip(hf["ns"], hf["eps"], hf["mean_errors"], hf["errors"], strict=True):
-        md.append(f"| {n} | {e:.4f} | {m:.4g} | {', '.join(f'{x:.3g}' for x in errs)} |")
-    md += ["", f"Fitted order {hf['order']:.3f} (95% CI {hf['ci95'][0]:.3f} .. "
-           f"{hf['ci95'][1]:.3f}), expected {hf['expected_order']:.3f}: "
-           + ("converges at the expected rate" if hf["converges"] else
-              "NOT consistent with convergence at the expected rate") + ".", ""]
+    out += [para(f"Graph heat flow (random walk, {hf['bandwidth']}, t = {hf['t']}, {hf['reps']} "
+                 "sample sets per N) against the closed-form heat flow on the unit torus:"),
+            table(["N", "eps", "RMS error (mean)", "per sample set"],
+                  [[str(n), num(e, 4), num(m, 4), ", ".join(num(x) for x in errs)]
+                   for n, e, m, errs in zip(hf["ns"], hf["eps"], hf["mean_errors"],
+                                            hf["errors"], strict=True)]),
+            para(f"Fitted order {num(hf['order'])} (95% CI {interval(*hf['ci95'])}), expected "
+                 f"{num(hf['expected_order'])}: "
+                 + ("converges at the expected rate" if hf["converges"] else
+                    "NOT consistent with convergence at the expected rate") + ".")]
     lim = res["limits"]
-    md += [f"Which operator each normalisation approaches (density p = 1 + {lim['a']} cos cos, "
-           f"{lim['bandwidth']}; {lim['rule']}):", "",
-           "| normalisation | identified | operator | expected | margin | order | constant | "
-           "status |", "|---|---|---|---|---|---|---|---|"]
-    for r in lim["rows"]:
-        md.append(f"| {r['normalisation']} | {r['identified']} | {r['operator']} | "
-                  f"{r['expected']} | {r['margin']:.2f} | {r['order']:.2f} | "
-                  f"{r['constant']:.3f} | {r['status']} |")
+    out += [para(f"Which operator each normalisation approaches (density p = 1 + {lim['a']} "
+                 f"cos cos, {lim['bandwidth']}; {lim['rule']}):"),
+            table(["normalisation", "identified", "operator", "expected", "margin", "order",
+                   "constant", "status"],
+                  [[r["normalisation"], r["identified"], r["operator"], r["expected"],
+                    num(r["margin"], 2), num(r["order"], 2), num(r["constant"]), r["status"]]
+                   for r in lim["rows"]])]
     coin = res["coin"]
     for d, v in coin["verdicts"].items():
-        md += verdict_markdown(v, f"graph diffusion improves transductive classification ({d})")
-    md += ["", f"tau beyond tau* ({res['spec']['tau_data']}, K = {res['spec']['K']}, "
-           f"{res['spec']['tau_seeds']} seeds): accuracy and the smallest entry of u^K "
-           "(negative: the layers left the probability simplex)", "",
-           "| tau / tau* | accuracy | smallest entry | runs with a negative entry |",
-           "|---|---|---|---|"]
-    for r in coin["tau_table"]:
-        md.append(f"| {r['factor']} | {r['accuracy']:.3f} +- {r['accuracy_sd']:.3f} | "
-                  f"{r['min_entry']:.3g} | {r['negative_runs']}/{r['runs']} |")
-    return "\n".join(md) + "\n"
+        out += verdict_blocks(v, f"graph diffusion improves transductive classification ({d})")
+    sp = res["spec"]
+    out += [para(f"tau beyond tau* ({sp['tau_data']}, K = {sp['K']}, {sp['tau_seeds']} seeds): "
+                 "accuracy and the smallest entry of u^K (negative: the layers left the "
+                 "probability simplex)"),
+            table(["tau / tau*", "accuracy", "smallest entry", "runs with a negative entry"],
+                  [[str(r["factor"]), mean_sd(r["accuracy"], r["accuracy_sd"]),
+                    num(r["min_entry"]), f"{r['negative_runs']}/{r['runs']}"]
+                   for r in coin["tau_table"]]),
+            Figure(f"{folder}graph_violation.png", "excess degrees of the hub graph against "
+                   "1/tau, and the violation found beyond tau*"),
+            Figure(f"{folder}graph_limit.png", "graph heat flow against the closed form, and "
+                   "the residual of each candidate limit operator per normalisation"),
+            Figure(f"{folder}graph_coin.png", "COIN accuracy with and without diffusion per "
+                   "seed, and beyond tau*")]
+    return out
+
+
+def markdown(res: dict) -> str:
+    """The section as Markdown (graph.md)."""
+    from validation.doc import to_markdown
+
+    return to_markdown(blocks(res))
 
 
 def write_outputs(res: dict, out: str | Path) -> list[str]:

@@ -2,5 +2,6 @@
 networks' Lipschitz claim is measured by the robustness study."""
 
 from .heat import heat_lipschitz_check, lipschitz_figure
+from .stage import LipschitzConfig, LipschitzStudy
 
-__all__ = ["heat_lipschitz_check", "lipschitz_figure"]
+__all__ = ["LipschitzConfig", "LipschitzStudy", "heat_lipschitz_check", "lipschitz_figure"]

@@ -12,30 +12,44 @@ import numpy as np
 
 from numerics import Grid, Problem, solve
 
+#: relative excess of the measured constant over the bound that still counts as "holds": the
+#: step's discrete derivative on the grid differs from the continuum one by the discretisation
+#: error, which the check measures (the change between the grid and half of it) and reports
+TOLERANCE = 0.01
+ATTAINED = 0.95  # ratio at or above which the bound counts as attained by the step
+
+
+def _measured(sigma: float, t_end: float, cells: int, half_width: float) -> float:
+    g = Grid(bounds=((-half_width, half_width),), shape=(cells,))
+    prob = Problem(grid=g, initial=(g.coords[0] > 0).astype(float), t_end=t_end,
+                   diffusion=sigma**2 / 2, boundary="neumann")
+    u = solve(prob, convection="upwind1", diffusion="central2", stepper="crank-nicolson",
+              dt=1e-3).final[0]
+    return float(np.abs(np.diff(u)).max() / g.spacing[0])
+
 
 def heat_lipschitz_check(sigmas=(0.1, 0.3, 0.5), t_end: float = 1.0, cells: int = 1200,
-                         half_width: float = 3.0) -> dict:
-    """Rows (sigma, measured, bound, ratio) for the unit step on [-half_width, half_width]
-    with Neumann sides; ``holds`` if every ratio <= 1.01 and the symbolic derivation passed,
-    ``attained`` if every ratio >= 0.95 (the step is the extremal datum)."""
+                         half_width: float = 3.0, tolerance: float = TOLERANCE) -> dict:
+    """Rows (sigma, measured, bound, ratio, grid change) for the unit step on [-half_width,
+    half_width] with Neumann sides; ``holds`` if every ratio <= 1 + ``tolerance`` and the
+    symbolic derivation passed, ``attained`` if every ratio >= ATTAINED (the step is the
+    extremal datum). ``grid_change``: |measured on ``cells`` - on cells/2| / bound, the
+    discretisation's own error scale, which the tolerance must exceed to mean anything."""
     from theory.bounds import derive_heat_lipschitz, heat_lipschitz_bound
 
     sym = derive_heat_lipschitz()
-    g = Grid(bounds=((-half_width, half_width),), shape=(cells,))
     rows = []
     for sigma in sigmas:
-        prob = Problem(grid=g, initial=(g.coords[0] > 0).astype(float), t_end=t_end,
-                       diffusion=sigma**2 / 2, boundary="neumann")
-        u = solve(prob, convection="upwind1", diffusion="central2", stepper="crank-nicolson",
-                  dt=1e-3).final[0]
-        lip = float(np.abs(np.diff(u)).max() / g.spacing[0])
+        lip = _measured(sigma, t_end, cells, half_width)
+        coarse = _measured(sigma, t_end, cells // 2, half_width)
         bound = heat_lipschitz_bound(sigma, t_end)
         rows.append({"sigma": float(sigma), "measured": lip, "bound": bound,
-                     "ratio": lip / bound})
+                     "ratio": lip / bound, "grid_change": abs(lip - coarse) / bound})
     symbolic = all(c.passed for c in sym.checks)
     return {"symbolic_passed": symbolic, "rows": rows, "t_end": t_end, "cells": cells,
-            "holds": symbolic and all(r["ratio"] <= 1.01 for r in rows),
-            "attained": all(r["ratio"] >= 0.95 for r in rows)}
+            "tolerance": tolerance,
+            "holds": symbolic and all(r["ratio"] <= 1 + tolerance for r in rows),
+            "attained": all(r["ratio"] >= ATTAINED for r in rows)}
 
 
 def lipschitz_figure(check: dict):

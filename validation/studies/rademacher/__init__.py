@@ -8,8 +8,9 @@ from .estimate import (
     sup_norm_bound,
     trained_radii,
 )
+from .stage import RademacherStudy
 from .sweep import RademacherSweep, claim_verdict, rademacher_row, run_sweep, write_outputs
 
-__all__ = ["RademacherSweep", "claim_verdict", "network_estimate", "norm_bounds",
-           "rademacher_row", "residual_upper_bound", "run_sweep", "sup_norm_bound",
+__all__ = ["RademacherStudy", "RademacherSweep", "claim_verdict", "network_estimate",
+           "norm_bounds", "rademacher_row", "residual_upper_bound", "run_sweep", "sup_norm_bound",
            "trained_radii", "write_outputs"]

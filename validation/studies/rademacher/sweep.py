@@ -156,107 +156,159 @@ def run_sweep(spec: RademacherSweep, out: str | Path, progress: bool = True,
             "radii": "the trained norms of the sigma = 0 model of the same seed, per parameter"}
 
 
-def write_outputs(res: dict, out: str | Path, title: str) -> list[str]:
-    """Table (CSV, Markdown), log-scale plot (PNG) of estimates, bounds and gaps against sigma."""
-    out = Path(out)
-    import csv
-    import io
+#: the columns of rademacher.csv (path_norm: a norm, not a bound)
+COLUMNS = ("sigma", "seed", "R_lower", "R_lower_se", "R_upper", "upper_over_lower",
+           "R_upper_sup", "R_upper_peeling", "golowich_rakhlin_shamir",
+           "bartlett_foster_telgarsky", "path_norm", "train_acc", "test_acc", "linear_test_acc",
+           "gap_acc", "gap_loss")
 
+#: the summarised quantities, mean and sd over seeds per sigma
+SUMMARY = ("R_lower", "R_upper", "upper_over_lower", "R_upper_peeling",
+           "golowich_rakhlin_shamir", "bartlett_foster_telgarsky", "path_norm", "gap_acc",
+           "gap_loss", "test_acc", "linear_test_acc")
+
+
+def summary(res: dict) -> list[dict]:
+    """Per sigma: {key: (mean, sd, min, max)} over seeds for each of SUMMARY."""
+    import numpy as np
+
+    out = []
+    for s in res["sigmas"]:
+        rs = [r for r in res["rows"] if r["sigma"] == s]
+        row = {"sigma": s}
+        for key in SUMMARY:
+            v = np.array([r.get(key, float("nan")) for r in rs], float)
+            row[key] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+                        float(v.min()), float(v.max()))
+        out.append(row)
+    return out
+
+
+def blocks(res: dict, folder: str = "") -> list:
+    """The sweep's report content: the estimates and bounds by sigma, the ascent's check on
+    the linear class, the verdict, the Jensen sandwich and the figure (named relative to the
+    document; ``folder``: the sweep's folder inside it)."""
+    from validation.doc import Figure, items, mean_sd, num, para, relative_gap, strong, table
+    from validation.stats.present import verdict_blocks
+
+    def ms(v):
+        return mean_sd(v[0], v[1])
+
+    summ = summary(res)
+    out = [para("Empirical Rademacher complexity (lower estimate by projected ascent) of the "
+                "architecture's class in norm balls common to every sigma of a seed: the "
+                "trained norms of that seed's sigma = 0 model. R upper is the smaller of two "
+                "bounds valid for this class (every weight and bias in its ball, the same noise "
+                "paths): the sup-norm bound sup_f max_i |f(x_i)| (rademacher.sup_norm_bound) "
+                "and residual peeling (rademacher.residual_upper_bound, shown beside it); GRS "
+                "and BFT are reference numbers (their assumptions do not hold for this class)."),
+           table(["sigma", "R lower (mean ± sd)", "R upper (valid)", "upper / lower",
+                  "peeling (valid)", "GRS", "BFT", "test acc", "linear baseline", "gap acc",
+                  "gap loss"],
+                 [[str(r["sigma"]), *[ms(r[k]) for k in (
+                     "R_lower", "R_upper", "upper_over_lower", "R_upper_peeling",
+                     "golowich_rakhlin_shamir", "bartlett_foster_telgarsky", "test_acc",
+                     "linear_test_acc", "gap_acc", "gap_loss")]] for r in summ])]
+    asc = res.get("ascent_check")
+    if asc:
+        out.append(para(f"The same ascent on the linear class (closed-form supremum): "
+                        f"{num(asc['ascent'], 4)} against exact {num(asc['exact'], 4)}, "
+                        f"{relative_gap(asc['ascent'], asc['exact'])}."))
+    weak = [r for r in res["rows"] if r.get("beats_linear") is False]
+    if weak:
+        out.append(para(strong(f"{len(weak)} of {len(res['rows'])} models do not beat the "
+                               f"linear baseline by {weak[0]['linear_margin']} test accuracy: "
+                               "(nearly) linear classifiers, on which the comparison across "
+                               "sigma says little.")))
+    out.append(para("Two different comparisons: the verdict below compares the trained "
+                    "networks across sigma (the same norm balls per seed, different trained "
+                    "networks); the Jensen statement of the theory is about one class, with and "
+                    "without the noise averaged (the sandwich further down). Of the two valid "
+                    "bounds the trivial one wins by orders of magnitude: the peeling bound's "
+                    "factor per block, 1 + h a1 a2, multiplies over the blocks, while sup |f| "
+                    "grows only additively (|tanh| <= 1)."))
+    out += verdict_blocks(res["verdict"], "diffusion reduces the Rademacher complexity")
+    sand = [r for r in res["rows"] if "sandwich" in r]
+    if sand:
+        lines = []
+        for r in sand:
+            sw, st = r["sandwich"], r["draw_stability"]
+            means = ", ".join(f"S = {x['S']}: {num(x['mean'], 4)}" for x in st["rows"])
+            lines.append(f"sigma {r['sigma']}: {num(sw['R_diffused'], 4)} <= "
+                         f"{num(sw['E_omega_R_single'], 4)}: "
+                         f"{'holds' if sw['holds'] else 'VIOLATED'}; {means}: "
+                         f"{'stable' if st['stable'] else 'not yet stable'}")
+        out += [para("Jensen on the same class (same balls, same signs): R(U_sigma) <= "
+                     "E_omega R(F_omega), and stability in the noise draws S:"), items(*lines)]
+    out += [para("Bounds: " + res["rows"][0]["status"] + ". R lower is a lower estimate of "
+                 "the supremum (projected gradient ascent over the norm balls shared by every "
+                 "sigma of a seed)."),
+            Figure(f"{folder}rademacher.png", "estimates and bounds against sigma (log scale; "
+                   "bars: range over seeds) and the observed gaps (linear scale)")]
+    return out
+
+
+def figure(res: dict, title: str):
+    """Estimates and bounds against sigma on a log axis, the bars spanning the seeds' range
+    (never below 0, so no bar runs off the axis), and the observed generalisation gaps, which
+    can be negative, on a linear axis of their own; legends beside the axes."""
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from validation.stats.paired import verdict_markdown
-    from validation.store.io import atomic_write_text, save_figure
-
-    cols = ["sigma", "seed", "R_lower", "R_lower_se", "R_upper", "upper_over_lower",
-            "R_upper_sup", "R_upper_peeling", "golowich_rakhlin_shamir",
-            "bartlett_foster_telgarsky", "path_norm", "train_acc", "test_acc",
-            "linear_test_acc", "gap_acc", "gap_loss"]  # path_norm: a norm, not a bound
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(cols)
-    for r in res["rows"]:
-        w.writerow([r.get(c, float("nan")) for c in cols])  # rows cached before a column
-    atomic_write_text(out / "rademacher.csv", buf.getvalue())
-    summary = []
-    for s in res["sigmas"]:
-        rs = [r for r in res["rows"] if r["sigma"] == s]
-
-        def ms(key, rs=rs):
-            v = np.array([r.get(key, float("nan")) for r in rs], float)
-            return v.mean(), (v.std(ddof=1) if len(v) > 1 else 0.0)
-        summary.append({"sigma": s, **{k: ms(k) for k in
-                                       ("R_lower", "R_upper", "upper_over_lower",
-                                        "R_upper_peeling", "golowich_rakhlin_shamir",
-                                        "bartlett_foster_telgarsky", "path_norm", "gap_acc",
-                                        "gap_loss", "test_acc", "linear_test_acc")}})
-    md = [f"# {title}", "", "Empirical Rademacher complexity (lower estimate by projected "
-          "ascent) of the architecture's class in norm balls common to every sigma of a seed: "
-          "the trained norms of that seed's sigma = 0 model. R upper is the smaller of two "
-          "bounds valid for this class (every weight and bias in its ball, the same noise "
-          "paths): the sup-norm bound sup_f max_i |f(x_i)| (rademacher.sup_norm_bound) and "
-          "residual peeling (rademacher.residual_upper_bound, shown beside it); GRS and BFT "
-          "are reference numbers (their assumptions do not hold for this class).", "",
-          "| sigma | R lower (mean +- sd) | R upper (valid) | upper / lower | peeling (valid) "
-          "| GRS | BFT | test acc | linear baseline | gap acc | gap loss |",
-          "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for s in summary:
-        f = {k: f"{v[0]:.3g} +- {v[1]:.2g}" for k, v in s.items() if k != "sigma"}
-        md.append(f"| {s['sigma']} | {f['R_lower']} | {f['R_upper']} | "
-                  f"{f['upper_over_lower']} | {f['R_upper_peeling']} | "
-                  f"{f['golowich_rakhlin_shamir']} | "
-                  f"{f['bartlett_foster_telgarsky']} | {f['test_acc']} | "
-                  f"{f['linear_test_acc']} | {f['gap_acc']} | {f['gap_loss']} |")
-    asc = res.get("ascent_check")
-    if asc:
-        md += ["", f"The same ascent on the linear class (closed-form supremum): "
-               f"{asc['ascent']:.4g} against exact {asc['exact']:.4g}, "
-               f"{100 * asc['relative_gap']:.2f}% below."]
-    weak = [r for r in res["rows"] if r.get("beats_linear") is False]
-    if weak:
-        md += ["", f"**{len(weak)} of {len(res['rows'])} models do not beat the linear baseline "
-               f"by {weak[0]['linear_margin']} test accuracy: (nearly) linear classifiers, on "
-               "which the comparison across sigma says little.**"]
-    md += ["", "Two different comparisons: the verdict below compares the trained networks "
-           "across sigma (the same norm balls per seed, different trained networks); the Jensen "
-           "statement of the theory is about one class, with and without the noise averaged "
-           "(the sandwich further down). Of the two valid bounds the trivial one wins by "
-           "orders of magnitude: the peeling bound's factor per block, 1 + h a1 a2, multiplies "
-           "over the blocks, while sup |f| grows only additively (|tanh| <= 1)."]
-    md += verdict_markdown(res["verdict"], "diffusion reduces the Rademacher complexity")
-    sand = [r for r in res["rows"] if "sandwich" in r]
-    if sand:
-        md += ["", "Jensen on the same class (same balls, same signs): R(U_sigma) <= "
-               "E_omega R(F_omega), and stability in the noise draws S:"]
-        for r in sand:
-            sw, st = r["sandwich"], r["draw_stability"]
-            md.append(f"- sigma {r['sigma']}: {sw['R_diffused']:.4g} <= "
-                      f"{sw['E_omega_R_single']:.4g}: {'holds' if sw['holds'] else 'VIOLATED'};"
-                      f" S = {[x['S'] for x in st['rows']]} gives "
-                      f"{[round(x['mean'], 4) for x in st['rows']]}: "
-                      f"{'stable' if st['stable'] else 'not yet stable'}")
-    md += ["", "Bounds: " + res["rows"][0]["status"] + ".",
-           "R lower is a lower estimate of the supremum (projected gradient ascent over the "
-           "norm balls shared by every sigma of a seed)."]
-    atomic_write_text(out / "rademacher.md", "\n".join(md) + "\n")
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    sig = [s["sigma"] for s in summary]
+    summ = summary(res)
+    sig = np.array([s["sigma"] for s in summ])
+    fig, (ax, gx) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained",
+                                 gridspec_kw={"width_ratios": [1.5, 1]})
+    hidden = []  # (quantity, sigma) whose range reaches <= 0: not drawable on a log axis
     for key, label, style in (("R_lower", "empirical R (lower estimate)", "o-"),
                               ("R_upper", "upper bound valid for the class", "v-"),
                               ("R_upper_peeling", "peeling bound (valid, loose)", "x:"),
                               ("golowich_rakhlin_shamir", "GRS (reference)", "s--"),
-                              ("bartlett_foster_telgarsky", "BFT (reference)", "^--"),
-                              ("gap_loss", "observed loss gap", "d:")):
-        mean = np.array([s[key][0] for s in summary])
-        sd = np.array([s[key][1] for s in summary])
-        ok = mean > 0
-        ax.errorbar(np.array(sig)[ok], mean[ok], yerr=sd[ok], fmt=style, label=label, capsize=3)
-    for srow in summary:  # the bound / empirical ratio, printed at each sigma
+                              ("bartlett_foster_telgarsky", "BFT (reference)", "^--")):
+        mean, lo, hi = (np.array([s[key][i] for s in summ]) for i in (0, 2, 3))
+        ok = np.isfinite(mean) & (lo > 0)
+        hidden += [f"{label} at sigma {s:g}" for s, k in zip(sig, ok, strict=True) if not k]
+        if not ok.any():
+            continue
+        ax.errorbar(sig[ok], mean[ok], yerr=[mean[ok] - lo[ok], hi[ok] - mean[ok]], fmt=style,
+                    label=label, capsize=3)
+    for srow in summ:  # the bound / empirical ratio, printed at each sigma
         if np.isfinite(srow["upper_over_lower"][0]):
             ax.annotate(f"x{srow['upper_over_lower'][0]:.2g}",
                         (srow["sigma"], srow["R_upper"][0]), textcoords="offset points",
                         xytext=(4, 4), fontsize=7)
-    ax.set(yscale="log", xlabel="sigma", ylabel="value", title=title)
-    ax.legend(fontsize=8)
-    save_figure(fig, out / "rademacher.png")
+    ax.set(yscale="log", xlabel="sigma", ylabel="Rademacher complexity (log)", title=title)
+    if hidden:  # named, never dropped silently
+        ax.text(0.01, 0.01, "not on the log axis (a seed <= 0): " + "; ".join(hidden),
+                transform=ax.transAxes, fontsize=6, va="bottom", wrap=True)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    for key, label, style in (("gap_loss", "test - train loss", "d-"),
+                              ("gap_acc", "train - test accuracy", "o:")):
+        mean, lo, hi = (np.array([s[key][i] for s in summ]) for i in (0, 2, 3))
+        gx.errorbar(sig, mean, yerr=[mean - lo, hi - mean], fmt=style, label=label, capsize=3)
+    gx.axhline(0, color="k", lw=0.6)
+    gx.set(xlabel="sigma", ylabel="observed gap", title="generalisation gaps")
+    gx.legend(fontsize=7)
+    return fig
+
+
+def write_outputs(res: dict, out: str | Path, title: str) -> list[str]:
+    """Table (CSV, Markdown) and the figure (PNG) of estimates, bounds and gaps against
+    sigma; returns the file names (rademacher.json is the caller's)."""
+    import csv
+    import io
+
+    from validation.doc import Heading, to_markdown
+    from validation.doc.figures import save_figure
+    from validation.store.io import atomic_write_text
+
+    out = Path(out)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(COLUMNS)
+    for r in res["rows"]:
+        w.writerow([r.get(c, float("nan")) for c in COLUMNS])  # rows cached before a column
+    atomic_write_text(out / "rademacher.csv", buf.getvalue())
+    atomic_write_text(out / "rademacher.md", to_markdown([Heading(title, 1), *blocks(res)]))
+    save_figure(figure(res, title), out / "rademacher.png")
     return ["rademacher.csv", "rademacher.md", "rademacher.png", "rademacher.json"]

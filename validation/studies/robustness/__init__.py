@@ -6,11 +6,12 @@ verdict (sweep)."""
 from .attacks import NORMS, AttackError, eot_loss, fgsm, mean_probs, pgd, project, random_search
 from .certify import Certificate, certify_smoothed, clopper_pearson_lower, heat_certified
 from .search import ExpectedPredictor, box_search, exhaustive, exhaustive_expected, grid_search
+from .stage import RobustnessStudy
 from .study import StudyConfig, robustness_study, sanity_flags
 from .sweep import RobustnessSweep, claim_verdicts, robustness_row, run_sweep, write_outputs
 
-__all__ = ["NORMS", "AttackError", "Certificate", "ExpectedPredictor", "RobustnessSweep",
-           "StudyConfig", "box_search", "certify_smoothed", "claim_verdicts",
+__all__ = ["NORMS", "AttackError", "Certificate", "ExpectedPredictor", "RobustnessStudy",
+           "RobustnessSweep", "StudyConfig", "box_search", "certify_smoothed", "claim_verdicts",
            "clopper_pearson_lower", "eot_loss", "exhaustive", "exhaustive_expected", "fgsm",
            "grid_search", "heat_certified", "mean_probs", "pgd", "project", "random_search",
            "robustness_row", "robustness_study", "run_sweep", "sanity_flags", "write_outputs"]

@@ -6,6 +6,7 @@ The command ``cdverify robustness`` and the report's robustness stage are thin l
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,15 @@ class RobustnessSweep:
         object.__setattr__(self, "eps_l2", tuple(float(e) for e in self.eps_l2))
         if 0.0 not in sig or len(set(sig)) < 2:
             raise ValueError(f"sigmas {sig}: include 0 (the baseline) and one sigma > 0")
+        for name in ("eps_linf", "eps_l2"):
+            grid = getattr(self, name)
+            if not grid or any(b <= a for a, b in itertools.pairwise(grid)) or \
+                    grid[0] < 0:
+                raise ValueError(f"{name} = {list(grid)}: give increasing radii >= 0, e.g. "
+                                 "0, 0.05, 0.1")
+        if self.eps_linf[-1] > 1:
+            raise ValueError(f"eps_linf = {list(self.eps_linf)}: inputs live in [0, 1]^d, so a "
+                             "linf radius above 1 is the whole box; give radii <= 1")
         for name in ("seeds", "epochs", "blocks", "points", "K", "steps", "exhaustive_per_axis",
                      "expected_draws", "random_samples", "confirm_draws", "workers"):
             if int(getattr(self, name)) < 1:
@@ -150,22 +160,11 @@ def claim_verdicts(rows: list[dict], sigmas, eps_linf, delta: float) -> dict:
     return out
 
 
-def _fmt(acc_by_eps: dict) -> str:
-    return "{" + ", ".join(f"{e}: {a:.2f}" for e, a in acc_by_eps.items()) + "}"
-
-
-def write_outputs(res: dict, out: str | Path, title: str) -> list[str]:
-    """robustness.csv, robustness.md (tables, verdict, flags, certificates) and
-    robustness.png in ``out``; returns the file names (robustness.json is the caller's)."""
-    out = Path(out)
-    import csv
-    import io
-
-    import matplotlib.pyplot as plt
+def summary_table(res: dict) -> list[dict]:
+    """Per (norm, sigma, eps): robust accuracy (mean, sd over seeds), the exhaustive ground
+    truth, PGD and EOT-PGD alone, the feature-box lower estimate and its violations (NaN where
+    a search does not exist for the data)."""
     import numpy as np
-
-    from validation.stats.paired import verdict_markdown
-    from validation.store.io import atomic_write_text, save_figure
 
     study = res["study"]
     table = []
@@ -189,88 +188,153 @@ def write_outputs(res: dict, out: str | Path, title: str) -> list[str]:
                               "feature_box_mean": float(np.mean(fb)) if fb else float("nan"),
                               "feature_box_violations": int(sum(
                                   v.get("feature_box_violations", 0) for v in vals))})
+    return table
+
+
+def all_flags(rows: list[dict]) -> dict[str, list[bool]]:
+    """flag -> its outcome in every run (True: passed)."""
+    out: dict = {}
+    for r in rows:
+        for k, ok in r["flags"].items():
+            out.setdefault(k, []).append(bool(ok))
+    return out
+
+
+def _by_eps(acc: dict) -> str:
+    from validation.doc import num
+
+    return ", ".join(f"eps {e}: {num(a, 2)}" for e, a in acc.items())
+
+
+def blocks(res: dict, folder: str = "") -> list:
+    """The sweep's report content: the robust-accuracy table (and the feature-box bracket
+    where there is one), the verdicts, the sanity flags and seed 0's certificates; the figure
+    is named relative to the document (``folder``: the sweep's folder inside it)."""
+    import numpy as np
+
+    from validation.doc import NA, Figure, items, mean_sd, num, para, strong, table
+    from validation.stats.present import verdict_blocks
+
+    tab = summary_table(res)
+    has_gt = any(np.isfinite(t["exhaustive_mean"]) for t in tab)
+    has_box = any(np.isfinite(t["feature_box_mean"]) for t in tab)
+    out = [para("Robust accuracy of the network's expected predictor (softmax averaged over "
+                "common noise draws, confirmed with more draws near the decision boundary): "
+                "per point, the worst case over every attack and the exhaustive search, each "
+                "adversarial point scored once by that predictor; mean ± sd over seeds. "
+                "Exhaustive = the same predictor on a regular grid of each eps-ball (spacing "
+                "tied to eps)."),
+           table(["norm", "sigma", "eps", "robust acc", "exhaustive", "PGD only", "EOT-PGD"],
+                 [[t["norm"], str(t["sigma"]), str(t["eps"]),
+                   mean_sd(t["robust_mean"], t["robust_sd"]),
+                   num(t["exhaustive_mean"]) if has_gt else f"{NA} (input not 2-D)",
+                   num(t["pgd_mean"]), num(t["eot_mean"])] for t in tab])]
+    if not has_gt:
+        out.append(para("No exhaustive search in the input space: the input is not 2-D (a grid "
+                        "of each eps-ball in 64 dimensions is out of reach); robust accuracy is "
+                        "the worst case over the attacks alone, an upper estimate of the true "
+                        "robust accuracy."))
+    if has_box:
+        out += [para("The bracket through the 2-D feature bottleneck: an outer box of the "
+                     "encoder's image of each ball (interval bounds intersected with a linear "
+                     "relaxation of tanh; docs/theory.md section 6), searched on a grid by the "
+                     "same expected predictor, gives a ", strong("lower"), " estimate; the "
+                     "truth lies between it and the attacks' upper estimate. Violations = "
+                     "points the box search calls robust but an attack broke (grid resolution; "
+                     "the flags require few)."),
+                table(["norm", "sigma", "eps", "lower (feature box)", "upper (attacks)",
+                       "width", "violations"],
+                      [[t["norm"], str(t["sigma"]), str(t["eps"]), num(t["feature_box_mean"]),
+                        num(t["robust_mean"]), num(t["robust_mean"] - t["feature_box_mean"]),
+                        str(t["feature_box_violations"])] for t in tab])]
+    out += verdict_blocks(res["verdict"], "diffusion improves robustness")
+    if "lower_estimate_verdict" in res:
+        out += verdict_blocks(res["lower_estimate_verdict"], "diffusion improves robustness, "
+                              "on the lower estimate through the feature bottleneck")
+    if "lipschitz_verdict" in res:
+        out += verdict_blocks(res["lipschitz_verdict"], "diffusion lowers the Lipschitz "
+                              "constant of the trained networks")
+    flags = all_flags(res["rows"])
+    out += [para("Sanity flags (all runs):"),
+            items(*[f"{'PASS' if all(oks) else 'FAIL'}: {k} ({sum(oks)}/{len(oks)} runs)"
+                    for k, oks in flags.items()])]
+    seed0 = []
+    for r in res["rows"]:
+        if r["seed"] != 0:
+            continue
+        lip, sm, lin = r.get("lipschitz", {}), r.get("smoothing"), r.get("linear_test_acc")
+        base = ("" if lin is None else f" (linear baseline {num(lin)}"
+                + ("" if r["beats_linear"] else ", NOT beaten: a (nearly) linear model") + ")")
+        text = (f"sigma {r['sigma']}: clean {mean_sd(r['clean_accuracy'], r['clean_accuracy_se'])}"
+                f"{base}, flips {num(r['flip_fraction'])}; Lip u(., T): PDE grid "
+                f"{num(lip.get('pde_grid'))}, autograd {num(lip.get('network_autograd'))}, heat "
+                f"bound {num(lip.get('heat_bound'))} (v != 0: reference only)")
+        if sm:
+            text += (f"; smoothing (sigma_in {num(sm['sigma_in'])}) certified l2 accuracy "
+                     f"(Clopper-Pearson, Cohen radius) {_by_eps(sm['certified_accuracy'])}; "
+                     "heat-Lipschitz certificate "
+                     f"{_by_eps(sm['heat_lipschitz_certified_accuracy'])}; abstain "
+                     f"{num(sm['abstain_fraction'], 2)}")
+        seed0.append(text)
+    out += [para("Clean accuracy (± its Monte Carlo standard error), certified and measured "
+                 "Lipschitz constants (seed 0):"), items(*seed0),
+            Figure(f"{folder}robustness.png", "robust accuracy against eps (mean ± sd over "
+                   "seeds) per sigma, with the searches that bound it from below where they "
+                   "exist")]
+    return out
+
+
+def figure(res: dict):
+    """Robust accuracy against eps, one panel per norm; the exhaustive ground truth (dotted)
+    and the feature-box lower estimate (dashed) drawn and named only where they exist."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.lines import Line2D
+
+    tab = summary_table(res)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
+    extra = []
+    for ax, norm in zip(axes, ("linf", "l2"), strict=True):
+        for i, s in enumerate(res["sigmas"]):
+            t = [r for r in tab if r["norm"] == norm and r["sigma"] == s]
+            e = [r["eps"] for r in t]
+            colour = f"C{i}"
+            ax.errorbar(e, [r["robust_mean"] for r in t], yerr=[r["robust_sd"] for r in t],
+                        marker="o", capsize=3, color=colour, label=f"sigma {s} (attacks)")
+            for key, style, what in (("exhaustive_mean", ":", "exhaustive ground truth"),
+                                     ("feature_box_mean", "--", "feature-box lower estimate")):
+                ys = np.array([r[key] for r in t])
+                if np.isfinite(ys).any():
+                    ax.plot(e, ys, style, color=colour, lw=1.2)
+                    if what not in extra:
+                        extra.append(what)
+        ax.set(xlabel=f"eps ({norm})", ylabel="robust accuracy", title=norm, ylim=(0, 1.02))
+    handles, labels = axes[0].get_legend_handles_labels()
+    for what in extra:
+        handles.append(Line2D([], [], color="k", ls=":" if "exhaustive" in what else "--"))
+        labels.append(what)
+    axes[1].legend(handles, labels, fontsize=8, loc="upper right")
+    fig.suptitle(res.get("title", "robustness"), fontsize=10)
+    return fig
+
+
+def write_outputs(res: dict, out: str | Path, title: str) -> list[str]:
+    """robustness.csv, robustness.md (tables, verdict, flags, certificates) and
+    robustness.png in ``out``; returns the file names (robustness.json is the caller's)."""
+    import csv
+    import io
+
+    from validation.doc import Heading, to_markdown
+    from validation.doc.figures import save_figure
+    from validation.store.io import atomic_write_text
+
+    out = Path(out)
+    table = summary_table(res)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(table[0]))
     w.writeheader()
     w.writerows(table)
     atomic_write_text(out / "robustness.csv", buf.getvalue())
-    md = [f"# {title}", "", "Robust accuracy of the network's expected predictor (softmax "
-          "averaged over common noise draws, confirmed with more draws near the decision "
-          "boundary): per point, the worst case over every attack and the exhaustive search, "
-          "each adversarial point scored once by that predictor; mean +- sd over seeds. "
-          "Exhaustive = the same predictor on a regular grid of each eps-ball (spacing tied to "
-          "eps).", "",
-          "| norm | sigma | eps | robust acc | exhaustive | PGD only | EOT-PGD |",
-          "|---|---|---|---|---|---|---|"]
-    for t in table:
-        ex = (f"{t['exhaustive_mean']:.3f}" if np.isfinite(t["exhaustive_mean"])
-              else "n/a (not 2-D)")
-        md.append(f"| {t['norm']} | {t['sigma']} | {t['eps']} | {t['robust_mean']:.3f} +- "
-                  f"{t['robust_sd']:.3f} | {ex} | {t['pgd_mean']:.3f} | {t['eot_mean']:.3f} |")
-    if not any("exhaustive" in v for r in res["rows"] for v in r["attacks"].values()):
-        md += ["", "No exhaustive search in the input space: the input is not 2-D (a grid of "
-               "each eps-ball in 64 dimensions is out of reach); robust accuracy is the worst "
-               "case over the attacks alone, an upper estimate of the true robust accuracy."]
-        if any(np.isfinite(t["feature_box_mean"]) for t in table):
-            md += ["", "The bracket through the 2-D feature bottleneck: an outer box of the "
-                   "encoder's image of each ball (interval bounds intersected with a linear "
-                   "relaxation of tanh; docs/theory.md section 6), searched on a grid by the same "
-                   "expected predictor, gives a *lower* estimate; the truth lies between it "
-                   "and the attacks' upper estimate. Violations = points the box search calls "
-                   "robust but an attack broke (grid resolution; the flags require few).", "",
-                   "| norm | sigma | eps | lower (feature box) | upper (attacks) | width | "
-                   "violations |", "|---|---|---|---|---|---|---|"]
-            for t in table:
-                md.append(f"| {t['norm']} | {t['sigma']} | {t['eps']} | "
-                          f"{t['feature_box_mean']:.3f} | {t['robust_mean']:.3f} | "
-                          f"{t['robust_mean'] - t['feature_box_mean']:.3f} | "
-                          f"{t['feature_box_violations']} |")
-    md += verdict_markdown(res["verdict"], "diffusion improves robustness")
-    if "lower_estimate_verdict" in res:
-        md += verdict_markdown(res["lower_estimate_verdict"], "diffusion improves robustness, "
-                               "on the lower estimate through the feature bottleneck")
-    if "lipschitz_verdict" in res:
-        md += verdict_markdown(res["lipschitz_verdict"], "diffusion lowers the Lipschitz "
-                               "constant of the trained networks")
-    md += ["", "Sanity flags (all runs):"]
-    allflags = {}
-    for r in res["rows"]:
-        for k, ok in r["flags"].items():
-            allflags.setdefault(k, []).append(ok)
-    for k, oks in allflags.items():
-        md.append(f"- {'PASS' if all(oks) else 'FAIL'}: {k} ({sum(oks)}/{len(oks)} runs)")
-    md += ["", "Certified and measured Lipschitz (seed 0):"]
-    for r in res["rows"]:
-        if r["seed"] != 0:
-            continue
-        lip = r.get("lipschitz", {})
-        sm = r.get("smoothing")
-        lin = r.get("linear_test_acc")
-        md.append(f"- sigma {r['sigma']}: clean {r['clean_accuracy']:.3f} +- "
-                  f"{r['clean_accuracy_se']:.3f}"
-                  + ("" if lin is None else f" (linear baseline {lin:.3f}"
-                     + ("" if r["beats_linear"] else ", NOT beaten: a (nearly) linear model")
-                     + ")")
-                  + f", flips {r['flip_fraction']:.3f}; Lip u(.,T): "
-                  f"PDE grid {lip.get('pde_grid', float('nan')):.3g}, autograd "
-                  f"{lip.get('network_autograd', float('nan')):.3g}, heat bound "
-                  f"{lip.get('heat_bound', float('nan')):.3g} (v != 0: reference only)"
-                  + (f"; smoothing (sigma_in {sm['sigma_in']:.3g}) certified l2 accuracy "
-                     f"(Clopper-Pearson, Cohen radius) {_fmt(sm['certified_accuracy'])}, heat-"
-                     f"Lipschitz certificate {_fmt(sm['heat_lipschitz_certified_accuracy'])}, "
-                     f"abstain {sm['abstain_fraction']:.2f}" if sm else ""))
-    atomic_write_text(out / "robustness.md", "\n".join(md) + "\n")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, norm in zip(axes, ("linf", "l2"), strict=True):
-        for s in res["sigmas"]:
-            t = [r for r in table if r["norm"] == norm and r["sigma"] == s]
-            e = [r["eps"] for r in t]
-            ax.errorbar(e, [r["robust_mean"] for r in t], yerr=[r["robust_sd"] for r in t],
-                        marker="o", capsize=3, label=f"sigma {s}")
-            ax.plot(e, [r["exhaustive_mean"] for r in t], "k:", lw=0.8)
-            ax.plot(e, [r["feature_box_mean"] for r in t], "k--", lw=0.8)
-        ax.set(xlabel=f"eps ({norm})", ylabel="robust accuracy", title=f"{norm} (dotted: "
-               "exhaustive ground truth; dashed: feature-box lower estimate)", ylim=(0, 1))
-        ax.legend(fontsize=8)
-    save_figure(fig, out / "robustness.png")
+    atomic_write_text(out / "robustness.md", to_markdown([Heading(title, 1), *blocks(res)]))
+    save_figure(figure(res | {"title": title}), out / "robustness.png")
     return ["robustness.csv", "robustness.md", "robustness.png", "robustness.json"]

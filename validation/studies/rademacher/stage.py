@@ -1,0 +1,78 @@
+"""The Rademacher study in the report: "diffusion reduces the Rademacher complexity", one stage
+per data set (the profile's first config is ``rademacher``, the others ``rademacher-DATA``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import ClassVar
+
+from validation.doc import Section
+from validation.nets.train import data_overrides
+from validation.stats.paired import DELTA_RELATIVE
+from validation.stats.present import evidence
+
+from ..registry import Claim, Study, register
+from .sweep import RademacherSweep
+
+
+def job_spec(job: dict) -> RademacherSweep:
+    """The report's study spec of one sweep job (the same code as the report's stage)."""
+    p = job["params"]
+    return RademacherSweep(data=job["data"], sigmas=(0.0, job["sigma"] or 1.0), seeds=1,
+                           epochs=job["epochs"], blocks=job["blocks"], points=p["points"],
+                           draws=p["draws"], steps=p["steps"], noise_samples=p["noise_samples"],
+                           **data_overrides(job["data"], epochs=False))
+
+
+def _where(stage: str, result: dict) -> str:
+    return "" if stage == "rademacher" else f" ({result['data']})"
+
+
+@register
+class RademacherStudy(Study):
+    name = "rademacher"
+    title = "Rademacher complexity"
+    config = RademacherSweep
+    version = 3  # 3: the study's result is the whole sweep (rows and verdict)
+    sweep_headline = "R_lower"
+    sweep_defaults: ClassVar[dict] = {"points": 100, "draws": 12, "steps": 40, "noise_samples": 4,
+                      "delta": DELTA_RELATIVE}
+
+    def stage(self, config: RademacherSweep, index: int = 0) -> str:
+        return "rademacher" if index == 0 else f"rademacher-{config.data}"
+
+    def run(self, config: RademacherSweep, folder: Path, models: Path) -> dict:
+        from .sweep import run_sweep, write_outputs
+
+        res = run_sweep(config, folder, progress=False, cache=models)
+        write_outputs(res, folder, f"Rademacher complexity, {config.data}")
+        sand = [r["sandwich"]["holds"] for r in res["rows"] if "sandwich" in r]
+        return res | {"data": config.data, "sandwich_holds": all(sand)}
+
+    def claims(self, stages: Mapping[str, dict], results: Mapping[str, dict]) -> list[Claim]:
+        return [Claim(f"Diffusion reduces the Rademacher complexity{_where(stage, res)}",
+                      res["verdict"]["verdict"], stage, evidence(res["verdict"]))
+                for stage, res in stages.items()]
+
+    def section(self, result: dict, stage: str, results: Mapping[str, dict]) -> Section:
+        from .sweep import blocks
+
+        return Section(stage, f"{self.title}{_where(stage, result)}",
+                       tuple(blocks(result, f"{stage}/")))
+
+    def sweep_check(self, job: dict) -> None:
+        job_spec(job)  # the spec validates the table's values (RobustnessSweep, RademacherSweep)
+
+    def sweep_job(self, job: dict, root: Path) -> dict:
+        from .sweep import rademacher_row
+
+        row = rademacher_row(job_spec(job), job["sigma"], job["seed"], str(root / "models"))
+        return {k: row[k] for k in ("R_lower", "R_lower_se", "R_upper", "gap_loss",
+                                    "test_acc")} | {"row": row}
+
+    def sweep_verdicts(self, rows: list[dict], sigmas: list[float], params: dict,
+                       delta: float) -> dict:
+        from .sweep import claim_verdict
+
+        return {"verdict": claim_verdict(rows, sigmas, delta)}
