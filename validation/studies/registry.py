@@ -97,6 +97,18 @@ class Study(ABC):
         return {}
 
 
+class SigmaSweepStudy(Study):
+    """A study whose config is a sigma sweep on one data set: the profile's first config is the
+    stage ``NAME``, the others ``NAME-DATA``; claims on the others name their data set."""
+
+    def stage(self, config, index: int = 0) -> str:
+        return self.name if index == 0 else f"{self.name}-{config.data}"
+
+    def where(self, stage: str, result: dict) -> str:
+        """'' for the profile's own data set, ' (DATA)' for another."""
+        return "" if stage == self.name else f" ({result['data']})"
+
+
 #: the order in which the report shows the studies (a study not named here comes after them,
 #: in the order registered)
 ORDER = ("derivation", "flows", "agreement", "robustness", "rademacher", "lipschitz", "depth",

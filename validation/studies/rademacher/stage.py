@@ -12,7 +12,7 @@ from validation.nets.train import data_overrides
 from validation.stats.paired import DELTA_RELATIVE
 from validation.stats.present import evidence
 
-from ..registry import Claim, Study, register
+from ..registry import Claim, SigmaSweepStudy, register
 from .sweep import RademacherSweep
 
 
@@ -25,22 +25,15 @@ def job_spec(job: dict) -> RademacherSweep:
                            **data_overrides(job["data"], epochs=False))
 
 
-def _where(stage: str, result: dict) -> str:
-    return "" if stage == "rademacher" else f" ({result['data']})"
-
-
 @register
-class RademacherStudy(Study):
+class RademacherStudy(SigmaSweepStudy):
     name = "rademacher"
     title = "Rademacher complexity"
     config = RademacherSweep
     version = 3  # 3: the study's result is the whole sweep (rows and verdict)
     sweep_headline = "R_lower"
-    sweep_defaults: ClassVar[dict] = {"points": 100, "draws": 12, "steps": 40, "noise_samples": 4,
-                      "delta": DELTA_RELATIVE}
-
-    def stage(self, config: RademacherSweep, index: int = 0) -> str:
-        return "rademacher" if index == 0 else f"rademacher-{config.data}"
+    sweep_defaults: ClassVar[dict] = {"points": 100, "draws": 12, "steps": 40,
+                                      "noise_samples": 4, "delta": DELTA_RELATIVE}
 
     def run(self, config: RademacherSweep, folder: Path, models: Path) -> dict:
         from .sweep import run_sweep, write_outputs
@@ -51,14 +44,14 @@ class RademacherStudy(Study):
         return res | {"data": config.data, "sandwich_holds": all(sand)}
 
     def claims(self, stages: Mapping[str, dict], results: Mapping[str, dict]) -> list[Claim]:
-        return [Claim(f"Diffusion reduces the Rademacher complexity{_where(stage, res)}",
+        return [Claim(f"Diffusion reduces the Rademacher complexity{self.where(stage, res)}",
                       res["verdict"]["verdict"], stage, evidence(res["verdict"]))
                 for stage, res in stages.items()]
 
     def section(self, result: dict, stage: str, results: Mapping[str, dict]) -> Section:
         from .sweep import blocks
 
-        return Section(stage, f"{self.title}{_where(stage, result)}",
+        return Section(stage, f"{self.title}{self.where(stage, result)}",
                        tuple(blocks(result, f"{stage}/")))
 
     def sweep_check(self, job: dict) -> None:

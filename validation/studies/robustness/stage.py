@@ -12,7 +12,7 @@ from validation.nets.train import data_overrides
 from validation.stats.paired import DELTA_ROBUST_ACCURACY
 from validation.stats.present import evidence
 
-from ..registry import Claim, Study, register
+from ..registry import Claim, SigmaSweepStudy, register
 from .sweep import RobustnessSweep
 
 # the per-model search sizes of a sweep job: the report's RobustnessSweep defaults
@@ -31,25 +31,18 @@ def job_spec(job: dict) -> RobustnessSweep:
                            **data_overrides(job["data"], epochs=False))
 
 
-def _where(stage: str, result: dict) -> str:
-    return "" if stage == "robustness" else f" ({result['data']})"
-
-
 @register
-class RobustnessStudy(Study):
+class RobustnessStudy(SigmaSweepStudy):
     name = "robustness"
     title = "Robustness"
     config = RobustnessSweep
     version = 4  # 4: the study's result is the whole sweep (rows and verdicts)
     sweep_headline = "robust_auc_linf"
     # delta: the smallest effect of interest of the paired verdict
-    sweep_defaults: ClassVar[dict] = {"points": 40, "K": 16, "pgd_steps": 10,
-                      "eps": [0.0, 0.05, 0.1, 0.2, 0.4], "eps_l2": [0.0, 0.07, 0.14, 0.28, 0.56],
-                      "delta": DELTA_ROBUST_ACCURACY,
-                      **{k: getattr(RobustnessSweep, k) for k in SEARCH}}
-
-    def stage(self, config: RobustnessSweep, index: int = 0) -> str:
-        return "robustness" if index == 0 else f"robustness-{config.data}"
+    sweep_defaults: ClassVar[dict] = {
+        "points": 40, "K": 16, "pgd_steps": 10, "eps": [0.0, 0.05, 0.1, 0.2, 0.4],
+        "eps_l2": [0.0, 0.07, 0.14, 0.28, 0.56], "delta": DELTA_ROBUST_ACCURACY,
+        **{k: getattr(RobustnessSweep, k) for k in SEARCH}}
 
     def run(self, config: RobustnessSweep, folder: Path, models: Path) -> dict:
         from .sweep import run_sweep, write_outputs
@@ -61,7 +54,7 @@ class RobustnessStudy(Study):
     def claims(self, stages: Mapping[str, dict], results: Mapping[str, dict]) -> list[Claim]:
         rows = []
         for stage, res in stages.items():
-            where = _where(stage, res)
+            where = self.where(stage, res)
             rows.append(Claim(f"Diffusion improves robustness{where}", res["verdict"]["verdict"],
                               stage, evidence(res["verdict"])))
             low = res.get("lower_estimate_verdict")
@@ -74,7 +67,7 @@ class RobustnessStudy(Study):
     def section(self, result: dict, stage: str, results: Mapping[str, dict]) -> Section:
         from .sweep import blocks
 
-        return Section(stage, f"{self.title}{_where(stage, result)}",
+        return Section(stage, f"{self.title}{self.where(stage, result)}",
                        tuple(blocks(result, f"{stage}/")))
 
     def sweep_check(self, job: dict) -> None:
