@@ -21,9 +21,9 @@ def _finite(x) -> bool:
 
 def _decimals(spread: float, digits: int = 2) -> int:
     """Decimals that show ``spread`` with ``digits`` significant digits (at least 0)."""
-    if not _finite(spread) or spread <= 0:
+    if not _finite(spread) or spread <= 1e-12:  # no spread worth showing: three decimals
         return 3
-    return max(0, digits - 1 - math.floor(math.log10(abs(spread))))
+    return min(12, max(0, digits - 1 - math.floor(math.log10(abs(spread)))))
 
 
 def _fixed(x: float, decimals: int, sign: bool = False) -> str:
