@@ -319,3 +319,44 @@ def test_lower_estimate_verdicts_become_claims(smoke_report):
     assert [r["section"] for r in lower] == ["robustness-digits", "sweep-d"]
     results["robustness-digits"]["lower_estimate_verdict"] = None
     assert sum("lower estimate" in r["claim"] for r in claims(results)) == 1
+
+
+def test_a_failed_sanity_flag_reaches_the_claims_table(smoke_report):
+    """A verdict that holds on numbers whose sanity flags failed reads inconclusive, and the
+    row names the flag (issue 23); the same verdict with every flag passing holds (control),
+    and a failing verdict stays fails. The same for the Rademacher study's Jensen check."""
+    import copy
+
+    from validation.report.build import claims
+    from validation.stats.paired import compare_to_baseline
+
+    results = json.loads((smoke_report / "results.json").read_text())["results"]
+    better = compare_to_baseline({0.0: [0.5, 0.52, 0.49, 0.5], 0.3: [0.6, 0.63, 0.58, 0.61]},
+                                 lower_is_better=False, delta=0.02)
+    worse = compare_to_baseline({0.0: [0.8, 0.81, 0.79], 0.3: [0.5, 0.52, 0.48]},
+                                lower_is_better=False, delta=0.02)
+
+    def row(r, claim):
+        return next(c for c in claims(r) if c["claim"] == claim)
+
+    clean = copy.deepcopy(results)
+    clean["robustness"]["verdict"] = better
+    for run in clean["robustness"]["rows"]:
+        run["flags"] = {k: True for k in run["flags"]}
+    assert row(clean, "Diffusion improves robustness")["status"] == "holds"
+    masked = copy.deepcopy(clean)
+    flag = next(k for k in masked["robustness"]["rows"][0]["flags"] if "masking" in k)
+    masked["robustness"]["rows"][0]["flags"][flag] = False
+    got = row(masked, "Diffusion improves robustness")
+    assert got["status"] == "inconclusive" and flag in got["flags"][0]
+    assert "holds on these numbers, but their sanity flags failed" in got["evidence"]
+    masked["robustness"]["verdict"] = worse
+    assert row(masked, "Diffusion improves robustness")["status"] == "fails"
+    rad = copy.deepcopy(results)
+    steeper = compare_to_baseline({0.0: [5.0, 5.2, 4.95], 0.3: [1.0, 1.1, 0.9]},
+                                  lower_is_better=True, delta=0.1, relative=True)
+    rad["rademacher"]["verdict"] = steeper
+    name = "Diffusion reduces the Rademacher complexity"
+    assert row(rad, name)["status"] == "holds"
+    next(r for r in rad["rademacher"]["rows"] if "sandwich" in r)["sandwich"]["holds"] = False
+    assert row(rad, name)["status"] == "inconclusive" and "Jensen" in row(rad, name)["flags"][0]

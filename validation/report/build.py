@@ -20,7 +20,7 @@ from pathlib import Path
 from validation.store.cache import stage as cached_stage
 from validation.store.io import atomic_write_text, package_versions
 from validation.store.locks import clean_stale
-from validation.studies import REGISTRY, Claim, Study
+from validation.studies import REGISTRY, Claim, Study, flagged
 
 from .profiles import PROFILE_HELP, PROFILES, Profile, profile
 
@@ -69,13 +69,14 @@ def sweep_claims(name: str, sw: dict) -> list[Claim]:
         what = ("Diffusion improves robustness" if v["kind"] == "robustness" else
                 "Diffusion reduces the Rademacher complexity")
         where = f"{v['data']}, L = {v['blocks']}, included {name}"
-        rows.append(Claim(f"{what} ({where})", v["verdict"]["verdict"], name,
-                          evidence(v["verdict"])))
+        failed = v.get("failed_flags")
+        rows.append(flagged(f"{what} ({where})", v["verdict"]["verdict"], name,
+                            evidence(v["verdict"]), failed))
         low = v.get("lower_estimate_verdict")
         if low:
-            rows.append(Claim(f"Diffusion improves robustness ({where}; on the lower estimate "
-                              "through the feature bottleneck)", low["verdict"], name,
-                              evidence(low)))
+            rows.append(flagged(f"Diffusion improves robustness ({where}; on the lower "
+                                "estimate through the feature bottleneck)", low["verdict"],
+                                name, evidence(low), failed))
         if "lipschitz_verdict" in v:
             rows.append(Claim("Diffusion lowers the Lipschitz constant of the trained "
                               f"networks' u(., T) ({where})", v["lipschitz_verdict"]["verdict"],

@@ -16,6 +16,7 @@ from .registry import (
     Claim,
     Study,
     config_from_mapping,
+    flagged,
     register,
     study,
 )
@@ -27,4 +28,4 @@ for _package in PACKAGES:
     import_module(f"{__name__}.{_package}.stage")
 
 __all__ = ["ORDER", "PACKAGES", "REGISTRY", "STATUSES", "Claim", "Study", "config_from_mapping",
-           "register", "study"]
+           "flagged", "register", "study"]

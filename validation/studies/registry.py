@@ -45,6 +45,24 @@ class Claim:
         return out | ({"flags": list(self.flags)} if self.flags else {})
 
 
+def flagged(claim: str, status: str, section: str, evidence: str,
+            failed: dict[str, str] | None) -> Claim:
+    """A claim whose evidence carries sanity flags: the failed ones (flag -> 'k/n runs') are
+    named in the row, and a status that would decide for or against the claim on that evidence
+    (holds, refuted at delta) reads inconclusive instead; fails stays fails (every failure the
+    flags catch, masking among them, inflates the noisy networks' numbers, so it biases
+    towards holds, not against)."""
+    failed = dict(failed or {})
+    if not failed:
+        return Claim(claim, status, section, evidence)
+    names = tuple(f"{k} ({v})" for k, v in failed.items())
+    if status in ("holds", "refuted at delta"):
+        evidence = (f"{status} on these numbers, but their sanity flags failed, so the "
+                    f"evidence cannot decide; {evidence}")
+        status = "inconclusive"
+    return Claim(claim, status, section, evidence, names)
+
+
 class Study(ABC):
     """A registered study (see the module docstring)."""
 

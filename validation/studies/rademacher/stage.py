@@ -12,8 +12,32 @@ from validation.nets.train import data_overrides
 from validation.stats.paired import DELTA_RELATIVE
 from validation.stats.present import evidence
 
-from ..registry import Claim, SigmaSweepStudy, register
+from ..registry import Claim, SigmaSweepStudy, flagged, register
 from .sweep import RademacherSweep
+
+#: the ascent's relative gap to the closed-form supremum of the linear class above which the
+#: lower estimate is not trusted to compare classes (the estimator, not the class, would differ)
+ASCENT_GAP = 0.05
+
+
+def failed_flags(res: dict) -> dict[str, str]:
+    """The Rademacher study's sanity flags that failed: Jensen's sandwich on one class, the
+    estimate's stability in the noise draws S, and the ascent's gap on the linear class."""
+    out = {}
+    sand = [r["sandwich"]["holds"] for r in res.get("rows", []) if "sandwich" in r]
+    if sand and not all(sand):
+        out["Jensen R(U_sigma) <= E R(F_omega) on one class"] = \
+            f"violated in {len(sand) - sum(sand)}/{len(sand)} checks"
+    stable = [r["draw_stability"]["stable"] for r in res.get("rows", [])
+              if "draw_stability" in r]
+    if stable and not all(stable):
+        out["estimate stable in the noise draws S"] = \
+            f"not yet stable in {len(stable) - sum(stable)}/{len(stable)} checks"
+    asc = res.get("ascent_check")
+    if asc and asc["relative_gap"] > ASCENT_GAP:
+        out[f"ascent within {ASCENT_GAP:.0%} of the linear class's supremum"] = \
+            f"{100 * asc['relative_gap']:.1f}% below"
+    return out
 
 
 def job_spec(job: dict) -> RademacherSweep:
@@ -44,8 +68,9 @@ class RademacherStudy(SigmaSweepStudy):
         return res | {"data": config.data, "sandwich_holds": all(sand)}
 
     def claims(self, stages: Mapping[str, dict], results: Mapping[str, dict]) -> list[Claim]:
-        return [Claim(f"Diffusion reduces the Rademacher complexity{self.where(stage, res)}",
-                      res["verdict"]["verdict"], stage, evidence(res["verdict"]))
+        return [flagged(f"Diffusion reduces the Rademacher complexity{self.where(stage, res)}",
+                        res["verdict"]["verdict"], stage, evidence(res["verdict"]),
+                        failed_flags(res))
                 for stage, res in stages.items()]
 
     def section(self, result: dict, stage: str, results: Mapping[str, dict]) -> Section:
@@ -68,4 +93,5 @@ class RademacherStudy(SigmaSweepStudy):
                        delta: float) -> dict:
         from .sweep import claim_verdict
 
-        return {"verdict": claim_verdict(rows, sigmas, delta)}
+        return {"verdict": claim_verdict(rows, sigmas, delta),
+                "failed_flags": failed_flags({"rows": rows})}

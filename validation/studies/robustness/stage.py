@@ -12,7 +12,7 @@ from validation.nets.train import data_overrides
 from validation.stats.paired import DELTA_ROBUST_ACCURACY
 from validation.stats.present import evidence
 
-from ..registry import Claim, SigmaSweepStudy, register
+from ..registry import Claim, SigmaSweepStudy, flagged, register
 from .sweep import RobustnessSweep
 
 # the per-model search sizes of a sweep job: the report's RobustnessSweep defaults
@@ -55,13 +55,17 @@ class RobustnessStudy(SigmaSweepStudy):
         rows = []
         for stage, res in stages.items():
             where = self.where(stage, res)
-            rows.append(Claim(f"Diffusion improves robustness{where}", res["verdict"]["verdict"],
-                              stage, evidence(res["verdict"])))
+            from .sweep import failed_flags
+
+            failed = failed_flags(res["rows"]) if "rows" in res else res.get("failed_flags")
+            rows.append(flagged(f"Diffusion improves robustness{where}",
+                                res["verdict"]["verdict"], stage, evidence(res["verdict"]),
+                                failed))
             low = res.get("lower_estimate_verdict")
             if low:
-                rows.append(Claim(f"Diffusion improves robustness ({res['data']}; on the lower "
-                                  "estimate through the feature bottleneck)", low["verdict"],
-                                  stage, evidence(low)))
+                rows.append(flagged(f"Diffusion improves robustness ({res['data']}; on the "
+                                    "lower estimate through the feature bottleneck)",
+                                    low["verdict"], stage, evidence(low), failed))
         return rows
 
     def section(self, result: dict, stage: str, results: Mapping[str, dict]) -> Section:

@@ -137,7 +137,7 @@ def claim_verdicts(rows: list[dict], sigmas, eps_linf, delta: float) -> dict:
                                        if r["sigma"] == s} for s in sigmas},
                                   lower_is_better=False, delta=delta)
     verdict["statistic"] = "mean robust accuracy over the linf eps grid (higher is better)"
-    out = {"verdict": verdict}
+    out = {"verdict": verdict, "failed_flags": failed_flags(rows)}
     # digits: the same claim on the lower estimate through the feature bottleneck (the truth
     # lies between the two statistics; a verdict that agrees on both does not hang on either)
     if rows and all("feature_box" in r["attacks"][f"linf:{e}"] for r in rows for e in eps_linf):
@@ -189,6 +189,12 @@ def summary_table(res: dict) -> list[dict]:
                               "feature_box_violations": int(sum(
                                   v.get("feature_box_violations", 0) for v in vals))})
     return table
+
+
+def failed_flags(rows: list[dict]) -> dict[str, str]:
+    """flag -> 'k/n runs' for every sanity flag that failed in at least one run."""
+    return {k: f"failed in {len(oks) - sum(oks)}/{len(oks)} runs"
+            for k, oks in all_flags(rows).items() if not all(oks)}
 
 
 def all_flags(rows: list[dict]) -> dict[str, list[bool]]:
