@@ -230,3 +230,34 @@ def _bracket_table_is_written(res: dict, cfg, folder) -> None:
             f"{num(r['robust_accuracy'])} | {num(r['robust_accuracy'] - r['feature_box'])} | "
             f"{r['feature_box_violations']} |")
     assert line in md
+
+
+def test_a_masked_digits_model_trips_the_margin_flag_and_is_still_attacked(digits_study):
+    """Negative control of issue 23: the digits model with its head scaled by 1e4 (the same
+    decisions, a saturated softmax) stops the cross-entropy attacks; the margin (logit) attack
+    and the gradient-free search do not, so the CE-versus-margin flag fails and robust accuracy,
+    the AND over every attack, stays within two points of the unscaled model's. The unscaled
+    model passes every flag."""
+    import copy
+
+    import torch
+
+    from validation.studies.robustness.study import robustness_study
+
+    model, data, cfg = digits_study
+    scaled = copy.deepcopy(model)
+    with torch.no_grad():
+        scaled.base.weight.mul_(1e4)
+        scaled.base.bias.mul_(1e4)
+    plain = robustness_study(model, data, cfg, progress=False)
+    masked = robustness_study(scaled, data, cfg, progress=False)
+    assert all(plain["flags"].values()), [k for k, v in plain["flags"].items() if not v]
+    margin_flags = [k for k in masked["flags"] if "margin attack" in k]
+    assert len(margin_flags) == 2 and not all(masked["flags"][k] for k in margin_flags)
+    two = 2 / cfg.points
+    for key, row in masked["attacks"].items():
+        assert row["robust_accuracy"] <= plain["attacks"][key]["robust_accuracy"] + two, key
+    # the cross-entropy attacks alone are fooled somewhere: the control has a masked gradient
+    worst_ce = max(min(r["expected"][k] for k in ("fgsm", "pgd", "eot-pgd"))
+                   - r["expected"]["pgd-margin"] for r in masked["attacks"].values())
+    assert worst_ce > two

@@ -131,3 +131,54 @@ def random_search(score: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
     with torch.no_grad():
         s = score(cand.reshape(-1, d)).reshape(samples, n)
     return cand[s.argmin(0), torch.arange(n)]
+
+
+def margin_loss(model, y: torch.Tensor, n_points: int, draws: int, seed: int):
+    """xa -> the mean over ``draws`` common noise draws of the logit margin
+    z_y - max_{j != y} z_j of each point (sigma = 0: one exact pass). A deterministic,
+    differentiable function of xa whose gradient does not vanish when the softmax saturates:
+    the logits scale with the head, the margin's direction does not (Carlini-Wagner's loss; a
+    head scaled by 1e4 leaves it a multiple of itself, while cross-entropy goes flat)."""
+    noisy = model.sigma > 0
+    m = draws if noisy else 1
+    g = torch.Generator().manual_seed(seed)
+    noise = [torch.randn(m * n_points, model.feature_dim, generator=g, dtype=torch.float64)
+             for _ in range(model.n_blocks)] if noisy else None
+
+    def margin(xa: torch.Tensor) -> torch.Tensor:
+        n = xa.shape[0]
+        if n != n_points:
+            raise AttackError(f"the margin loss was built for {n_points} points, got {n}")
+        z = model(xa.repeat(m, 1), noise=noise).reshape(m, n, -1)
+        zy = z.gather(2, y[None, :, None].expand(m, -1, 1))[..., 0]
+        other = z.scatter(2, y[None, :, None].expand(m, -1, 1), -math.inf).max(2).values
+        return (zy - other).mean(0)
+    return margin
+
+
+def square_search(margin: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                  eps: float, *, iters: int = 100, fraction: float = 0.1,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """A gradient-free score-based linf attack in the manner of Square (Andriushchenko et al.
+    2020) for flat inputs: start at a random vertex of the eps-cube, then ``iters`` times
+    resample the signs of a random block of coordinates (a ``fraction`` of them, shrinking over
+    the run) and keep the change where it lowers the point's ``margin``. Needs no gradient, so
+    a saturated or masked gradient does not stop it."""
+    if eps == 0:
+        return x.clone()
+    n, d = x.shape
+    sign = torch.randint(0, 2, (n, d), generator=generator).to(x.dtype) * 2 - 1
+    best = (x + eps * sign).clamp(0, 1)
+    with torch.no_grad():
+        score = margin(best)
+        for i in range(iters):
+            k = max(1, round(d * fraction * (1 - i / iters)))
+            cols = torch.rand((n, d), generator=generator).argsort(1)[:, :k]
+            flip = torch.randint(0, 2, (n, k), generator=generator).to(x.dtype) * 2 - 1
+            cand = best.clone()
+            cand.scatter_(1, cols, (x.gather(1, cols) + eps * flip).clamp(0, 1))
+            s = margin(cand)
+            better = s < score
+            best[better] = cand[better]
+            score = torch.where(better, s, score)
+    return best

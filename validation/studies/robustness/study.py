@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .attacks import Logits, fgsm, mean_probs, pgd, random_search
+from .attacks import Logits, fgsm, margin_loss, mean_probs, pgd, random_search, square_search
 from .certify import autograd_lipschitz, certify_smoothed, heat_certified
 from .search import ExpectedPredictor, box_search, exhaustive, exhaustive_expected
 
@@ -85,6 +85,7 @@ class StudyConfig:
     seed: int = 0
     expected_draws: int = 64  # common noise draws of the expected predictor
     confirm_draws: int = 512  # further draws for decisions within 3 SE of the boundary
+    square_iters: int = 100  # iterations of the gradient-free square search (linf)
 
 
 def robustness_study(model, data, cfg: StudyConfig, *, progress: bool = True) -> dict:
@@ -165,6 +166,7 @@ def robustness_study(model, data, cfg: StudyConfig, *, progress: bool = True) ->
             "note": "the heat-semigroup bound 1/(sigma sqrt(2 pi T)) holds for v = 0 (pure "
                     "diffusion); the trained networks have v != 0, so it is a reference only"}
 
+    margin = margin_loss(model, y, len(x), cfg.deploy_draws, cfg.seed + 17)
     results, still = {}, {}
     jobs = [(norm, e) for norm, grid_e in (("linf", cfg.eps_linf), ("l2", cfg.eps_l2))
             for e in sorted(grid_e)]  # increasing eps: nested balls reuse the earlier search
@@ -191,6 +193,14 @@ def robustness_study(model, data, cfg: StudyConfig, *, progress: bool = True) ->
         adv["random-search"] = random_search(
             lambda p, avg=avg: _true_prob(avg, p, y, len(x)), x, y, eps, norm=norm,
             samples=cfg.random_samples, generator=gen)
+        # the logit margin (Carlini-Wagner) does not saturate with the softmax: PGD on it, and
+        # a gradient-free search on it (linf), catch a masked cross-entropy gradient
+        adv["pgd-margin"] = pgd(model, x, y, eps, norm=norm, steps=cfg.pgd_steps,
+                                restarts=cfg.restarts, generator=gen,
+                                loss_fn=lambda xa, m=margin: -m(xa))
+        if norm == "linf":
+            adv["square"] = square_search(margin, x, eps, iters=cfg.square_iters,
+                                          generator=gen)
         for name, xa in adv.items():
             score[name] = scored(xa)
         attacks = [k for k in score if k != "pgd-more-steps"]
@@ -281,6 +291,15 @@ def sanity_flags(model, results: dict, cfg: StudyConfig, x: torch.Tensor, tol: f
             e["pgd-more-steps"] <= e["pgd"] + tol for e in ex)
         flags[f"{norm}: EOT never weaker than PGD"] = all(
             e["eot-pgd"] <= e["pgd"] + tol for e in ex)
+        ce = ("fgsm", "pgd", "eot-pgd", "pgd-avg")
+        if all("pgd-margin" in e for e in ex):
+            flags[f"{norm}: cross-entropy attacks within two points of the margin attack (no "
+                  "saturated softmax: gradient masking suspected otherwise)"] = all(
+                min(e[k] for k in ce) <= e["pgd-margin"] + tol for e in ex)
+        if all("square" in e for e in ex):
+            flags[f"{norm}: the gradient-free search no stronger than the gradient attacks "
+                  "(gradient masking suspected otherwise)"] = all(
+                min(e[k] for k in (*ce, "pgd-margin")) <= e["square"] + tol for e in ex)
         if "exhaustive" in rows[0]:
             flags[f"{norm}: exhaustive never weaker than any attack (else: bug)"] = all(
                 r["exhaustive"] <= min(e[k] for k in e if k != "pgd-more-steps") + tol
