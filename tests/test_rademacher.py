@@ -222,3 +222,73 @@ def test_the_sup_norm_bound_holds_and_a_smaller_class_is_caught(kind):
     assert small < reached
     with pytest.raises(ValueError, match="radii lack"):
         sup_norm_bound(m, x, {"base.weight": 1.0})
+
+
+@pytest.fixture(scope="module")
+def two_sigmas():
+    """A seed's sigma = 0 and sigma = 0.3 models, briefly trained on a small moons split."""
+    from validation.nets.data import make_dataset
+    from validation.nets.train import TrainConfig, train
+
+    data = make_dataset("moons", 300, seed=0)
+    models = [train(TrainConfig(data="moons", sigma=s, epochs=10, n=300), data,
+                    progress=False)[0] for s in (0.0, 0.3)]
+    return models, data
+
+
+def test_the_start_family_makes_the_estimate_independent_of_where_the_ascent_began(two_sigmas):
+    """Issue 23: starting the ascent of one class from the other sigma's trained weights moved
+    R_lower (negative control: two single starts differ); from the seed's start family (every
+    sigma's trained weights) the estimate is the same whichever order the family is given in."""
+    from validation.studies.rademacher.estimate import (
+        converged_estimate,
+        network_estimate,
+        trained_radii,
+    )
+
+    (m0, m3), data = two_sigmas
+    x = data.x_train[:30]
+    kw = {"draws": 4, "steps": 12, "noise_samples": 2, "seed": 1000,
+          "radii": trained_radii(m0), "dtype": "float64"}
+
+    def weights(m):
+        return {n: p.detach() for n, p in m.named_parameters()}
+
+    own = network_estimate(m3, x, **kw).mean
+    other = network_estimate(m3, x, starts=[weights(m0)], **kw).mean
+    assert own != other  # where the ascent begins changes the single-start estimate
+    a = converged_estimate(m3, x, starts=[weights(m3), weights(m0)], max_doublings=1, **kw)
+    b = converged_estimate(m3, x, starts=[weights(m0), weights(m3)], max_doublings=1, **kw)
+    assert a.mean == pytest.approx(b.mean, rel=1e-12)
+    assert a.mean >= max(own, other) - 1e-12  # the family's best is at least each start's
+
+
+def test_an_unconverged_ascent_is_named_with_its_remaining_change(two_sigmas):
+    """Two steps doubled once move the estimate by far more than 1%: not converged, and the
+    change is the reported optimisation gap; more steps shrink it (control)."""
+    from validation.studies.rademacher.estimate import converged_estimate, trained_radii
+
+    (m0, m3), data = two_sigmas
+    x = data.x_train[:30]
+    kw = {"draws": 4, "noise_samples": 2, "seed": 1000, "radii": trained_radii(m0),
+          "dtype": "float64", "max_doublings": 1}
+    short = converged_estimate(m3, x, steps=2, **kw)
+    assert not short.details["converged"] and short.details["opt_gap"] > 0.01 * short.mean
+    runs = short.details["runs"]
+    assert short.details["opt_gap"] == pytest.approx(abs(runs[1][1] - runs[0][1]))
+    longer = converged_estimate(m3, x, steps=40, **kw)
+    assert longer.details["opt_gap"] / longer.mean < short.details["opt_gap"] / short.mean
+
+
+def test_the_verdict_widens_its_intervals_by_the_optimisation_gap():
+    """A clear 'refuted at delta' on the estimates becomes inconclusive when each difference
+    could still move by more than delta's margin; a tiny gap leaves it refuted (control)."""
+    from validation.stats.paired import compare_to_baseline
+
+    by = {0.0: [1.0, 1.02, 0.98, 1.01, 0.99], 0.3: [1.0, 1.015, 0.985, 1.0, 1.0]}
+    tight = compare_to_baseline(by, lower_is_better=True, delta=0.1, relative=True,
+                                slack={0.3: 1e-4})
+    assert tight["verdict"] == "refuted at delta"
+    loose = compare_to_baseline(by, lower_is_better=True, delta=0.1, relative=True,
+                                slack={0.3: 0.2})
+    assert loose["verdict"] == "inconclusive" and "optimisation gap" in loose["rule"]

@@ -117,7 +117,8 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
                                     eps_linf=(0.0, 0.1, 0.6), eps_l2=(0.0, 0.15, 0.9),
                                     points=15, K=4, steps=5),),
         rademacher=(RademacherSweep(data="moons", sigmas=(0.0, 0.3), seeds=2, epochs=8,
-                                    points=40, draws=4, steps=10, noise_samples=2),),
+                                    points=40, draws=4, steps=10, noise_samples=2,
+                                    doublings=1),),
         graph=(GraphStudy(data=("moons",), seeds=3, epochs=40, tau_seeds=2,
                           limit_ns=(200, 400, 800, 1600), identify_ns=(400, 800, 1600, 3200),
                           reps=2, hub_nodes=300),),
@@ -135,7 +136,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
                                     steps=10, workers=2, **_SEARCH),),
         rademacher=(RademacherSweep(data="moons", sigmas=(0.0, 0.3), seeds=10, epochs=100,
                                     points=100, draws=12, steps=40, noise_samples=4,
-                                    workers=2),),
+                                    doublings=1, workers=2),),
         graph=(GraphStudy(data=("moons", "digits"), seeds=10, epochs=100, tau_seeds=2, reps=2,
                           workers=2),)),
     Profile(

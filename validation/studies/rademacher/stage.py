@@ -33,6 +33,10 @@ def failed_flags(res: dict) -> dict[str, str]:
     if stable and not all(stable):
         out["estimate stable in the noise draws S"] = \
             f"not yet stable in {len(stable) - sum(stable)}/{len(stable)} checks"
+    conv = [r["R_lower_converged"] for r in res.get("rows", []) if "R_lower_converged" in r]
+    if conv and not all(conv):
+        out["lower estimate converged (< 1% change on doubling the ascent)"] = \
+            f"not converged in {len(conv) - sum(map(bool, conv))}/{len(conv)} runs"
     asc = res.get("ascent_check")
     if asc and asc["relative_gap"] > ASCENT_GAP:
         out[f"ascent within {ASCENT_GAP:.0%} of the linear class's supremum"] = \
