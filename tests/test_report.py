@@ -356,6 +356,8 @@ def test_a_failed_sanity_flag_reaches_the_claims_table(smoke_report):
     steeper = compare_to_baseline({0.0: [5.0, 5.2, 4.95], 0.3: [1.0, 1.1, 0.9]},
                                   lower_is_better=True, delta=0.1, relative=True)
     rad["rademacher"]["verdict"] = steeper
+    for run in rad["rademacher"]["rows"]:  # the smoke profile's short ascent never converges
+        run["R_lower_converged"] = True
     name = "Diffusion reduces the Rademacher complexity"
     assert row(rad, name)["status"] == "holds"
     next(r for r in rad["rademacher"]["rows"] if "sandwich" in r)["sandwich"]["holds"] = False

@@ -115,7 +115,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
         agreement=(AgreementConfig.of("moons", 0.3, epochs=8, grid=40, test_points=30),),
         robustness=(RobustnessSweep(data="moons", sigmas=(0.0, 0.3), seeds=2, epochs=8,
                                     eps_linf=(0.0, 0.1, 0.6), eps_l2=(0.0, 0.15, 0.9),
-                                    points=15, K=4, steps=5),),
+                                    points=15, K=4, steps=5, square_iters=20),),
         rademacher=(RademacherSweep(data="moons", sigmas=(0.0, 0.3), seeds=2, epochs=8,
                                     points=40, draws=4, steps=10, noise_samples=2,
                                     doublings=1),),

@@ -268,7 +268,7 @@ def converged_estimate(model: DiffusionResNet, x: np.ndarray, *, steps: int = 10
         e = network_estimate(model, x, steps=total, starts=starts, **kw)
         draw = torch.tensor(e.per_draw)
         best = draw if best is None else torch.maximum(best, draw)
-        runs.append((total, float(best.mean())))
+        runs.append([total, float(best.mean())])  # lists: the same after a JSON round trip
         if k > 0 and abs(runs[-1][1] - runs[-2][1]) <= tol * abs(runs[-2][1]):
             break
         total *= 2

@@ -41,6 +41,7 @@ class RobustnessSweep:
     random_samples: int = 200
     confirm_draws: int = 256
     certify_points: int = 30
+    square_iters: int = 100  # iterations of the gradient-free square search (linf)
     workers: int = 1  # processes for the (sigma, seed) jobs
 
     def __post_init__(self):
@@ -60,7 +61,8 @@ class RobustnessSweep:
             raise ValueError(f"eps_linf = {list(self.eps_linf)}: inputs live in [0, 1]^d, so a "
                              "linf radius above 1 is the whole box; give radii <= 1")
         for name in ("seeds", "epochs", "blocks", "points", "K", "steps", "exhaustive_per_axis",
-                     "expected_draws", "random_samples", "confirm_draws", "workers"):
+                     "expected_draws", "random_samples", "confirm_draws", "square_iters",
+                     "workers"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} = {getattr(self, name)}: give a count >= 1")
         if not self.delta > 0:
@@ -76,7 +78,7 @@ def study_config(spec: RobustnessSweep):
                        restarts=1, eot=8, eot_curve=(1, 4, 16), random_samples=spec.random_samples,
                        exhaustive_per_axis=spec.exhaustive_per_axis, grid_n=80,
                        certify_points=spec.certify_points, expected_draws=spec.expected_draws,
-                       confirm_draws=spec.confirm_draws)
+                       confirm_draws=spec.confirm_draws, square_iters=spec.square_iters)
 
 
 def robustness_row(spec: RobustnessSweep, sigma: float, seed: int, cache: str) -> dict:
