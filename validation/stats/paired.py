@@ -209,6 +209,13 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
                       f"delta at the observed spread" if known and len(known) == len(need)
                       else "; the seeds needed cannot be estimated (fewer than 2 seeds or no "
                       "spread)"))
+    slacked = [r for r in rows if r["slack"] > 0]
+    if verdict == "inconclusive" and slacked:
+        worst = max(slacked, key=lambda r: r["slack"])
+        summary += (f"; the estimates could still move by up to {num(worst['slack'], 2)} (their "
+                    f"optimisation gap, at {label} {worst[label]}) against delta = "
+                    f"{num(delta_abs, trim=True)}: seeds alone cannot decide while that gap "
+                    "stays open; converged estimates can")
     split = [r for r in rows if r["permutation_agrees"] is False]
     if split:
         summary += "; the t-test and the sign-flip test disagree at " + ", ".join(
