@@ -21,7 +21,7 @@ from .grid import Grid
 from .interpolation import interpolate
 from .problem import Problem
 from .schemes import CONVECTION, DIFFUSION, TIME, lookup
-from .stability import courant_numbers, explicit_dt_limit
+from .stability import SSP_COEFFICIENT, courant_numbers, explicit_dt_limit, limited_dt_limit
 
 SAFETY = 0.9  # fraction of the stability limit used by the adaptive time step
 
@@ -342,6 +342,10 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     if convection in ("minmod", "vanleer") and not info.explicit:
         raise NumericsError(f"limited convection {convection!r} is nonlinear; use an explicit "
                             "stepper (ssprk2, ssprk3) with it")
+    if convection in ("minmod", "vanleer") and stepper not in SSP_COEFFICIENT:
+        raise NumericsError(f"limited convection {convection!r} with {stepper!r}: {stepper} is "
+                            "not strong-stability preserving, so the limiter's TVD property is "
+                            "lost; use ssprk2 or ssprk3 (or euler)")
     if dt is not None and not (np.isfinite(dt) and dt > 0):
         raise NumericsError(f"dt = {dt}; it must be finite and > 0")
     g = problem.grid
@@ -385,8 +389,10 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
                 A = problem.diffusion_at(t)
                 lim_kwargs = {"velocity_1d": problem.velocity_at(t)[0].ravel(),
                               "diffusion_1d": A[0, 0].ravel(), "dx": g.spacing[0]}
-            base = disc.L if disc.limited is None else (disc.diff + abs_conv(problem, t))
-            limit = explicit_dt_limit(base, stepper, **lim_kwargs)
+            if disc.limited is None:
+                limit = explicit_dt_limit(disc.L, stepper, **lim_kwargs)
+            else:  # the TVD limit of the limiter and the stepper's SSP coefficient
+                limit = limited_dt_limit(disc.diff, abs_conv(problem, t), convection, stepper)
             if dt is not None and dt > limit * (1 + 1e-12):
                 vmax = np.abs(problem.velocity_at(t)).max()
                 raise UnstableTimeStepError(

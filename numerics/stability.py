@@ -18,6 +18,40 @@ import scipy.sparse as sps
 
 from .errors import NumericsError
 
+#: the bound psi of a MUSCL limiter: its face slope is phi(r) times the upwind difference with
+#: 0 <= phi(r) <= psi and 0 <= phi(r) / r <= psi (minmod: psi = 1; van Leer: phi = 2r / (1 + r),
+#: psi = 2). With forward Euler the scheme is then TVD in 1-D, and local-extremum diminishing
+#: dimension by dimension, for Courant numbers sum_k nu_k <= 1 / (1 + psi / 2) (Harten 1983;
+#: LeVeque, Finite Volume Methods for Hyperbolic Problems, 2002, section 6.12): 2/3 for minmod,
+#: 1/2 for van Leer, where the upwind scheme allows 1
+LIMITER_PSI = {"minmod": 1.0, "vanleer": 2.0}
+
+#: SSP coefficients c (Gottlieb, Shu, Tadmor, SIAM Review 2001): the method keeps forward
+#: Euler's TVD or maximum-principle property for dt <= c dt_FE; rk4 is not SSP
+SSP_COEFFICIENT = {"euler": 1.0, "ssprk2": 1.0, "ssprk3": 1.0}
+
+
+def tvd_factor(limiter: str) -> float:
+    """The factor 1 + psi / 2 by which a MUSCL limiter tightens the upwind Courant limit."""
+    if limiter not in LIMITER_PSI:
+        raise NumericsError(f"unknown limiter {limiter!r}; valid: {', '.join(LIMITER_PSI)}")
+    return 1.0 + LIMITER_PSI[limiter] / 2
+
+
+def limited_dt_limit(diffusion: sps.spmatrix, upwind: sps.spmatrix, limiter: str,
+                     stepper: str) -> float:
+    """Largest dt that keeps limited (MUSCL) convection plus monotone diffusion TVD / free of
+    new extrema: dt max_i (-D_ii + (1 + psi/2) (-U_ii)) <= c, with U the upwind operator of the
+    same velocity and c the stepper's SSP coefficient."""
+    if stepper not in SSP_COEFFICIENT:
+        raise NumericsError(f"{stepper!r} is not strong-stability preserving: limited "
+                            "convection keeps its TVD property only with "
+                            f"{', '.join(SSP_COEFFICIENT)}")
+    c = -(sps.csr_matrix(diffusion).diagonal() + tvd_factor(limiter) *
+          sps.csr_matrix(upwind).diagonal())
+    return np.inf if not np.any(c > 0) else float(SSP_COEFFICIENT[stepper] / c.max())
+
+
 # stability polynomials P(z) of the explicit Runge-Kutta methods (linear problems)
 POLYNOMIALS = {
     "euler": [1, 1],
