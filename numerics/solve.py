@@ -21,7 +21,13 @@ from .grid import Grid
 from .interpolation import interpolate
 from .problem import Problem
 from .schemes import CONVECTION, DIFFUSION, TIME, lookup
-from .stability import SSP_COEFFICIENT, courant_numbers, explicit_dt_limit, limited_dt_limit
+from .stability import (
+    SSP_COEFFICIENT,
+    courant_numbers,
+    explicit_dt_limit,
+    imex_dt_limit,
+    limited_dt_limit,
+)
 
 SAFETY = 0.9  # fraction of the stability limit used by the adaptive time step
 
@@ -408,6 +414,15 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
             vmax = np.abs(problem.velocity_at(t)).max(axis=tuple(range(1, g.dim + 1)))
             speed = float(np.sum(vmax / np.asarray(g.spacing)))
             step_dt = 1.0 / speed if speed > 0 else T / 50
+        if stepper == "imex-euler":  # its convection is explicit: forward Euler's limit on it
+            limit = imex_dt_limit(disc.conv, problem.velocity_at(t), problem.diffusion_at(t),
+                                  g.spacing)
+            if dt is not None and dt > limit * (1 + 1e-12):
+                raise UnstableTimeStepError(
+                    f"dt = {dt:.4g} exceeds the stability limit {limit:.4g} of imex-euler with "
+                    f"{convection} convection (its convection is explicit); use dt <= "
+                    f"{limit:.4g}, leave dt unset, or a fully implicit stepper")
+            step_dt = min(step_dt, SAFETY * limit)
         span = seg_end - t
         n = max(1, int(np.ceil(span / min(step_dt, span) - 1e-9)))
         h = span / n

@@ -130,3 +130,32 @@ def courant_numbers(velocity_max: np.ndarray, diffusion_max: np.ndarray, spacing
     """C_k = max|v_k| dt / dx_k and r_k = max a_kk dt / dx_k^2."""
     dx = np.asarray(spacing, dtype=float)
     return np.asarray(velocity_max) * dt / dx, np.asarray(diffusion_max) * dt / dx**2
+
+
+def imex_dt_limit(convection: sps.spmatrix, velocity: np.ndarray, diffusion: np.ndarray,
+                  spacing) -> float:
+    """Largest stable dt of IMEX Euler (explicit convection, implicit diffusion), from von
+    Neumann's analysis of the constant-coefficient scheme taken pointwise, with
+    c = sum_k |v_k| / dx_k and q = min_k a_kk / dx_k^2 (the weakest damping):
+    upwind convection, |1 - nu (1 - e^{-i theta})| <= 1 + 4 r sin^2(theta/2) for all theta
+    iff nu <= (1 + sqrt(1 + 8 r)) / 2, i.e. dt <= 1/c + 2 q / c^2 (forward Euler's 1/c when
+    a = 0; the implicit diffusion lets it go further); central convection, |1 - i nu sin theta|
+    <= 1 + 4 r sin^2(theta/2) iff nu^2 <= 2 r, i.e. dt <= 2 q / c^2: unstable for every dt
+    where v != 0 and a = 0. ``velocity`` (d, *shape), ``diffusion`` (d, d, *shape)."""
+    d = velocity.shape[0]
+    dx = np.asarray(spacing, float)
+    c = sum(np.abs(np.asarray(velocity[k], float)) / dx[k] for k in range(d))
+    q = np.min([np.broadcast_to(np.asarray(diffusion[k, k], float), c.shape) / dx[k] ** 2
+                for k in range(d)], axis=0)
+    moving = c > 0
+    if not np.any(moving):
+        return np.inf
+    c, q = c[moving], q[moving]
+    if is_monotone_operator(convection):
+        return float(np.min(1 / c + 2 * q / c**2))
+    if np.any(q <= 0):
+        raise NumericsError(
+            "imex-euler with central convection is unstable for every dt where the velocity "
+            "is nonzero and there is no diffusion; use convection='upwind1' (monotone) or an "
+            "explicit stepper such as 'ssprk3' or 'rk4'")
+    return float(np.min(2 * q / c**2))

@@ -73,3 +73,61 @@ def test_limited_convection_with_a_stepper_that_is_not_ssp_is_refused():
     p = _problem(1, lambda g: (g.coords[0] > 0).astype(float))
     with pytest.raises(NumericsError, match="not strong-stability preserving"):
         solve(p, convection="vanleer", stepper="rk4")
+
+
+def _imex_problem(diffusion: float) -> Problem:
+    g = Grid(bounds=((-1, 1),), shape=(80,))
+    return Problem(grid=g, initial=np.exp(-g.coords[0] ** 2 / 0.05), velocity=np.ones((1, 80)),
+                   diffusion=diffusion, t_end=1.0, boundary="periodic")
+
+
+def test_imex_euler_with_central_convection_and_no_diffusion_is_refused():
+    # it used to run and return |u| ~ 4e20 (issue 28 item 4)
+    with pytest.raises(NumericsError, match="unstable for every dt"):
+        solve(_imex_problem(0.0), convection="central4", diffusion="central2",
+              stepper="imex-euler")
+
+
+@pytest.mark.parametrize("convection", ["central2", "central4", "upwind1"])
+def test_imex_euler_at_its_default_step_stays_bounded(convection):
+    p = _imex_problem(0.01)
+    u = solve(p, convection=convection, diffusion="central2", stepper="imex-euler").final[0]
+    assert np.all(np.isfinite(u)) and np.abs(u).max() <= 1.0 + 1e-9
+
+
+def test_imex_euler_above_its_limit_is_refused_before_any_step():
+    from numerics.solve import assemble
+    from numerics.stability import imex_dt_limit
+
+    p = _imex_problem(0.01)
+    disc = assemble(p, 0.0, "central2", "central2")
+    limit = imex_dt_limit(disc.conv, p.velocity_at(0.0), p.diffusion_at(0.0), p.grid.spacing)
+    assert limit == pytest.approx(2 * 0.01 / 1.0)  # 2 a / v^2
+    up = assemble(p, 0.0, "upwind1", "central2")
+    dx = p.grid.spacing[0]  # upwind: dx / v + 2 a / v^2, beyond forward Euler's dx / v
+    assert imex_dt_limit(up.conv, p.velocity_at(0.0), p.diffusion_at(0.0), p.grid.spacing) \
+        == pytest.approx(dx + 2 * 0.01)
+    with pytest.raises(UnstableTimeStepError, match="imex-euler"):
+        solve(p, convection="central2", stepper="imex-euler", dt=4 * limit)
+
+
+@pytest.mark.parametrize("convection, a", [("upwind1", 0.01), ("central2", 0.01),
+                                           ("upwind1", 0.0), ("central4", 0.02)])
+def test_the_imex_limit_is_sharp(convection, a):
+    """The spectral radius of IMEX Euler's amplification matrix (I - dt D)^-1 (I + dt C) is
+    at most 1 just below the limit and above 1 just beyond it (periodic, constant v)."""
+    from numerics.solve import assemble
+    from numerics.stability import imex_dt_limit
+
+    g = Grid(bounds=((-1, 1),), shape=(80,))
+    p = Problem(grid=g, initial=np.zeros(80), velocity=np.ones((1, 80)), diffusion=a,
+                t_end=1.0, boundary="periodic")
+    d = assemble(p, 0.0, convection, "central2")
+    limit = imex_dt_limit(d.conv, p.velocity_at(0.0), p.diffusion_at(0.0), g.spacing)
+    eye = np.eye(80)
+
+    def radius(dt):
+        G = np.linalg.solve(eye - dt * d.diff.toarray(), eye + dt * d.conv.toarray())
+        return max(abs(np.linalg.eigvals(G)))
+
+    assert radius(0.99 * limit) <= 1 + 1e-9 and radius(1.05 * limit) > 1 + 1e-4
