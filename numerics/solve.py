@@ -30,6 +30,8 @@ from .stability import (
 )
 
 SAFETY = 0.9  # fraction of the stability limit used by the adaptive time step
+#: times of an interval at which callable coefficients are sampled for the explicit step bound
+TIME_SAMPLES = 9
 
 
 @dataclass
@@ -390,15 +392,20 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
             built[interval] = disc
             stats["rebuilds"] += 1
         if info.explicit:
-            lim_kwargs = {}
-            if g.dim == 1:
-                A = problem.diffusion_at(t)
-                lim_kwargs = {"velocity_1d": problem.velocity_at(t)[0].ravel(),
-                              "diffusion_1d": A[0, 0].ravel(), "dx": g.spacing[0]}
-            if disc.limited is None:
-                limit = explicit_dt_limit(disc.L, stepper, **lim_kwargs)
-            else:  # the TVD limit of the limiter and the stepper's SSP coefficient
-                limit = limited_dt_limit(disc.diff, abs_conv(problem, t), convection, stepper)
+            def explicit_limit(d: Discretisation, tt: float) -> float:
+                if d.limited is not None:  # the limiter's TVD limit, the SSP coefficient
+                    return limited_dt_limit(d.diff, abs_conv(problem, tt), convection, stepper)
+                kw = {}
+                if g.dim == 1:
+                    kw = {"velocity_1d": problem.velocity_at(tt)[0].ravel(),
+                          "diffusion_1d": problem.diffusion_at(tt)[0, 0].ravel(),
+                          "dx": g.spacing[0]}
+                return explicit_dt_limit(d.L, stepper, **kw)
+
+            limit = explicit_limit(disc, t)
+            if at is not None:  # callable coefficients: the bound over the whole interval
+                for tt in np.linspace(t, seg_end, TIME_SAMPLES)[1:]:
+                    limit = min(limit, explicit_limit(at(float(tt)), float(tt)))
             if dt is not None and dt > limit * (1 + 1e-12):
                 vmax = np.abs(problem.velocity_at(t)).max()
                 raise UnstableTimeStepError(
@@ -438,6 +445,19 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
             u = _advance(problem, disc, lu, stepper, u, t, h, at, linear_solver)
             t += h
             stats["steps"] += 1
+            if at is not None and info.explicit:
+                # the sampled bound can miss growth between its samples: check every step
+                now = at(t)
+                lim_now = explicit_limit(now, t)
+                C_now, _ = courant_numbers(now.vmax, now.amax, g.spacing, h)
+                stats["max_courant"] = max(stats.get("max_courant", 0.0), float(C_now.sum()))
+                if h > lim_now * (1 + 1e-9):
+                    raise UnstableTimeStepError(
+                        f"at t = {t:.6g} the time-dependent coefficients need dt <= "
+                        f"{lim_now:.4g}, the step is {h:.4g} (Courant number "
+                        f"{float(C_now.sum()):.3g}): they grew faster than the bound sampled "
+                        f"at {TIME_SAMPLES} times of the interval saw; pass a smaller dt, "
+                        "or an implicit stepper")
             if not np.all(np.isfinite(u)):
                 raise NonFiniteStateError(
                     f"the state became non-finite at step {stats['steps']}, t = {t:.6g} "

@@ -131,3 +131,54 @@ def test_the_imex_limit_is_sharp(convection, a):
         return max(abs(np.linalg.eigvals(G)))
 
     assert radius(0.99 * limit) <= 1 + 1e-9 and radius(1.05 * limit) > 1 + 1e-4
+
+
+def _growing(factor: float) -> Problem:
+    """v(x, t) = (1 + (factor - 1) t / T) (1, 0.5): a velocity that grows ``factor`` times."""
+    g = Grid(bounds=((-1, 1), (-1, 1)), shape=(32, 32))
+    T = 1.0
+
+    def vel(c, t):
+        return (1 + (factor - 1) * t / T) * np.stack([np.ones_like(c[0]), 0.5 * np.ones_like(c[1])])
+
+    return Problem(grid=g, initial=np.exp(-(g.coords[0] ** 2 + g.coords[1] ** 2) / 0.1),
+                   velocity=vel, diffusion=0.0, t_end=T, boundary="periodic")
+
+
+def test_a_growing_velocity_gets_a_step_bounded_over_the_interval():
+    """It used to take its step from t = 0 only and return 2e77 while max_courant said 0.89
+    (issue 28 item 2); now the step holds at the end of the interval too."""
+    p = _growing(4.0)
+    sol = solve(p, convection="upwind1", stepper="euler")
+    u = sol.final[0]
+    assert np.all(np.isfinite(u)) and u.max() <= p.u0.max() + 1e-12 and u.min() >= -1e-12
+    assert sol.stats["max_courant"] <= 1.0 + 1e-9
+
+
+def test_a_given_step_that_the_growth_makes_unstable_stops_with_the_time():
+    """A dt stable at t = 0 but not at T is refused up front from the interval's bound; the
+    check while stepping names the time where the limit is crossed (called directly)."""
+    from numerics.solve import assemble
+    from numerics.stability import explicit_dt_limit
+
+    p = _growing(4.0)
+    limit0 = explicit_dt_limit(assemble(p, 0.0, "upwind1", "central2").L, "euler")
+    with pytest.raises(UnstableTimeStepError, match="exceeds the stability limit"):
+        solve(p, convection="upwind1", stepper="euler", dt=0.9 * limit0)
+    # control: a velocity constant in time keeps the same dt
+    solve(_growing(1.0), convection="upwind1", stepper="euler", dt=0.9 * limit0)
+
+
+def test_a_velocity_spike_between_the_samples_is_caught_while_stepping():
+    """A burst of speed between two of the interval's sample times escapes the up-front bound;
+    the per-step check stops the run there, naming the time and the Courant number."""
+    g = Grid(bounds=((-1, 1), (-1, 1)), shape=(32, 32))
+
+    def vel(c, t):
+        burst = 1 + 20 * np.exp(-((t - 0.0625) / 0.01) ** 2)  # between samples 0 and 0.125
+        return burst * np.stack([np.ones_like(c[0]), np.zeros_like(c[1])])
+
+    p = Problem(grid=g, initial=np.exp(-(g.coords[0] ** 2) / 0.1) + 0 * g.coords[1],
+                velocity=vel, diffusion=0.0, t_end=1.0, boundary="periodic")
+    with pytest.raises(UnstableTimeStepError, match=r"at t = 0\.0[4-8].*grew faster"):
+        solve(p, convection="upwind1", stepper="euler")
