@@ -9,6 +9,10 @@ import numpy as np
 
 from .errors import NumericsError
 
+#: the largest grid a problem may have (a 4096^2 or 256^3 grid is 1.7e7 cells): beyond it the
+#: coordinate arrays and operators alone exceed a workstation's memory
+MAX_CELLS = 50_000_000
+
 
 @dataclass(frozen=True, kw_only=True)
 class Grid:
@@ -19,6 +23,10 @@ class Grid:
 
     def __post_init__(self) -> None:
         bounds = tuple((float(a), float(b)) for a, b in self.bounds)
+        bad = [n for n in self.shape if isinstance(n, bool) or not float(n).is_integer()]
+        if bad:  # int(10.5) would silently build 10 cells
+            raise NumericsError(f"shape {tuple(self.shape)}: {bad[0]!r} is not a whole number "
+                                "of cells; give integers, e.g. (64, 64)")
         shape = tuple(int(n) for n in self.shape)
         if len(bounds) != len(shape) or not bounds:
             raise NumericsError(
@@ -28,6 +36,12 @@ class Grid:
                 raise NumericsError(f"axis {k}: bounds ({a}, {b}) must be finite with b > a")
             if n < 4:
                 raise NumericsError(f"axis {k}: {n} cells; at least 4 are needed (stencils)")
+        cells = int(np.prod(shape, dtype=float)) if len(shape) else 0
+        if cells > MAX_CELLS:  # refused from the shape alone, before meshgrid allocates
+            raise NumericsError(
+                f"shape {shape}: {cells:.3g} cells need about {cells * 8 * len(shape) / 1e9:.3g} "
+                f"GB for the coordinates alone; the grid is capped at {MAX_CELLS:.0e} cells "
+                "(numerics.grid.MAX_CELLS): use fewer cells per axis")
         object.__setattr__(self, "bounds", bounds)
         object.__setattr__(self, "shape", shape)
 

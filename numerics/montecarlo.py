@@ -55,10 +55,23 @@ def feynman_kac(points: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
     """
     x = np.atleast_2d(np.asarray(points, dtype=float))
     M, d = x.shape
+    if not np.all(np.isfinite(x)):
+        i = int(np.argmax(~np.all(np.isfinite(x), axis=1)))
+        raise NumericsError(f"start point {i} = {x[i].tolist()} is not finite; give finite "
+                            "points (M, d)")
     if n_paths < 2 or n_steps < 1:
         raise NumericsError(f"n_paths = {n_paths} (>= 2) and n_steps = {n_steps} (>= 1) needed")
     if not (np.isfinite(t_end) and t_end > 0):
         raise NumericsError(f"t_end = {t_end} must be finite and > 0")
+    try:  # one particle first: a wrong shape is named before any path is drawn
+        probe = np.asarray(velocity(x[:1].copy(), t_end), dtype=float)
+        np.broadcast_shapes(probe.shape, (1, d))
+        ok = np.broadcast_shapes(probe.shape, (1, d)) == (1, d)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise NumericsError(f"velocity(X, t) returned shape {probe.shape} for X of shape "
+                            f"(1, {d}); it must return one velocity per particle, (P, {d})")
     S = noise_matrix(diffusion, d)
     rng = np.random.default_rng(seed)
     h = t_end / n_steps
@@ -73,6 +86,11 @@ def feynman_kac(points: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
             v = np.asarray(velocity(X, t_end - n * h), dtype=float)
             if v.shape != X.shape:
                 v = np.broadcast_to(v, X.shape)
+            if not np.all(np.isfinite(v)):
+                raise NumericsError(f"velocity(X, t) is not finite at step {n}, t = "
+                                    f"{t_end - n * h:.6g} (a particle at "
+                                    f"{X[int(np.argmax(~np.isfinite(v).all(1)))].tolist()}); "
+                                    "check the velocity data")
             X = X + h * v + np.sqrt(h) * rng.standard_normal(X.shape) @ S.T
         fx = np.asarray(f(X), dtype=float).reshape(M, p, -1)
         s, s2 = fx.sum(axis=1), (fx**2).sum(axis=1)

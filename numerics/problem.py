@@ -8,6 +8,7 @@ Callables take ``(coords, t)`` with ``coords`` the tuple of meshgrid arrays and 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,8 +106,21 @@ class Problem:
             raise NumericsError(f"initial condition has shape {u0.shape}; expected "
                                 f"{self.grid.shape} or (k,) + {self.grid.shape}")
         if not np.all(np.isfinite(u0)):
-            raise NumericsError("initial condition contains NaN or inf")
+            i = np.unravel_index(int(np.argmax(~np.isfinite(u0).reshape(-1))), u0.shape)
+            at = tuple(float(self.grid.axes[k][i[k + 1]]) for k in range(self.grid.dim))
+            raise NumericsError(f"initial condition is not finite (value {u0[i]}) at x = {at}"
+                                f" (component {int(i[0])}, cell {tuple(map(int, i[1:]))}); "
+                                "give finite data")
         object.__setattr__(self, "u0", u0)
+        for what, value in (("velocity", self.velocity), ("diffusion", self.diffusion)):
+            if isinstance(value, str | bytes):
+                raise NumericsError(f"{what} = {value!r}: give a number, an array, a list of "
+                                    "fields or a callable(coords, t)")
+        if self.velocity_times is not None:
+            vt = [float(t) for t in self.velocity_times]
+            if any(b <= a for a, b in itertools.pairwise(vt)) or (vt and vt[0] != 0):
+                raise NumericsError(f"velocity_times {vt}: give the start time of each field, "
+                                    "increasing and starting at 0")
         if isinstance(self.velocity, list | tuple) and len(self.velocity) > 0 and not np.isscalar(
                 self.velocity[0]):
             times = self.interval_starts

@@ -30,6 +30,8 @@ from .stability import (
 )
 
 SAFETY = 0.9  # fraction of the stability limit used by the adaptive time step
+#: the most steps a run may take unless the caller raises it (solve's max_steps)
+MAX_STEPS = 100_000
 #: times of an interval at which callable coefficients are sampled for the explicit step bound
 TIME_SAMPLES = 9
 
@@ -332,14 +334,17 @@ def _interpolate(problem: Problem, u: np.ndarray, X: tuple[np.ndarray, ...], t: 
 
 def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "central2",
           stepper: str = "ssprk3", dt: float | None = None, save_times=None,
-          progress: bool = False, linear_solver: str = "auto") -> Solution:
+          progress: bool = False, linear_solver: str = "auto",
+          max_steps: int = MAX_STEPS) -> Solution:
     """Solve the problem to t_end; returns snapshots at ``save_times`` (default: 0 and t_end).
 
     Explicit steppers choose dt = 0.9 x the stability limit unless ``dt`` is given; a given dt
     above the limit raises UnstableTimeStepError before any step. Implicit steppers default to
     a convective Courant number of 1 (or t_end/50 without convection). ``linear_solver``:
     'direct' (sparse LU, factored once per constant interval), 'iterative' (Jacobi-BiCGSTAB to
-    a relative residual of 1e-12) or 'auto' (iterative above 30,000 unknowns).
+    a relative residual of 1e-12) or 'auto' (iterative above 30,000 unknowns). A run that
+    would take more than ``max_steps`` steps (stiff diffusion with an explicit stepper, say) is
+    refused before it starts, with the count and the fix.
     """
     if linear_solver not in LINEAR_SOLVERS:
         raise NumericsError(f"unknown linear_solver {linear_solver!r}; valid: "
@@ -432,6 +437,13 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
             step_dt = min(step_dt, SAFETY * limit)
         span = seg_end - t
         n = max(1, int(np.ceil(span / min(step_dt, span) - 1e-9)))
+        if stats["steps"] + n > max_steps:
+            need = stats["steps"] + n + int(np.ceil((T - seg_end) / min(step_dt, T)))
+            raise NumericsError(
+                f"{stepper} needs about {need:.3g} steps of dt = {step_dt:.3g} to reach t_end = "
+                f"{T:g} (max_steps = {max_steps}): the explicit limit of this problem is tiny "
+                "(stiff diffusion or a fine grid); use an implicit stepper ('crank-nicolson', "
+                "'backward-euler', 'imex-euler'), a coarser grid, or raise max_steps")
         h = span / n
         lu = None
         if not info.explicit and not problem.time_dependent:

@@ -182,3 +182,44 @@ def test_a_velocity_spike_between_the_samples_is_caught_while_stepping():
                 velocity=vel, diffusion=0.0, t_end=1.0, boundary="periodic")
     with pytest.raises(UnstableTimeStepError, match=r"at t = 0\.0[4-8].*grew faster"):
         solve(p, convection="upwind1", stepper="euler")
+
+
+# --- bad input: one NumericsError naming the value, where it is and the fix, before any work
+
+
+def _line() -> Grid:
+    return Grid(bounds=((0, 1),), shape=(16,))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Grid(bounds=((0, 1),), shape=(10.5,)), "10.5 is not a whole number of cells"),
+    (lambda: Grid(bounds=((0, 1), (0, 1)), shape=(200_000, 200_000)), "capped at"),
+    (lambda: Problem(grid=_line(), initial=np.zeros(16), t_end=1.0,
+                     velocity=[np.ones((1, 16)), 2 * np.ones((1, 16))],
+                     velocity_times=[0.5, 0.0]), "increasing and starting at 0"),
+    (lambda: Problem(grid=_line(), initial=np.zeros(16), velocity="fast", t_end=1.0),
+     "velocity = 'fast'"),
+    (lambda: Problem(grid=_line(), initial=np.where(np.arange(16) == 3, np.nan, 0.0),
+                     t_end=1.0), r"not finite \(value nan\) at x = \(0.21875,\)"),
+    (lambda: solve(Problem(grid=Grid(bounds=((0, 1),), shape=(64,)), initial=np.zeros(64),
+                           diffusion=1e4, t_end=1.0), stepper="euler"),
+     "needs about .* steps .* use an implicit stepper"),
+])
+def test_bad_input_is_one_clear_error_before_any_work(make, message):
+    with pytest.raises(NumericsError, match=message):
+        make()
+
+
+@pytest.mark.parametrize("points, velocity, message", [
+    (np.array([[np.nan]]), lambda x, t: np.zeros_like(x), "start point 0"),
+    (np.array([[0.1]]), lambda x, t: np.zeros((3, 5)), r"returned shape \(3, 5\)"),
+    (np.array([[0.1]]), lambda x, t: np.full_like(x, np.nan), "not finite at step 0"),
+])
+def test_feynman_kac_refuses_bad_points_and_velocities(points, velocity, message):
+    from numerics import feynman_kac
+
+    with pytest.raises(NumericsError, match=message):
+        feynman_kac(points, lambda x: x[..., 0], velocity, 0.1, 1.0, n_paths=10)
+    # control: a constant velocity of shape (d,) broadcasts and runs
+    feynman_kac(np.array([[0.1]]), lambda x: x[..., 0], lambda x, t: np.array([1.0]), 0.1,
+                1.0, n_paths=10)
