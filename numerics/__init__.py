@@ -5,7 +5,7 @@ Never imports sympy or torch.
 """
 
 from .boundary import BC, KINDS
-from .errors import NonFiniteStateError, NumericsError, UnstableTimeStepError
+from .errors import NonFiniteStateError, NonMonotoneWarning, NumericsError, UnstableTimeStepError
 from .grid import Grid
 from .montecarlo import MonteCarloResult, feynman_kac
 from .problem import Problem
@@ -15,7 +15,8 @@ from .stability import explicit_dt_limit, half_disk_radius
 
 __all__ = [
     "BC", "CONVECTION", "DIFFUSION", "KINDS", "TIME", "Grid", "MonteCarloResult",
-    "NonFiniteStateError", "NumericsError", "Problem", "SchemeInfo", "Solution",
+    "NonFiniteStateError", "NonMonotoneWarning", "NumericsError", "Problem", "SchemeInfo",
+    "Solution",
     "UnstableTimeStepError", "assemble", "explicit_dt_limit", "feynman_kac",
     "half_disk_radius", "solve",
 ]

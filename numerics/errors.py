@@ -13,3 +13,7 @@ class UnstableTimeStepError(NumericsError):
 
 class NonFiniteStateError(FloatingPointError):
     """The state became NaN or infinite during a run."""
+
+
+class NonMonotoneWarning(UserWarning):
+    """A scheme declared monotone is not monotone for this problem's coefficients."""

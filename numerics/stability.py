@@ -120,9 +120,10 @@ def explicit_dt_limit(L: sps.spmatrix, stepper: str, *, velocity_1d: np.ndarray 
             a, 1e-300)))
         return float(lim.min())
     raise NumericsError(
-        f"{stepper} is not stable for a non-monotone (central) discretisation in "
-        f"{'this setting' if velocity_1d is None else '1-D'}; use 'ssprk3' or 'rk4', an "
-        "implicit stepper, or the upwind/monotone schemes")
+        f"{stepper} is not stable for this non-monotone operator (it has negative off-diagonal "
+        "entries: central convection, or a diffusion tensor whose mixed terms exceed "
+        f"min(a_kk, a_mm)) in {'this setting' if velocity_1d is None else '1-D'}; use "
+        "'ssprk3' or 'rk4' (stable, not monotone) or an implicit stepper")
 
 
 def courant_numbers(velocity_max: np.ndarray, diffusion_max: np.ndarray, spacing, dt: float
@@ -159,3 +160,19 @@ def imex_dt_limit(convection: sps.spmatrix, velocity: np.ndarray, diffusion: np.
             "is nonzero and there is no diffusion; use convection='upwind1' (monotone) or an "
             "explicit stepper such as 'ssprk3' or 'rk4'")
     return float(np.min(2 * q / c**2))
+
+
+def mixed_term_ratio(A: np.ndarray) -> float:
+    """max over cells and axis pairs of |a_km| / min(a_kk, a_mm) for a diffusion tensor field
+    A (d, d, *shape): the 7-point stencil of central2 is monotone where it is <= 1 (on square
+    cells); inf where a mixed term meets a zero diagonal."""
+    d = A.shape[0]
+    worst = 0.0
+    for k in range(d):
+        for m in range(k + 1, d):
+            off = np.abs(np.asarray(A[k, m], float))
+            diag = np.minimum(np.asarray(A[k, k], float), np.asarray(A[m, m], float))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = np.where(off > 0, off / np.maximum(diag, 0.0), 0.0)
+            worst = max(worst, float(np.max(r)))
+    return worst
