@@ -5,7 +5,13 @@ Never imports sympy or torch.
 """
 
 from .boundary import BC, KINDS
-from .errors import NonFiniteStateError, NonMonotoneWarning, NumericsError, UnstableTimeStepError
+from .errors import (
+    NonFiniteStateError,
+    NonMonotoneWarning,
+    NumericsError,
+    RangeViolationError,
+    UnstableTimeStepError,
+)
 from .grid import Grid
 from .montecarlo import MonteCarloResult, feynman_kac
 from .problem import Problem
@@ -14,9 +20,24 @@ from .solve import Solution, assemble, solve
 from .stability import explicit_dt_limit, half_disk_radius
 
 __all__ = [
-    "BC", "CONVECTION", "DIFFUSION", "KINDS", "TIME", "Grid", "MonteCarloResult",
-    "NonFiniteStateError", "NonMonotoneWarning", "NumericsError", "Problem", "SchemeInfo",
+    "BC",
+    "CONVECTION",
+    "DIFFUSION",
+    "KINDS",
+    "TIME",
+    "Grid",
+    "MonteCarloResult",
+    "NonFiniteStateError",
+    "NonMonotoneWarning",
+    "NumericsError",
+    "Problem",
+    "RangeViolationError",
+    "SchemeInfo",
     "Solution",
-    "UnstableTimeStepError", "assemble", "explicit_dt_limit", "feynman_kac",
-    "half_disk_radius", "solve",
+    "UnstableTimeStepError",
+    "assemble",
+    "explicit_dt_limit",
+    "feynman_kac",
+    "half_disk_radius",
+    "solve",
 ]

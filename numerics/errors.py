@@ -17,3 +17,7 @@ class NonFiniteStateError(FloatingPointError):
 
 class NonMonotoneWarning(UserWarning):
     """A scheme declared monotone is not monotone for this problem's coefficients."""
+
+
+class RangeViolationError(FloatingPointError):
+    """A run declared monotone left the range of its data (the maximum principle broke)."""

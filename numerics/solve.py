@@ -17,7 +17,13 @@ import scipy.sparse.linalg as spla
 
 from . import operators as ops
 from .boundary import BC
-from .errors import NonFiniteStateError, NonMonotoneWarning, NumericsError, UnstableTimeStepError
+from .errors import (
+    NonFiniteStateError,
+    NonMonotoneWarning,
+    NumericsError,
+    RangeViolationError,
+    UnstableTimeStepError,
+)
 from .grid import Grid
 from .interpolation import interpolate
 from .problem import Problem
@@ -33,6 +39,8 @@ from .stability import (
 )
 
 SAFETY = 0.9  # fraction of the stability limit used by the adaptive time step
+#: relative tolerance of the runtime range guard: round-off on values of the data's scale
+RANGE_TOL = 1e-9
 #: the most steps a run may take unless the caller raises it (solve's max_steps)
 MAX_STEPS = 100_000
 #: times of an interval at which callable coefficients are sampled for the explicit step bound
@@ -395,6 +403,16 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     declared = (TIME[stepper].monotone and DIFFUSION[diffusion].monotone
                 and (CONVECTION[convection].monotone or convection in ("minmod", "vanleer")))
     stats["monotone"] = declared
+    # the maximum principle bounds the run by its data's range where nothing brings in new
+    # values: no source, and every side periodic, zero-flux Neumann or outflow (checked for
+    # entering characteristics per interval below)
+    closed = problem.source is None and all(
+        bc.kind in ("periodic", "outflow") or (bc.kind == "neumann" and not callable(bc.value)
+                                               and bc.value == 0)
+        for pair in problem.bcs for bc in pair)
+    span = float(u.max() - u.min())
+    guard = ((float(u.min()) - RANGE_TOL * max(span, 1.0),
+              float(u.max()) + RANGE_TOL * max(span, 1.0)) if declared and closed else None)
     for seg_end in breaks[1:]:
         interval = problem.interval(t)
         disc = built.get(interval)
@@ -402,11 +420,14 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
             disc = assemble(problem, t, convection, diffusion)
             built[interval] = disc
             stats["rebuilds"] += 1
+        if disc.outflow_inflow > 0:  # characteristics enter an outflow side: no promise
+            guard = None
         if stats["monotone"] and not is_monotone_operator(disc.diff):
             # the registry's promise holds for |a_km| <= min(a_kk, a_mm) only: say so, once
             ratio = mixed_term_ratio(problem.diffusion_at(t))
             stats["monotone"] = False
             stats["mixed_term_ratio"] = ratio
+            guard = None
             warnings.warn(
                 f"{diffusion} diffusion is not monotone for this A: its mixed-derivative "
                 f"stencil has negative off-diagonal entries (|a_km| / min(a_kk, a_mm) reaches "
@@ -489,6 +510,12 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
                         f"{float(C_now.sum()):.3g}): they grew faster than the bound sampled "
                         f"at {TIME_SAMPLES} times of the interval saw; pass a smaller dt, "
                         "or an implicit stepper")
+            if guard is not None and (u.max() > guard[1] or u.min() < guard[0]):
+                raise RangeViolationError(
+                    f"the solution left its data's range [{guard[0]:.6g}, {guard[1]:.6g}] at "
+                    f"step {stats['steps']}, t = {t:.6g} (min {u.min():.6g}, max "
+                    f"{u.max():.6g}) although {convection}/{diffusion}/{stepper} is monotone "
+                    "here: a defect of the scheme or of its step; please report it")
             if not np.all(np.isfinite(u)):
                 raise NonFiniteStateError(
                     f"the state became non-finite at step {stats['steps']}, t = {t:.6g} "

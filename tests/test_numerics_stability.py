@@ -252,3 +252,30 @@ def test_a_rotated_anisotropic_tensor_drops_the_monotone_claim_with_its_ratio():
         warnings.simplefilter("error", NonMonotoneWarning)
         iso = solve(_anisotropic(1.0, 30.0), diffusion="central2", stepper="backward-euler")
     assert iso.stats["monotone"] is True and iso.final.min() >= -RANGE_TOL
+
+
+def test_the_runtime_guard_stops_a_monotone_run_that_leaves_its_range(monkeypatch):
+    """A run the registry declares monotone, with nothing that brings in new values, is
+    bounded by its data's range; a step that leaves it (planted: the real schemes never do,
+    the matrix test above) stops the run with the step and the time."""
+    import importlib
+
+    from numerics import RangeViolationError
+
+    solver = importlib.import_module("numerics.solve")  # the module, not the function
+
+    p = _problem(1, lambda g: (g.coords[0] > 0).astype(float))
+    real = solver._advance
+    calls = {"n": 0}
+
+    def overshoot(*args, **kw):
+        calls["n"] += 1
+        u = real(*args, **kw)
+        return u + (1e-3 if calls["n"] == 3 else 0.0)
+
+    monkeypatch.setattr(solver, "_advance", overshoot)
+    with pytest.raises(RangeViolationError, match="at step 3, t = "):
+        solve(p, convection="upwind1", stepper="ssprk3")
+    # control: a non-monotone scheme makes no such promise, so the same overshoot passes
+    calls["n"] = 0
+    solve(p, convection="central2", diffusion="central2", stepper="rk4")
