@@ -153,8 +153,23 @@ def ghost_weights(bc: BC, n: int, width: int, dx: float, order: int = 2, derivat
 def boundary_values(bc: BC, face_coords: tuple[np.ndarray, ...], t: float) -> np.ndarray:
     """g evaluated on a face (shape of the face), checked finite."""
     shape = np.broadcast_shapes(*[c.shape for c in face_coords])
-    g = bc.value(*face_coords, t) if callable(bc.value) else bc.value
-    g = np.broadcast_to(np.asarray(g, dtype=float), shape)
+    d = len(face_coords)
+    if callable(bc.value):
+        try:
+            g = bc.value(*face_coords, t)
+        except TypeError as exc:  # most often the wrong number of arguments
+            raise NumericsError(
+                f"the {bc.kind} boundary value must be callable as g(x1, ..., x{d}, t) with "
+                f"the face's coordinates and the time ({d + 1} arguments); calling it failed: "
+                f"{exc}") from None
+    else:
+        g = bc.value
+    try:
+        g = np.broadcast_to(np.asarray(g, dtype=float), shape)
+    except ValueError:
+        raise NumericsError(
+            f"the {bc.kind} boundary value returned shape {np.shape(g)} on a face of shape "
+            f"{shape}; return one value per face cell (or a scalar)") from None
     if not np.all(np.isfinite(g)):
         raise NumericsError(f"boundary data of the {bc.kind} condition is not finite at t={t}")
     return g
