@@ -31,7 +31,9 @@ def test_full_derivation_ends_in_cd_with_psd_diffusion():
     assert F.coeff(C) == 0 and F.coeff(X11) != 0 and F.coeff(P1) != 0
     assert _depends_on(F.coeff(X11), x1) and _depends_on(F.coeff(P2), t)
     assert der.equation.startswith("d_t u = ") and "u_x1x2" in der.equation
-    assert der.equation.endswith("positive semi-definite")
+    # A4 derived, not stated: the conditions on A's coefficients are in the equation
+    assert der.equation.endswith("(derived from A4)") and len(der.constraints) == 3
+    assert "a11(x1, x2, t)*a22(x1, x2, t) - a12(x1, x2, t)**2 >= 0" in der.equation
     used = {a for s in der.steps for a in s.axioms}
     assert used == {"A1", "A2", "A3", "A4", "A5", "A6"} and not der.notes
 
@@ -39,8 +41,9 @@ def test_full_derivation_ends_in_cd_with_psd_diffusion():
 def test_dropping_a4_leaves_an_indefinite_diffusion():
     der = derive("A1,A2,A3,A5,A6")
     assert der.passed
-    assert der.equation.endswith("of any sign")
+    assert "of any sign" in der.equation and "u_x1x1x1" in der.equation
     assert any("indefinite" in s.conclusion for s in der.steps)
+    assert not der.constraints
 
 
 def test_dropping_a5_leaves_a_nonlinear_degenerate_elliptic_f():
@@ -71,7 +74,7 @@ def test_translation_step_fails_on_an_x_dependence_it_cannot_remove():
 
     jet = make_jet(2)
     F = sp.Function("a11", real=True)(x1, x2, t) * X11 + x1 * X22
-    step, F2 = step_translation(jet, F)
+    step, F2 = step_translation(jet, F, ("A7",))
     assert not step.passed and F2.has(x1)
     assert not next(c for c in step.checks if "invariant" in c.name).passed
 
@@ -125,8 +128,8 @@ def test_a_failed_step_prints_no_equation(monkeypatch):
     from theory.checks import Check
     from theory.steps import Step
 
-    def broken(jet, F):
-        return Step(("A4",), "Comparison principle", "broken", (Check("forced", False),))
+    def broken(jet, F, assumed):
+        return Step(("A4",), "Comparison principle", "broken", (Check("forced", False),)), []
 
     monkeypatch.setattr(axioms, "step_comparison", broken)
     der = derive()
@@ -185,3 +188,133 @@ def test_psd_certificate_uses_the_noise_gram_form():
     cert = psd_certificate(res.diffusion, block)
     assert cert.passed and cert.detail.startswith("A = (1/2) sum_j Var(xi_j) G_j G_j^T")
     assert not psd_certificate(2 * res.diffusion, block).detail.startswith("A = (1/2) sum_j")
+
+
+ALL = tuple(f"A{i}" for i in range(1, 10))
+
+
+def _ablated(k):
+    keep = [a for a in ALL if a != k]
+    return [a for a in keep if a not in ("A8", "A9")] if k == "A7" else keep
+
+
+def test_scale_invariance_derives_the_sign_of_its_constant():
+    # with A1-A9 the coefficient a22_0 is a free real symbol: a22_0 >= 0 is derived from A4
+    der = derive(ALL)
+    assert der.passed and [sp.sstr(c) for c in der.constraints] == ["a22_0"]
+    assert der.equation.endswith("a22_0 >= 0 (derived from A4)")
+    assert not derive(_ablated("A4")).constraints
+
+
+@pytest.mark.parametrize("k", ALL)
+def test_ablating_each_axiom_removes_its_step_and_its_conclusion(k):
+    full, der = derive(ALL), derive(_ablated(k))
+    assert any(k in s.axioms for s in full.steps)  # the step exists with the axiom ...
+    assert not any(k in s.axioms for s in der.steps)  # ... and is gone without it
+    F, eq = der.generator, der.equation
+    gone = {
+        "A1": lambda: eq.startswith("lim (T_{t+h,t} u - u)/h = ") and "d_t u" not in eq,
+        "A2": lambda: "no local PDE" in eq and not der.steps,
+        "A3": lambda: "no local PDE" in eq and not der.steps,
+        "A4": lambda: "semi-definite" not in eq and not der.constraints and "u_x1x1x1" in eq,
+        "A5": lambda: "nonlinear" in eq,
+        "A6": lambda: F.coeff(C) != 0,
+        "A7": lambda: _depends_on(F.coeff(X11), x1),
+        "A8": lambda: F.coeff(X12) != 0 or F.coeff(P1) != 0,
+        "A9": lambda: _depends_on(F.coeff(X11), t),
+    }
+    assert gone[k](), eq
+    # the conclusion is present with the axiom (the marker tells the two apart)
+    F, eq, der = full.generator, full.equation, full
+    assert not gone[k]()
+
+
+def test_every_step_refuses_to_run_without_its_axiom():
+    from theory import steps
+
+    jet = steps.make_jet(2)
+    F = derive("A1,A2,A3,A4,A5,A6").generator
+    F7 = derive("A1,A2,A3,A4,A5,A6,A7").generator  # what A8 and A9 act on
+    calls = {"A2": lambda a: steps.step_jet(jet, a), "A1": lambda a: steps.step_semigroup(a),
+             "A5": lambda a: steps.step_linearity(jet, (*jet.x, jet.t), a),
+             "A6": lambda a: steps.step_constants(jet, F, a),
+             "A4": lambda a: steps.step_comparison(jet, F, a),
+             "A7": lambda a: steps.step_translation(jet, F, a),
+             "A8": lambda a: steps.step_rotation(jet, F7, a),
+             "A9": lambda a: steps.step_scale(jet, F7, a)}
+    for k, call in calls.items():
+        with pytest.raises(TheoryError, match=f"uses {k}"):
+            call(tuple(a for a in ALL if a != k))
+        call(ALL)  # control: it runs with every axiom
+
+
+def test_the_comparison_step_fails_on_a_generator_no_comparison_allows():
+    # negative controls: diag(0, -1) passes Sylvester's leading minors (0, 0) but not the
+    # principal minor -1; an indefinite diag(1, -1) fails too; a degenerate diag(0, 1) passes
+    from theory.steps import linear_generator, make_jet, step_comparison
+
+    jet = make_jet(2)
+    for A, ok in ((sp.diag(0, -1), False), (sp.diag(1, -1), False), (sp.diag(0, 1), True),
+                  (sp.Matrix([[1, 1], [1, 1]]), True), (sp.Matrix([[1, 2], [2, 1]]), False)):
+        step, cond = step_comparison(jet, linear_generator(jet, A, sp.zeros(2, 1), 0), ("A4",))
+        assert step.passed is ok, (A, cond)
+
+
+def test_without_a4_the_two_jet_reduction_has_a_dispersive_witness():
+    der = derive(_ablated("A4"))
+    wit = next(s for s in der.steps if "need not be a function of the 2-jet" in s.title)
+    assert wit.passed and "u_x1x1x1" in wit.conclusion
+    jet_step = der.steps[0]
+    assert "A4" not in jet_step.axioms and "quadratic" in jet_step.title
+    with_a4 = derive(ALL).steps[0]
+    assert "A4" in with_a4.axioms and any("sandwich" in c.name for c in with_a4.checks)
+
+
+def test_a8_is_derived_in_three_dimensions():
+    der = derive("A1,A2,A3,A4,A5,A6,A7,A8", dim=3)
+    assert der.passed and der.dim == 3
+    F = der.generator
+    x3 = sp.Symbol("X33", real=True)
+    assert sp.simplify(F - F.coeff(X11) * (X11 + X22 + x3)) == 0
+    with pytest.raises(TheoryError, match="dim >= 2"):
+        derive("A1,A2,A3,A4,A5,A6,A7,A8", dim=1)
+
+
+def test_a1_is_labelled_assumed_not_checked():
+    step = next(s for s in derive().steps if "A1" in s.axioms)
+    assert not step.checks and step.conclusion.startswith("assumed, not machine-checked")
+
+
+def test_decision_helpers_never_pass_what_sympy_cannot_decide():
+    from theory.checks import (
+        decide_nonnegative,
+        decide_psd,
+        decide_zero,
+        decision_check,
+        is_nonnegative,
+        is_zero,
+    )
+
+    a = sp.Symbol("a", real=True)
+    g = sp.Function("g", real=True)(a)
+    # undecidable for sympy: the sign of a free real symbol, whether g - g^2 vanishes, whether
+    # diag(a, 1) is PSD
+    assert decide_nonnegative(a) is None and not is_nonnegative(a)
+    assert decide_zero(g - g**2) is None and not is_zero(g - g**2)
+    assert decide_psd(sp.diag(a, 1)) is None
+    cert = psd_certificate(sp.diag(a, 1))
+    assert not cert.passed and cert.undecided
+    assert not decision_check("x", None).passed and decision_check("x", None).undecided
+    # decided both ways
+    assert decide_nonnegative(a**2) is True and decide_nonnegative(-a**2 - 1) is False
+    assert decide_zero(sp.sin(a) ** 2 + sp.cos(a) ** 2 - 1) is True
+    assert decide_zero(a - 2 * a + a + 1) is False and decide_zero(a**2 - a) is False
+    assert decide_zero(sp.pi - sp.Rational(355, 113)) is False
+    assert decide_psd(sp.diag(0, -1)) is False and decide_psd(sp.diag(0, a**2)) is True
+    assert decide_psd(sp.Matrix([[1, 2], [0, 1]])) is False  # not symmetric
+
+
+def test_psd_certificate_uses_every_principal_minor():
+    # Sylvester's leading minors of diag(0, -1) are 0 and 0: semi-definiteness needs them all
+    assert not psd_certificate(sp.Matrix([[0, 0], [0, -1]])).passed
+    assert psd_certificate(sp.diag(0, 1)).passed

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .checks import Check, is_zero
+from .checks import Check, decide_psd, decision_check, is_nonnegative, is_zero, principal_minors
 from .errors import TheoryError
 from .generator import Block, GeneratorResult, extract_generator
 from .noise import gaussian
@@ -21,6 +21,7 @@ from .steps import (
     Jet,
     Step,
     coefficients,
+    comparison_conditions,
     equation_text,
     make_jet,
     step_comparison,
@@ -31,6 +32,7 @@ from .steps import (
     step_scale,
     step_semigroup,
     step_translation,
+    witness_dispersive,
 )
 
 
@@ -83,6 +85,8 @@ class Derivation:
     generator: sp.Expr | None = None  # final F(X, p, c, x, t)
     equation: str = ""
     notes: list[str] = field(default_factory=list)
+    #: conditions derived from A4 on the final generator's coefficients, each expression >= 0
+    constraints: list[sp.Expr] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -90,41 +94,36 @@ class Derivation:
 
 
 def psd_certificate(A: sp.Matrix, block: Block | None = None) -> Check:
-    """Prove A >= 0: a Gram factorisation from the block's noise, else principal minors >= 0."""
-    d = A.shape[0]
+    """Prove A >= 0: a Gram factorisation from the block's noise, else every principal minor
+    >= 0 (all of them: the leading ones decide definiteness only). Undecided minors fail the
+    check with 'undecided' in its detail."""
+    name = "A symmetric positive semi-definite"
     if not is_zero(A - A.T):
-        return Check("A symmetric positive semi-definite", False, f"A = {A} is not symmetric", "A4")
+        return Check(name, False, f"A = {A} is not symmetric", "A4", expected="A = A^T",
+                     computed=str((A - A.T).tolist()))
     if block is not None and block.noises:
         r = sp.Symbol("r_h", positive=True)
         inc = block.increment.subs(block.h, r**2)
         linear = all(sp.Poly(sp.expand(e), *block.noises).total_degree() <= 1 for e in inc)
         if linear:
-            gram = sp.zeros(d, d)
+            gram = sp.zeros(*A.shape)
             for xi, law in block.noises.items():
                 col = sp.Matrix([sp.limit(sp.diff(e, xi) / r, r, 0) for e in inc])
                 if is_zero(col):
                     continue
-                var = law.variance
-                if not (var.is_nonnegative or (var.is_number and var >= 0)):
+                if not is_nonnegative(law.variance):
                     break
-                gram += var * col * col.T / 2
+                gram += law.variance * col * col.T / 2
             else:
                 if is_zero(A - gram):
-                    return Check("A symmetric positive semi-definite", True,
+                    return Check(name, True,
                                  "A = (1/2) sum_j Var(xi_j) G_j G_j^T (Gram form of the noise "
-                                 "coefficients), checked by substitution", "A4")
-    minors = []
-    for k in range(1, d + 1):
-        import itertools
-
-        for idx in itertools.combinations(range(d), k):
-            m = sp.factor(A.extract(list(idx), list(idx)).det())
-            minors.append(m)
-    if all(m.is_nonnegative for m in minors):
-        return Check("A symmetric positive semi-definite", True,
-                     f"all principal minors are non-negative: {minors}", "A4")
-    return Check("A symmetric positive semi-definite", False,
-                 f"could not show A >= 0; principal minors {minors}", "A4")
+                                 "coefficients), checked by substitution", "A4",
+                                 expected=str(gram.tolist()), computed=str(A.tolist()))
+    minors = principal_minors(A)
+    answer = decide_psd(A)
+    return decision_check(name, answer, f"principal minors {minors}", "A4",
+                          expected="every principal minor >= 0", computed=str(minors))
 
 
 def one_step(block: Block):
@@ -172,16 +171,16 @@ def converse_checks(res: GeneratorResult, T=None) -> list[Check]:
 def derive(assume: str | list[str] | tuple[str, ...] = DEFAULT_AXIOMS, dim: int = 2) -> Derivation:
     """Apply the assumed axioms one by one to a general generator F(X, p, c, x, t).
 
-    Each step maps F to a new F (steps.py); the equation printed at the end is F read as a PDE,
-    and it is printed only when every check passed. Combinations the derivation does not cover
-    are refused (A8 needs d = 2 and A7; A9 needs A7); an assumed axiom that has no effect is
-    named in a note.
+    Each step maps F to a new F (steps.py) and refuses to run without its axioms; the equation
+    printed at the end is F read as a PDE with the conditions derived from A4, and it is printed
+    only when every check passed. Combinations the derivation does not cover are refused (A8
+    needs d >= 2 and A7; A9 needs A7); an assumed axiom that has no effect is named in a note.
     """
     keys = parse_axioms(assume)
     if dim < 1:
         raise TheoryError(f"dimension must be >= 1, got {dim}")
-    if "A8" in keys and dim != 2:
-        raise TheoryError(f"A8 (rotations) is derived in d = 2; got dim = {dim}; use --dim 2")
+    if "A8" in keys and dim < 2:
+        raise TheoryError(f"A8 (rotations) needs dim >= 2 (SO(1) is trivial); got dim = {dim}")
     for k in ("A8", "A9"):
         if k in keys and "A7" not in keys:
             raise TheoryError(f"{k} is derived for generators whose coefficients do not depend on"
@@ -196,12 +195,14 @@ def derive(assume: str | list[str] | tuple[str, ...] = DEFAULT_AXIOMS, dim: int 
         der.equation = f"no local PDE ({gone} not assumed)"
         _note_unused(der)
         return der
-    der.steps.append(step_jet(jet))
+    der.steps.append(step_jet(jet, keys))
     if "A1" in keys:
-        der.steps.append(step_semigroup())
+        der.steps.append(step_semigroup(keys))
     else:
         der.notes.append("Without A1 the one-step operators need not compose: the generator "
                          "describes one step, not an evolution d_t u.")
+    if "A4" not in keys:
+        der.steps.append(witness_dispersive(dim))
     if "A5" not in keys:
         der.steps.append(_witness_nonlinear(jet, "A4" in keys))
         names = [*(f"u_x{i + 1}x{j + 1}" for i in range(dim) for j in range(i, dim)),
@@ -209,29 +210,30 @@ def derive(assume: str | list[str] | tuple[str, ...] = DEFAULT_AXIOMS, dim: int 
         der.generator = sp.Function("F")(*jet.variables, *jet.x, jet.t)
         der.equation = (f"d_t u = F({', '.join(names)}), F nonlinear in general"
                         + (", non-decreasing in the Hessian (degenerate elliptic)"
-                           if "A4" in keys else ""))
+                           if "A4" in keys else ", on quadratic u only"))
         _note_unused(der, "without A5 the generator stays nonlinear and the steps that act on "
                           "its coefficients do not apply")
         return der
-    step, F = step_linearity(jet, (*jet.x, jet.t))
+    step, F = step_linearity(jet, (*jet.x, jet.t), keys)
     der.steps.append(step)
     if "A6" in keys:
-        step, F = step_constants(jet, F)
+        step, F = step_constants(jet, F, keys)
         der.steps.append(step)
     else:
         der.steps.append(_witness_zeroth_order())
     if "A4" in keys:
-        der.steps.append(step_comparison(jet, F))
+        step, _ = step_comparison(jet, F, keys)
+        der.steps.append(step)
     else:
         der.steps.append(_witness_indefinite(jet, dim))
     if "A7" in keys:
-        step, F = step_translation(jet, F)
+        step, F = step_translation(jet, F, keys)
         der.steps.append(step)
     if "A8" in keys:
-        step, F = step_rotation(jet, F)
+        step, F = step_rotation(jet, F, keys)
         der.steps.append(step)
     if "A9" in keys:
-        step, F = step_scale(jet, F)
+        step, F = step_scale(jet, F, keys)
         der.steps.append(step)
     der.generator = F
     failed = [s.title for s in der.steps if not s.passed]
@@ -239,9 +241,19 @@ def derive(assume: str | list[str] | tuple[str, ...] = DEFAULT_AXIOMS, dim: int 
         der.equation = f"not derived: the step(s) {', '.join(failed)} failed their checks"
     else:
         A, _, _ = coefficients(F, jet)
-        der.equation = equation_text(F, jet) + (
-            f",  A = {A.tolist()} positive semi-definite" if "A4" in keys
-            else f",  A = {A.tolist()} of any sign")
+        if "A4" in keys:
+            # A4's conditions, derived on the final F (the later steps substituted into A)
+            _, _, der.constraints = comparison_conditions(F, jet)
+            cond = ", ".join(f"{sp.sstr(c)} >= 0" for c in der.constraints) or "no condition left"
+            der.equation = equation_text(F, jet) + (
+                f",  A = {A.tolist()} positive semi-definite: {cond} (derived from A4)")
+        else:
+            der.equation = equation_text(F, jet) + (
+                f",  A = {A.tolist()} of any sign, on quadratic u (without A4 higher-order "
+                "terms such as u_x1x1x1 are not excluded)")
+    if "A1" not in keys and der.equation.startswith("d_t u = "):
+        # without A1 the generator describes one step, not an evolution
+        der.equation = "lim (T_{t+h,t} u - u)/h = " + der.equation[len("d_t u = "):]
     _note_unused(der)
     return der
 
@@ -256,16 +268,25 @@ def _note_unused(der: Derivation, why: str = "") -> None:
 
 
 def _witness_indefinite(jet: Jet, d: int) -> Step:
-    """Without A4: an indefinite A passes every other step and breaks the comparison principle."""
+    """Without A4: an indefinite A passes every other step and breaks the comparison principle
+    (the conditions A4 would derive for it are shown false)."""
+    from .checks import decide_nonnegative
+    from .steps import linear_generator
+
     A = sp.diag(*([1] + [-1] * (d - 1))) if d > 1 else sp.Matrix([[-1]])
     v = sp.Matrix([0] * (d - 1) + [1])
     form = (v.T * A * v)[0]
     cert = psd_certificate(A)
+    F = linear_generator(jet, A, sp.zeros(d, 1), sp.Integer(0))
+    _, _, conditions = comparison_conditions(F, jet)
+    violated = [c for c in conditions if decide_nonnegative(c) is False]
     return Step((), "A4 not assumed: A is unconstrained",
                 f"an indefinite (backward-diffusion) A such as {list(A)} is allowed",
                 (Check(f"witness: A = {A.tolist()} is linear, has no zeroth-order term, and "
                        f"v^T A v = {form} < 0 for v = {list(v)} (comparison fails)",
-                       form < 0 and not cert.passed, cert.detail, ""),))
+                       bool(form < 0) and not cert.passed and bool(violated), cert.detail, "",
+                       expected="a condition of A4 shown false",
+                       computed=", ".join(f"{c} >= 0" for c in violated)),))
 
 
 def _witness_nonlinear(jet: Jet, with_a4: bool) -> Step:

@@ -1,10 +1,20 @@
-"""A verified statement (:class:`Check`) and the sympy zero test every module uses."""
+"""A verified statement (:class:`Check`) and the decision helpers every module uses.
+
+sympy answers a question about an expression in three ways: True, False, or None (it cannot
+decide). The helpers here keep the three apart (``decide_*`` return True / False / None) and the
+two-valued forms (``is_zero``, ``is_nonnegative``, ``is_psd``) say True only when sympy proved it:
+an undecided question never passes a check.
+"""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import sympy as sp
+
+#: the word a check's detail starts with when sympy could not decide it
+UNDECIDED = "undecided"
 
 
 @dataclass(frozen=True)
@@ -19,9 +29,85 @@ class Check:
     expected: str = ""
     computed: str = ""
 
+    @property
+    def undecided(self) -> bool:
+        """True when the check failed because sympy could not decide it (not a refutation)."""
+        return not self.passed and self.detail.startswith(UNDECIDED)
+
+
+def decide_zero(expr: sp.Expr) -> bool | None:
+    """True: expr is identically 0 (it simplifies to 0); False: it is shown non-zero (sympy's
+    own ``is_zero`` says False, a constant evaluates away from 0, or an expression of plain
+    symbols is non-zero at a rational point); None: sympy cannot tell (undefined functions)."""
+    e = sp.simplify(sp.sympify(expr))
+    if e == 0:
+        return True
+    if e.is_zero is False:
+        return False
+    if e.is_number:  # a constant sympy cannot reduce: evaluate it to 30 digits
+        value = sp.N(e, 30)
+        return False if value.is_number and abs(value) > sp.Float("1e-25") else None
+    if e.atoms(sp.core.function.AppliedUndef, sp.Derivative):
+        return None  # nothing can be substituted for g(x): leave it undecided
+    for shift in (0, 1):
+        point = {s: sp.Rational(3 + 2 * i + shift, 7 + i) for i, s in
+                 enumerate(sorted(e.free_symbols, key=str))}
+        v = e.subs(point)
+        if v.is_number and v.is_finite and abs(sp.N(v, 30)) > sp.Float("1e-25"):
+            return False
+    return None
+
 
 def is_zero(expr: sp.Expr | sp.MatrixBase) -> bool:
-    """True when expr simplifies to 0 (entrywise for matrices)."""
+    """True only when expr simplifies to 0 (entrywise for matrices): not shown zero -> False
+    (undecided never passes)."""
     if isinstance(expr, sp.MatrixBase):
         return all(sp.simplify(e) == 0 for e in expr)
     return sp.simplify(expr) == 0
+
+
+def decide_nonnegative(expr: sp.Expr) -> bool | None:
+    """True: expr >= 0 for every value of its symbols (as sympy's assumptions show); False: it
+    is shown negative somewhere (a negative number, or sympy says so); None: undecided."""
+    e = sp.simplify(sp.sympify(expr))
+    if e.is_nonnegative:
+        return True
+    if e.is_negative or (e.is_nonnegative is False and e.is_real):
+        return False
+    if e.is_number:
+        value = sp.N(e, 30)
+        if value.is_real:
+            return bool(value >= 0)
+    return None
+
+
+def is_nonnegative(expr: sp.Expr) -> bool:
+    """True only when expr is shown >= 0; undecided -> False."""
+    return decide_nonnegative(expr) is True
+
+
+def principal_minors(A: sp.MatrixBase) -> list[sp.Expr]:
+    """Every principal minor of A (all index subsets, not only the leading ones: Sylvester's
+    leading minors decide definiteness, not semi-definiteness; diag(0, -1) passes them)."""
+    d = A.shape[0]
+    return [sp.factor(A.extract(list(idx), list(idx)).det())
+            for k in range(1, d + 1) for idx in itertools.combinations(range(d), k)]
+
+
+def decide_psd(A: sp.MatrixBase) -> bool | None:
+    """A symmetric matrix is positive semi-definite iff all its principal minors are >= 0.
+    True / False as shown (a non-symmetric A is False), None when a minor is undecided."""
+    if not is_zero(A - A.T):
+        return False
+    answers = [decide_nonnegative(m) for m in principal_minors(A)]
+    if any(a is False for a in answers):
+        return False
+    return True if all(a is True for a in answers) else None
+
+
+def decision_check(name: str, answer: bool | None, detail: str = "", axiom: str = "",
+                   expected: str = "", computed: str = "") -> Check:
+    """A check from a three-valued answer: None fails with the detail 'undecided: ...'."""
+    if answer is None:
+        detail = f"{UNDECIDED}: sympy could not decide" + (f" ({detail})" if detail else "")
+    return Check(name, answer is True, detail, axiom, expected, computed)

@@ -66,7 +66,7 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
                  include_exact: bool = True) -> TheoryReport:
     """Run the derivation for ``assume`` and every check of the chosen catalogue entries."""
     clock = time.perf_counter()
-    der = derive(assume, dim=2 if "A8" in str(assume) else dim)
+    der = derive(assume, dim=dim)
     timings = {"derivation": time.perf_counter() - clock}
     names = [*TECHNIQUES, "graph-diffusion"] if techniques is None else techniques
     for n in names:
@@ -121,7 +121,10 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
     return TheoryReport(der, sections, timings)
 
 
-def _status(ok: bool) -> str:
+def _status(ok: bool | Check) -> str:
+    """PASS / FAIL, and UNDECIDED for a check sympy could not decide (it fails too)."""
+    if isinstance(ok, Check):
+        return "UNDECIDED" if ok.undecided else _status(ok.passed)
     return "PASS" if ok else "FAIL"
 
 
@@ -138,9 +141,11 @@ def to_markdown(rep: TheoryReport) -> str:
     for i, st in enumerate(der.steps, 1):
         used = ", ".join(st.axioms) if st.axioms else "ablation witness"
         out.append(f"{i}. **{st.title}** [{used}] -> {st.conclusion}")
+        if not st.checks:
+            out.append("   - assumed, not machine-checked")
         for c in st.checks:
             tail = f" ({c.detail})" if c.detail and len(c.detail) < 200 else ""
-            out.append(f"   - {_status(c.passed)}: {c.name}{tail}")
+            out.append(f"   - {_status(c)}: {c.name}{tail}")
     for n in der.notes:
         out.append(f"- note: {n}")
     out += ["", f"**Result:** `{der.equation}`", ""]
@@ -154,7 +159,7 @@ def to_markdown(rep: TheoryReport) -> str:
             for c in checks:
                 ax = f" [{c.axiom}]" if c.axiom else ""
                 tail = f" ({c.detail})" if c.detail and len(c.detail) < 200 else ""
-                out.append(f"  - {_status(c.passed)}{ax}: {c.name}{tail}")
+                out.append(f"  - {_status(c)}{ax}: {c.name}{tail}")
             out.append("")
     return "\n".join(out)
 
@@ -179,9 +184,12 @@ def to_latex(rep: TheoryReport) -> str:
         used = ", ".join(st.axioms) if st.axioms else "ablation witness"
         lines.append(f"\\item \\textbf{{{_tex(st.title)}}} [{_tex(used)}]: "
                      f"{_tex(st.conclusion)}")
+        if not st.checks:
+            lines.append(" (assumed, not machine-checked)")
+            continue
         lines.append(r"\begin{itemize}")
         for c in st.checks:
-            lines.append(f"\\item {_status(c.passed)}: {_tex(c.name)}")
+            lines.append(f"\\item {_status(c)}: {_tex(c.name)}")
         lines.append(r"\end{itemize}")
     lines.append(r"\end{enumerate}")
     if der.generator is not None:
@@ -204,8 +212,8 @@ def to_json(rep: TheoryReport) -> dict[str, Any]:
     der = rep.derivation
 
     def chk(c: Check) -> dict[str, Any]:
-        return {"name": c.name, "passed": c.passed, "axiom": c.axiom, "expected": c.expected,
-                "computed": c.computed, "detail": c.detail}
+        return {"name": c.name, "passed": c.passed, "undecided": c.undecided, "axiom": c.axiom,
+                "expected": c.expected, "computed": c.computed, "detail": c.detail}
 
     from importlib.metadata import PackageNotFoundError, version
 
@@ -224,6 +232,7 @@ def to_json(rep: TheoryReport) -> dict[str, Any]:
             "assumed": list(der.assumed), "dim": der.dim, "equation": der.equation,
             "generator": None if der.generator is None else str(der.generator),
             "notes": der.notes,
+            "constraints": [f"{sp.sstr(c)} >= 0" for c in der.constraints],
             "steps": [{"title": s.title, "axioms": list(s.axioms), "conclusion": s.conclusion,
                        "checks": [chk(c) for c in s.checks]} for s in der.steps],
         },

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .checks import Check, is_zero
+from .checks import Check, decide_nonnegative, is_zero, principal_minors
+from .errors import TheoryError
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,14 @@ class Step:
     @property
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)
+
+
+def require(assumed: tuple[str, ...], keys: tuple[str, ...], title: str) -> None:
+    """A step acts only under its axioms: refuse to run it when one of them is not assumed."""
+    missing = [k for k in keys if k not in assumed]
+    if missing:
+        raise TheoryError(f"the step {title!r} uses {', '.join(missing)}, which is not assumed "
+                          f"(assumed: {', '.join(assumed) or 'none'})")
 
 
 @dataclass(frozen=True)
@@ -107,8 +116,12 @@ def equation_text(F: sp.Expr, jet: Jet) -> str:
 # --- A2/A3, A1 ----------------------------------------------------------------------------------
 
 
-def step_jet(jet: Jet) -> Step:
-    """A2 + A3: F is a function of the 2-jet; quadratic test functions reach every 2-jet."""
+def step_jet(jet: Jet, assumed: tuple[str, ...]) -> Step:
+    """A2 + A3 (+ A4): the generator on the 2-jets of quadratics; with A4 it is a function of the
+    2-jet for every smooth u (the sandwich argument of Alvarez-Guichard-Lions-Morel: u lies
+    between two quadratics with the same 2-jet up to eps |y - x|^2, and comparison pins the
+    generator between theirs). Without A4, A2 constrains F on quadratics only."""
+    require(assumed, ("A2", "A3"), "The generator is a function of the 2-jet")
     y = sp.Matrix(sp.symbols(f"y1:{jet.d + 1}", real=True))
     x = sp.Matrix(jet.x)
     q = jet.c + (jet.p.T * (y - x))[0] + ((y - x).T * jet.X * (y - x))[0] / 2
@@ -116,28 +129,59 @@ def step_jet(jet: Jet) -> Step:
     grad = sp.Matrix([sp.diff(q, yi) for yi in y]).subs(dict(zip(y, x, strict=True)))
     val = q.subs(dict(zip(y, x, strict=True)))
     ok = is_zero(hess - jet.X) and is_zero(grad - jet.p) and is_zero(val - jet.c)
-    return Step(("A2", "A3"), "The generator is a function of the 2-jet",
+    checks = [Check("the quadratic q = c + p.(y-x) + (y-x)^T X (y-x)/2 has 2-jet (X, p, c) at x",
+                    ok, "Hess q = X, grad q(x) = p, q(x) = c", "A2",
+                    expected="(X, p, c)", computed=f"({hess.tolist()}, {list(grad)}, {val})")]
+    if "A4" not in assumed:
+        return Step(("A2", "A3"), "The generator on quadratics (2-jets)",
+                    "d_t q = F(Hess q, grad q, q, x, t) for quadratic q; without A4 nothing ties "
+                    "F on other u to their 2-jet (higher-order terms are possible)", tuple(checks))
+    eps = sp.Symbol("epsilon", positive=True)
+    I = sp.eye(jet.d)
+    lower = jet.c + (jet.p.T * (y - x))[0] + ((y - x).T * (jet.X - eps * I) * (y - x))[0] / 2
+    upper = jet.c + (jet.p.T * (y - x))[0] + ((y - x).T * (jet.X + eps * I) * (y - x))[0] / 2
+    gap = sp.expand(upper - lower)
+    r2 = ((y - x).T * (y - x))[0]
+    checks.append(Check("sandwich: q_eps+ - q_eps- = eps |y - x|^2 >= 0, both with the 2-jet "
+                        "(X +- eps I, p, c) at x; u = q + o(|y - x|^2) lies between them near x, "
+                        "so by A3 and A4 F(u) is pinned between F(X - eps I) and F(X + eps I)",
+                        is_zero(gap - eps * r2), "", "A4", expected=str(sp.expand(eps * r2)),
+                        computed=str(gap)))
+    return Step(("A2", "A3", "A4"), "The generator is a function of the 2-jet",
                 "d_t u = F(Hess u, grad u, u, x, t) with F defined on every 2-jet (X, p, c)",
-                (Check("the quadratic q = c + p.(y-x) + (y-x)^T X (y-x)/2 has 2-jet (X, p, c) at x",
-                       ok, "Hess q = X, grad q(x) = p, q(x) = c", "A2",
-                       expected="(X, p, c)", computed=f"({hess.tolist()}, {list(grad)}, {val})"),))
+                tuple(checks))
 
 
-def step_semigroup() -> Step:
-    """A1: the semigroup law turns the one-step generator into d_t u (Chapman-Kolmogorov)."""
-    x, y, z = sp.symbols("x y z", real=True)
-    a, b = sp.symbols("a b", positive=True)
+def witness_dispersive(d: int) -> Step:
+    """Without A4: L u = d^3 u / d y1^3 is linear, kills constants, vanishes on every quadratic
+    (so it agrees with F = 0 on 2-jets and passes A1-A3, A5, A6 there) and is not a function of
+    the 2-jet: u_t = u_x1x1x1 (dispersive, no comparison principle) is not excluded."""
+    jet = make_jet(d)
+    y = sp.Matrix(sp.symbols(f"y1:{d + 1}", real=True))
+    x0 = sp.Matrix(jet.x)
+    q = jet.c + (jet.p.T * (y - x0))[0] + ((y - x0).T * jet.X * (y - x0))[0] / 2
+    on_quadratics = sp.expand(sp.diff(q, y[0], 3))
+    cubic = y[0] ** 3
+    on_cubic = sp.diff(cubic, y[0], 3)
+    same_jet = [sp.diff(cubic, y[0], k).subs(y[0], 0) for k in range(3)]
+    return Step((), "A4 not assumed: the generator need not be a function of the 2-jet",
+                "witness L u = u_x1x1x1: linear, L 1 = 0, L q = 0 for every quadratic q, but "
+                "L(x1^3) = 6 while x1^3 has the 2-jet of 0 at x = 0",
+                (Check("L = d^3/dx1^3 vanishes on the general quadratic (F = 0 on 2-jets)",
+                       is_zero(on_quadratics), "", "", expected="0", computed=str(on_quadratics)),
+                 Check("L(x1^3) = 6 != 0 although x1^3 and 0 have the same 2-jet at 0: L is not "
+                       "a function of the 2-jet", all(v == 0 for v in same_jet)
+                       and not is_zero(on_cubic), "", "", expected="not 0 (a 2-jet function "
+                       "would give 0)", computed=str(on_cubic))))
 
-    def G(var, s):
-        return sp.exp(-(var**2) / (2 * s)) / sp.sqrt(2 * sp.pi * s)
 
-    conv = sp.simplify(sp.integrate(G(x - y, a) * G(y - z, b), (y, -sp.oo, sp.oo)))
-    ok = is_zero(sp.simplify(conv - G(x - z, a + b)))
+def step_semigroup(assumed: tuple[str, ...]) -> Step:
+    """A1: the semigroup law makes d_t u = lim (T_{t+h,t} u(t) - u(t))/h an evolution. This is
+    the definition of the evolution, used as assumed: no identity is checked for it."""
+    require(assumed, ("A1",), "Semigroup")
     return Step(("A1",), "Semigroup: u(t+h) = T_{t+h,t} u(t)",
-                "d_t u(x,t) = lim (T_{t+h,t} u(t) - u(t))/h = F(Hess u, grad u, u, x, t)",
-                (Check("instance: heat kernels compose, G_a * G_b = G_{a+b} (Chapman-Kolmogorov)",
-                       ok, "sympy integral of the product of Gaussian kernels", "A1",
-                       expected=str(G(x - z, a + b)), computed=str(conv)),))
+                "assumed, not machine-checked: u(t+h) = T_{t+h,t} u(t) composes the steps, so "
+                "d_t u(x,t) = lim (T_{t+h,t} u(t) - u(t))/h = F(Hess u, grad u, u, x, t)", ())
 
 
 # --- A5: linearity ------------------------------------------------------------------------------
@@ -157,9 +201,11 @@ def general_quadratic_F(jet: Jet) -> tuple[sp.Expr, list[sp.Symbol]]:
     return F, coeffs
 
 
-def step_linearity(jet: Jet, coefficient_args: tuple) -> tuple[Step, sp.Expr]:
+def step_linearity(jet: Jet, coefficient_args: tuple, assumed: tuple[str, ...]
+                   ) -> tuple[Step, sp.Expr]:
     """A5: F(l J1 + m J2) = l F(J1) + m F(J2) forces a quadratic ansatz to be linear without a
     constant; its free coefficients become the functions A(x,t), b(x,t), c0(x,t)."""
+    require(assumed, ("A5",), "Linearity")
     F, ks = general_quadratic_F(jet)
     J = jet.variables
     J1 = [sp.Symbol(f"{v}_1") for v in J]
@@ -215,8 +261,9 @@ def step_linearity(jet: Jet, coefficient_args: tuple) -> tuple[Step, sp.Expr]:
 # --- A6: constants ------------------------------------------------------------------------------
 
 
-def step_constants(jet: Jet, F: sp.Expr) -> tuple[Step, sp.Expr]:
+def step_constants(jet: Jet, F: sp.Expr, assumed: tuple[str, ...]) -> tuple[Step, sp.Expr]:
     """A6: T c = c, i.e. F(0, 0, c) = 0 for every constant c: solve for the zeroth-order term."""
+    require(assumed, ("A6",), "Constant preservation")
     on_const = sp.expand(F.subs({v: 0 for v in jet.variables if v != jet.c}))
     eqs = jet_equations(on_const, jet)
     sol = solve_for_functions(eqs, unknown_functions(on_const))
@@ -233,43 +280,94 @@ def step_constants(jet: Jet, F: sp.Expr) -> tuple[Step, sp.Expr]:
 # --- A4: comparison -----------------------------------------------------------------------------
 
 
-def step_comparison(jet: Jet, F: sp.Expr) -> Step:
-    """A4: comparison makes F non-decreasing in X, i.e. F(X + v v^T) - F(X) = v^T A v >= 0."""
+def comparison_conditions(F: sp.Expr, jet: Jet) -> tuple[sp.Matrix, sp.Expr, list[sp.Expr]]:
+    """What A4 requires of F: F(X + v v^T) - F(X) >= 0 for every v (Y = v v^T spans the cone of
+    Y >= 0). The increment is a quadratic form v^T Q v read from F; it is >= 0 for every v iff
+    Q >= 0 iff every principal minor of Q is >= 0. Returns (Q, increment, conditions), the
+    conditions being the minors (each >= 0), without repeats and without those sympy proves
+    non-negative for every value (a square, a positive constant)."""
+    d = jet.d
+    v = sp.Matrix(sp.symbols(f"v1:{d + 1}", real=True))
+    F_shift = F.subs({jet.X[i, j]: jet.X[i, j] + (v * v.T)[i, j]
+                      for i in range(d) for j in range(i, d)}, simultaneous=True)
+    increment = sp.expand(F_shift - F)
+    Q = sp.hessian(increment, list(v)) / 2
+    conditions: list[sp.Expr] = []
+    for m in principal_minors(Q):
+        m = sp.factor(m)
+        if decide_nonnegative(m) is True or _implied(m, conditions):
+            continue
+        conditions.append(m)
+    return Q, increment, conditions
+
+
+def _implied(m: sp.Expr, conditions: list[sp.Expr]) -> bool:
+    """m >= 0 follows from the conditions: m = k prod f_i^e_i with k > 0 and each factor a
+    square (e even) or a condition already kept (a33^3 >= 0 from a33 >= 0)."""
+    if any(sp.simplify(m - c) == 0 for c in conditions):
+        return True
+    k, factors = sp.factor_list(m)
+    if not (k.is_number and k > 0) or not factors:
+        return False
+    return all(e % 2 == 0 or any(sp.simplify(f - c) == 0 for c in conditions)
+               for f, e in factors)
+
+
+def step_comparison(jet: Jet, F: sp.Expr, assumed: tuple[str, ...]
+                    ) -> tuple[Step, list[sp.Expr]]:
+    """A4: comparison makes F non-decreasing in X; imposed on F for every Y = v v^T >= 0, it is
+    solved for the condition on the coefficients: every principal minor of A >= 0 (A >= 0),
+    returned as the derived constraints (each expression >= 0). A condition that is shown
+    negative (an F no comparison principle allows) fails the step."""
+    require(assumed, ("A4",), "Comparison principle")
     d = jet.d
     y = sp.Matrix(sp.symbols(f"y1:{d + 1}", real=True))
     x = sp.Matrix(jet.x)
     Y = sp.Matrix(d, d, lambda i, j: sp.Symbol(f"Y{min(i, j) + 1}{max(i, j) + 1}", real=True))
     q1 = jet.c + (jet.p.T * (y - x))[0] + ((y - x).T * jet.X * (y - x))[0] / 2
     q2 = jet.c + (jet.p.T * (y - x))[0] + ((y - x).T * (jet.X + Y) * (y - x))[0] / 2
-    touch = is_zero(sp.expand(q2 - q1 - ((y - x).T * Y * (y - x))[0] / 2))
+    touch_gap = sp.expand(q2 - q1)
+    touch = is_zero(touch_gap - ((y - x).T * Y * (y - x))[0] / 2)
     v = sp.Matrix(sp.symbols(f"v1:{d + 1}", real=True))
+    Q, increment, conditions = comparison_conditions(F, jet)
+    form = sp.expand((v.T * Q * v)[0])
+    jet_free = not (increment.free_symbols & set(jet.variables))
+    refuted = [c for c in conditions if decide_nonnegative(c) is False]
     A, _, _ = coefficients(F, jet)
-    F_shift = F.subs({jet.X[i, j]: jet.X[i, j] + (v * v.T)[i, j]
-                      for i in range(d) for j in range(i, d)}, simultaneous=True)
-    increment = sp.expand(F_shift - F)
-    form = sp.expand((v.T * A * v)[0])
     checks = [
         Check("q2 - q1 = (y-x)^T Y (y-x)/2 >= 0 for Y >= 0, equal at x: T q1 <= T q2 gives "
-              "F(X, p, c) <= F(X + Y, p, c)", touch, "", "A4"),
-        Check("F(X + v v^T) - F(X) = v^T A v: F non-decreasing in X iff A >= 0",
-              is_zero(increment - form), "", "A4", expected=str(form), computed=str(increment)),
+              "F(X, p, c) <= F(X + Y, p, c)", touch, "", "A4",
+              expected=str(sp.expand(((y - x).T * Y * (y - x))[0] / 2)), computed=str(touch_gap)),
+        Check("F(X + v v^T) - F(X) is a quadratic form v^T Q v in v alone (Q read from F)",
+              jet_free and is_zero(increment - form), "", "A4", expected=str(form),
+              computed=str(increment)),
+        Check("solved: v^T Q v >= 0 for every v iff every principal minor of Q is >= 0; the "
+              "derived conditions are consistent (none is shown negative)", not refuted,
+              f"shown negative: {refuted}" if refuted else "", "A4",
+              expected="conditions that can hold",
+              computed=", ".join(f"{c} >= 0" for c in conditions) or "none left (Q >= 0 shown)"),
+        Check("Q is the diffusion A read off F", is_zero(Q - A), "", "A4", expected=str(A.tolist()),
+              computed=str(Q.tolist())),
     ]
     if d == 2:
-        a11, a12, a22 = A[0, 0], A[0, 1], A[1, 1]
-        sq = is_zero(sp.expand(a11 * form - (a11 * v[0] + a12 * v[1]) ** 2
-                               - (a11 * a22 - a12**2) * v[1] ** 2))
-        checks.append(Check("a11 v^T A v = (a11 v1 + a12 v2)^2 + det(A) v2^2: A >= 0 iff "
-                            "a11, a22, det A >= 0", sq, "completing the square", "A4"))
+        a11, a12, a22 = Q[0, 0], Q[0, 1], Q[1, 1]
+        square = sp.expand((a11 * v[0] + a12 * v[1]) ** 2 + (a11 * a22 - a12**2) * v[1] ** 2)
+        checks.append(Check("a11 v^T Q v = (a11 v1 + a12 v2)^2 + det(Q) v2^2: the minors suffice",
+                            is_zero(sp.expand(a11 * form) - square), "completing the square",
+                            "A4", expected=str(square), computed=str(sp.expand(a11 * form))))
+    text = ", ".join(f"{c} >= 0" for c in conditions) or "no condition left"
     return Step(("A4",), "Comparison principle (degenerate ellipticity)",
-                f"A = {A.tolist()} is symmetric positive semi-definite", tuple(checks))
+                f"derived: A = {A.tolist()} positive semi-definite, i.e. {text}",
+                tuple(checks)), conditions
 
 
 # --- A7: translations ---------------------------------------------------------------------------
 
 
-def step_translation(jet: Jet, F: sp.Expr) -> tuple[Step, sp.Expr]:
+def step_translation(jet: Jet, F: sp.Expr, assumed: tuple[str, ...]) -> tuple[Step, sp.Expr]:
     """A7: F(., x + z) = F(., x) for all z. d/dz at z = 0 gives grad_x f = 0 for each coefficient
     f; each ODE d f/d x_i = 0 is solved by dsolve, and F is rewritten with f = f(t)."""
+    require(assumed, ("A7",), "Translation invariance")
     z = sp.symbols(f"z1:{jet.d + 1}", real=True)
     shift = {xi: xi + zi for xi, zi in zip(jet.x, z, strict=True)}
     eqs = []
@@ -318,29 +416,41 @@ def _rotated(F: sp.Expr, jet: Jet, R: sp.Matrix) -> sp.Expr:
     return F.subs(subs, simultaneous=True)
 
 
-def step_rotation(jet: Jet, F: sp.Expr) -> tuple[Step, sp.Expr]:
-    """A8 (d = 2): F(R X R^T, R p, c) = F(X, p, c) for the rotations by pi/2 and pi; the
-    coefficient equations are solved for the coefficients and F rewritten; the result is then
-    checked for every angle theta."""
+def plane_rotation(d: int, i: int, j: int, angle: sp.Expr) -> sp.Matrix:
+    """The rotation by ``angle`` in the (x_i, x_j) plane of R^d."""
+    R = sp.eye(d)
+    R[i, i], R[i, j], R[j, i], R[j, j] = sp.cos(angle), -sp.sin(angle), sp.sin(angle), sp.cos(angle)
+    return R
+
+
+def step_rotation(jet: Jet, F: sp.Expr, assumed: tuple[str, ...]) -> tuple[Step, sp.Expr]:
+    """A8 (d >= 2): F(R X R^T, R p, c) = F(X, p, c) for the quarter and half turns in every
+    coordinate plane; the coefficient equations are solved for the coefficients and F rewritten;
+    the result is then checked for every angle theta in every coordinate plane (the plane
+    rotations generate SO(d))."""
+    require(assumed, ("A8", "A7"), "Euclidean (rotation) invariance")
+    d = jet.d
+    if d < 2:
+        raise TheoryError(f"A8 (rotations) needs d >= 2 (SO(1) is trivial); got d = {d}")
     th = sp.Symbol("theta", real=True)
-
-    def R(a):
-        return sp.Matrix([[sp.cos(a), -sp.sin(a)], [sp.sin(a), sp.cos(a)]])
-
+    planes = list(itertools.combinations(range(d), 2))
     eqs = []
-    for angle in (sp.pi / 2, sp.pi):
-        eqs += jet_equations(_rotated(F, jet, R(angle)) - F, jet)
+    for i, j in planes:
+        for angle in (sp.pi / 2, sp.pi):
+            eqs += jet_equations(_rotated(F, jet, plane_rotation(d, i, j, angle)) - F, jet)
     sol = solve_for_functions(eqs, unknown_functions(F))
     F_new = sp.expand(F.subs(sol))
-    every = sp.simplify(sp.expand(_rotated(F_new, jet, R(th)) - F_new))
+    every = [sp.simplify(sp.expand(_rotated(F_new, jet, plane_rotation(d, i, j, th)) - F_new))
+             for i, j in planes]
     A, b, _ = coefficients(F_new, jet)
     return Step(("A8",), "Euclidean (rotation) invariance",
                 f"b = {list(b)} and A = {A.tolist()}: F = {equation_text(F_new, jet)[8:]}",
-                (Check("F(R X R^T, R p) = F(X, p) at theta = pi/2, pi, solved for the coefficients",
-                       bool(sol), f"solve: {sol}", "A8",
+                (Check("F(R X R^T, R p) = F(X, p) at theta = pi/2, pi in every coordinate plane, "
+                       "solved for the coefficients", bool(sol), f"solve: {sol}", "A8",
                        expected="A isotropic, b = 0", computed=f"A = {A.tolist()}, b = {list(b)}"),
-                 Check("the new F is invariant under every rotation R(theta)", every == 0, "",
-                       "A8", expected="0", computed=str(every)))), F_new
+                 Check("the new F is invariant under every rotation R(theta) of every coordinate "
+                       "plane", all(e == 0 for e in every), "", "A8", expected="0",
+                       computed=str(every)))), F_new
 
 
 # --- A9: scaling --------------------------------------------------------------------------------
@@ -362,9 +472,10 @@ def scaling_identity(F: sp.Expr, jet: Jet, mu: sp.Symbol) -> sp.Expr:
     return left - right
 
 
-def step_scale(jet: Jet, F: sp.Expr) -> tuple[Step, sp.Expr]:
+def step_scale(jet: Jet, F: sp.Expr, assumed: tuple[str, ...]) -> tuple[Step, sp.Expr]:
     """A9: the scaling identity for all mu > 0; d/dmu at mu = 1 gives an ODE in t for each
     coefficient (t a'(t) = 0 for the diffusion), solved by dsolve and substituted into F."""
+    require(assumed, ("A9", "A7"), "Scale invariance")
     mu = sp.Symbol("mu", positive=True)
     eqs = jet_equations(scaling_identity(F, jet, mu), jet)
     replace, odes = {}, []
