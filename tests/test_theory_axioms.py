@@ -318,3 +318,48 @@ def test_psd_certificate_uses_every_principal_minor():
     # Sylvester's leading minors of diag(0, -1) are 0 and 0: semi-definiteness needs them all
     assert not psd_certificate(sp.Matrix([[0, 0], [0, -1]])).passed
     assert psd_certificate(sp.diag(0, 1)).passed
+
+
+def test_converse_linearity_check_fails_on_a_homogeneous_operator_that_is_not_additive():
+    # T q + h q_x1^2 / q_x2 is homogeneous of degree 1 (T(l q) = l T q) but not additive: a check
+    # with q2 a multiple of q1 would pass it; two independent cubics do not
+    from theory.axioms import linearity_check, one_step
+    from theory.catalogue import symbols_for, technique
+
+    block = technique("gaussian").build(symbols_for(2))
+    T = one_step(block)
+    x1_, x2_ = block.x
+
+    def homogeneous(q):
+        return T(q) + block.h * sp.diff(q, x1_) ** 2 / sp.diff(q, x2_)
+
+    assert linearity_check(block).passed
+    assert not linearity_check(block, homogeneous).passed
+
+
+def test_converse_two_jet_check_sees_a_third_order_term():
+    # negative control: a generator with a planted d^3/dx1^3 term fails "acts on the 2-jet
+    # only", and the cubic test functions of the substitution check see it too
+    from theory.axioms import converse_checks
+    from theory.catalogue import symbols_for, technique
+    from theory.generator import GeneratorResult, extract_generator, verify_generator
+
+    res = extract_generator(technique("gaussian").build(symbols_for(2)))
+    planted = dict(res.terms)
+    planted[0] = {**res.terms[0], (3, 0): sp.Integer(1)}
+    bad = GeneratorResult(res.block, planted)
+    assert next(c for c in converse_checks(res) if "2-jet" in c.name).passed
+    assert not next(c for c in converse_checks(bad) if "2-jet" in c.name).passed
+    x = res.block.x
+    assert any(r != 0 for r in verify_generator(bad, [x[0] ** 3]))
+
+
+def test_noise_laws_need_a_valid_moment_sequence():
+    from theory.noise import NoiseLaw, bernoulli
+
+    with pytest.raises(TheoryError, match="not those of any distribution"):
+        NoiseLaw("bad", (1, 0, 0, 1, 0))  # variance 0 with a third moment
+    with pytest.raises(TheoryError, match="not those of any distribution"):
+        NoiseLaw("bad", (1, 0, 1, 0, sp.Rational(1, 2)))  # E xi^4 < (E xi^2)^2
+    NoiseLaw("two-point", (1, 0, 1, 0, 1))  # Rademacher: singular Hankel matrix, valid
+    bernoulli(0.3)  # floats: a singular Hankel matrix within rounding

@@ -125,3 +125,13 @@ def test_numeric_heat_bound_is_the_derived_expression():
     for sigma, t_end in ((0.3, 1.0), (1.7, 0.2)):
         assert bounds.heat_lipschitz_bound(sigma, t_end) == float(
             hl.unit_interval.subs({s: sigma, T: t_end}))
+
+
+def test_the_maximum_principle_is_checked_and_fails_with_a_zeroth_order_term():
+    import sympy as sp
+
+    from theory.bounds import derive_maximum_principle
+
+    assert all(c.passed for c in derive_maximum_principle())
+    killed = derive_maximum_principle(sp.Symbol("lam", positive=True))
+    assert not next(c for c in killed if "int k dy = 1" in c.name).passed

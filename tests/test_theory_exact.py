@@ -55,8 +55,18 @@ def test_manufactured_solution_and_wrong_source():
     sol = manufacture(u, [x[1], -x[0]], [[1, sp.Rational(1, 2)], [sp.Rational(1, 2), 1]], x, t)
     assert exact.verify(sol)
     wrong = exact.ExactSolution("w", sol.x, sol.t, sol.u, sol.velocity, sol.diffusion,
-                                source=sol.source + t)
+                                source=sol.source + t, initial=sol.initial)
     assert not exact.verify(wrong)
+
+
+def test_verify_checks_the_initial_condition_too():
+    # u + 1 solves the same PDE (no zeroth-order term) but not the initial condition
+    sol = next(s for s in exact.catalogue() if s.initial is not None)
+    assert exact.verify(sol) and sp.simplify(exact.residual(sol, sol.u + 1)) == 0
+    assert not exact.verify(sol, sol.u + 1)
+    bare = exact.ExactSolution("bare", sol.x, sol.t, sol.u, sol.velocity, sol.diffusion)
+    with pytest.raises(TheoryError, match="no initial condition"):
+        exact.verify(bare)
 
 
 def test_manufacture_refuses_non_symmetric_diffusion():

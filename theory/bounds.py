@@ -14,7 +14,7 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
-from .checks import Check, is_zero
+from .checks import Check, decide_nonnegative, decision_check, is_zero
 from .errors import TheoryError
 
 ASSUMPTIONS: dict[str, str] = {
@@ -178,12 +178,41 @@ def path_norm(weights: Sequence[np.ndarray]) -> float:
     return float(np.sqrt(v.sum()))
 
 
-MAXIMUM_PRINCIPLE = ("min f <= u(., t) <= max f, and sup|u(., t) - u~(., t)| <= sup|f - f~| for "
-                     "(CD) with A >= 0 and no zeroth-order term (A4, A6).")
+@cache
+def derive_maximum_principle(zeroth_order: sp.Expr | int = 0) -> tuple[Check, ...]:
+    """The maximum principle where it can be checked in closed form: d = 1, constant b, a > 0.
+    u(x, t) = int k(x, y, t) f(y) dy with k = exp(c t) G(y - x - b t; 2 a t) solves
+    u_t = b u_x + a u_xx + c u; k >= 0 and int k dy = 1 (this needs c = 0, axiom A6) give
+    min f <= u <= max f and sup|u - u~| <= sup|f - f~|. Variable coefficients and degenerate
+    A >= 0 are cited (ASSUMPTIONS['maximum_principle']), not checked. ``zeroth_order`` is c (a
+    non-zero c is the negative control: the mass is exp(c t), not 1)."""
+    x, y, b = sp.symbols("x y b", real=True)
+    a, t = sp.symbols("a t", positive=True)
+    c = sp.sympify(zeroth_order)
+    var = 2 * a * t
+    k = sp.exp(c * t) * sp.exp(-((y - x - b * t) ** 2) / (2 * var)) / sp.sqrt(2 * sp.pi * var)
+    res = sp.simplify(sp.diff(k, t) - b * sp.diff(k, x) - a * sp.diff(k, x, 2) - c * k)
+    mass = sp.simplify(sp.integrate(k, (y, -sp.oo, sp.oo)))
+    return (
+        Check("the kernel k = exp(c t) G(y - x - b t; 2 a t) solves u_t = b u_x + a u_xx + c u",
+              is_zero(res), "", "A4", expected="0", computed=str(res)),
+        decision_check("k >= 0 (a > 0, t > 0)", decide_nonnegative(k), "", "A4",
+                       expected=">= 0", computed=str(k)),
+        Check("int k dy = 1, so u is an average of f: min f <= u <= max f (needs c = 0, A6)",
+              is_zero(mass - 1), "", "A6", expected="1", computed=str(mass)),
+    )
 
-JENSEN_DIFFUSED = "R_S(U_sigma) <= E_omega R_{S_omega}(F)"
+
+#: statements used by the studies that are cited, not machine-checked here
+ASSUMED_RESULTS: dict[str, str] = {
+    "jensen_diffused": "R_S(U_sigma) <= E_omega R_{S_omega}(F): the supremum of an "
+    "expectation is at most the expectation of the supremum (assumed, not machine-checked)",
+    "maximum_principle_general": "the maximum principle for variable coefficients and "
+    "degenerate A >= 0 (assumed, cited; checked in closed form for d = 1, constant b, a > 0)",
+}
 
 
 def bound_checks() -> list[Check]:
     """All symbolic checks of this module."""
-    return [*derive_heat_lipschitz().checks, derive_linear_rademacher()[1]]
+    return [*derive_heat_lipschitz().checks, derive_linear_rademacher()[1],
+            *derive_maximum_principle()]

@@ -46,8 +46,14 @@ def residual(sol: ExactSolution, u: sp.Expr | None = None) -> sp.Expr:
 
 
 def verify(sol: ExactSolution, u: sp.Expr | None = None) -> bool:
-    """True when u satisfies the PDE (residual simplifies to 0) and the initial condition."""
+    """True when u satisfies the PDE (residual simplifies to 0) and the initial condition
+    (u(., 0) = initial, or the limits t -> 0+ at the given points). A solution without initial
+    data is refused: the PDE alone has many solutions (u + 1 solves the heat equation too)."""
     u = sol.u if u is None else u
+    if sol.initial is None and not sol.initial_limits:
+        raise TheoryError(f"{sol.name!r} has no initial condition to verify against; give "
+                          "initial= (or initial_limits= for non-smooth data), or use residual() "
+                          "for the PDE alone")
     if sp.simplify(residual(sol, u)) != 0:
         return False
     if sol.initial is not None and sp.simplify(u.subs(sol.t, 0) - sol.initial) != 0:

@@ -18,6 +18,30 @@ from .errors import TheoryError
 MAX_MOMENT = 4  # highest moment the generator and its O(h) correction need
 
 
+def hankel_violation(moments: tuple) -> str:
+    """'' when m_0..m_4 can be the moments of a real law, else why not. (Hamburger: a sequence
+    is a moment sequence iff its Hankel matrices H = (m_{i+j}) are positive semi-definite; with
+    five moments, H = [[m0, m1, m2], [m1, m2, m3], [m2, m3, m4]] and its principal minors. A
+    symbolic moment whose sign sympy cannot decide is not refused.)"""
+    from .checks import decide_psd
+
+    m = [sp.sympify(v) for v in moments]
+    H = sp.Matrix(3, 3, lambda i, j: m[i + j])
+    if all(v.is_number for v in m) and any(v.is_Float for v in m):
+        # floats (a keep-probability 0.3): eigenvalues with a rounding tolerance, since the
+        # Hankel matrix of a two-point law is singular and its float minors land near 0
+        import numpy as np
+
+        eig = np.linalg.eigvalsh(np.array(H.tolist(), dtype=float))
+        negative = eig.min() < -1e-12 * max(1.0, float(np.abs(eig).max()))
+    else:
+        negative = decide_psd(H) is False
+    if negative:
+        return (f"its Hankel matrix {H.tolist()} is not positive semi-definite, e.g. "
+                "E[xi^4] >= E[xi^2]^2 fails or a variance is negative")
+    return ""
+
+
 @dataclass(frozen=True)
 class NoiseLaw:
     """A scalar noise law, known through its moments E[xi^k], k = 0..MAX_MOMENT."""
@@ -46,6 +70,11 @@ class NoiseLaw:
                 )
         if sp.simplify(self.moments[0] - 1) != 0:
             raise TheoryError(f"noise law {self.name!r}: E[xi^0] must be 1, got {self.moments[0]}")
+        bad = hankel_violation(self.moments[: MAX_MOMENT + 1])
+        if bad:
+            raise TheoryError(f"noise law {self.name!r}: the moments {tuple(self.moments)} are "
+                              f"not those of any distribution ({bad}); give moments of a real "
+                              "law, e.g. (1, 0, 1, 0, 3) for N(0, 1)")
 
     def moment(self, k: int) -> sp.Expr:
         """E[xi^k]."""

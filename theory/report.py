@@ -108,7 +108,11 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
                           "assumptions": bounds.ASSUMPTIONS["heat_lipschitz"]}))
         expr, chk = bounds.derive_linear_rademacher()
         bd.items.append(("Linear class Rademacher complexity", [chk],
-                         {"sup": f"(1/m) {expr}", "upper": "B sqrt(sum |x_i|^2) / m"}))
+                         {"sup": f"(1/m) {expr}", "upper": "B sqrt(sum |x_i|^2) / m",
+                          "assumed": bounds.ASSUMED_RESULTS["jensen_diffused"]}))
+        bd.items.append(("Maximum principle (closed form: d = 1, constant b, a > 0)",
+                         list(bounds.derive_maximum_principle()),
+                         {"assumed": bounds.ASSUMED_RESULTS["maximum_principle_general"]}))
         sections.append(bd)
         bd.seconds = timings["bounds"] = time.perf_counter() - clock
         clock = time.perf_counter()
