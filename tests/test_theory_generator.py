@@ -106,3 +106,40 @@ def test_additive_block_with_constant_noise_matrix():
     res = extract_generator(additive_noise_block("c", x, h, sp.Matrix(x), S, rademacher()))
     assert res.diffusion == S * S.T / 2
     assert list(res.velocity) == list(x)
+
+
+def test_quadrature_of_the_one_step_operator_confirms_every_expansion_to_o_h():
+    # an independent route with no series: Gauss quadrature of T_h phi at 7 steps h, fitted
+    from theory.numeric_generator import technique_comparisons
+
+    comps = technique_comparisons()
+    assert len(comps) == 7 and all(c.passed for c in comps), [c.check() for c in comps]
+    # the fit is sharp: every O(h) term within 1e-4 relative
+    assert all(c.correction_error < 1e-4 * max(1, abs(c.correction_symbolic)) for c in comps)
+
+
+@pytest.mark.parametrize("which", ["limit", "correction"])
+def test_quadrature_check_fails_on_a_wrong_limit_or_a_truncated_correction(which):
+    # negative controls: the dropout expansion with its O(h) term's p/(2(1-p)) g^2 diffusion
+    # dropped (a truncated series), or the Gaussian limit with A doubled
+    import theory.numeric_generator as ng
+    from theory.catalogue import symbols_for, technique
+    from theory.generator import GeneratorResult, extract_generator
+
+    S = symbols_for(2)
+    name = "dropout" if which == "correction" else "gaussian"
+    res = extract_generator(technique(name).build(S))
+    terms = {k: dict(v) for k, v in res.terms.items()}
+    if which == "correction":
+        for alpha in ((2, 0), (0, 2)):
+            i = alpha.index(2)
+            terms[2][alpha] = terms[2][alpha] - S.p / (2 * (1 - S.p)) * S.g[i] ** 2
+    else:
+        for alpha in ((2, 0), (0, 2), (1, 1)):
+            terms[0][alpha] = 2 * terms[0][alpha]
+    bad = GeneratorResult(res.block, terms)
+    x1, x2 = S.x
+    phi = sp.exp(-(x1**2 + x2**2) / 2) * sp.cos(x1 + x2 / 2)
+    good = ng.compare(res, phi, (0.3, -0.2), ng.concrete_functions(S.x), name)
+    wrong = ng.compare(bad, phi, (0.3, -0.2), ng.concrete_functions(S.x), name)
+    assert good.passed and not wrong.passed

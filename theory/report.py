@@ -116,6 +116,17 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
         sections.append(bd)
         bd.seconds = timings["bounds"] = time.perf_counter() - clock
         clock = time.perf_counter()
+        nu = Section("The expansion against quadrature of the one-step operator (d = 2)")
+        from .numeric_generator import technique_comparisons
+
+        for comp in technique_comparisons():
+            nu.items.append((comp.technique, [comp.check()], {
+                "L phi(x0)": f"{comp.limit_symbolic:.10g} (numeric {comp.limit_numeric:.10g})",
+                "O(h) term": f"{comp.correction_symbolic:.10g} (numeric "
+                             f"{comp.correction_numeric:.10g})"}))
+        sections.append(nu)
+        nu.seconds = timings["quadrature"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         sc = Section("Von Neumann stability of explicit schemes")
         for a in scheme_analysis.analyses():
             sc.items.append((a.scheme, list(a.checks), {"condition": a.condition,
