@@ -45,4 +45,20 @@ def test_derive_json_has_expected_and_computed_fields(tmp_path):
     assert full["passed"] and quartic in full["expected"] and quartic in full["computed"]
     assert "d_x1x1x1x1" in item["facts"]["O(h) operator"]
     steps = doc["derivation"]["steps"]
-    assert any(c["expected"] and c["computed"] for s in steps for c in s["checks"])
+    every = [c for s in steps for c in s["checks"]]
+    every += [c for sec in doc["sections"] for it in sec["items"] for c in it["checks"]]
+    missing = [c["name"] for c in every if not (c["expected"] and c["computed"])]
+    assert len(every) > 20 and not missing, missing
+    assert doc["derivation"]["constraints"]  # A4's derived conditions
+
+
+def test_every_check_of_the_whole_report_states_expected_and_computed():
+    from theory.report import build_report, to_json
+
+    doc = to_json(build_report(include_exact=True))
+    every = [c for s in doc["derivation"]["steps"] for c in s["checks"]]
+    every += [c for sec in doc["sections"] for it in sec["items"] for c in it["checks"]]
+    missing = [c["name"] for c in every if not (c["expected"] and c["computed"])]
+    titles = [sec["title"] for sec in doc["sections"]]
+    assert len(every) > 100 and not missing, missing
+    assert any("quadrature" in t for t in titles) and any("Exact" in t for t in titles)

@@ -36,6 +36,9 @@ def test_report_writes_every_artefact(smoke_report):
     assert doc["meta"]["versions"]["torch"]
 
 
+# slow (62 s): a second smoke report; the cache's resume is covered in the default run by
+# test_a_damaged_cache_heals_and_reproduces_the_numbers and tests/test_pipeline_cache.py
+@pytest.mark.slow
 def test_interrupted_report_resumes_with_the_same_numbers(smoke_report, tmp_path, monkeypatch):
     out = smoke_report
     reference = json.loads((out / "results.json").read_text())
@@ -164,6 +167,9 @@ def test_a_damaged_cache_heals_and_reproduces_the_numbers(smoke_report, tmp_path
     assert a == b
 
 
+# slow (77 s, two smoke reports at once): the lock itself is covered in the default run by
+# tests/test_pipeline_cache.py::test_two_processes_on_one_cache_compute_a_stage_once
+@pytest.mark.slow
 def test_two_concurrent_smoke_runs_compute_each_stage_once(tmp_path):
     import os
     import sys

@@ -72,13 +72,15 @@ def derive_heat_lipschitz() -> HeatLipschitz:
     step = (1 + sp.erf(x / (tau * sp.sqrt(2)))) / 2  # G_tau * 1{x > 0}
     attained = is_zero(sp.diff(step, x).subs(x, 0) - unit)
     checks = (
-        Check("int |G'| = 2 G(0): G' > 0 left of 0, < 0 right of 0", bool(sign_ok), f"{l1}"),
+        Check("int |G'| = 2 G(0): G' > 0 left of 0, < 0 right of 0", bool(sign_ok), f"{l1}",
+              expected=str(sp.simplify(2 * G.subs(x, 0))), computed=str(l1)),
         Check("|f| <= M: Lip <= M sqrt(2/pi) / (sigma sqrt T)", is_zero(bounded - want_b),
-              f"derived {bounded}"),
+              "", expected=str(want_b), computed=str(bounded)),
         Check("f in [0,1]: Lip <= 1 / (sigma sqrt(2 pi T))", is_zero(unit - want_u),
-              f"derived {unit}"),
+              "", expected=str(want_u), computed=str(unit)),
         Check("attained by the step f = 1{x > 0}: u'(0) equals the [0,1] bound", attained,
-              "u = Phi(x / (sigma sqrt T))"),
+              "u = Phi(x / (sigma sqrt T))", expected=str(unit),
+              computed=str(sp.simplify(sp.diff(step, x).subs(x, 0)))),
     )
     return HeatLipschitz(bounded, unit, checks, (sigma, T, M))
 
@@ -107,7 +109,10 @@ def derive_linear_rademacher(d: int = 2) -> tuple[sp.Expr, Check]:
     attained = is_zero((w.T * s)[0] - B * norm)
     on_ball = is_zero((w.T * w)[0] - B**2)
     return B * norm, Check("w = B s/|s| is on the ball and attains B |s| (Cauchy-Schwarz: "
-                           "no w on the ball does better)", attained and on_ball, "")
+                           "no w on the ball does better)", attained and on_ball, "",
+                           expected=f"w.s = {B * norm}, |w|^2 = {B**2}",
+                           computed=f"w.s = {sp.simplify((w.T * s)[0])}, |w|^2 = "
+                                    f"{sp.simplify((w.T * w)[0])}")
 
 
 def linear_rademacher_exact(x: np.ndarray, eps: np.ndarray, radius: float) -> np.ndarray:

@@ -41,11 +41,17 @@ def prove_comparison_condition(n: int) -> list[Check]:
                  for i in range(n) for j in range(n) if i != j)
     diag_ok = all(is_zero(T[i, i] - (1 - tau * (sum(W.row(i)) - W[i, i]))) for i in range(n))
     rows_ok = is_zero(T * sp.ones(n, 1) - sp.ones(n, 1))
+    off = [T[i, j] for i in range(n) for j in range(n) if i != j]
     return [
-        Check(f"n = {n}: off-diagonal entries of I - tau L are tau W_ij >= 0", off_ok, "", "A4"),
+        Check(f"n = {n}: off-diagonal entries of I - tau L are tau W_ij >= 0", off_ok, "", "A4",
+              expected=str([tau * W[i, j] for i in range(n) for j in range(n) if i != j]),
+              computed=str(off)),
         Check(f"n = {n}: diagonal entries are 1 - tau (d_i - W_ii): non-negative iff "
-              "tau (d_i - W_ii) <= 1", diag_ok, "", "A4"),
-        Check(f"n = {n}: rows of I - tau L sum to 1 (constants preserved)", rows_ok, "", "A6"),
+              "tau (d_i - W_ii) <= 1", diag_ok, "", "A4",
+              expected=str([1 - tau * (sum(W.row(i)) - W[i, i]) for i in range(n)]),
+              computed=str([sp.expand(T[i, i]) for i in range(n)])),
+        Check(f"n = {n}: rows of I - tau L sum to 1 (constants preserved)", rows_ok, "", "A6",
+              expected=str([1] * n), computed=str(list(sp.simplify(T * sp.ones(n, 1))))),
     ]
 
 
@@ -99,5 +105,6 @@ def graph_checks(seed: int = 0) -> list[Check]:
     res = check_random_graphs(seed=seed)
     checks.append(Check("random graphs: order kept at 0.99 tau*, broken at 1.01 tau*",
                         res.agree == res.n_graphs, f"{res.agree}/{res.n_graphs} graphs agree",
-                        "A4"))
+                        "A4", expected=f"{res.n_graphs}/{res.n_graphs} graphs agree",
+                        computed=f"{res.agree}/{res.n_graphs}"))
     return checks

@@ -92,9 +92,14 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
                 ok = exact.verify(sol)
                 wrong = exact.refuted(sol, exact.perturbed(sol))
                 ex.items.append((sol.name, [
-                    Check("residual simplifies to 0 and the initial condition holds", ok),
+                    Check("residual simplifies to 0 and the initial condition holds", ok,
+                          expected="residual 0, u(., 0) = f",
+                          computed=("residual 0, u(., 0) = f" if ok else
+                                    f"residual {sp.simplify(exact.residual(sol))}")),
                     Check("negative control: a perturbed candidate's residual is non-zero at a "
-                          "random rational point (50 digits)", wrong)],
+                          "random rational point (50 digits)", wrong,
+                          expected="non-zero", computed="non-zero" if wrong else "0 at every "
+                          "point tried")],
                     {"u": str(sol.u) if len(str(sol.u)) < 160 else str(sol.u)[:157] + "...",
                      "velocity": str(list(sol.velocity)),
                      "diffusion": str(sol.diffusion.tolist())}))

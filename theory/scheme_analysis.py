@@ -39,10 +39,13 @@ def upwind_1d() -> StabilityResult:
     cons = is_zero(sp.series(G, th, 0, 2).removeO() - (1 + sp.I * C * th))
     return StabilityResult(
         "forward Euler + first-order upwind (1-D)", G, "C + 2 r <= 1",
-        (Check("G(pi) = 1 - 2C - 4r: |G(pi)| <= 1 requires C + 2r <= 1", nec, str(at_pi)),
+        (Check("G(pi) = 1 - 2C - 4r: |G(pi)| <= 1 requires C + 2r <= 1", nec, str(at_pi),
+               expected="1 - 2*C - 4*r", computed=str(at_pi)),
          Check("coefficients sum to 1; all >= 0 iff C + 2r <= 1, then |G| <= 1 (and the scheme "
-               "is monotone)", total, str(coeffs)),
-         Check("consistency: G = 1 + i C theta + O(theta^2)", cons, "")))
+               "is monotone)", total, str(coeffs), expected="1",
+               computed=str(sp.simplify(sum(coeffs.values())))),
+         Check("consistency: G = 1 + i C theta + O(theta^2)", cons, "",
+               expected="1 + I*C*theta", computed=str(sp.series(G, th, 0, 2).removeO()))))
 
 
 def central_1d() -> StabilityResult:
@@ -61,8 +64,10 @@ def central_1d() -> StabilityResult:
     ends_ok = is_zero(ends[0] - (2 * C**2 - 4 * r)) and is_zero(ends[1] - (8 * r**2 - 4 * r))
     return StabilityResult(
         "forward Euler + central differences (1-D)", G, "C^2 <= 2 r <= 1",
-        (Check("|G|^2 - 1 = w((4r^2 - C^2) w + 2C^2 - 4r), w = 1 - cos theta", ident, ""),
-         Check("endpoints w = 0, 2 give C^2 <= 2r and r <= 1/2", ends_ok, str(ends))))
+        (Check("|G|^2 - 1 = w((4r^2 - C^2) w + 2C^2 - 4r), w = 1 - cos theta", ident, "",
+               expected=str(want), computed=str(sp.expand(mod2_w - 1))),
+         Check("endpoints w = 0, 2 give C^2 <= 2r and r <= 1/2", ends_ok, str(ends),
+               expected="(2*C**2 - 4*r, 8*r**2 - 4*r)", computed=str(ends))))
 
 
 def upwind_2d() -> StabilityResult:
@@ -78,9 +83,12 @@ def upwind_2d() -> StabilityResult:
     total = is_zero(center + 2 * rx + Cx + 2 * ry + Cy - 1)
     return StabilityResult(
         "forward Euler + upwind (2-D)", G, "C_x + 2 r_x + C_y + 2 r_y <= 1",
-        (Check("G(pi, pi) = 1 - 2 (C_x + 2r_x + C_y + 2r_y): necessity", nec, str(at_pi)),
+        (Check("G(pi, pi) = 1 - 2 (C_x + 2r_x + C_y + 2r_y): necessity", nec, str(at_pi),
+               expected=str(sp.expand(1 - 2 * (Cx + 2 * rx + Cy + 2 * ry))),
+               computed=str(sp.expand(at_pi))),
          Check("coefficients sum to 1, non-negative iff the condition holds: sufficiency and "
-               "monotonicity", total, "")))
+               "monotonicity", total, "", expected="1",
+               computed=str(sp.simplify(center + 2 * rx + Cx + 2 * ry + Cy)))))
 
 
 def monotone_upwind_limit(courant: float | list[float], diffusion_number: float | list[float]

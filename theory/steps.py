@@ -252,7 +252,9 @@ def step_linearity(jet: Jet, coefficient_args: tuple, assumed: tuple[str, ...]
                        f"sympy.solve on {len(eqs)} coefficient equations", "A5",
                        expected="tr(A X) + b.p + c0 c", computed=str(F_new)),
                  Check("only the symmetric part of A acts on symmetric X", sym_ok,
-                       "tr(N X) = tr((N + N^T)/2 X) for symmetric X", "A5"),
+                       "tr(N X) = tr((N + N^T)/2 X) for symmetric X", "A5",
+                       expected=str(sp.expand((((Xs + Xs.T) / 2) * jet.X).trace())),
+                       computed=str(sp.expand((Xs * jet.X).trace()))),
                  Check("F = tr(A X) + b.p + c0 c with (A, b, c0) read off F", is_zero(
                      F_new - rebuilt), "", "A5", expected=str(rebuilt), computed=str(F_new)))), \
         F_new
