@@ -363,3 +363,36 @@ def test_noise_laws_need_a_valid_moment_sequence():
         NoiseLaw("bad", (1, 0, 1, 0, sp.Rational(1, 2)))  # E xi^4 < (E xi^2)^2
     NoiseLaw("two-point", (1, 0, 1, 0, 1))  # Rademacher: singular Hankel matrix, valid
     bernoulli(0.3)  # floats: a singular Hankel matrix within rounding
+
+
+def test_invariance_checks_hold_for_every_angle_and_scale_not_at_one_point():
+    # negative controls: X11 alone is invariant under the half turn (R = -I) but not under
+    # every rotation; t X11 satisfies the scaling identity at mu = 1 but not for every mu
+    from theory.steps import make_jet, rotation_invariance_check, scale_invariance_check
+
+    jet = make_jet(2)
+    assert rotation_invariance_check(X11 + X22, jet).passed
+    assert not rotation_invariance_check(X11, jet).passed
+    assert scale_invariance_check(sp.Symbol("a0", real=True) * X11, jet).passed
+    assert not scale_invariance_check(t * X11, jet).passed
+
+
+def test_route_comparisons_see_a_term_missing_on_either_side():
+    # the expansion check compares the moment route with the cumulant route: an extra term in
+    # either is a mismatch (the comparison looks both ways)
+    from theory.catalogue import expansion_check, symbols_for, technique
+    from theory.cumulants import operator_difference
+    from theory.generator import GeneratorResult, extract_generator
+
+    a, b = {(1, 0): sp.Integer(1)}, {(1, 0): sp.Integer(1), (0, 1): sp.Integer(2)}
+    assert operator_difference(a, b) and operator_difference(b, a)
+    assert not operator_difference(b, dict(b))
+    S = symbols_for(2)
+    res = extract_generator(technique("gaussian").build(S))
+    assert expansion_check(res, S.x).passed
+    extra = {k: dict(v) for k, v in res.terms.items()}
+    extra[2][(3, 1)] = sp.Integer(1)  # a term the cumulant route does not have
+    assert not expansion_check(GeneratorResult(res.block, extra), S.x).passed
+    fewer = {k: dict(v) for k, v in res.terms.items()}
+    fewer.pop(2)  # the O(h) terms the cumulant route has, missing here
+    assert not expansion_check(GeneratorResult(res.block, fewer), S.x).passed

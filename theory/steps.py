@@ -434,7 +434,6 @@ def step_rotation(jet: Jet, F: sp.Expr, assumed: tuple[str, ...]) -> tuple[Step,
     d = jet.d
     if d < 2:
         raise TheoryError(f"A8 (rotations) needs d >= 2 (SO(1) is trivial); got d = {d}")
-    th = sp.Symbol("theta", real=True)
     planes = list(itertools.combinations(range(d), 2))
     eqs = []
     for i, j in planes:
@@ -442,17 +441,24 @@ def step_rotation(jet: Jet, F: sp.Expr, assumed: tuple[str, ...]) -> tuple[Step,
             eqs += jet_equations(_rotated(F, jet, plane_rotation(d, i, j, angle)) - F, jet)
     sol = solve_for_functions(eqs, unknown_functions(F))
     F_new = sp.expand(F.subs(sol))
-    every = [sp.simplify(sp.expand(_rotated(F_new, jet, plane_rotation(d, i, j, th)) - F_new))
-             for i, j in planes]
     A, b, _ = coefficients(F_new, jet)
     return Step(("A8",), "Euclidean (rotation) invariance",
                 f"b = {list(b)} and A = {A.tolist()}: F = {equation_text(F_new, jet)[8:]}",
                 (Check("F(R X R^T, R p) = F(X, p) at theta = pi/2, pi in every coordinate plane, "
                        "solved for the coefficients", bool(sol), f"solve: {sol}", "A8",
                        expected="A isotropic, b = 0", computed=f"A = {A.tolist()}, b = {list(b)}"),
-                 Check("the new F is invariant under every rotation R(theta) of every coordinate "
-                       "plane", all(e == 0 for e in every), "", "A8", expected="0",
-                       computed=str(every)))), F_new
+                 rotation_invariance_check(F_new, jet))), F_new
+
+
+def rotation_invariance_check(F: sp.Expr, jet: Jet) -> Check:
+    """F(R X R^T, R p) - F(X, p) = 0 for R(theta) in every coordinate plane, theta a symbol
+    (not a chosen angle: at theta = pi, R = -I on the plane and every quadratic F passes)."""
+    th = sp.Symbol("theta", real=True)
+    every = [sp.simplify(sp.expand(_rotated(F, jet, plane_rotation(jet.d, i, j, th)) - F))
+             for i, j in itertools.combinations(range(jet.d), 2)]
+    return Check("the new F is invariant under every rotation R(theta) of every coordinate "
+                 "plane", all(e == 0 for e in every), "theta symbolic", "A8", expected="0",
+                 computed=str(every))
 
 
 # --- A9: scaling --------------------------------------------------------------------------------
@@ -493,11 +499,17 @@ def step_scale(jet: Jet, F: sp.Expr, assumed: tuple[str, ...]) -> tuple[Step, sp
         replace[f] = named
         odes.append(f"{sp.simplify(ode.lhs)} = 0 => {f} = {named}")
     F_new = sp.expand(F.subs(replace))
-    residual = sp.simplify(scaling_identity(F_new, jet, mu))
     return Step(("A9",), "Scale invariance",
                 "; ".join(f"{k} = {v}" for k, v in replace.items())
                 + f": F = {equation_text(F_new, jet)[8:]}",
                 (Check("d/dmu at mu = 1 of the scaling identity gives an ODE per coefficient, "
                        "solved by dsolve", bool(replace), "; ".join(odes), "A9"),
-                 Check("the new F satisfies the scaling identity for every mu > 0",
-                       residual == 0, "", "A9", expected="0", computed=str(residual)))), F_new
+                 scale_invariance_check(F_new, jet))), F_new
+
+
+def scale_invariance_check(F: sp.Expr, jet: Jet) -> Check:
+    """The scaling identity for every mu > 0, mu a symbol (at mu = 1 it holds for every F)."""
+    mu = sp.Symbol("mu", positive=True)
+    residual = sp.simplify(scaling_identity(F, jet, mu))
+    return Check("the new F satisfies the scaling identity for every mu > 0", residual == 0,
+                 "mu symbolic", "A9", expected="0", computed=str(residual))
