@@ -393,6 +393,8 @@ def test_route_comparisons_see_a_term_missing_on_either_side():
     extra = {k: dict(v) for k, v in res.terms.items()}
     extra[2][(3, 1)] = sp.Integer(1)  # a term the cumulant route does not have
     assert not expansion_check(GeneratorResult(res.block, extra), S.x).passed
+    odd = {**{k: dict(v) for k, v in res.terms.items()}, 1: {(1, 0): sp.Integer(1)}}
+    assert not expansion_check(GeneratorResult(res.block, odd), S.x).passed  # a power only here
     fewer = {k: dict(v) for k, v in res.terms.items()}
     fewer.pop(2)  # the O(h) terms the cumulant route has, missing here
     assert not expansion_check(GeneratorResult(res.block, fewer), S.x).passed
