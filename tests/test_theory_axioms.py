@@ -398,3 +398,35 @@ def test_route_comparisons_see_a_term_missing_on_either_side():
     fewer = {k: dict(v) for k, v in res.terms.items()}
     fewer.pop(2)  # the O(h) terms the cumulant route has, missing here
     assert not expansion_check(GeneratorResult(res.block, fewer), S.x).passed
+
+
+def test_the_one_step_operator_is_the_block_it_checks():
+    # the converse checks act on T q = E[w q(x + Delta)]: its generator must be the block's L
+    # (an operator that forgot the shift is linear too, and would pass the linearity check)
+    from theory.axioms import one_step
+    from theory.catalogue import symbols_for, technique
+    from theory.generator import ROOT_H, extract_generator
+
+    block = technique("gaussian").build(symbols_for(2))
+    res = extract_generator(block)
+    x1_, x2_ = block.x
+    q = x1_**3 + x1_ * x2_**2 + x2_
+    Tq = one_step(block)(q)
+    lim = sp.limit(sp.expand((Tq - q).subs(block.h, ROOT_H**2)) / ROOT_H**2, ROOT_H, 0)
+    assert sp.simplify(lim - res.apply(q)) == 0 and sp.simplify(Tq - q) != 0
+
+
+def test_the_zeroth_order_witness_fails_on_a_generator_without_the_term():
+    # negative control: a generator route that lost the weight's zeroth-order term
+    from dataclasses import replace
+
+    from theory.axioms import _witness_zeroth_order
+    from theory.generator import GeneratorResult, extract_generator
+
+    assert _witness_zeroth_order().passed
+
+    def lost(block):
+        res = extract_generator(replace(block, weight=sp.Integer(1)))
+        return GeneratorResult(block, res.terms)
+
+    assert not _witness_zeroth_order(lost).passed

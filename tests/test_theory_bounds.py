@@ -135,3 +135,17 @@ def test_the_maximum_principle_is_checked_and_fails_with_a_zeroth_order_term():
     assert all(c.passed for c in derive_maximum_principle())
     killed = derive_maximum_principle(sp.Symbol("lam", positive=True))
     assert not next(c for c in killed if "int k dy = 1" in c.name).passed
+
+
+def test_the_sign_change_is_decided_for_every_x_not_at_two_points():
+    # negative controls: exp(-x^2) never changes sign; x e^{-x^2} changes sign the wrong way;
+    # -x (x^2 - 1/4) is > 0 at x = -1 and < 0 at x = 1 but not on all of x < 0
+    import sympy as sp
+
+    from theory.bounds import changes_sign_at_zero
+
+    x = sp.Symbol("x", real=True)
+    assert changes_sign_at_zero(-x * sp.exp(-(x**2)), x)
+    assert not changes_sign_at_zero(sp.exp(-(x**2)), x)
+    assert not changes_sign_at_zero(x * sp.exp(-(x**2)), x)
+    assert not changes_sign_at_zero(-x * (x**2 - sp.Rational(1, 4)), x)

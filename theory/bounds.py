@@ -51,6 +51,13 @@ class HeatLipschitz:
     symbols: tuple[sp.Symbol, sp.Symbol, sp.Symbol] = ()  # (sigma, T, M)
 
 
+def changes_sign_at_zero(f: sp.Expr, x: sp.Symbol) -> bool:
+    """f >= 0 for every x < 0 and f <= 0 for every x > 0, decided with a positive symbol y at
+    x = -y and x = y (not at two chosen points): then int |f| = int_{<0} f - int_{>0} f."""
+    y = sp.Symbol("y_sign", positive=True)
+    return decide_nonnegative(f.subs(x, -y)) is True and decide_nonnegative(-f.subs(x, y)) is True
+
+
 @cache
 def derive_heat_lipschitz() -> HeatLipschitz:
     """Lip(G_tau * f) <= sup|f| int |G_tau'| = 2 G_tau(0) sup|f|, tau = sigma sqrt(T).
@@ -68,11 +75,12 @@ def derive_heat_lipschitz() -> HeatLipschitz:
     unit = sp.simplify(l1 / 2)  # f - 1/2 has |.| <= 1/2 and the same gradient
     want_b = M * sp.sqrt(2 / sp.pi) / (sigma * sp.sqrt(T))
     want_u = 1 / (sigma * sp.sqrt(2 * sp.pi * T))
-    sign_ok = sp.simplify(dG.subs(x, -1)).is_positive and sp.simplify(dG.subs(x, 1)).is_negative
+    sign_ok = changes_sign_at_zero(dG, x)
     step = (1 + sp.erf(x / (tau * sp.sqrt(2)))) / 2  # G_tau * 1{x > 0}
     attained = is_zero(sp.diff(step, x).subs(x, 0) - unit)
     checks = (
-        Check("int |G'| = 2 G(0): G' > 0 left of 0, < 0 right of 0", bool(sign_ok), f"{l1}",
+        Check("int |G'| = 2 G(0): G' > 0 left of 0, < 0 right of 0", sign_ok
+              and is_zero(l1 - 2 * G.subs(x, 0)), f"{l1}",
               expected=str(sp.simplify(2 * G.subs(x, 0))), computed=str(l1)),
         Check("|f| <= M: Lip <= M sqrt(2/pi) / (sigma sqrt T)", is_zero(bounded - want_b),
               "", expected=str(want_b), computed=str(bounded)),
