@@ -143,3 +143,17 @@ def test_quadrature_check_fails_on_a_wrong_limit_or_a_truncated_correction(which
     good = ng.compare(res, phi, (0.3, -0.2), ng.concrete_functions(S.x), name)
     wrong = ng.compare(bad, phi, (0.3, -0.2), ng.concrete_functions(S.x), name)
     assert good.passed and not wrong.passed
+
+
+def test_the_divergence_check_fails_on_a_wrong_rate():
+    # negative control: the unscaled-noise expansion with its divergent diffusion doubled
+    from theory.catalogue import check_technique
+    from theory.generator import GeneratorResult
+
+    S = symbols_for(2)
+    res = extract_generator(TECHNIQUES["unscaled-noise"].build(S))
+    assert check_technique("unscaled-noise", 2).passed
+    k = min(res.terms)
+    wrong = {**res.terms, k: {a: 2 * c for a, c in res.terms[k].items()}}
+    rep = check_technique("unscaled-noise", 2, GeneratorResult(res.block, wrong))
+    assert not next(c for c in rep.checks if "diverges" in c.name).passed

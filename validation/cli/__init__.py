@@ -34,6 +34,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
               "graph diffusion (COIN): tau* and its violation, continuum limit, the claim"),
     "report": ("validation.cli.report",
                "the whole verification: every claim with its evidence, one HTML report"),
+    "inspect": ("validation.cli.inspect",
+                "read any torch residual network's stage as a flow and describe it on data"),
     "sweep": ("validation.cli.sweep",
               "grid of agreement/robustness/rademacher jobs, local or on a Dask cluster"),
 }

@@ -1,0 +1,171 @@
+"""The adapter: any torch residual stage read as a flow (velocity, noise, shapes, hooks), and
+`cdverify inspect` on it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from validation.nets.adapter import AdapterError, ResidualStage, StageSpec, adapt
+from validation.nets.models import DiffusionResNet
+from validation.studies.inspect import flowstats
+from validation.studies.inspect.flowstats import jacobian_norms, measured_diffusion
+
+B = torch.tensor([[0.3, -1.0], [0.5, 0.2]], dtype=torch.float64)
+
+
+class Linear(nn.Module):
+    """x -> x + h B x: a block whose velocity is B x."""
+
+    def __init__(self, h: float):
+        super().__init__()
+        self.h = h
+
+    def forward(self, x):
+        return x + self.h * x @ B.T
+
+
+class Net(nn.Module):
+    def __init__(self, L: int = 4, t_end: float = 1.0):
+        super().__init__()
+        self.stem = nn.Linear(3, 2).double()
+        self.stage = nn.ModuleList(Linear(t_end / L) for _ in range(L))
+        self.head = nn.Linear(2, 2).double()
+
+    def forward(self, x):
+        z = self.stem(x)
+        for b in self.stage:
+            z = b(z)
+        return self.head(z)
+
+
+def test_a_block_with_a_known_velocity_returns_it():
+    torch.manual_seed(0)
+    net = Net(L=4, t_end=2.0)
+    st = ResidualStage(net, StageSpec("stage", t_end=2.0))
+    z = torch.randn(5, 2, dtype=torch.float64)
+    assert st.step == 0.5
+    assert torch.allclose(st.velocity(1, z), z @ B.T)
+    # the hooks: features are the stem's output, logits through the adapter are the model's
+    x = torch.randn(5, 3, dtype=torch.float64)
+    assert torch.allclose(st.features(x), net.stem(x))
+    assert torch.allclose(st.logits(x), net(x))
+    # a wrong T is a wrong velocity (control): v = Delta / h scales with 1/h
+    wrong = ResidualStage(net, StageSpec("stage", t_end=1.0))
+    assert not torch.allclose(wrong.velocity(1, z), z @ B.T)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_jacobian_norms_of_a_linear_velocity(exact, monkeypatch):
+    if not exact:
+        monkeypatch.setattr(flowstats, "EXACT_JACOBIAN_MAX", 0)  # power iteration
+    st = ResidualStage(Net(), "stage")
+    spec, logn = jacobian_norms(st, 0, torch.randn(3, 2, dtype=torch.float64),
+                                generator=torch.Generator().manual_seed(0), iters=200)
+    want_spec = float(torch.linalg.matrix_norm(B, 2))
+    want_log = float(torch.linalg.eigvalsh((B + B.T) / 2).max())
+    assert np.allclose(spec, want_spec, rtol=1e-6) and np.allclose(logn, want_log, atol=1e-6)
+    assert not np.allclose(logn, want_spec)  # the two norms differ here (control)
+
+
+def test_a_known_noise_scale_is_measured_within_its_error():
+    st = ResidualStage(Net(), "stage")
+    z = torch.randn(64, 2, dtype=torch.float64)
+    sigma = 0.5
+    md = measured_diffusion(st, 0, z, sigma=sigma, passes=200,
+                            generator=torch.Generator().manual_seed(1))
+    assert abs(md["mean_diag"] - sigma**2 / 2) < 4 * md["stderr"]
+    # the measurement tells sigma from sigma / 2 (control): 0.125 against 0.03125
+    assert abs(md["mean_diag"] - (sigma / 2) ** 2 / 2) > 10 * md["stderr"]
+    assert md["relative_error"] < 0.1
+
+
+def test_a_shape_changing_block_is_refused_with_its_shapes():
+    net = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 3)))
+    st = ResidualStage(net, "1")
+    with pytest.raises(AdapterError, match=r"block 1 .* maps features of shape \(4, 2\) to "
+                                           r"\(4, 3\)"):
+        st.delta(1, torch.randn(4, 2))
+
+
+def test_stage_paths_that_do_not_resolve_or_are_not_sequences():
+    net = Net()
+    with pytest.raises(AdapterError, match="has no 'layer9'; its children are"):
+        ResidualStage(net, "layer9")
+    with pytest.raises(AdapterError, match="not a sequence of blocks"):
+        ResidualStage(net, "stem")
+    class Skips(Net):  # a forward that does not use its stage
+        def forward(self, x):
+            return self.head(self.stem(x))
+
+    with pytest.raises(AdapterError, match="never reached the stage"):
+        ResidualStage(Skips(), "stage").features(torch.randn(2, 3, dtype=torch.float64))
+
+
+def test_diffusion_resnet_reads_through_the_same_adapter():
+    torch.manual_seed(0)
+    model = DiffusionResNet(2, 2, blocks=5, sigma=0.3).double()
+    st = adapt(model)
+    x = torch.rand(7, 2, dtype=torch.float64)
+    a = st.logits(x, sigma=model.sigma, generator=torch.Generator().manual_seed(3))
+    b = model(x, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(a, b)  # the same noise draws, the same recursion
+    z = torch.rand(4, 2, dtype=torch.float64)
+    assert torch.allclose(st.velocity(2, z), model.blocks[2](z))
+    # without the noise the outputs differ (the injected diffusion is live)
+    assert not torch.allclose(st.logits(x), b)
+
+
+def test_inspect_cli_on_the_example_and_its_refusals(tmp_path, capsys):
+    from validation.cli import main
+
+    out = tmp_path / "insp"
+    rc = main(["inspect", "--model", "examples/byo_resnet.py:make_model", "--stage", "layer1",
+               "--data", "digits", "--points", "24", "--passes", "3", "--jacobian-points", "1",
+               "--out", str(out)])
+    assert rc == 0
+    import json
+
+    doc = json.loads((out / "inspect.json").read_text())
+    assert doc["n_blocks"] == 6 and doc["feature_shape"] == [8, 8, 8]
+    assert all(r["mean_speed"] > 0 and r["A_mean_diag"] == 0 for r in doc["blocks"])
+    for f in ("blocks.csv", "velocity.png", "trajectories.png", "summary.md"):
+        assert (out / f).is_file()
+    capsys.readouterr()
+    bad = {
+        ("--model", "examples/nope.py:make_model", "--stage", "layer1"): "no file",
+        ("--model", "examples/byo_resnet.py:nope", "--stage", "layer1"): "no callable 'nope'",
+        ("--model", "examples/byo_resnet.py:make_model", "--stage", "layer9"): "has no 'layer9'",
+        ("--model", "examples/byo_resnet.py:make_model", "--stage", "head"): "not a sequence",
+        ("--model", "examples/byo_resnet.py:make_model", "--stage", "layer1",
+         "--data", "moons"): "forward failed on input of shape",
+        ("--model", "examples/byo_resnet.py:make_model", "--stage", "layer1",
+         "--weights", str(tmp_path / "w.pt")): "no such file",
+    }
+    for argv, msg in bad.items():
+        assert main(["inspect", *argv, "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert msg in err and len(err.splitlines()) == 1, err
+    # weights of another model do not load: one line naming the file
+    torch.save(nn.Linear(2, 2).state_dict(), tmp_path / "w.pt")
+    assert main(["inspect", "--model", "examples/byo_resnet.py:make_model", "--stage",
+                 "layer1", "--weights", str(tmp_path / "w.pt"), "--out", str(tmp_path / "x")]) == 2
+    assert "do not load into the model" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # refused before any work
+
+
+@pytest.mark.slow
+def test_the_example_trains_and_is_inspected(tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "examples/byo_resnet.py", "--epochs", "3", "--out",
+                          str(tmp_path)], capture_output=True, text=True, timeout=1800)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "test accuracy" in res.stdout and (tmp_path / "inspect" / "inspect.json").is_file()
+    acc = float(res.stdout.split("test accuracy")[1].split()[0])
+    assert acc > 0.8 and math.isfinite(acc)

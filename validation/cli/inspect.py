@@ -1,0 +1,72 @@
+"""`cdverify inspect`: read any torch residual network's stage as a flow and describe it on data."""
+
+from __future__ import annotations
+
+import argparse
+
+EXAMPLE = ("cdverify inspect --model examples/byo_resnet.py:make_model --stage layer1 "
+           "--data digits --out out/inspect")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .types import count, nonnegative, positive
+
+    p.add_argument("--model", required=True,
+                   help="FILE.py:FACTORY or module:FACTORY (a function of no arguments that "
+                   "returns the nn.Module), or a toolkit model.pt (stage 'blocks')")
+    p.add_argument("--stage", default=None,
+                   help="dotted path of the residual stage (an nn.ModuleList or nn.Sequential "
+                   "of blocks that keep one feature shape), e.g. layer1")
+    p.add_argument("--weights", default=None, help="a state dict to load into the model")
+    p.add_argument("--data", default="moons",
+                   help="a data set name (moons, circles, blobs, spirals, checkerboard, digits) "
+                   "or an .npz file with an array x (and labels y)")
+    p.add_argument("--T", dest="t_end", type=positive, default=1.0, help="T of the stage (h = T/L)")
+    p.add_argument("--sigma", type=nonnegative, default=0.0,
+                   help="inject the paper's diffusion sigma sqrt(h) xi after every block")
+    p.add_argument("--points", type=count, default=256, help="data points inspected")
+    p.add_argument("--passes", type=count, default=32,
+                   help="repeated passes for the measured diffusion Cov(Delta) / (2h)")
+    p.add_argument("--jacobian-points", type=count, default=8,
+                   help="points at which each block's Jacobian norms are computed")
+    p.add_argument("--seed", type=int, default=0, help="seed of the points and the noise")
+    p.add_argument("--out", default="out/inspect", help="output folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from validation.nets.adapter import AdapterError, ResidualStage, StageSpec, adapt
+    from validation.nets.user import load_data, load_factory, load_weights
+    from validation.studies.inspect import run_inspect
+
+    if args.seed < 0:
+        raise AdapterError(f"--seed {args.seed}: must be >= 0")
+    if args.model.endswith(".pt"):
+        from validation.nets.train import load_model
+
+        if not Path(args.model).is_file():
+            raise AdapterError(f"--model {args.model!r}: no such file")
+        model, _ = load_model(args.model, "cpu")
+        stage = adapt(model, args.stage)
+    else:
+        model = load_factory(args.model)
+        if args.weights:
+            load_weights(model, args.weights)
+        if args.stage is None:
+            raise AdapterError("--stage is needed with a factory: the dotted path of the "
+                               "residual stage, e.g. layer1")
+        stage = ResidualStage(model, StageSpec(args.stage, args.t_end))
+    x, y = load_data(args.data, seed=args.seed)
+    torch.manual_seed(args.seed)
+    config = {"model": args.model, "stage": args.stage or "blocks", "weights": args.weights,
+              "data": args.data, "t_end": args.t_end, "sigma": args.sigma,
+              "points": args.points, "passes": args.passes,
+              "jacobian_points": args.jacobian_points}
+    run_inspect(stage, x, y, args.out, sigma=args.sigma, points=args.points,
+                passes=args.passes, jacobian_points=args.jacobian_points, seed=args.seed,
+                config=config)
+    print((Path(args.out) / "summary.md").read_text())
+    return 0

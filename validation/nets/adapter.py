@@ -1,0 +1,217 @@
+r"""Any torch residual network read as a flow: the adapter of a user's residual stage.
+
+A residual stage is an ``nn.ModuleList`` or ``nn.Sequential`` of L blocks that keep one
+feature shape (d, C x W or C x H x W). Each block is read as it computes,
+
+    z_{l+1} = block_l(z_l) = z_l + Delta_l(z_l),   Delta_l = block_l(z) - z,
+
+so a post-activation block (torchvision's BasicBlock, relu(z + F(z))) is read with its
+activation inside Delta. With T (default 1) and h = T / L the velocity of block l is
+v_l = Delta_l / h (docs/theory.md section 1). The stem (what comes before the stage) is found by
+a forward pre-hook that captures the input of the first block; the head by a forward hook that
+replaces the last block's output: the model runs as its author wrote it.
+
+With ``sigma > 0`` the adapter injects the paper's diffusion after every block,
+z -> block(z) + sigma sqrt(h) xi, live at evaluation with seeded common draws: the network is
+then the toolkit's noisy network, whose catalogue generator is (v, sigma^2 / 2 I).
+
+The toolkit's own :class:`~validation.nets.models.DiffusionResNet` is read through the same
+class with ``reading="branch"``: its blocks are the branches g_l, so Delta_l = h g_l(z), and its
+encoder and base are the stem and head (:func:`diffusion_resnet_stage`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .models import DiffusionResNet
+
+
+class AdapterError(ValueError):
+    """A model, stage or input the adapter cannot read (one line, the value and the fix)."""
+
+
+class _Reached(Exception):
+    """Raised by the capture hook to stop a forward pass once the stage's input is known."""
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """Where the residual stage is and how to read it."""
+
+    path: str  # dotted attribute path of the stage inside the model, e.g. "layer1"
+    t_end: float = 1.0  # T; h = T / L
+    reading: str = "block"  # "block": Delta = block(z) - z; "branch": Delta = h * block(z)
+
+    def __post_init__(self) -> None:
+        if not (self.t_end > 0 and math.isfinite(self.t_end)):
+            raise AdapterError(f"t_end = {self.t_end}; T must be a positive finite number")
+        if self.reading not in ("block", "branch"):
+            raise AdapterError(f"reading = {self.reading!r}; use 'block' or 'branch'")
+
+
+def resolve_stage(model: nn.Module, path: str) -> nn.Module:
+    """The module at a dotted path ("layer1", "features.3"); it must be a sequence of blocks."""
+    if not path:
+        raise AdapterError("--stage is empty; give the dotted path of the residual stage "
+                           "(an nn.ModuleList or nn.Sequential), e.g. layer1")
+    obj: object = model
+    for i, part in enumerate(path.split(".")):
+        try:
+            obj = obj[int(part)] if part.isdigit() else getattr(obj, part)  # type: ignore[index]
+        except (AttributeError, IndexError, TypeError):
+            done = ".".join(path.split(".")[:i]) or type(model).__name__
+            children = [n for n, _ in obj.named_children()] if isinstance(obj, nn.Module) else []
+            raise AdapterError(f"stage path {path!r}: {done} has no {part!r}; its children are "
+                               f"{children or 'none'}") from None
+    if not isinstance(obj, nn.ModuleList | nn.Sequential):
+        raise AdapterError(f"stage {path!r} is a {type(obj).__name__}, not a sequence of blocks; "
+                           "point --stage at an nn.ModuleList or nn.Sequential of residual "
+                           "blocks")
+    if len(obj) == 0:
+        raise AdapterError(f"stage {path!r} has no blocks")
+    return obj
+
+
+class ResidualStage:
+    """The flow of one residual stage of ``model`` (see the module docstring).
+
+    ``stem`` and ``head`` replace the hooks when given (callables x -> z_0 and z_L -> logits);
+    the hooks need one forward pass of the model per call.
+    """
+
+    def __init__(self, model: nn.Module, spec: StageSpec | str, *,
+                 stem: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 head: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        self.model = model
+        self.spec = StageSpec(spec) if isinstance(spec, str) else spec
+        self.stage = resolve_stage(model, self.spec.path)
+        self.blocks = list(self.stage)
+        self._stem, self._head = stem, head
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.blocks)
+
+    @property
+    def step(self) -> float:
+        """h = T / L."""
+        return self.spec.t_end / self.n_blocks
+
+    # --- stem and head --------------------------------------------------------------------------
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """z_0: the input of the stage's first block for the model input x."""
+        if self._stem is not None:
+            return self._stem(x)
+        got: list[torch.Tensor] = []
+
+        def grab(_module, args):
+            got.append(args[0].detach() if not torch.is_grad_enabled() else args[0])
+            raise _Reached
+
+        handle = self.blocks[0].register_forward_pre_hook(grab)
+        try:
+            self.model(x)
+        except _Reached:
+            pass
+        except Exception as exc:  # the user's forward refused the data
+            raise AdapterError(f"the model's forward failed on input of shape {tuple(x.shape)}"
+                               f": {type(exc).__name__}: {exc}") from None
+        finally:
+            handle.remove()
+        if not got:
+            raise AdapterError(f"the model's forward never reached the stage {self.spec.path!r}"
+                               "; is it the stage the forward uses?")
+        return got[0]
+
+    def head(self, z_last: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The model's output with the stage's output replaced by z_last (x: the model input,
+        which the hooks need to run the forward)."""
+        if self._head is not None:
+            return self._head(z_last)
+
+        def replace(_module, _args, _out):
+            return z_last
+
+        handle = self.blocks[-1].register_forward_hook(replace)
+        try:
+            return self.model(x)
+        finally:
+            handle.remove()
+
+    # --- the flow -------------------------------------------------------------------------------
+
+    def delta(self, l: int, z: torch.Tensor) -> torch.Tensor:
+        """Delta_l(z): block(z) - z ("block") or h block(z) ("branch"); shape kept or refused."""
+        out = self.blocks[l](z)
+        if not isinstance(out, torch.Tensor) or out.shape != z.shape:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise AdapterError(f"block {l} of stage {self.spec.path!r} maps features of shape "
+                               f"{tuple(z.shape)} to {shape}: a residual stage keeps one "
+                               "feature shape (point --stage at the blocks between two "
+                               "downsamplings)")
+        return out - z if self.spec.reading == "block" else self.step * out
+
+    def velocity(self, l: int, z: torch.Tensor) -> torch.Tensor:
+        """v_l(z) = Delta_l(z) / h."""
+        return self.delta(l, z) / self.step
+
+    def flow(self, z: torch.Tensor, *, sigma: float = 0.0, substeps: int = 1,
+             generator: torch.Generator | None = None,
+             noise: list[torch.Tensor] | None = None,
+             return_path: bool = False):
+        """z_L from z_0: r = ``substeps`` Euler(-Maruyama) steps of size h / r per block with the
+        block's velocity v_l (r = 1 and sigma = 0 is the network itself), plus sigma sqrt(h/r)
+        xi per step when sigma > 0 (``noise``: the increments xi, one tensor per step)."""
+        if substeps < 1:
+            raise AdapterError(f"substeps = {substeps}; must be >= 1")
+        if sigma < 0 or not math.isfinite(sigma):
+            raise AdapterError(f"sigma = {sigma}; must be a finite number >= 0")
+        dt = self.step / substeps
+        path, i = [z], 0
+        for l in range(self.n_blocks):
+            for _ in range(substeps):
+                if substeps == 1:
+                    z = z + self.delta(l, z)
+                else:
+                    z = z + dt * self.velocity(l, z)
+                if sigma > 0:
+                    xi = noise[i] if noise is not None else torch.randn(
+                        z.shape, generator=generator, device=z.device, dtype=z.dtype)
+                    z = z + sigma * math.sqrt(dt) * xi
+                i += 1
+            if return_path:
+                path.append(z)
+        return (z, path) if return_path else z
+
+    def logits(self, x: torch.Tensor, *, sigma: float = 0.0, substeps: int = 1,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """The model's output with the stage run by :meth:`flow` (noise injected if sigma > 0)."""
+        return self.head(self.flow(self.features(x), sigma=sigma, substeps=substeps,
+                                   generator=generator), x)
+
+    def trajectory(self, x: torch.Tensor, **kw) -> list[torch.Tensor]:
+        """[z_0, ..., z_L] of the network at the input x (one draw when sigma > 0)."""
+        return self.flow(self.features(x), return_path=True, **kw)[1]
+
+
+def diffusion_resnet_stage(model: DiffusionResNet) -> ResidualStage:
+    """The toolkit's DiffusionResNet through the adapter: branches g_l, encoder, base."""
+    return ResidualStage(model, StageSpec("blocks", model.t_end, "branch"),
+                         stem=model.encoder, head=model.base)
+
+
+def adapt(model: nn.Module, stage: str | None = None, *, t_end: float = 1.0) -> ResidualStage:
+    """A ResidualStage for any model: DiffusionResNet is recognised; others need ``stage``."""
+    if isinstance(model, DiffusionResNet) and stage in (None, "blocks"):
+        return diffusion_resnet_stage(model)
+    if stage is None:
+        raise AdapterError(f"a {type(model).__name__} needs the dotted path of its residual "
+                           "stage (--stage), e.g. layer1")
+    return ResidualStage(model, StageSpec(stage, t_end))

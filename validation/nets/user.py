@@ -1,0 +1,104 @@
+"""A user's network and data from the command line: ``FILE.py:FACTORY`` or ``module:FACTORY``,
+optional weights, and a named data set or an ``.npz`` file.
+
+Every failure is one :class:`~validation.nets.adapter.AdapterError` naming the value and the fix,
+raised before any work.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .adapter import AdapterError
+
+
+def load_factory(spec: str) -> nn.Module:
+    """Call FACTORY() from FILE.py or an importable module; it must return an nn.Module."""
+    if ":" not in spec:
+        raise AdapterError(f"--model {spec!r}: expected FILE.py:FACTORY or module:FACTORY "
+                           "(a function of no arguments returning the nn.Module), or a "
+                           "toolkit model.pt")
+    where, name = spec.rsplit(":", 1)
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise AdapterError(f"--model {spec!r}: no file {where}")
+        mod_name = f"_cdverify_user_{abs(hash(str(path.resolve())))}"
+        try:
+            loader = importlib.util.spec_from_file_location(mod_name, path)
+            module = importlib.util.module_from_spec(loader)  # type: ignore[arg-type]
+            sys.modules[mod_name] = module
+            loader.loader.exec_module(module)  # type: ignore[union-attr]
+        except Exception as exc:
+            raise AdapterError(f"--model {spec!r}: importing {where} failed: "
+                               f"{type(exc).__name__}: {exc}") from None
+    else:
+        try:
+            module = importlib.import_module(where)
+        except Exception as exc:
+            raise AdapterError(f"--model {spec!r}: cannot import {where}: "
+                               f"{type(exc).__name__}: {exc}") from None
+    factory = getattr(module, name, None)
+    if not callable(factory):
+        found = sorted(n for n in vars(module) if callable(getattr(module, n))
+                       and not n.startswith("_"))[:12]
+        raise AdapterError(f"--model {spec!r}: {where} has no callable {name!r}; it has "
+                           f"{found}")
+    try:
+        model = factory()
+    except Exception as exc:
+        raise AdapterError(f"--model {spec!r}: {name}() raised {type(exc).__name__}: "
+                           f"{exc}") from None
+    if not isinstance(model, nn.Module):
+        raise AdapterError(f"--model {spec!r}: {name}() returned a {type(model).__name__}, "
+                           "not a torch.nn.Module")
+    return model
+
+
+def load_weights(model: nn.Module, path: str) -> None:
+    """A state dict (or a checkpoint with 'state_dict' / 'model') loaded strictly."""
+    p = Path(path)
+    if not p.is_file():
+        raise AdapterError(f"--weights {path!r}: no such file")
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise AdapterError(f"--weights {path!r}: not a torch state dict ({type(exc).__name__}: "
+                           f"{exc})") from None
+    if isinstance(state, dict) and not all(isinstance(v, torch.Tensor) for v in state.values()):
+        state = state.get("state_dict", state.get("model", state))
+    try:
+        model.load_state_dict(state)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0:2]
+        raise AdapterError(f"--weights {path!r} do not load into the model: "
+                           f"{' '.join(first)}") from None
+
+
+def load_data(name: str, *, n: int = 1200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of the held-out split of a named data set, or the arrays x, y of an .npz file."""
+    from .data import NAMES, make_dataset
+
+    if name.endswith(".npz"):
+        p = Path(name)
+        if not p.is_file():
+            raise AdapterError(f"--data {name!r}: no such file")
+        with np.load(p) as f:
+            if "x" not in f:
+                raise AdapterError(f"--data {name!r}: the file has {list(f)}, expected an "
+                                   "array 'x' (and optionally labels 'y')")
+            x = np.asarray(f["x"], dtype=np.float32)
+            y = np.asarray(f["y"]) if "y" in f else np.zeros(len(x), dtype=int)
+        return x, y
+    if name not in NAMES:
+        raise AdapterError(f"--data {name!r}: not a data set name ({', '.join(NAMES)}) "
+                           "nor an .npz file")
+    ds = make_dataset(name, n, seed=seed)
+    return ds.x_test.astype(np.float32), ds.y_test

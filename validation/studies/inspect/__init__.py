@@ -1,0 +1,8 @@
+"""Any residual network's flow on data (``cdverify inspect``): velocity against depth, its
+smoothness in time, the Jacobian's norms, the measured diffusion, trajectories."""
+
+from .flowstats import inspect_stage, jacobian_norms, measured_diffusion
+from .study import check_input, run_inspect, summary
+
+__all__ = ["check_input", "inspect_stage", "jacobian_norms", "measured_diffusion",
+           "run_inspect", "summary"]
