@@ -149,3 +149,24 @@ def test_the_sign_change_is_decided_for_every_x_not_at_two_points():
     assert not changes_sign_at_zero(sp.exp(-(x**2)), x)
     assert not changes_sign_at_zero(x * sp.exp(-(x**2)), x)
     assert not changes_sign_at_zero(-x * (x**2 - sp.Rational(1, 4)), x)
+
+
+def test_each_graph_check_fails_on_a_laplacian_with_its_defect():
+    # negative controls: L + diag(W_ii) (self-loops counted twice) breaks the row sums and the
+    # diagonal; D + W - 2 diag(W) (off-diagonal signs flipped) breaks the off-diagonal entries
+    import sympy as sp
+
+    def loops_twice(W):
+        return graph.graph_laplacian(W) + sp.diag(*[W[i, i] for i in range(W.shape[0])])
+
+    def flipped(W):
+        n = W.shape[0]
+        return sp.diag(*[sum(W.row(i)) for i in range(n)]) + W - 2 * sp.diag(
+            *[W[i, i] for i in range(n)])
+
+    names = ("off-diagonal", "diagonal", "rows")
+    ok = [c.passed for c in graph.prove_comparison_condition(3)]
+    a = [c.passed for c in graph.prove_comparison_condition(3, loops_twice)]
+    b = [c.passed for c in graph.prove_comparison_condition(3, flipped)]
+    assert all(ok), names
+    assert a == [True, False, False] and b[0] is False, (a, b)

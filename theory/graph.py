@@ -32,10 +32,11 @@ def symbolic_weights(n: int) -> tuple[sp.Matrix, sp.Symbol]:
     return W, sp.Symbol("tau", positive=True)
 
 
-def prove_comparison_condition(n: int) -> list[Check]:
-    """For the symbolic graph on n nodes: entries of I - tau L, and row sums."""
+def prove_comparison_condition(n: int, laplacian=graph_laplacian) -> list[Check]:
+    """For the symbolic graph on n nodes: entries of I - tau L, and row sums (``laplacian``
+    replaces L = D - W, for negative controls)."""
     W, tau = symbolic_weights(n)
-    L = graph_laplacian(W)
+    L = laplacian(W)
     T = sp.eye(n) - tau * L
     off_ok = all(sp.simplify(T[i, j] - tau * W[i, j]) == 0 and (tau * W[i, j]).is_nonnegative
                  for i in range(n) for j in range(n) if i != j)
