@@ -29,6 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="repeated passes for the measured diffusion Cov(Delta) / (2h)")
     p.add_argument("--jacobian-points", type=count, default=8,
                    help="points at which each block's Jacobian norms are computed")
+    p.add_argument("--agreement-draws", type=int, default=256,
+                   help="with --sigma > 0: coupled draws of the Feynman-Kac agreement (network "
+                   "= semi-discrete = PDE in any dimension); 0 skips it")
+    p.add_argument("--agreement-points", type=count, default=32,
+                   help="points of the Feynman-Kac agreement")
     p.add_argument("--seed", type=int, default=0, help="seed of the points and the noise")
     p.add_argument("--out", default="out/inspect", help="output folder")
 
@@ -44,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seed < 0:
         raise AdapterError(f"--seed {args.seed}: must be >= 0")
+    if args.agreement_draws < 0 or args.agreement_draws == 1:
+        raise AdapterError(f"--agreement-draws {args.agreement_draws}: use 0 (skip) or >= 2")
     if args.model.endswith(".pt"):
         from validation.nets.train import load_model
 
@@ -67,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
               "jacobian_points": args.jacobian_points}
     run_inspect(stage, x, y, args.out, sigma=args.sigma, points=args.points,
                 passes=args.passes, jacobian_points=args.jacobian_points, seed=args.seed,
-                config=config)
+                config=config, agreement_draws=args.agreement_draws,
+                agreement_points=args.agreement_points)
     print((Path(args.out) / "summary.md").read_text())
     return 0

@@ -1,0 +1,93 @@
+"""The Feynman-Kac agreement in any dimension: coupled levels, the grid route on a 2-D model,
+a constant-gap mutant, an unresolvable flow, conv features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from validation.nets.adapter import adapt
+from validation.nets.models import DiffusionResNet
+from validation.studies.agreement import feynman_kac as fk
+
+
+def _model():
+    torch.manual_seed(0)
+    m = DiffusionResNet(2, 2, blocks=4, sigma=0.5, hidden=8).double()
+    with torch.no_grad():
+        for b in m.blocks:
+            b[2].weight.mul_(3)  # a flow strong enough that the O(h) gap is resolved
+    return m
+
+
+def test_the_feynman_kac_route_matches_the_grid_route_on_a_2d_model():
+    from numerics import Grid
+    from validation.nets.flow import interpolate, pde_final, semi_discrete
+    from validation.nets.velocity import feature_box
+
+    m = _model()
+    x = torch.rand(12, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    res = fk.fk_agreement(adapt(m), x, sigma=m.sigma, draws=2048, batch=512)
+    assert res["verdict"]["status"] == "holds", res["verdict"]
+    z = x.numpy()
+    bounds = feature_box(m, z, samples=8)
+    g, g2 = Grid(bounds=bounds, shape=(64, 64)), Grid(bounds=bounds, shape=(128, 128))
+    grid_gap = interpolate(semi_discrete(m, g, substeps=1), g, z) - interpolate(
+        pde_final(m, g2), g2, z)
+    pde_err = np.abs(interpolate(pde_final(m, g), g, z) - interpolate(pde_final(m, g2), g2, z))
+    gap = np.asarray(res["gap_network_pde_per_point"])
+    se = np.asarray(res["gap_network_pde_per_point_stderr"])
+    assert np.all(np.abs(gap - grid_gap) <= 4 * se + 2 * pde_err), np.abs(gap - grid_gap) / se
+    # the gap is resolved: the comparison is not between two zeros
+    assert np.all(np.abs(gap) > 10 * se)
+
+
+def test_a_constant_gap_mutant_fails_the_agreement(monkeypatch):
+    real = fk.coupled_levels
+
+    def constant_gap(*a, **k):  # levels whose error does not shrink with r
+        P = real(*a, **k)
+        return P + 0.01 * (-1.0) ** np.arange(len(P))[:, None, None, None]
+
+    m = _model()
+    x = torch.rand(8, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    monkeypatch.setattr(fk, "coupled_levels", constant_gap)
+    res = fk.fk_agreement(adapt(m), x, sigma=m.sigma, draws=256, batch=256)
+    assert res["verdict"]["status"] == "fails" and abs(res["order"]) < 0.3
+
+
+def test_a_flow_without_drift_leaves_the_order_unresolved():
+    # zero velocity: every level is the same Brownian path, u_r - u_2r = 0 exactly
+    m = _model()
+    with torch.no_grad():
+        for b in m.blocks:
+            b[2].weight.zero_()
+            b[2].bias.zero_()
+    x = torch.rand(6, 2, dtype=torch.float64)
+    res = fk.fk_agreement(adapt(m), x, sigma=m.sigma, draws=64, batch=64)
+    assert res["verdict"]["status"] == "inconclusive"
+    assert max(res["successive_differences"]) < 1e-12
+
+
+def test_the_agreement_runs_on_conv_features():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from byo_resnet import make_model
+
+    from validation.nets.adapter import ResidualStage
+    from validation.nets.user import load_data
+
+    x, _ = load_data("digits")
+    res = fk.fk_agreement(ResidualStage(make_model().eval(), "layer1"), torch.tensor(x[:8]),
+                          sigma=0.3, draws=64, batch=64)
+    assert res["verdict"]["status"] == "holds", res["verdict"]
+    assert res["order_ci95"][0] <= res["order"] <= res["order_ci95"][1]
+
+
+def test_levels_must_divide_the_finest():
+    with pytest.raises(ValueError, match="divide the largest"):
+        fk.coupled_levels(adapt(_model()), torch.rand(2, 2, dtype=torch.float64), sigma=0.5,
+                          substeps=(1, 3, 4))
