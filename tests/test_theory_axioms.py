@@ -430,3 +430,18 @@ def test_the_zeroth_order_witness_fails_on_a_generator_without_the_term():
         return GeneratorResult(block, res.terms)
 
     assert not _witness_zeroth_order(lost).passed
+
+
+def test_the_linearity_and_constant_checks_fail_where_they_should():
+    # negative controls: a quadratic or an affine F is not "linear without constant"; a fixed
+    # zeroth-order coefficient (no unknown function to solve for) fails constant preservation
+    from theory.steps import is_linear_without_constant, make_jet, step_constants
+
+    jet = make_jet(2)
+    assert is_linear_without_constant(X11 + 2 * P1 - C, jet)
+    assert not is_linear_without_constant(X11 * P1, jet)
+    assert not is_linear_without_constant(X11 + 1, jet)
+    assert not is_linear_without_constant(sp.Symbol("k_0") * X11, jet, [sp.Symbol("k_0")])
+    assert not step_constants(jet, X11 + 3 * C, ("A6",))[0].passed
+    F = X11 + sp.Function("c0", real=True)(x1, x2, t) * C
+    assert step_constants(jet, F, ("A6",))[0].passed

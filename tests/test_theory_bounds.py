@@ -170,3 +170,13 @@ def test_each_graph_check_fails_on_a_laplacian_with_its_defect():
     b = [c.passed for c in graph.prove_comparison_condition(3, flipped)]
     assert all(ok), names
     assert a == [True, False, False] and b[0] is False, (a, b)
+
+
+def test_the_von_neumann_consistency_check_fails_on_a_downwind_scheme():
+    # negative control: the transport taken from the wrong side is stable-looking (coefficients
+    # still sum to 1) but not consistent with u_t = C u_x: G = 1 - i C theta + O(theta^2)
+    from theory.scheme_analysis import C, r, upwind_1d
+
+    wrong = upwind_1d({"center": 1 - C - 2 * r, "upwind": r, "downwind": C + r})
+    by_name = {c.name.split(":")[0]: c.passed for c in wrong.checks}
+    assert not by_name["consistency"] and all(c.passed for c in upwind_1d().checks)

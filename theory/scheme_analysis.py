@@ -25,9 +25,10 @@ class StabilityResult:
     checks: tuple[Check, ...]
 
 
-def upwind_1d() -> StabilityResult:
-    """|G| <= 1 for all theta iff C + 2r <= 1, the same as monotonicity (coefficients >= 0)."""
-    coeffs = {"center": 1 - C - 2 * r, "upwind": C + r, "downwind": r}
+def upwind_1d(coeffs: dict | None = None) -> StabilityResult:
+    """|G| <= 1 for all theta iff C + 2r <= 1, the same as monotonicity (coefficients >= 0).
+    ``coeffs`` replaces the scheme's (for negative controls)."""
+    coeffs = coeffs or {"center": 1 - C - 2 * r, "upwind": C + r, "downwind": r}
     G = coeffs["center"] + coeffs["upwind"] * sp.exp(sp.I * th) + coeffs["downwind"] * sp.exp(
         -sp.I * th)
     at_pi = sp.simplify(G.subs(th, sp.pi))

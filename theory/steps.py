@@ -238,9 +238,7 @@ def step_linearity(jet: Jet, coefficient_args: tuple, assumed: tuple[str, ...]
         else:
             names[k] = sp.Function("c0", real=True)(*coefficient_args)
     F_new = sp.expand(F_lin.subs(names, simultaneous=True))
-    left = F_new.free_symbols & set(ks)
-    linear = not left and sp.Poly(F_new, *J).total_degree() <= 1 \
-        and F_new.subs(dict.fromkeys(J, 0)) == 0
+    linear = is_linear_without_constant(F_new, jet, ks)
     A, b, c0 = coefficients(F_new, jet)
     rebuilt = linear_generator(jet, A, b, c0)
     Xs = sp.Matrix(d, d, lambda i, j: sp.Symbol(f"N{i + 1}{j + 1}"))
@@ -258,6 +256,13 @@ def step_linearity(jet: Jet, coefficient_args: tuple, assumed: tuple[str, ...]
                  Check("F = tr(A X) + b.p + c0 c with (A, b, c0) read off F", is_zero(
                      F_new - rebuilt), "", "A5", expected=str(rebuilt), computed=str(F_new)))), \
         F_new
+
+
+def is_linear_without_constant(F: sp.Expr, jet: Jet, free: list | tuple = ()) -> bool:
+    """F is of degree <= 1 in the jet, has no constant term and no unsolved ansatz symbol."""
+    J = jet.variables
+    return (not (F.free_symbols & set(free)) and sp.Poly(F, *J).total_degree() <= 1
+            and sp.expand(F.subs(dict.fromkeys(J, 0))) == 0)
 
 
 # --- A6: constants ------------------------------------------------------------------------------
