@@ -169,3 +169,22 @@ def test_the_example_trains_and_is_inspected(tmp_path):
     assert "test accuracy" in res.stdout and (tmp_path / "inspect" / "inspect.json").is_file()
     acc = float(res.stdout.split("test accuracy")[1].split()[0])
     assert acc > 0.8 and math.isfinite(acc)
+
+
+def test_inspect_with_injected_noise_measures_it_and_checks_the_agreement(tmp_path, capsys):
+    import json
+
+    from validation.cli import main
+    from validation.doc.lint import markdown_problems
+
+    out = tmp_path / "noisy"
+    assert main(["inspect", "--model", "examples/byo_resnet.py:make_model", "--stage", "layer1",
+                 "--data", "digits", "--points", "16", "--passes", "24", "--jacobian-points",
+                 "1", "--sigma", "0.3", "--agreement-draws", "32", "--agreement-points", "4",
+                 "--out", str(out)]) == 0
+    doc = json.loads((out / "inspect.json").read_text())
+    for r in doc["blocks"]:  # sigma^2/2 = 0.045 measured within its Monte Carlo error
+        assert abs(r["A_mean_diag"] - 0.045) < 5 * r["A_stderr"] + 1e-3, r
+    assert doc["agreement"]["verdict"]["status"] in ("holds", "inconclusive", "fails")
+    md = (out / "summary.md").read_text()
+    assert "Feynman-Kac" in md and not markdown_problems(md), markdown_problems(md)

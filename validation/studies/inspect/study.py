@@ -96,7 +96,7 @@ def summary(res: dict, config: dict) -> str:
              f"h = {res['h']:.4g}, on {res['points']} points"
              + (f", injected noise sigma = {res['sigma']:g}" if res["sigma"] > 0 else "") + ".",
              "",
-             "| block | mean |v| | 5% | 50% | 95% | rel. change | |Dv|_2 mean (max) | "
+             "| block | mean speed | 5% | 50% | 95% | rel. change | norm(Dv)_2 mean (max) | "
              "mu_2(Dv) mean (max) | A measured | A catalogue |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -112,11 +112,12 @@ def summary(res: dict, config: dict) -> str:
               f"Implied T (sum over blocks of the mean displacement: the T at which the mean "
               f"speed is 1): {res['implied_T']:.4g}.",
               "",
-              "Columns: |v| = |Delta_l| / h over the points (Euclidean norm of the flattened "
-              "feature); rel. change = |v_{l+1}(z_l) - v_l(z_l)| / |v_l(z_l)|, small when depth "
+              "Columns: speed = |v_l| = |Delta_l| / h over the points (Euclidean norm of the "
+              "flattened feature); rel. change = |v_{l+1}(z_l) - v_l(z_l)| / |v_l(z_l)|, small "
+              "when depth "
               "discretises a velocity smooth in time"
               + (f" (here {min(changes):.3g} to {max(changes):.3g})" if changes else "")
-              + "; |Dv|_2 and mu_2(Dv) = lambda_max((J + J^T)/2): the local Lipschitz constant "
+              + "; norm(Dv)_2 and mu_2(Dv) = lambda_max((J + J^T)/2): the local Lipschitz constant "
               "and the logarithmic norm of the velocity at the first points (mu_2 < 0: "
               "trajectories contract); A measured = tr Cov(Delta_l) / (2 h D) over "
               f"{res['passes']} passes at fixed z_l (per dimension), beside the catalogue's "
