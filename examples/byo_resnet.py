@@ -48,10 +48,11 @@ class SmallResNet(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
-def make_model() -> nn.Module:
-    """The factory: a fresh, seeded SmallResNet."""
+def make_model(blocks: int = 6) -> nn.Module:
+    """The factory: a fresh, seeded SmallResNet with ``blocks`` residual blocks (the depth
+    study in any dimension calls it with blocks = L)."""
     torch.manual_seed(0)
-    return SmallResNet()
+    return SmallResNet(blocks=blocks)
 
 
 def train(model: nn.Module, epochs: int = 15, seed: int = 0) -> float:
