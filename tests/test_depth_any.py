@@ -43,7 +43,7 @@ def test_a_gap_that_does_not_close_with_depth_is_not_an_approach(monkeypatch):
         return {"gap_network_pde": 0.1, "gap_network_pde_stderr": 1e-4,
                 "successive_differences": [1e-4], "order": 1.0}
 
-    import validation.studies.agreement.feynman_kac as fk
+    import validation.studies.feynman_kac as fk
 
     monkeypatch.setattr(fk, "fk_agreement", constant)
     ds = make_dataset("moons", 300, seed=0)
@@ -60,7 +60,7 @@ def test_a_gap_of_order_h_is_the_approach(monkeypatch):
         return {"gap_network_pde": 0.5 * stage.step, "gap_network_pde_stderr": 1e-5,
                 "successive_differences": [1e-5], "order": 1.0}
 
-    import validation.studies.agreement.feynman_kac as fk
+    import validation.studies.feynman_kac as fk
 
     monkeypatch.setattr(fk, "fk_agreement", order_one)
     ds = make_dataset("moons", 300, seed=0)

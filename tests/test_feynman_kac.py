@@ -9,7 +9,7 @@ import torch
 
 from validation.nets.adapter import adapt
 from validation.nets.models import DiffusionResNet
-from validation.studies.agreement import feynman_kac as fk
+from validation.studies import feynman_kac as fk
 
 
 def _model():

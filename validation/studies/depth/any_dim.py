@@ -1,7 +1,7 @@
 r"""The depth study in any dimension, through the adapter: a user's factory ``FACTORY(blocks=L)``
 is trained at each depth L (same data, seed, T and injected diffusion sigma), and the gap
 between the trained network's noise-averaged prediction and the PDE of its own velocity is
-measured by Feynman-Kac (studies/agreement/feynman_kac.py: coupled levels, Richardson), so the
+measured by Feynman-Kac (studies/feynman_kac.py: coupled levels, Richardson), so the
 features may be C x H x W. The rows have the grid study's fields (the Richardson extrapolation's
 own error estimate, the finest levels' difference, stands where the grid's error stood), and the
 finding is decided by the same :func:`~validation.studies.depth.study.depth_finding`.
@@ -63,7 +63,7 @@ def depth_any(factory: Callable[..., nn.Module], stage_path: str, data, *,
               substeps=(1, 2, 4, 8)) -> dict:
     """Train ``factory(blocks=L)`` for each L and compare with its PDE; the depth table, the
     fitted order of the mean gap in h and the finding (see the module docstring)."""
-    from validation.studies.agreement.feynman_kac import fk_agreement
+    from validation.studies.feynman_kac import fk_agreement
 
     from .study import depth_finding
 

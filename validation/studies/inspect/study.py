@@ -56,7 +56,7 @@ def run_inspect(stage: ResidualStage, x: np.ndarray, y: np.ndarray, out: str | P
     res = inspect_stage(stage, xt, sigma=sigma, passes=passes, jacobian_points=jacobian_points,
                         seed=seed)
     if sigma > 0 and agreement_draws > 0:
-        from validation.studies.agreement.feynman_kac import fk_agreement
+        from validation.studies.feynman_kac import fk_agreement
 
         res["agreement"] = fk_agreement(stage, xt[:agreement_points], sigma=sigma,
                                         draws=agreement_draws, seed=seed)
