@@ -133,7 +133,9 @@ def summary(res: dict, config: dict) -> str:
                                 ag["successive_stderr"], strict=False):
             lines.append(f"| {r} | {hr:.4g} | {d:.3g} | {se:.2g} |")
         lines += ["", f"{ag['points']} points, {ag['draws']} draws, PDE by Richardson "
-                      f"extrapolation of the two finest levels; {ag['seconds']:.1f} s.", ""]
+                      f"extrapolation of the two finest levels; order fitted on r = "
+                      f"{ag['fitted_levels']} (over every resolved level: "
+                      f"{ag['order_all_resolved_levels']:.2f}); {ag['seconds']:.1f} s.", ""]
     lines += [f"Computed in {res['seconds']:.1f} s."]
     return "\n".join(lines) + "\n"
 
