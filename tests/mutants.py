@@ -209,7 +209,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # expected / computed
     Mutant("catalogue.py", "expected=_show(want), computed=_show(got)", 'expected="", computed=""',
            "catalogue checks without their expressions",
-           (f"{CLI}::test_every_check_of_the_whole_report_states_expected_and_computed",)),
+           (f"{CLI}::test_derive_json_has_expected_and_computed_fields",)),
     # the quadrature check itself
     Mutant("numeric_generator.py", "        return (abs(self.limit_symbolic - self.limit_numeric) <= self.limit_error\n",
            "        return (True\n", "quadrature check that ignores the limit",

@@ -52,6 +52,21 @@ def test_derive_json_has_expected_and_computed_fields(tmp_path):
     assert doc["derivation"]["constraints"]  # A4's derived conditions
 
 
+def test_the_bounds_schemes_graph_and_derivation_checks_state_expected_and_computed():
+    # the default run's version of the whole-report test below (slow): every module's checks
+    from theory import bounds, graph, scheme_analysis
+    from theory.axioms import derive
+
+    checks = [*bounds.bound_checks(), *graph.prove_comparison_condition(2),
+              *(c for a in scheme_analysis.analyses() for c in a.checks),
+              *(c for s in derive("A1,A2,A3,A4,A5,A6,A7,A8,A9").steps for c in s.checks),
+              *(c for s in derive("A1,A2,A3,A5,A6").steps for c in s.checks)]
+    missing = [c.name for c in checks if not (c.expected and c.computed)]
+    assert len(checks) > 25 and not missing, missing
+
+
+# slow (23 s): the full theory report, every section
+@pytest.mark.slow
 def test_every_check_of_the_whole_report_states_expected_and_computed():
     from theory.report import build_report, to_json
 

@@ -508,7 +508,9 @@ def step_scale(jet: Jet, F: sp.Expr, assumed: tuple[str, ...]) -> tuple[Step, sp
                 "; ".join(f"{k} = {v}" for k, v in replace.items())
                 + f": F = {equation_text(F_new, jet)[8:]}",
                 (Check("d/dmu at mu = 1 of the scaling identity gives an ODE per coefficient, "
-                       "solved by dsolve", bool(replace), "; ".join(odes), "A9"),
+                       "solved by dsolve", bool(replace), "; ".join(odes), "A9",
+                       expected="an ODE and its solution for each coefficient",
+                       computed="; ".join(odes) or "none"),
                  scale_invariance_check(F_new, jet))), F_new
 
 

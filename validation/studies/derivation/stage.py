@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from validation.doc import Code, Math, Section, code_spans, para, table
+from validation.doc import Code, Math, Section, code_spans, formula, para, table
 
 from ..registry import Claim, Study, register
 
@@ -27,7 +27,7 @@ class DerivationStudy(Study):
     name = "derivation"
     title = "Symbolic derivation"
     config = DerivationConfig
-    version = 1
+    version = 2  # 2: A4's derived constraints, the quadrature section, expected/computed
 
     def run(self, config: DerivationConfig, folder: Path, models: Path) -> dict:
         from theory.report import build_report, to_json, to_latex, to_markdown
@@ -57,15 +57,14 @@ class DerivationStudy(Study):
         result = next(iter(stages.values()))
         return [Claim("The axioms A1-A6 give the convection-diffusion equation with A >= 0",
                       "holds" if result["derivation_passed"] else "fails", "derivation",
-                      f"{result['n_checks']} sympy checks; result: {result['equation']}"),
+                      f"{result['n_checks']} sympy checks; result: "
+                      f"{formula(result['equation'])}"),
                 Claim("Network techniques map to the velocity/diffusion of docs/theory.md "
                       "(catalogue)", "holds" if result["catalogue_passed"] else "fails",
                       "derivation", f"{len(result['catalogue'])} entries, generators computed "
                       "and compared")]
 
     def section(self, result: dict, stage: str, results: Mapping[str, dict]) -> Section:
-        from validation.doc import formula
-
         steps = [[str(i + 1), code_spans(st["title"]), ", ".join(st["axioms"]) or "-",
                   formula(st["conclusion"]), str(st["checks"]),
                   "PASS" if st["passed"] else "FAIL"]
