@@ -209,3 +209,30 @@ def test_ctrl_c_during_a_report_exits_130_and_says_where_to_resume(tmp_path):
     assert last.endswith("rerun the same command to resume (finished work is cached)")
     assert not [p for p in cache.rglob(".*")], "temporary files left behind"
     assert not (tmp_path / "out").exists()
+
+
+def test_version_and_the_command_list_import_neither_torch_nor_sympy():
+    # a subcommand's module is imported only when it runs; the full parser (the control)
+    # imports torch through the validation commands
+    import subprocess
+    import sys
+
+    code = ("import sys; from validation.cli import build_parser; build_parser({}); "
+            "print('torch' in sys.modules, 'sympy' in sys.modules)")
+    lazy = subprocess.run([sys.executable, "-c", code.format("only=''")], capture_output=True,
+                          text=True, check=True).stdout.split()
+    full = subprocess.run([sys.executable, "-c", code.format("")], capture_output=True,
+                          text=True, check=True).stdout.split()
+    assert lazy == ["False", "False"] and full == ["True", "True"]
+    derive = subprocess.run([sys.executable, "-c", code.format("only='derive'")],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert derive == ["False", "True"]  # derive pays for sympy, not for torch
+
+
+@pytest.mark.parametrize("command", ["validate", "inspect"])
+def test_a_negative_seed_is_refused_naming_the_option(command, capsys):
+    argv = [command, "--seed", "-1"] + (["--model", "x.py:f"] if command == "inspect" else [])
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "argument --seed: -1 is negative; give a seed >= 0" in capsys.readouterr().err

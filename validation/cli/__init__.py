@@ -2,8 +2,9 @@
 function of theory/, numerics/ or validation/.
 
 Each subcommand module provides ``add_arguments(parser)``, ``run(args) -> int`` and ``EXAMPLE``
-(one example command for its ``--help``) and is imported lazily, so that ``cdverify derive``
-does not pay for importing torch.
+(one example command for its ``--help``) and is imported only when that subcommand runs, so
+that ``cdverify --version`` imports none of them and ``cdverify derive`` does not pay for
+importing torch.
 
 Failures the user can act on become one line on stderr: bad input (ValueError and the
 packages' errors derived from it) exits 2, a file-system error or a failed computation exits 1,
@@ -54,8 +55,10 @@ def _version() -> str:
         return "0+unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every registered subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand; with ``only`` the options of that
+    subcommand alone (the others are listed by name and help, their modules not imported: a
+    command pays only for its own imports, and ``--version`` for none)."""
     parser = argparse.ArgumentParser(
         prog="cdverify", formatter_class=_Formatter,
         description=(
@@ -69,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cdverify {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text, description=help_text)
+            continue
         mod = import_module(module)
         p = sub.add_parser(name, help=help_text, description=help_text,
                            formatter_class=_Formatter, epilog=f"example:\n  {mod.EXAMPLE}")
@@ -94,7 +100,9 @@ def _refuse_folders(args: argparse.Namespace) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit status."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(only=chosen if chosen in SUBCOMMANDS else "")
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)
     if run is None:

@@ -9,7 +9,7 @@ EXAMPLE = ("cdverify inspect --model examples/byo_resnet.py:make_model --stage l
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .types import count, nonnegative, positive
+    from .types import count, nonnegative, positive, seed
 
     p.add_argument("--model", required=True,
                    help="FILE.py:FACTORY or module:FACTORY (a function of no arguments that "
@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "= semi-discrete = PDE in any dimension); 0 skips it")
     p.add_argument("--agreement-points", type=count, default=32,
                    help="points of the Feynman-Kac agreement")
-    p.add_argument("--seed", type=int, default=0, help="seed of the points and the noise")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the points and the noise")
     p.add_argument("--out", default="out/inspect", help="output folder")
 
 
@@ -47,8 +47,6 @@ def run(args: argparse.Namespace) -> int:
     from validation.nets.user import load_data, load_factory, load_weights
     from validation.studies.inspect import run_inspect
 
-    if args.seed < 0:
-        raise AdapterError(f"--seed {args.seed}: must be >= 0")
     if args.agreement_draws < 0 or args.agreement_draws == 1:
         raise AdapterError(f"--agreement-draws {args.agreement_draws}: use 0 (skip) or >= 2")
     if args.model.endswith(".pt"):

@@ -25,6 +25,18 @@ def count(text: str) -> int:
     return value
 
 
+def seed(text: str) -> int:
+    """An integer >= 0 (a seed of numpy's and torch's generators)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give a seed >= 0") \
+            from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give a seed >= 0")
+    return value
+
+
 def _finite(text: str) -> float:
     try:
         value = float(text)

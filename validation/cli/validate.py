@@ -10,14 +10,14 @@ EXAMPLE = "cdverify validate --data moons --sigma 0.3 --epochs 60 --out out/vali
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from validation.nets.data import NAMES
 
-    from .types import count, nonnegative, positive
+    from .types import count, nonnegative, positive, seed
 
     p.add_argument("--data", default="moons", choices=NAMES, help="2-D data set")
     p.add_argument("--sigma", type=nonnegative, default=0.3, help="noise level (0: plain ResNet)")
     p.add_argument("--blocks", type=count, default=10, help="number of residual blocks L")
     p.add_argument("--T", dest="t_end", type=positive, default=1.0, help="depth T (h = T/L)")
     p.add_argument("--epochs", type=count, default=100, help="training epochs")
-    p.add_argument("--seed", type=int, default=0, help="seed of data split, weights and noise")
+    p.add_argument("--seed", type=seed, default=0, help="seed of data split, weights and noise")
     p.add_argument("--weight-decay", type=nonnegative, default=0.0, help="Adam weight decay")
     p.add_argument("--flow-penalty", type=nonnegative, default=0.02,
                    help="lambda of the kinetic-energy penalty lambda int |v|^2 dt: keeps the flow "
