@@ -70,6 +70,12 @@ BAD_OPTIONS = [
     (["derive", "--assume", "A1,B2"], "argument --assume: 'A1,B2': unknown axiom 'B2'"),
     (["derive", "--dim", "0"], "argument --dim: 0 is below 1"),
     (["robustness", "--eps", "0,-0.1"], "argument --eps: '0,-0.1': -0.1 is negative"),
+    (["robustness", "--sigmas", "0,0.3,0.3"], "argument --sigmas: '0,0.3,0.3': 0.3 appears "
+     "twice"),
+    (["rademacher", "--sigmas", "0,0.5,0.1"], "argument --sigmas: '0,0.5,0.1': 0.1 comes after "
+     "0.5; give the values in increasing order"),
+    (["robustness", "--eps", "0,0.2,0.1"], "argument --eps: '0,0.2,0.1': 0.1 comes after 0.2"),
+    (["graph", "--tau-factors", "1,1"], "argument --tau-factors: '1,1': 1 appears twice"),
     (["sweep", "examples/sweep.toml", "--workers", "0"], "argument --workers: 0 is below 1"),
     (["solve", "--frames", "x"], "argument --frames: 'x' is not an integer"),
     (["graph", "--data", "moons,foo"], "argument --data: 'moons,foo': unknown foo"),

@@ -81,14 +81,27 @@ def _each(text: str, items: list[str], kind) -> list:
     return out
 
 
+def _increasing(text: str, values: list, example: str) -> tuple:
+    """Each value once, in increasing order: a repeated noise level or radius would count one
+    setting twice (n = 2 with sd 0), an unsorted list mislabel a sweep's table."""
+    for a, b in itertools.pairwise(values):
+        if b == a:
+            raise argparse.ArgumentTypeError(f"{text!r}: {a:g} appears twice; give each value "
+                                             f"once, e.g. {example}")
+        if b < a:
+            raise argparse.ArgumentTypeError(f"{text!r}: {b:g} comes after {a:g}; give the "
+                                             f"values in increasing order, e.g. {example}")
+    return tuple(values)
+
+
 def nonnegative_list(text: str) -> tuple[float, ...]:
-    """Comma-separated finite numbers >= 0, e.g. '0,0.1,0.3', as a tuple of floats."""
-    return tuple(_each(text, _items(text, "0,0.1,0.3"), nonnegative))
+    """Comma-separated finite numbers >= 0 in increasing order, each once, e.g. '0,0.1,0.3'."""
+    return _increasing(text, _each(text, _items(text, "0,0.1,0.3"), nonnegative), "0,0.1,0.3")
 
 
 def positive_list(text: str) -> tuple[float, ...]:
-    """Comma-separated finite numbers > 0, e.g. '0.5,1,2', as a tuple of floats."""
-    return tuple(_each(text, _items(text, "0.5,1,2"), positive))
+    """Comma-separated finite numbers > 0 in increasing order, each once, e.g. '0.5,1,2'."""
+    return _increasing(text, _each(text, _items(text, "0.5,1,2"), positive), "0.5,1,2")
 
 
 def size_list(text: str) -> tuple[int, ...]:
