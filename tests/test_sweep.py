@@ -76,6 +76,10 @@ def test_sweep_config_schema_refuses_bad_keys_and_values(tmp_path, extra, messag
     ('data = ["nosuch"]', "[sweep] data ['nosuch'] unknown; valid: moons"),
     ("sigma = [-1.0]", "[sweep] sigma = [-1.0]: must be finite numbers >= 0"),
     ("seed = [true]", "[sweep] seed = [True]: must be integers >= 0"),
+    ("sigma = [0.0, 0.3, 0.3]", "[sweep] sigma = [0.0, 0.3, 0.3] repeats [0.3]; give each "
+     "value once"),
+    ("seed = [0, 0]", "[sweep] seed = [0, 0] repeats [0]"),
+    ('data = ["moons", "moons"]', "[sweep] data = ['moons', 'moons'] repeats ['moons']"),
 ])
 def test_sweep_config_schema_refuses_bad_grid_values(tmp_path, line, message):
     from validation.sweep.run import SweepError, load_config

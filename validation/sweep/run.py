@@ -90,6 +90,12 @@ def load_config(path: str | Path) -> dict:
                                                              for v in blocks):
         raise SweepError(f"{path}: [sweep] blocks = {blocks!r}: must be integers >= 1")
     _check_value(f"{path}: [sweep]", "epochs", sw.get("epochs", 100), 100)
+    for key, values in (("jobs", sw["jobs"]), ("data", sw["data"]), ("sigma", sw["sigma"]),
+                        ("seed", sw["seed"]), ("blocks", blocks)):
+        repeated = sorted({v for v in values if list(values).count(v) > 1}, key=str)
+        if repeated:  # one job counted twice: n = 2 with sd 0 in the paired verdict
+            raise SweepError(f"{path}: [sweep] {key} = {values!r} repeats {repeated}; give "
+                             "each value once")
     for kind in KINDS:
         table = doc.get(kind, {})
         unknown = [k for k in table if k not in DEFAULTS[kind]]
