@@ -198,3 +198,20 @@ def test_block_weight_decay_is_depth_consistent(blocks):
     assert one[1]["weight_decay"] == 3e-3
     with pytest.raises(ValueError, match="decay_ref_blocks = 0"):
         param_groups(model, TrainConfig(blocks=blocks, decay_ref_blocks=0))
+
+
+def test_a_training_whose_loss_becomes_non_finite_stops_with_the_epoch_and_value():
+    # negative control of the guard: a data set with one NaN feature makes the loss NaN
+    from dataclasses import replace
+
+    from validation.nets.data import make_dataset
+    from validation.nets.train import TrainConfig, train
+
+    ds = make_dataset("moons", 200, seed=0)
+    x = ds.x_train.copy()
+    x[3, 0] = float("nan")
+    bad = replace(ds, x_train=x)
+    with pytest.raises(FloatingPointError, match=r"loss became nan at epoch 0, batch 0"):
+        train(TrainConfig(n=200, epochs=2, blocks=3), bad, progress=False)
+    _, hist = train(TrainConfig(n=200, epochs=1, blocks=3), ds, progress=False)  # control
+    assert np.isfinite(hist["train_loss"][0])

@@ -168,6 +168,11 @@ def train(cfg: TrainConfig, data: Dataset | None = None, *, out: str | Path | No
                 loss = loss_fn(logits, Y[idx]) + cfg.flow_penalty * torch.stack(parts).sum()
             else:
                 loss = loss_fn(model(X[idx], generator=noise_gen), Y[idx])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"training diverged: the loss became {float(loss.detach())} at epoch "
+                    f"{epoch}, batch {i // cfg.batch_size} ({cfg.data}, sigma = {cfg.sigma}); "
+                    "lower the learning rate or check the data for non-finite values")
             opt.zero_grad()
             loss.backward()
             opt.step()
