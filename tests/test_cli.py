@@ -155,11 +155,15 @@ def test_help_default_check_can_fail():
     assert action.help is None or "(default:" not in p._get_formatter()._expand_help(action)
 
 
-def test_an_os_error_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys):
-    target = tmp_path / "ro"
-    target.mkdir()
-    blocked = target / "x.json"
-    blocked.mkdir()  # a folder where the JSON file should go: os.replace fails
+def test_an_os_error_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    import validation.store.io as io
+
+    blocked = tmp_path / "x.json"
+
+    def full_disk(path, text):  # a failure after the work: the disk fills up
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(io, "atomic_write_text", full_disk)
     assert main(["derive", "--technique", "plain", "--no-exact", "--json", str(blocked)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("cdverify derive: error: ") \
@@ -242,3 +246,15 @@ def test_a_negative_seed_is_refused_naming_the_option(command, capsys):
         main(argv)
     assert exc.value.code == 2
     assert "argument --seed: -1 is negative; give a seed >= 0" in capsys.readouterr().err
+
+
+def test_derive_output_paths_and_pseudo_file_systems_are_refused_before_any_work(capsys,
+                                                                              tmp_path):
+    for argv, msg in ((["derive", "--json", str(tmp_path)], "is a folder; give a file name"),
+                      (["derive", "--latex", "/proc/x.tex"], "cannot take a file: /proc"),
+                      (["solve", "--example", "rotation", "--out", "/proc/cdv"],
+                       "--out /proc/cdv: cannot take a file")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert msg in err and len(err.strip().splitlines()) == 1, err
+    assert not list(tmp_path.iterdir())  # nothing written, the probe removed

@@ -30,6 +30,14 @@ def run(args: argparse.Namespace) -> int:
     from theory.report import build_report, dumps_json, to_latex, to_markdown
     from validation.store.io import atomic_write_text
 
+    from .types import file_problem
+
+    for option in ("latex", "json"):  # before the derivation, not after its 30 s
+        path = getattr(args, option)
+        problem = None if path is None else file_problem(path)
+        if problem:
+            raise ValueError(f"--{option} {path}: {problem}")
+
     rep = build_report(args.assume, [args.technique] if args.technique else None,
                        dim=args.dim, include_exact=not args.no_exact)
     print(to_markdown(rep))

@@ -133,7 +133,7 @@ def folder_problem(path: str | os.PathLike) -> str | None:
     if p.exists():
         if not p.is_dir():
             return "exists and is not a folder"
-        return None if os.access(p, os.W_OK | os.X_OK) else "is not writable"
+        return _takes_a_file(p) if os.access(p, os.W_OK | os.X_OK) else "is not writable"
     parent = p.parent
     while not parent.exists():
         parent = parent.parent
@@ -141,7 +141,31 @@ def folder_problem(path: str | os.PathLike) -> str | None:
         return f"lies under {parent}, which is a file"
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"cannot be created: {parent} is not writable"
+    return _takes_a_file(parent)
+
+
+def _takes_a_file(folder: Path) -> str | None:
+    """None when a file can be created in ``folder`` (a probe, removed at once): os.access says
+    yes for root on pseudo file systems such as /proc, where no file can be made."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".cdverify-probe-")
+    except OSError as exc:
+        return f"cannot take a file: {folder}: {exc.strerror or exc}"
+    os.close(fd)
+    os.unlink(probe)
     return None
+
+
+def file_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be written as a file, or None (creates nothing that stays)."""
+    p = Path(path).expanduser().absolute()
+    if p.is_dir():
+        return "is a folder; give a file name"
+    if p.exists() and not os.access(p, os.W_OK):
+        return "is not writable"
+    return folder_problem(p.parent)
 
 
 def axiom_list(text: str) -> str:
