@@ -55,6 +55,8 @@ def test_console_script_is_installed():
 BAD_OPTIONS = [
     (["validate", "--sigma", "nan"], "argument --sigma: 'nan' is not finite"),
     (["validate", "--epochs", "0"], "argument --epochs: 0 is below 1"),
+    (["validate", "--grid", "1"], "argument --grid: 1 cells per axis: give 32 .. 3535"),
+    (["validate", "--grid", "100000"], "argument --grid: 100000 cells per axis: give 32 .."),
     (["validate", "--T", "-1"], "argument --T: -1.0 is not > 0"),
     (["rademacher", "--sigmas", "0,nan"], "argument --sigmas: '0,nan': 'nan' is not finite"),
     (["rademacher", "--seeds", "0"], "argument --seeds: 0 is below 1"),

@@ -37,6 +37,20 @@ def seed(text: str) -> int:
     return value
 
 
+def agreement_grid(text: str) -> int:
+    """Cells per axis of the agreement's 2-D grid: its study runs at n/4 .. 2n, so n/4 >= 8
+    (cubic interpolation and an error estimate need a few cells) and (2n)^2 within the
+    solver's MAX_CELLS."""
+    from numerics.grid import MAX_CELLS
+
+    n = count(text)
+    top = int((MAX_CELLS ** 0.5) // 2)
+    if n < 32 or n > top:
+        raise argparse.ArgumentTypeError(f"{n} cells per axis: give 32 .. {top} (the grid study "
+                                         f"runs at n/4 = {n // 4} .. 2n = {2 * n} per axis)")
+    return n
+
+
 def _finite(text: str) -> float:
     try:
         value = float(text)

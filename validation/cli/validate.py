@@ -10,7 +10,7 @@ EXAMPLE = "cdverify validate --data moons --sigma 0.3 --epochs 60 --out out/vali
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from validation.nets.data import NAMES
 
-    from .types import count, nonnegative, positive, seed
+    from .types import agreement_grid, count, nonnegative, positive, seed
 
     p.add_argument("--data", default="moons", choices=NAMES, help="2-D data set")
     p.add_argument("--sigma", type=nonnegative, default=0.3, help="noise level (0: plain ResNet)")
@@ -22,7 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flow-penalty", type=nonnegative, default=0.02,
                    help="lambda of the kinetic-energy penalty lambda int |v|^2 dt: keeps the flow "
                    "(and the PDE box) moderate")
-    p.add_argument("--grid", type=count, default=128, help="grid cells per axis for PDE/recursion")
+    p.add_argument("--grid", type=agreement_grid, default=128,
+                   help="grid cells per axis for PDE/recursion (the grid study also runs at a "
+                   "quarter and twice of it)")
     p.add_argument("--test-points", type=count, default=100, help="test points compared")
     p.add_argument("--model", default=None, help="load this model.pt instead of training")
     p.add_argument("--device", default="cpu", help="cpu or cuda (training only)")
