@@ -260,3 +260,11 @@ def test_derive_output_paths_and_pseudo_file_systems_are_refused_before_any_work
         err = capsys.readouterr().err
         assert msg in err and len(err.strip().splitlines()) == 1, err
     assert not list(tmp_path.iterdir())  # nothing written, the probe removed
+
+
+def test_more_test_points_than_the_split_has_are_refused_before_training(tmp_path, capsys):
+    out = tmp_path / "v"
+    assert main(["validate", "--test-points", "100000", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--test-points 100000: the moons test split has 240 points" in err
+    assert not out.exists() or not any(out.iterdir())  # no training, nothing written

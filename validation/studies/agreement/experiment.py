@@ -59,6 +59,10 @@ def validate(cfg, out, *, grid_n: int = 128, test_points: int = 100, model=None,
     start = time.perf_counter()
     out = Path(out)
     data = make_dataset(cfg.data, cfg.n, seed=cfg.seed, noise=cfg.noise)
+    if test_points > len(data.x_test):  # refused before training: never record an unused value
+        raise ValueError(f"--test-points {test_points}: the {cfg.data} test split has "
+                         f"{len(data.x_test)} points (n = {cfg.n}); give at most "
+                         f"{len(data.x_test)}")
     history = None
     if model is None:
         if cache is not None:
