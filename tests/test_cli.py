@@ -268,3 +268,12 @@ def test_more_test_points_than_the_split_has_are_refused_before_training(tmp_pat
     err = capsys.readouterr().err
     assert "--test-points 100000: the moons test split has 240 points" in err
     assert not out.exists() or not any(out.iterdir())  # no training, nothing written
+
+
+def test_more_rademacher_points_than_the_split_has_are_refused_before_any_job(tmp_path,
+                                                                              capsys):
+    out = tmp_path / "r"
+    assert main(["rademacher", "--points", "1000000", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--points 1000000: the moons training split has 720 points" in err
+    assert not (out / "rademacher.json").exists()

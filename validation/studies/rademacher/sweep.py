@@ -171,12 +171,15 @@ def run_sweep(spec: RademacherSweep, out: str | Path, progress: bool = True,
     from .estimate import linear_class_estimate
 
     sigmas = list(spec.sigmas)
+    d0 = make_dataset(spec.data, TrainConfig().n, seed=0, noise=TrainConfig().noise)
+    if spec.points > len(d0.x_train):  # refused before any job: never record an unused value
+        raise ValueError(f"--points {spec.points}: the {spec.data} training split has "
+                         f"{len(d0.x_train)} points; give at most {len(d0.x_train)}")
     jobs = [(spec, s, seed, str(cache or out)) for s in sigmas for seed in range(spec.seeds)]
     rows = map_jobs(rademacher_row, jobs, workers=spec.workers, progress=progress,
                     desc="rademacher sweep")
     verdict = claim_verdict(rows, sigmas, spec.delta)
     # how far below the supremum the same projected ascent stops on a class with a closed form
-    d0 = make_dataset(spec.data, TrainConfig().n, seed=0, noise=TrainConfig().noise)
     asc, exact = linear_class_estimate(d0.x_train[: spec.points], 1.0, draws=spec.draws,
                                        steps=spec.steps, seed=1000, dtype=spec.dtype)
     ascent = {"ascent": asc.mean, "exact": exact.mean,
