@@ -188,3 +188,26 @@ def test_inspect_with_injected_noise_measures_it_and_checks_the_agreement(tmp_pa
     assert doc["agreement"]["verdict"]["status"] in ("holds", "inconclusive", "fails")
     md = (out / "summary.md").read_text()
     assert "Feynman-Kac" in md and not markdown_problems(md), markdown_problems(md)
+
+
+def test_inspect_reads_a_toolkit_model_file(tmp_path):
+    import json
+
+    from validation.cli import main
+    from validation.nets.train import TrainConfig, save_model
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(blocks=4, sigma=0.2)
+    model = DiffusionResNet(2, 2, blocks=4, sigma=0.2)
+    save_model(model, cfg, {"epoch": []}, tmp_path)
+    out = tmp_path / "insp"
+    assert main(["inspect", "--model", str(tmp_path / "model.pt"), "--data", "moons",
+                 "--points", "16", "--passes", "4", "--jacobian-points", "2",
+                 "--sigma", "0.2", "--agreement-draws", "16", "--agreement-points", "4",
+                 "--out", str(out)]) == 0
+    doc = json.loads((out / "inspect.json").read_text())
+    assert doc["reading"] == "branch" and doc["n_blocks"] == 4 and doc["feature_shape"] == [2]
+    # the branch reading: v_l is the branch g_l itself
+    z = torch.rand(3, 2)
+    st = adapt(model)
+    assert torch.allclose(st.velocity(0, z), model.blocks[0](z))

@@ -87,7 +87,7 @@ def test_numerics_never_imports_sympy_or_torch():
 
 
 @pytest.mark.parametrize("module", ["derive", "solve", "validate", "robustness", "rademacher",
-                                    "report", "sweep", "graph"])
+                                    "report", "sweep", "graph", "inspect"])
 def test_each_cli_module_is_a_thin_layer(module):
     """A subcommand parses options and calls public functions: short, no loops over work."""
     path = ROOT / "validation" / "cli" / f"{module}.py"

@@ -30,13 +30,9 @@ def run(args: argparse.Namespace) -> int:
     from theory.report import build_report, dumps_json, to_latex, to_markdown
     from validation.store.io import atomic_write_text
 
-    from .types import file_problem
+    from .types import refuse_unwritable_files
 
-    for option in ("latex", "json"):  # before the derivation, not after its 30 s
-        path = getattr(args, option)
-        problem = None if path is None else file_problem(path)
-        if problem:
-            raise ValueError(f"--{option} {path}: {problem}")
+    refuse_unwritable_files(args, ("latex", "json"))  # before the derivation, not after it
 
     rep = build_report(args.assume, [args.technique] if args.technique else None,
                        dim=args.dim, include_exact=not args.no_exact)

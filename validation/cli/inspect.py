@@ -43,33 +43,17 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from validation.nets.adapter import AdapterError, ResidualStage, StageSpec, adapt
-    from validation.nets.user import load_data, load_factory, load_weights
+    from validation.nets.adapter import AdapterError
+    from validation.nets.user import load_data, load_stage
     from validation.studies.inspect import run_inspect
 
     if args.agreement_draws < 0 or args.agreement_draws == 1:
         raise AdapterError(f"--agreement-draws {args.agreement_draws}: use 0 (skip) or >= 2")
-    if args.model.endswith(".pt"):
-        from validation.nets.train import load_model
-
-        if not Path(args.model).is_file():
-            raise AdapterError(f"--model {args.model!r}: no such file")
-        model, _ = load_model(args.model, "cpu")
-        stage = adapt(model, args.stage)
-    else:
-        model = load_factory(args.model)
-        if args.weights:
-            load_weights(model, args.weights)
-        if args.stage is None:
-            raise AdapterError("--stage is needed with a factory: the dotted path of the "
-                               "residual stage, e.g. layer1")
-        stage = ResidualStage(model, StageSpec(args.stage, args.t_end))
+    stage = load_stage(args.model, args.stage, weights=args.weights, t_end=args.t_end)
     x, y = load_data(args.data, seed=args.seed)
     torch.manual_seed(args.seed)
-    config = {"model": args.model, "stage": args.stage or "blocks", "weights": args.weights,
-              "data": args.data, "t_end": args.t_end, "sigma": args.sigma,
-              "points": args.points, "passes": args.passes,
-              "jacobian_points": args.jacobian_points}
+    config = {k: getattr(args, k) for k in ("model", "stage", "weights", "data", "t_end",
+                                            "sigma", "points", "passes", "jacobian_points")}
     run_inspect(stage, x, y, args.out, sigma=args.sigma, points=args.points,
                 passes=args.passes, jacobian_points=args.jacobian_points, seed=args.seed,
                 config=config, agreement_draws=args.agreement_draws,

@@ -172,6 +172,16 @@ def _takes_a_file(folder: Path) -> str | None:
     return None
 
 
+def refuse_unwritable_files(args: argparse.Namespace, options: tuple[str, ...]) -> None:
+    """ValueError naming the first of ``options`` (file paths, None: not given) that cannot be
+    written as a file."""
+    for option in options:
+        path = getattr(args, option, None)
+        problem = None if path is None else file_problem(path)
+        if problem:
+            raise ValueError(f"--{option} {path}: {problem}")
+
+
 def file_problem(path: str | os.PathLike) -> str | None:
     """Why ``path`` cannot be written as a file, or None (creates nothing that stays)."""
     p = Path(path).expanduser().absolute()

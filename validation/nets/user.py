@@ -62,6 +62,28 @@ def load_factory(spec: str) -> nn.Module:
     return model
 
 
+def load_stage(model: str, stage: str | None = None, *, weights: str | None = None,
+               t_end: float = 1.0):
+    """The ResidualStage of ``--model`` (FILE.py:FACTORY, module:FACTORY, or a toolkit
+    model.pt whose stage is its blocks), with ``weights`` loaded into a factory's model."""
+    from .adapter import ResidualStage, StageSpec, adapt
+
+    if model.endswith(".pt"):
+        from .train import load_model
+
+        if not Path(model).is_file():
+            raise AdapterError(f"--model {model!r}: no such file")
+        net, _ = load_model(model, "cpu")
+        return adapt(net, stage)
+    net = load_factory(model)
+    if weights:
+        load_weights(net, weights)
+    if stage is None:
+        raise AdapterError("--stage is needed with a factory: the dotted path of the residual "
+                           "stage, e.g. layer1")
+    return ResidualStage(net, StageSpec(stage, t_end))
+
+
 def load_weights(model: nn.Module, path: str) -> None:
     """A state dict (or a checkpoint with 'state_dict' / 'model') loaded strictly."""
     p = Path(path)
