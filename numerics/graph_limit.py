@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .errors import NumericsError
-from .graph import NORMALISATIONS, kernel_graph, laplacian
+from .graph import CUTOFF, NORMALISATIONS, kernel_graph, laplacian
 
 DIM = 2
 FD_STEP = 1e-4  # central differences of the analytic candidates: O(1e-8) truncation
@@ -99,6 +99,24 @@ def _fourier_modes(x: np.ndarray, kmax: int = 2) -> np.ndarray:
     return np.array(rows)
 
 
+#: the bandwidths of the two studies: eps = c N^-exponent
+IDENTIFY_C, IDENTIFY_EXPONENT = 0.35, 0.25
+HEAT_FLOW_C = 0.25
+HEAT_FLOW_EXPONENT = 1 / (DIM + 4)
+
+
+def check_sample_sizes(ns: Sequence[int], c: float, exponent: float) -> None:
+    """Refuse, before any work, sample sizes whose bandwidth eps = c n^-exponent gives a kernel
+    support CUTOFF eps of 1/2 or more (it would wrap around the unit torus), naming the
+    smallest size that works."""
+    small = [n for n in ns if CUTOFF * c * n ** (-exponent) >= 0.5]
+    if small:
+        need = math.floor((2 * CUTOFF * c) ** (1 / exponent)) + 1  # the smallest n that fits
+        raise NumericsError(f"sample size(s) {small}: the bandwidth eps = {c} n^-{exponent:.4g} "
+                            f"gives a kernel support {CUTOFF} eps >= 1/2 on the unit torus; "
+                            f"use sample sizes n >= {need}")
+
+
 def laplacian_scale(normalisation: str, n: int, eps: float) -> float:
     """The factor s with -L f / s -> Op f for the Gaussian kernel exp(-|z|^2 / (2 eps^2)): its
     mass (2 pi)^{d/2} eps^d and second moment eps^2 per axis give (eps^2/2) Delta."""
@@ -121,7 +139,7 @@ def _order(ns: Sequence[int], errors: Sequence[Sequence[float]]) -> dict:
 
 
 def identify_limits(ns: Sequence[int] = (1000, 2000, 4000, 8000), *, a: float = 0.8,
-                    c: float = 0.35, exponent: float = 0.25, seed: int = 0,
+                    c: float = IDENTIFY_C, exponent: float = IDENTIFY_EXPONENT, seed: int = 0,
                     expected: dict[str, str] | None = None, margin: float = 1.25) -> dict:
     """Study 1 (module docstring) with eps = c N^{-exponent}. For each normalisation: the
     residual of every candidate at every N, the identified limit (smallest residual at the
@@ -130,6 +148,7 @@ def identify_limits(ns: Sequence[int] = (1000, 2000, 4000, 8000), *, a: float = 
     order > 0), 'contradicts' (another candidate wins by the margin) or 'undecided'."""
     if len(ns) < 4:
         raise NumericsError(f"{len(ns)} sample sizes: a fitted order needs at least 4")
+    check_sample_sizes(ns, c, exponent)
     expected = dict(EXPECTED_LIMIT if expected is None else expected)
     p = torus_density(a)
     f = lambda x: np.sin(2 * np.pi * x[..., 0]) + 0.5 * np.cos(2 * np.pi * x[..., 1])  # noqa: E731
@@ -178,7 +197,7 @@ def identify_limits(ns: Sequence[int] = (1000, 2000, 4000, 8000), *, a: float = 
 
 
 def heat_flow_convergence(ns: Sequence[int] = (500, 1000, 2000, 4000), *, reps: int = 3,
-                          c: float = 0.25, t: float = 0.01, diffusivity: float = 1.0,
+                          c: float = HEAT_FLOW_C, t: float = 0.01, diffusivity: float = 1.0,
                           seed: int = 0) -> dict:
     """Study 2 (module docstring): RMS error of the random-walk graph heat flow against the
     closed-form heat flow d_t u = diffusivity Delta u at time t (diffusivity 1 is the limit;
@@ -189,6 +208,7 @@ def heat_flow_convergence(ns: Sequence[int] = (500, 1000, 2000, 4000), *, reps: 
         raise NumericsError(f"{len(ns)} sample sizes: a fitted order needs at least 4")
     if reps < 1 or not (t > 0):
         raise NumericsError(f"need reps >= 1 and t > 0; got reps = {reps}, t = {t}")
+    check_sample_sizes(ns, c, HEAT_FLOW_EXPONENT)
     modes = ((1.0, (1, 0), np.cos), (0.5, (0, 2), np.sin))  # amplitude, frequency, profile
 
     def u_exact(x, time, kappa):
@@ -199,7 +219,7 @@ def heat_flow_convergence(ns: Sequence[int] = (500, 1000, 2000, 4000), *, reps: 
     rng = np.random.default_rng(seed)
     errors, eps_used = [], []
     for n in ns:
-        eps = c * n ** (-1 / (DIM + 4))
+        eps = c * n ** (-HEAT_FLOW_EXPONENT)
         eps_used.append(eps)
         errs = []
         for _ in range(reps):

@@ -218,3 +218,18 @@ def test_study_outputs_and_claims_negative_controls(small_study, tmp_path):
     worse = compare_to_baseline({0: [0.9, 0.92, 0.88, 0.91], 10: [0.7, 0.71, 0.69, 0.72]},
                                 lower_is_better=False, delta=0.02, label="K")
     assert status(lambda r: r["coin"]["verdicts"].update(moons=worse), 2) == "fails"
+
+
+def test_sample_sizes_too_small_for_the_torus_are_refused_before_any_work(tmp_path, capsys):
+    from numerics.graph_limit import HEAT_FLOW_C, HEAT_FLOW_EXPONENT, check_sample_sizes
+    from validation.cli import main
+
+    check_sample_sizes((200, 400, 800, 1600), HEAT_FLOW_C, HEAT_FLOW_EXPONENT)  # control
+    with pytest.raises(ValueError, match=r"use sample sizes n >= 130"):
+        check_sample_sizes((129, 400, 800, 1600), HEAT_FLOW_C, HEAT_FLOW_EXPONENT)
+    check_sample_sizes((130, 400, 800, 1600), HEAT_FLOW_C, HEAT_FLOW_EXPONENT)  # the bound
+    out = tmp_path / "g"
+    assert main(["graph", "--limit-ns", "5,6,7,8", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "limit_ns (--limit-ns): sample size(s) [5, 6, 7, 8]" in err
+    assert not out.exists() or not any(out.iterdir())

@@ -60,6 +60,14 @@ class GraphStudy:
         if len(self.limit_ns) < 4 or len(self.identify_ns) < 4:
             raise ValueError("limit_ns and identify_ns need at least 4 sample sizes each (a "
                              "fitted order over at least 4 refinements)")
+        from numerics import graph_limit as gl
+
+        for name, c, exponent in (("limit_ns", gl.HEAT_FLOW_C, gl.HEAT_FLOW_EXPONENT),
+                                  ("identify_ns", gl.IDENTIFY_C, gl.IDENTIFY_EXPONENT)):
+            try:  # before any work: the bandwidth of the smallest size must fit the torus
+                gl.check_sample_sizes(getattr(self, name), c, exponent)
+            except ValueError as exc:
+                raise ValueError(f"{name} (--{name.replace('_', '-')}): {exc}") from None
         if not (self.tau > 0 and self.delta > 0 and all(f > 0 for f in self.tau_factors)):
             raise ValueError(f"tau = {self.tau}, delta = {self.delta}, tau factors "
                              f"{self.tau_factors}: all must be > 0")
