@@ -138,3 +138,13 @@ def test_sweep_without_a_baseline_says_why_it_has_no_verdict(tmp_path):
     only = [r for r in doc["jobs"] if r["job"]["sigma"] > 0]
     v = sweep_verdicts(only, doc["config"])
     assert all("sigmas [0.3] need 0" in e["why"] and "verdict" not in e for e in v)
+
+
+def test_a_rademacher_sweep_with_more_points_than_the_split_is_refused(tmp_path):
+    # the same check as `cdverify rademacher --points`, through the study's sweep_check
+    from validation.sweep.run import SweepError, load_config
+
+    text = GOOD.replace('jobs = ["robustness"]', 'jobs = ["rademacher"]')
+    with pytest.raises(SweepError, match="--points 100000: the moons training split has 720"):
+        load_config(_write(tmp_path / "r.toml", text + "[rademacher]\npoints = 100000\n"))
+    assert load_config(_write(tmp_path / "ok.toml", text + "[rademacher]\npoints = 100\n"))

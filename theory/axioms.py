@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .checks import Check, decide_psd, decision_check, is_nonnegative, is_zero, principal_minors
+from .checks import (
+    Check,
+    decide_nonnegative,
+    decide_psd,
+    decision_check,
+    is_nonnegative,
+    is_zero,
+    principal_minors,
+)
 from .errors import TheoryError
 from .generator import Block, GeneratorResult, extract_generator
 from .noise import gaussian
@@ -23,6 +31,7 @@ from .steps import (
     coefficients,
     comparison_conditions,
     equation_text,
+    linear_generator,
     make_jet,
     step_comparison,
     step_constants,
@@ -121,7 +130,7 @@ def psd_certificate(A: sp.Matrix, block: Block | None = None) -> Check:
                                  "coefficients), checked by substitution", "A4",
                                  expected=str(gram.tolist()), computed=str(A.tolist()))
     minors = principal_minors(A)
-    answer = decide_psd(A)
+    answer = decide_psd(A, minors)
     return decision_check(name, answer, f"principal minors {minors}", "A4",
                           expected="every principal minor >= 0", computed=str(minors))
 
@@ -277,9 +286,6 @@ def _note_unused(der: Derivation, why: str = "") -> None:
 def _witness_indefinite(jet: Jet, d: int) -> Step:
     """Without A4: an indefinite A passes every other step and breaks the comparison principle
     (the conditions A4 would derive for it are shown false)."""
-    from .checks import decide_nonnegative
-    from .steps import linear_generator
-
     A = sp.diag(*([1] + [-1] * (d - 1))) if d > 1 else sp.Matrix([[-1]])
     v = sp.Matrix([0] * (d - 1) + [1])
     form = (v.T * A * v)[0]

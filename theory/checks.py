@@ -94,12 +94,14 @@ def principal_minors(A: sp.MatrixBase) -> list[sp.Expr]:
             for k in range(1, d + 1) for idx in itertools.combinations(range(d), k)]
 
 
-def decide_psd(A: sp.MatrixBase) -> bool | None:
+def decide_psd(A: sp.MatrixBase, minors: list[sp.Expr] | None = None) -> bool | None:
     """A symmetric matrix is positive semi-definite iff all its principal minors are >= 0.
-    True / False as shown (a non-symmetric A is False), None when a minor is undecided."""
+    True / False as shown (a non-symmetric A is False), None when a minor is undecided.
+    ``minors``: A's principal minors, when the caller has them already."""
     if not is_zero(A - A.T):
         return False
-    answers = [decide_nonnegative(m) for m in principal_minors(A)]
+    answers = [decide_nonnegative(m) for m in (principal_minors(A) if minors is None
+                                               else minors)]
     if any(a is False for a in answers):
         return False
     return True if all(a is True for a in answers) else None

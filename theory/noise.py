@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from .checks import decide_psd
 from .errors import TheoryError
 
 MAX_MOMENT = 4  # highest moment the generator and its O(h) correction need
@@ -23,8 +24,6 @@ def hankel_violation(moments: tuple) -> str:
     is a moment sequence iff its Hankel matrices H = (m_{i+j}) are positive semi-definite; with
     five moments, H = [[m0, m1, m2], [m1, m2, m3], [m2, m3, m4]] and its principal minors. A
     symbolic moment whose sign sympy cannot decide is not refused.)"""
-    from .checks import decide_psd
-
     m = [sp.sympify(v) for v in moments]
     H = sp.Matrix(3, 3, lambda i, j: m[i + j])
     if all(v.is_number for v in m) and any(v.is_Float for v in m):

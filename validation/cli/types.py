@@ -13,28 +13,25 @@ import os
 from pathlib import Path
 
 
-def count(text: str) -> int:
-    """An integer >= 1 (seeds, epochs, blocks, points, draws, steps)."""
+def _integer(text: str, lowest: int, what: str, below: str) -> int:
+    """An integer >= lowest; ``what`` names a valid value, ``below`` what a smaller one is."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give a count >= 1") \
-            from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is below 1; give a count >= 1")
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give {what}") from None
+    if value < lowest:
+        raise argparse.ArgumentTypeError(f"{value} is {below}; give {what}")
     return value
+
+
+def count(text: str) -> int:
+    """An integer >= 1 (seeds, epochs, blocks, points, draws, steps)."""
+    return _integer(text, 1, "a count >= 1", "below 1")
 
 
 def seed(text: str) -> int:
     """An integer >= 0 (a seed of numpy's and torch's generators)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give a seed >= 0") \
-            from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative; give a seed >= 0")
-    return value
+    return _integer(text, 0, "a seed >= 0", "negative")
 
 
 def agreement_grid(text: str) -> int:

@@ -112,7 +112,7 @@ class ResidualStage:
         got: list[torch.Tensor] = []
 
         def grab(_module, args):
-            got.append(args[0].detach() if not torch.is_grad_enabled() else args[0])
+            got.append(args[0])
             raise _Reached
 
         handle = self.blocks[0].register_forward_pre_hook(grab)
@@ -162,6 +162,11 @@ class ResidualStage:
         """v_l(z) = Delta_l(z) / h."""
         return self.delta(l, z) / self.step
 
+    def drift(self, l: int, z: torch.Tensor, substeps: int = 1) -> torch.Tensor:
+        """One Euler sub-step's drift (h / r) v_l(z) = Delta_l(z) / r (r = 1: the block)."""
+        d = self.delta(l, z)
+        return d if substeps == 1 else d / substeps
+
     def flow(self, z: torch.Tensor, *, sigma: float = 0.0, substeps: int = 1,
              generator: torch.Generator | None = None,
              noise: list[torch.Tensor] | None = None,
@@ -177,10 +182,7 @@ class ResidualStage:
         path, i = [z], 0
         for l in range(self.n_blocks):
             for _ in range(substeps):
-                if substeps == 1:
-                    z = z + self.delta(l, z)
-                else:
-                    z = z + dt * self.velocity(l, z)
+                z = z + self.drift(l, z, substeps)
                 if sigma > 0:
                     xi = noise[i] if noise is not None else torch.randn(
                         z.shape, generator=generator, device=z.device, dtype=z.dtype)

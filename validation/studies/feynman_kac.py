@@ -64,9 +64,8 @@ def coupled_levels(stage: ResidualStage, x: torch.Tensor, *, sigma: float,
                         span = R // r
                         if (j + 1) % span:
                             continue
-                        dt = h / r
-                        drift = stage.delta(l, z[r]) if r == 1 else dt * stage.velocity(l, z[r])
-                        z[r] = z[r] + drift + sigma * math.sqrt(dt) * acc[r] / math.sqrt(span)
+                        z[r] = z[r] + stage.drift(l, z[r], r) \
+                            + sigma * math.sqrt(h / r) * acc[r] / math.sqrt(span)
                         acc[r] = torch.zeros_like(zrep)
             probs = [torch.softmax(stage.head(z[r], xrep), -1).reshape(k, x.shape[0], -1)
                      for r in rs]

@@ -138,10 +138,10 @@ def inspect_stage(stage: ResidualStage, x: torch.Tensor, *, sigma: float = 0.0,
             spec, logn = jacobian_norms(stage, l, pts, generator=gen)
             row |= {"jac_spectral_mean": float(spec.mean()), "jac_spectral_max": float(spec.max()),
                     "log_norm_mean": float(logn.mean()), "log_norm_max": float(logn.max())}
-            if sigma > 0 or passes > 1:
+            if passes >= 2:  # a covariance needs two passes
                 with torch.no_grad():
                     md = measured_diffusion(stage, l, z[: max(jacobian_points, 32)], sigma=sigma,
-                                            passes=max(passes, 2), generator=gen)
+                                            passes=passes, generator=gen)
                 row |= {f"A_{k}": val for k, val in md.items()}
             rows.append(row)
         with torch.no_grad():

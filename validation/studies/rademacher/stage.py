@@ -84,7 +84,9 @@ class RademacherStudy(SigmaSweepStudy):
                        tuple(blocks(result, f"{stage}/")))
 
     def sweep_check(self, job: dict) -> None:
-        job_spec(job)  # the spec validates the table's values (RobustnessSweep, RademacherSweep)
+        from .sweep import check_points
+
+        check_points(job_spec(job))  # the spec validates the table's values, then the points
 
     def sweep_job(self, job: dict, root: Path) -> dict:
         from .sweep import rademacher_row

@@ -161,20 +161,28 @@ def claim_verdict(rows: list[dict], sigmas, delta: float) -> dict:
     return verdict
 
 
+def check_points(spec: RademacherSweep):
+    """The data set of the sweep's settings, after refusing more points than its training
+    split has (before any job: a clamped value would be recorded as the one asked for)."""
+    from validation.nets.data import make_dataset
+    from validation.nets.train import TrainConfig
+
+    data = make_dataset(spec.data, TrainConfig().n, seed=0, noise=TrainConfig().noise)
+    if spec.points > len(data.x_train):
+        raise ValueError(f"--points {spec.points}: the {spec.data} training split has "
+                         f"{len(data.x_train)} points; give at most {len(data.x_train)}")
+    return data
+
+
 def run_sweep(spec: RademacherSweep, out: str | Path, progress: bool = True,
               cache: str | Path | None = None) -> dict:
     """Train (cached) and estimate for every (sigma, seed); returns rows and the verdict."""
-    from validation.nets.data import make_dataset
-    from validation.nets.train import TrainConfig
     from validation.store.workers import map_jobs
 
     from .estimate import linear_class_estimate
 
     sigmas = list(spec.sigmas)
-    d0 = make_dataset(spec.data, TrainConfig().n, seed=0, noise=TrainConfig().noise)
-    if spec.points > len(d0.x_train):  # refused before any job: never record an unused value
-        raise ValueError(f"--points {spec.points}: the {spec.data} training split has "
-                         f"{len(d0.x_train)} points; give at most {len(d0.x_train)}")
+    d0 = check_points(spec)
     jobs = [(spec, s, seed, str(cache or out)) for s in sigmas for seed in range(spec.seeds)]
     rows = map_jobs(rademacher_row, jobs, workers=spec.workers, progress=progress,
                     desc="rademacher sweep")
