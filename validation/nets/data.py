@@ -31,10 +31,17 @@ class Dataset:
     y_test: np.ndarray
     n_classes: int
     seed: int
+    #: the box the inputs live in (attacks clip to it); None: unbounded inputs
+    bounds: tuple[float, float] | None = (0.0, 1.0)
 
     @property
     def dim(self) -> int:
         return self.x_train.shape[1]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """One input's shape (d, C x W or C x H x W)."""
+        return tuple(self.x_train.shape[1:])
 
 
 def _spirals(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

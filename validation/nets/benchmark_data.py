@@ -1,0 +1,211 @@
+r"""Benchmark data sets with shaped inputs, generated or read locally (never downloaded):
+
+- ``mnist1d``: MNIST-1D (Greydanus 2020) from the ``mnist1d`` package's procedural generator
+  with its default arguments: 4,000 training and 1,000 test signals of length 40, 10 classes,
+  inputs of shape 1 x 40 (the generator's own scale, no box). The generator reseeds numpy's
+  global RNG; its state is saved and restored around it, and the arrays are cached
+  (``$CDVERIFY_DATA``, default ``~/.cache/cdverify/data``) keyed by the generator's arguments.
+- ``digits-img``: scikit-learn's 8 x 8 digits as 1 x 8 x 8 images in [0, 1] (pixel / 16), a
+  fixed stratified 75 / 25 split (split seed 0).
+- ``cifar10:ROOT``: CIFAR-10's python batches (``data_batch_1..5``, ``test_batch``, as the
+  official archive unpacks them, in ROOT or ROOT/cifar-10-batches-py), 3 x 32 x 32 in [0, 1].
+- ``image-folder:ROOT``: ROOT/train/CLASS/*.png|jpg and ROOT/test/CLASS/*, torchvision's
+  ImageFolder layout (classes are the sorted folder names), read with Pillow, C x H x W in
+  [0, 1]; every image of a folder must have one size and mode.
+
+The published splits are kept (MNIST-1D's train / test), so anchors are on the same split as
+their publication; the validation split is empty (a fixed schedule, no early stopping).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from .data import DataError, Dataset
+
+BENCHMARK_NAMES = ("mnist1d", "digits-img", "cifar10:ROOT", "image-folder:ROOT")
+
+#: published test accuracies on MNIST-1D (Greydanus 2020, table 1), the anchors of its studies
+MNIST1D_PUBLISHED = {"logistic regression": 0.32, "MLP": 0.68, "CNN": 0.94, "GRU": 0.91}
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm")
+
+
+def data_cache_dir() -> Path:
+    """Where generated arrays are cached: $CDVERIFY_DATA or ~/.cache/cdverify/data."""
+    return Path(os.environ.get("CDVERIFY_DATA", Path.home() / ".cache" / "cdverify" / "data"))
+
+
+def is_benchmark(name: str) -> bool:
+    """Whether ``name`` names a benchmark data set of this module (with or without ROOT)."""
+    return name in ("mnist1d", "digits-img") or name.split(":", 1)[0] in ("cifar10",
+                                                                         "image-folder")
+
+
+def _empty_like(x: np.ndarray) -> np.ndarray:
+    return np.zeros((0,) + x.shape[1:], dtype=x.dtype)
+
+
+def _dataset(name: str, x_tr, y_tr, x_te, y_te, *, bounds, seed: int = 0) -> Dataset:
+    n_classes = int(max(y_tr.max(), y_te.max())) + 1
+    return Dataset(name, x_tr, y_tr, _empty_like(x_tr), np.zeros(0, int), x_te, y_te, n_classes,
+                   seed, bounds=bounds)
+
+
+def mnist1d(*, cache: bool = True) -> Dataset:
+    """MNIST-1D with the package's default arguments (see the module docstring)."""
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError:
+        raise DataError("--data mnist1d needs the mnist1d package: pip install mnist1d "
+                        "(or pip install 'cdverify[bench-data]')") from None
+    args = get_dataset_args()
+    key = hashlib.sha256(json.dumps(vars(args), sort_keys=True, default=str).encode()
+                         ).hexdigest()[:16]
+    path = data_cache_dir() / f"mnist1d-{key}.npz"
+    if cache and path.is_file():
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in ("x", "y", "x_test", "y_test")}
+    else:
+        state = np.random.get_state()  # noqa: NPY002 (make_dataset reseeds the global RNG)
+        try:
+            raw = make_dataset(args)
+        finally:
+            np.random.set_state(state)  # noqa: NPY002
+        arrays = {"x": raw["x"], "y": raw["y"], "x_test": raw["x_test"], "y_test": raw["y_test"]}
+        if cache:
+            from validation.store.io import atomic_write_bytes
+
+            buf = io.BytesIO()
+            np.savez(buf, **arrays)
+            atomic_write_bytes(path, buf.getvalue())
+    f32 = {k: np.asarray(arrays[k], np.float32)[:, None, :] for k in ("x", "x_test")}
+    return _dataset("mnist1d", f32["x"], np.asarray(arrays["y"], int), f32["x_test"],
+                    np.asarray(arrays["y_test"], int), bounds=None)
+
+
+def digits_images(split_seed: int = 0) -> Dataset:
+    """scikit-learn's digits as 1 x 8 x 8 images in [0, 1], stratified 75 / 25 split."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)[:, None]
+    x_tr, x_te, y_tr, y_te = train_test_split(x, d.target.astype(int), test_size=0.25,
+                                              stratify=d.target, random_state=split_seed)
+    return _dataset("digits-img", x_tr, y_tr, x_te, y_te, bounds=(0.0, 1.0))
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """CIFAR-10's batches are pickles: only dicts, lists, bytes and numpy arrays are let in
+    (a pickle from a folder could otherwise run code)."""
+
+    ALLOWED = frozenset({("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray",
+                                                             "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")})
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR-10 batch")
+
+
+def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with path.open("rb") as f:
+            blob = _ArraysOnly(f, encoding="bytes").load()
+        data = np.asarray(blob[b"data"] if b"data" in blob else blob["data"], dtype=np.uint8)
+        labels = np.asarray(blob[b"labels"] if b"labels" in blob else blob["labels"], int)
+    except Exception as exc:
+        raise DataError(f"{path} is not a CIFAR-10 python batch ({type(exc).__name__}: "
+                        f"{str(exc)[:120]}); expected a pickled dict with 'data' (N x 3072 "
+                        "uint8) and 'labels'") from None
+    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+        raise DataError(f"{path}: data of shape {data.shape} with {len(labels)} labels; a "
+                        "CIFAR-10 batch has N x 3072 uint8 and N labels")
+    return data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0, labels
+
+
+def cifar10(root: str) -> Dataset:
+    """CIFAR-10 from its python batches under ``root`` (see the module docstring)."""
+    base = Path(root)
+    if (base / "cifar-10-batches-py").is_dir():
+        base = base / "cifar-10-batches-py"
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    missing = [n for n in names if not (base / n).is_file()]
+    if not base.is_dir() or missing:
+        raise DataError(f"--data cifar10:{root}: {base} lacks {', '.join(missing) or 'itself'}; "
+                        "expected the unpacked python archive (cifar-10-batches-py/ with "
+                        "data_batch_1..5 and test_batch)")
+    parts = [_cifar_batch(base / n) for n in names]
+    x_tr = np.concatenate([p[0] for p in parts[:5]])
+    y_tr = np.concatenate([p[1] for p in parts[:5]])
+    return _dataset("cifar10", x_tr, y_tr, parts[5][0], parts[5][1], bounds=(0.0, 1.0))
+
+
+def _read_split(folder: Path, classes: list[str] | None):
+    from PIL import Image
+
+    found = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    if not found:
+        raise DataError(f"{folder} has no class folders; expected {folder}/CLASS/IMAGE.png")
+    if classes is not None and found != classes:
+        raise DataError(f"{folder} has classes {found}, the train folder {classes}; both splits "
+                        "need the same class folders")
+    xs, ys = [], []
+    for c, name in enumerate(found):
+        files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DataError(f"{folder / name} has no images ({', '.join(IMAGE_SUFFIXES)})")
+        for p in files:
+            try:
+                with Image.open(p) as im:
+                    im.load()
+                    mode = "L" if im.mode in ("L", "1", "I", "I;16") else "RGB"
+                    arr = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
+            except Exception as exc:
+                raise DataError(f"{p} is not a readable image ({type(exc).__name__})") from None
+            arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+            if xs and arr.shape != xs[0].shape:
+                raise DataError(f"{p} is {arr.shape[1]} x {arr.shape[2]} ({mode}), the first "
+                                f"image {xs[0].shape[1]} x {xs[0].shape[2]}; resize the folder to "
+                                "one size and mode")
+            xs.append(arr)
+            ys.append(c)
+    return np.stack(xs), np.asarray(ys, int), found
+
+
+def image_folder(root: str) -> Dataset:
+    """ROOT/train/CLASS/* and ROOT/test/CLASS/* (see the module docstring)."""
+    base = Path(root)
+    for split in ("train", "test"):
+        if not (base / split).is_dir():
+            raise DataError(f"--data image-folder:{root}: no {base / split}/; expected "
+                            f"{base}/train/CLASS/IMAGE and {base}/test/CLASS/IMAGE")
+    x_tr, y_tr, classes = _read_split(base / "train", None)
+    x_te, y_te, _ = _read_split(base / "test", classes)
+    if x_te.shape[1:] != x_tr.shape[1:]:
+        raise DataError(f"test images are {x_te.shape[1:]}, training images {x_tr.shape[1:]}")
+    return _dataset(f"image-folder:{base.name}", x_tr, y_tr, x_te, y_te, bounds=(0.0, 1.0))
+
+
+def load_benchmark(name: str) -> Dataset:
+    """The benchmark data set ``name`` (one of BENCHMARK_NAMES, ROOT a local folder)."""
+    kind, _, root = name.partition(":")
+    if kind == "mnist1d" and not root:
+        return mnist1d()
+    if kind == "digits-img" and not root:
+        return digits_images()
+    if kind in ("cifar10", "image-folder"):
+        if not root:
+            raise DataError(f"--data {name}: give the folder, {kind}:ROOT")
+        return cifar10(root) if kind == "cifar10" else image_folder(root)
+    raise DataError(f"unknown data set {name!r}; valid: {', '.join(BENCHMARK_NAMES)}")

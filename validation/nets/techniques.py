@@ -1,0 +1,177 @@
+r"""Network techniques as perturbations of a residual stage, each with the catalogue entry
+(theory/catalogue.py) whose generator it has, applied by forward hooks on the stage's blocks:
+
+| technique | block l: z -> | catalogue | generator |
+|---|---|---|---|
+| ``plain`` | z + Delta_l | plain | (v, 0) |
+| ``paper`` | z + Delta_l + sigma sqrt(h) xi | gaussian (S = sigma I) | (v, sigma^2 / 2 I) |
+| ``enresnet`` | z + Delta_l + c std(z + Delta_l) xi | unscaled-noise | none: c^2 std^2 / (2h) |
+| ``dropout`` | z + m Delta_l / (1 - p), m ~ Bernoulli(1 - p) | dropout | (v, 0) + O(h) |
+
+xi ~ N(0, I) per feature; std(.) is each sample's standard deviation over its features
+(EnResNet, Wang et al. 2019, scale their noise by the output's spread and not by sqrt(h), so its
+variance per block does not shrink with h and the flow has no diffusion limit). The paper's
+noise and EnResNet's are kept at test time and the deployed predictor averages the softmax over
+passes; dropout is switched off at test time (its usual deployment), so its predictor is
+deterministic. Every draw comes from an explicit generator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from .adapter import AdapterError, ResidualStage
+
+Perturb = Callable[[torch.Tensor, torch.Tensor, float, float, torch.Generator | None],
+                   torch.Tensor]
+
+
+@dataclass(frozen=True)
+class NetTechnique:
+    """One technique: how a block's output is perturbed and what its generator is."""
+
+    name: str
+    catalogue: str  # theory.catalogue.TECHNIQUES entry with this block's generator
+    parameter: str  # the name of its strength (sigma, c, p)
+    default: float  # the strength used when none is given
+    kept_at_test: bool  # the deployed predictor keeps the randomness (and averages passes)
+    description: str
+    perturb: Perturb  # (z_in, z_out, h, strength, generator) -> perturbed z_out
+
+    def generator_text(self, strength: float) -> str:
+        """The technique's catalogue generator at this strength, in words."""
+        if self.name == "paper":
+            return f"v, A = sigma^2/2 I = {strength ** 2 / 2:.4g} I (catalogue: gaussian)"
+        if self.name == "enresnet":
+            return "no limit: noise variance per block does not scale with h (catalogue: " \
+                   "unscaled-noise, diverges like c^2 std^2 / (2h))"
+        if self.name == "dropout":
+            return "v, A = 0; an O(h) term h p/(2(1-p)) diag(v_i^2) (catalogue: dropout)"
+        return "v, A = 0 (catalogue: plain)"
+
+
+def _normal(like: torch.Tensor, generator) -> torch.Tensor:
+    return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
+def _plain(z, out, h, s, g):
+    return out
+
+
+def _paper(z, out, h, s, g):
+    return out + s * math.sqrt(h) * _normal(out, g)
+
+
+def _enresnet(z, out, h, s, g):
+    spread = out.flatten(1).std(1).reshape((-1,) + (1,) * (out.dim() - 1))
+    return out + s * spread * _normal(out, g)
+
+
+def _dropout(z, out, h, s, g):
+    keep = torch.bernoulli(torch.full_like(out, 1.0 - s), generator=g)
+    return z + keep * (out - z) / (1.0 - s)
+
+
+TECHNIQUES: dict[str, NetTechnique] = {t.name: t for t in [
+    NetTechnique("plain", "plain", "sigma", 0.0, False, "z + Delta (no randomness)", _plain),
+    NetTechnique("paper", "gaussian", "sigma", 0.1, True,
+                 "the paper's method: z + Delta + sigma sqrt(h) xi", _paper),
+    NetTechnique("enresnet", "unscaled-noise", "c", 0.1, True,
+                 "EnResNet-style: z + Delta + c std(out) xi (no sqrt(h))", _enresnet),
+    NetTechnique("dropout", "dropout", "p", 0.1, False,
+                 "dropout on the residual branch: z + m Delta / (1 - p)", _dropout),
+]}
+
+
+def technique(name: str) -> NetTechnique:
+    """Look up a technique; an unknown name lists the valid ones."""
+    try:
+        return TECHNIQUES[name]
+    except KeyError:
+        raise AdapterError(f"unknown technique {name!r}; valid: {', '.join(TECHNIQUES)}"
+                           ) from None
+
+
+def check_strength(name: str, strength: float) -> None:
+    """Refuse a strength the technique cannot take (one line)."""
+    t = technique(name)
+    if not (math.isfinite(strength) and strength >= 0):
+        raise AdapterError(f"{name}: {t.parameter} = {strength}; must be a finite number >= 0")
+    if name == "dropout" and strength >= 1:
+        raise AdapterError(f"dropout: p = {strength}; the drop probability must be < 1")
+    if name == "plain" and strength != 0:
+        raise AdapterError(f"plain: strength {strength}; the plain network has none (use 0)")
+
+
+@contextmanager
+def injected(stage: ResidualStage, name: str, strength: float,
+             generator: torch.Generator | None) -> Iterator[None]:
+    """While active, every block of ``stage`` is perturbed by technique ``name``: the model's
+    own forward then computes the technique's network in one pass."""
+    t = technique(name)
+    check_strength(name, strength)
+    if stage.spec.reading != "block":
+        raise AdapterError(f"technique {name}: the stage is read by branch (its blocks output "
+                           "h-scaled branches, not z + Delta); inject on a stage read by block")
+    if t.name == "plain" or strength == 0:
+        yield
+        return
+    h = stage.step
+
+    def hook(_module, args, out):
+        return t.perturb(args[0], out, h, strength, generator)
+
+    handles = [b.register_forward_hook(hook) for b in stage.blocks]
+    try:
+        yield
+    finally:
+        for hd in handles:
+            hd.remove()
+
+
+def deployed(name: str, strength: float) -> bool:
+    """Whether the deployed predictor of this technique is random (averaged over passes)."""
+    return technique(name).kept_at_test and strength > 0
+
+
+class ExpectedPredictor(torch.nn.Module):
+    r"""x -> log of the softmax averaged over ``passes`` common noise draws of the deployed
+    network: p(x) = (1/K) sum_k softmax(F(x; xi_k)). The generator is reseeded with ``seed`` at
+    every call, so for a batch of a given size the draws are the same each call: p is a
+    deterministic, differentiable function of x (what an attack and a gradient see). A technique
+    whose predictor is deterministic takes one pass."""
+
+    def __init__(self, stage: ResidualStage, name: str, strength: float, *, passes: int = 16,
+                 seed: int = 0, chunk: int = 4096):
+        super().__init__()
+        if passes < 1:
+            raise AdapterError(f"passes = {passes}; must be >= 1")
+        self.stage, self.name, self.strength = stage, name, strength
+        self.passes = passes if deployed(name, strength) else 1
+        self.seed, self.chunk = seed, chunk
+        self.model = stage.model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.model.eval()
+        if self.passes == 1:
+            return torch.log_softmax(self.model(x), -1)
+        g = torch.Generator(device=x.device).manual_seed(self.seed)
+        n = x.shape[0]
+        rep = x.repeat((self.passes,) + (1,) * (x.dim() - 1))
+        with injected(self.stage, self.name, self.strength, g):
+            outs = [torch.softmax(self.model(part), -1) for part in rep.split(self.chunk)]
+        p = torch.cat(outs).reshape(self.passes, n, -1).mean(0)
+        return torch.log(p.clamp_min(1e-30))
+
+
+def predict_proba(stage: ResidualStage, x: torch.Tensor, name: str, strength: float, *,
+                  passes: int = 16, seed: int = 0, batch: int = 1000) -> torch.Tensor:
+    """The deployed predictor's class probabilities at x (no gradient), in batches."""
+    f = ExpectedPredictor(stage, name, strength, passes=passes, seed=seed)
+    with torch.no_grad():
+        return torch.cat([f(part).exp() for part in x.split(batch)])
