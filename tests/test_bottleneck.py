@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from validation.nets.models import DiffusionResNet
-from validation.studies.robustness.attacks import project
+from validation.studies.attacks import project
 from validation.studies.robustness.bottleneck import BottleneckError, FeatureHead, feature_box
 from validation.studies.robustness.search import ExpectedPredictor, box_search
 

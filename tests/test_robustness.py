@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from validation.studies.robustness.attacks import AttackError, fgsm, pgd, random_search
+from validation.studies.attacks import AttackError, fgsm, pgd, random_search
 from validation.studies.robustness.certify import certify_smoothed, clopper_pearson_lower
 from validation.studies.robustness.search import exhaustive, min_exhaustive_eps
 from validation.studies.robustness.study import StudyConfig, robustness_study

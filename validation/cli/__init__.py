@@ -37,6 +37,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                "the whole verification: every claim with its evidence, one HTML report"),
     "inspect": ("validation.cli.inspect",
                 "read any torch residual network's stage as a flow and describe it on data"),
+    "check": ("validation.cli.check",
+              "the paper's claims on conv ResNets (MNIST-1D, digit images, CIFAR-10) or yours"),
     "sweep": ("validation.cli.sweep",
               "grid of agreement/robustness/rademacher jobs, local or on a Dask cluster"),
 }

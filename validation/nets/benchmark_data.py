@@ -65,7 +65,7 @@ def mnist1d(*, cache: bool = True) -> Dataset:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError:
         raise DataError("--data mnist1d needs the mnist1d package: pip install mnist1d "
-                        "(or pip install 'cdverify[bench-data]')") from None
+                        "(a dependency of cdverify: reinstall it)") from None
     args = get_dataset_args()
     key = hashlib.sha256(json.dumps(vars(args), sort_keys=True, default=str).encode()
                          ).hexdigest()[:16]

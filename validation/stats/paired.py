@@ -86,7 +86,8 @@ def holm(p_values: Sequence[float]) -> list[float]:
 def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[float]], *,
                         lower_is_better: bool, delta: float, relative: bool = False,
                         alpha: float = ALPHA, label: str = "sigma",
-                        slack: Mapping[float, float] | None = None) -> dict:
+                        slack: Mapping[float, float] | None = None,
+                        baseline: float | str = 0.0) -> dict:
     """Paired verdict of "sigma > 0 improves on sigma = 0" (see the module docstring).
 
     ``by_sigma[s]`` maps seed -> value (a sequence means seeds 0, 1, ...); pairs are formed
@@ -97,22 +98,27 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
     because the estimates themselves are inexact (an optimisation gap): a setting counts as
     better or worse only if its effect exceeds the slack, and as no gain >= delta (or
     equivalent) only if its 90% interval clears delta by the slack.
+    ``baseline``: the key of the setting the others are compared with (sigma = 0 by default;
+    a name such as "plain" when the settings are techniques, kept in their given order).
     """
-    if 0.0 not in by_sigma:
-        raise ValueError(f"the sweep needs {label} = 0 as the baseline")
+    if baseline not in by_sigma:
+        raise ValueError(f"the sweep needs {label} = {baseline} as the baseline")
     if not (delta > 0 and math.isfinite(delta)):
         raise ValueError(f"delta = {delta}: the smallest effect of interest must be > 0")
     from scipy.stats import t as student
 
     # 12 significant decimals: values equal up to summation order become exactly equal
-    base = {k: round(v, 12) for k, v in _by_seed(by_sigma[0.0]).items()}
+    base = {k: round(v, 12) for k, v in _by_seed(by_sigma[baseline]).items()}
     base_mean = float(np.mean(list(base.values())))
     delta_abs = delta * abs(base_mean) if relative else delta
     sign = -1.0 if lower_is_better else 1.0
-    others = sorted(k for k in by_sigma if k > 0)
+    others = [k for k in by_sigma if k != baseline]
+    numeric = all(isinstance(k, int | float) for k in others)
+    if numeric:
+        others.sort()
     level = alpha / max(len(others), 1)  # Holm's first (most stringent) step: sizes the study
     rows = []
-    for s in others:
+    for i, s in enumerate(others):
         vals = {k: round(v, 12) for k, v in _by_seed(by_sigma[s]).items()}
         seeds = sorted(set(vals) & set(base))
         d = sign * np.array([vals[k] - base[k] for k in seeds])
@@ -124,7 +130,7 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
                "sd": float(d.std(ddof=1)) if n > 1 else float("nan"), "note": ""}
         row["difference"] = row["mean"] - row["baseline"]
         row["slack"] = float((slack or {}).get(s, 0.0))
-        row["p_permutation"] = sign_flip_p(d, seed=round(s * 1e6))
+        row["p_permutation"] = sign_flip_p(d, seed=round(s * 1e6) if numeric else 1000 + i)
         scale = max(1.0, abs(row["mean"]), abs(row["baseline"]))
         if n < 2:
             row.update(p_value=float("nan"), ci95=[float("nan")] * 2,
@@ -222,7 +228,8 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
             f"{label} {r[label]} (p {p_value(r['p_value'])} vs {p_value(r['p_permutation'])})"
             for r in split)
     return {"verdict": verdict, "rows": rows, "summary": summary, "delta": delta_abs,
-            "delta_rule": (f"{delta:g} x the {label} = 0 mean" if relative else f"{delta:g}"),
+            "delta_rule": (f"{delta:g} x the {label} = {baseline} mean" if relative
+                           else f"{delta:g}"),
             "label": label,
             "seeds_needed": max((r["seeds_needed"] for r in rows
                                  if r["seeds_needed"] is not None), default=None),

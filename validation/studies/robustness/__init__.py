@@ -1,9 +1,19 @@
-"""Robustness of the deployed predictor: attacks (attacks), grid searches that bound robust
+"""Robustness of the deployed predictor: grid searches that bound robust
 accuracy from below or find the ground truth (search; the feature bottleneck of digits in
 bottleneck), certificates (certify), the per-model study (study) and the sigma sweep with its
 verdict (sweep)."""
 
-from .attacks import NORMS, AttackError, eot_loss, fgsm, mean_probs, pgd, project, random_search
+from validation.studies.attacks import (
+           NORMS,
+           AttackError,
+           eot_loss,
+           fgsm,
+           mean_probs,
+           pgd,
+           project,
+           random_search,
+)
+
 from .certify import Certificate, certify_smoothed, clopper_pearson_lower, heat_certified
 from .search import ExpectedPredictor, box_search, exhaustive, exhaustive_expected, grid_search
 from .stage import RobustnessStudy

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .attacks import AttackError, Logits, mean_probs
+from validation.studies.attacks import AttackError, Logits, mean_probs
 
 
 def clopper_pearson_lower(k: int, n: int, alpha: float) -> float:

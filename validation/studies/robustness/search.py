@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .attacks import AttackError, _check_norm
+from validation.studies.attacks import AttackError, _check_norm
 
 
 def ball_grid(eps: float, norm: str, d: int, per_axis: int) -> np.ndarray:

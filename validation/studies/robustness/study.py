@@ -20,7 +20,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .attacks import Logits, fgsm, margin_loss, mean_probs, pgd, random_search, square_search
+from validation.studies.attacks import (
+    Logits,
+    fgsm,
+    margin_loss,
+    mean_probs,
+    pgd,
+    random_search,
+    square_search,
+)
+
 from .certify import autograd_lipschitz, certify_smoothed, heat_certified
 from .search import ExpectedPredictor, box_search, exhaustive, exhaustive_expected
 

@@ -32,27 +32,35 @@ def _check_norm(norm: str) -> None:
         raise AttackError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
 
 
-def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
-    """Back onto the eps-ball around x, then into the box [0, 1]^d."""
+Bounds = tuple[float, float] | None  # the input box; None: unbounded inputs
+
+
+def _point_norm(d: torch.Tensor) -> torch.Tensor:
+    """Each point's l2 norm over all its coordinates, shaped to broadcast against d."""
+    return d.flatten(1).norm(dim=1).reshape((-1,) + (1,) * (d.dim() - 1))
+
+
+def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str,
+            bounds: Bounds = (0.0, 1.0)) -> torch.Tensor:
+    """Back onto the eps-ball around x (per point, inputs of any shape), then into the box."""
     d = x_adv - x
     if norm == "linf":
         d = d.clamp(-eps, eps)
     else:
-        n = d.norm(dim=1, keepdim=True).clamp_min(1e-300)
-        d = d * torch.clamp(eps / n, max=1.0)
-    return (x + d).clamp(0.0, 1.0)
+        d = d * torch.clamp(eps / _point_norm(d).clamp_min(1e-300), max=1.0)
+    return x + d if bounds is None else (x + d).clamp(*bounds)
 
 
 def _ascent_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
     if norm == "linf":
         return grad.sign()
-    return grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-300)
+    return grad / _point_norm(grad).clamp_min(1e-300)
 
 
 def mean_probs(model: Logits, x: torch.Tensor, draws: int, generator: torch.Generator | None
                ) -> torch.Tensor:
     """Softmax averaged over ``draws`` noisy passes (draws fresh from the generator)."""
-    rep = x.repeat(draws, 1)
+    rep = x.repeat((draws,) + (1,) * (x.dim() - 1))
     p = torch.softmax(model(rep, generator=generator), -1)
     return p.reshape(draws, x.shape[0], -1).mean(0)
 
@@ -67,9 +75,11 @@ def eot_loss(model: Logits, x: torch.Tensor, y: torch.Tensor, draws: int,
 
 def pgd(model: Logits, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm: str = "linf",
         steps: int = 20, step_size: float | None = None, restarts: int = 1, eot: int = 1,
-        generator: torch.Generator | None = None, loss_fn=None) -> torch.Tensor:
+        generator: torch.Generator | None = None, loss_fn=None,
+        bounds: Bounds = (0.0, 1.0)) -> torch.Tensor:
     """PGD (eot = 1: one noisy pass per gradient; eot > 1: EOT-PGD), random restarts; returns
-    for each point the restart's end point with the highest loss."""
+    for each point the restart's end point with the highest loss. Inputs of any shape; every
+    iterate stays in ``bounds``."""
     _check_norm(norm)
     if eps == 0:
         return x.clone()
@@ -82,7 +92,7 @@ def pgd(model: Logits, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm: st
             xa = x.clone()
         else:  # uniform start in the box around x (seeded)
             noise = torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1
-            xa = project(x + eps * noise, x, eps, norm)
+            xa = project(x + eps * noise, x, eps, norm, bounds)
         for _ in range(steps):
             xa = xa.detach().requires_grad_(True)
             per = loss_fn(xa)
@@ -92,7 +102,8 @@ def pgd(model: Logits, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm: st
             better = per.detach() > best_loss
             best[better] = xa.detach()[better]
             best_loss = torch.maximum(best_loss, per.detach())
-            xa = project(xa.detach() + step_size * _ascent_direction(g, norm), x, eps, norm)
+            xa = project(xa.detach() + step_size * _ascent_direction(g, norm), x, eps, norm,
+                         bounds)
         with torch.no_grad():
             per = loss_fn(xa)
         better = per > best_loss
@@ -158,27 +169,36 @@ def margin_loss(model, y: torch.Tensor, n_points: int, draws: int, seed: int):
 
 def square_search(margin: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
                   eps: float, *, iters: int = 100, fraction: float = 0.1,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None,
+                  bounds: Bounds = (0.0, 1.0)) -> torch.Tensor:
     """A gradient-free score-based linf attack in the manner of Square (Andriushchenko et al.
     2020) for flat inputs: start at a random vertex of the eps-cube, then ``iters`` times
     resample the signs of a random block of coordinates (a ``fraction`` of them, shrinking over
     the run) and keep the change where it lowers the point's ``margin``. Needs no gradient, so
-    a saturated or masked gradient does not stop it."""
+    a saturated or masked gradient does not stop it. Inputs of any shape (coordinates taken
+    flat, ``margin`` called on the original shape); every candidate stays in ``bounds``."""
     if eps == 0:
         return x.clone()
+    shape = x.shape
+    x = x.reshape(shape[0], -1)
     n, d = x.shape
+    lo, hi = bounds if bounds is not None else (-math.inf, math.inf)
+
+    def score_of(xf: torch.Tensor) -> torch.Tensor:
+        return margin(xf.reshape(shape))
+
     sign = torch.randint(0, 2, (n, d), generator=generator).to(x.dtype) * 2 - 1
-    best = (x + eps * sign).clamp(0, 1)
+    best = (x + eps * sign).clamp(lo, hi)
     with torch.no_grad():
-        score = margin(best)
+        score = score_of(best)
         for i in range(iters):
             k = max(1, round(d * fraction * (1 - i / iters)))
             cols = torch.rand((n, d), generator=generator).argsort(1)[:, :k]
             flip = torch.randint(0, 2, (n, k), generator=generator).to(x.dtype) * 2 - 1
             cand = best.clone()
-            cand.scatter_(1, cols, (x.gather(1, cols) + eps * flip).clamp(0, 1))
-            s = margin(cand)
+            cand.scatter_(1, cols, (x.gather(1, cols) + eps * flip).clamp(lo, hi))
+            s = score_of(cand)
             better = s < score
             best[better] = cand[better]
             score = torch.where(better, s, score)
-    return best
+    return best.reshape(shape)

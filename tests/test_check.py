@@ -1,0 +1,373 @@
+"""cdverify check (issue 26): benchmark data, conv ResNets, techniques, the training loop, the
+anchors and the paired verdicts; each check with a control that makes it fail."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from torch import nn
+
+from validation.cli import main
+from validation.nets.adapter import AdapterError, ResidualStage, StageSpec
+from validation.nets.benchmark_data import cifar10, digits_images, image_folder, load_benchmark
+from validation.nets.convnets import build_network, conv_stage
+from validation.nets.data import DataError
+from validation.nets.fit import FitConfig, fit
+from validation.nets.techniques import TECHNIQUES, ExpectedPredictor, injected
+from validation.stats.paired import compare_to_baseline
+from validation.studies.check import (
+    CheckConfig,
+    Setting,
+    anchors,
+    measure,
+    parse_techniques,
+    verdicts,
+)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return digits_images()
+
+
+def _block_noise(name: str, strength: float, blocks: int, digits, n: int = 64):
+    """The perturbation technique ``name`` adds to block 0's output, and that output."""
+    model = build_network("resnet2d", digits, blocks=blocks, width=4, seed=0).eval()
+    stage = conv_stage(model)
+    z = stage.features(torch.as_tensor(digits.x_test[:n]))
+    with torch.no_grad():
+        clean = stage.blocks[0](z)
+        with injected(stage, name, strength, torch.Generator().manual_seed(1)):
+            noisy = stage.blocks[0](z)
+    return (noisy - clean).flatten(), clean, stage.step
+
+
+def _variance_consistent(x: torch.Tensor, var: float) -> bool:
+    """Two-sided chi-square test at 1e-4 of Var(x) = var (mean-zero normal draws)."""
+    n = x.numel()
+    q = float((x.double() ** 2).sum()) / var
+    return stats.chi2.ppf(1e-4 / 2, n) < q < stats.chi2.ppf(1 - 1e-4 / 2, n)
+
+
+@pytest.mark.parametrize("blocks", [2, 8])
+def test_paper_noise_has_variance_sigma2_h(digits, blocks):
+    sigma = 0.3
+    d, _, h = _block_noise("paper", sigma, blocks, digits)
+    assert h == pytest.approx(1 / blocks)
+    assert _variance_consistent(d, sigma**2 * h)
+    # control: the same draws read without the sqrt(h) (a wrong scaling) are refused
+    assert not _variance_consistent(d, sigma**2)
+    assert not _variance_consistent(d, sigma**2 * h * 1.1)
+
+
+def test_enresnet_noise_is_not_sqrt_h_scaled(digits):
+    c = 0.2
+    ratios = []
+    for blocks in (2, 16):
+        d, clean, _ = _block_noise("enresnet", c, blocks, digits)
+        spread = clean.flatten(1).std(1)
+        per = d.reshape(len(spread), -1) / spread[:, None]
+        assert _variance_consistent(per.flatten(), c**2)
+        ratios.append(float(per.var()))
+    # variance per block independent of h (the paper's would fall 8-fold from L = 2 to 16)
+    assert ratios[1] / ratios[0] == pytest.approx(1.0, rel=0.1)
+    assert TECHNIQUES["enresnet"].catalogue == "unscaled-noise"
+    assert TECHNIQUES["paper"].catalogue == "gaussian"
+
+
+def test_dropout_keeps_the_mean_and_drops_at_rate_p(digits):
+    model = build_network("resnet2d", digits, blocks=4, width=4, seed=0).eval()
+    stage = conv_stage(model)
+    z = stage.features(torch.as_tensor(digits.x_test[:128]))
+    with torch.no_grad():
+        delta = stage.blocks[0](z) - z
+        with injected(stage, "dropout", 0.25, torch.Generator().manual_seed(3)):
+            out = stage.blocks[0](z) - z
+    kept = (out.abs() > 0) & (delta.abs() > 0)
+    share = float(kept.sum() / (delta.abs() > 0).sum())
+    assert share == pytest.approx(0.75, abs=0.01)
+    assert torch.allclose(out[kept], delta[kept] / 0.75, rtol=1e-5, atol=1e-7)
+
+
+def test_hook_injection_equals_the_adapter_flow(digits):
+    """The hook route (training, deployment) and the adapter's Euler-Maruyama flow (Feynman-Kac)
+    compute the same network for the same draws."""
+    model = build_network("resnet2d", digits, blocks=3, width=4, seed=0).eval()
+    stage = conv_stage(model)
+    x = torch.as_tensor(digits.x_test[:5])
+    with torch.no_grad():
+        with injected(stage, "paper", 0.2, torch.Generator().manual_seed(7)):
+            a = model(x)
+        b = stage.logits(x, sigma=0.2, generator=torch.Generator().manual_seed(7))
+        c = stage.logits(x, sigma=0.2, generator=torch.Generator().manual_seed(8))
+    assert torch.allclose(a, b, atol=1e-6)
+    assert not torch.allclose(a, c, atol=1e-3)
+
+
+def test_expected_predictor_is_deterministic_and_averages(digits):
+    model = build_network("resnet2d", digits, blocks=2, width=4, seed=0).eval()
+    stage = conv_stage(model)
+    x = torch.as_tensor(digits.x_test[:6])
+    f = ExpectedPredictor(stage, "paper", 1.0, passes=4, seed=0)
+    with torch.no_grad():
+        assert torch.equal(f(x), f(x))
+        assert not torch.equal(f(x), ExpectedPredictor(stage, "paper", 1.0, passes=4,
+                                                       seed=1)(x))
+    assert ExpectedPredictor(stage, "dropout", 0.3, passes=4).passes == 1  # off at test time
+
+
+def test_fit_is_deterministic_and_resumes_bit_identical(digits, tmp_path, monkeypatch):
+    cfg = FitConfig(technique="paper", strength=0.3, epochs=2, seed=4)
+    x, y = digits.x_train[:256], digits.y_train[:256]
+
+    def trained(**kw):
+        stage = conv_stage(build_network("resnet2d", digits, blocks=2, width=4, seed=4))
+        fit(stage, x, y, cfg, progress=False, **kw)
+        return stage.model.state_dict()
+
+    a, b = trained(), trained()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    other = conv_stage(build_network("resnet2d", digits, blocks=2, width=4, seed=4))
+    fit(other, x, y, FitConfig(technique="paper", strength=0.3, epochs=2, seed=5),
+        progress=False)
+    assert not all(torch.equal(a[k], other.model.state_dict()[k]) for k in a)
+
+    # interrupted after the first epoch's checkpoint, then resumed
+    import validation.nets.fit as fit_module
+
+    real = fit_module.atomic_write_bytes
+
+    def write_then_stop(path, data):
+        real(path, data)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fit_module, "atomic_write_bytes", write_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        trained(checkpoint=tmp_path / "ck.pt")
+    monkeypatch.setattr(fit_module, "atomic_write_bytes", real)
+    assert torch.load(tmp_path / "ck.pt", weights_only=False)["epoch"] == 1
+    c = trained(checkpoint=tmp_path / "ck.pt")
+    assert all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_fit_refuses_bad_configs():
+    with pytest.raises(AdapterError, match=r"p = 1\.0"):
+        FitConfig(technique="dropout", strength=1.0)
+    with pytest.raises(AdapterError, match="augment"):
+        FitConfig(augment="mixup")
+    with pytest.raises(AdapterError, match="unknown technique 'noise'"):
+        FitConfig(technique="noise")
+
+
+def test_mnist1d_restores_the_global_rng_and_caches(tmp_path, monkeypatch):
+    pytest.importorskip("mnist1d")
+    import mnist1d.data
+
+    monkeypatch.setenv("CDVERIFY_DATA", str(tmp_path))
+    np.random.seed(123)  # noqa: NPY002 (the global RNG is what is tested)
+    before = np.random.get_state()[1].copy()  # noqa: NPY002
+    d = load_benchmark("mnist1d")
+    assert np.array_equal(np.random.get_state()[1], before)  # noqa: NPY002
+    assert d.x_train.shape == (4000, 1, 40) and d.x_test.shape == (1000, 1, 40)
+    assert d.n_classes == 10 and d.bounds is None
+    # the second call reads the cache: the generator is not called again
+    monkeypatch.setattr(mnist1d.data, "make_dataset", lambda *a: pytest.fail("regenerated"))
+    again = load_benchmark("mnist1d")
+    assert np.array_equal(again.x_test, d.x_test)
+
+
+def _write_cifar(root, n=4, test_n=3, *, bad=None):
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        m = test_n if name == "test_batch" else n
+        blob = {b"data": rng.integers(0, 256, (m, 3072), dtype=np.uint8),
+                b"labels": [int(v) for v in rng.integers(0, 10, m)]}
+        if bad == name:
+            blob[b"data"] = blob[b"data"][:, :100]
+        with (folder / name).open("wb") as f:
+            pickle.dump(blob, f, protocol=2)
+    return folder
+
+
+def test_cifar10_reader_on_a_folder_in_the_real_format(tmp_path):
+    folder = _write_cifar(tmp_path)
+    d = cifar10(str(tmp_path))
+    assert d.x_train.shape == (20, 3, 32, 32) and d.x_test.shape == (3, 3, 32, 32)
+    with (folder / "data_batch_1").open("rb") as f:
+        raw = pickle.load(f)
+    # channel-major rows, as the archive stores them
+    assert np.allclose(d.x_train[0, 1, 0, :4], raw[b"data"][0, 1024:1028] / 255.0)
+    assert d.y_train[:4].tolist() == raw[b"labels"]
+
+
+def test_cifar10_reader_refuses_missing_and_malformed(tmp_path):
+    with pytest.raises(DataError, match="lacks data_batch_1"):
+        cifar10(str(tmp_path))
+    _write_cifar(tmp_path / "a", bad="data_batch_3")
+    with pytest.raises(DataError, match="data_batch_3: data of shape"):
+        cifar10(str(tmp_path / "a"))
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    folder = _write_cifar(tmp_path / "b")
+    with (folder / "test_batch").open("wb") as f:
+        pickle.dump({b"data": Evil()}, f)
+    with pytest.raises(DataError, match="not allowed"):
+        cifar10(str(tmp_path / "b"))
+
+
+def test_image_folder_reader(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 3), ("test", 2)):
+        for c in ("cat", "dog"):
+            (tmp_path / split / c).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)).save(
+                    tmp_path / split / c / f"{i}.png")
+    d = image_folder(str(tmp_path))
+    assert d.x_train.shape == (6, 3, 6, 5) and d.y_train.tolist() == [0, 0, 0, 1, 1, 1]
+    Image.fromarray(np.zeros((7, 5, 3), np.uint8)).save(tmp_path / "test" / "dog" / "9.png")
+    with pytest.raises(DataError, match=r"9\.png is 7 x 5"):
+        image_folder(str(tmp_path))
+    with pytest.raises(DataError, match=r"no .*train"):
+        image_folder(str(tmp_path / "test"))
+
+
+def test_compare_to_baseline_with_named_settings_matches_numeric_keys():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.9, 0.01, 8)
+    a, b = base + rng.normal(0.02, 0.005, 8), base + rng.normal(0.0, 0.005, 8)
+    num = compare_to_baseline({0.0: base, 0.1: a, 0.3: b}, lower_is_better=False, delta=0.01)
+    named = compare_to_baseline({"plain": base, "x": a, "y": b}, lower_is_better=False,
+                                delta=0.01, baseline="plain", label="setting")
+    for r, s in zip(num["rows"], named["rows"], strict=True):
+        assert r["p_holm"] == s["p_holm"] and r["ci95"] == s["ci95"]
+    assert named["verdict"] == num["verdict"] == "holds"
+
+
+def _runs(plain_acc: float, other_acc: float, seeds: int = 4):
+    rng = np.random.default_rng(1)
+    out = []
+    for s in range(seeds):
+        for label, tech, acc in (("plain", "plain", plain_acc), ("paper sigma=0.1", "paper",
+                                                                 other_acc)):
+            out.append({"setting": label, "technique": tech, "seed": s,
+                        "accuracy": acc + 0.002 * rng.standard_normal()})
+    return out
+
+
+def test_a_model_below_its_anchor_is_flagged():
+    pytest.importorskip("mnist1d")
+    data = load_benchmark("mnist1d")
+    cfg = CheckConfig(data="mnist1d", settings=(Setting("plain"), Setting("paper", 0.1)),
+                      claims=("training",))
+    low = _runs(0.80, 0.81)
+    a = anchors(cfg, data, low)
+    assert a["rows"][0]["met"]  # logistic regression reproduces the published 32%
+    assert abs(a["rows"][0]["measured"] - 0.32) <= 0.02
+    assert not a["met"] and not a["rows"][1]["met"]
+    v = verdicts(cfg, low, a)["training"]
+    assert v["rows"][0]["anchor"].startswith("missed")
+    assert "missed its anchor" in v["summary"]
+    good = _runs(0.97, 0.975)  # control: at or above the published CNN's 94%
+    a2 = anchors(cfg, data, good)
+    assert a2["met"] and verdicts(cfg, good, a2)["training"]["rows"][0]["anchor"] == "met"
+
+
+class _Masked(nn.Module):
+    """A linear digits classifier behind a rounding step (zero gradient almost everywhere):
+    the masking negative control; without rounding it is the honest control."""
+
+    def __init__(self, weight, bias, rounding: bool):
+        super().__init__()
+        self.rounding = rounding
+        self.stage = nn.Sequential(nn.Identity())
+        self.lin = nn.Linear(64, 10)
+        with torch.no_grad():
+            self.lin.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
+            self.lin.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+
+    def forward(self, x):
+        z = self.stage(x)
+        z = torch.round(z * 4) / 4 if self.rounding else z
+        return self.lin(z.flatten(1)) * 5
+
+
+def test_masking_flag_trips_on_a_masked_model(digits):
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(max_iter=2000).fit(digits.x_train.reshape(-1, 64), digits.y_train)
+    cfg = CheckConfig(data="digits-img", attack_points=60, square_iters=150, pgd_steps=10,
+                      eps_linf=0.15)
+    flags = {}
+    for rounding in (True, False):
+        stage = ResidualStage(_Masked(clf.coef_, clf.intercept_, rounding), StageSpec("stage"))
+        res = measure.robustness(stage, digits, Setting("plain"), cfg, 0)
+        flags[rounding] = res
+    assert flags[True]["masking_suspected"], flags[True]
+    assert not flags[False]["masking_suspected"], flags[False]
+    # robust accuracy is the AND over attacks: never above any one attack's
+    for res in flags.values():
+        assert res["robust_linf"] <= min(res["pgd_linf"], res["square_linf"])
+
+
+def test_parse_techniques_and_bad_names():
+    s = parse_techniques("enresnet,dropout=0.2", (0, 0.1))
+    assert [x.label for x in s] == ["plain", "paper sigma=0.1", "enresnet c=0.1",
+                                    "dropout p=0.2"]
+    with pytest.raises(AdapterError, match="valid: plain, paper, enresnet, dropout"):
+        parse_techniques("noise")
+    with pytest.raises(AdapterError, match="twice"):
+        parse_techniques("dropout,dropout")
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--model", "resnet9"], "valid: resnet1d, resnet2d"),
+    (["--techniques", "foo"], "unknown technique 'foo'"),
+    (["--claims", "training,speed"], "unknown claim 'speed'"),
+    (["--data", "cifar10:/no/such/folder"], "lacks data_batch_1"),
+    (["--data", "image-folder:/no/such/folder"], "no /no/such/folder/train"),
+    (["--data", "moons"], "valid: mnist1d, digits-img"),
+    (["--sigmas", "0.1,0.3"], "include 0"),
+    (["--model", "resnet1d", "--data", "digits-img"], "use --model resnet2d"),
+])
+def test_check_cli_refuses_bad_input(argv, needle, tmp_path, capsys):
+    try:
+        rc = main(["check", *argv, "--out", str(tmp_path / "o")])
+    except SystemExit as exc:  # argparse's own refusal (usage, then one error line)
+        rc = exc.code
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert needle in err[-1] and err[-1].startswith("cdverify check: error:")
+    assert not (tmp_path / "o" / "check.json").exists()
+
+
+def test_check_end_to_end_on_digit_images(tmp_path, capsys):
+    """Two seeds, one epoch: every output written, every claim present (numbers not judged)."""
+    argv = ["check", "--model", "resnet2d", "--data", "digits-img", "--sigmas", "0,0.3",
+            "--techniques", "dropout", "--seeds", "2", "--epochs", "1", "--width", "4",
+            "--blocks", "2", "--attack-points", "16", "--passes", "2", "--out",
+            str(tmp_path)]
+    assert main(argv) == 0
+    import json
+
+    res = json.loads((tmp_path / "check.json").read_text())
+    assert set(res["verdicts"]) == {"training", "robustness", "lipschitz", "rademacher"}
+    assert res["verdicts"]["rademacher"]["verdict"] == "skipped"
+    assert len(res["runs"]) == 6 and res["agreement"][0]["setting"] == "paper sigma=0.3"
+    assert "## Anchors" in (tmp_path / "summary.md").read_text()
+    assert (tmp_path / "rows.csv").read_text().count("\n") == 7
+    # a second run reads every model from the cache
+    mtime = (tmp_path / "models" / "plain-seed0" / "measure.json").stat().st_mtime
+    assert main(argv) == 0
+    assert (tmp_path / "models" / "plain-seed0" / "measure.json").stat().st_mtime == mtime

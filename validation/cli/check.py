@@ -1,0 +1,83 @@
+"""`cdverify check`: the paper's claims (training method, robustness, Lipschitz, agreement,
+Rademacher) on a conv ResNet or a user's network over paired seeds."""
+
+from __future__ import annotations
+
+import argparse
+
+EXAMPLE = ("cdverify check --model resnet1d --data mnist1d --sigmas 0,0.1,0.3 "
+           "--techniques enresnet,dropout --seeds 10 --out out/check")
+
+
+def _claims(text: str) -> tuple[str, ...]:
+    from validation.studies.check.config import CLAIMS
+
+    items = tuple(s.strip() for s in text.split(","))
+    bad = [c for c in items if c not in CLAIMS]
+    if bad or not items:
+        raise argparse.ArgumentTypeError(f"unknown claim {bad[0] if bad else text!r}; valid: "
+                                         f"{', '.join(CLAIMS)}")
+    return items
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .types import count, nonnegative_list, positive
+
+    p.add_argument("--model", default="resnet1d",
+                   help="resnet1d (C x W inputs), resnet2d (C x H x W), or FILE.py:FACTORY / "
+                   "module:FACTORY (a function of no arguments returning the nn.Module)")
+    p.add_argument("--stage", default=None, help="a user model's residual stage, e.g. layer1")
+    p.add_argument("--data", default="mnist1d",
+                   help="mnist1d, digits-img, cifar10:ROOT or image-folder:ROOT (local folders)")
+    p.add_argument("--sigmas", type=nonnegative_list, default=(0.0, 0.1, 0.3),
+                   help="the paper's method at these sigma (0: the plain baseline)")
+    p.add_argument("--techniques", default="enresnet,dropout",
+                   help="other techniques, NAME or NAME=STRENGTH (enresnet: c, dropout: p); "
+                   "'' for none")
+    p.add_argument("--seeds", type=count, default=10, help="paired seeds 0..N-1")
+    p.add_argument("--claims", type=_claims,
+                   default=("training", "robustness", "lipschitz", "agreement", "rademacher"),
+                   help="comma-separated claims")
+    p.add_argument("--blocks", type=count, default=4, help="residual blocks L (built-in models)")
+    p.add_argument("--width", type=count, default=32, help="channels (built-in models)")
+    p.add_argument("--T", dest="t_end", type=positive, default=1.0, help="T of the stage")
+    p.add_argument("--epochs", type=count, default=20, help="training epochs per network")
+    p.add_argument("--lr", type=positive, default=1e-2, help="one-cycle peak learning rate")
+    p.add_argument("--passes", type=count, default=16,
+                   help="passes the deployed predictor averages")
+    p.add_argument("--attack-points", type=count, default=200,
+                   help="test points attacked (and whose input-gradients are measured)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--out", default="out/check", help="output folder (models cached inside)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from validation.nets.adapter import AdapterError
+    from validation.nets.benchmark_data import BENCHMARK_NAMES, is_benchmark, load_benchmark
+    from validation.nets.convnets import FACTORIES
+    from validation.nets.train import resolve_device
+    from validation.studies.check import CheckConfig, parse_techniques, run_check
+
+    if ":" not in args.model and args.model not in FACTORIES:
+        raise AdapterError(f"--model {args.model!r}: valid: {', '.join(FACTORIES)} or "
+                           "FILE.py:FACTORY")
+    if 0.0 not in args.sigmas:
+        raise AdapterError(f"--sigmas {','.join(map(str, args.sigmas))}: include 0, the plain "
+                           "baseline every setting is paired with")
+    if not is_benchmark(args.data):
+        raise AdapterError(f"--data {args.data!r}; valid: {', '.join(BENCHMARK_NAMES)}")
+    resolve_device(args.device)
+    settings = parse_techniques(args.techniques, args.sigmas)
+    if len(settings) < 2:
+        raise AdapterError("nothing to compare: give a sigma > 0 or --techniques")
+    cfg = CheckConfig(model=args.model, stage=args.stage, data=args.data, settings=settings,
+                      seeds=args.seeds, claims=args.claims, blocks=args.blocks,
+                      width=args.width, t_end=args.t_end, epochs=args.epochs, lr=args.lr,
+                      passes=args.passes, attack_points=args.attack_points,
+                      lipschitz_points=args.attack_points, device=args.device)
+    data = load_benchmark(args.data)
+    run_check(cfg, args.out, data=data)
+    print((Path(args.out) / "summary.md").read_text())
+    return 0
