@@ -3,7 +3,8 @@ the noisy residual network (models), any torch residual stage read as a flow (ad
 user's model and data from the command line (user), training (train) and its cache (cached),
 benchmark data, conv ResNets, techniques as block hooks and their training loop (benchmark_data,
 convnets, techniques, fit), the velocity of a trained network as a numerics problem
-(velocity), the network's three operators, Monte Carlo, semi-discrete and PDE (flow), and the linear baseline (baseline)."""
+(velocity), the network's three operators, Monte Carlo, semi-discrete and PDE (flow), and the
+linear baseline (baseline)."""
 
 from .adapter import AdapterError, ResidualStage, StageSpec, adapt, diffusion_resnet_stage
 from .baseline import MARGIN, beats_linear, linear_baseline
