@@ -371,3 +371,21 @@ def test_check_end_to_end_on_digit_images(tmp_path, capsys):
     mtime = (tmp_path / "models" / "plain-seed0" / "measure.json").stat().st_mtime
     assert main(argv) == 0
     assert (tmp_path / "models" / "plain-seed0" / "measure.json").stat().st_mtime == mtime
+
+
+def test_certify_counts_a_top_class_absent_from_the_estimation_draws():
+    """The class selected on the n0 draws may not appear among the n draws: it counts 0 and the
+    point abstains (bincount was sized for two classes: an IndexError for class 2)."""
+    from validation.studies.robustness.certify import certify_smoothed
+
+    calls = []
+
+    def model(z, generator=None):
+        calls.append(1)
+        out = torch.zeros(z.shape[0], 3, dtype=z.dtype)
+        out[:, 2 if len(calls) == 1 else 0] = 1.0  # class 2 on selection, class 0 after
+        return out
+
+    cert = certify_smoothed(model, torch.zeros(1, 4, dtype=torch.float64), 0.5, n0=8, n=32,
+                            generator=torch.Generator().manual_seed(0))
+    assert cert[0].prediction == -1 and cert[0].p_lower == 0.0

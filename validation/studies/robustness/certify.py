@@ -45,8 +45,10 @@ def certify_smoothed(model: Logits, x: torch.Tensor, sigma_in: float, *, n0: int
             def counts(m, xi=xi):
                 z = xi.repeat(m, 1) + sigma_in * torch.randn((m, x.shape[1]), generator=generator,
                                                              dtype=x.dtype)
-                lab = model(z, generator=generator).argmax(1)
-                return torch.bincount(lab, minlength=2)
+                logits = model(z, generator=generator)
+                # every class counted (a class absent from these draws counts 0, not an
+                # IndexError when it was the top class of the selection draws)
+                return torch.bincount(logits.argmax(1), minlength=logits.shape[1])
             c0 = counts(n0)
             top = int(c0.argmax())
             k = int(counts(n)[top])
