@@ -137,7 +137,10 @@ def test_fit_is_deterministic_and_resumes_bit_identical(digits, tmp_path, monkey
     assert not all(torch.equal(a[k], other.model.state_dict()[k]) for k in a)
 
     # interrupted after the first epoch's checkpoint, then resumed
-    import validation.nets.fit as fit_module
+    import importlib
+
+    # the module, not the function validation.nets re-exports under the same name
+    fit_module = importlib.import_module("validation.nets.fit")
 
     real = fit_module.atomic_write_bytes
 
