@@ -144,7 +144,8 @@ class ExpectedPredictor(torch.nn.Module):
     network: p(x) = (1/K) sum_k softmax(F(x; xi_k)). The generator is reseeded with ``seed`` at
     every call, so for a batch of a given size the draws are the same each call: p is a
     deterministic, differentiable function of x (what an attack and a gradient see). A technique
-    whose predictor is deterministic takes one pass."""
+    whose predictor is deterministic takes one pass. The model is put in evaluation mode when
+    the predictor is made."""
 
     def __init__(self, stage: ResidualStage, name: str, strength: float, *, passes: int = 16,
                  seed: int = 0, chunk: int = 4096):
@@ -155,9 +156,11 @@ class ExpectedPredictor(torch.nn.Module):
         self.passes = passes if deployed(name, strength) else 1
         self.seed, self.chunk = seed, chunk
         self.model = stage.model
+        # evaluation mode once (batch norm's running statistics, dropout off unless the
+        # technique injects it): the deployed network; a caller's .train() is its own choice
+        self.model.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.model.eval()
         if self.passes == 1:
             return torch.log_softmax(self.model(x), -1)
         g = torch.Generator(device=x.device).manual_seed(self.seed)

@@ -89,8 +89,9 @@ def _folder(out: Path, setting: Setting, seed: int) -> Path:
 
 
 def run_model(cfg: CheckConfig, data, setting: Setting, seed: int, out: Path,
-              progress: bool = False) -> dict:
-    """Train (or resume) one network and measure every requested claim on it (cached)."""
+              progress: bool = False, stage: ResidualStage | None = None) -> dict:
+    """Train (or resume) one network and measure every requested claim on it (cached).
+    ``stage``: the untrained network of ``seed`` when the caller has built it already."""
     folder = _folder(out, setting, seed)
     fcfg = fit_config(cfg, setting, seed)
     # through JSON, so that it compares equal to the key read back (tuples become lists)
@@ -101,7 +102,7 @@ def run_model(cfg: CheckConfig, data, setting: Setting, seed: int, out: Path,
         blob = json.loads(done.read_text())
         if blob.get("key") == key:
             return blob["result"]
-    stage = build(cfg, data, seed)
+    stage = stage if stage is not None else build(cfg, data, seed)
     t0 = time.perf_counter()
     history = fit(stage, data.x_train, data.y_train, fcfg, checkpoint=folder / "checkpoint.pt",
                   progress=progress)
@@ -219,14 +220,16 @@ def run_check(cfg: CheckConfig, out: str | Path, *, progress: bool = True, data=
     atomically with config, seed and versions (and rows.csv, summary.md by the presenter)."""
     out = Path(out)
     data = data if data is not None else load_benchmark(cfg.data)
-    build(cfg, data, 0)  # a model that refuses the data stops here, before any training
+    # a model that refuses the data stops here, before any training; the first job trains it
+    first = build(cfg, data, 0)
     jobs = [(s, seed) for seed in range(cfg.seeds) for s in cfg.settings]
     t0 = time.perf_counter()
     runs = []
     from tqdm import tqdm
 
-    for s, seed in tqdm(jobs, desc="check", disable=not progress):
-        runs.append(run_model(cfg, data, s, seed, out, progress=progress))
+    for i, (s, seed) in enumerate(tqdm(jobs, desc="check", disable=not progress)):
+        runs.append(run_model(cfg, data, s, seed, out, progress=progress,
+                              stage=first if i == 0 else None))
     anchor = anchors(cfg, data, runs)
     result = {"data": data.name, "shape": list(data.shape), "n_train": len(data.x_train),
               "n_test": len(data.x_test), "anchors": anchor,

@@ -16,44 +16,28 @@ import numpy as np
 import torch
 from torch import nn
 
-from validation.nets.adapter import ResidualStage, StageSpec
+from validation.nets import FitConfig, ResidualStage, StageSpec, fit, predict_proba
+
+
+def _technique(sigma: float) -> str:
+    return "paper" if sigma > 0 else "plain"
 
 
 def train_adapted(stage: ResidualStage, x: np.ndarray, y: np.ndarray, *, sigma: float,
                   epochs: int, seed: int = 0, lr: float = 3e-3, batch: int = 64) -> float:
-    """Adam on cross-entropy of the adapted network (noise injected after every block, live
-    in training as at evaluation); returns the final epoch's mean loss. Stops with the epoch
-    and the value when the loss becomes non-finite."""
-    gen = torch.Generator().manual_seed(seed)
-    model = stage.model
-    dtype = next(model.parameters()).dtype
-    xt, yt = torch.as_tensor(x, dtype=dtype), torch.as_tensor(y, dtype=torch.long)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_value = float("nan")
-    for epoch in range(epochs):
-        model.train()
-        total, n = 0.0, 0
-        for idx in torch.randperm(len(xt), generator=gen).split(batch):
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(
-                stage.logits(xt[idx], sigma=sigma, generator=gen), yt[idx])
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch}")
-            loss.backward()
-            opt.step()
-            total, n = total + float(loss.detach()) * len(idx), n + len(idx)
-        loss_value = total / n
-    model.eval()
-    return loss_value
+    """The toolkit's training loop (:func:`validation.nets.fit.fit`: AdamW, one-cycle peak
+    ``lr``, no weight decay) on the adapted network with the paper's diffusion sigma sqrt(h)
+    after every block, live in training as at evaluation; returns the final epoch's mean loss
+    (the loop stops with the epoch and the value when the loss becomes non-finite)."""
+    cfg = FitConfig(technique=_technique(sigma), strength=sigma, epochs=epochs, lr=lr,
+                    batch_size=batch, weight_decay=0.0, seed=seed)
+    return fit(stage, x, y, cfg, progress=False)["train_loss"][-1]
 
 
 def accuracy(stage: ResidualStage, x: torch.Tensor, y: np.ndarray, *, sigma: float,
              seed: int = 0, draws: int = 16) -> float:
-    """Accuracy of the noise-averaged prediction (``draws`` passes)."""
-    with torch.no_grad():
-        g = torch.Generator().manual_seed(seed)
-        probs = torch.stack([torch.softmax(stage.logits(x, sigma=sigma, generator=g), -1)
-                             for _ in range(draws)]).mean(0)
+    """Accuracy of the noise-averaged prediction (``draws`` common passes)."""
+    probs = predict_proba(stage, x, _technique(sigma), sigma, passes=draws, seed=seed)
     return float((probs.argmax(1).numpy() == np.asarray(y)).mean())
 
 
