@@ -15,7 +15,14 @@ from .data import NAMES, DataError, Dataset, make_dataset
 from .fit import FitConfig, fit
 from .flow import PDE_SCHEME, interpolate, network_mc, pde_final, semi_discrete
 from .models import DiffusionResNet, ModelError
-from .techniques import TECHNIQUES, ExpectedPredictor, injected, predict_proba
+from .techniques import (
+    TECHNIQUES,
+    CommonNoisePredictor,
+    ExpectedPredictor,
+    injected,
+    noisy_logits,
+    predict_proba,
+)
 from .train import (
     DATA_OVERRIDES,
     TrainConfig,
@@ -37,6 +44,7 @@ __all__ = [
     "PDE_SCHEME",
     "TECHNIQUES",
     "AdapterError",
+    "CommonNoisePredictor",
     "ConvResNet",
     "DataError",
     "Dataset",
@@ -64,6 +72,7 @@ __all__ = [
     "load_model",
     "make_dataset",
     "network_mc",
+    "noisy_logits",
     "pde_final",
     "predict_proba",
     "resolve_device",

@@ -139,37 +139,67 @@ def deployed(name: str, strength: float) -> bool:
     return technique(name).kept_at_test and strength > 0
 
 
-class ExpectedPredictor(torch.nn.Module):
-    r"""x -> log of the softmax averaged over ``passes`` common noise draws of the deployed
-    network: p(x) = (1/K) sum_k softmax(F(x; xi_k)). The generator is reseeded with ``seed`` at
-    every call, so for a batch of a given size the draws are the same each call: p is a
-    deterministic, differentiable function of x (what an attack and a gradient see). A technique
-    whose predictor is deterministic takes one pass. The model is put in evaluation mode when
-    the predictor is made."""
+def noisy_logits(stage: ResidualStage, name: str, strength: float):
+    """The technique's network as a randomised function ``(x, generator) -> logits``: one pass
+    of the model with the technique injected, its draws from ``generator`` (the protocol of
+    the attacks and of randomized smoothing's base classifier, studies/attacks.Logits)."""
+    check_strength(name, strength)
 
-    def __init__(self, stage: ResidualStage, name: str, strength: float, *, passes: int = 16,
-                 seed: int = 0, chunk: int = 4096):
+    def logits(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        with injected(stage, name, strength, generator):
+            return stage.model(x)
+    return logits
+
+
+class CommonNoisePredictor(torch.nn.Module):
+    r"""x -> log of the softmax averaged over ``passes`` common draws of a randomised network
+    ``logits(x, generator)``: p(x) = (1/K) sum_k softmax(F(x; xi_k)). The generator is reseeded
+    with ``seed`` at every call, so for a batch of a given size the draws are the same each
+    call: p is a deterministic, differentiable function of x (what an attack and a gradient
+    see). ``passes = 1`` is one pass (a deterministic network). ``module``: the network's
+    nn.Module, registered so that .to() and .eval() reach it."""
+
+    def __init__(self, logits, *, passes: int = 16, seed: int = 0, chunk: int = 4096,
+                 module: torch.nn.Module | None = None):
         super().__init__()
         if passes < 1:
             raise AdapterError(f"passes = {passes}; must be >= 1")
-        self.stage, self.name, self.strength = stage, name, strength
-        self.passes = passes if deployed(name, strength) else 1
-        self.seed, self.chunk = seed, chunk
-        self.model = stage.model
-        # evaluation mode once (batch norm's running statistics, dropout off unless the
-        # technique injects it): the deployed network; a caller's .train() is its own choice
-        self.model.eval()
+        self.logits, self.passes, self.seed, self.chunk = logits, passes, seed, chunk
+        self.model = module
+        if module is not None:
+            # evaluation mode once (batch norm's running statistics, dropout off unless the
+            # technique injects it): the deployed network; a caller's .train() is its own
+            module.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.passes == 1:
-            return torch.log_softmax(self.model(x), -1)
         g = torch.Generator(device=x.device).manual_seed(self.seed)
+        if self.passes == 1:
+            return torch.log_softmax(self.logits(x, generator=g), -1)
         n = x.shape[0]
         rep = x.repeat((self.passes,) + (1,) * (x.dim() - 1))
-        with injected(self.stage, self.name, self.strength, g):
-            outs = [torch.softmax(self.model(part), -1) for part in rep.split(self.chunk)]
+        outs = [torch.softmax(self.logits(part, generator=g), -1)
+                for part in rep.split(self.chunk)]
         p = torch.cat(outs).reshape(self.passes, n, -1).mean(0)
         return torch.log(p.clamp_min(1e-30))
+
+
+class ExpectedPredictor(CommonNoisePredictor):
+    """The deployed predictor of technique ``name`` on an adapted network: the common-noise
+    average over ``passes`` draws when the technique is kept at test time, else one pass. The
+    model is put in evaluation mode when the predictor is made."""
+
+    def __init__(self, stage: ResidualStage, name: str, strength: float, *, passes: int = 16,
+                 seed: int = 0, chunk: int = 4096):
+        if passes < 1:
+            raise AdapterError(f"passes = {passes}; must be >= 1")
+        random = deployed(name, strength)
+        check_strength(name, strength)
+        # a technique switched off at test time (dropout) deploys the bare model
+        logits = noisy_logits(stage, name, strength) if random else \
+            (lambda x, generator=None: stage.model(x))
+        super().__init__(logits, passes=passes if random else 1, seed=seed, chunk=chunk,
+                         module=stage.model)
+        self.stage, self.name, self.strength = stage, name, strength
 
 
 def predict_proba(stage: ResidualStage, x: torch.Tensor, name: str, strength: float, *,
