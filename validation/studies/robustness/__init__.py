@@ -14,14 +14,24 @@ from validation.studies.attacks import (
            random_search,
 )
 
-from .certify import Certificate, certify_smoothed, clopper_pearson_lower, heat_certified
+from .certify import (
+    Certificate,
+    certified_accuracy,
+    certify_batch,
+    certify_smoothed,
+    clopper_pearson_lower,
+    heat_certified,
+    max_certified_radius,
+)
 from .search import ExpectedPredictor, box_search, exhaustive, exhaustive_expected, grid_search
 from .stage import RobustnessStudy
 from .study import StudyConfig, robustness_study, sanity_flags
 from .sweep import RobustnessSweep, claim_verdicts, robustness_row, run_sweep, write_outputs
 
 __all__ = ["NORMS", "AttackError", "Certificate", "ExpectedPredictor", "RobustnessStudy",
-           "RobustnessSweep", "StudyConfig", "box_search", "certify_smoothed", "claim_verdicts",
+           "RobustnessSweep", "StudyConfig", "box_search", "certified_accuracy", "certify_batch",
+           "certify_smoothed", "claim_verdicts",
            "clopper_pearson_lower", "eot_loss", "exhaustive", "exhaustive_expected", "fgsm",
-           "grid_search", "heat_certified", "mean_probs", "pgd", "project", "random_search",
+           "grid_search", "heat_certified", "max_certified_radius", "mean_probs", "pgd",
+           "project", "random_search",
            "robustness_row", "robustness_study", "run_sweep", "sanity_flags", "write_outputs"]
