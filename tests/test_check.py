@@ -319,9 +319,48 @@ def test_masking_flag_trips_on_a_masked_model(digits):
         flags[rounding] = res
     assert flags[True]["masking_suspected"], flags[True]
     assert not flags[False]["masking_suspected"], flags[False]
+    assert flags[False]["suspect"] == [], flags[False]  # the honest model raises no flag
     # robust accuracy is the AND over attacks: never above any one attack's
     for res in flags.values():
-        assert res["robust_linf"] <= min(res["pgd_linf"], res["square_linf"])
+        assert res["robust_linf"] <= min(res[k] for k in res["attacks_linf"])
+        assert res["robust_l2"] <= min(res[k] for k in res["attacks_l2"])
+        if res["library"].startswith("adversarial-robustness-toolbox"):
+            assert {"art-apgd-ce_linf", "art-apgd-dlr_linf", "art-square_linf",
+                    "art-apgd-ce_l2"} <= set(res)
+    # the library's gradient attack is masked too, its gradient-free Square is not
+    if "art-apgd-ce_linf" in flags[True]:
+        assert flags[True]["art-apgd-ce_linf"] > flags[True]["art-square_linf"] + 0.05
+
+
+class _Constant(nn.Module):
+    """A model that ignores its input: robust at every radius (its clean accuracy stays)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stage = nn.Sequential(nn.Identity())
+        self.bias = nn.Parameter(torch.tensor([5.0] + [0.0] * 9))
+
+    def forward(self, x):
+        return self.stage(self.bias.expand(len(x), 10) + 0 * x.flatten(1)[:, :1])
+
+
+def test_a_radius_that_reaches_any_input_must_break_every_point(digits):
+    cfg = CheckConfig(data="digits-img", attack_points=60, square_iters=20, pgd_steps=5,
+                      certify_points=0, library=False)
+    res = measure.robustness(ResidualStage(_Constant(), StageSpec("stage")), digits,
+                             Setting("plain"), cfg, 0)
+    assert res["eps_big"] == 1.0 and res["robust_big"] == res["clean"] > 0.05
+    assert "big_radius_not_zero" in res["suspect"]
+
+
+def test_each_flag_is_raised_by_its_own_condition():
+    base = {"pgd_linf": 0.5, "pgd_linf_more_steps": 0.5, "square_linf": 0.5, "robust_big": 0.0}
+    linf = ["pgd_linf", "pgd_linf_more_steps", "square_linf"]
+    assert measure.sanity_flags(base, linf, 100)["suspect"] == []
+    cases = {"masking_suspected": {"square_linf": 0.4}, "more_steps_raise": {
+        "pgd_linf_more_steps": 0.53}, "big_radius_not_zero": {"robust_big": 0.1}}
+    for flag, change in cases.items():
+        assert measure.sanity_flags(base | change, linf, 100)["suspect"] == [flag]
 
 
 def test_parse_techniques_and_bad_names():
@@ -359,13 +398,18 @@ def test_check_end_to_end_on_digit_images(tmp_path, capsys):
     """Two seeds, one epoch: every output written, every claim present (numbers not judged)."""
     argv = ["check", "--model", "resnet2d", "--data", "digits-img", "--sigmas", "0,0.3",
             "--techniques", "dropout", "--seeds", "2", "--epochs", "1", "--width", "4",
-            "--blocks", "2", "--attack-points", "16", "--passes", "2", "--out",
-            str(tmp_path)]
+            "--blocks", "2", "--attack-points", "16", "--passes", "2", "--certify-points", "8",
+            "--certify-n", "50", "--no-library", "--out", str(tmp_path)]
     assert main(argv) == 0
     import json
 
     res = json.loads((tmp_path / "check.json").read_text())
-    assert set(res["verdicts"]) == {"training", "robustness", "lipschitz", "rademacher"}
+    assert set(res["verdicts"]) == {"training", "robustness", "robustness-l2",
+                                    "robustness-certified", "robustness-bracket", "lipschitz",
+                                    "rademacher"}
+    assert res["verdicts"]["robustness-bracket"]["verdict"] in ("agree", "disagree")
+    cert = res["runs"][0]["robustness"]["certified"]
+    assert cert["n"] == 50 and cert["points"] == 8 and cert["sigma"] == 0.25
     assert res["verdicts"]["rademacher"]["verdict"] == "skipped"
     assert len(res["runs"]) == 6 and res["agreement"][0]["setting"] == "paper sigma=0.3"
     assert "## Anchors" in (tmp_path / "summary.md").read_text()

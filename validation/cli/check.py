@@ -47,6 +47,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="passes the deployed predictor averages")
     p.add_argument("--attack-points", type=count, default=200,
                    help="test points attacked (and whose input-gradients are measured)")
+    p.add_argument("--certify-points", type=int, default=100,
+                   help="test points certified by randomized smoothing (0: no certificate)")
+    p.add_argument("--certify-n", type=count, default=1000,
+                   help="draws of the smoothing bound (the largest radius is 2.46 s at 1000)")
+    p.add_argument("--smoothing", type=positive, default=None,
+                   help="input noise s of randomized smoothing (default: the l2 radius / 2)")
+    p.add_argument("--no-library", dest="library", action="store_false",
+                   help="leave out the maintained attack library (ART) even where installed")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--out", default="out/check", help="output folder (models cached inside)")
 
@@ -76,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
                       seeds=args.seeds, claims=args.claims, blocks=args.blocks,
                       width=args.width, t_end=args.t_end, epochs=args.epochs, lr=args.lr,
                       passes=args.passes, attack_points=args.attack_points,
-                      lipschitz_points=args.attack_points, device=args.device)
+                      lipschitz_points=args.attack_points, device=args.device,
+                      certify_points=args.certify_points, certify_n=args.certify_n,
+                      smoothing_sigma=args.smoothing, library=args.library)
     data = load_benchmark(args.data)
     run_check(cfg, args.out, data=data)
     print((Path(args.out) / "summary.md").read_text())

@@ -90,6 +90,13 @@ class CheckConfig:
     attack_passes: int = 8  # common draws of the attacked expected predictor
     pgd_steps: int = 20
     square_iters: int = 200
+    apgd_steps: int = 50  # Auto-PGD iterations of the library attacks
+    library: bool = True  # the maintained attack library (ART) in the AND, where installed
+    certify_points: int = 100  # points certified by randomized smoothing (0: none)
+    certify_n0: int = 100
+    certify_n: int = 1000  # largest certifiable radius 2.46 s at alpha 0.001 (certify.N)
+    certify_alpha: float = 0.001
+    smoothing_sigma: float | None = None  # None: eps_l2 / 2 (so 2.46 s covers eps_l2)
     eps_linf: float | None = None  # None: RADII of the data
     eps_l2: float | None = None
     lipschitz_points: int = 200
@@ -102,13 +109,21 @@ class CheckConfig:
         if not self.settings or self.settings[0] != Setting("plain"):
             raise AdapterError("the first setting must be plain (sigma = 0), the baseline")
         for name in ("seeds", "blocks", "width", "epochs", "passes", "attack_points",
-                     "attack_passes", "pgd_steps", "square_iters", "lipschitz_points",
-                     "fk_points", "fk_draws"):
+                     "attack_passes", "pgd_steps", "square_iters", "apgd_steps",
+                     "lipschitz_points", "fk_points", "fk_draws", "certify_n0", "certify_n"):
             if int(getattr(self, name)) < 1:
                 raise AdapterError(f"{name} = {getattr(self, name)}; must be >= 1")
         bad = [c for c in self.claims if c not in CLAIMS]
         if bad:
             raise AdapterError(f"--claims: unknown claim {bad[0]!r}; valid: {', '.join(CLAIMS)}")
+        if int(self.certify_points) < 0:
+            raise AdapterError(f"certify_points = {self.certify_points}; must be >= 0")
+        if not 0 < self.certify_alpha < 0.5:
+            raise AdapterError(f"certify_alpha = {self.certify_alpha}; must be in (0, 0.5)")
+        if self.smoothing_sigma is not None and not (
+                self.smoothing_sigma > 0 and math.isfinite(self.smoothing_sigma)):
+            raise AdapterError(f"smoothing_sigma = {self.smoothing_sigma}; must be a finite "
+                               "number > 0")
         if not (self.t_end > 0 and math.isfinite(self.t_end)):
             raise AdapterError(f"t_end = {self.t_end}; T must be a positive finite number")
 
@@ -118,6 +133,11 @@ class CheckConfig:
         lin, l2 = RADII.get(self.data.split(":", 1)[0], RADII["cifar10"])
         return (self.eps_linf if self.eps_linf is not None else lin,
                 self.eps_l2 if self.eps_l2 is not None else l2)
+
+    @property
+    def smoothing(self) -> float:
+        """The input noise s of randomized smoothing: the option, else eps_l2 / 2."""
+        return self.smoothing_sigma if self.smoothing_sigma is not None else self.radii[1] / 2
 
     @property
     def augmentation(self) -> str:

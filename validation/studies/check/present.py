@@ -12,15 +12,19 @@ from validation.store.io import atomic_write_text
 
 
 def _csv(runs: list[dict]) -> str:
-    cols = ["setting", "seed", "accuracy", "robust_linf", "pgd_linf", "square_linf", "pgd_l2",
-            "lipschitz_mean", "fk_gap", "fk_order", "train_seconds"]
+    cols = ["setting", "seed", "accuracy", "robust_linf", "pgd_linf", "square_linf",
+            "art-apgd-ce_linf", "art-apgd-dlr_linf", "art-square_linf", "robust_l2", "pgd_l2",
+            "art-apgd-ce_l2", "certified_l2", "flags", "lipschitz_mean", "fk_gap", "fk_order",
+            "train_seconds"]
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(cols)
     for r in runs:
         rob, lip, ag = r.get("robustness") or {}, r.get("lipschitz") or {}, r.get("agreement") or {}
-        w.writerow([r["setting"], r["seed"], r["accuracy"], rob.get("robust_linf"),
-                    rob.get("pgd_linf"), rob.get("square_linf"), rob.get("pgd_l2"),
+        w.writerow([r["setting"], r["seed"], r["accuracy"],
+                    *(rob.get(c) for c in cols[3:12]),
+                    (rob.get("certified") or {}).get("at_eps_l2"),
+                    ";".join(rob.get("suspect") or []),
                     lip.get("mean"), ag.get("gap_network_pde"), ag.get("order"),
                     r["train_seconds"]])
     return buf.getvalue()
@@ -40,6 +44,11 @@ def summary(result: dict, cfg) -> str:
                      f"{'yes' if a['met'] else 'NO'} |")
     for claim, v in result["verdicts"].items():
         lines += ["", f"## {claim}: {v['verdict']}", "", v["summary"], ""]
+        if v.get("bracket"):
+            lines += ["| setting | attacks (upper) | certified (lower) | agree |",
+                      "|---|---|---|---|"]
+            lines += [f"| {b['setting']} | {b['attacks']} | {b['certified']} | "
+                      f"{'yes' if b['agree'] else 'NO'} |" for b in v["bracket"]]
         if not v["rows"]:
             continue
         lines += [f"Measure: {v.get('measure', '')}; smallest effect of interest "
@@ -61,15 +70,49 @@ def summary(result: dict, cfg) -> str:
                          f"{r['holds']} / {r['fails']} / {r['inconclusive']} |")
     lines += ["", "## Generators (theory catalogue)", ""]
     lines += [f"- {k}: {v}" for k, v in result["catalogue"].items()]
+    lines += _robust_table(result["runs"])
     flags = result["masking_flags"]
-    lines += ["", "Gradient masking suspected (the gradient-free attack beat PGD by more than "
-              "its margin): " + (", ".join(flags) if flags else "none"), "",
+    lines += ["", "Suspect rows (masking_suspected: a gradient-free attack beat every gradient "
+              "attack by more than 5 points; more_steps_raise: 3 x the PGD steps raised robust "
+              "accuracy; big_radius_not_zero: above 5% at a radius that reaches any input): "
+              + ("; ".join(flags) if flags else "none"), "",
               "## Costs per model (2 CPU cores unless stated)", "",
               "| setting | training s | s per epoch | all claims s |", "|---|---|---|---|"]
     for k, c in result["costs"].items():
         lines.append(f"| {k} | {num(c['train_seconds'], 3)} | {num(c['epoch_seconds'], 3)} | "
                      f"{num(c['total_seconds'], 3)} |")
     return "\n".join(lines) + "\n"
+
+
+def _robust_table(runs: list[dict]) -> list[str]:
+    """Mean robust accuracy per attack and setting (over seeds), and the certified accuracy."""
+    import numpy as np
+
+    rob = [r for r in runs if r.get("robustness")]
+    if not rob:
+        return []
+    keys = list(dict.fromkeys(k for r in rob for k in (*r["robustness"]["attacks_linf"],
+                                                       "robust_linf",
+                                                       *r["robustness"]["attacks_l2"],
+                                                       "robust_l2")))
+    cert = any(r["robustness"].get("certified") for r in rob)
+    first = rob[0]["robustness"]
+    head = f"## Robust accuracy per attack (linf {first['eps_linf']:g}, l2 {first['eps_l2']:g})"
+    lines = ["", head, "", f"library: {first.get('library')}", "",
+             "| setting | clean | " + " | ".join(keys) + (" | certified l2 (s) |" if cert
+                                                         else " |"),
+             "|---" * (len(keys) + 2 + cert) + "|"]
+    for label in dict.fromkeys(r["setting"] for r in rob):
+        rs = [r["robustness"] for r in rob if r["setting"] == label]
+        cells = [num(float(np.mean([x["clean"] for x in rs])), 3)]
+        cells += [num(float(np.mean([x[k] for x in rs])), 3) if all(k in x for x in rs) else "-"
+                  for k in keys]
+        if cert:
+            c = [x["certified"] for x in rs if x.get("certified")]
+            cells.append(f"{num(float(np.mean([x['at_eps_l2'] for x in c])), 3)} "
+                         f"({c[0]['sigma']:g})" if c else "-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_outputs(result: dict, cfg, out: Path) -> None:

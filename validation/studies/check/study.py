@@ -172,13 +172,22 @@ def verdicts(cfg: CheckConfig, runs: list[dict], anchor: dict) -> dict:
              "robustness": (lambda r: r.get("robustness", {}).get("robust_linf"), False,
                             DELTA_ROBUST, False, "robust accuracy under every linf attack "
                             f"at eps = {cfg.radii[0]:g} (upper estimate)"),
+             "robustness-l2": (lambda r: r.get("robustness", {}).get("robust_l2"), False,
+                               DELTA_ROBUST, False, "robust accuracy under every l2 attack at "
+                               f"eps = {cfg.radii[1]:g} (upper estimate, deployed network)"),
+             "robustness-certified": (
+                 lambda r: (r.get("robustness", {}).get("certified") or {}).get("at_eps_l2"),
+                 False, DELTA_ROBUST, False, f"certified l2 accuracy at eps = {cfg.radii[1]:g} "
+                 f"of the smoothed network (s = {cfg.smoothing:g}; lower estimate)"),
              "lipschitz": (lambda r: r.get("lipschitz", {}).get("mean"), True, DELTA_LIPSCHITZ,
                            True, "mean spectral norm of dp/dx at test points")}
     out = {}
     acc = {s.label: np.mean([r["accuracy"] for r in runs if r["setting"] == s.label])
            for s in cfg.settings}
     for claim, (pick, lower, delta, relative, what) in specs.items():
-        if claim not in cfg.claims:
+        if claim.split("-")[0] not in cfg.claims:
+            continue
+        if claim == "robustness-certified" and cfg.certify_points == 0:
             continue
         by = _claim_values(runs, cfg.settings, pick)
         if "plain" not in by or len(by) < 2:
@@ -195,9 +204,36 @@ def verdicts(cfg: CheckConfig, runs: list[dict], anchor: dict) -> dict:
                             "the published baseline"
         v["measure"] = what
         out[claim] = v
+    if "robustness-l2" in out and "robustness-certified" in out:
+        out["robustness-bracket"] = bracket(out["robustness-l2"], out["robustness-certified"])
     if "rademacher" in cfg.claims:
         out["rademacher"] = {"verdict": "skipped", "summary": RADEMACHER_SKIP, "rows": []}
     return out
+
+
+def bracket(upper: dict, lower: dict) -> dict:
+    """The two ends of the l2 robustness claim side by side, per setting: the attacks' upper
+    estimate and the certificate's lower one, each decided over paired seeds; where their
+    statuses differ the claim says so (the two ends measure different classifiers: the
+    deployed network and its smoothed version)."""
+    rows, split = [], []
+    low = {r["setting"]: r for r in lower["rows"]}
+    for r in upper["rows"]:
+        other = low.get(r["setting"])
+        if other is None:
+            continue
+        agree = r["status"] == other["status"]
+        rows.append({"setting": r["setting"], "attacks": r["status"],
+                     "certified": other["status"], "agree": agree,
+                     "attacks_effect": r["improvement"], "certified_effect": other["improvement"]})
+        if not agree:
+            split.append(f"{r['setting']} (attacks: {r['status']}; certified: "
+                         f"{other['status']})")
+    summary = ("the attacks' and the certificate's verdicts agree for every setting" if not split
+               else "the two ends disagree: " + "; ".join(split) + " — the claim is decided at "
+               "one end only")
+    return {"verdict": "agree" if not split else "disagree", "summary": summary,
+            "rows": [], "bracket": rows}
 
 
 def agreement_table(runs: list[dict]) -> list[dict]:
@@ -234,8 +270,9 @@ def run_check(cfg: CheckConfig, out: str | Path, *, progress: bool = True, data=
     result = {"data": data.name, "shape": list(data.shape), "n_train": len(data.x_train),
               "n_test": len(data.x_test), "anchors": anchor,
               "verdicts": verdicts(cfg, runs, anchor), "agreement": agreement_table(runs),
-              "masking_flags": [f"{r['setting']} seed {r['seed']}" for r in runs
-                                if r.get("robustness", {}).get("masking_suspected")],
+              "masking_flags": [f"{r['setting']} seed {r['seed']}: {', '.join(flags)}"
+                                for r in runs
+                                if (flags := r.get("robustness", {}).get("suspect"))],
               "catalogue": {s.label: _generator(s) for s in cfg.settings},
               "costs": _costs(runs), "runs": runs, "seconds": time.perf_counter() - t0}
     write_json(out / "check.json", result, config=cfg.as_dict(), seed=f"0..{cfg.seeds - 1}")
