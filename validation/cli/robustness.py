@@ -25,6 +25,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="smallest effect of interest: a gain in mean robust accuracy (linf "
                         "grid) below it is no improvement ('refuted at delta')")
     p.add_argument("--device", default="cpu", help="cpu or cuda (training only)")
+    p.add_argument("--library", action="store_true",
+                   help="add the maintained attack library (ART: APGD-CE, APGD-DLR, Square) "
+                   "to the AND over attacks (pip install 'cdverify[attacks]')")
+    p.add_argument("--smoothing", type=positive, default=None,
+                   help="input noise s of the randomized-smoothing certificate for every "
+                   "model (default: each network's own sigma sqrt(T), none at sigma = 0)")
+    p.add_argument("--bracket", action="store_true",
+                   help="2-D inputs: check certified <= exact <= attack radius of the smoothed "
+                   "network at every certified point")
     p.add_argument("--out", default="out/robustness",
                    help="output folder (also caches the trained models)")
 
@@ -35,7 +44,8 @@ def spec(args: argparse.Namespace):
     return RobustnessSweep(data=args.data, sigmas=args.sigmas, seeds=args.seeds,
                            epochs=args.epochs, eps_linf=args.eps, eps_l2=args.eps_l2,
                            points=args.points, K=args.K, steps=args.steps, device=args.device,
-                           delta=args.delta, workers=args.workers)
+                           delta=args.delta, workers=args.workers, library=args.library,
+                           smoothing=args.smoothing, bracket=args.bracket)
 
 
 def run(args: argparse.Namespace) -> int:

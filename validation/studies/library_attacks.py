@@ -16,7 +16,8 @@ The attacks (Croce and Hein 2020; Andriushchenko et al. 2020):
   saturated softmax does not flatten it (needs at least 3 classes);
 * ``square``: the score-based Square attack, gradient-free, so masked gradients do not stop
   it. ART's Square takes square images only: a flat or 1-D input of d coordinates is laid out
-  row-major on the smallest s x s image with s^2 >= d (the padding coordinates are ignored by
+  row-major on the smallest s x s image with s^2 >= d, s >= 2 (linf) or 4 (l2) (the padding
+  coordinates are ignored by
   the wrapped model), which keeps neighbouring coordinates mostly in one tile.
 
 Every attack runs on a deterministic predictor (the common-noise average of a noisy network,
@@ -97,11 +98,14 @@ class _Cast(nn.Module):
         return self.predictor(z.reshape((-1, *self.shape)).to(self.dtype)).float()
 
 
-def _square_side(shape: tuple[int, ...]) -> int | None:
-    """None when the point is already a square image (C x s x s), else the side s >= 2."""
-    if len(shape) == 3 and shape[1] == shape[2]:
+def _square_side(shape: tuple[int, ...], norm: str) -> int | None:
+    """None when the point is already a square image (C x s x s) that Square takes, else the
+    side s of the padded image: at least 2 (linf) or 4 (l2: ART's l2 tiles are >= 3 wide and
+    drawn strictly inside the image)."""
+    least = 2 if norm == "linf" else 4
+    if len(shape) == 3 and shape[1] == shape[2] and shape[1] >= least:
         return None
-    return max(2, math.isqrt(math.prod(shape) - 1) + 1)
+    return max(least, math.isqrt(math.prod(shape) - 1) + 1)
 
 
 def _p_init(side: int) -> float:
@@ -140,7 +144,7 @@ def library_attack(predictor: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
     from art.attacks.evasion import AutoProjectedGradientDescent, SquareAttack
 
     shape = tuple(x.shape[1:])
-    square = _square_side(shape) if attack == "square" else None
+    square = _square_side(shape, norm) if attack == "square" else None
     if bounds is None:  # ART's Square clips to its box: one the ball never reaches
         span = float(x.max() - x.min()) + 2 * eps + 1.0
         clip = (float(x.min()) - span, float(x.max()) + span)

@@ -14,6 +14,7 @@ from validation.studies.attacks import (
            random_search,
 )
 
+from .bracket import bracket_2d
 from .certify import (
     Certificate,
     certified_accuracy,
@@ -29,7 +30,8 @@ from .study import StudyConfig, robustness_study, sanity_flags
 from .sweep import RobustnessSweep, claim_verdicts, robustness_row, run_sweep, write_outputs
 
 __all__ = ["NORMS", "AttackError", "Certificate", "ExpectedPredictor", "RobustnessStudy",
-           "RobustnessSweep", "StudyConfig", "box_search", "certified_accuracy", "certify_batch",
+           "RobustnessSweep", "StudyConfig", "box_search", "bracket_2d", "certified_accuracy",
+           "certify_batch",
            "certify_smoothed", "claim_verdicts",
            "clopper_pearson_lower", "eot_loss", "exhaustive", "exhaustive_expected", "fgsm",
            "grid_search", "heat_certified", "max_certified_radius", "mean_probs", "pgd",

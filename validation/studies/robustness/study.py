@@ -95,6 +95,15 @@ class StudyConfig:
     expected_draws: int = 64  # common noise draws of the expected predictor
     confirm_draws: int = 512  # further draws for decisions within 3 SE of the boundary
     square_iters: int = 100  # iterations of the gradient-free square search (linf)
+    # the maintained attack library (ART: APGD-CE, APGD-DLR at >= 3 classes, Square) in the
+    # AND, on the common-noise predictor; off by default (the report's study sizes and time)
+    library: bool = False
+    apgd_steps: int = 50
+    # input noise s of randomized smoothing for every model (sigma = 0 included); None: the
+    # network's own total noise sigma sqrt(T), and no certificate at sigma = 0
+    smoothing: float | None = None
+    certify_n: int = 512
+    bracket: bool = False  # 2-D inputs: certified <= exact <= attack radius (bracket.py)
 
 
 def robustness_study(model, data, cfg: StudyConfig, *, progress: bool = True) -> dict:
@@ -176,6 +185,21 @@ def robustness_study(model, data, cfg: StudyConfig, *, progress: bool = True) ->
                     "diffusion); the trained networks have v != 0, so it is a reference only"}
 
     margin = margin_loss(model, y, len(x), cfg.deploy_draws, cfg.seed + 17)
+    library, common, n_classes = None, None, int(data.y_train.max()) + 1
+    if cfg.library:
+        from validation.nets.techniques import CommonNoisePredictor
+        from validation.studies import library_attacks
+
+        if not library_attacks.available():
+            raise library_attacks.LibraryMissing(
+                f"library = True but the attack library is not installed: "
+                f"{library_attacks.INSTALL}")
+        library = library_attacks
+        # the K-draw common-noise average, reseeded per call (ART attacks subsets of points)
+        common = CommonNoisePredictor(lambda z, generator=None: model(z, generator=generator),
+                                      passes=cfg.deploy_draws if model.sigma > 0 else 1,
+                                      seed=cfg.seed + 11, module=model)
+        out["library"] = f"{library_attacks.LIBRARY} {library_attacks.version()}"
     results, still = {}, {}
     jobs = [(norm, e) for norm, grid_e in (("linf", cfg.eps_linf), ("l2", cfg.eps_l2))
             for e in sorted(grid_e)]  # increasing eps: nested balls reuse the earlier search
@@ -210,6 +234,10 @@ def robustness_study(model, data, cfg: StudyConfig, *, progress: bool = True) ->
         if norm == "linf":
             adv["square"] = square_search(margin, x, eps, iters=cfg.square_iters,
                                           generator=gen)
+        if library is not None:
+            adv |= library.library_attacks(
+                common, x, y, eps, n_classes=n_classes, norm=norm, steps=cfg.apgd_steps,
+                square_iters=cfg.square_iters, seed=cfg.seed + 29, batch=len(x))
         for name, xa in adv.items():
             score[name] = scored(xa)
         attacks = [k for k in score if k != "pgd-more-steps"]
@@ -256,13 +284,16 @@ def robustness_study(model, data, cfg: StudyConfig, *, progress: bool = True) ->
                         "stopped_falling": bool(curve[-1]["accuracy"]
                                                 >= min(c["accuracy"] for c in curve) - TOL)}
 
-    # certification: randomized smoothing of the network with the same total noise
-    if model.sigma > 0:
-        s_in = model.sigma * math.sqrt(model.t_end)
-        certs = certify_smoothed(model, x[: cfg.certify_points], s_in, generator=gen)
+    # certification: randomized smoothing of the network (with its own noise) at input noise
+    # cfg.smoothing, else the network's own total noise sigma sqrt(T)
+    if model.sigma > 0 or cfg.smoothing is not None:
+        s_in = cfg.smoothing if cfg.smoothing is not None else model.sigma * math.sqrt(
+            model.t_end)
+        certs = certify_smoothed(model, x[: cfg.certify_points], s_in, n=cfg.certify_n,
+                                 generator=gen)
         yc = y_np[: cfg.certify_points]
         out["smoothing"] = {
-            "sigma_in": s_in, "n0": 64, "n": 512, "alpha": 0.001,
+            "sigma_in": s_in, "n0": 64, "n": cfg.certify_n, "alpha": 0.001,
             "abstain_fraction": float(np.mean([c.prediction == -1 for c in certs])),
             "certified_accuracy": {str(e): float(np.mean([c.prediction == t and c.radius >= e
                                                          for c, t in zip(certs, yc,
@@ -271,6 +302,14 @@ def robustness_study(model, data, cfg: StudyConfig, *, progress: bool = True) ->
             # the Lipschitz (heat-semigroup) certificate: valid, weaker than Cohen's radius
             "heat_lipschitz_certified_accuracy": {
                 str(e): float(heat_certified(certs, yc, s_in, e).mean()) for e in cfg.eps_l2}}
+    # the certificate against the truth (2-D inputs): certified <= exact <= attack radius of
+    # the smoothed network, per point, with the violations counted (bracket.py)
+    if two_d and "smoothing" in out and cfg.bracket:
+        from .bracket import bracket_2d
+
+        b = bracket_2d(model, x[: cfg.certify_points], out["smoothing"]["sigma_in"],
+                       n=cfg.certify_n, seed=cfg.seed + 31)
+        out["bracket"] = {k: v for k, v in b.items() if not isinstance(v, np.ndarray)}
     out["attacks"] = results
     out["flags"] = sanity_flags(model, results, cfg, x, tol=2.0 / len(x))
     return out
@@ -300,7 +339,8 @@ def sanity_flags(model, results: dict, cfg: StudyConfig, x: torch.Tensor, tol: f
             e["pgd-more-steps"] <= e["pgd"] + tol for e in ex)
         flags[f"{norm}: EOT never weaker than PGD"] = all(
             e["eot-pgd"] <= e["pgd"] + tol for e in ex)
-        ce = ("fgsm", "pgd", "eot-pgd", "pgd-avg")
+        ce = ("fgsm", "pgd", "eot-pgd", "pgd-avg", *(k for k in ex[0] if k.startswith(
+            "art-apgd")))
         if all("pgd-margin" in e for e in ex):
             flags[f"{norm}: cross-entropy attacks within two points of the margin attack (no "
                   "saturated softmax: gradient masking suspected otherwise)"] = all(
@@ -308,7 +348,8 @@ def sanity_flags(model, results: dict, cfg: StudyConfig, x: torch.Tensor, tol: f
         if all("square" in e for e in ex):
             flags[f"{norm}: the gradient-free search no stronger than the gradient attacks "
                   "(gradient masking suspected otherwise)"] = all(
-                min(e[k] for k in (*ce, "pgd-margin")) <= e["square"] + tol for e in ex)
+                min(e[k] for k in (*ce, "pgd-margin")) <= min(
+                    e[k] for k in e if k.endswith("square")) + tol for e in ex)
         if "exhaustive" in rows[0]:
             flags[f"{norm}: exhaustive never weaker than any attack (else: bug)"] = all(
                 r["exhaustive"] <= min(e[k] for k in e if k != "pgd-more-steps") + tol

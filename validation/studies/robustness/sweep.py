@@ -43,6 +43,10 @@ class RobustnessSweep:
     certify_points: int = 30
     square_iters: int = 100  # iterations of the gradient-free square search (linf)
     workers: int = 1  # processes for the (sigma, seed) jobs
+    library: bool = False  # ART's APGD-CE, APGD-DLR and Square in the AND (cdverify[attacks])
+    smoothing: float | None = None  # input noise of the certificate for every model
+    certify_n: int = 512
+    bracket: bool = False  # 2-D inputs: the certificate checked against the exact radius
 
     def __post_init__(self):
         sig = tuple(float(s) for s in self.sigmas)
@@ -78,7 +82,9 @@ def study_config(spec: RobustnessSweep):
                        restarts=1, eot=8, eot_curve=(1, 4, 16), random_samples=spec.random_samples,
                        exhaustive_per_axis=spec.exhaustive_per_axis, grid_n=80,
                        certify_points=spec.certify_points, expected_draws=spec.expected_draws,
-                       confirm_draws=spec.confirm_draws, square_iters=spec.square_iters)
+                       confirm_draws=spec.confirm_draws, square_iters=spec.square_iters,
+                       library=spec.library, smoothing=spec.smoothing,
+                       certify_n=spec.certify_n, bracket=spec.bracket)
 
 
 def robustness_row(spec: RobustnessSweep, sigma: float, seed: int, cache: str) -> dict:
@@ -117,7 +123,7 @@ def run_sweep(spec: RobustnessSweep, out: str | Path, progress: bool = True,
     rows = map_jobs(robustness_row, jobs, workers=spec.workers, progress=progress,
                     desc="robustness sweep")
     return {"rows": rows, "sigmas": sigmas, "study": asdict(scfg),
-            **claim_verdicts(rows, sigmas, scfg.eps_linf, spec.delta)}
+            **claim_verdicts(rows, sigmas, scfg.eps_linf, spec.delta, scfg.eps_l2)}
 
 
 def robust_auc(row: dict, eps_linf, key: str = "robust_accuracy") -> float:
@@ -128,11 +134,13 @@ def robust_auc(row: dict, eps_linf, key: str = "robust_accuracy") -> float:
     return float(np.mean([row["attacks"][f"linf:{e}"][key] for e in eps_linf]))
 
 
-def claim_verdicts(rows: list[dict], sigmas, eps_linf, delta: float) -> dict:
+def claim_verdicts(rows: list[dict], sigmas, eps_linf, delta: float, eps_l2=()) -> dict:
     """The paired verdicts from the rows of :func:`robustness_row`: "diffusion improves
     robustness" ("verdict") and, where measured, "diffusion lowers the Lipschitz constant of
     the trained networks" ("lipschitz_verdict"). Paired by seed: one seed's models share data,
     initial weights, noise draws and evaluation points."""
+    import numpy as np
+
     from validation.stats.paired import DELTA_RELATIVE, compare_to_baseline
 
     verdict = compare_to_baseline({s: {r["seed"]: robust_auc(r, eps_linf) for r in rows
@@ -149,6 +157,34 @@ def claim_verdicts(rows: list[dict], sigmas, eps_linf, delta: float) -> dict:
         lower["statistic"] = ("mean over the linf eps grid of the feature-box lower estimate of "
                               "robust accuracy (higher is better)")
         out["lower_estimate_verdict"] = lower
+    # the l2 claim at both ends: the attacks' upper estimate and the certified accuracy of
+    # the smoothed networks (one input noise s for every sigma), each over the l2 eps grid
+    if eps_l2 and rows and all(r.get("smoothing") for r in rows) and len(
+            {r["smoothing"]["sigma_in"] for r in rows}) == 1:
+        def l2_auc(r, key):
+            if key == "certified":
+                return float(np.mean([r["smoothing"]["certified_accuracy"][str(e)]
+                                      for e in eps_l2]))
+            return float(np.mean([r["attacks"][f"l2:{e}"]["robust_accuracy"] for e in eps_l2]))
+
+        ends = {}
+        for key in ("attacks", "certified"):
+            v = compare_to_baseline({s: {r["seed"]: l2_auc(r, key) for r in rows
+                                         if r["sigma"] == s} for s in sigmas},
+                                    lower_is_better=False, delta=delta)
+            who = "attacks' upper" if key == "attacks" else "certificate's lower"
+            v["statistic"] = (f"mean over the l2 eps grid of the {who} estimate of robust "
+                              "accuracy (higher is better)")
+            ends[key] = v
+        out["l2_upper_verdict"], out["certified_verdict"] = ends["attacks"], ends["certified"]
+        split = [f"sigma {a['sigma']}: attacks {a['status']}, certified {c['status']}"
+                 for a, c in zip(ends["attacks"]["rows"], ends["certified"]["rows"], strict=True)
+                 if a["status"] != c["status"]]
+        out["bracket_verdict"] = {
+            "agree": not split,
+            "summary": "the attacks' and the certificate's verdicts agree" if not split else
+            "the two ends disagree (" + "; ".join(split) + "): the claim is decided at one "
+            "end only"}
     # the Lipschitz claim about the trained networks themselves: the measured Lip of the
     # noise-averaged probabilities at the test points (autograd, common draws) against sigma
     lips = {s: {r["seed"]: r["lipschitz"]["network_autograd"] for r in rows
@@ -180,6 +216,10 @@ def summary_table(res: dict) -> list[dict]:
                 old = [v["exhaustive_semi_discrete_surrogate"] for v in vals
                        if "exhaustive_semi_discrete_surrogate" in v]
                 fb = [v["feature_box"] for v in vals if "feature_box" in v]
+                lib = [min(v[k] for k in v if k.startswith("art-")) for v in vals
+                       if any(k.startswith("art-") for k in v)]
+                cert = [r["smoothing"]["certified_accuracy"].get(str(e)) for r in rs
+                        if norm == "l2" and r.get("smoothing")]
                 table.append({"norm": norm, "sigma": s, "eps": e, "robust_mean": ra.mean(),
                               "robust_sd": ra.std(ddof=1) if len(ra) > 1 else 0.0,
                               "exhaustive_mean": float(np.mean(gt)) if gt else float("nan"),
@@ -187,6 +227,11 @@ def summary_table(res: dict) -> list[dict]:
                               "eot_mean": float(np.mean([v["eot-pgd"] for v in vals])),
                               "surrogate_exhaustive_mean": float(np.mean(old)) if old
                               else float("nan"),
+                              "square_mean": float(np.mean([v["square"] for v in vals]))
+                              if all("square" in v for v in vals) else float("nan"),
+                              "library_mean": float(np.mean(lib)) if lib else float("nan"),
+                              "certified_mean": float(np.mean(cert)) if cert and None not in
+                              cert else float("nan"),
                               "feature_box_mean": float(np.mean(fb)) if fb else float("nan"),
                               "feature_box_violations": int(sum(
                                   v.get("feature_box_violations", 0) for v in vals))})
@@ -237,6 +282,35 @@ def blocks(res: dict, folder: str = "") -> list:
                    mean_sd(t["robust_mean"], t["robust_sd"]),
                    num(t["exhaustive_mean"]) if has_gt else f"{NA} (input not 2-D)",
                    num(t["pgd_mean"]), num(t["eot_mean"])] for t in tab])]
+    has_lib = any(np.isfinite(t["library_mean"]) for t in tab)
+    has_cert = any(np.isfinite(t["certified_mean"]) for t in tab)
+    if has_lib or has_cert:
+        out += [para("Each family of attacks alone (mean over seeds): ours with gradients "
+                     "(PGD), ours without (the Square-style search, linf only), the maintained "
+                     "library's worst (ART: APGD-CE, APGD-DLR, Square), and the certified "
+                     "accuracy of the randomized-smoothing certificate (l2 only; it certifies "
+                     "the smoothed network, a lower estimate of that network's robustness)."),
+                table(["norm", "sigma", "eps", "ours PGD", "ours gradient-free", "library",
+                       "certified"],
+                      [[t["norm"], str(t["sigma"]), str(t["eps"]), num(t["pgd_mean"]),
+                        num(t["square_mean"]), num(t["library_mean"]),
+                        num(t["certified_mean"])] for t in tab])]
+    br = [r for r in res["rows"] if r.get("bracket")]
+    if br:
+        out += [para("The certificate checked where the truth is known (2-D inputs): per test "
+                     "point, the certified radius <= the exact robust radius of the smoothed "
+                     "network (its class map by Gaussian quadrature on a grid) <= the radius at "
+                     "which l2 PGD on the soft smoothed surrogate first changes its class; "
+                     "violations counted per run (expected: alpha x points for the first, 0 for "
+                     "the second, beyond half a grid cell)."),
+                table(["sigma", "seed", "s", "points", "abstain", "mean certified",
+                       "mean exact", "cert > exact", "exact > attack", "alpha x points"],
+                      [[str(r["sigma"]), str(r["seed"]), num(r["bracket"]["sigma"]),
+                        str(r["bracket"]["points"]), str(r["bracket"]["abstain"]),
+                        num(r["bracket"]["mean_certified"]), num(r["bracket"]["mean_exact"]),
+                        str(r["bracket"]["violations_certified_above_exact"]),
+                        str(r["bracket"]["violations_exact_above_attack"]),
+                        num(r["bracket"]["expected_certificate_violations"])] for r in br])]
     if not has_gt:
         out.append(para("No exhaustive search in the input space: the input is not 2-D (a grid "
                         "of each eps-ball in 64 dimensions is out of reach); robust accuracy is "
@@ -259,6 +333,12 @@ def blocks(res: dict, folder: str = "") -> list:
     if "lower_estimate_verdict" in res:
         out += verdict_blocks(res["lower_estimate_verdict"], "diffusion improves robustness, "
                               "on the lower estimate through the feature bottleneck")
+    if "certified_verdict" in res:
+        out += verdict_blocks(res["l2_upper_verdict"], "diffusion improves l2 robustness, on "
+                              "the attacks' upper estimate")
+        out += verdict_blocks(res["certified_verdict"], "diffusion improves l2 robustness, on "
+                              "the certified lower estimate (smoothed networks)")
+        out.append(para(f"Bracket: {res['bracket_verdict']['summary']}."))
     if "lipschitz_verdict" in res:
         out += verdict_blocks(res["lipschitz_verdict"], "diffusion lowers the Lipschitz "
                               "constant of the trained networks")
