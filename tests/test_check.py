@@ -436,3 +436,23 @@ def test_certify_counts_a_top_class_absent_from_the_estimation_draws():
     cert = certify_smoothed(model, torch.zeros(1, 4, dtype=torch.float64), 0.5, n0=8, n=32,
                             generator=torch.Generator().manual_seed(0))
     assert cert[0].prediction == -1 and cert[0].p_lower == 0.0
+
+
+def _verdict(status, mean, baseline):
+    return {"rows": [{"setting": "paper sigma=0.3", "status": status, "mean": mean,
+                      "baseline": baseline, "improvement": mean - baseline}]}
+
+
+def test_the_bracket_says_when_the_ends_disagree_and_when_the_certificate_is_at_its_floor():
+    from validation.studies.check.study import bracket
+
+    up = _verdict("inconclusive", 0.2, 0.22)
+    split = bracket(up, _verdict("equivalent within 0.02", 0.30, 0.30))
+    assert split["verdict"] == "disagree" and split["bracket"][0]["agree"] is False
+    both = bracket(up, _verdict("inconclusive", 0.30, 0.31))
+    assert both["verdict"] == "agree" and "agree for every setting" in both["summary"]
+    # negative control of the floor rule: the same statuses at 0.6% certified accuracy are no
+    # lower end at all (an "equivalent" at the floor is not evidence of equal robustness)
+    floor = bracket(up, _verdict("equivalent within 0.02", 0.006, 0.006))
+    assert floor["verdict"] == "uninformative" and floor["bracket"][0]["agree"] is None
+    assert "floor" in floor["summary"] and "disagree" not in floor["summary"]

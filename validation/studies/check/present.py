@@ -47,8 +47,9 @@ def summary(result: dict, cfg) -> str:
         if v.get("bracket"):
             lines += ["| setting | attacks (upper) | certified (lower) | agree |",
                       "|---|---|---|---|"]
+            said = {True: "yes", False: "NO", None: "n/a"}
             lines += [f"| {b['setting']} | {b['attacks']} | {b['certified']} | "
-                      f"{'yes' if b['agree'] else 'NO'} |" for b in v["bracket"]]
+                      f"{said[b['agree']]} |" for b in v["bracket"]]
         if not v["rows"]:
             continue
         lines += [f"Measure: {v.get('measure', '')}; smallest effect of interest "
