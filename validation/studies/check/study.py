@@ -202,6 +202,12 @@ def verdicts(cfg: CheckConfig, runs: list[dict], anchor: dict) -> dict:
         if not anchor["met"]:
             v["summary"] += "; the plain network missed its anchor: decided on networks below " \
                             "the published baseline"
+        if claim == "robustness-certified":
+            low = [r["setting"] for r in v["rows"]
+                   if max(r["mean"], r["baseline"]) < CERTIFIED_FLOOR]
+            if low:
+                v["summary"] += (f"; at its floor (certified accuracy < {CERTIFIED_FLOOR:g} for "
+                                 f"both networks) for {', '.join(low)}: no evidence either way")
         v["measure"] = what
         out[claim] = v
     if "robustness-l2" in out and "robustness-certified" in out:
