@@ -158,7 +158,7 @@ def certified(stage: ResidualStage, data, setting: Setting, cfg: CheckConfig,
     N(0, s^2 I), s = cfg.smoothing: certified l2 accuracy at 0, eps_l2 / 2, eps_l2, 2 eps_l2
     on the first ``certify_points`` test points (robustness.certify_batch)."""
     from validation.nets.techniques import deployed, noisy_logits
-    from validation.studies.robustness.certify import certified_accuracy, certify_batch
+    from validation.studies.smoothing import certified_accuracy, certify_batch
 
     t0 = time.perf_counter()
     n = min(cfg.certify_points, len(data.x_test))
