@@ -382,6 +382,8 @@ def test_parse_techniques_and_bad_names():
     (["--data", "moons"], "valid: mnist1d, digits-img"),
     (["--sigmas", "0.1,0.3"], "include 0"),
     (["--model", "resnet1d", "--data", "digits-img"], "use --model resnet2d"),
+    (["--certify-points", "-1"], "--certify-points: -1 is negative"),
+    (["--smoothing", "0"], "--smoothing"),
 ])
 def test_check_cli_refuses_bad_input(argv, needle, tmp_path, capsys):
     try:

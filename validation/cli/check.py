@@ -21,7 +21,7 @@ def _claims(text: str) -> tuple[str, ...]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .types import count, nonnegative_list, positive
+    from .types import count, count0, nonnegative_list, positive
 
     p.add_argument("--model", default="resnet1d",
                    help="resnet1d (C x W inputs), resnet2d (C x H x W), or FILE.py:FACTORY / "
@@ -47,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="passes the deployed predictor averages")
     p.add_argument("--attack-points", type=count, default=200,
                    help="test points attacked (and whose input-gradients are measured)")
-    p.add_argument("--certify-points", type=int, default=100,
+    p.add_argument("--certify-points", type=count0, default=100,
                    help="test points certified by randomized smoothing (0: no certificate)")
     p.add_argument("--certify-n", type=count, default=1000,
                    help="draws of the smoothing bound (the largest radius is 2.46 s at 1000)")

@@ -29,6 +29,11 @@ def count(text: str) -> int:
     return _integer(text, 1, "a count >= 1", "below 1")
 
 
+def count0(text: str) -> int:
+    """An integer >= 0 (a count where 0 switches the step off)."""
+    return _integer(text, 0, "a count >= 0 (0: none)", "negative")
+
+
 def seed(text: str) -> int:
     """An integer >= 0 (a seed of numpy's and torch's generators)."""
     return _integer(text, 0, "a seed >= 0", "negative")
