@@ -151,6 +151,15 @@ def noisy_logits(stage: ResidualStage, name: str, strength: float):
     return logits
 
 
+def deployed_logits(stage: ResidualStage, name: str, strength: float):
+    """The deployed network as ``(x, generator) -> logits``: the technique injected where it is
+    kept at test time (:func:`deployed`), else the bare model (dropout is off at test)."""
+    if deployed(name, strength):
+        return noisy_logits(stage, name, strength)
+    check_strength(name, strength)
+    return lambda x, generator=None: stage.model(x)
+
+
 class CommonNoisePredictor(torch.nn.Module):
     r"""x -> log of the softmax averaged over ``passes`` common draws of a randomised network
     ``logits(x, generator)``: p(x) = (1/K) sum_k softmax(F(x; xi_k)). The generator is reseeded
@@ -192,13 +201,9 @@ class ExpectedPredictor(CommonNoisePredictor):
                  seed: int = 0, chunk: int = 4096):
         if passes < 1:
             raise AdapterError(f"passes = {passes}; must be >= 1")
-        random = deployed(name, strength)
-        check_strength(name, strength)
-        # a technique switched off at test time (dropout) deploys the bare model
-        logits = noisy_logits(stage, name, strength) if random else \
-            (lambda x, generator=None: stage.model(x))
-        super().__init__(logits, passes=passes if random else 1, seed=seed, chunk=chunk,
-                         module=stage.model)
+        super().__init__(deployed_logits(stage, name, strength),
+                         passes=passes if deployed(name, strength) else 1, seed=seed,
+                         chunk=chunk, module=stage.model)
         self.stage, self.name, self.strength = stage, name, strength
 
 

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from validation.studies.attacks import AttackError, Bounds, _check_norm
+from validation.studies.attacks import AttackError, Bounds, _check_norm, project
 
 LIBRARY = "adversarial-robustness-toolbox"
 INSTALL = "pip install 'cdverify[attacks]' (the adversarial-robustness-toolbox package)"
@@ -179,8 +179,6 @@ def library_attack(predictor: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
     bad = ~torch.isfinite(adv.flatten(1)).all(1)
     adv[bad] = x.detach()[bad]  # a non-finite point is no attack: the clean point stands
     # ART works in float32: put its points back into the ball and the box in x's precision
-    from validation.studies.attacks import project
-
     return project(adv, x.detach(), eps, norm, bounds)
 
 

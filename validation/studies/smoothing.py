@@ -59,8 +59,8 @@ def _vote_counts(base: Logits, x: torch.Tensor, sigma: float, m: int, batch: int
             votes = logits.argmax(1).reshape(len(xi), k).cpu()
             if counts is None:
                 counts = np.zeros((n_pts, logits.shape[1]), dtype=np.int64)
-            for c in range(counts.shape[1]):
-                counts[i:i + len(xi), c] += (votes == c).sum(1).numpy()
+            counts[i:i + len(xi)] += torch.nn.functional.one_hot(
+                votes, counts.shape[1]).sum(1).numpy()
             done += k
     return counts
 

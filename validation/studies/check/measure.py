@@ -157,14 +157,13 @@ def certified(stage: ResidualStage, data, setting: Setting, cfg: CheckConfig,
     """Randomized smoothing of the deployed network (its own noise included) with input noise
     N(0, s^2 I), s = cfg.smoothing: certified l2 accuracy at 0, eps_l2 / 2, eps_l2, 2 eps_l2
     on the first ``certify_points`` test points (robustness.certify_batch)."""
-    from validation.nets.techniques import deployed, noisy_logits
+    from validation.nets.techniques import deployed_logits
     from validation.studies.smoothing import certified_accuracy, certify_batch
 
     t0 = time.perf_counter()
     n = min(cfg.certify_points, len(data.x_test))
     x = torch.as_tensor(data.x_test[:n])
-    base = noisy_logits(stage, setting.technique, setting.strength) if deployed(
-        setting.technique, setting.strength) else (lambda z, generator=None: stage.model(z))
+    base = deployed_logits(stage, setting.technique, setting.strength)
     stage.model.eval()
     s = cfg.smoothing
     c = certify_batch(base, x, s, n0=cfg.certify_n0, n=cfg.certify_n, alpha=cfg.certify_alpha,

@@ -31,6 +31,7 @@ from validation.nets.adapter import AdapterError, ResidualStage, StageSpec
 from validation.nets.baseline import MARGIN
 from validation.nets.benchmark_data import MNIST1D_PUBLISHED, load_benchmark
 from validation.nets.fit import FitConfig, fit
+from validation.stats.bracket import CERTIFIED_FLOOR, bracket
 from validation.stats.paired import compare_to_baseline
 from validation.store.io import write_json
 
@@ -215,52 +216,6 @@ def verdicts(cfg: CheckConfig, runs: list[dict], anchor: dict) -> dict:
     if "rademacher" in cfg.claims:
         out["rademacher"] = {"verdict": "skipped", "summary": RADEMACHER_SKIP, "rows": []}
     return out
-
-
-#: certified accuracy below which, for both networks of a comparison, the lower end is at its
-#: floor: a radius the smoothed networks almost never certify says nothing either way
-CERTIFIED_FLOOR = 0.05
-
-
-def bracket(upper: dict, lower: dict) -> dict:
-    """The two ends of the l2 robustness claim side by side, per setting: the attacks' upper
-    estimate and the certificate's lower one, each decided over paired seeds; where their
-    statuses differ the claim says so (the two ends measure different classifiers: the
-    deployed network and its smoothed version)."""
-    rows, split, floor = [], [], []
-    low = {r["setting"]: r for r in lower["rows"]}
-    for r in upper["rows"]:
-        other = low.get(r["setting"])
-        if other is None:
-            continue
-        agree: bool | None = r["status"] == other["status"]
-        if max(other["mean"], other["baseline"]) < CERTIFIED_FLOOR:
-            # both networks certify almost nothing at this radius: the lower end is at its
-            # floor and its verdict (often "equivalent") says nothing about robustness
-            other = other | {"status": f"uninformative (certified accuracy below "
-                                       f"{CERTIFIED_FLOOR:g} for both)"}
-            agree = None
-            floor.append(r["setting"])
-        rows.append({"setting": r["setting"], "attacks": r["status"],
-                     "certified": other["status"], "agree": agree,
-                     "attacks_effect": r["improvement"], "certified_effect": other["improvement"]})
-        if agree is False:
-            split.append(f"{r['setting']} (attacks: {r['status']}; certified: "
-                         f"{other['status']})")
-    parts = []
-    if split:
-        parts.append("the two ends disagree: " + "; ".join(split) + " — the claim is decided "
-                     "at one end only")
-    if floor:
-        parts.append(f"the certificate is at its floor for {', '.join(floor)} and gives no "
-                     "lower end there (the networks were not trained with input noise of this "
-                     "size)")
-    if len(split) + len(floor) < len(rows):
-        parts.append("the two ends agree" + (" for the other settings" if parts else
-                                             " for every setting"))
-    summary = "; ".join(parts)
-    verdict = "disagree" if split else ("agree" if len(floor) < len(rows) else "uninformative")
-    return {"verdict": verdict, "summary": summary, "rows": [], "bracket": rows}
 
 
 def agreement_table(runs: list[dict]) -> list[dict]:

@@ -84,15 +84,16 @@ def exact_radius(smap: dict, x: np.ndarray, r_max: float) -> np.ndarray:
 
 def soft_smoothed(base: Logits, sigma: float, draws: int, seed: int):
     """x -> log E_delta softmax F(x + delta) over ``draws`` common input (and internal)
-    draws: a deterministic, differentiable surrogate of g for the attacks."""
+    draws: a deterministic, differentiable surrogate of g for the attacks (the common-noise
+    average of the base classifier with input noise)."""
+    from validation.nets.techniques import CommonNoisePredictor
 
-    def logits(x: torch.Tensor, generator=None) -> torch.Tensor:
-        g = torch.Generator().manual_seed(seed)
-        rep = x.repeat(draws, 1)
-        z = rep + sigma * torch.randn(rep.shape, generator=g, dtype=rep.dtype)
-        p = torch.softmax(base(z, generator=g), -1).reshape(draws, len(x), -1).mean(0)
-        return torch.log(p.clamp_min(1e-30))
-    return logits
+    def noisy_input(z: torch.Tensor, generator=None) -> torch.Tensor:
+        z = z + sigma * torch.randn(z.shape, generator=generator, dtype=z.dtype)
+        return base(z, generator=generator)
+
+    predictor = CommonNoisePredictor(noisy_input, passes=draws, seed=seed)
+    return lambda x, generator=None: predictor(x)
 
 
 def attack_radius(base: Logits, smap: dict, x: torch.Tensor, radii: np.ndarray, *,

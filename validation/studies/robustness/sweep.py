@@ -141,6 +141,7 @@ def claim_verdicts(rows: list[dict], sigmas, eps_linf, delta: float, eps_l2=()) 
     initial weights, noise draws and evaluation points."""
     import numpy as np
 
+    from validation.stats.bracket import bracket
     from validation.stats.paired import DELTA_RELATIVE, compare_to_baseline
 
     verdict = compare_to_baseline({s: {r["seed"]: robust_auc(r, eps_linf) for r in rows
@@ -177,14 +178,7 @@ def claim_verdicts(rows: list[dict], sigmas, eps_linf, delta: float, eps_l2=()) 
                               "accuracy (higher is better)")
             ends[key] = v
         out["l2_upper_verdict"], out["certified_verdict"] = ends["attacks"], ends["certified"]
-        split = [f"sigma {a['sigma']}: attacks {a['status']}, certified {c['status']}"
-                 for a, c in zip(ends["attacks"]["rows"], ends["certified"]["rows"], strict=True)
-                 if a["status"] != c["status"]]
-        out["bracket_verdict"] = {
-            "agree": not split,
-            "summary": "the attacks' and the certificate's verdicts agree" if not split else
-            "the two ends disagree (" + "; ".join(split) + "): the claim is decided at one "
-            "end only"}
+        out["bracket_verdict"] = bracket(ends["attacks"], ends["certified"], label="sigma")
     # the Lipschitz claim about the trained networks themselves: the measured Lip of the
     # noise-averaged probabilities at the test points (autograd, common draws) against sigma
     lips = {s: {r["seed"]: r["lipschitz"]["network_autograd"] for r in rows
