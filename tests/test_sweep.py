@@ -148,3 +148,79 @@ def test_a_rademacher_sweep_with_more_points_than_the_split_is_refused(tmp_path)
     with pytest.raises(SweepError, match="--points 100000: the moons training split has 720"):
         load_config(_write(tmp_path / "r.toml", text + "[rademacher]\npoints = 100000\n"))
     assert load_config(_write(tmp_path / "ok.toml", text + "[rademacher]\npoints = 100\n"))
+
+
+CHECK_TINY = """
+[sweep]
+jobs = ["check"]
+data = ["digits-img"]
+sigma = [0.0, 0.3]
+seed = [0, 1, 2]
+blocks = [2]
+epochs = 1
+
+[check]
+techniques = "dropout"
+claims = "training,lipschitz"
+width = 4
+passes = 2
+lipschitz_points = 8
+"""
+
+
+def test_a_check_sweep_pairs_its_jobs_like_the_check_and_reports_each_setting(tmp_path):
+    """Kind check: the sigma = 0 job trains plain and dropout, sigma 0.3 the paper's method;
+    the sweep's verdicts are the check's own on the same models (run_check on the same config
+    gives the same per-model numbers), with one claims-table row per claim and setting."""
+    from dataclasses import replace
+
+    from validation.report.build import sweep_claims
+    from validation.studies import REGISTRY
+    from validation.studies.check.study import run_check
+    from validation.sweep.run import run_local, sweep_verdicts, write_outputs
+
+    out = tmp_path / "out"
+    cfg = load_config(_write(tmp_path / "c.toml", CHECK_TINY))
+    jobs = expand(cfg)
+    assert len(jobs) == 6
+    results = run_local(jobs, str(out), workers=1)
+    zero = [r for r in results if r["job"]["sigma"] == 0]
+    assert all([x["setting"] for x in r["result"]["row"]["runs"]] == ["plain", "dropout p=0.1"]
+               for r in zero)
+    [v] = sweep_verdicts(results, cfg)
+    check = v["check"]
+    assert set(check["verdicts"]) == {"training", "lipschitz"}
+    assert [r["setting"] for r in check["verdicts"]["training"]["rows"]] == \
+        ["paper sigma=0.3", "dropout p=0.1"]
+    assert check["verdicts"]["training"]["rows"][0]["seeds"] == 3
+    write_outputs(aggregate(results), results, out, cfg)
+    md = (out / "sweep.md").read_text()
+    assert "check (digits-img, L = 2, 3 paired seeds)" in md and "Anchors" in md
+    rows = sweep_claims("sweep-out", {"verdicts": [v]})
+    assert len(rows) == 4 and all("digits-img, resnet2d L = 2" in r.claim for r in rows)
+    # the same models through the check itself: the same numbers
+    from validation.studies.check.config import parse_techniques
+
+    ref = run_check(replace(REGISTRY["check"].job_config(jobs[0]), seeds=3,
+                            settings=parse_techniques("dropout", [0.0, 0.3])),
+                    tmp_path / "ref", progress=False)
+    mine = {(r["setting"], r["seed"]): r["accuracy"] for r in check["runs"]}
+    theirs = {(r["setting"], r["seed"]): r["accuracy"] for r in ref["runs"]}
+    assert len(theirs) == 9 and mine == theirs
+    assert json.dumps(ref["verdicts"]["training"]) == json.dumps(check["verdicts"]["training"])
+
+
+@pytest.mark.parametrize("text, message", [
+    (CHECK_TINY.replace('data = ["digits-img"]', 'data = ["moons"]'), "cannot run check jobs"),
+    (CHECK_TINY.replace('jobs = ["check"]', 'jobs = ["robustness"]'),
+     "cannot run robustness jobs"),
+    (CHECK_TINY.replace('techniques = "dropout"', 'techniques = "nosuch"'),
+     "unknown technique 'nosuch'"),
+    (CHECK_TINY.replace('claims = "training,lipschitz"', 'claims = "training,speed"'),
+     "unknown claim 'speed'"),
+    (CHECK_TINY.replace('width = 4', 'width = "4"'), "must be an integer"),
+    (CHECK_TINY.replace('techniques = "dropout"', 'techniques = 3'), "must be a string"),
+])
+def test_a_check_sweep_with_a_bad_table_is_refused_before_any_job(tmp_path, text, message):
+    with pytest.raises(SweepError, match=message):
+        load_config(_write(tmp_path / "bad.toml", text))

@@ -40,7 +40,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "check": ("validation.cli.check",
               "the paper's claims on conv ResNets (MNIST-1D, digit images, CIFAR-10) or yours"),
     "sweep": ("validation.cli.sweep",
-              "grid of agreement/robustness/rademacher jobs, local or on a Dask cluster"),
+              "grid of agreement/robustness/rademacher/check jobs, local or on a Dask cluster"),
 }
 
 INTERRUPTED = 130  # the shell's status for SIGINT

@@ -66,6 +66,9 @@ def sweep_claims(name: str, sw: dict) -> list[Claim]:
     for v in sw["verdicts"]:
         if "why" in v:  # no sigma = 0 baseline in that sweep: its section says so
             continue
+        if "check" in v:  # a check's claims, one row per claim and setting
+            rows += REGISTRY["check"].claims({name: v["check"]}, {})
+            continue
         what = ("Diffusion improves robustness" if v["kind"] == "robustness" else
                 "Diffusion reduces the Rademacher complexity")
         where = f"{v['data']}, L = {v['blocks']}, included {name}"

@@ -230,7 +230,7 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
     return {"verdict": verdict, "rows": rows, "summary": summary, "delta": delta_abs,
             "delta_rule": (f"{delta:g} x the {label} = {baseline} mean" if relative
                            else f"{delta:g}"),
-            "label": label,
+            "label": label, "baseline": baseline,
             "seeds_needed": max((r["seeds_needed"] for r in rows
                                  if r["seeds_needed"] is not None), default=None),
             "rule": "paired t-test of within-seed differences at "

@@ -24,9 +24,11 @@ def verdict_blocks(verdict: dict, claim: str) -> list[Para | Table]:
                      p_value(r.get("p_holm")), p_value(r["p_permutation"]),
                      p_value(r["p_tost"]), num(r["mde"]), "n/a" if need is None else str(need),
                      r["status"] + (f" ({r['note']})" if r["note"] else "")])
+    base = verdict.get("baseline", 0)
+    base = f"at {label} {base:g}" if isinstance(base, int | float) else str(base)
     return [para(strong(f"Verdict on '{claim}': {verdict['verdict']}"),
                  f" ({verdict['summary']})."),
             para(f"Rule: {rule}."),
-            table([label, "seeds", "value", f"at {label} 0", "improvement (95% CI)",
+            table([label, "seeds", "value", base, "improvement (95% CI)",
                    "p paired t", "p Holm", "p sign-flip", "p TOST", "MDE",
                    "seeds for 80% power at delta", "status"], rows)]

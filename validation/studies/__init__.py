@@ -1,7 +1,8 @@
 """One package per claim of the report: derivation, flows, agreement, robustness, rademacher,
-lipschitz, depth, graph. Each holds its study, its sweep job, its figures and its report
-section (``stage.py``: the registered :class:`~registry.Study`); studies import nets, stats,
-doc and store, never another study, the sweep, the report or the CLI.
+lipschitz, depth, graph, and check (the claims on a trained conv ResNet). Each holds its
+study, its sweep job, its figures and its report section (``stage.py``: the registered
+:class:`~registry.Study`); studies import nets, stats, doc and store, never another study, the
+sweep, the report or the CLI.
 
 Importing this package registers every study; :data:`REGISTRY` lists them in the order the
 report shows them (registry.ORDER).

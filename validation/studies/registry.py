@@ -103,6 +103,13 @@ class Study(ABC):
         dict of metrics (and the study's ``row`` where a verdict needs it)."""
         raise NotImplementedError(f"study {self.name!r} has no sweep job")
 
+    def sweep_data(self, data: str) -> bool:
+        """Whether this study's sweep jobs run on data set ``data``: the 2-D flows' sets and
+        digits (nets.data.NAMES) by default."""
+        from validation.nets.data import NAMES
+
+        return data in NAMES
+
     def sweep_check(self, job: dict) -> None:
         """Refuse (ValueError) a job whose settings this study's own config refuses, before
         any job runs; the default accepts (a study whose sweep job builds no config)."""
@@ -130,7 +137,7 @@ class SigmaSweepStudy(Study):
 #: the order in which the report shows the studies (a study not named here comes after them,
 #: in the order registered)
 ORDER = ("derivation", "flows", "agreement", "robustness", "rademacher", "lipschitz", "depth",
-         "graph")
+         "graph", "check")
 
 REGISTRY: dict[str, Study] = {}
 

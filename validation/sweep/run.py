@@ -39,8 +39,11 @@ def _is_number(x) -> bool:
 
 def _check_value(where: str, key: str, value, default) -> None:
     """value must have the default's type: an integer >= 1, a number > 0 (a float default),
-    or a list of numbers >= 0."""
-    if isinstance(default, float):
+    a list of numbers >= 0, or a string."""
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise SweepError(f"{where} {key} = {value!r}: must be a string")
+    elif isinstance(default, float):
         if not _is_number(value) or not value > 0:
             raise SweepError(f"{where} {key} = {value!r}: must be a finite number > 0")
     elif isinstance(default, list):
@@ -55,6 +58,7 @@ def _check_value(where: str, key: str, value, default) -> None:
 def load_config(path: str | Path) -> dict:
     """Read and validate a sweep TOML file against its schema: unknown tables and keys, and
     values of the wrong type or range, are refused with the key's name."""
+    from validation.nets.benchmark_data import is_benchmark
     from validation.nets.data import NAMES
 
     try:
@@ -78,9 +82,10 @@ def load_config(path: str | Path) -> dict:
     for key in ("data", "sigma", "seed"):
         if not isinstance(sw.get(key), list) or not sw[key]:
             raise SweepError(f"{path}: [sweep] {key} must be a non-empty list")
-    bad = [d for d in sw["data"] if d not in NAMES]
+    bad = [d for d in sw["data"] if not isinstance(d, str) or not (d in NAMES or is_benchmark(d))]
     if bad:
-        raise SweepError(f"{path}: [sweep] data {bad} unknown; valid: {', '.join(NAMES)}")
+        raise SweepError(f"{path}: [sweep] data {bad} unknown; valid: {', '.join(NAMES)}, "
+                         "mnist1d, digits-img, cifar10:ROOT, image-folder:ROOT (check jobs)")
     if not all(_is_number(v) and v >= 0 for v in sw["sigma"]):
         raise SweepError(f"{path}: [sweep] sigma = {sw['sigma']!r}: must be finite numbers >= 0")
     if not all(_is_int(v) and v >= 0 for v in sw["seed"]):
@@ -106,13 +111,20 @@ def load_config(path: str | Path) -> dict:
             _check_value(f"{path}: [{kind}]", key, value, DEFAULTS[kind][key])
     params = {k: {**DEFAULTS[k], **doc.get(k, {})} for k in KINDS}
     for kind in sw["jobs"]:  # what the studies' own configs refuse, refused before any job
-        probe = {"kind": kind, "data": sw["data"][0], "sigma": float(max(sw["sigma"])),
-                 "seed": 0, "blocks": blocks[0], "epochs": int(sw.get("epochs", 100)),
-                 "params": params[kind]}
-        try:
-            REGISTRY[kind].sweep_check(probe)
-        except ValueError as exc:
-            raise SweepError(f"{path}: [{kind}]: {exc}") from None
+        off = [d for d in sw["data"] if not REGISTRY[kind].sweep_data(d)]
+        if off:
+            raise SweepError(f"{path}: [sweep] data {off} cannot run {kind} jobs; "
+                             + ("check jobs run on mnist1d, digits-img, cifar10:ROOT or "
+                                "image-folder:ROOT" if kind == "check" else
+                                f"{kind} jobs run on {', '.join(NAMES)}"))
+        for data in sw["data"]:
+            probe = {"kind": kind, "data": data, "sigma": float(max(sw["sigma"])),
+                     "seed": 0, "blocks": blocks[0], "epochs": int(sw.get("epochs", 100)),
+                     "params": params[kind]}
+            try:
+                REGISTRY[kind].sweep_check(probe)
+            except ValueError as exc:
+                raise SweepError(f"{path}: [{kind}]: {exc}") from None
     return {"jobs": sw["jobs"], "data": sw["data"], "sigma": [float(s) for s in sw["sigma"]],
             "seed": [int(s) for s in sw["seed"]], "blocks": blocks,
             "epochs": int(sw.get("epochs", 100)), "params": params}
@@ -218,7 +230,8 @@ def aggregate(results: list[dict]) -> list[dict]:
 
 #: the claim each job kind's verdict tests
 WHAT = {"robustness": "diffusion improves robustness",
-        "rademacher": "diffusion reduces the Rademacher complexity"}
+        "rademacher": "diffusion reduces the Rademacher complexity",
+        "check": "the paper's training method improves clean accuracy"}
 
 
 def blocks(rows: list[dict], verdicts: list[dict], jobs: int, reused: int,
@@ -244,6 +257,10 @@ def blocks(rows: list[dict], verdicts: list[dict], jobs: int, reused: int,
         head = f"{WHAT[v['kind']]} ({v['data']}, L = {v['blocks']}, {v['seeds']} paired seeds)"
         if "why" in v:
             out.append(para(strong(head), f": {v['why']}"))
+            continue
+        if "check" in v:  # every claim of a check: its study's own section
+            out += [Heading(f"check ({v['data']}, L = {v['blocks']}, {v['seeds']} paired "
+                            "seeds)", 3), *REGISTRY["check"].section(v["check"], "", {}).blocks]
             continue
         out += verdict_blocks(v["verdict"], head)
         if "lower_estimate_verdict" in v:

@@ -7,7 +7,7 @@ import csv
 import io
 from pathlib import Path
 
-from validation.doc.numbers import estimate, num
+from validation.doc.numbers import num
 from validation.store.io import atomic_write_text
 
 
@@ -30,64 +30,77 @@ def _csv(runs: list[dict]) -> str:
     return buf.getvalue()
 
 
-def summary(result: dict, cfg) -> str:
-    """The Markdown summary of a check."""
-    lines = [f"# cdverify check: {cfg.model} on {result['data']}", "",
-             f"{cfg.seeds} paired seeds; {cfg.blocks} blocks, width {cfg.width}, T = "
-             f"{cfg.t_end:g}; {cfg.epochs} epochs; deployed predictor averaged over "
-             f"{cfg.passes} passes; attacks at linf {cfg.radii[0]:g} / l2 {cfg.radii[1]:g} on "
-             f"{cfg.attack_points} test points.", "", "## Anchors (same split)", "",
-             "| model | measured | anchor | source | met |", "|---|---|---|---|---|"]
-    for a in result["anchors"]["rows"]:
-        anchor = "-" if a["anchor"] is None else num(a["anchor"], 3)
-        lines.append(f"| {a['model']} | {num(a['measured'], 3)} | {anchor} | {a['source']} | "
-                     f"{'yes' if a['met'] else 'NO'} |")
+def blocks(result: dict, cfg: dict) -> list:
+    """The check's content in the document model (validation.doc): anchors, verdicts, the
+    agreement table, generators, robust accuracy per attack, suspect rows and costs.
+    ``cfg``: the check's config as a dict (CheckConfig.as_dict)."""
+    from validation.doc import Heading, para, strong, table
+    from validation.stats.present import verdict_blocks
+
+    lin, l2 = result.get("radii", (cfg.get("eps_linf"), cfg.get("eps_l2")))
+    out: list = [para(
+        f"{cfg['seeds']} paired seeds; {cfg['blocks']} blocks, width {cfg['width']}, T = "
+        f"{cfg['t_end']:g}; {cfg['epochs']} epochs; deployed predictor averaged over "
+        f"{cfg['passes']} passes; attacks at linf {num(lin, 3)} / l2 {num(l2, 3)} on "
+        f"{cfg['attack_points']} test points."),
+        Heading("Anchors (same split)", 3),
+        table(["model", "measured", "anchor", "source", "met"],
+              [[a["model"], num(a["measured"], 3), "-" if a["anchor"] is None
+                else num(a["anchor"], 3), a["source"], "yes" if a["met"] else "NO"]
+               for a in result["anchors"]["rows"]])]
     for claim, v in result["verdicts"].items():
-        lines += ["", f"## {claim}: {v['verdict']}", "", v["summary"], ""]
+        out.append(Heading(f"{claim}: {v['verdict']}", 3))
         if v.get("bracket"):
-            lines += ["| setting | attacks (upper) | certified (lower) | agree |",
-                      "|---|---|---|---|"]
             said = {True: "yes", False: "NO", None: "n/a"}
-            lines += [f"| {b['setting']} | {b['attacks']} | {b['certified']} | "
-                      f"{said[b['agree']]} |" for b in v["bracket"]]
-        if not v["rows"]:
-            continue
-        lines += [f"Measure: {v.get('measure', '')}; smallest effect of interest "
-                  f"{num(v['delta'], 3)}.", "",
-                  "| setting | mean | plain | effect (95% CI) | p (Holm) | MDE | seeds needed "
-                  "| status | anchor |", "|---|---|---|---|---|---|---|---|---|"]
-        for r in v["rows"]:
-            lines.append(f"| {r['setting']} | {num(r['mean'], 4)} | {num(r['baseline'], 4)} | "
-                         f"{estimate(r['improvement'], *r['ci95'])} | {num(r['p_holm'], 2)} | "
-                         f"{num(r['mde'], 2)} | {r['seeds_needed']} | {r['status']} | "
-                         f"{r['anchor']} |")
+            out += [para(v["summary"] + "."),
+                    table(["setting", "attacks (upper)", "certified (lower)", "agree"],
+                          [[b["setting"], b["attacks"], b["certified"], said[b["agree"]]]
+                           for b in v["bracket"]])]
+        elif not v["rows"]:
+            out.append(para(strong(v["verdict"]), f": {v['summary']}."))
+        else:
+            out += verdict_blocks(v, claim)
+            out += [para(f"Measure: {v.get('measure', '')}; smallest effect of interest "
+                         f"{num(v['delta'], 3)}."),
+                    table(["setting", "anchor"], [[r["setting"], r["anchor"]]
+                                                  for r in v["rows"]])]
     if result["agreement"]:
-        lines += ["", "## Agreement with the PDE (Feynman-Kac, the paper's method)", "",
-                  "| setting | seeds | gap network - PDE | MC SE | median weak order | holds / "
-                  "fails / inconclusive |", "|---|---|---|---|---|---|"]
-        for r in result["agreement"]:
-            lines.append(f"| {r['setting']} | {r['seeds']} | {num(r['gap_mean'], 3)} | "
-                         f"{num(r['gap_se_mean'], 2)} | {num(r['order_median'], 3)} | "
-                         f"{r['holds']} / {r['fails']} / {r['inconclusive']} |")
-    lines += ["", "## Generators (theory catalogue)", ""]
-    lines += [f"- {k}: {v}" for k, v in result["catalogue"].items()]
-    lines += _robust_table(result["runs"])
+        out += [Heading("Agreement with the PDE (Feynman-Kac, the paper's method)", 3),
+                table(["setting", "seeds", "gap network - PDE", "MC SE", "median weak order",
+                       "holds / fails / inconclusive"],
+                      [[r["setting"], str(r["seeds"]), num(r["gap_mean"], 3),
+                        num(r["gap_se_mean"], 2), num(r["order_median"], 3),
+                        f"{r['holds']} / {r['fails']} / {r['inconclusive']}"]
+                       for r in result["agreement"]])]
+    out += [Heading("Generators (theory catalogue)", 3),
+            table(["setting", "generator"], [[k, v] for k, v in result["catalogue"].items()])]
+    out += _robust_blocks(result["runs"])
     flags = result["masking_flags"]
-    lines += ["", "Suspect rows (masking_suspected: a gradient-free attack beat every gradient "
-              "attack by more than 5 points; more_steps_raise: 3 x the PGD steps raised robust "
-              "accuracy; big_radius_not_zero: above 5% at a radius that reaches any input): "
-              + ("; ".join(flags) if flags else "none"), "",
-              "## Costs per model (2 CPU cores unless stated)", "",
-              "| setting | training s | s per epoch | all claims s |", "|---|---|---|---|"]
-    for k, c in result["costs"].items():
-        lines.append(f"| {k} | {num(c['train_seconds'], 3)} | {num(c['epoch_seconds'], 3)} | "
-                     f"{num(c['total_seconds'], 3)} |")
-    return "\n".join(lines) + "\n"
+    out += [para("Suspect rows (masking_suspected: a gradient-free attack beat every gradient "
+                 "attack by more than 5 points; more_steps_raise: 3 x the PGD steps raised "
+                 "robust accuracy; big_radius_not_zero: above 5% at a radius that reaches any "
+                 "input): " + ("; ".join(flags) if flags else "none") + "."),
+            Heading(f"Costs per model ({cfg.get('device', 'cpu')})", 3),
+            table(["setting", "training s", "s per epoch", "all claims s"],
+                  [[k, num(c["train_seconds"], 3), num(c["epoch_seconds"], 3),
+                    num(c["total_seconds"], 3)] for k, c in result["costs"].items()])]
+    return out
 
 
-def _robust_table(runs: list[dict]) -> list[str]:
+def summary(result: dict, cfg) -> str:
+    """The Markdown summary of a check (``cfg``: its CheckConfig)."""
+    from validation.doc import Heading, to_markdown
+
+    return to_markdown([Heading(f"cdverify check: {cfg.model} on {result['data']}", 1),
+                        *blocks(result, cfg.as_dict() | {"eps_linf": cfg.radii[0],
+                                                         "eps_l2": cfg.radii[1]})])
+
+
+def _robust_blocks(runs: list[dict]) -> list:
     """Mean robust accuracy per attack and setting (over seeds), and the certified accuracy."""
     import numpy as np
+
+    from validation.doc import Heading, para, table
 
     rob = [r for r in runs if r.get("robustness")]
     if not rob:
@@ -98,22 +111,22 @@ def _robust_table(runs: list[dict]) -> list[str]:
                                                        "robust_l2")))
     cert = any(r["robustness"].get("certified") for r in rob)
     first = rob[0]["robustness"]
-    head = f"## Robust accuracy per attack (linf {first['eps_linf']:g}, l2 {first['eps_l2']:g})"
-    lines = ["", head, "", f"library: {first.get('library')}", "",
-             "| setting | clean | " + " | ".join(keys) + (" | certified l2 (s) |" if cert
-                                                         else " |"),
-             "|---" * (len(keys) + 2 + cert) + "|"]
+    rows = []
     for label in dict.fromkeys(r["setting"] for r in rob):
         rs = [r["robustness"] for r in rob if r["setting"] == label]
-        cells = [num(float(np.mean([x["clean"] for x in rs])), 3)]
+        cells = [label, num(float(np.mean([x["clean"] for x in rs])), 3)]
         cells += [num(float(np.mean([x[k] for x in rs])), 3) if all(k in x for x in rs) else "-"
                   for k in keys]
         if cert:
             c = [x["certified"] for x in rs if x.get("certified")]
             cells.append(f"{num(float(np.mean([x['at_eps_l2'] for x in c])), 3)} "
                          f"({c[0]['sigma']:g})" if c else "-")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return lines
+        rows.append(cells)
+    return [Heading(f"Robust accuracy per attack (linf {first['eps_linf']:g}, l2 "
+                    f"{first['eps_l2']:g})", 3),
+            para(f"Library: {first.get('library')}. Mean over seeds; robust_* is the AND over "
+                 "the attacks of its norm (an upper estimate)."),
+            table(["setting", "clean", *keys, *(["certified l2 (s)"] if cert else [])], rows)]
 
 
 def write_outputs(result: dict, cfg, out: Path) -> None:

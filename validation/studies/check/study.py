@@ -85,19 +85,23 @@ def fit_config(cfg: CheckConfig, setting: Setting, seed: int) -> FitConfig:
                      augment=cfg.augmentation, seed=seed, device=cfg.device)
 
 
-def _folder(out: Path, setting: Setting, seed: int) -> Path:
-    return out / "models" / f"{setting.label.replace(' ', '_').replace('=', '')}-seed{seed}"
+def _folder(models: Path, setting: Setting, seed: int, key: dict) -> Path:
+    # the key's hash in the name: a shared models folder never resumes another config's run
+    from validation.store.cache import config_key
+
+    label = setting.label.replace(" ", "_").replace("=", "")
+    return models / f"{label}-seed{seed}-{config_key(key)[:8]}"
 
 
-def run_model(cfg: CheckConfig, data, setting: Setting, seed: int, out: Path,
+def run_model(cfg: CheckConfig, data, setting: Setting, seed: int, models: Path,
               progress: bool = False, stage: ResidualStage | None = None) -> dict:
-    """Train (or resume) one network and measure every requested claim on it (cached).
-    ``stage``: the untrained network of ``seed`` when the caller has built it already."""
-    folder = _folder(out, setting, seed)
+    """Train (or resume) one network and measure every requested claim on it (cached under
+    ``models``). ``stage``: the untrained network of ``seed`` when the caller has built it."""
     fcfg = fit_config(cfg, setting, seed)
     # through JSON, so that it compares equal to the key read back (tuples become lists)
     key = json.loads(json.dumps({"check": cfg.as_dict() | {"settings": None, "seeds": None},
                                  "fit": asdict(fcfg)}))
+    folder = _folder(Path(models), setting, seed, key)
     done = folder / "measure.json"
     if done.is_file():
         blob = json.loads(done.read_text())
@@ -166,9 +170,11 @@ def _claim_values(runs: list[dict], settings, pick) -> dict:
     return by
 
 
-def verdicts(cfg: CheckConfig, runs: list[dict], anchor: dict) -> dict:
-    """Each claim's paired verdict, with the anchor status of every row."""
-    specs = {"training": (lambda r: r["accuracy"], False, DELTA_TRAINING, False,
+def verdicts(cfg: CheckConfig, runs: list[dict], anchor: dict, *,
+             training_delta: float = DELTA_TRAINING) -> dict:
+    """Each claim's paired verdict, with the anchor status of every row (``training_delta``:
+    the training claim's smallest effect of interest)."""
+    specs = {"training": (lambda r: r["accuracy"], False, training_delta, False,
                           "clean test accuracy of the deployed predictor"),
              "robustness": (lambda r: r.get("robustness", {}).get("robust_linf"), False,
                             DELTA_ROBUST, False, "robust accuracy under every linf attack "
@@ -233,10 +239,13 @@ def agreement_table(runs: list[dict]) -> list[dict]:
     return rows
 
 
-def run_check(cfg: CheckConfig, out: str | Path, *, progress: bool = True, data=None) -> dict:
+def run_check(cfg: CheckConfig, out: str | Path, *, progress: bool = True, data=None,
+              models: str | Path | None = None) -> dict:
     """Every model of every (setting, seed), the anchors, the verdicts; check.json written
-    atomically with config, seed and versions (and rows.csv, summary.md by the presenter)."""
+    atomically with config, seed and versions (and rows.csv, summary.md by the presenter).
+    Trained models and their measurements are cached under ``models`` (default OUT/models)."""
     out = Path(out)
+    models = Path(models) if models is not None else out / "models"
     data = data if data is not None else load_benchmark(cfg.data)
     # a model that refuses the data stops here, before any training; the first job trains it
     first = build(cfg, data, 0)
@@ -246,22 +255,32 @@ def run_check(cfg: CheckConfig, out: str | Path, *, progress: bool = True, data=
     from tqdm import tqdm
 
     for i, (s, seed) in enumerate(tqdm(jobs, desc="check", disable=not progress)):
-        runs.append(run_model(cfg, data, s, seed, out, progress=progress,
+        runs.append(run_model(cfg, data, s, seed, models, progress=progress,
                               stage=first if i == 0 else None))
-    anchor = anchors(cfg, data, runs)
-    result = {"data": data.name, "shape": list(data.shape), "n_train": len(data.x_train),
-              "n_test": len(data.x_test), "anchors": anchor,
-              "verdicts": verdicts(cfg, runs, anchor), "agreement": agreement_table(runs),
-              "masking_flags": [f"{r['setting']} seed {r['seed']}: {', '.join(flags)}"
-                                for r in runs
-                                if (flags := r.get("robustness", {}).get("suspect"))],
-              "catalogue": {s.label: _generator(s) for s in cfg.settings},
-              "costs": _costs(runs), "runs": runs, "seconds": time.perf_counter() - t0}
+    result = assemble(cfg, data, runs, time.perf_counter() - t0)
     write_json(out / "check.json", result, config=cfg.as_dict(), seed=f"0..{cfg.seeds - 1}")
     from .present import write_outputs
 
     write_outputs(result, cfg, out)
     return result
+
+
+def assemble(cfg: CheckConfig, data, runs: list[dict], seconds: float, *,
+             training_delta: float = DELTA_TRAINING) -> dict:
+    """A check's result from its per-model runs: anchors, verdicts, the agreement table,
+    suspect rows, the catalogue's generators and the costs (what check.json holds)."""
+    anchor = anchors(cfg, data, runs)
+    return {"data": data.name, "model": cfg.model, "config": cfg.as_dict(),
+            "radii": list(cfg.radii), "smoothing": cfg.smoothing,
+            "shape": list(data.shape), "n_train": len(data.x_train),
+            "n_test": len(data.x_test), "anchors": anchor,
+            "verdicts": verdicts(cfg, runs, anchor, training_delta=training_delta),
+            "agreement": agreement_table(runs),
+            "masking_flags": [f"{r['setting']} seed {r['seed']}: {', '.join(flags)}"
+                              for r in runs
+                              if (flags := r.get("robustness", {}).get("suspect"))],
+            "catalogue": {s.label: _generator(s) for s in cfg.settings},
+            "costs": _costs(runs), "runs": runs, "seconds": seconds}
 
 
 def _generator(s: Setting) -> str:
