@@ -16,7 +16,7 @@ PIP := $(BIN)/python -m pip
 STAMP_BASE := $(VENV)/.stamp-base
 STAMP_DEV := $(VENV)/.stamp-dev
 
-.PHONY: report test lint clean
+.PHONY: report test lint vision clean
 
 # The main job: every claim checked, one self-contained report in reports/<timestamp>/.
 # Finished stages are cached in reports/cache/, so an interrupted run resumes.
@@ -46,6 +46,16 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(PIP) install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
 	$(PIP) install -q -e '.[dev]'
 	touch $@ $(STAMP_BASE)
+
+# Optional: torchvision (its readers as the oracle of the tests, a torchvision ResNet stage in
+# `cdverify inspect`). Each torchvision wheel matches one torch build, and PyPI's torchvision
+# fails to import beside the local CPU wheel of torch 2.13.0, so this replaces torch with a
+# matching pair: on x86_64 torch 2.14.1 + torchvision 0.29.1 (a CUDA build, about 5.5 GB in the
+# venv; it runs on the CPU), on aarch64 torch 2.9.1 + torchvision 0.24.1 (a CPU build).
+# Override with VISION_SPEC='torch==X torchvision==Y'. `make clean` returns to the default.
+VISION_SPEC ?= $(if $(filter aarch64,$(shell uname -m)),torch==2.9.1 torchvision==0.24.1,torch==2.14.1 torchvision==0.29.1)
+vision: $(STAMP_DEV)
+	$(PIP) install -q $(TORCH_PIP_ARGS) $(VISION_SPEC)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -183,30 +183,35 @@ def test_mnist1d_restores_the_global_rng_and_caches(tmp_path, monkeypatch):
     assert np.array_equal(again.x_test, d.x_test)
 
 
-def _write_cifar(root, n=4, test_n=3, *, bad=None):
+def _write_cifar(root, n=4, test_n=3, *, bad=None, raw_keys=False):
+    """The archive's layout; keys as str (what the archive's Python 2 pickles give under
+    encoding='latin1', as torchvision reads them) or, ``raw_keys``, as bytes."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
+    key = (lambda k: k.encode()) if raw_keys else (lambda k: k)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         m = test_n if name == "test_batch" else n
-        blob = {b"data": rng.integers(0, 256, (m, 3072), dtype=np.uint8),
-                b"labels": [int(v) for v in rng.integers(0, 10, m)]}
+        blob = {key("data"): rng.integers(0, 256, (m, 3072), dtype=np.uint8),
+                key("labels"): [int(v) for v in rng.integers(0, 10, m)]}
         if bad == name:
-            blob[b"data"] = blob[b"data"][:, :100]
+            blob[key("data")] = blob[key("data")][:, :100]
         with (folder / name).open("wb") as f:
             pickle.dump(blob, f, protocol=2)
     return folder
 
 
-def test_cifar10_reader_on_a_folder_in_the_real_format(tmp_path):
-    folder = _write_cifar(tmp_path)
+@pytest.mark.parametrize("raw_keys", [False, True])
+def test_cifar10_reader_on_a_folder_in_the_real_format(tmp_path, raw_keys):
+    folder = _write_cifar(tmp_path, raw_keys=raw_keys)
     d = cifar10(str(tmp_path))
     assert d.x_train.shape == (20, 3, 32, 32) and d.x_test.shape == (3, 3, 32, 32)
     with (folder / "data_batch_1").open("rb") as f:
         raw = pickle.load(f)
+    key = (lambda k: k.encode()) if raw_keys else (lambda k: k)
     # channel-major rows, as the archive stores them
-    assert np.allclose(d.x_train[0, 1, 0, :4], raw[b"data"][0, 1024:1028] / 255.0)
-    assert d.y_train[:4].tolist() == raw[b"labels"]
+    assert np.allclose(d.x_train[0, 1, 0, :4], raw[key("data")][0, 1024:1028] / 255.0)
+    assert d.y_train[:4].tolist() == raw[key("labels")]
 
 
 def test_cifar10_reader_refuses_missing_and_malformed(tmp_path):
@@ -244,6 +249,59 @@ def test_image_folder_reader(tmp_path):
         image_folder(str(tmp_path))
     with pytest.raises(DataError, match=r"no .*train"):
         image_folder(str(tmp_path / "test"))
+
+
+def _torchvision():
+    """torchvision's datasets, or a skip that says why (the optional extra: `make vision`)."""
+    return pytest.importorskip("torchvision.datasets", reason="torchvision is not installed "
+                               "(the optional extra, `make vision`): the reader's oracle test "
+                               "needs it")
+
+
+def test_cifar10_reader_returns_what_torchvisions_cifar10_returns(tmp_path):
+    """The oracle: torchvision's own CIFAR10 on the same generated folder (its md5 checks are
+    for the official files, so they are switched off for this generated copy: the pixels and
+    labels are what is compared)."""
+    tv = _torchvision()
+    _write_cifar(tmp_path)
+    unchecked = type("Unchecked", (tv.CIFAR10,), {"_check_integrity": lambda self: True,
+                                                 "_load_meta": lambda self: None})
+    d = cifar10(str(tmp_path))
+    for x, y, train in ((d.x_train, d.y_train, True), (d.x_test, d.y_test, False)):
+        ref = unchecked(str(tmp_path), train=train, download=False)
+        assert np.array_equal(x, ref.data.transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
+        assert y.tolist() == list(ref.targets)
+
+
+def test_image_folder_reader_returns_what_torchvisions_image_folder_returns(tmp_path):
+    """Same classes, order (nested folders, mixed-case extensions, a file ImageFolder skips)
+    and pixels as torchvision's ImageFolder; grey images keep one of its three channels."""
+    tv = _torchvision()
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for split in ("train", "test"):
+        for c, mode in (("b", "RGB"), ("a", "RGB")):
+            (tmp_path / split / c / "sub").mkdir(parents=True)
+            for name in ("2.png", "10.PNG", "sub/0.jpg", "1.bmp"):
+                img = Image.fromarray(rng.integers(0, 256, (6, 5, 3), dtype=np.uint8), mode)
+                img.save(tmp_path / split / c / name, **({"quality": 95}
+                                                         if name.endswith("jpg") else {}))
+            (tmp_path / split / c / "notes.txt").write_text("not an image")
+    d = image_folder(str(tmp_path))
+    ref = tv.ImageFolder(str(tmp_path / "train"))
+    assert d.y_train.tolist() == list(ref.targets) == [0] * 4 + [1] * 4
+    theirs = np.stack([np.asarray(ref.loader(p), np.float32).transpose(2, 0, 1) / 255.0
+                       for p, _ in ref.samples])
+    assert np.array_equal(d.x_train, theirs)
+    grey = tmp_path / "grey"
+    for split in ("train", "test"):
+        (grey / split / "k").mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 256, (4, 4), dtype=np.uint8), "L").save(
+            grey / split / "k" / "0.png")
+    g = image_folder(str(grey))
+    rgb = np.asarray(tv.ImageFolder(str(grey / "train"))[0][0], np.float32) / 255.0
+    assert g.x_train.shape == (1, 1, 4, 4) and np.array_equal(g.x_train[0, 0], rgb[..., 0])
 
 
 def test_compare_to_baseline_with_named_settings_matches_numeric_keys():

@@ -9,9 +9,17 @@ r"""Benchmark data sets with shaped inputs, generated or read locally (never dow
   fixed stratified 75 / 25 split (split seed 0).
 - ``cifar10:ROOT``: CIFAR-10's python batches (``data_batch_1..5``, ``test_batch``, as the
   official archive unpacks them, in ROOT or ROOT/cifar-10-batches-py), 3 x 32 x 32 in [0, 1].
-- ``image-folder:ROOT``: ROOT/train/CLASS/*.png|jpg and ROOT/test/CLASS/*, torchvision's
-  ImageFolder layout (classes are the sorted folder names), read with Pillow, C x H x W in
-  [0, 1]; every image of a folder must have one size and mode.
+- ``image-folder:ROOT``: ROOT/train/CLASS/... and ROOT/test/CLASS/..., torchvision's
+  ImageFolder layout and order (classes are the sorted folder names; each class's images are
+  found by a sorted walk of its folder, subfolders included, with ImageFolder's extensions),
+  read with Pillow, C x H x W in [0, 1] (grey images keep one channel, where ImageFolder's
+  loader makes three equal ones); every image of a folder must have one size and mode.
+
+Both readers are the toolkit's own, so that they need no torchvision (whose wheels match only
+some torch builds; see the README) and so that a folder's pickles cannot run code
+(torchvision's CIFAR10 calls ``pickle.load``; this reader admits arrays only). Where torchvision
+is installed, the tests check that they return exactly what ``torchvision.datasets.CIFAR10``
+and ``ImageFolder`` return on the same folder.
 
 The published splits are kept (MNIST-1D's train / test), so anchors are on the same split as
 their publication; the validation split is empty (a fixed schedule, no early stopping).
@@ -35,7 +43,8 @@ BENCHMARK_NAMES = ("mnist1d", "digits-img", "cifar10:ROOT", "image-folder:ROOT")
 #: published test accuracies on MNIST-1D (Greydanus 2020, table 1), the anchors of its studies
 MNIST1D_PUBLISHED = {"logistic regression": 0.32, "MLP": 0.68, "CNN": 0.94, "GRU": 0.91}
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm")
+#: torchvision's ImageFolder extensions (torchvision.datasets.folder.IMG_EXTENSIONS)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
 def data_cache_dir() -> Path:
@@ -162,7 +171,7 @@ def _read_split(folder: Path, classes: list[str] | None):
                         "need the same class folders")
     xs, ys = [], []
     for c, name in enumerate(found):
-        files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = _images_of(folder / name)
         if not files:
             raise DataError(f"{folder / name} has no images ({', '.join(IMAGE_SUFFIXES)})")
         for p in files:
@@ -181,6 +190,15 @@ def _read_split(folder: Path, classes: list[str] | None):
             xs.append(arr)
             ys.append(c)
     return np.stack(xs), np.asarray(ys, int), found
+
+
+def _images_of(folder: Path) -> list[Path]:
+    """ImageFolder's files of one class: a sorted walk (links followed), sorted names, its
+    extensions (case-insensitive)."""
+    out = []
+    for where, _, names in sorted(os.walk(folder, followlinks=True)):
+        out += [Path(where) / n for n in sorted(names) if n.lower().endswith(IMAGE_SUFFIXES)]
+    return out
 
 
 def image_folder(root: str) -> Dataset:

@@ -1,7 +1,7 @@
 r"""Sweeps: a grid (job kind x data x sigma x seed x blocks) of agreement / robustness /
-Rademacher jobs, run by local processes or on an existing Dask distributed cluster, aggregated
-into mean +- sd tables and plots. Jobs are idempotent: each result is stored under the hash of
-its config, so rerunning a sweep skips finished jobs.
+Rademacher / check jobs, run by local processes or on an existing Dask distributed cluster,
+aggregated into mean +- sd tables and plots. Jobs are idempotent: each result is stored under
+the hash of its config, so rerunning a sweep skips finished jobs.
 """
 
 from __future__ import annotations
