@@ -120,6 +120,23 @@ def test_diffusion_resnet_reads_through_the_same_adapter():
     assert not torch.allclose(st.logits(x), b)
 
 
+def test_diffusion_resnet_and_the_adapter_run_one_recursion_with_substeps():
+    """nets.stepping is the one Euler-Maruyama recursion: with r = 3 sub-steps and fixed
+    increments both give the same z_L, exactly; the per-step path has L r + 1 states, the
+    adapter's per-block path L + 1, and its block ends are the same states."""
+    torch.manual_seed(1)
+    model = DiffusionResNet(2, 2, blocks=4, sigma=0.5).double()
+    st = adapt(model)
+    z = torch.rand(5, 2, dtype=torch.float64)
+    noise = [torch.randn(5, 2, dtype=torch.float64) for _ in range(12)]
+    a, steps = model.flow(z, substeps=3, noise=noise, return_path=True)
+    b, blocks = st.flow(z, sigma=0.5, substeps=3, noise=noise, return_path=True)
+    assert torch.equal(a, b) and steps.shape[0] == 13 and len(blocks) == 5
+    assert all(torch.equal(steps[3 * k], blocks[k]) for k in range(5))
+    # the negative control: a different sigma is a different path
+    assert not torch.allclose(st.flow(z, sigma=0.4, substeps=3, noise=noise), a)
+
+
 def test_inspect_cli_on_the_example_and_its_refusals(tmp_path, capsys):
     from validation.cli import main
 
@@ -211,3 +228,35 @@ def test_inspect_reads_a_toolkit_model_file(tmp_path):
     z = torch.rand(3, 2)
     st = adapt(model)
     assert torch.allclose(st.velocity(0, z), model.blocks[0](z))
+
+
+def test_inspect_reads_a_torchvision_resnet_stage(tmp_path, capsys):
+    """A torchvision ResNet-18 as its users build it: layer1 (two BasicBlocks, post-activation,
+    64 x 8 x 8 features on 32 x 32 images) is read as a flow; layer2, whose first block halves
+    the resolution and doubles the channels, is refused naming that block and its shapes."""
+    pytest.importorskip("torchvision", reason="torchvision is not installed (the optional "
+                        "extra, `make vision`): a torchvision stage needs it")
+    from PIL import Image
+
+    from validation.cli import main
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 2), ("test", 6)):
+        for c in ("a", "b"):
+            (tmp_path / "img" / split / c).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                    tmp_path / "img" / split / c / f"{i}.png")
+    common = ["--model", "torchvision.models:resnet18", "--data",
+              f"image-folder:{tmp_path / 'img'}", "--points", "8", "--passes", "2",
+              "--jacobian-points", "1", "--agreement-draws", "0"]
+    assert main(["inspect", *common, "--stage", "layer1", "--out", str(tmp_path / "o")]) == 0
+    import json
+
+    doc = json.loads((tmp_path / "o" / "inspect.json").read_text())
+    assert doc["n_blocks"] == 2 and doc["feature_shape"] == [64, 8, 8]
+    assert all(r["mean_speed"] > 0 for r in doc["blocks"])
+    capsys.readouterr()
+    assert main(["inspect", *common, "--stage", "layer2", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "block 0" in err and "64, 8, 8)" in err and "128, 4, 4)" in err, err

@@ -19,8 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "of blocks that keep one feature shape), e.g. layer1")
     p.add_argument("--weights", default=None, help="a state dict to load into the model")
     p.add_argument("--data", default="moons",
-                   help="a data set name (moons, circles, blobs, spirals, checkerboard, digits) "
-                   "or an .npz file with an array x (and labels y)")
+                   help="a data set name (moons, circles, blobs, spirals, checkerboard, digits; "
+                   "mnist1d, digits-img, cifar10:ROOT, image-folder:ROOT: their test split) or "
+                   "an .npz file with an array x (and labels y)")
     p.add_argument("--T", dest="t_end", type=positive, default=1.0, help="T of the stage (h = T/L)")
     p.add_argument("--sigma", type=nonnegative, default=0.0,
                    help="inject the paper's diffusion sigma sqrt(h) xi after every block")

@@ -178,19 +178,11 @@ class ResidualStage:
             raise AdapterError(f"substeps = {substeps}; must be >= 1")
         if sigma < 0 or not math.isfinite(sigma):
             raise AdapterError(f"sigma = {sigma}; must be a finite number >= 0")
-        dt = self.step / substeps
-        path, i = [z], 0
-        for l in range(self.n_blocks):
-            for _ in range(substeps):
-                z = z + self.drift(l, z, substeps)
-                if sigma > 0:
-                    xi = noise[i] if noise is not None else torch.randn(
-                        z.shape, generator=generator, device=z.device, dtype=z.dtype)
-                    z = z + sigma * math.sqrt(dt) * xi
-                i += 1
-            if return_path:
-                path.append(z)
-        return (z, path) if return_path else z
+        from .stepping import euler_maruyama
+
+        return euler_maruyama(self.drift, self.n_blocks, self.step, z, sigma=sigma,
+                              substeps=substeps, generator=generator, noise=noise,
+                              path="block" if return_path else None)
 
     def logits(self, x: torch.Tensor, *, sigma: float = 0.0, substeps: int = 1,
                generator: torch.Generator | None = None) -> torch.Tensor:

@@ -74,23 +74,20 @@ class DiffusionResNet(nn.Module):
         energy int_0^T |v|^2 dt of the flow (the training's flow penalty)."""
         if substeps < 1:
             raise ModelError(f"substeps = {substeps}; must be >= 1")
-        h = self.step / substeps
-        path = [z]
-        i = 0
-        for g in self.blocks:
-            for _ in range(substeps):
-                v = g(z)
-                if energy is not None:
-                    energy.append(h * (v**2).sum(1).mean())
-                z = z + h * v
-                if self.sigma > 0:
-                    xi = noise[i] if noise is not None else torch.randn(
-                        z.shape, generator=generator, device=z.device, dtype=z.dtype)
-                    z = z + self.sigma * math.sqrt(h) * xi
-                i += 1
-                if return_path:
-                    path.append(z)
-        return (z, torch.stack(path)) if return_path else z
+        from .stepping import euler_maruyama
+
+        dt = self.step / substeps
+
+        def increment(l: int, z: torch.Tensor, r: int) -> torch.Tensor:
+            v = self.blocks[l](z)
+            if energy is not None:
+                energy.append(dt * (v**2).sum(1).mean())
+            return dt * v
+
+        out = euler_maruyama(increment, self.n_blocks, self.step, z, sigma=self.sigma,
+                             substeps=substeps, generator=generator, noise=noise,
+                             path="step" if return_path else None)
+        return (out[0], torch.stack(out[1])) if return_path else out
 
     def forward(self, x: torch.Tensor, *, generator: torch.Generator | None = None,
                 substeps: int = 1, noise: list[torch.Tensor] | None = None) -> torch.Tensor:
@@ -124,9 +121,10 @@ def stacked_logits(model: DiffusionResNet, params: dict[str, torch.Tensor], x: t
     stack (K, ...) of values; x (n, in_dim) is shared; ``noise`` fixes the increments (one
     (n, d) tensor per block, shared by the K networks). Returns (K, n, classes).
 
-    The same recursion as :meth:`DiffusionResNet.flow` (one sub-step per block), written with
-    batched matrix products so that K parameter sets cost one pass (the Rademacher ascent
-    optimises K sign draws together); tests compare it with ``functional_call`` per draw.
+    The same recursion as :meth:`DiffusionResNet.flow` (nets.stepping, one sub-step per
+    block; no noise when ``noise`` is None), with blocks written as batched matrix products
+    so that K parameter sets cost one pass (the Rademacher ascent optimises K sign draws
+    together); tests compare it with ``functional_call`` per draw.
     """
     def affine(prefix: str, z: torch.Tensor) -> torch.Tensor:
         W, b = params[f"{prefix}.weight"], params[f"{prefix}.bias"]
@@ -136,9 +134,11 @@ def stacked_logits(model: DiffusionResNet, params: dict[str, torch.Tensor], x: t
     z = x.unsqueeze(0).expand(k, *x.shape)
     if not isinstance(model.encoder, nn.Identity):
         z = torch.sigmoid(affine("encoder.2", torch.tanh(affine("encoder.0", z))))
+    from .stepping import euler_maruyama
+
     h = model.step
-    for i in range(model.n_blocks):
-        z = z + h * affine(f"blocks.{i}.2", torch.tanh(affine(f"blocks.{i}.0", z)))
-        if model.sigma > 0 and noise is not None:
-            z = z + model.sigma * math.sqrt(h) * noise[i]
+    z = euler_maruyama(lambda i, z, r: h * affine(f"blocks.{i}.2",
+                                                  torch.tanh(affine(f"blocks.{i}.0", z))),
+                       model.n_blocks, h, z, sigma=model.sigma if noise is not None else 0.0,
+                       noise=noise)
     return affine("base", z)

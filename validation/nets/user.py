@@ -105,8 +105,11 @@ def load_weights(model: nn.Module, path: str) -> None:
 
 
 def load_data(name: str, *, n: int = 1200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) of the held-out split of a named data set, or the arrays x, y of an .npz file."""
-    from .data import NAMES, make_dataset
+    """(x, y) of the held-out split of a named data set (a 2-D flow's set, digits, or a
+    benchmark: mnist1d, digits-img, cifar10:ROOT, image-folder:ROOT), or the arrays x, y of an
+    .npz file."""
+    from .benchmark_data import is_benchmark, load_benchmark
+    from .data import NAMES, DataError, make_dataset
 
     if name.endswith(".npz"):
         p = Path(name)
@@ -119,8 +122,15 @@ def load_data(name: str, *, n: int = 1200, seed: int = 0) -> tuple[np.ndarray, n
             x = np.asarray(f["x"], dtype=np.float32)
             y = np.asarray(f["y"]) if "y" in f else np.zeros(len(x), dtype=int)
         return x, y
+    if is_benchmark(name):
+        try:
+            ds = load_benchmark(name)
+        except DataError as exc:
+            raise AdapterError(str(exc)) from None
+        return ds.x_test.astype(np.float32), ds.y_test
     if name not in NAMES:
-        raise AdapterError(f"--data {name!r}: not a data set name ({', '.join(NAMES)}) "
-                           "nor an .npz file")
+        raise AdapterError(f"--data {name!r}: not a data set name ({', '.join(NAMES)}, "
+                           "mnist1d, digits-img, cifar10:ROOT, image-folder:ROOT) nor an .npz "
+                           "file")
     ds = make_dataset(name, n, seed=seed)
     return ds.x_test.astype(np.float32), ds.y_test
