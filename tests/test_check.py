@@ -518,3 +518,36 @@ def test_the_bracket_says_when_the_ends_disagree_and_when_the_certificate_is_at_
     floor = bracket(up, _verdict("equivalent within 0.02", 0.006, 0.006))
     assert floor["verdict"] == "uninformative" and floor["bracket"][0]["agree"] is None
     assert "floor" in floor["summary"] and "disagree" not in floor["summary"]
+
+
+def test_check_claim_rows_map_each_settings_status_and_flag_a_missed_anchor():
+    """One claims row per (claim, setting): better -> holds, worse -> fails, equivalent or no
+    gain -> refuted at delta; a row whose networks missed their anchor, or whose attacks were
+    suspect, cannot hold (inconclusive, flag named)."""
+    from validation.studies.check.stage import claim_rows, setting_status
+
+    assert [setting_status(s) for s in ("better", "worse", "equivalent within 0.01",
+                                        "no gain >= 0.01", "inconclusive", "undecidable")] == \
+        ["holds", "fails", "refuted at delta", "refuted at delta", "inconclusive", "inconclusive"]
+
+    def row(setting, status, anchor="met"):
+        return {"setting": setting, "status": status, "improvement": 0.02, "ci95": [0.01, 0.03],
+                "mde": 0.01, "seeds_needed": 5, "anchor": anchor}
+
+    v = compare_to_baseline({"plain": [0.9, 0.91, 0.92], "x": [0.95, 0.97, 0.96]},
+                            lower_is_better=False, delta=0.01, baseline="plain",
+                            label="setting")
+    result = {"data": "mnist1d", "model": "resnet1d", "config": {
+        "model": "resnet1d", "blocks": 4, "width": 32, "seeds": 3},
+        "masking_flags": ["paper sigma=0.3 seed 1: masking_suspected"],
+        "verdicts": {"training": v | {"rows": [row("paper sigma=0.1", "better"),
+                                               row("paper sigma=0.3", "better", "missed: x"),
+                                               row("dropout p=0.1", "worse")]},
+                     "robustness": v | {"rows": [row("paper sigma=0.3", "better")]},
+                     "rademacher": {"verdict": "skipped", "rows": []}}}
+    rows = claim_rows(result, "check")
+    assert [r.status for r in rows] == ["holds", "inconclusive", "fails", "inconclusive"]
+    assert rows[1].flags == ("anchor missed (missed: x)",)
+    assert rows[3].flags == ("suspect attacks (1 runs)",)
+    assert rows[0].claim.startswith("The paper's training method (sigma=0.1) improves the clean")
+    assert "mnist1d, resnet1d L = 4, width 32, 3 paired seeds" in rows[2].claim

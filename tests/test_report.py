@@ -24,14 +24,18 @@ def test_report_writes_every_artefact(smoke_report):
     doc = json.loads((out / "results.json").read_text())
     names = [c["claim"] for c in doc["claims"]]
     words = ("holds", "fails", "refuted at delta", "inconclusive")
-    # 7 claims of the network studies, 1 depth study, 3 of the graph study (smoke: 1 data set)
-    assert len(names) == 11 and all(c["status"] in words for c in doc["claims"])
+    # 7 claims of the network studies, 1 depth study, 3 of the graph study (smoke: 1 data
+    # set), 1 of the check (training, paper sigma 0.3 against plain on digit images)
+    assert len(names) == 12 and all(c["status"] in words for c in doc["claims"])
+    assert any(c["section"] == "check" and "digits-img, resnet2d L = 2" in c["claim"]
+               for c in doc["claims"])
     assert doc["claims"][0]["status"] == "holds"  # the derivation from the axioms
     html = (out / "index.html").read_text()
     assert 'id="claims"' in html and "data:image/png;base64," in html
     assert "data:image/gif;base64," in html and "http" not in html.split("<body>")[0]
     for f in ("report.md", "robustness/robustness.csv", "rademacher/rademacher.csv",
-              "flows/rotation/flow.gif", "derivation/derive.tex"):
+              "flows/rotation/flow.gif", "derivation/derive.tex", "check/summary.md",
+              "inspect/velocity.png", "inspect/trajectories.png"):
         assert (out / f).stat().st_size > 0, f
     assert doc["meta"]["versions"]["torch"]
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass, fields, replace
 from validation.nets.train import data_overrides
 from validation.studies import REGISTRY, Study
 from validation.studies.agreement import AgreementConfig
+from validation.studies.check import CheckConfig, Setting
 from validation.studies.depth import DepthStudy
 from validation.studies.derivation import DerivationConfig
 from validation.studies.flows import FlowsConfig
 from validation.studies.graph import GraphStudy
+from validation.studies.inspect import InspectConfig
 from validation.studies.lipschitz import LipschitzConfig
 from validation.studies.rademacher import RademacherSweep
 from validation.studies.robustness import RobustnessSweep
@@ -40,6 +42,8 @@ class Profile:
     lipschitz: tuple[LipschitzConfig, ...] = (LipschitzConfig(),)
     depth: tuple[DepthStudy, ...] = ()
     graph: tuple[GraphStudy, ...] = ()
+    check: tuple[CheckConfig, ...] = ()
+    inspect: tuple[InspectConfig, ...] = ()
 
     def __post_init__(self):
         studies = {f.name for f in fields(self)} - {"name", "description", "data"}
@@ -123,7 +127,14 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
                           limit_ns=(200, 400, 800, 1600), identify_ns=(400, 800, 1600, 3200),
                           reps=2, hub_nodes=300),),
         depth=(DepthStudy(data="moons", blocks=(2, 4, 8), epochs=5, test_points=20,
-                          samples=256, grid=48),)),
+                          samples=256, grid=48),),
+        # the conv-ResNet sections' pipeline, on the 8 x 8 digit images
+        check=(CheckConfig(model="resnet2d", data="digits-img", settings=(
+            Setting("plain"), Setting("paper", 0.3)), seeds=2, epochs=1, blocks=2, width=4,
+            passes=2, claims=("training",)),),
+        inspect=(InspectConfig(model="resnet2d", data="digits-img", blocks=2, width=4,
+                               epochs=1, technique="paper", strength=0.3, points=16, passes=2,
+                               jacobian_points=1, agreement_draws=16, agreement_points=4),)),
     Profile(
         name="quick",
         description="the default, 10 paired seeds (about 3 min)",
@@ -142,7 +153,8 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile(
         name="full",
         description="30 paired seeds over four sigmas, digits sweeps, the depth study, exact "
-                    "solutions (about 45 min)",
+                    "solutions (about 45 min), and the claims on trained conv ResNets on "
+                    "MNIST-1D (about 45 min more: 40 networks)",
         derivation=(DerivationConfig(exact=True),),
         agreement=tuple(AgreementConfig.of(d, s, epochs=150, grid=128, test_points=100)
                         for d in ("moons", "digits") for s in (0.0, 0.3)),
@@ -164,7 +176,14 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
                        draws=16, steps=60, noise_samples=4, workers=2)),
         graph=(GraphStudy(seeds=30, tau_seeds=10, limit_ns=(500, 1000, 2000, 4000, 8000),
                           reps=4, workers=2),),
-        depth=(DepthStudy(data="moons", seeds=2), DepthStudy(data="digits", seeds=2))),
+        depth=(DepthStudy(data="moons", seeds=2), DepthStudy(data="digits", seeds=2)),
+        # the MNIST-1D check of the closing notes (10 paired seeds, 40 networks, 45 min on 2
+        # cores) and the flow of its plain and sigma = 0.3 networks (seed 0)
+        check=(CheckConfig(data="mnist1d", settings=(
+            Setting("plain"), Setting("paper", 0.1), Setting("paper", 0.3),
+            Setting("dropout", 0.1)), seeds=10, attack_points=100,
+            claims=("training", "robustness", "lipschitz", "agreement", "rademacher")),),
+        inspect=(InspectConfig(), InspectConfig(technique="paper", strength=0.3))),
 )}
 
 #: the --profile help line; the times are measured from a cold cache on 2 CPU cores (README

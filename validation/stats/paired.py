@@ -227,6 +227,7 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
         summary += "; the t-test and the sign-flip test disagree at " + ", ".join(
             f"{label} {r[label]} (p {p_value(r['p_value'])} vs {p_value(r['p_permutation'])})"
             for r in split)
+    one = "compared setting" if label == "setting" else f"setting of {label}"
     return {"verdict": verdict, "rows": rows, "summary": summary, "delta": delta_abs,
             "delta_rule": (f"{delta:g} x the {label} = {baseline} mean" if relative
                            else f"{delta:g}"),
@@ -235,8 +236,8 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
                                  if r["seeds_needed"] is not None), default=None),
             "rule": "paired t-test of within-seed differences at "
                     + (f"{alpha}, Holm over {len(others)} settings of {label}"
-                       if len(others) > 1 else f"{alpha} (one setting of {label}: no "
-                       "multiplicity correction)")
+                       if len(others) > 1 else f"{alpha} (one {one}: no multiplicity "
+                       "correction)")
                     + f"; TOST at delta = {num(delta_abs, trim=True)}; sign-flip permutation "
                     "test as a check"
                     + ("; every decision's interval widened by the estimates' optimisation gap ("

@@ -137,7 +137,7 @@ class SigmaSweepStudy(Study):
 #: the order in which the report shows the studies (a study not named here comes after them,
 #: in the order registered)
 ORDER = ("derivation", "flows", "agreement", "robustness", "rademacher", "lipschitz", "depth",
-         "graph", "check")
+         "graph", "check", "inspect")
 
 REGISTRY: dict[str, Study] = {}
 

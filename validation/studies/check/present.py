@@ -38,11 +38,13 @@ def blocks(result: dict, cfg: dict) -> list:
     from validation.stats.present import verdict_blocks
 
     lin, l2 = result.get("radii", (cfg.get("eps_linf"), cfg.get("eps_l2")))
+    robust = "robustness" in cfg["claims"]
     out: list = [para(
         f"{cfg['seeds']} paired seeds; {cfg['blocks']} blocks, width {cfg['width']}, T = "
         f"{cfg['t_end']:g}; {cfg['epochs']} epochs; deployed predictor averaged over "
-        f"{cfg['passes']} passes; attacks at linf {num(lin, 3)} / l2 {num(l2, 3)} on "
-        f"{cfg['attack_points']} test points."),
+        f"{cfg['passes']} passes"
+        + (f"; attacks at linf {num(lin, 3)} / l2 {num(l2, 3)} on {cfg['attack_points']} test "
+           "points" if robust else "") + f"; claims {', '.join(cfg['claims'])}."),
         Heading("Anchors (same split)", 3),
         table(["model", "measured", "anchor", "source", "met"],
               [[a["model"], num(a["measured"], 3), "-" if a["anchor"] is None
@@ -79,8 +81,8 @@ def blocks(result: dict, cfg: dict) -> list:
     out += [para("Suspect rows (masking_suspected: a gradient-free attack beat every gradient "
                  "attack by more than 5 points; more_steps_raise: 3 x the PGD steps raised "
                  "robust accuracy; big_radius_not_zero: above 5% at a radius that reaches any "
-                 "input): " + ("; ".join(flags) if flags else "none") + "."),
-            Heading(f"Costs per model ({cfg.get('device', 'cpu')})", 3),
+                 "input): " + ("; ".join(flags) if flags else "none") + ".")] if robust else []
+    out += [Heading(f"Costs per model ({cfg.get('device', 'cpu')})", 3),
             table(["setting", "training s", "s per epoch", "all claims s"],
                   [[k, num(c["train_seconds"], 3), num(c["epoch_seconds"], 3),
                     num(c["total_seconds"], 3)] for k, c in result["costs"].items()])]

@@ -84,60 +84,74 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def summary(res: dict, config: dict) -> str:
-    """The Markdown table of the blocks and what each column means."""
+def blocks(res: dict, config: dict, folder: str = "") -> list:
+    """The inspection in the document model: the per-block table, what each column means,
+    the Feynman-Kac agreement when it ran, and the figures (paths relative to the document;
+    ``folder``: the inspection's folder inside it)."""
+    from validation.doc import Figure, Heading, para, strong, table
+
     rows = res["blocks"]
-    lines = [f"# The flow of `{config.get('stage', 'the stage')}` "
-             f"({config.get('model', 'model')})", "",
-             f"{res['n_blocks']} blocks read as z -> z + Delta_l(z) "
-             + ("(Delta = block(z) - z: post-activation blocks are read as they compute)"
-                if res["reading"] == "block" else "(Delta = h g_l(z): the branches)")
-             + f", feature shape {res['feature_shape']}, T = {res['t_end']:g}, "
-             f"h = {res['h']:.4g}, on {res['points']} points"
-             + (f", injected noise sigma = {res['sigma']:g}" if res["sigma"] > 0 else "") + ".",
-             "",
-             "| block | mean speed | 5% | 50% | 95% | rel. change | norm(Dv)_2 mean (max) | "
-             "mu_2(Dv) mean (max) | A measured | A catalogue |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    out: list = [para(
+        f"{res['n_blocks']} blocks read as z -> z + Delta_l(z) "
+        + ("(Delta = block(z) - z: post-activation blocks are read as they compute)"
+           if res["reading"] == "block" else "(Delta = h g_l(z): the branches)")
+        + f", feature shape {res['feature_shape']}, T = {res['t_end']:g}, "
+        f"h = {res['h']:.4g}, on {res['points']} points"
+        + (f", injected noise sigma = {res['sigma']:g}" if res["sigma"] > 0 else "") + ".")]
+    cells = []
     for r in rows:
         a = (f"{_fmt(r.get('A_mean_diag'))} ± {_fmt(r.get('A_stderr'))}"
              if "A_mean_diag" in r else "-")
-        lines.append(f"| {r['block']} | {_fmt(r['mean_speed'])} | {_fmt(r['q5'])} | "
-                     f"{_fmt(r['q50'])} | {_fmt(r['q95'])} | {_fmt(r['relative_change'])} | "
-                     f"{_fmt(r['jac_spectral_mean'])} ({_fmt(r['jac_spectral_max'])}) | "
-                     f"{_fmt(r['log_norm_mean'])} ({_fmt(r['log_norm_max'])}) | {a} | "
-                     f"{_fmt(r.get('A_catalogue_diag'))} |")
+        cells.append([str(r["block"]), _fmt(r["mean_speed"]), _fmt(r["q5"]), _fmt(r["q50"]),
+                      _fmt(r["q95"]), _fmt(r["relative_change"]),
+                      f"{_fmt(r['jac_spectral_mean'])} ({_fmt(r['jac_spectral_max'])})",
+                      f"{_fmt(r['log_norm_mean'])} ({_fmt(r['log_norm_max'])})", a,
+                      _fmt(r.get("A_catalogue_diag"))])
+    out.append(table(["block", "mean speed", "5%", "50%", "95%", "rel. change",
+                      "norm(Dv)_2 mean (max)", "mu_2(Dv) mean (max)", "A measured",
+                      "A catalogue"], cells))
     changes = [r["relative_change"] for r in rows if r["relative_change"] is not None]
-    lines += ["",
-              f"Implied T (sum over blocks of the mean displacement: the T at which the mean "
-              f"speed is 1): {res['implied_T']:.4g}.",
-              "",
-              "Columns: speed = |v_l| = |Delta_l| / h over the points (Euclidean norm of the "
-              "flattened feature); rel. change = |v_{l+1}(z_l) - v_l(z_l)| / |v_l(z_l)|, small "
-              "when depth "
-              "discretises a velocity smooth in time"
-              + (f" (here {min(changes):.3g} to {max(changes):.3g})" if changes else "")
-              + "; norm(Dv)_2 and mu_2(Dv) = lambda_max((J + J^T)/2): the local Lipschitz constant "
-              "and the logarithmic norm of the velocity at the first points (mu_2 < 0: "
-              "trajectories contract); A measured = tr Cov(Delta_l) / (2 h D) over "
-              f"{res['passes']} passes at fixed z_l (per dimension), beside the catalogue's "
-              "sigma^2/2 of Gaussian injection (0 for a deterministic stage).",
-              ""]
+    out += [para(f"Implied T (sum over blocks of the mean displacement: the T at which the "
+                 f"mean speed is 1): {res['implied_T']:.4g}."),
+            para("Columns: speed = |v_l| = |Delta_l| / h over the points (Euclidean norm of the "
+                 "flattened feature); rel. change = |v_{l+1}(z_l) - v_l(z_l)| / |v_l(z_l)|, "
+                 "small when depth discretises a velocity smooth in time"
+                 + (f" (here {min(changes):.3g} to {max(changes):.3g})" if changes else "")
+                 + "; norm(Dv)_2 and mu_2(Dv) = lambda_max((J + J^T)/2): the local Lipschitz "
+                 "constant and the logarithmic norm of the velocity at the first points "
+                 "(mu_2 < 0: trajectories contract); A measured = tr Cov(Delta_l) / (2 h D) "
+                 f"over {res['passes']} passes at fixed z_l (per dimension), beside the "
+                 "catalogue's sigma^2/2 of Gaussian injection (0 for a deterministic stage).")]
     ag = res.get("agreement")
     if ag:
-        lines += ["## Network = semi-discrete = PDE (Feynman-Kac, coupled levels)", "",
-                  f"**{ag['verdict']['status']}**: {ag['verdict']['evidence']}.", "",
-                  "| r (sub-steps per block) | h / r | mean abs(u_r - u_2r) | MC standard error |",
-                  "|---|---|---|---|"]
-        for r, hr, d, se in zip(ag["substeps"], ag["h"], ag["successive_differences"],
-                                ag["successive_stderr"], strict=False):
-            lines.append(f"| {r} | {hr:.4g} | {d:.3g} | {se:.2g} |")
-        lines += ["", f"{ag['points']} points, {ag['draws']} draws, PDE by Richardson "
-                      f"extrapolation of the two finest levels; order fitted on r = "
-                      f"{ag['fitted_levels']} (over every resolved level: "
-                      f"{ag['order_all_resolved_levels']:.2f}); {ag['seconds']:.1f} s.", ""]
-    lines += [f"Computed in {res['seconds']:.1f} s."]
-    return "\n".join(lines) + "\n"
+        out += [Heading("Network = semi-discrete = PDE (Feynman-Kac, coupled levels)", 3),
+                para(strong(ag["verdict"]["status"]), f": {ag['verdict']['evidence']}."),
+                table(["r (sub-steps per block)", "h / r", "mean abs(u_r - u_2r)",
+                       "MC standard error"],
+                      [[str(r), f"{hr:.4g}", f"{d:.3g}", f"{se:.2g}"]
+                       for r, hr, d, se in zip(ag["substeps"], ag["h"],
+                                               ag["successive_differences"],
+                                               ag["successive_stderr"], strict=False)]),
+                para(f"{ag['points']} points, {ag['draws']} draws, PDE by Richardson "
+                     f"extrapolation of the two finest levels; order fitted on r = "
+                     f"{ag['fitted_levels']} (over every resolved level: "
+                     f"{ag['order_all_resolved_levels']:.2f}); {ag['seconds']:.1f} s.")]
+    out += [para(f"Computed in {res['seconds']:.1f} s."),
+            Figure(f"{folder}velocity.png", "mean speed |v_l| against depth, with the 5-95% "
+                   "band of the points"),
+            Figure(f"{folder}trajectories.png", "feature trajectories z_0 .. z_L in the first "
+                   "two principal components")]
+    return out
+
+
+def summary(res: dict, config: dict) -> str:
+    """The Markdown table of the blocks and what each column means."""
+    from validation.doc import Figure, Heading, to_markdown
+
+    # the figures lie beside summary.md; the Markdown names them in its text, not as images
+    return to_markdown([Heading(f"The flow of `{config.get('stage', 'the stage')}` "
+                                f"({config.get('model', 'model')})", 1),
+                        *[b for b in blocks(res, config) if not isinstance(b, Figure)]])
 
 
 def _figures(res: dict, out: Path) -> None:
