@@ -107,6 +107,8 @@ def test_sweep_runs_the_report_studies_and_decides_paired(tmp_path):
 
     out = finished_tiny_sweep(tmp_path / "out")
     doc = load_finished(out)
+    for f in out.rglob("*.json"):  # strict JSON: no bare NaN (jq, JavaScript)
+        json.loads(f.read_text(), parse_constant=lambda c, f=f: pytest.fail(f"{f}: bare {c}"))
     by_kind = {v["kind"]: v for v in doc["verdicts"]}
     assert set(by_kind) == {"robustness", "rademacher"}
     assert all(v["seeds"] == 2 and v["sigmas"] == [0.0, 0.3] for v in doc["verdicts"])

@@ -25,15 +25,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     from validation.nets.train import resolve_device
     from validation.report.build import build
+    from validation.store.io import loads
 
     resolve_device(args.device)
     out = build(args.profile, args.out, args.cache, args.data, device=args.device,
                 include_sweeps=tuple(args.include_sweep))
-    doc = json.loads((out / "results.json").read_text())
+    doc = loads((out / "results.json").read_text())
     print(f"report written to {out}/index.html ({doc['meta']['wall_time_s']:.1f} s)")
     if args.profile == "smoke":
         print("  smoke profile: a pipeline check; its verdicts carry no weight")

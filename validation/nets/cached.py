@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 from validation.store.cache import config_key, lock_path
+from validation.store.io import loads
 from validation.store.locks import claim, say
 
 
@@ -17,7 +17,7 @@ def _load_trained(folder: Path, device: str):
     from .train import load_model
 
     try:
-        hist = json.loads((folder / "train.json").read_text())["history"]
+        hist = loads((folder / "train.json").read_text())["history"]
         model, _ = load_model(folder / "model.pt", device)
     except FileNotFoundError:
         return None

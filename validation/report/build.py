@@ -10,7 +10,6 @@ are rendered from one model of the report (report.document).
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Mapping
@@ -18,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from validation.store.cache import stage as cached_stage
-from validation.store.io import atomic_write_text, package_versions
+from validation.store.io import atomic_write_text, dumps, package_versions
 from validation.store.locks import clean_stale
 from validation.studies import REGISTRY, Claim, Study, flagged
 
@@ -191,7 +190,7 @@ def build(profile_name: str = "quick", out: str | Path | None = None,
     out.mkdir(parents=True, exist_ok=True)
     _copy_outputs(out, folders)
     table = claims(results)
-    atomic_write_text(out / "results.json", json.dumps(
-        {"claims": table, "results": results, "meta": meta}, indent=2, default=str))
+    atomic_write_text(out / "results.json", dumps(
+        {"claims": table, "results": results, "meta": meta}, indent=2))
     write_report(out, prof, results, table, meta)
     return out

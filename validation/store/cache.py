@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .io import atomic_write_text
+from .io import atomic_write_text, dumps, loads
 from .locks import claim, say, tmp_tag
 
 
@@ -32,7 +32,7 @@ def _read_json(path: Path) -> dict | None:
     """The JSON document at ``path``; None if absent; None (reported, file removed) if it does
     not parse."""
     try:
-        return json.loads(path.read_text())
+        return loads(path.read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
@@ -57,8 +57,7 @@ def cached_json(root: str | Path, stage: str, config: dict, compute: Callable[[]
         if doc is not None and "result" in doc:
             return doc["result"]
         result = compute()
-        atomic_write_text(path, json.dumps({"stage": stage, "config": config,
-                                            "result": result}, default=str))
+        atomic_write_text(path, dumps({"stage": stage, "config": config, "result": result}))
     return result
 
 
@@ -123,9 +122,8 @@ def stage(cache: Path, name: str, config: dict,
             t0 = time.perf_counter()
             result = compute(tmp)
             result["stage_wall_s"] = time.perf_counter() - t0
-            atomic_write_text(tmp / "result.json", json.dumps(
-                {"stage": name, "config": config, "result": result, "files": _manifest(tmp)},
-                default=str))
+            atomic_write_text(tmp / "result.json", dumps(
+                {"stage": name, "config": config, "result": result, "files": _manifest(tmp)}))
             shutil.rmtree(folder, ignore_errors=True)
             tmp.rename(folder)  # the stage appears complete or not at all
         except BaseException:

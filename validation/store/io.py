@@ -42,6 +42,69 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+#: the key of a JSON document that lists the values written as null because they were not
+#: finite numbers: {JSON pointer: "NaN" | "Infinity" | "-Infinity"} (RFC 6901 pointers)
+NON_FINITE = "_non_finite"
+
+
+def _pointer(parts: list) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _strict(obj: Any, parts: list, found: dict) -> Any:
+    """obj with every non-finite float replaced by None, recorded in ``found``."""
+    import math
+
+    if isinstance(obj, float) and not math.isfinite(obj):
+        found[_pointer(parts)] = "NaN" if obj != obj else ("Infinity" if obj > 0 else
+                                                           "-Infinity")
+        return None
+    if isinstance(obj, dict):
+        return {k: _strict(v, [*parts, k], found) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_strict(v, [*parts, i], found) for i, v in enumerate(obj)]
+    return obj
+
+
+def dumps(doc: Any, **kw) -> str:
+    """Strict JSON (RFC 8259: no bare NaN or Infinity, which jq and JavaScript refuse): a value
+    that is not a finite number is written as null, and a dict document lists each such value
+    under ``_non_finite`` (its JSON pointer and what it was), so that :func:`loads` restores
+    it. Objects JSON does not know are written as their str()."""
+    found: dict = {}
+    clean = _strict(doc, [], found)
+    if found:
+        if not isinstance(clean, dict):
+            raise ValueError(f"non-finite values at {sorted(found)} in a JSON document that is "
+                             "not an object: nowhere to record them")
+        clean = {**clean, NON_FINITE: found}
+    return json.dumps(clean, allow_nan=False, default=str, **kw)
+
+
+def loads(text: str) -> Any:
+    """A document written by :func:`dumps`, its non-finite values restored (NaN, +-inf)."""
+    doc = json.loads(text)
+    if not (isinstance(doc, dict) and isinstance(doc.get(NON_FINITE), dict)):
+        return doc
+    for ptr, what in doc.pop(NON_FINITE).items():
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in ptr.split("/")[1:]]
+        where = doc
+        try:
+            for p in parts[:-1]:
+                where = where[int(p)] if isinstance(where, list) else where[p]
+            last = parts[-1]
+            value = {"NaN": float("nan"), "Infinity": float("inf"),
+                     "-Infinity": float("-inf")}[what]
+            if isinstance(where, list):
+                where[int(last)] = value
+            else:
+                where[last] = value
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise ValueError(f"{NON_FINITE} names {ptr!r} ({what!r}), which the document does "
+                             "not hold") from None
+    return doc
+
+
 def package_versions() -> dict[str, str]:
     """Versions of the packages that determine the numbers (for provenance)."""
     out = {"python": platform.python_version()}
@@ -57,7 +120,7 @@ def write_json(path: str | os.PathLike, payload: dict[str, Any], *, config: dict
                seed: int | str | None = None) -> Path:
     """Atomically write payload with config, seed and package versions beside it."""
     doc = {"config": config or {}, "seed": seed, "versions": package_versions(), **payload}
-    return atomic_write_text(path, json.dumps(doc, indent=2, default=str))
+    return atomic_write_text(path, dumps(doc, indent=2))
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:

@@ -325,12 +325,12 @@ def write_outputs(rows: list[dict], results: list[dict], out: Path, cfg: dict | 
 def load_finished(folder: str | Path) -> dict:
     """A finished sweep's sweep.json, checked: it holds its config and every job that the
     config expands to has a result (else SweepError naming what is missing)."""
-    import json
+    from validation.store.io import loads
 
     path = Path(folder) / "sweep.json"
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        doc = loads(path.read_text())
+    except (OSError, ValueError) as exc:
         raise SweepError(f"cannot read {path}: {exc}; run `cdverify sweep CONFIG --out "
                          f"{folder}` first") from exc
     if not doc.get("config"):

@@ -33,7 +33,7 @@ from validation.nets.benchmark_data import MNIST1D_PUBLISHED, load_benchmark
 from validation.nets.fit import FitConfig, fit
 from validation.stats.bracket import CERTIFIED_FLOOR, bracket
 from validation.stats.paired import compare_to_baseline
-from validation.store.io import write_json
+from validation.store.io import loads, write_json
 
 from . import measure
 from .config import DELTA_LIPSCHITZ, DELTA_ROBUST, DELTA_TRAINING, CheckConfig, Setting
@@ -104,7 +104,7 @@ def run_model(cfg: CheckConfig, data, setting: Setting, seed: int, models: Path,
     folder = _folder(Path(models), setting, seed, key)
     done = folder / "measure.json"
     if done.is_file():
-        blob = json.loads(done.read_text())
+        blob = loads(done.read_text())
         if blob.get("key") == key:
             return blob["result"]
     stage = stage if stage is not None else build(cfg, data, seed)
