@@ -6,34 +6,44 @@ convnets, techniques, fit), the velocity of a trained network as a numerics prob
 (velocity), the network's three operators, Monte Carlo, semi-discrete and PDE (flow), and the
 linear baseline (baseline)."""
 
-from .adapter import AdapterError, ResidualStage, StageSpec, adapt, diffusion_resnet_stage
-from .baseline import MARGIN, beats_linear, linear_baseline
-from .benchmark_data import BENCHMARK_NAMES, load_benchmark
-from .cached import cached_model
-from .convnets import FACTORIES, ConvResNet, build_network, conv_stage
-from .data import NAMES, DataError, Dataset, make_dataset
-from .fit import FitConfig, fit
-from .flow import PDE_SCHEME, interpolate, network_mc, pde_final, semi_discrete
-from .models import DiffusionResNet, ModelError
-from .techniques import (
-    TECHNIQUES,
-    CommonNoisePredictor,
-    ExpectedPredictor,
-    injected,
-    noisy_logits,
-    predict_proba,
-)
-from .train import (
-    DATA_OVERRIDES,
-    TrainConfig,
-    evaluate,
-    features,
-    load_model,
-    resolve_device,
-    sweep_config,
-    train,
-)
-from .velocity import feature_box, to_problem
+# Lazy (PEP 562): a name is imported from its module on first use, so that the command line's
+# parsers and refusals, which need only names such as data.NAMES, do not import torch. The
+# training functions are not exported here: they share their modules' names (fit, train), and
+# importing a submodule binds its name on the package; use validation.nets.fit.fit and
+# validation.nets.train.train.
+from importlib import import_module
+
+#: name -> the submodule that defines it
+_EXPORTS = {
+    **dict.fromkeys("AdapterError ResidualStage StageSpec adapt diffusion_resnet_stage".split(),
+                    "adapter"),
+    **dict.fromkeys("MARGIN beats_linear linear_baseline".split(), "baseline"),
+    **dict.fromkeys("BENCHMARK_NAMES load_benchmark".split(), "benchmark_data"),
+    **dict.fromkeys("cached_model".split(), "cached"),
+    **dict.fromkeys("FACTORIES ConvResNet build_network conv_stage".split(), "convnets"),
+    **dict.fromkeys("NAMES DataError Dataset make_dataset".split(), "data"),
+    **dict.fromkeys("FitConfig".split(), "fit"),
+    **dict.fromkeys("PDE_SCHEME interpolate network_mc pde_final semi_discrete".split(), "flow"),
+    **dict.fromkeys("DiffusionResNet ModelError".split(), "models"),
+    **dict.fromkeys(("TECHNIQUES CommonNoisePredictor ExpectedPredictor injected noisy_logits "
+                     "predict_proba").split(), "techniques"),
+    **dict.fromkeys(("DATA_OVERRIDES TrainConfig evaluate features load_model resolve_device "
+                     "sweep_config").split(), "train"),
+    **dict.fromkeys("feature_box to_problem".split(), "velocity"),
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "BENCHMARK_NAMES",
@@ -64,7 +74,6 @@ __all__ = [
     "evaluate",
     "feature_box",
     "features",
-    "fit",
     "injected",
     "interpolate",
     "linear_baseline",
@@ -79,5 +88,4 @@ __all__ = [
     "semi_discrete",
     "sweep_config",
     "to_problem",
-    "train",
 ]

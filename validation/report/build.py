@@ -156,25 +156,30 @@ def build(profile_name: str = "quick", out: str | Path | None = None,
     results: dict = {}
     folders: dict = {}
     computed: list[str] = []
-    last = None
-    for study, config, name in tqdm(plan, desc=f"report ({profile_name})",
-                                    disable=not progress):
-        key = {"study": study.name, "config": asdict(config), "v": study.version}
-        try:
+    keys = {name: {"study": study.name, "config": asdict(config), "v": study.version}
+            for study, config, name in plan}
+    try:
+        for study, config, name in tqdm(plan, desc=f"report ({profile_name})",
+                                        disable=not progress):
             res, folder, fresh = cached_stage(
-                cache, name, key, lambda folder, s=study, c=config: s.run(c, folder, models))
-        except KeyboardInterrupt as exc:
-            done = f"after stage {last}" if last else "before the first stage completed"
-            if fresh_stop := str(exc).startswith("stopped after stage"):
-                done = f"after stage {name}"
-            raise Interrupted(f"{done} (of {', '.join(n for _, _, n in plan)}); the "
-                              f"complete stages are kept in {cache}") from (
-                None if fresh_stop else exc)
-        last = name
-        if fresh:
-            computed.append(name)
-        results[name] = res
-        folders[name] = folder
+                cache, name, keys[name],
+                lambda folder, s=study, c=config: s.run(c, folder, models))
+            if fresh:
+                computed.append(name)
+            results[name] = res
+            folders[name] = folder
+    except KeyboardInterrupt as exc:
+        # what the cache holds, not how far this loop got: a signal can arrive after a stage's
+        # folder is complete and before its call returns
+        from validation.store.cache import config_key
+
+        complete = [n for _, _, n in plan
+                    if (cache / f"{n}-{config_key(keys[n])}" / "result.json").is_file()]
+        done = (f"after stage {complete[-1]}" if complete
+                else "before the first stage completed")
+        raise Interrupted(f"{done} (of {', '.join(n for _, _, n in plan)}); the "
+                          f"complete stages are kept in {cache}") from (
+            None if str(exc).startswith("stopped after stage") else exc)
     if sweeps:
         results["sweeps"] = {name: sw for name, (sw, _) in sweeps.items()}
         folders.update({name: folder for name, (_, folder) in sweeps.items()})

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from validation.nets import FitConfig, ResidualStage, StageSpec, fit, predict_proba
+from validation.nets import FitConfig, ResidualStage, StageSpec, predict_proba
+from validation.nets.fit import fit
 
 
 def _technique(sigma: float) -> str:
