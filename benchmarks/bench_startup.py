@@ -23,6 +23,11 @@ COMMANDS = {
                                                "derive", "--assume", "A10"],
     "cdverify validate --seed -1 (refused)": [sys.executable, "-m", "validation.cli",
                                               "validate", "--seed", "-1"],
+    # refused once the study's own config has checked the value: pays for its imports
+    "cdverify graph --limit-ns 5,6,7,8 (refused)": [sys.executable, "-m", "validation.cli",
+                                                    "graph", "--limit-ns", "5,6,7,8"],
+    "cdverify check --data nosuch (refused)": [sys.executable, "-m", "validation.cli",
+                                               "check", "--data", "nosuch"],
 }
 
 
