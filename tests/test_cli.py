@@ -54,6 +54,14 @@ def test_console_script_is_installed():
 # issue 13's rows that argparse can refuse: one line naming the option, exit 2, no work done
 BAD_OPTIONS = [
     (["validate", "--sigma", "nan"], "argument --sigma: 'nan' is not finite"),
+    # values that would run and print a verdict they cannot support: refused from the value
+    (["validate", "--sigma", "1e300"], "argument --sigma: 1e+300 is above 10"),
+    (["robustness", "--sigmas", "0,1e6"], "argument --sigmas: '0,1e6': 1e+06 is above 10"),
+    (["check", "--sigmas", "0,11"], "argument --sigmas: '0,11': 11 is above 10"),
+    (["inspect", "--model", "x.py:f", "--sigma", "20"], "argument --sigma: 20 is above 10"),
+    (["rademacher", "--delta", "1e9"], "argument --delta: 1e+09 is above 1"),
+    (["robustness", "--delta", "1.5"], "argument --delta: 1.5 is above 1"),
+    (["graph", "--delta", "2"], "argument --delta: 2 is above 1"),
     (["validate", "--epochs", "0"], "argument --epochs: 0 is below 1"),
     (["validate", "--grid", "1"], "argument --grid: 1 cells per axis: give 32 .. 3535"),
     (["validate", "--grid", "100000"], "argument --grid: 100000 cells per axis: give 32 .."),
@@ -277,3 +285,15 @@ def test_more_rademacher_points_than_the_split_has_are_refused_before_any_job(tm
     err = capsys.readouterr().err
     assert "--points 1000000: the moons training split has 720 points" in err
     assert not (out / "rademacher.json").exists()
+
+
+def test_a_huge_frame_count_is_refused_before_the_solve(tmp_path, capsys):
+    """--frames beyond MAX_FRAMES (hours of snapshots and GIF frames) is one line, exit 2,
+    nothing written; the largest allowed count is accepted by the same check."""
+    from validation.studies.flows.examples import MAX_FRAMES
+
+    out = tmp_path / "s"
+    assert main(["solve", "--example", "rotation", "--frames", str(MAX_FRAMES + 1),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"at most {MAX_FRAMES}" in err[0] and not out.exists()

@@ -74,7 +74,10 @@ def test_sweep_config_schema_refuses_bad_keys_and_values(tmp_path, extra, messag
 
 @pytest.mark.parametrize("line,message", [
     ('data = ["nosuch"]', "[sweep] data ['nosuch'] unknown; valid: moons"),
-    ("sigma = [-1.0]", "[sweep] sigma = [-1.0]: must be finite numbers >= 0"),
+    ("sigma = [-1.0]", "[sweep] sigma = [-1.0]: must be finite numbers in [0, 10]"),
+    ("sigma = [0.0, 1e6]", "[sweep] sigma = [0.0, 1000000.0]: must be finite numbers in [0, 10]"),
+    ("sigma = [0.1, 0.3]", "[sweep] sigma = [0.1, 0.3] has no 0: the robustness "
+     "jobs' verdicts pair each sigma with sigma = 0"),
     ("seed = [true]", "[sweep] seed = [True]: must be integers >= 0"),
     ("sigma = [0.0, 0.3, 0.3]", "[sweep] sigma = [0.0, 0.3, 0.3] repeats [0.3]; give each "
      "value once"),

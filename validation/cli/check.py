@@ -21,7 +21,7 @@ def _claims(text: str) -> tuple[str, ...]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .types import count, count0, nonnegative_list, positive
+    from .types import count, count0, noise_levels, positive
 
     p.add_argument("--model", default="resnet1d",
                    help="resnet1d (C x W inputs), resnet2d (C x H x W), or FILE.py:FACTORY / "
@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", default=None, help="a user model's residual stage, e.g. layer1")
     p.add_argument("--data", default="mnist1d",
                    help="mnist1d, digits-img, cifar10:ROOT or image-folder:ROOT (local folders)")
-    p.add_argument("--sigmas", type=nonnegative_list, default=(0.0, 0.1, 0.3),
+    p.add_argument("--sigmas", type=noise_levels, default=(0.0, 0.1, 0.3),
                    help="the paper's method at these sigma (0: the plain baseline)")
     p.add_argument("--techniques", default="enresnet,dropout",
                    help="other techniques, NAME or NAME=STRENGTH (enresnet: c, dropout: p); "

@@ -14,10 +14,10 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     from validation.nets.data import NAMES
     from validation.nets.train import TrainConfig
 
-    from .types import count, nonnegative_list
+    from .types import count, noise_levels
 
     p.add_argument("--data", default="moons", choices=NAMES, help="2-D data set")
-    p.add_argument("--sigmas", default="0,0.1,0.3,0.5", type=nonnegative_list,
+    p.add_argument("--sigmas", default="0,0.1,0.3,0.5", type=noise_levels,
                    help="comma-separated noise levels >= 0, including 0 (the baseline)")
     p.add_argument("--seeds", type=count, default=3, help="trained models per sigma")
     p.add_argument("--epochs", type=count, default=TrainConfig().epochs, help="training epochs")

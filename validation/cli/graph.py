@@ -10,7 +10,7 @@ EXAMPLE = "cdverify graph --data moons,digits --seeds 10 --out out/graph"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from validation.studies.graph.study import GraphStudy
 
-    from .types import count, data_list, positive, positive_list, size_list
+    from .types import count, data_list, effect, positive, positive_list, size_list
 
     d = GraphStudy()
     p.add_argument("--data", type=data_list, default=",".join(d.data),
@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit-ns", type=size_list, default=",".join(map(str, d.limit_ns)),
                    help="sample sizes of the heat-flow convergence study")
     p.add_argument("--reps", type=count, default=d.reps, help="sample sets per size")
-    p.add_argument("--delta", type=positive, default=d.delta,
+    p.add_argument("--delta", type=effect, default=d.delta,
                    help="smallest accuracy gain of interest ('refuted at delta' below it)")
     p.add_argument("--workers", type=count, default=d.workers,
                    help="processes for the paired COIN jobs")

@@ -9,7 +9,7 @@ EXAMPLE = ("cdverify inspect --model examples/byo_resnet.py:make_model --stage l
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .types import count, nonnegative, positive, seed
+    from .types import count, noise_level, positive, seed
 
     p.add_argument("--model", required=True,
                    help="FILE.py:FACTORY or module:FACTORY (a function of no arguments that "
@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "mnist1d, digits-img, cifar10:ROOT, image-folder:ROOT: their test split) or "
                    "an .npz file with an array x (and labels y)")
     p.add_argument("--T", dest="t_end", type=positive, default=1.0, help="T of the stage (h = T/L)")
-    p.add_argument("--sigma", type=nonnegative, default=0.0,
+    p.add_argument("--sigma", type=noise_level, default=0.0,
                    help="inject the paper's diffusion sigma sqrt(h) xi after every block")
     p.add_argument("--points", type=count, default=256, help="data points inspected")
     p.add_argument("--passes", type=count, default=32,

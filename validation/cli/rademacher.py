@@ -11,7 +11,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from validation.stats.paired import DELTA_RELATIVE
 
     from .common import add_sweep_arguments
-    from .types import count, positive
+    from .types import count, effect
 
     add_sweep_arguments(p)
     p.add_argument("--points", type=count, default=100, help="sample size m (training points)")
@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--norm", default="frobenius", choices=["frobenius", "spectral"],
                    help="norm of the weight balls")
     p.add_argument("--noise-samples", type=count, default=4, help="common noise draws S")
-    p.add_argument("--delta", type=positive, default=DELTA_RELATIVE,
+    p.add_argument("--delta", type=effect, default=DELTA_RELATIVE,
                    help="smallest effect of interest, a fraction of the sigma = 0 complexity "
                         "('refuted at delta' when no sigma reduces it by that much)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (training only)")

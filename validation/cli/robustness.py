@@ -11,7 +11,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from validation.stats.paired import DELTA_ROBUST_ACCURACY
 
     from .common import add_sweep_arguments
-    from .types import count, nonnegative_list, positive
+    from .types import count, effect, nonnegative_list, positive
 
     add_sweep_arguments(p)
     p.add_argument("--eps", default="0,0.02,0.05,0.1,0.2,0.4", type=nonnegative_list,
@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--points", type=count, default=60, help="test points attacked")
     p.add_argument("--K", type=count, default=32, help="noise draws of the deployed predictor")
     p.add_argument("--steps", type=count, default=15, help="PGD steps")
-    p.add_argument("--delta", type=positive, default=DELTA_ROBUST_ACCURACY,
+    p.add_argument("--delta", type=effect, default=DELTA_ROBUST_ACCURACY,
                    help="smallest effect of interest: a gain in mean robust accuracy (linf "
                         "grid) below it is no improvement ('refuted at delta')")
     p.add_argument("--device", default="cpu", help="cpu or cuda (training only)")

@@ -79,6 +79,36 @@ def positive(text: str) -> float:
     return value
 
 
+def noise_level(text: str) -> float:
+    """A noise level sigma: a finite number in [0, MAX_SIGMA] (nets.data.MAX_SIGMA)."""
+    from validation.nets.data import MAX_SIGMA
+
+    value = nonnegative(text)
+    if value > MAX_SIGMA:
+        raise argparse.ArgumentTypeError(
+            f"{value:g} is above {MAX_SIGMA:g}: the noise sigma sqrt(T) would exceed the unit "
+            f"box of the features {value:g}-fold and the output would be noise; give 0 .. "
+            f"{MAX_SIGMA:g}")
+    return value
+
+
+def noise_levels(text: str) -> tuple[float, ...]:
+    """Comma-separated noise levels in [0, MAX_SIGMA], increasing, each once."""
+    return _increasing(text, _each(text, _items(text, "0,0.1,0.3"), noise_level), "0,0.1,0.3")
+
+
+def effect(text: str) -> float:
+    """A smallest effect of interest delta in (0, 1]: an accuracy difference, or a fraction of
+    the baseline's mean; above 1 every verdict would read 'refuted at delta'."""
+    value = positive(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(
+            f"{value:g} is above 1: delta is an accuracy difference or a fraction of the "
+            "baseline's mean, and no effect can reach it (the verdict would be 'refuted at "
+            "delta' on any data); give 0 < delta <= 1")
+    return value
+
+
 def _items(text: str, example: str) -> list[str]:
     items = [s.strip() for s in text.split(",")]
     if not items or any(s == "" for s in items):

@@ -11,6 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: the largest noise level sigma the command line and sweeps accept: the features live in a
+#: unit box, and with T = 1 the injected noise has standard deviation sigma at the end of the
+#: stage, so beyond 10 x the box the network's output is its noise (a verdict on it would be a
+#: verdict on a constant predictor)
+MAX_SIGMA = 10.0
+
 NAMES = ("moons", "circles", "blobs", "spirals", "checkerboard", "digits")
 
 

@@ -75,6 +75,9 @@ class Study(ABC):
     sweep_defaults: ClassVar[dict[str, Any] | None] = None
     #: the metric of a job's result that the sweep's figure plots against sigma
     sweep_headline: ClassVar[str | None] = None
+    #: whether this study's sweep jobs decide a claim against sigma = 0 (the sweep then needs
+    #: sigma 0 among its values)
+    sweep_decides: ClassVar[bool] = False
 
     def stage(self, config, index: int = 0) -> str:
         """The report stage (and cache entry) name of a config of this study, the ``index``-th

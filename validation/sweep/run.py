@@ -59,7 +59,7 @@ def load_config(path: str | Path) -> dict:
     """Read and validate a sweep TOML file against its schema: unknown tables and keys, and
     values of the wrong type or range, are refused with the key's name."""
     from validation.nets.benchmark_data import is_benchmark
-    from validation.nets.data import NAMES
+    from validation.nets.data import MAX_SIGMA, NAMES
 
     try:
         doc = tomllib.loads(Path(path).read_text())
@@ -86,8 +86,14 @@ def load_config(path: str | Path) -> dict:
     if bad:
         raise SweepError(f"{path}: [sweep] data {bad} unknown; valid: {', '.join(NAMES)}, "
                          "mnist1d, digits-img, cifar10:ROOT, image-folder:ROOT (check jobs)")
-    if not all(_is_number(v) and v >= 0 for v in sw["sigma"]):
-        raise SweepError(f"{path}: [sweep] sigma = {sw['sigma']!r}: must be finite numbers >= 0")
+    if not all(_is_number(v) and 0 <= v <= MAX_SIGMA for v in sw["sigma"]):
+        raise SweepError(f"{path}: [sweep] sigma = {sw['sigma']!r}: must be finite numbers in "
+                         f"[0, {MAX_SIGMA:g}] (beyond it the output is the noise)")
+    deciding = [k for k in sw["jobs"] if REGISTRY[k].sweep_decides]
+    if deciding and 0 not in sw["sigma"]:
+        raise SweepError(f"{path}: [sweep] sigma = {sw['sigma']!r} has no 0: the "
+                         f"{', '.join(deciding)} jobs' verdicts pair each sigma with sigma = 0 "
+                         "(the baseline); add 0")
     if not all(_is_int(v) and v >= 0 for v in sw["seed"]):
         raise SweepError(f"{path}: [sweep] seed = {sw['seed']!r}: must be integers >= 0")
     blocks = sw.get("blocks", [10])

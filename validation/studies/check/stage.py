@@ -83,6 +83,7 @@ class CheckStudy(Study):
     config = CheckConfig
     version = 1
     sweep_headline = "accuracy"
+    sweep_decides = True
     # sigma 0 jobs train plain and these techniques; every value a CheckConfig field; model
     # "auto": resnet1d on mnist1d, resnet2d on images
     sweep_defaults: ClassVar[dict] = {

@@ -110,6 +110,10 @@ def example(name: str) -> Example:
         raise TheoryError(f"unknown example {name!r}; valid: {', '.join(EXAMPLES)}") from None
 
 
+#: the most saved times a solve writes (snapshots held in memory, GIF frames rendered)
+MAX_FRAMES = 500
+
+
 def run_example(name: str, out, *, convection: str = "central2", diffusion: str = "central2",
                 stepper: str = "crank-nicolson", n: int | None = None, dt: float | None = None,
                 frames: int = 12, progress: bool = True) -> dict:
@@ -131,6 +135,11 @@ def run_example(name: str, out, *, convection: str = "central2", diffusion: str 
     n = n if n is not None else (32 if len(ex.bounds) == 3 else 96)
     if frames < 2:
         raise NumericsError(f"frames = {frames}: at least 2 (t = 0 and T) are needed")
+    if frames > MAX_FRAMES:
+        raise NumericsError(f"frames = {frames}: at most {MAX_FRAMES}; each frame is a stored "
+                            "snapshot of the field and a rendered frame of the GIF (about 0.1 s "
+                            "each), so a larger count runs for hours; the solver's own steps do "
+                            "not depend on it")
     prob = ex.problem(n)
     times = np.linspace(0, ex.t_end, frames)
     sol = solve(prob, convection=convection, diffusion=diffusion, stepper=stepper, dt=dt,

@@ -60,6 +60,7 @@ class RademacherStudy(SigmaSweepStudy):
     config = RademacherSweep
     version = 3  # 3: the study's result is the whole sweep (rows and verdict)
     sweep_headline = "R_lower"
+    sweep_decides = True
     sweep_defaults: ClassVar[dict] = {"points": 100, "draws": 12, "steps": 40,
                                       "noise_samples": 4, "delta": DELTA_RELATIVE}
 

@@ -38,6 +38,7 @@ class RobustnessStudy(SigmaSweepStudy):
     config = RobustnessSweep
     version = 4  # 4: the study's result is the whole sweep (rows and verdicts)
     sweep_headline = "robust_auc_linf"
+    sweep_decides = True
     # delta: the smallest effect of interest of the paired verdict
     sweep_defaults: ClassVar[dict] = {
         "points": 40, "K": 16, "pgd_steps": 10, "eps": [0.0, 0.05, 0.1, 0.2, 0.4],
