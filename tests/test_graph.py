@@ -233,3 +233,22 @@ def test_sample_sizes_too_small_for_the_torus_are_refused_before_any_work(tmp_pa
     err = capsys.readouterr().err
     assert "limit_ns (--limit-ns): sample size(s) [5, 6, 7, 8]" in err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_tau_beyond_tau_star_is_stated_before_the_work_and_in_the_verdict(small_study):
+    """`graph --tau 1e9` was a COIN verdict with no word that the layers left the simplex: the
+    warning comes from the samples alone, and the verdict's statistic says it."""
+    from validation.studies.graph.study import GraphStudy, tau_statement, tau_warnings
+
+    far = tau_warnings(GraphStudy(data=("moons", "circles"), tau=1e9))
+    assert len(far) == 2 and all("beyond tau*" in w for w in far)
+    assert "--tau 1e+09 is" in far[0] and "of the moons graph" in far[0]
+    ts = min(r["tau_star"] for r in small_study["coin"]["runs"])
+    assert tau_warnings(GraphStudy(data=("moons",), tau=0.5 * ts)) == []  # control
+    runs = [{"tau_star": 0.1, "min_entry": -0.25}, {"tau_star": 0.2, "min_entry": 0.01}]
+    text = tau_statement(0.4, runs)
+    assert text.startswith("BEYOND tau*: tau = 2.00 .. 4.00 x tau*") and "1/2 runs" in text
+    assert "smallest -0.250" in text
+    assert tau_statement(0.05, runs).startswith("tau = 0.250 .. 0.500 x tau*")  # control
+    v = small_study["coin"]["verdicts"]["moons"]
+    assert "x tau* of the runs' graphs" in v["statistic"]

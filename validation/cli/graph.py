@@ -35,14 +35,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
-    from validation.studies.graph.study import GraphStudy, run_study, write_outputs
+    from validation.studies.graph.study import GraphStudy, run_study, tau_warnings, write_outputs
 
     spec = GraphStudy(data=args.data, seeds=args.seeds, K=args.K, tau=args.tau,
                       labels_per_class=args.labels, epochs=args.epochs,
                       tau_factors=args.tau_factors, limit_ns=args.limit_ns, reps=args.reps,
                       delta=args.delta, workers=args.workers)
+    warnings = tau_warnings(spec)  # before any work
+    if warnings:
+        print("\n".join(f"cdverify graph: warning: {w}" for w in warnings), file=sys.stderr)
     res = run_study(spec)
     files = write_outputs(res, args.out)
     print((Path(args.out) / "graph.md").read_text())

@@ -150,6 +150,41 @@ def coin_pair(spec: GraphStudy, data: str, seed: int) -> list[dict]:
     return out
 
 
+def tau_statement(tau: float, runs: list[dict]) -> str:
+    """What tau is against the tau* of each run's graph, and whether u^K stayed a probability
+    vector: beyond tau* a COIN verdict is a verdict on layers that left the simplex."""
+    from validation.doc import num
+
+    ratios = [tau / r["tau_star"] for r in runs]
+    lo, hi = min(ratios), max(ratios)
+    span = num(lo, 3) if num(lo, 3) == num(hi, 3) else f"{num(lo, 3)} .. {num(hi, 3)}"
+    if hi <= 1:
+        return f"tau = {span} x tau* of the runs' graphs: u^K stays a probability vector"
+    neg = [r["min_entry"] for r in runs if r["min_entry"] < 0]
+    return (f"BEYOND tau*: tau = {span} x tau* of the runs' graphs, where a layer need not keep "
+            f"u a probability vector; u^K had a negative entry in {len(neg)}/{len(runs)} runs"
+            + (f" (smallest {num(min(neg))}; the loss reads it clamped at 1e-8)" if neg else "")
+            + ", so this verdict is on layers outside the convection-diffusion reading")
+
+
+def tau_warnings(spec: GraphStudy) -> list[str]:
+    """One line per data set whose seed-0 graph has tau* below ``spec.tau``: computed from the
+    samples alone (milliseconds), so ``cdverify graph`` states it before any training."""
+    from numerics.graph import critical_tau, knn_gaussian_graph
+
+    from .coin import CoinConfig, transductive_data
+
+    out = []
+    for d in spec.data:
+        cfg = CoinConfig(data=d, n=spec.n, K=spec.K, tau=spec.tau, seed=0)
+        ts = critical_tau(knn_gaussian_graph(transductive_data(cfg)[0], cfg.n_top, cfg.kappa))
+        if spec.tau > ts:
+            out.append(f"--tau {spec.tau:g} is {spec.tau / ts:.3g} x tau* = {ts:.4g} of the {d} "
+                       "graph (seed 0): beyond tau* the diffusion layers need not keep u a "
+                       "probability vector, and the COIN verdict will say so")
+    return out
+
+
 def coin_study(spec: GraphStudy, progress: bool = True) -> dict:
     """Paired K = 0 / K runs per data set and the verdict of "graph diffusion improves the
     accuracy on the unlabelled samples"; the tau sweep on ``tau_data``."""
@@ -171,7 +206,9 @@ def coin_study(spec: GraphStudy, progress: bool = True) -> dict:
         v = compare_to_baseline(by, lower_is_better=False, delta=spec.delta, label="K")
         v["statistic"] = (f"accuracy on the unlabelled samples ({spec.labels_per_class} labels "
                           f"per class), K = {spec.K} diffusion layers at tau = {spec.tau} "
-                          "against the base classifier alone")
+                          "against the base classifier alone; "
+                          + tau_statement(spec.tau, [r for r in runs if r["data"] == d
+                                                     and r["K"] == spec.K]))
         verdicts[d] = v
     # the tau sweep: K layers at tau = factor x tau* of each seed's graph
     sweep = []
