@@ -230,9 +230,99 @@ def test_two_processes_on_one_cache_compute_a_stage_once(tmp_path):
     procs = [ctx.Process(target=_claimed_stage, args=(str(tmp_path), q)) for _ in range(2)]
     for p in procs:
         p.start()
-    out = [q.get(timeout=120) for _ in procs]
+    out = [q.get(timeout=1800) for _ in procs]  # a hang catcher, generous under load
     for p in procs:
         p.join(30)
     assert sorted(f for f, _, _ in out) == [False, True]  # one computed, one reused
     assert len({pid for _, pid, _ in out}) == 1  # the same result
     assert not list(tmp_path.glob("*.lock")) and not list(tmp_path.glob(".*"))
+
+
+@pytest.mark.parametrize("edit", ["a number", "a verdict", "an empty result"])
+def test_a_hand_edited_stage_result_is_named_and_recomputed(edit, tmp_path, capsys):
+    """result.json is under its own seal: an edited number, 'inconclusive' -> 'holds', or a
+    result replaced by {"result": {}} (which failed every rerun with KeyError) is recomputed."""
+    calls = []
+
+    def compute(folder):
+        calls.append(1)
+        (folder / "t.csv").write_text("a\n1\n")
+        return {"value": 1.5, "status": "inconclusive"}
+
+    _, folder, _ = stage(tmp_path, "demo", {"k": 1}, compute)
+    path = folder / "result.json"
+    doc = json.loads(path.read_text())
+    if edit == "a number":
+        doc["result"]["value"] = 2.5
+    elif edit == "a verdict":
+        doc["result"]["status"] = "holds"
+    else:
+        doc = {"result": {}}
+    path.write_text(json.dumps(doc))
+    capsys.readouterr()
+    res, _, fresh = stage(tmp_path, "demo", {"k": 1}, compute)
+    assert fresh and len(calls) == 2 and res["value"] == 1.5 and res["status"] == "inconclusive"
+    err = capsys.readouterr().err
+    assert str(path) in err and ("seal" in err or "no result" in err)
+    # control: the healed entry is reused silently
+    assert not stage(tmp_path, "demo", {"k": 1}, compute)[2] and capsys.readouterr().err == ""
+
+
+def test_a_json_result_computed_from_a_changed_file_is_recomputed(tmp_path, capsys):
+    """cached_json seals the hashes of the files it used: an edited per-run number, or a model
+    file changed after the result was computed from it, makes it recompute."""
+    used = tmp_path / "model.pt"
+    used.write_bytes(b"weights v1")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"R": 0.25}
+
+    assert cached_json(tmp_path, "run", {"a": 1}, compute, uses={"the model": used}) == {"R": 0.25}
+    assert cached_json(tmp_path, "run", {"a": 1}, compute, uses={"the model": used}) and \
+        len(calls) == 1  # control: nothing changed, nothing recomputed
+    (path,) = (tmp_path / "cache").glob("run-*.json")
+    doc = json.loads(path.read_text())
+    doc["result"]["R"] = 0.75
+    path.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert cached_json(tmp_path, "run", {"a": 1}, compute, uses={"the model": used}) == \
+        {"R": 0.25} and len(calls) == 2
+    assert "differs from its seal" in capsys.readouterr().err
+    used.write_bytes(b"weights v2")
+    assert cached_json(tmp_path, "run", {"a": 1}, compute, uses={"the model": used}) and \
+        len(calls) == 3
+    assert f"the model {used}, which has changed" in capsys.readouterr().err
+
+
+def test_a_loadable_model_with_scaled_weights_is_retrained(tiny_model, tmp_path, capsys):
+    """A model.pt that still loads, its weights multiplied by 3, was used silently: its hash
+    no longer matches train.json, so it is named and retrained to the trained weights."""
+    import io
+    import shutil
+
+    import torch
+
+    from validation.nets.train import load_model
+
+    root, cfg, model, _ = tiny_model
+    work = tmp_path / "copy"
+    shutil.copytree(root, work)
+    (folder,) = (work / "cache").glob("model-*")
+    doc = json.loads((folder / "train.json").read_text())
+    scaled, _ = load_model(folder / "model.pt")
+    with torch.no_grad():
+        for p in scaled.parameters():
+            p.mul_(3)
+    buf = io.BytesIO()
+    torch.save({"state": scaled.state_dict(), "model": scaled.config(),
+                "train": doc["config"]}, buf)
+    (folder / "model.pt").write_bytes(buf.getvalue())
+    assert load_model(folder / "model.pt")[0] is not None  # it loads: only the hash can tell
+    capsys.readouterr()
+    model2, _ = cached_model(work, cfg, progress=False)
+    err = capsys.readouterr().err
+    assert "differs from the hash" in err and "retraining" in err
+    a, b = model.state_dict(), model2.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

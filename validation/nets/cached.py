@@ -9,6 +9,7 @@ from pathlib import Path
 from validation.store.cache import config_key, lock_path
 from validation.store.io import loads
 from validation.store.locks import claim, say
+from validation.store.seal import file_sha256
 
 
 def _load_trained(folder: Path, device: str):
@@ -17,7 +18,13 @@ def _load_trained(folder: Path, device: str):
     from .train import load_model
 
     try:
-        hist = loads((folder / "train.json").read_text())["history"]
+        doc = loads((folder / "train.json").read_text())
+        hist = doc["history"]
+        if doc.get("model_sha256") != file_sha256(folder / "model.pt"):
+            say(f"cache: {folder / 'model.pt'} differs from the hash its train.json recorded "
+                "(changed after training, or trained by an older cdverify); retraining")
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
         model, _ = load_model(folder / "model.pt", device)
     except FileNotFoundError:
         return None
@@ -29,13 +36,19 @@ def _load_trained(folder: Path, device: str):
     return model, hist
 
 
-def cached_model(root: str | Path, cfg, data=None, progress: bool = True):
-    """Train ``cfg`` once; later calls (and concurrent runs) load the stored model."""
+def model_file(root: str | Path, cfg) -> Path:
+    """The model.pt of ``cfg`` in the cache under ``root`` (for a result's ``uses``)."""
     from dataclasses import asdict
 
+    return Path(root) / "cache" / f"model-{config_key(asdict(cfg))}" / "model.pt"
+
+
+def cached_model(root: str | Path, cfg, data=None, progress: bool = True):
+    """Train ``cfg`` once; later calls (and concurrent runs) load the stored model, while its
+    weights are those trained (the hash in train.json); otherwise it is trained again."""
     from .train import train
 
-    folder = Path(root) / "cache" / f"model-{config_key(asdict(cfg))}"
+    folder = model_file(root, cfg).parent
     done = folder / "train.json"  # written after model.pt: the model is complete
     found = _load_trained(folder, cfg.device) if done.exists() else None
     if found is not None:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from validation.store.io import atomic_write_bytes, write_json
+from validation.store.seal import file_sha256
 
 from .data import Dataset, make_dataset
 from .models import DiffusionResNet
@@ -198,12 +199,15 @@ def train(cfg: TrainConfig, data: Dataset | None = None, *, out: str | Path | No
 
 
 def save_model(model: DiffusionResNet, cfg: TrainConfig, history: dict, out: str | Path) -> None:
-    """model.pt (state and architecture) and train.json, both written atomically."""
+    """model.pt (state and architecture) and train.json (history, and the SHA-256 of model.pt),
+    both written atomically."""
     out = Path(out)
     buf = io.BytesIO()
     torch.save({"state": model.state_dict(), "model": model.config(), "train": asdict(cfg)}, buf)
     atomic_write_bytes(out / "model.pt", buf.getvalue())
-    write_json(out / "train.json", {"history": history, "model": model.config()},
+    # the weights' hash: a cache reads the model back only while it is the one trained here
+    write_json(out / "train.json", {"history": history, "model": model.config(),
+                                    "model_sha256": file_sha256(out / "model.pt")},
                config=asdict(cfg), seed=cfg.seed)
 
 

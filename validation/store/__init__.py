@@ -1,6 +1,6 @@
 """The bottom floor of validation/: atomic output with provenance (io), resumable and
-self-healing cache entries (cache), claims shared by concurrent runs (locks) and worker
-processes (workers). Imports no network, statistic or study."""
+self-healing cache entries (cache) under seals (seal), claims shared by concurrent runs (locks)
+and worker processes (workers). Imports no network, statistic or study."""
 
 from .cache import cached_json, config_key, lock_path, stage
 from .io import (
@@ -11,9 +11,11 @@ from .io import (
     loads,
     package_versions,
     save_figure,
+    with_provenance,
     write_json,
 )
 from .locks import claim, clean_stale, say
+from .seal import file_sha256, seal_problem, sealed, write_sealed_json
 from .workers import map_jobs
 
 __all__ = [
@@ -25,12 +27,17 @@ __all__ = [
     "clean_stale",
     "config_key",
     "dumps",
+    "file_sha256",
     "loads",
     "lock_path",
     "map_jobs",
     "package_versions",
     "save_figure",
     "say",
+    "seal_problem",
+    "sealed",
     "stage",
+    "with_provenance",
     "write_json",
+    "write_sealed_json",
 ]

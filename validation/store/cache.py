@@ -5,7 +5,9 @@ trained models build on the same claims (nets.cached). Each is built under a cla
 (locks.claim), so concurrent runs on one cache compute it once; each is written atomically (a
 temporary name, then a rename), so an interrupted run leaves nothing that looks complete. An
 entry whose files do not load (unparsable JSON, an unloadable model, a file whose SHA-256
-differs from the stage's manifest) is reported with its path, removed and recomputed.
+differs from the stage's manifest) or whose result differs from its seal (store.seal: an edited
+number or verdict, a changed model it was computed from) is reported with its path, removed and
+recomputed.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .io import atomic_write_text, dumps, loads
 from .locks import claim, say, tmp_tag
+from .seal import file_sha256, seal_problem, sealed
 
 
 def config_key(config: dict) -> str:
@@ -46,31 +49,41 @@ def lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
 
-def cached_json(root: str | Path, stage: str, config: dict, compute: Callable[[], Any]) -> Any:
-    """Return the stored result of (stage, config) or compute, store atomically and return it."""
+def _usable(path: Path, doc: dict | None) -> bool:
+    """Whether a cached JSON document read back may be used; a broken seal is reported and the
+    file removed."""
+    if doc is None:
+        return False
+    problem = seal_problem(doc) if "result" in doc else "holds no result"
+    if problem is not None:
+        say(f"cache: {path} {problem}; recomputing it")
+        path.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def cached_json(root: str | Path, stage: str, config: dict, compute: Callable[[], Any], *,
+                uses: Mapping[str, str | os.PathLike] | None = None) -> Any:
+    """Return the stored result of (stage, config) or compute, store atomically and return it.
+
+    ``uses``: the files the result is computed from (name -> path, a trained model): their
+    SHA-256 are sealed with it, and a stored result whose files have changed is recomputed."""
     path = Path(root) / "cache" / f"{stage}-{config_key(config)}.json"
     doc = _read_json(path)
-    if doc is not None and "result" in doc:
+    if _usable(path, doc):
         return doc["result"]
     with claim(lock_path(path), path.exists, f"{stage} {config_key(config)}"):
         doc = _read_json(path)  # another run may have stored it while this one waited
-        if doc is not None and "result" in doc:
+        if _usable(path, doc):
             return doc["result"]
         result = compute()
-        atomic_write_text(path, dumps({"stage": stage, "config": config, "result": result}))
+        atomic_write_text(path, dumps(sealed({"stage": stage, "config": config,
+                                              "result": result}, dict(uses or {}))))
     return result
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _manifest(folder: Path) -> dict[str, str]:
-    return {str(f.relative_to(folder)): _sha256(f) for f in sorted(folder.rglob("*"))
+    return {str(f.relative_to(folder)): file_sha256(f) for f in sorted(folder.rglob("*"))
             if f.is_file() and f.name != "result.json"}
 
 
@@ -82,12 +95,16 @@ def _load_stage(folder: Path) -> dict | None:
         return None
     doc = _read_json(done)
     bad = None
-    if doc is None or "result" not in doc:
+    problem = None if doc is None else seal_problem(doc) if "result" in doc \
+        else "holds no result"
+    if doc is None or problem is not None:  # _read_json has said why a file does not parse
         bad = "result.json"
+        if problem is not None:
+            say(f"cache: {done} {problem}; recomputing the stage {folder.name}")
     else:
         for rel, digest in doc.get("files", {}).items():
             f = folder / rel
-            if not f.is_file() or _sha256(f) != digest:
+            if not f.is_file() or file_sha256(f) != digest:
                 bad = rel
                 say(f"cache: {f} is missing or differs from the stage's manifest; recomputing "
                     f"the stage {folder.name}")
@@ -104,8 +121,8 @@ def stage(cache: Path, name: str, config: dict,
 
     Returns (result, folder, computed): ``computed`` is False when the result was reused. The
     folder is built under a temporary name and renamed when complete, with a manifest of its
-    files' SHA-256 in result.json; on an exception (Ctrl-C included) the temporary folder is
-    removed."""
+    files' SHA-256 in result.json, itself sealed (store.seal); on an exception (Ctrl-C
+    included) the temporary folder is removed."""
     cache = Path(cache)
     folder = cache / f"{name}-{config_key(config)}"
     found = _load_stage(folder)
@@ -122,8 +139,8 @@ def stage(cache: Path, name: str, config: dict,
             t0 = time.perf_counter()
             result = compute(tmp)
             result["stage_wall_s"] = time.perf_counter() - t0
-            atomic_write_text(tmp / "result.json", dumps(
-                {"stage": name, "config": config, "result": result, "files": _manifest(tmp)}))
+            atomic_write_text(tmp / "result.json", dumps(sealed(
+                {"stage": name, "config": config, "result": result, "files": _manifest(tmp)})))
             shutil.rmtree(folder, ignore_errors=True)
             tmp.rename(folder)  # the stage appears complete or not at all
         except BaseException:

@@ -116,11 +116,17 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def with_provenance(payload: dict[str, Any], *, config: dict | None = None,
+                    seed: int | str | None = None) -> dict[str, Any]:
+    """``payload`` with its config, seed and package versions beside it."""
+    return {"config": config or {}, "seed": seed, "versions": package_versions(), **payload}
+
+
 def write_json(path: str | os.PathLike, payload: dict[str, Any], *, config: dict | None = None,
                seed: int | str | None = None) -> Path:
     """Atomically write payload with config, seed and package versions beside it."""
-    doc = {"config": config or {}, "seed": seed, "versions": package_versions(), **payload}
-    return atomic_write_text(path, dumps(doc, indent=2))
+    return atomic_write_text(path, dumps(with_provenance(payload, config=config, seed=seed),
+                                         indent=2))
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:

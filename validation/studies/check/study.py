@@ -34,6 +34,8 @@ from validation.nets.fit import FitConfig, fit
 from validation.stats.bracket import CERTIFIED_FLOOR, bracket
 from validation.stats.paired import compare_to_baseline
 from validation.store.io import loads, write_json
+from validation.store.locks import say
+from validation.store.seal import seal_problem, write_sealed_json
 
 from . import measure
 from .config import DELTA_LIPSCHITZ, DELTA_ROBUST, DELTA_TRAINING, CheckConfig, Setting
@@ -105,8 +107,13 @@ def run_model(cfg: CheckConfig, data, setting: Setting, seed: int, models: Path,
     done = folder / "measure.json"
     if done.is_file():
         blob = loads(done.read_text())
-        if blob.get("key") == key:
+        problem = seal_problem(blob)
+        if blob.get("key") == key and problem is None:
             return blob["result"]
+        if problem is not None:  # an edited measurement or checkpoint: measure (and train) anew
+            say(f"cache: {done} {problem}; training and measuring it again")
+            done.unlink(missing_ok=True)
+            (folder / "checkpoint.pt").unlink(missing_ok=True)
     stage = stage if stage is not None else build(cfg, data, seed)
     t0 = time.perf_counter()
     history = fit(stage, data.x_train, data.y_train, fcfg, checkpoint=folder / "checkpoint.pt",
@@ -125,7 +132,8 @@ def run_model(cfg: CheckConfig, data, setting: Setting, seed: int, models: Path,
     if "agreement" in cfg.claims:
         res["agreement"] = measure.agreement(stage, data, setting, cfg, seed)
     res["seconds"] = time.perf_counter() - t0
-    write_json(done, {"key": key, "result": res}, config=key, seed=seed)
+    write_sealed_json(done, {"key": key, "result": res}, config=key, seed=seed,
+                      uses={"the checkpoint": folder / "checkpoint.pt"})
     return res
 
 

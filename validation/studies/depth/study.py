@@ -81,7 +81,7 @@ def run_depth_study(spec: DepthStudy, cache: str | Path, progress: bool = True) 
     import numpy as np
     from tqdm import tqdm
 
-    from validation.nets.cached import cached_model
+    from validation.nets.cached import cached_model, model_file
     from validation.nets.data import make_dataset
     from validation.nets.train import DATA_OVERRIDES, TrainConfig
     from validation.store.cache import cached_json
@@ -102,7 +102,7 @@ def run_depth_study(spec: DepthStudy, cache: str | Path, progress: bool = True) 
                "samples": spec.samples, "v": 2}  # v2: mean errors beside the max
         rows.append(cached_json(cache, "depth", key, lambda model=model, data=data, seed=seed:
                                 depth_row(model, data, grid_n, spec.test_points, spec.samples,
-                                          seed)))
+                                          seed), uses={"the model": model_file(cache, cfg)}))
     table = []
     for L in spec.blocks:
         rs = [r for r in rows if r["blocks"] == L]

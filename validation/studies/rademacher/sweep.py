@@ -68,7 +68,7 @@ def rademacher_row(spec: RademacherSweep, sigma: float, seed: int, cache: str) -
     confounded), the valid upper bound and the reference bounds (cached)."""
     from dataclasses import asdict
 
-    from validation.nets.cached import cached_model
+    from validation.nets.cached import cached_model, model_file
     from validation.nets.data import make_dataset
     from validation.nets.train import evaluate, sweep_config
     from validation.store.cache import cached_json
@@ -136,7 +136,10 @@ def rademacher_row(spec: RademacherSweep, sigma: float, seed: int, cache: str) -
                 model, x, samples=(1, spec.noise_samples, 4 * spec.noise_samples), **kw)
         return row
 
-    return cached_json(cache_dir, "rademacher", est_cfg, compute)
+    # the models it reads: every sigma's of the seed (the start family)
+    used = {f"the sigma = {s:g} model": model_file(cache_dir, sweep_config(spec, s, seed))
+            for s in dict.fromkeys((*spec.sigmas, sigma, 0.0))}
+    return cached_json(cache_dir, "rademacher", est_cfg, compute, uses=used)
 
 
 def claim_verdict(rows: list[dict], sigmas, delta: float) -> dict:

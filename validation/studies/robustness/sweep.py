@@ -91,7 +91,7 @@ def robustness_row(spec: RobustnessSweep, sigma: float, seed: int, cache: str) -
     """One job: train (cached) the model of (sigma, seed) and attack it (cached)."""
     from dataclasses import asdict
 
-    from validation.nets.cached import cached_model
+    from validation.nets.cached import cached_model, model_file
     from validation.nets.data import make_dataset
     from validation.nets.train import sweep_config
     from validation.store.cache import cached_json
@@ -104,7 +104,8 @@ def robustness_row(spec: RobustnessSweep, sigma: float, seed: int, cache: str) -
     model, _ = cached_model(Path(cache), cfg, data, progress=False)
     stage = {"train": asdict(cfg), "study": asdict(scfg)}
     res = cached_json(Path(cache), "robustness", stage, lambda: robustness_study(
-        model, data, scfg.__class__(**{**asdict(scfg), "seed": seed}), progress=False))
+        model, data, scfg.__class__(**{**asdict(scfg), "seed": seed}), progress=False),
+        uses={"the model": model_file(Path(cache), cfg)})
     res["seed"] = seed
     return res
 
