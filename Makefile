@@ -10,6 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 REPORT_ARGS ?=
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
@@ -23,8 +24,10 @@ STAMP_DEV := $(VENV)/.stamp-dev
 report: $(STAMP_BASE)
 	$(BIN)/cdverify report $(REPORT_ARGS)
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist), each test file on one worker so that
+# a file's shared fixtures (the smoke report) are built once; TEST_WORKERS=0 runs in-process.
 test: $(STAMP_DEV)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check .

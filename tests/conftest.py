@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores: one
+    # BLAS / torch thread each, or each would start one per core and they would contend
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
 import matplotlib
 
 matplotlib.use("Agg")  # headless: no display on CI
