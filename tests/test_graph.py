@@ -252,3 +252,13 @@ def test_a_tau_beyond_tau_star_is_stated_before_the_work_and_in_the_verdict(smal
     assert tau_statement(0.05, runs).startswith("tau = 0.250 .. 0.500 x tau*")  # control
     v = small_study["coin"]["verdicts"]["moons"]
     assert "x tau* of the runs' graphs" in v["statistic"]
+
+
+def test_more_labels_than_a_class_holds_is_refused_before_any_work(tmp_path, capsys):
+    from validation.cli import main
+
+    out = tmp_path / "g"
+    assert main(["graph", "--labels", "100000", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "class 0 of moons has 300 samples" in err and "COIN runs" not in err
+    assert not out.exists() or not any(out.iterdir())

@@ -229,3 +229,22 @@ def test_a_check_sweep_pairs_its_jobs_like_the_check_and_reports_each_setting(tm
 def test_a_check_sweep_with_a_bad_table_is_refused_before_any_job(tmp_path, text, message):
     with pytest.raises(SweepError, match=message):
         load_config(_write(tmp_path / "bad.toml", text))
+
+
+@pytest.mark.parametrize("doc,message", [
+    ([], "holds a JSON list, not the object `cdverify sweep` writes"),
+    ({"config": {"jobs": ["robustness"]}, "jobs": []}, "its config lacks data, sigma, seed"),
+    ({"config": {"jobs": ["robustness"], "data": ["moons"], "sigma": [0.0], "seed": [0],
+                 "blocks": [3], "epochs": 5, "params": {}}, "jobs": []},
+     "its config does not expand to jobs (KeyError"),
+    ({"config": {"jobs": [], "data": [], "sigma": [], "seed": [], "blocks": [], "epochs": 1,
+                 "params": {}}, "jobs": [1, 2]}, "its jobs are not a list of results"),
+])
+def test_an_included_sweep_json_that_is_not_a_sweep_is_one_line(tmp_path, doc, message):
+    """`report --include-sweep` on a sweep.json of [] was an AttributeError, on a bad config a
+    KeyError: 'data'; both are now a SweepError naming the file and the fix."""
+    (tmp_path / "sweep.json").write_text(json.dumps(doc))
+    with pytest.raises(SweepError) as exc:
+        load_finished(tmp_path)
+    assert message in str(exc.value) and str(tmp_path / "sweep.json") in str(exc.value), \
+        str(exc.value)

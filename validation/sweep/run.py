@@ -339,13 +339,30 @@ def load_finished(folder: str | Path) -> dict:
     except (OSError, ValueError) as exc:
         raise SweepError(f"cannot read {path}: {exc}; run `cdverify sweep CONFIG --out "
                          f"{folder}` first") from exc
+    if not isinstance(doc, dict):
+        raise SweepError(f"{path} holds a JSON {type(doc).__name__}, not the object `cdverify "
+                         f"sweep` writes; rerun the sweep with --out {folder}")
     if not doc.get("config"):
         raise SweepError(f"{path} has no config (written by an older cdverify): rerun the "
                          "sweep, its finished jobs are reused from the cache")
     from validation.store.cache import config_key
 
-    want = {config_key(j) for j in expand(doc["config"])}
-    have = {config_key(r["job"]) for r in doc.get("jobs", [])}
+    need = ("jobs", "data", "sigma", "seed", "blocks", "epochs", "params")
+    cfg = doc["config"]
+    missing = [k for k in need if k not in cfg] if isinstance(cfg, dict) else list(need)
+    jobs = doc.get("jobs", [])
+    if missing or not isinstance(jobs, list) or not all(isinstance(r, dict) and "job" in r
+                                                        for r in jobs):
+        raise SweepError(f"{path} is not a sweep.json that `cdverify sweep` wrote ("
+                         + (f"its config lacks {', '.join(missing)}" if missing else
+                            "its jobs are not a list of results") + "); rerun the sweep with "
+                         f"--out {folder}")
+    try:
+        want = {config_key(j) for j in expand(cfg)}
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise SweepError(f"{path}: its config does not expand to jobs ({type(exc).__name__}: "
+                         f"{exc}); rerun the sweep with --out {folder}") from None
+    have = {config_key(r["job"]) for r in jobs}
     if want - have:
         raise SweepError(f"sweep {folder} is not finished: {len(want - have)} of {len(want)} "
                          "jobs have no result; rerun `cdverify sweep` on its config")

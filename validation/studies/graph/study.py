@@ -169,14 +169,16 @@ def tau_statement(tau: float, runs: list[dict]) -> str:
 
 def tau_warnings(spec: GraphStudy) -> list[str]:
     """One line per data set whose seed-0 graph has tau* below ``spec.tau``: computed from the
-    samples alone (milliseconds), so ``cdverify graph`` states it before any training."""
+    samples alone (milliseconds), so ``cdverify graph`` states it before any training. Raises
+    ValueError, before any work too, when a class has too few samples for the labels asked."""
     from numerics.graph import critical_tau, knn_gaussian_graph
 
     from .coin import CoinConfig, transductive_data
 
     out = []
     for d in spec.data:
-        cfg = CoinConfig(data=d, n=spec.n, K=spec.K, tau=spec.tau, seed=0)
+        cfg = CoinConfig(data=d, n=spec.n, K=spec.K, tau=spec.tau, seed=0,
+                         labels_per_class=spec.labels_per_class)
         ts = critical_tau(knn_gaussian_graph(transductive_data(cfg)[0], cfg.n_top, cfg.kappa))
         if spec.tau > ts:
             out.append(f"--tau {spec.tau:g} is {spec.tau / ts:.3g} x tau* = {ts:.4g} of the {d} "
