@@ -79,6 +79,7 @@ BAD_OPTIONS = [
     (["derive", "--assume", "A1,a1"], "argument --assume: 'A1,a1': A1 is given twice"),
     (["derive", "--assume", "A1,B2"], "argument --assume: 'A1,B2': unknown axiom 'B2'"),
     (["derive", "--dim", "0"], "argument --dim: 0 is below 1"),
+    (["derive", "--dim", "1000"], "argument --dim: 1000 is above 5: the symbolic derivation"),
     (["robustness", "--eps", "0,-0.1"], "argument --eps: '0,-0.1': -0.1 is negative"),
     (["robustness", "--sigmas", "0,0.3,0.3"], "argument --sigmas: '0,0.3,0.3': 0.3 appears "
      "twice"),
@@ -297,3 +298,12 @@ def test_a_huge_frame_count_is_refused_before_the_solve(tmp_path, capsys):
                  "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"at most {MAX_FRAMES}" in err[0] and not out.exists()
+
+
+def test_the_derivation_refuses_a_dimension_that_would_run_for_hours():
+    from theory import TheoryError
+    from theory.axioms import MAX_DIM, derive
+
+    with pytest.raises(TheoryError, match=f"dim = {MAX_DIM + 1} .*at most {MAX_DIM}"):
+        derive(dim=MAX_DIM + 1)
+    assert derive(dim=2).equation  # control: the default dimension derives

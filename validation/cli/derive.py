@@ -10,7 +10,7 @@ EXAMPLE = "cdverify derive --assume A1,A2,A3,A5,A6 --no-exact --json derive.json
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from theory.axioms import DEFAULT_AXIOMS
 
-    from .types import axiom_list, count
+    from .types import axiom_list, dimension
 
     p.add_argument("--assume", default=",".join(DEFAULT_AXIOMS), type=axiom_list,
                    help="comma-separated axioms to assume (A1..A9), e.g. A1,A2,A3,A5,A6 for an "
@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--technique", default=None,
                    help="print one catalogue entry only (e.g. gaussian, dropout, graph-diffusion;"
                    " None: all)")
-    p.add_argument("--dim", type=count, default=2, help="feature dimension d")
+    p.add_argument("--dim", type=dimension, default=2,
+                   help="feature dimension d (at most theory.axioms.MAX_DIM = 5)")
     p.add_argument("--no-exact", action="store_true", help="skip the exact-solution checks")
     p.add_argument("--latex", metavar="FILE", default=None,
                    help="also write a compilable LaTeX document")

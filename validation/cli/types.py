@@ -34,6 +34,19 @@ def count0(text: str) -> int:
     return _integer(text, 0, "a count >= 0 (0: none)", "negative")
 
 
+def dimension(text: str) -> int:
+    """A feature dimension d of the symbolic derivation: 1 .. theory.axioms.MAX_DIM."""
+    from theory.axioms import MAX_DIM  # derive imports sympy anyway
+
+    value = count(text)
+    if value > MAX_DIM:
+        raise argparse.ArgumentTypeError(
+            f"{value} is above {MAX_DIM}: the symbolic derivation's cost grows about 5x per "
+            f"dimension (63 s at d = 4 on 2 cores), so d = {value} would run for hours; give "
+            f"1 .. {MAX_DIM}")
+    return value
+
+
 def seed(text: str) -> int:
     """An integer >= 0 (a seed of numpy's and torch's generators)."""
     return _integer(text, 0, "a seed >= 0", "negative")
