@@ -34,17 +34,21 @@ def count0(text: str) -> int:
     return _integer(text, 0, "a count >= 0 (0: none)", "negative")
 
 
+def _at_most(value, top, why: str, give: str):
+    """``value`` if it is at most ``top``, else the parser's error: above it, why, what to give."""
+    if value > top:
+        raise argparse.ArgumentTypeError(f"{value:g} is above {top:g}: {why}; give {give}")
+    return value
+
+
 def dimension(text: str) -> int:
     """A feature dimension d of the symbolic derivation: 1 .. theory.axioms.MAX_DIM."""
     from theory.axioms import MAX_DIM  # derive imports sympy anyway
 
     value = count(text)
-    if value > MAX_DIM:
-        raise argparse.ArgumentTypeError(
-            f"{value} is above {MAX_DIM}: the symbolic derivation's cost grows about 5x per "
-            f"dimension (63 s at d = 4 on 2 cores), so d = {value} would run for hours; give "
-            f"1 .. {MAX_DIM}")
-    return value
+    return _at_most(value, MAX_DIM, "the symbolic derivation's cost grows about 5x per "
+                    f"dimension (63 s at d = 4 on 2 cores), so d = {value} would run for hours",
+                    f"1 .. {MAX_DIM}")
 
 
 def seed(text: str) -> int:
@@ -97,12 +101,9 @@ def noise_level(text: str) -> float:
     from validation.nets.data import MAX_SIGMA
 
     value = nonnegative(text)
-    if value > MAX_SIGMA:
-        raise argparse.ArgumentTypeError(
-            f"{value:g} is above {MAX_SIGMA:g}: the noise sigma sqrt(T) would exceed the unit "
-            f"box of the features {value:g}-fold and the output would be noise; give 0 .. "
-            f"{MAX_SIGMA:g}")
-    return value
+    return _at_most(value, MAX_SIGMA, "the noise sigma sqrt(T) would exceed the unit box of "
+                    f"the features {value:g}-fold and the output would be noise",
+                    f"0 .. {MAX_SIGMA:g}")
 
 
 def noise_levels(text: str) -> tuple[float, ...]:
@@ -113,13 +114,9 @@ def noise_levels(text: str) -> tuple[float, ...]:
 def effect(text: str) -> float:
     """A smallest effect of interest delta in (0, 1]: an accuracy difference, or a fraction of
     the baseline's mean; above 1 every verdict would read 'refuted at delta'."""
-    value = positive(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(
-            f"{value:g} is above 1: delta is an accuracy difference or a fraction of the "
-            "baseline's mean, and no effect can reach it (the verdict would be 'refuted at "
-            "delta' on any data); give 0 < delta <= 1")
-    return value
+    return _at_most(positive(text), 1, "delta is an accuracy difference or a fraction of the "
+                    "baseline's mean, and no effect can reach it (the verdict would be "
+                    "'refuted at delta' on any data)", "0 < delta <= 1")
 
 
 def _items(text: str, example: str) -> list[str]:
