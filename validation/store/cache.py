@@ -49,12 +49,17 @@ def lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
 
+def _problem(doc: dict) -> str | None:
+    """Why a parsed cache document may not be used (None when it may)."""
+    return seal_problem(doc) if "result" in doc else "holds no result"
+
+
 def _usable(path: Path, doc: dict | None) -> bool:
     """Whether a cached JSON document read back may be used; a broken seal is reported and the
     file removed."""
     if doc is None:
         return False
-    problem = seal_problem(doc) if "result" in doc else "holds no result"
+    problem = _problem(doc)
     if problem is not None:
         say(f"cache: {path} {problem}; recomputing it")
         path.unlink(missing_ok=True)
@@ -95,8 +100,7 @@ def _load_stage(folder: Path) -> dict | None:
         return None
     doc = _read_json(done)
     bad = None
-    problem = None if doc is None else seal_problem(doc) if "result" in doc \
-        else "holds no result"
+    problem = None if doc is None else _problem(doc)
     if doc is None or problem is not None:  # _read_json has said why a file does not parse
         bad = "result.json"
         if problem is not None:
