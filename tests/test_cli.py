@@ -310,3 +310,15 @@ def test_the_derivation_refuses_a_dimension_that_would_run_for_hours():
     with pytest.raises(TheoryError, match=f"dim = {MAX_DIM + 1} .*at most {MAX_DIM}"):
         derive(dim=MAX_DIM + 1)
     assert derive(dim=2).equation  # control: the default dimension derives
+
+
+def test_the_capped_values_are_accepted_at_their_bounds():
+    import argparse
+
+    from validation.cli.types import dimension, effect, noise_level, noise_levels
+
+    assert noise_level("10") == 10 and effect("1") == 1 and dimension("5") == 5
+    assert noise_levels("0,10") == (0.0, 10.0)
+    for fn, text in ((noise_level, "10.000001"), (effect, "1.0000001"), (dimension, "6")):
+        with pytest.raises(argparse.ArgumentTypeError):  # just above: refused
+            fn(text)
