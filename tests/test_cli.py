@@ -253,6 +253,26 @@ def test_version_and_the_command_list_import_neither_torch_nor_sympy():
     assert derive == ["False", "True"]  # derive pays for sympy, not for torch
 
 
+@pytest.mark.parametrize("argv, torch_loaded", [
+    (["graph", "--limit-ns", "5,6,7,8"], False),
+    (["check", "--data", "nosuch"], False),
+    (["check", "--sigmas", "0.1,0.3"], False),
+    (["check", "--claims", "nosuch"], False),
+    # the control: a model name is checked against the factories, after torch is imported
+    (["check", "--model", "nosuch"], True),
+])
+def test_value_refusals_of_graph_and_check_come_before_torch(argv, torch_loaded):
+    import subprocess
+    import sys
+
+    code = ("import sys; from validation.cli import main\n"
+            f"try:\n    rc = main({argv!r})\nexcept SystemExit as e:\n    rc = e.code\n"
+            "print(rc, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["2", str(torch_loaded)], out
+
+
 @pytest.mark.parametrize("command", ["validate", "inspect"])
 def test_a_negative_seed_is_refused_naming_the_option(command, capsys):
     argv = [command, "--seed", "-1"] + (["--model", "x.py:f"] if command == "inspect" else [])

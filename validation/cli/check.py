@@ -62,8 +62,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from validation.nets.adapter import AdapterError
-    from validation.nets.benchmark_data import BENCHMARK_NAMES, is_benchmark, load_benchmark
+    from validation.nets.benchmark_data import BENCHMARK_NAMES, is_benchmark
+    from validation.nets.errors import AdapterError
+
+    # the refusals that need only the values come before the imports of torch
+    if 0.0 not in args.sigmas:
+        raise AdapterError(f"--sigmas {','.join(map(str, args.sigmas))}: include 0, the plain "
+                           "baseline every setting is paired with")
+    if not is_benchmark(args.data):
+        raise AdapterError(f"--data {args.data!r}; valid: {', '.join(BENCHMARK_NAMES)}")
+
+    from validation.nets.benchmark_data import load_benchmark
     from validation.nets.convnets import FACTORIES
     from validation.nets.train import resolve_device
     from validation.studies.check import CheckConfig, parse_techniques, run_check
@@ -71,11 +80,6 @@ def run(args: argparse.Namespace) -> int:
     if ":" not in args.model and args.model not in FACTORIES:
         raise AdapterError(f"--model {args.model!r}: valid: {', '.join(FACTORIES)} or "
                            "FILE.py:FACTORY")
-    if 0.0 not in args.sigmas:
-        raise AdapterError(f"--sigmas {','.join(map(str, args.sigmas))}: include 0, the plain "
-                           "baseline every setting is paired with")
-    if not is_benchmark(args.data):
-        raise AdapterError(f"--data {args.data!r}; valid: {', '.join(BENCHMARK_NAMES)}")
     resolve_device(args.device)
     settings = parse_techniques(args.techniques, args.sigmas)
     if len(settings) < 2:

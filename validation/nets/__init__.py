@@ -11,12 +11,12 @@ linear baseline (baseline)."""
 # training functions are not exported here: they share their modules' names (fit, train), and
 # importing a submodule binds its name on the package; use validation.nets.fit.fit and
 # validation.nets.train.train.
-from importlib import import_module
+from validation.store.lazy import lazy_exports
 
 #: name -> the submodule that defines it
 _EXPORTS = {
-    **dict.fromkeys("AdapterError ResidualStage StageSpec adapt diffusion_resnet_stage".split(),
-                    "adapter"),
+    **dict.fromkeys("ResidualStage StageSpec adapt diffusion_resnet_stage".split(), "adapter"),
+    "AdapterError": "errors",
     **dict.fromkeys("MARGIN beats_linear linear_baseline".split(), "baseline"),
     **dict.fromkeys("BENCHMARK_NAMES load_benchmark".split(), "benchmark_data"),
     **dict.fromkeys("cached_model".split(), "cached"),
@@ -33,17 +33,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 __all__ = [
     "BENCHMARK_NAMES",

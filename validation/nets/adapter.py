@@ -29,11 +29,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .errors import AdapterError
 from .models import DiffusionResNet
-
-
-class AdapterError(ValueError):
-    """A model, stage or input the adapter cannot read (one line, the value and the fix)."""
 
 
 class _Reached(Exception):

@@ -1,6 +1,7 @@
 """The bottom floor of validation/: atomic output with provenance (io), resumable and
-self-healing cache entries (cache) under seals (seal), claims shared by concurrent runs (locks)
-and worker processes (workers). Imports no network, statistic or study."""
+self-healing cache entries (cache) under seals (seal), claims shared by concurrent runs (locks),
+worker processes (workers) and lazy package exports (lazy). Imports no network, statistic or
+study."""
 
 from .cache import cached_json, config_key, lock_path, stage
 from .io import (
@@ -14,6 +15,7 @@ from .io import (
     with_provenance,
     write_json,
 )
+from .lazy import lazy_exports
 from .locks import claim, clean_stale, say
 from .seal import file_sha256, seal_problem, sealed, write_sealed_json
 from .workers import map_jobs
@@ -28,6 +30,7 @@ __all__ = [
     "config_key",
     "dumps",
     "file_sha256",
+    "lazy_exports",
     "loads",
     "lock_path",
     "map_jobs",

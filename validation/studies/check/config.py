@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from validation.nets.adapter import AdapterError
-from validation.nets.techniques import TECHNIQUES, check_strength
+# the adapter's error alone, and the techniques only where used: the command line's parser
+# and refusals read this module without importing torch
+from validation.nets.errors import AdapterError
 
 CLAIMS = ("training", "robustness", "lipschitz", "agreement", "rademacher")
 
@@ -35,6 +36,8 @@ class Setting:
 
     @property
     def label(self) -> str:
+        from validation.nets.techniques import TECHNIQUES
+
         if self.technique == "plain":
             return "plain"
         return f"{self.technique} {TECHNIQUES[self.technique].parameter}={self.strength:g}"
@@ -43,6 +46,8 @@ class Setting:
 def parse_techniques(text: str, sigmas=()) -> tuple[Setting, ...]:
     """'enresnet,dropout=0.2' -> settings (each strength its default when not given), after the
     paper's method at every sigma > 0; plain (sigma = 0) is always the first, the baseline."""
+    from validation.nets.techniques import TECHNIQUES, check_strength
+
     out = [Setting("plain")]
     for s in sigmas:
         if s > 0:
