@@ -57,12 +57,11 @@ def axis_operator(stencil: str, n: int, dx: float, lo: BC, hi: BC, order: int | 
     q = closure_order(stencil) if order is None else order
     W_lo, _ = ghost_weights(lo, n, p, dx, q, deriv)
     W_hi, _ = ghost_weights(hi, n, p, dx, q, deriv)
-    E = np.zeros((n + 2 * p, n))
-    E[p:p + n] = np.eye(n)
-    for k in range(p):
-        E[p - 1 - k] = W_lo[k]
-        E[p + n + k] = W_hi[k][::-1]
-    D = (S @ sps.csr_matrix(E)).tocsr()
+    # E sparse: ghost row p - 1 - k is W_lo[k], ghost row p + n + k is W_hi[k] reversed (a
+    # dense E was (n + 4) x n doubles: 75 GiB for a 1-D grid of 10^5 cells)
+    E = sps.vstack([sps.csr_matrix(W_lo[::-1]), sps.identity(n, format="csr"),
+                    sps.csr_matrix(W_hi[:, ::-1])], format="csr")
+    D = (S @ E).tocsr()
     D.eliminate_zeros()
     return D
 
