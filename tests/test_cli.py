@@ -323,6 +323,51 @@ def test_a_huge_frame_count_is_refused_before_the_solve(tmp_path, capsys):
     assert len(err) == 1 and f"at most {MAX_FRAMES}" in err[0] and not out.exists()
 
 
+@pytest.mark.parametrize("example, n", [("rotation", 5000), ("spiral-sink-3d", 400),
+                                        ("advected-gaussian-1d", 2_000_000)])
+def test_a_solve_that_needs_more_memory_than_the_machine_has_is_refused_first(
+        example, n, tmp_path, capsys, monkeypatch):
+    """The estimate from the options against the memory available (fixed here at 4 GB): one
+    line naming n, the estimate and the memory, exit 2, nothing written. The control: with
+    room to spare the same n passes this check and meets the next one (the grid's cell cap)
+    or, within the cap, the estimate is below the memory."""
+    import validation.store.machine as machine
+    from validation.studies.flows.examples import memory_estimate
+
+    monkeypatch.setattr(machine, "available_memory", lambda: 4e9)
+    out = tmp_path / "s"
+    assert main(["solve", "--example", example, "--n", str(n), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"n = {n}: {example} on {n}^" in err[0], err
+    assert "GB, and this machine has 4 GB available" in err[0] and not out.exists()
+    dim = {"rotation": 2, "spiral-sink-3d": 3, "advected-gaussian-1d": 1}[example]
+    assert memory_estimate(dim, n, 12) > 4e9 > memory_estimate(dim, n // 4, 12)
+    monkeypatch.setattr(machine, "available_memory", lambda: 1e18)
+    assert main(["solve", "--example", example, "--n", str(n * 100), "--out", str(out)]) == 2
+    assert "numerics.grid.MAX_CELLS" in capsys.readouterr().err  # the memory check passed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example, stepper, n", [("rotation", "semi-lagrangian", 768),
+                                                 ("spiral-sink-3d", "crank-nicolson", 48)])
+def test_the_solve_memory_estimate_bounds_the_measured_peak(example, stepper, n):
+    """At sizes the estimate's constants were not read from: the estimate is above the peak
+    the run adds (so a refusal never lets through a run that cannot fit) and within 3x of it
+    (so it does not refuse what fits easily)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "bench_solve_memory.py"
+    code = (f"import sys; sys.path.insert(0, {str(script.parent)!r}); "
+            "import bench_solve_memory as b, json; "
+            f"print(json.dumps(b.measure({example!r}, {stepper!r}, {n})))")
+    m = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  check=True).stdout.strip().splitlines()[-1])
+    assert m["added"] < m["estimate"] < 3 * m["added"], m
+
+
 def test_the_derivation_refuses_a_dimension_that_would_run_for_hours():
     from theory import TheoryError
     from theory.axioms import MAX_DIM, derive

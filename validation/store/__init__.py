@@ -1,7 +1,7 @@
 """The bottom floor of validation/: atomic output with provenance (io), resumable and
 self-healing cache entries (cache) under seals (seal), claims shared by concurrent runs (locks),
-worker processes (workers) and lazy package exports (lazy). Imports no network, statistic or
-study."""
+worker processes (workers), lazy package exports (lazy) and the memory available
+(machine). Imports no network, statistic or study."""
 
 from .cache import cached_json, config_key, lock_path, stage
 from .io import (
@@ -17,6 +17,7 @@ from .io import (
 )
 from .lazy import lazy_exports
 from .locks import claim, clean_stale, say
+from .machine import available_memory
 from .seal import file_sha256, seal_problem, sealed, write_sealed_json
 from .workers import map_jobs
 
@@ -24,6 +25,7 @@ __all__ = [
     "NON_FINITE",
     "atomic_write_bytes",
     "atomic_write_text",
+    "available_memory",
     "cached_json",
     "claim",
     "clean_stale",

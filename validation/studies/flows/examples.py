@@ -113,6 +113,21 @@ def example(name: str) -> Example:
 #: the most saved times a solve writes (snapshots held in memory, GIF frames rendered)
 MAX_FRAMES = 500
 
+#: peak memory of run_example per grid cell, by dimension, besides the snapshots (8 bytes a
+#: cell a frame) and a fixed MEMORY_FIXED. Measured (peak RSS over the imports, 12 frames, every
+#: stepper; benchmarks/bench_solve_memory.py): 2-D 0.75-0.88 kB a cell at 512^2-1024^2, 3-D
+#: 1.37-1.73 kB at 32^3-64^3 (semi-Lagrangian the highest), 1-D 2.1 kB at 10^5 cells (the
+#: figures' line plots); rounded up, so the estimate errs on the side of refusing
+MEMORY_PER_CELL = {1: 2500, 2: 1000, 3: 2000}
+MEMORY_FIXED = 100e6
+
+
+def memory_estimate(dim: int, n: int, frames: int) -> float:
+    """Bytes that :func:`run_example` needs on ``n`` cells per axis in ``dim`` dimensions with
+    ``frames`` saved times: cells x (MEMORY_PER_CELL + 8 frames) + MEMORY_FIXED."""
+    cells = float(n) ** dim
+    return cells * (MEMORY_PER_CELL[min(dim, 3)] + 8 * frames) + MEMORY_FIXED
+
 
 def run_example(name: str, out, *, convection: str = "central2", diffusion: str = "central2",
                 stepper: str = "crank-nicolson", n: int | None = None, dt: float | None = None,
@@ -130,6 +145,7 @@ def run_example(name: str, out, *, convection: str = "central2", diffusion: str 
     from numerics.trajectories import characteristics
     from validation.doc.figures import save_figure
     from validation.store.io import write_json
+    from validation.store.machine import available_memory
 
     ex = example(name)
     n = n if n is not None else (32 if len(ex.bounds) == 3 else 96)
@@ -140,6 +156,11 @@ def run_example(name: str, out, *, convection: str = "central2", diffusion: str 
                             "snapshot of the field and a rendered frame of the GIF (about 0.1 s "
                             "each), so a larger count runs for hours; the solver's own steps do "
                             "not depend on it")
+    need, have = memory_estimate(len(ex.bounds), n, frames), available_memory()
+    if have is not None and need > have:  # refused from the options, before any allocation
+        raise NumericsError(f"n = {n}: {name} on {n}^{len(ex.bounds)} cells with {frames} "
+                            f"frames needs about {need / 1e9:.3g} GB, and this machine has "
+                            f"{have / 1e9:.3g} GB available; use fewer cells per axis")
     prob = ex.problem(n)
     times = np.linspace(0, ex.t_end, frames)
     sol = solve(prob, convection=convection, diffusion=diffusion, stepper=stepper, dt=dt,
