@@ -326,3 +326,41 @@ def test_a_loadable_model_with_scaled_weights_is_retrained(tiny_model, tmp_path,
     assert "differs from the hash" in err and "retraining" in err
     a, b = model.state_dict(), model2.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_full_disk_names_the_destination_and_its_free_space_not_the_source(tmp_path):
+    """A real ENOSPC (/dev/full): the copy's error names the destination and the free space
+    (CPython's own names neither, or the source: a good cache file). The control: a missing
+    source is still named as the source."""
+    import errno
+
+    from validation.store.io import copy_file
+
+    src = tmp_path / "cached.png"
+    src.write_bytes(b"x" * 4096)
+    with pytest.raises(OSError) as exc:
+        copy_file(src, "/dev/full")
+    assert exc.value.errno == errno.ENOSPC and exc.value.filename == "/dev/full"
+    assert "MB free there" in str(exc.value) and str(src) not in str(exc.value)
+    with pytest.raises(OSError) as exc:
+        copy_file(tmp_path / "nosuch.png", tmp_path / "out" / "a.png")
+    assert exc.value.filename == str(tmp_path / "nosuch.png")
+
+
+def test_an_atomic_write_on_a_full_disk_names_the_file_and_leaves_no_temporary(tmp_path,
+                                                                              monkeypatch):
+    import errno
+    import os
+
+    from validation.store import io
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as exc:
+        io.atomic_write_bytes(tmp_path / "result.json", b"{}")
+    assert exc.value.filename == str(tmp_path / "result.json")
+    assert "MB free there" in str(exc.value)
+    assert not list(tmp_path.iterdir())

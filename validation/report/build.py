@@ -10,14 +10,13 @@ are rendered from one model of the report (report.document).
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 
 from validation.store.cache import stage as cached_stage
-from validation.store.io import atomic_write_text, dumps, package_versions
+from validation.store.io import atomic_write_text, copy_file, dumps, package_versions
 from validation.store.locks import clean_stale
 from validation.studies import REGISTRY, Claim, Study, flagged
 
@@ -121,9 +120,7 @@ def _copy_outputs(out: Path, folders: dict[str, Path]) -> None:
         # an included sweep's folder also holds its job cache: its outputs only
         for f in (folder.glob("sweep.*") if name.startswith("sweep-") else folder.rglob("*")):
             if f.is_file() and f.suffix in (".png", ".gif", ".csv", ".md", ".tex", ".json"):
-                target = out / name / f.relative_to(folder)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(f, target)
+                copy_file(f, out / name / f.relative_to(folder))
 
 
 def build(profile_name: str = "quick", out: str | Path | None = None,

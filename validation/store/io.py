@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
+import shutil
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -31,11 +33,38 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         os.replace(tmp, path)
     except OSError as exc:  # name the file the caller asked for, not the temporary one
         Path(tmp).unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise _destination_error(exc, path) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _destination_error(exc: OSError, path: Path) -> OSError:
+    """``exc`` re-raised naming the destination ``path`` (CPython names a copy's source, and
+    an atomic write its temporary file); a full disk also says how much space is free."""
+    why = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        try:
+            free = shutil.disk_usage(path.parent).free
+            why += f" ({free / 1e6:.1f} MB free there; free space or choose another folder)"
+        except OSError:
+            pass
+    return OSError(exc.errno, why, str(path))
+
+
+def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy ``src`` to ``dst`` (folders made); a failure names the destination, and a full
+    disk its free space, not the source (which is a good file: CPython's copy names it)."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copyfile(src, dst)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.EACCES) and not Path(src).is_file():
+            raise  # the source is what is missing or unreadable: CPython names it rightly
+        raise _destination_error(exc, dst) from exc
+    return dst
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
