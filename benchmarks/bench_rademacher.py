@@ -7,6 +7,12 @@ Variants: the per-draw loop (float64, the baseline), vmap over functional_call (
 former batched code), one stacked batched pass (float64), the same in float32 (the Rademacher
 sweep's default). Ratios are baseline time / variant time, in the same process, at 1 thread
 and at 2 threads.
+
+The last column is the floor that no batching of the K draws can go below: the same number of
+forward and backward passes of ONE network over the K x S x m rows that the K networks see
+together (the same arithmetic as the stacked pass, with one weight matrix per layer instead of
+K, and no projection or ascent step). baseline / floor is the largest speed-up batching can give
+at that m: where it is below 10, the loop is already bound by arithmetic, not by Python.
 """
 
 from __future__ import annotations
@@ -17,13 +23,38 @@ import time
 import torch
 
 from validation.nets.data import make_dataset
+from validation.nets.models import stacked_logits
 from validation.nets.train import TrainConfig, build_model
-from validation.studies.rademacher.estimate import network_estimate
+from validation.studies.rademacher.estimate import common_noise, network_estimate
 
 VARIANTS = (("per-draw loop, float64", False, "float64"),
             ("vmap, float64", "vmap", "float64"),
             ("stacked, float64", True, "float64"),
             ("stacked, float32", True, "float32"))
+
+
+def floor_time(model, x, draws: int, samples: int, steps: int, dtype=torch.float32) -> float:
+    """Seconds of ``steps + 1`` forward passes and ``steps`` backward passes of one network over
+    the draws x samples x m rows (the stacked pass's arithmetic with a single parameter set)."""
+    import copy
+
+    net = copy.deepcopy(model).to(dtype)
+    m = x.shape[0]
+    noise = common_noise(net, m, samples, 1)
+    rows = draws * max(samples, 1) if noise is not None else draws
+    X = torch.tensor(x, dtype=dtype).repeat(rows, 1)
+    noise = None if noise is None else [n.to(dtype).repeat(draws, 1) for n in noise]
+    params = {n: p.detach().clone()[None].requires_grad_(True)
+              for n, p in net.named_parameters()}
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        logits = stacked_logits(net, params, X, noise)
+        (logits[..., 1] - logits[..., 0]).mean().backward()
+        for p in params.values():
+            p.grad = None
+    with torch.no_grad():
+        stacked_logits(net, params, X, noise)
+    return time.perf_counter() - t0
 
 
 def main(argv=None) -> None:
@@ -37,8 +68,8 @@ def main(argv=None) -> None:
     data = make_dataset("moons", 1200, seed=0)
     model = build_model(TrainConfig(sigma=0.3), data)
     print(f"K = {args.draws}, S = {args.samples}, steps = {args.steps}, sigma = 0.3, L = 10")
-    print("| threads | m | " + " | ".join(v[0] for v in VARIANTS) + " |")
-    print("|---" * (2 + len(VARIANTS)) + "|")
+    print("| threads | m | " + " | ".join(v[0] for v in VARIANTS) + " | floor, float32 |")
+    print("|---" * (3 + len(VARIANTS)) + "|")
     for threads in (int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads)
         for m in (int(p) for p in args.points.split(",")):
@@ -52,6 +83,7 @@ def main(argv=None) -> None:
                 est = network_estimate(model, x, batched=batched, dtype=dtype, **kw)
                 times.append(time.perf_counter() - t0)
                 means.append(est.mean)
+            times.append(floor_time(model, x, args.draws, args.samples, args.steps))
             cells = [f"{t:.2f} s ({times[0] / t:.1f}x)" for t in times]
             print(f"| {threads} | {m} | " + " | ".join(cells) + " |")
             spread = max(means) - min(means)

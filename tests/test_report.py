@@ -415,3 +415,42 @@ def test_strict_json_round_trips_non_finite_values_and_its_negative_control():
         _strict(json.dumps(doc))
     with pytest.raises(ValueError, match="does not hold"):
         loads('{"x": 1, "_non_finite": {"/y/0": "NaN"}}')
+
+
+def _tree(folder):
+    """Every path under ``folder`` with its size and modification time."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*"))}
+
+
+def test_a_warm_cache_that_cannot_be_written_is_read_and_a_missing_stage_named(
+        smoke_report, tmp_path, monkeypatch, capsys):
+    """A read-only warm cache (writes refused, as on a read-only mount: the probe that decides
+    is patched, since root may write through permission bits): the report is built from it,
+    with the same numbers, and nothing under it changes. The control: with one stage removed,
+    the run names that stage and the read-only cache, exit 1, one line, and writes nothing."""
+    import validation.store.cache as store_cache
+
+    reference = json.loads((smoke_report / "results.json").read_text())
+    cache = tmp_path / "cache"
+    shutil.copytree(smoke_report.parent / "cache", cache)
+    monkeypatch.setattr(store_cache, "takes_a_file", lambda folder: (
+        f"cannot take a file: {folder}: Read-only file system"
+        if str(folder).startswith(str(cache)) else None))
+    before = _tree(cache)
+    out = build("smoke", tmp_path / "out", cache, progress=False)
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["claims"] == reference["claims"] and doc["meta"]["computed"] == []
+    assert _tree(cache) == before
+    gone = next(cache.glob("lipschitz-*"))
+    shutil.rmtree(gone)
+    before = _tree(cache)
+    capsys.readouterr()
+    assert main(["report", "--profile", "smoke", "--cache", str(cache), "--out",
+                 str(tmp_path / "out2")]) == 1
+    err = capsys.readouterr().err
+    lines = [s for s in err.splitlines() if s.startswith("cdverify report: error")]
+    assert len(lines) == 1 and f"the complete stage {gone.name}" in lines[0], err[-2000:]
+    assert "Read-only file system" in lines[0] and str(cache) in lines[0]
+    assert "Traceback" not in err
+    assert _tree(cache) == before

@@ -14,10 +14,12 @@ Ctrl-C exits 130 and says where to resume. ``--debug`` shows the traceback inste
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 # name -> (module, help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -89,12 +91,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def _refuse_folders(args: argparse.Namespace) -> str | None:
     """The error line for an --out/--cache that cannot become a writable folder (nothing is
-    created), or None."""
+    created), or None. An existing --cache folder that is only readable (a read-only mount of
+    a warm cache) is accepted: its complete entries are read, and an entry it lacks is refused
+    when it is reached (store.cache.ReadOnlyCache)."""
     from .types import folder_problem
 
     for option in ("out", "cache"):
         path = getattr(args, option, None)
         problem = None if path is None else folder_problem(path)
+        if problem and option == "cache" and Path(path).is_dir() \
+                and os.access(path, os.R_OK | os.X_OK):
+            continue
         if problem:
             return f"--{option} {path}: {problem}; choose another folder"
     return None

@@ -185,11 +185,13 @@ def folder_problem(path: str | os.PathLike) -> str | None:
     """Why ``path`` cannot become a writable folder, or None. Creates nothing: the nearest
     existing ancestor must be a writable directory, and ``path`` itself, if it exists, a
     directory."""
+    from validation.store.io import takes_a_file
+
     p = Path(path).expanduser().absolute()
     if p.exists():
         if not p.is_dir():
             return "exists and is not a folder"
-        return _takes_a_file(p) if os.access(p, os.W_OK | os.X_OK) else "is not writable"
+        return takes_a_file(p) if os.access(p, os.W_OK | os.X_OK) else "is not writable"
     parent = p.parent
     while not parent.exists():
         parent = parent.parent
@@ -197,21 +199,7 @@ def folder_problem(path: str | os.PathLike) -> str | None:
         return f"lies under {parent}, which is a file"
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"cannot be created: {parent} is not writable"
-    return _takes_a_file(parent)
-
-
-def _takes_a_file(folder: Path) -> str | None:
-    """None when a file can be created in ``folder`` (a probe, removed at once): os.access says
-    yes for root on pseudo file systems such as /proc, where no file can be made."""
-    import tempfile
-
-    try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".cdverify-probe-")
-    except OSError as exc:
-        return f"cannot take a file: {folder}: {exc.strerror or exc}"
-    os.close(fd)
-    os.unlink(probe)
-    return None
+    return takes_a_file(parent)
 
 
 def refuse_unwritable_files(args: argparse.Namespace, options: tuple[str, ...]) -> None:

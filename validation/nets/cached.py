@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from validation.store.cache import config_key, lock_path
+from validation.store.cache import config_key, lock_path, writable
 from validation.store.io import loads
 from validation.store.locks import claim, say
 from validation.store.seal import file_sha256
@@ -53,6 +53,7 @@ def cached_model(root: str | Path, cfg, data=None, progress: bool = True):
     found = _load_trained(folder, cfg.device) if done.exists() else None
     if found is not None:
         return found
+    writable(folder.parent, f"the trained model {folder.name}")
     with claim(lock_path(folder), done.exists, f"the model {folder.name}"):
         found = _load_trained(folder, cfg.device)  # another run may have trained it meanwhile
         if found is not None:

@@ -3,7 +3,7 @@ self-healing cache entries (cache) under seals (seal), claims shared by concurre
 worker processes (workers), lazy package exports (lazy) and the memory available
 (machine). Imports no network, statistic or study."""
 
-from .cache import cached_json, config_key, lock_path, stage
+from .cache import ReadOnlyCache, cached_json, config_key, lock_path, stage, writable
 from .io import (
     NON_FINITE,
     atomic_write_bytes,
@@ -24,6 +24,7 @@ from .workers import map_jobs
 
 __all__ = [
     "NON_FINITE",
+    "ReadOnlyCache",
     "atomic_write_bytes",
     "atomic_write_text",
     "available_memory",
@@ -45,6 +46,7 @@ __all__ = [
     "sealed",
     "stage",
     "with_provenance",
+    "writable",
     "write_json",
     "write_sealed_json",
 ]

@@ -12,6 +12,7 @@ recomputed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -21,9 +22,27 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .io import atomic_write_text, dumps, loads
+from .io import atomic_write_text, dumps, loads, takes_a_file
 from .locks import claim, say, tmp_tag
 from .seal import file_sha256, seal_problem, sealed
+
+
+class ReadOnlyCache(OSError):
+    """An entry a run needs is missing from a cache it cannot write to (a read-only mount of a
+    warm cache: complete entries are read from it, missing ones cannot be computed there)."""
+
+
+def writable(folder: Path, what: str) -> None:
+    """Raise :class:`ReadOnlyCache` naming ``what`` when nothing can be written in ``folder``
+    (the nearest existing one of it and its parents)."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    why = takes_a_file(probe)
+    if why is not None:
+        raise ReadOnlyCache(errno.EROFS, f"the cache does not hold {what} and {why}; rerun "
+                            "with a writable --cache (the complete entries of this one are "
+                            "read)", str(folder))
 
 
 def config_key(config: dict) -> str:
@@ -77,6 +96,7 @@ def cached_json(root: str | Path, stage: str, config: dict, compute: Callable[[]
     doc = _read_json(path)
     if _usable(path, doc):
         return doc["result"]
+    writable(path.parent, f"the result {path.name}")
     with claim(lock_path(path), path.exists, f"{stage} {config_key(config)}"):
         doc = _read_json(path)  # another run may have stored it while this one waited
         if _usable(path, doc):
@@ -132,6 +152,7 @@ def stage(cache: Path, name: str, config: dict,
     found = _load_stage(folder)
     if found is not None:
         return found, folder, False
+    writable(cache, f"the complete stage {folder.name}")
     with claim(lock_path(folder), (folder / "result.json").exists, f"stage {name}"):
         found = _load_stage(folder)  # another run may have completed it while this one waited
         if found is not None:

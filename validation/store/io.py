@@ -53,6 +53,19 @@ def _destination_error(exc: OSError, path: Path) -> OSError:
     return OSError(exc.errno, why, str(path))
 
 
+def takes_a_file(folder: str | os.PathLike) -> str | None:
+    """None when a file can be created in ``folder`` (a probe, removed at once), else why not.
+    os.access says yes for root on read-only mounts and pseudo file systems such as /proc,
+    where no file can be made."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".cdverify-probe-")
+    except OSError as exc:
+        return f"cannot take a file: {folder}: {exc.strerror or exc}"
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
 def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """Copy ``src`` to ``dst`` (folders made); a failure names the destination, and a full
     disk its free space, not the source (which is a good file: CPython's copy names it)."""

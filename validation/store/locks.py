@@ -130,10 +130,13 @@ def clean_stale(folder: str | os.PathLike) -> list[Path]:
         if host != re.sub(r"[^A-Za-z0-9]", "_", HOST) or pid == os.getpid() \
                 or process_alive(pid):
             continue  # another machine's, ours, or a live run's
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        try:  # a read-only cache keeps what it holds: nothing to remove there
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:
+            continue
         removed.append(path)
     if removed:
         say(f"cache: removed {len(removed)} temporary file(s) left by ended runs in {folder}")
