@@ -285,7 +285,7 @@ def main(argv=None):
     rows = []
     for name in args.problems.split(","):
         three_d = len(PROBLEMS[name]["bounds"]) == 3
-        pde_ns = ((16, 24, 32) if three_d else (32, 64, 128) if name == "B5"
+        pde_ns = ((16, 24, 32, 48) if three_d else (32, 64, 128, 256) if name == "B5"
                   else (64, 128, 256, 512) if args.full else (64, 128, 256))
         our_ns = (12, 16, 24, 32, 48) if three_d else (12, 16, 24, 32, 48, 64, 96, 128, 160)
         ours_rows, pde_rows, refused = [], [], []
@@ -302,6 +302,9 @@ def main(argv=None):
             if pde_queue:
                 m = pde_queue.pop(0)
                 pde_rows.append(pypde_run(name, m, pypde_stable_dt(name, m)))
+        for m in (b["n"] for b in pde_rows):  # the same scheme at every py-pde grid
+            if not any(r["n"] == m and r["config"] == "central2/central2/rk4" for r in ours_rows):
+                ours_rows.append(ours(name, m, "central2", "central2", "rk4"))
         rows += ours_rows + pde_rows
         print(f"\n== {name} ==")
         for target in TARGETS:
@@ -320,9 +323,15 @@ def main(argv=None):
             print(f"  refused: {line[:160]}")
         if len(refused) > 3:
             print(f"  ... {len(refused) - 3} more refused configurations")
-        for b in pde_rows:  # py-pde's own errors: the order it reaches on this problem
-            print(f"  py-pde {b['n']}^{len(PROBLEMS[name]['bounds'])}: error {b['error']:.2e}, "
-                  f"{b['wall_s']:.3f} s")
+        for b in pde_rows:  # py-pde's own errors, and ours at equal (or smaller) error
+            a = best(ours_rows, b["error"])
+            line = (f"  py-pde {b['n']}^{len(PROBLEMS[name]['bounds'])}: error {b['error']:.2e}, "
+                    f"{b['wall_s']:.3f} s")
+            if a:
+                line += (f"; cdverify at error <= {b['error']:.2e}: {a['wall_s']:.4f} s "
+                         f"({a['config']}, {a['n']}^{dim}, error {a['error']:.2e}); equal-error "
+                         f"ratio {b['wall_s'] / a['wall_s']:.1f}x")
+            print(line)
         # same second-order scheme: cell updates per second at equal grid and RK4
         same = [r for r in ours_rows if r["config"].startswith("central2/central2/rk4")]
         for b in pde_rows:
