@@ -227,18 +227,16 @@ def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Dis
         # b(t) = F g(t): F maps the data of every face a term reads (each face once, the
         # terms' coefficients folded in) to the cells; built once, so a stage costs the face
         # evaluations and one sparse product (ops.affine_maps)
-        maps: dict = {}
-        for coef, factors in terms:
-            for key, M in ops.affine_maps(g, factors, bcs):
-                part = sps.diags(coef) @ M
-                maps[key] = part if key not in maps else maps[key] + part
+        blocks = [(coef, key, M) for coef, factors in terms
+                  for key, M in ops.affine_maps(g, factors, bcs)]
         # faces with the same condition are evaluated in one call on their cells together
         # (a call per face per stage was half of what remained of b(t))
         groups: dict[BC, list] = {}
-        for key in maps:
-            groups.setdefault(bcs[key[0]][key[1]], []).append(key)
-        order = [key for keys in groups.values() for key in keys]
-        F = sps.hstack([maps[key] for key in order], format="csr")
+        for _, key, _ in blocks:
+            keys = groups.setdefault(bcs[key[0]][key[1]], [])
+            if key not in keys:
+                keys.append(key)
+        F = _face_matrix(blocks, [key for keys in groups.values() for key in keys], N)
         faces = []
         for bc, keys in groups.items():
             points = [ops.face_points(g, key, bcs) for key in keys]
@@ -281,6 +279,25 @@ def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Dis
                           limited, vmax=np.abs(v).max(axis=1),
                           amax=np.array([np.abs(A[k, k]).max() for k in range(g.dim)]),
                           outflow_inflow=_outflow_inflow(v, bcs, g.shape))
+
+
+def _face_matrix(blocks, order, N: int) -> sps.csr_matrix:
+    """F with b = F g, g the face data in ``order``: the sum over blocks (coef, face, M) of
+    diag(coef) M in that face's columns, assembled in one COO pass (sparse diagonal products
+    and sums per block cost more than the product itself where coefficients change every
+    stage)."""
+    start, col = {}, 0
+    for key in order:
+        start[key] = col
+        col += next(M.shape[1] for _, k, M in blocks if k == key)
+    rows, cols, vals = [], [], []
+    for coef, key, M in blocks:
+        r = np.repeat(np.arange(N), np.diff(M.indptr))
+        rows.append(r)
+        cols.append(M.indices + start[key])
+        vals.append(M.data * np.broadcast_to(coef, (N,))[r])
+    return sps.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(N, col))
 
 
 def _outflow_inflow(v: np.ndarray, bcs, shape: tuple[int, ...]) -> float:
