@@ -222,7 +222,7 @@ def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Dis
         terms = [(c, f) for c, f in terms if np.any(c) and any(
             bc.kind in ("dirichlet", "neumann") for k, _ in f for bc in bcs[k])]
         if not terms:  # periodic/outflow only: no boundary data enter
-            return lambda tt: 0.0
+            return no_data
 
         # b(t) = F g(t): F maps the data of every face a term reads (each face once, the
         # terms' coefficients folded in) to the cells; built once, so a stage costs the face
@@ -315,16 +315,29 @@ def _outflow_inflow(v: np.ndarray, bcs, shape: tuple[int, ...]) -> float:
     return entering / total if total else 0.0
 
 
+def no_data(t: float) -> float:
+    """The affine term of a discretisation that no boundary data enter."""
+    return 0.0
+
+
 def _rhs(disc: Discretisation, problem: Problem, u: np.ndarray, t: float) -> np.ndarray:
     k = u.shape[0]
     flat = u.reshape(k, -1)
+    # in place, and no data terms where none enter: each full-array temporary was about 3% of
+    # an explicit step on a 128^2 periodic box (bench_fd's per-cell rate)
     if disc.limited is None:
-        out = (disc.L @ flat.T).T + disc.b_conv(t) + disc.b_diff(t)
+        out = (disc.L @ flat.T).T
+        terms = (disc.b_conv, disc.b_diff)
     else:
-        out = (disc.diff @ flat.T).T + disc.b_diff(t) + disc.limited(u, t).reshape(k, -1)
+        out = (disc.diff @ flat.T).T
+        out += disc.limited(u, t).reshape(k, -1)
+        terms = (disc.b_diff,)
+    for b in terms:
+        if b is not no_data:
+            out += b(t)
     s = problem.source_at(t)
     if s is not None:
-        out = out + s.reshape(k, -1)
+        out += s.reshape(k, -1)
     return out.reshape(u.shape)
 
 
@@ -342,7 +355,13 @@ def _explicit_step(name, f, u, t, dt):
     k2 = f(u + dt / 2 * k1, t + dt / 2)
     k3 = f(u + dt / 2 * k2, t + dt / 2)
     k4 = f(u + dt * k3, t + dt)
-    return u + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    out = k2 + k3  # u + dt/6 (k1 + 2 k2 + 2 k3 + k4), in place
+    out *= 2
+    out += k1
+    out += k4
+    out *= dt / 6
+    out += u
+    return out
 
 
 def _departure(problem: Problem, t: float, dt: float) -> tuple[np.ndarray, ...]:
