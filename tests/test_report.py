@@ -454,3 +454,36 @@ def test_a_warm_cache_that_cannot_be_written_is_read_and_a_missing_stage_named(
     assert "Read-only file system" in lines[0] and str(cache) in lines[0]
     assert "Traceback" not in err
     assert _tree(cache) == before
+
+
+@pytest.mark.parametrize("behind", [True, False])
+def test_ctrl_c_inside_a_compiled_import_is_an_interrupt_not_an_error(tmp_path, monkeypatch,
+                                                                      capsys, behind):
+    """A SIGINT while a compiled module initialises reaches Python as that module's
+    ImportError raised from the KeyboardInterrupt (pybind11's "initialization failed"): the
+    report and the CLI treat it as the interrupt (exit 130); the control, an ImportError with
+    no interrupt behind it, stays an error (exit 1)."""
+    import importlib
+
+    from validation.report.build import Interrupted
+
+    report_build = importlib.import_module("validation.report.build")  # the package's
+    # `build` attribute is the function, which shadows the module of the same name
+
+    def stage(*args, **kwargs):
+        if behind:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as ki:
+                raise ImportError("initialization failed") from ki
+        raise ImportError("initialization failed")
+
+    monkeypatch.setattr(report_build, "cached_stage", stage)
+    with pytest.raises(Interrupted if behind else ImportError):
+        build("smoke", tmp_path / "out", tmp_path / "cache", progress=False)
+    status = main(["report", "--profile", "smoke", "--out", str(tmp_path / "o2"),
+                   "--cache", str(tmp_path / "c2")])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == (130 if behind else 1), err
+    assert ("interrupted before the first stage completed" in err) == behind, err
+    assert ("ImportError: initialization failed" in err) != behind, err

@@ -139,6 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name}: error: {what}", file=sys.stderr)
         return 1
     except Exception as exc:  # one line; --debug shows the traceback
+        from validation.store.workers import interrupt_behind
+
+        if interrupt_behind(exc) is not None:  # Ctrl-C inside a compiled module's import
+            print(f"\n{name}: interrupted; rerun the same command to resume (finished work "
+                  "is cached)", file=sys.stderr)
+            return INTERRUPTED
         print(f"{name}: error: {type(exc).__name__}: {exc} (rerun with --debug for the "
               "traceback)", file=sys.stderr)
         return 1

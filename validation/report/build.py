@@ -18,6 +18,7 @@ from pathlib import Path
 from validation.store.cache import stage as cached_stage
 from validation.store.io import atomic_write_text, copy_file, dumps, package_versions
 from validation.store.locks import clean_stale
+from validation.store.workers import interrupt_behind
 from validation.studies import REGISTRY, Claim, Study, flagged
 
 from .profiles import PROFILE_HELP, PROFILES, Profile, profile
@@ -165,7 +166,9 @@ def build(profile_name: str = "quick", out: str | Path | None = None,
                 computed.append(name)
             results[name] = res
             folders[name] = folder
-    except KeyboardInterrupt as exc:
+    except (KeyboardInterrupt, Exception) as exc:
+        if interrupt_behind(exc) is None:
+            raise
         # what the cache holds, not how far this loop got: a signal can arrive after a stage's
         # folder is complete and before its call returns
         from validation.store.cache import config_key

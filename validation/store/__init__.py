@@ -20,7 +20,7 @@ from .lazy import lazy_exports
 from .locks import claim, clean_stale, say
 from .machine import available_memory
 from .seal import file_sha256, seal_problem, sealed, write_sealed_json
-from .workers import map_jobs
+from .workers import interrupt_behind, map_jobs
 
 __all__ = [
     "NON_FINITE",
@@ -35,6 +35,7 @@ __all__ = [
     "copy_file",
     "dumps",
     "file_sha256",
+    "interrupt_behind",
     "lazy_exports",
     "loads",
     "lock_path",

@@ -18,6 +18,19 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
+def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt that ``exc`` stands for, if any: a SIGINT that arrives while a
+    compiled module initialises surfaces as that module's ImportError ("initialization
+    failed", pybind11) raised from the interrupt, not as the interrupt itself."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def map_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], *, workers: int = 1,
              progress: bool = True, desc: str = "jobs") -> list[Any]:
     """[fn(*job) for job in jobs], on ``workers`` spawned processes when workers > 1 (``fn``
