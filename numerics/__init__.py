@@ -11,6 +11,7 @@ from .errors import (
     NumericsError,
     RangeViolationError,
     UnstableTimeStepError,
+    WallTimeError,
 )
 from .grid import Grid
 from .montecarlo import MonteCarloResult, feynman_kac
@@ -35,6 +36,7 @@ __all__ = [
     "SchemeInfo",
     "Solution",
     "UnstableTimeStepError",
+    "WallTimeError",
     "assemble",
     "explicit_dt_limit",
     "feynman_kac",

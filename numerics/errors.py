@@ -11,6 +11,10 @@ class UnstableTimeStepError(NumericsError):
     """A user-fixed time step violates the scheme's stability limit."""
 
 
+class WallTimeError(NumericsError):
+    """A run's projected wall time exceeds the caller's limit (solve's max_wall_s)."""
+
+
 class NonFiniteStateError(FloatingPointError):
     """The state became NaN or infinite during a run."""
 

@@ -24,6 +24,7 @@ from .errors import (
     NumericsError,
     RangeViolationError,
     UnstableTimeStepError,
+    WallTimeError,
 )
 from .grid import Grid
 from .interpolation import interpolate
@@ -44,6 +45,7 @@ SAFETY = 0.9  # fraction of the stability limit used by the adaptive time step
 RANGE_TOL = 1e-9
 #: the most steps a run may take unless the caller raises it (solve's max_steps)
 MAX_STEPS = 100_000
+PROJECT_AFTER = 3  # steps timed before a wall-time projection is trusted
 #: times of an interval at which callable coefficients are sampled for the explicit step bound
 TIME_SAMPLES = 9
 
@@ -435,7 +437,7 @@ def _interpolate(problem: Problem, u: np.ndarray, X: tuple[np.ndarray, ...], t: 
 def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "central2",
           stepper: str = "ssprk3", dt: float | None = None, save_times=None,
           progress: bool = False, linear_solver: str = "auto",
-          max_steps: int = MAX_STEPS) -> Solution:
+          max_steps: int = MAX_STEPS, max_wall_s: float | None = None) -> Solution:
     """Solve the problem to t_end; returns snapshots at ``save_times`` (default: 0 and t_end).
 
     Explicit steppers choose dt = 0.9 x the stability limit unless ``dt`` is given; a given dt
@@ -444,7 +446,9 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     'direct' (sparse LU, factored once per constant interval), 'iterative' (Jacobi-BiCGSTAB to
     a relative residual of 1e-12) or 'auto' (iterative above 30,000 unknowns). A run that
     would take more than ``max_steps`` steps (stiff diffusion with an explicit stepper, say) is
-    refused before it starts, with the count and the fix.
+    refused before it starts, with the count and the fix. With ``max_wall_s``, a run whose
+    projected wall time (elapsed + remaining steps x the mean cost of the first
+    PROJECT_AFTER steps) exceeds it stops with the projection, checked before every step.
     """
     if linear_solver not in LINEAR_SOLVERS:
         raise NumericsError(f"unknown linear_solver {linear_solver!r}; valid: "
@@ -472,6 +476,10 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     stats = {"steps": 0, "max_dt": 0.0, "min_dt": np.inf, "stepper": stepper,
              "convection": convection, "diffusion": diffusion, "rebuilds": 0}
     start = _time.perf_counter()
+    stepping_s = 0.0  # time inside the steps alone: the projection's per-step cost
+    if max_wall_s is not None and not max_wall_s > 0:
+        raise NumericsError(f"max_wall_s = {max_wall_s}; give a positive number of seconds "
+                            "(or None for no limit)")
     tqdm = None
     if progress:
         from tqdm import tqdm
@@ -502,150 +510,182 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     span = float(u.max() - u.min())
     guard = ((float(u.min()) - RANGE_TOL * max(span, 1.0),
               float(u.max()) + RANGE_TOL * max(span, 1.0)) if declared and closed else None)
-    for seg_end in breaks[1:]:
-        interval = problem.interval(t)
-        disc = built.get(interval)
-        if disc is None or problem.time_dependent:
-            disc = assemble(problem, t, convection, diffusion)
-            built[interval] = disc
-            stats["rebuilds"] += 1
-        if disc.outflow_inflow > 0:  # characteristics enter an outflow side: no promise
-            guard = None
-        if stats["monotone"] and not is_monotone_operator(disc.diff):
-            # the registry's promise holds for |a_km| <= min(a_kk, a_mm) and closures that keep
-            # the M-matrix pattern: say which one broke, once
-            ratio = mixed_term_ratio(problem.diffusion_at(t))
-            stats["monotone"] = False
-            stats["mixed_term_ratio"] = ratio
-            guard = None
-            D = sps.coo_matrix(disc.diff)
-            neg = (D.row != D.col) & (D.data < -1e-10 * max(1.0, float(np.abs(D.data).max())))
-            idx = np.unravel_index(np.unique(D.row[neg]), g.shape)
-            edge = np.zeros(len(idx[0]), bool)
-            for k in range(g.dim):
-                edge |= (idx[k] == 0) | (idx[k] == g.shape[k] - 1)
-            if ratio > 1:
-                why = (f"its mixed-derivative stencil has negative off-diagonal entries "
-                       f"(|a_km| / min(a_kk, a_mm) reaches {ratio:.3g} > 1, at t = {t:g}); "
-                       "refining the grid does not change the ratio, and a monotone "
-                       "discretisation of such mixed terms needs a wider (directional) "
-                       "stencil, which this solver does not offer")
-            elif not edge.all():
-                why = (f"its assembled operator has negative off-diagonal entries in "
-                       f"{len(edge)} cells ({int(edge.sum())} on the boundary) although "
-                       f"|a_km| / min(a_kk, a_mm) = {ratio:.3g} <= 1")
-            else:
-                kinds = sorted({bc.kind for pair in problem.bcs for bc in pair})
-                why = (f"the boundary closures ({', '.join(kinds)}) give negative off-diagonal "
-                       f"entries in {int(edge.sum())} boundary cells with these mixed terms "
-                       f"(|a_km| / min(a_kk, a_mm) = {ratio:.3g} <= 1, monotone inside); "
-                       "'neumann', 'dirichlet' or 'periodic' sides keep the promise")
-            warnings.warn(
-                f"{diffusion} diffusion is not monotone for this problem: {why}. The maximum "
-                "principle is not guaranteed and the solution may undershoot "
-                "(stats['monotone'] is False)",
-                NonMonotoneWarning, stacklevel=2)
-        if info.explicit:
-            def explicit_limit(d: Discretisation, tt: float) -> float:
-                if d.limited is not None:  # the limiter's TVD limit, the SSP coefficient
-                    return limited_dt_limit(d.diff, abs_conv(problem, tt), convection, stepper)
-                kw = {}
-                if g.dim == 1:
-                    kw = {"velocity_1d": problem.velocity_at(tt)[0].ravel(),
-                          "diffusion_1d": problem.diffusion_at(tt)[0, 0].ravel(),
-                          "dx": g.spacing[0]}
-                return explicit_dt_limit(d.L, stepper, **kw)
+    try:  # the bar is cleared before any refusal or error is printed
+        for seg_end in breaks[1:]:
+            interval = problem.interval(t)
+            disc = built.get(interval)
+            if disc is None or problem.time_dependent:
+                disc = assemble(problem, t, convection, diffusion)
+                built[interval] = disc
+                stats["rebuilds"] += 1
+            if disc.outflow_inflow > 0:  # characteristics enter an outflow side: no promise
+                guard = None
+            if stats["monotone"] and not is_monotone_operator(disc.diff):
+                # the registry's promise holds for |a_km| <= min(a_kk, a_mm) and closures that keep
+                # the M-matrix pattern: say which one broke, once
+                ratio = mixed_term_ratio(problem.diffusion_at(t))
+                stats["monotone"] = False
+                stats["mixed_term_ratio"] = ratio
+                guard = None
+                D = sps.coo_matrix(disc.diff)
+                neg = (D.row != D.col) & (D.data < -1e-10 * max(1.0, float(np.abs(D.data).max())))
+                idx = np.unravel_index(np.unique(D.row[neg]), g.shape)
+                edge = np.zeros(len(idx[0]), bool)
+                for k in range(g.dim):
+                    edge |= (idx[k] == 0) | (idx[k] == g.shape[k] - 1)
+                if ratio > 1:
+                    why = (f"its mixed-derivative stencil has negative off-diagonal entries "
+                           f"(|a_km| / min(a_kk, a_mm) reaches {ratio:.3g} > 1, at t = {t:g}); "
+                           "refining the grid does not change the ratio, and a monotone "
+                           "discretisation of such mixed terms needs a wider (directional) "
+                           "stencil, which this solver does not offer")
+                elif not edge.all():
+                    why = (f"its assembled operator has negative off-diagonal entries in "
+                           f"{len(edge)} cells ({int(edge.sum())} on the boundary) although "
+                           f"|a_km| / min(a_kk, a_mm) = {ratio:.3g} <= 1")
+                else:
+                    kinds = sorted({bc.kind for pair in problem.bcs for bc in pair})
+                    why = (f"the boundary closures ({', '.join(kinds)}) give negative off-diagonal "
+                           f"entries in {int(edge.sum())} boundary cells with these mixed terms "
+                           f"(|a_km| / min(a_kk, a_mm) = {ratio:.3g} <= 1, monotone inside); "
+                           "'neumann', 'dirichlet' or 'periodic' sides keep the promise")
+                warnings.warn(
+                    f"{diffusion} diffusion is not monotone for this problem: {why}. The maximum "
+                    "principle is not guaranteed and the solution may undershoot "
+                    "(stats['monotone'] is False)",
+                    NonMonotoneWarning, stacklevel=2)
+            if info.explicit:
+                def explicit_limit(d: Discretisation, tt: float) -> float:
+                    if d.limited is not None:  # the limiter's TVD limit, the SSP coefficient
+                        return limited_dt_limit(d.diff, abs_conv(problem, tt), convection, stepper)
+                    kw = {}
+                    if g.dim == 1:
+                        kw = {"velocity_1d": problem.velocity_at(tt)[0].ravel(),
+                              "diffusion_1d": problem.diffusion_at(tt)[0, 0].ravel(),
+                              "dx": g.spacing[0]}
+                    return explicit_dt_limit(d.L, stepper, **kw)
 
-            limit = explicit_limit(disc, t)
-            if at is not None:  # callable coefficients: the bound over the whole interval
-                for tt in np.linspace(t, seg_end, TIME_SAMPLES)[1:]:
-                    limit = min(limit, explicit_limit(at(float(tt)), float(tt)))
-            if dt is not None and dt > limit * (1 + 1e-12):
-                vmax = np.abs(problem.velocity_at(t)).max()
-                raise UnstableTimeStepError(
-                    f"dt = {dt:.4g} exceeds the stability limit {limit:.4g} of {stepper} with "
-                    f"{convection}/{diffusion} (max |v| = {vmax:.3g}"
-                    f", max a = {np.abs(problem.diffusion_at(t)).max():.3g}, dx = {g.spacing}); "
-                    f"use dt <= {limit:.4g}, leave dt unset for the adaptive choice, or an "
-                    "implicit stepper")
-            step_dt = dt if dt is not None else SAFETY * limit
-        elif dt is not None:
-            step_dt = dt
-        else:
-            vmax = np.abs(problem.velocity_at(t)).max(axis=tuple(range(1, g.dim + 1)))
-            speed = float(np.sum(vmax / np.asarray(g.spacing)))
-            step_dt = 1.0 / speed if speed > 0 else T / 50
-        if stepper == "imex-euler":  # its convection is explicit: forward Euler's limit on it
-            limit = imex_dt_limit(disc.conv, problem.velocity_at(t), problem.diffusion_at(t),
-                                  g.spacing)
-            if dt is not None and dt > limit * (1 + 1e-12):
-                raise UnstableTimeStepError(
-                    f"dt = {dt:.4g} exceeds the stability limit {limit:.4g} of imex-euler with "
-                    f"{convection} convection (its convection is explicit); use dt <= "
-                    f"{limit:.4g}, leave dt unset, or a fully implicit stepper")
-            step_dt = min(step_dt, SAFETY * limit)
-        span = seg_end - t
-        n = max(1, int(np.ceil(span / min(step_dt, span) - 1e-9)))
-        if stats["steps"] + n > max_steps:
-            need = stats["steps"] + n + int(np.ceil((T - seg_end) / min(step_dt, T)))
-            raise NumericsError(
-                f"{stepper} needs about {need:.3g} steps of dt = {step_dt:.3g} to reach t_end = "
-                f"{T:g} (max_steps = {max_steps}): the explicit limit of this problem is tiny "
-                "(stiff diffusion or a fine grid); use an implicit stepper ('crank-nicolson', "
-                "'backward-euler', 'imex-euler'), a coarser grid, or raise max_steps")
-        h = span / n
-        lu = None
-        if not info.explicit and not problem.time_dependent:
-            key = (interval, round(h / T, 12))
-            lu = built.get(key)
-            if lu is None:
-                lu = built[key] = _factor(disc, stepper, h, linear_solver)
-        for _ in range(n):
-            if at is not None and not info.explicit:
-                lu = _factor(at(t + h), stepper, h, linear_solver)
-            u = _advance(problem, disc, lu, stepper, u, t, h, at, linear_solver)
-            t += h
-            stats["steps"] += 1
-            if at is not None and info.explicit:
-                # the sampled bound can miss growth between its samples: check every step
-                now = at(t)
-                lim_now = explicit_limit(now, t)
-                C_now, _ = courant_numbers(now.vmax, now.amax, g.spacing, h)
-                stats["max_courant"] = max(stats.get("max_courant", 0.0), float(C_now.sum()))
-                if h > lim_now * (1 + 1e-9):
+                limit = explicit_limit(disc, t)
+                if at is not None:  # callable coefficients: the bound over the whole interval
+                    for tt in np.linspace(t, seg_end, TIME_SAMPLES)[1:]:
+                        limit = min(limit, explicit_limit(at(float(tt)), float(tt)))
+                if dt is not None and dt > limit * (1 + 1e-12):
+                    vmax = np.abs(problem.velocity_at(t)).max()
                     raise UnstableTimeStepError(
-                        f"at t = {t:.6g} the time-dependent coefficients need dt <= "
-                        f"{lim_now:.4g}, the step is {h:.4g} (Courant number "
-                        f"{float(C_now.sum()):.3g}): they grew faster than the bound sampled "
-                        f"at {TIME_SAMPLES} times of the interval saw; pass a smaller dt, "
-                        "or an implicit stepper")
-            if guard is not None and (u.max() > guard[1] or u.min() < guard[0]):
-                raise RangeViolationError(
-                    f"the solution left its data's range [{guard[0]:.6g}, {guard[1]:.6g}] at "
-                    f"step {stats['steps']}, t = {t:.6g} (min {u.min():.6g}, max "
-                    f"{u.max():.6g}) although {convection}/{diffusion}/{stepper} is monotone "
-                    "here: a defect of the scheme or of its step; please report it")
-            if not np.all(np.isfinite(u)):
-                raise NonFiniteStateError(
-                    f"the state became non-finite at step {stats['steps']}, t = {t:.6g} "
-                    f"(dt = {h:.3g}); reduce dt or use a monotone/implicit scheme")
-            if bar is not None:
-                bar.update(h)
-        t = float(seg_end)
-        C, r = courant_numbers(disc.vmax, disc.amax, g.spacing, h)
-        stats["max_courant"] = max(stats.get("max_courant", 0.0), float(C.sum()))
-        stats["max_diffusion_number"] = max(stats.get("max_diffusion_number", 0.0),
-                                            float(r.sum()))
-        stats["outflow_inflow_fraction"] = max(stats.get("outflow_inflow_fraction", 0.0),
-                                               disc.outflow_inflow)
-        stats["max_dt"] = float(max(stats["max_dt"], h))
-        stats["min_dt"] = float(min(stats["min_dt"], h))
-        if np.any(np.isclose(saves, t)):
-            snaps.append(u.copy())
-    if bar is not None:
-        bar.close()
+                        f"dt = {dt:.4g} exceeds the stability limit {limit:.4g} of {stepper} with "
+                        f"{convection}/{diffusion} (max |v| = {vmax:.3g}"
+                        f", max a = {np.abs(problem.diffusion_at(t)).max():.3g}, dx = "
+                        f"{', '.join(f'{d:.3g}' for d in g.spacing)}); "
+                        f"use dt <= {limit:.4g}, leave dt unset for the adaptive choice, or an "
+                        "implicit stepper")
+                step_dt = dt if dt is not None else SAFETY * limit
+            elif dt is not None:
+                step_dt = dt
+            else:
+                vmax = np.abs(problem.velocity_at(t)).max(axis=tuple(range(1, g.dim + 1)))
+                speed = float(np.sum(vmax / np.asarray(g.spacing)))
+                step_dt = 1.0 / speed if speed > 0 else T / 50
+            if stepper == "imex-euler":  # its convection is explicit: forward Euler's limit on it
+                limit = imex_dt_limit(disc.conv, problem.velocity_at(t), problem.diffusion_at(t),
+                                      g.spacing)
+                if dt is not None and dt > limit * (1 + 1e-12):
+                    raise UnstableTimeStepError(
+                        f"dt = {dt:.4g} exceeds the stability limit {limit:.4g} of imex-euler with "
+                        f"{convection} convection (its convection is explicit); use dt <= "
+                        f"{limit:.4g}, leave dt unset, or a fully implicit stepper")
+                step_dt = min(step_dt, SAFETY * limit)
+            span = seg_end - t
+            n = max(1, int(np.ceil(span / min(step_dt, span) - 1e-9)))
+            if stats["steps"] + n > max_steps:
+                need = stats["steps"] + n + int(np.ceil((T - seg_end) / min(step_dt, T)))
+                raise NumericsError(
+                    f"{stepper} needs about {need:.3g} steps of dt = {step_dt:.3g} to reach "
+                    f"t_end = {T:g} (max_steps = {max_steps}): the explicit limit of this problem "
+                    "is tiny (stiff diffusion or a fine grid); use an implicit stepper "
+                    "('crank-nicolson', 'backward-euler', 'imex-euler'), a coarser grid, or raise "
+                    "max_steps")
+            h = span / n
+            lu = None
+            if not info.explicit and not problem.time_dependent:
+                key = (interval, round(h / T, 12))
+                lu = built.get(key)
+                if lu is None:
+                    lu = built[key] = _factor(disc, stepper, h, linear_solver)
+            for _ in range(n):
+                if max_wall_s is not None and stats["steps"] >= PROJECT_AFTER:
+                    _refuse_beyond(max_wall_s, start, stepping_s, stats["steps"],
+                                   stats["steps"] + int(np.ceil((T - t) / h - 1e-9)), g.size)
+                step_start = _time.perf_counter()
+                if at is not None and not info.explicit:
+                    lu = _factor(at(t + h), stepper, h, linear_solver)
+                u = _advance(problem, disc, lu, stepper, u, t, h, at, linear_solver)
+                t += h
+                stats["steps"] += 1
+                if at is not None and info.explicit:
+                    # the sampled bound can miss growth between its samples: check every step
+                    now = at(t)
+                    lim_now = explicit_limit(now, t)
+                    C_now, _ = courant_numbers(now.vmax, now.amax, g.spacing, h)
+                    stats["max_courant"] = max(stats.get("max_courant", 0.0), float(C_now.sum()))
+                    if h > lim_now * (1 + 1e-9):
+                        raise UnstableTimeStepError(
+                            f"at t = {t:.6g} the time-dependent coefficients need dt <= "
+                            f"{lim_now:.4g}, the step is {h:.4g} (Courant number "
+                            f"{float(C_now.sum()):.3g}): they grew faster than the bound sampled "
+                            f"at {TIME_SAMPLES} times of the interval saw; pass a smaller dt, "
+                            "or an implicit stepper")
+                if guard is not None and (u.max() > guard[1] or u.min() < guard[0]):
+                    raise RangeViolationError(
+                        f"the solution left its data's range [{guard[0]:.6g}, {guard[1]:.6g}] at "
+                        f"step {stats['steps']}, t = {t:.6g} (min {u.min():.6g}, max "
+                        f"{u.max():.6g}) although {convection}/{diffusion}/{stepper} is monotone "
+                        "here: a defect of the scheme or of its step; please report it")
+                if not np.all(np.isfinite(u)):
+                    raise NonFiniteStateError(
+                        f"the state became non-finite at step {stats['steps']}, t = {t:.6g} "
+                        f"(dt = {h:.3g}); reduce dt or use a monotone/implicit scheme")
+                stepping_s += _time.perf_counter() - step_start
+                if bar is not None:
+                    bar.update(h)
+            t = float(seg_end)
+            C, r = courant_numbers(disc.vmax, disc.amax, g.spacing, h)
+            stats["max_courant"] = max(stats.get("max_courant", 0.0), float(C.sum()))
+            stats["max_diffusion_number"] = max(stats.get("max_diffusion_number", 0.0),
+                                                float(r.sum()))
+            stats["outflow_inflow_fraction"] = max(stats.get("outflow_inflow_fraction", 0.0),
+                                                   disc.outflow_inflow)
+            stats["max_dt"] = float(max(stats["max_dt"], h))
+            stats["min_dt"] = float(min(stats["min_dt"], h))
+            if np.any(np.isclose(saves, t)):
+                snaps.append(u.copy())
+    finally:
+        if bar is not None:
+            bar.close()
     stats["wall_time_s"] = _time.perf_counter() - start
     return Solution(g, saves, np.stack(snaps), stats)
+
+
+def _refuse_beyond(limit: float, start: float, stepping_s: float, done: int, total: int,
+                   cells: int) -> None:
+    """Raise WallTimeError when elapsed + (total - done) x (stepping_s / done) > limit."""
+    elapsed = _time.perf_counter() - start
+    per_step = stepping_s / done
+    projected = elapsed + (total - done) * per_step
+    if projected > limit:
+        raise WallTimeError(
+            f"this solve would take about {_duration(projected)} ({total} steps of "
+            f"{per_step:.3g} s each on {cells} cells, measured over the first {done}), beyond "
+            f"the limit of {_duration(limit)}; use fewer cells per axis or a larger dt, or "
+            "raise the limit")
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as the unit a reader takes in at a glance: 42 s, 3.5 min, 55 h."""
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
 
 
 def abs_conv(problem: Problem, t: float) -> sps.csr_matrix:

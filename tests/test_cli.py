@@ -323,6 +323,32 @@ def test_a_huge_frame_count_is_refused_before_the_solve(tmp_path, capsys):
     assert len(err) == 1 and f"at most {MAX_FRAMES}" in err[0] and not out.exists()
 
 
+def test_a_solve_projected_beyond_its_time_limit_stops_with_the_projection(tmp_path, capsys):
+    """--max-minutes: a run whose projection from its first steps exceeds the limit stops with
+    one line that names the projection and the option, nothing written, the progress bar
+    cleared first (the message starts its own line); the control, the same solve under the
+    default limit, runs and writes its files."""
+    out = tmp_path / "s"
+    args = ["solve", "--example", "rotation", "--stepper", "rk4", "--n", "48", "--frames", "2"]
+    assert main([*args, "--max-minutes", "1e-5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1].split("\r")[-1]  # what a terminal shows of that line
+    assert last.startswith("cdverify solve: error: this solve would take about "), err[-500:]
+    assert "steps of" in last and last.endswith("(--max-minutes 1e-05)"), last
+    assert not out.exists()
+    assert main([*args, "--out", str(out)]) == 0 and (out / "solve.json").is_file()
+
+
+def test_an_unstable_step_refusal_starts_its_own_line(tmp_path, capsys):
+    """The unstable-dt refusal is raised inside the solve, where the progress bar is open:
+    the bar is cleared before the one-line message (it used to be printed on the bar's line),
+    and the spacing is printed to 3 digits."""
+    assert main(["solve", "--stepper", "rk4", "--dt", "1", "--out", str(tmp_path / "s")]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1].split("\r")[-1]
+    assert last.startswith("cdverify solve: error: dt = 1 exceeds the stability limit"), last
+    assert "dx = 0.0208, 0.0208)" in last, last
+
+
 @pytest.mark.parametrize("example, n", [("rotation", 5000), ("spiral-sink-3d", 400),
                                         ("advected-gaussian-1d", 2_000_000)])
 def test_a_solve_that_needs_more_memory_than_the_machine_has_is_refused_first(

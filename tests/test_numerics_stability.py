@@ -312,3 +312,24 @@ def test_a_dirichlet_callable_of_the_wrong_shape_or_signature_is_named(value, me
                 boundary=("dirichlet", value))
     with pytest.raises(NumericsError, match=message):
         solve(p, stepper="backward-euler")
+
+
+def test_the_wall_time_projection_refuses_from_the_measured_cost_per_step():
+    """_refuse_beyond: elapsed + remaining steps x (stepping time / steps done) against the
+    limit; 3 steps of 1 s with 97 to go project about 97 s (refused at a 10 s limit, the
+    numbers named), while 2 to go stay under it (the control); a non-positive limit is
+    refused before any work."""
+    import time
+
+    from numerics import WallTimeError
+    from numerics.solve import _refuse_beyond
+
+    now = time.perf_counter()
+    with pytest.raises(WallTimeError, match=r"about 97 s \(100 steps of 1 s each on 64 cells, "
+                                            r"measured over the first 3\)"):
+        _refuse_beyond(10.0, now, 3.0, 3, 100, 64)
+    _refuse_beyond(10.0, now, 3.0, 3, 5, 64)  # 2 s projected: runs
+    prob = Problem(grid=Grid(bounds=((0, 1),), shape=(16,)), initial=lambda c: np.sin(c[0]),
+                   velocity=np.array([1.0]), t_end=0.1)
+    with pytest.raises(NumericsError, match="max_wall_s = 0"):
+        solve(prob, max_wall_s=0)

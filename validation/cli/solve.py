@@ -26,15 +26,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dt", type=positive, default=None,
                    help="fixed time step (None: chosen from the stability limit)")
     p.add_argument("--frames", type=count, default=12, help="saved times incl. 0 and T (>= 2)")
+    p.add_argument("--max-minutes", type=positive, default=60.0,
+                   help="stop, before writing anything, a solve whose wall time projected from "
+                        "its first steps exceeds this (default 60)")
     p.add_argument("--out", default="out/solve", help="output folder")
 
 
 def run(args: argparse.Namespace) -> int:
+    from numerics import WallTimeError
     from validation.studies.flows.examples import run_example
 
-    doc = run_example(args.example, args.out, convection=args.convection,
-                      diffusion=args.diffusion, stepper=args.stepper, n=args.n, dt=args.dt,
-                      frames=args.frames)
+    try:
+        doc = run_example(args.example, args.out, convection=args.convection,
+                          diffusion=args.diffusion, stepper=args.stepper, n=args.n, dt=args.dt,
+                          frames=args.frames, max_wall_s=60.0 * args.max_minutes)
+    except WallTimeError as exc:  # name the option that sets the limit
+        raise WallTimeError(f"{exc} (--max-minutes {args.max_minutes:g})") from None
     final = doc["errors"][-1]
     print(f"{args.example}: {doc['stats']['steps']} steps, wall "
           f"{doc['stats']['wall_time_s']:.2f} s, max error at T {final['max_error']:.3e}; wrote "
