@@ -199,3 +199,24 @@ def test_adaptive_explicit_step_sits_at_the_safety_fraction_of_the_monotone_limi
     # the step is rounded down to land on t_end, so C + 2r is at most SAFETY and close to it
     total = st["max_courant"] + 2 * st["max_diffusion_number"]
     assert SAFETY - 0.02 <= total <= SAFETY + 1e-12
+
+
+def test_a_bad_tensor_field_is_located_and_a_constant_one_checked_once():
+    """A field of tensors names the cell where symmetry or semi-definiteness fails; a constant
+    tensor (checked once, broadcast read-only) says it fails everywhere."""
+    g = Grid(bounds=((0, 1), (0, 1)), shape=(8, 8))
+    A = np.zeros((2, 2, 8, 8))
+    A[0, 0] = A[1, 1] = 0.1
+    A[0, 1, 2, 5] = 0.05  # a_12 != a_21 in one cell
+    with pytest.raises(NumericsError, match=r"not symmetric at grid index \(2, 5\) "):
+        Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0, diffusion=A)
+    A[0, 1, 2, 5] = 0.0
+    A[1, 1, 6, 1] = -0.2
+    with pytest.raises(NumericsError, match=r"semi-definite at x = \(0\.8125, 0\.1875\)"):
+        Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0, diffusion=A)
+    with pytest.raises(NumericsError, match="not symmetric everywhere"):
+        Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0, diffusion=[[1.0, 0.5], [0.0, 1.0]])
+    p = Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0, diffusion=0.3)
+    D = p.diffusion_at(0.0)
+    assert D.shape == (2, 2, 8, 8) and not D.flags.writeable
+    assert np.array_equal(D[:, :, 3, 4], 0.3 * np.eye(2))
