@@ -131,7 +131,7 @@ def exact_for(name):
     return b4_exact(p["B"], p["A"], p["k0"])
 
 
-def ours(name, n, conv, diff, stepper, dt=None):
+def ours(name, n, conv, diff, stepper, dt=None, bound="gershgorin"):
     p = PROBLEMS[name]
     ex = exact_for(name)
     t0 = time.perf_counter()
@@ -156,11 +156,12 @@ def ours(name, n, conv, diff, stepper, dt=None):
                        velocity=np.einsum("ij,j...->i...", B, np.stack(g.coords)),
                        diffusion=np.asarray(p["A"]), t_end=T_END,
                        boundary=("dirichlet", lambda x, y, t: ex((x, y), t)))
-    sol = solve(prob, convection=conv, diffusion=diff, stepper=stepper, dt=dt)
+    sol = solve(prob, convection=conv, diffusion=diff, stepper=stepper, dt=dt, dt_bound=bound)
     wall = time.perf_counter() - t0
     err = float(np.abs(sol.final[0] - ex(g.coords, T_END)).max())
     return {"code": "cdverify", "problem": name, "n": n, "config": f"{conv}/{diff}/{stepper}"
-            + (f" dt={dt}" if dt else ""), "error": err, "wall_s": wall,
+            + (f" dt={dt:.3g}" if dt else "") + (f" {bound}" if bound != "gershgorin" else ""),
+            "error": err, "wall_s": wall,
             "steps": sol.stats["steps"], "cells": g.size}
 
 
@@ -233,10 +234,12 @@ def pypde_stable_dt(name, n):
     return 2.5 / (4 * dim * a / dx**2 + vmax / dx)
 
 
-OUR_CONFIGS = [("central4", "central4", "rk4", None)] + [
-    ("central4", "central4", "crank-nicolson", dt) for dt in (0.02, 0.01, 0.005)] + [
-    ("central4", d, "semi-lagrangian", dt) for d in ("central2", "central4")
-    for dt in (0.1, 0.05, 0.025)] + [("central2", "central2", "rk4", None)]
+# (convection, diffusion, stepper, dt, dt_bound): RK4 at the step of either spectral bound
+OUR_CONFIGS = [("central4", "central4", "rk4", None, b) for b in ("gershgorin", "arnoldi")] + [
+    ("central4", "central4", "crank-nicolson", dt, "gershgorin") for dt in (0.02, 0.01, 0.005)
+] + [("central4", d, "semi-lagrangian", dt, "gershgorin") for d in ("central2", "central4")
+     for dt in (0.1, 0.05, 0.025)] + [("central2", "central2", "rk4", None, b)
+                                      for b in ("gershgorin", "arnoldi")]
 
 
 def best(rows, target):
@@ -291,21 +294,26 @@ def main(argv=None):
         ours_rows, pde_rows, refused = [], [], []
         pde_queue = list(pde_ns) if (have_pde and name != "B4") else []
         for n in our_ns:  # interleave: one of ours, then one of py-pde while any remain
-            for conv, diff, st, dt in OUR_CONFIGS:
-                if three_d and ((n > 32 and st == "rk4" and diff == "central2")
-                                or (dt is not None and dt < 0.01)):
+            for conv, diff, st, dt, bound in OUR_CONFIGS:
+                if three_d and ((n > 32 and st == "rk4" and diff == "central2"
+                                 and bound == "gershgorin") or (dt is not None and dt < 0.01)):
                     continue  # costs minutes at 48^3 and is never the best there
                 try:
-                    ours_rows.append(ours(name, n, conv, diff, st, dt))
+                    ours_rows.append(ours(name, n, conv, diff, st, dt, bound))
                 except NumericsError as exc:  # e.g. semi-Lagrangian inflow beyond the ghosts
                     refused.append(f"{name} {n} {conv}/{diff}/{st} dt={dt}: {exc}")
             if pde_queue:
                 m = pde_queue.pop(0)
                 pde_rows.append(pypde_run(name, m, pypde_stable_dt(name, m)))
-        for m in (b["n"] for b in pde_rows):  # the same scheme at every py-pde grid
-            if not any(r["n"] == m and r["config"] == "central2/central2/rk4" for r in ours_rows):
-                ours_rows.append(ours(name, m, "central2", "central2", "rk4"))
-        rows += ours_rows + pde_rows
+        same = {}  # the same scheme, stepper and dt at every py-pde grid: the per-cell rate
+        for b in pde_rows:
+            h = T_END / b["steps"]
+            try:
+                same[b["n"]] = ours(name, b["n"], "central2", "central2", "rk4", h, "arnoldi")
+            except NumericsError as exc:  # py-pde's step beyond our bound: our own step
+                refused.append(f"{name} {b['n']} rk4 at py-pde's dt {h:.3g}: {exc}")
+                same[b["n"]] = ours(name, b["n"], "central2", "central2", "rk4", None, "arnoldi")
+        rows += ours_rows + pde_rows + list(same.values())
         print(f"\n== {name} ==")
         for target in TARGETS:
             a, b = best(ours_rows, target), best(pde_rows, target)
@@ -332,14 +340,14 @@ def main(argv=None):
                          f"({a['config']}, {a['n']}^{dim}, error {a['error']:.2e}); equal-error "
                          f"ratio {b['wall_s'] / a['wall_s']:.1f}x")
             print(line)
-        # same second-order scheme: cell updates per second at equal grid and RK4
-        same = [r for r in ours_rows if r["config"].startswith("central2/central2/rk4")]
+        # same second-order scheme: cell updates per second at equal grid, RK4 and dt
         for b in pde_rows:
-            a = next((r for r in same if r["n"] == b["n"]), None)
+            a = same.get(b["n"])
             if a:
                 ra = a["cells"] * a["steps"] / a["wall_s"]
                 rb = b["cells"] * b["steps"] / b["wall_s"]
-                print(f"  per-cell rate at {b['n']}^{len(PROBLEMS[name]['bounds'])}, RK4 central2: "
+                print(f"  per-cell rate at {b['n']}^{len(PROBLEMS[name]['bounds'])}, RK4 central2 "
+                      f"({a['config']}, {a['steps']} steps against {b['steps']}): "
                       f"cdverify {ra:.3g}, "
                       f"py-pde {rb:.3g} cell-steps/s (ratio {ra / rb:.2f})")
     if have_pde:
