@@ -37,7 +37,7 @@ def test_the_arnoldi_radius_equals_the_largest_dense_eigenvalue(scheme):
     assert L.shape[0] >= stab.DENSE_BELOW
     dense = np.abs(np.linalg.eigvals(L.toarray())).max()
     rho = stab.spectral_radius(L)
-    assert rho == pytest.approx(dense, rel=2e-3)
+    assert rho == pytest.approx(dense, rel=stab.ARNOLDI_TOL)
     c, R = stab.gershgorin(L)
     assert (c + R).max() > 2 * dense
 
