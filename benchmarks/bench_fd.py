@@ -2,6 +2,7 @@
 
     python benchmarks/bench_fd.py            # quick sweep (py-pde up to 256^2)
     python benchmarks/bench_fd.py --full     # adds py-pde at 512^2 (slow: tens of seconds each)
+    python benchmarks/bench_fd.py --rates    # the per-cell rates alone (about 3 min)
 
 Problems (max error at T = 1 against closed forms):
   P1  periodic [0,1]^2, v = (1, 0.5), A = 0.05 I, Fourier modes (translated by -v t, decayed)
@@ -165,7 +166,7 @@ def ours(name, n, conv, diff, stepper, dt=None, bound="gershgorin"):
     return {"code": "cdverify", "problem": name, "n": n, "config": f"{conv}/{diff}/{stepper}"
             + (f" dt={dt:.3g}" if dt else "") + (f" {bound}" if bound != "gershgorin" else ""),
             "error": err, "wall_s": wall,
-            "steps": sol.stats["steps"], "cells": g.size}
+            "steps": sol.stats["steps"], "cells": g.size, "stepping_s": sol.stats["stepping_s"]}
 
 
 def pypde_rhs(name):
@@ -280,6 +281,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="py-pde up to 512^2 (slow)")
     ap.add_argument("--problems", default="P1,P3,P2,B4,B5,B6")
+    ap.add_argument("--rates", action="store_true",
+                    help="only the per-cell rates (py-pde's grids, ours at its dt): no sweep")
     ap.add_argument("--out", default=None, help="write all rows as JSON here")
     args = ap.parse_args(argv)
     try:
@@ -293,9 +296,13 @@ def main(argv=None):
         three_d = len(PROBLEMS[name]["bounds"]) == 3
         pde_ns = ((16, 24, 32, 48) if three_d else (32, 64, 128, 256) if name == "B5"
                   else (64, 128, 256, 512) if args.full else (64, 128, 256))
-        our_ns = (12, 16, 24, 32, 48) if three_d else (12, 16, 24, 32, 48, 64, 96, 128, 160)
+        our_ns = (() if args.rates else (12, 16, 24, 32, 48) if three_d
+                  else (12, 16, 24, 32, 48, 64, 96, 128, 160))
         ours_rows, pde_rows, refused = [], [], []
         pde_queue = list(pde_ns) if (have_pde and name != "B4") else []
+        if args.rates:  # py-pde's grids in turn, each followed by ours below
+            pde_rows = [pypde_run(name, m, pypde_stable_dt(name, m)) for m in pde_queue]
+            pde_queue = []
         for n in our_ns:  # interleave: one of ours, then one of py-pde while any remain
             for conv, diff, st, dt, bound in OUR_CONFIGS:
                 if three_d and ((n > 32 and st == "rk4" and diff == "central2"
@@ -347,13 +354,16 @@ def main(argv=None):
         for b in pde_rows:
             a = same.get(b["n"])
             if a:
-                ra = a["cells"] * a["steps"] / a["wall_s"]
+                # py-pde's time is its compiled stepper's loop alone: ours is the steps'
+                # time (assembly and the step bound excluded), end to end in brackets
+                ra = a["cells"] * a["steps"] / a["stepping_s"]
+                ra_all = a["cells"] * a["steps"] / a["wall_s"]
                 rb = b["cells"] * b["steps"] / b["wall_s"]
                 print(f"  per-cell rate at {b['n']}^{len(PROBLEMS[name]['bounds'])}, RK4 central2 "
                       f"({a['config']}, {a['steps']} steps against {b['steps']}): "
-                      f"cdverify {ra:.3g}, "
+                      f"cdverify {ra:.3g} (end to end {ra_all:.3g}), "
                       f"py-pde {rb:.3g} cell-steps/s (ratio {ra / rb:.2f})")
-    if have_pde:
+    if have_pde and not args.rates:
         ft = first_result_times()
         print(f"\ntime to first result (fresh process, P1 128^2, compile included): "
               f"cdverify {ft['cdverify']:.2f} s, py-pde {ft['py-pde']:.2f} s, ratio "
