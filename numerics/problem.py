@@ -50,12 +50,12 @@ def _diffusion_tensor(value: Any, grid: Grid, t: float) -> np.ndarray:
     d = grid.dim
     arr = value(grid.coords, t) if callable(value) else value
     arr = np.asarray(arr, dtype=float)
-    if arr.shape == grid.shape and arr.ndim > 0:
+    if arr.shape == grid.shape:  # a scalar field (grid.shape is never empty)
         A = np.zeros((d, d) + grid.shape)
         for k in range(d):
             A[k, k] = arr
         arr = A
-    elif arr.shape == (d,) + grid.shape and arr.shape != (d,):
+    elif arr.shape == (d,) + grid.shape:
         A = np.zeros((d, d) + grid.shape)
         for k in range(d):
             A[k, k] = arr[k]

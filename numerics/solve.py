@@ -454,7 +454,7 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     the spectrum, wide where one-sided wall closures sit) or 'arnoldi' (SPECTRAL_MARGIN x
     ARPACK's max |lambda|, at most the Gershgorin bound: up to 6x larger steps in 3-D boxes;
     constant coefficients only, time-dependent ones keep Gershgorin at every step; the bound
-    used is in stats['dt_bound']). With ``max_wall_s``, a run whose
+    in effect after that rule is in stats['dt_bound']). With ``max_wall_s``, a run whose
     projected wall time (elapsed + remaining steps x the mean cost of the first
     PROJECT_AFTER steps) exceeds it stops with the projection, checked before every step.
     """
@@ -579,10 +579,10 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
                     # change with t are re-bounded every step, where Gershgorin is cheap
                     return explicit_dt_limit(d.L, stepper, spectrum=spectral, **kw)
 
-                limit = built.get(("limit", interval)) if at is None else None
-                if limit is None:  # once per constant operator, not once per saved frame
-                    limit = explicit_limit(disc, t)
-                    built[("limit", interval)] = limit
+                key = ("limit", interval)  # once per constant operator, not once per frame
+                if at is not None or key not in built:
+                    built[key] = explicit_limit(disc, t)
+                limit = built[key]
                 if at is not None:  # callable coefficients: the bound over the whole interval
                     for tt in np.linspace(t, seg_end, TIME_SAMPLES)[1:]:
                         limit = min(limit, explicit_limit(at(float(tt)), float(tt)))

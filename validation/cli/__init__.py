@@ -107,6 +107,14 @@ def _refuse_folders(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _interrupted(name: str, exc: KeyboardInterrupt) -> int:
+    """The one line of a Ctrl-C (where the run stopped, if known) and exit status 130."""
+    where = getattr(exc, "where", None)
+    print(f"\n{name}: interrupted{' ' + where if where else ''}; rerun the same command to "
+          "resume (finished work is cached)", file=sys.stderr)
+    return INTERRUPTED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -127,10 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(run(args))
     except KeyboardInterrupt as exc:
-        where = getattr(exc, "where", None)
-        print(f"\n{name}: interrupted{' ' + where if where else ''}; rerun the same command "
-              "to resume (finished work is cached)", file=sys.stderr)
-        return INTERRUPTED
+        return _interrupted(name, exc)
     except ValueError as exc:  # bad input found by a package's own checks
         print(f"{name}: error: {exc}", file=sys.stderr)
         return 2
@@ -141,10 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one line; --debug shows the traceback
         from validation.store.workers import interrupt_behind
 
-        if interrupt_behind(exc) is not None:  # Ctrl-C inside a compiled module's import
-            print(f"\n{name}: interrupted; rerun the same command to resume (finished work "
-                  "is cached)", file=sys.stderr)
-            return INTERRUPTED
+        behind = interrupt_behind(exc)  # Ctrl-C inside a compiled module's import
+        if behind is not None:
+            return _interrupted(name, behind)
         print(f"{name}: error: {type(exc).__name__}: {exc} (rerun with --debug for the "
               "traceback)", file=sys.stderr)
         return 1
