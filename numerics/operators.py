@@ -319,15 +319,18 @@ def limited_derivative(u: np.ndarray, v: np.ndarray, k: int, bcs: tuple[BC, BC],
     d = np.diff(up, axis=ax)  # differences between neighbours, length n + 3
 
     def take(a, start, length):
-        return np.take(a, np.arange(start, start + length), axis=ax)
+        # a view (basic slicing): np.take along an index array copied each operand, about a
+        # third of the limited derivative's time on a 256^2 grid
+        return a[(slice(None),) * ax + (slice(start, start + length),)]
 
     # slope of padded cell j: lim(d_j, d_{j-1}) for j = 1..n+2 -> cells -1..n
     slopes = lim(take(d, 1, n + 2), take(d, 0, n + 2))
     cells = take(up, 1, n + 2)  # padded cells -1..n (index 0 = cell -1)
     # faces i+1/2 for i = -1..n-1: from the right cell (v > 0) or the left cell (v < 0)
-    right = take(cells, 1, n + 1) - 0.5 * take(slopes, 1, n + 1)
-    left = take(cells, 0, n + 1) + 0.5 * take(slopes, 0, n + 1)
+    half = 0.5 * slopes
+    right = take(cells, 1, n + 1) - take(half, 1, n + 1)
+    left = take(cells, 0, n + 1) + take(half, 0, n + 1)
     vpos = v[None] > 0  # v has the grid's shape; u carries a leading component axis
-    f_pos = (take(right, 1, n) - take(right, 0, n)) / dx
-    f_neg = (take(left, 1, n) - take(left, 0, n)) / dx
-    return np.where(vpos, f_pos, f_neg)
+    # the upwind differences selected first and divided once (the same values, one pass less)
+    return np.where(vpos, take(right, 1, n) - take(right, 0, n),
+                    take(left, 1, n) - take(left, 0, n)) / dx

@@ -137,6 +137,42 @@ def test_semi_discrete_equals_the_deterministic_network_up_to_interpolation():
     assert errs[-1] < 1e-4 and errs[0] > errs[1] > errs[2]
 
 
+@pytest.mark.parametrize("order", [1, 3])
+def test_interpolation_from_filtered_coefficients_is_scipys_spline(order):
+    """interpolate filters the spline once (its own edge padding) and samples without
+    scipy's per-call prefilter: the values must be scipy's map_coordinates, outside the box
+    too (constant extension). Control: sampling unfiltered data as if filtered is off."""
+    from scipy.ndimage import map_coordinates
+
+    from validation.nets.flow import _coefficients, _sample
+
+    rng = np.random.default_rng(0)
+    g = Grid(bounds=((-1.0, 2.0), (0.0, 1.0)), shape=(40, 30))
+    u = rng.random((2, 40, 30))
+    pts = np.column_stack([rng.uniform(-2, 3, 3000), rng.uniform(-1, 2, 3000)])
+    idx = [(pts[:, k] - g.bounds[k][0]) / g.spacing[k] - 0.5 for k in range(2)]
+    ref = np.stack([map_coordinates(c, idx, order=order, mode="nearest") for c in u], axis=1)
+    np.testing.assert_allclose(interpolate(u, g, pts, order), ref, rtol=0, atol=1e-13)
+    if order > 1:
+        raw = ([np.pad(c, 12, mode="edge") for c in u], 12)
+        assert np.abs(_sample(raw, g, pts, order) - ref).max() > 1e-3
+    else:
+        assert _coefficients(u, order)[1] == 0
+
+
+def test_semi_discrete_does_not_depend_on_its_thread_count():
+    """The nodes are sampled on threads and summed in their order: 1 and 3 threads give the
+    same bits, with noise and sub-steps; a bad count is refused."""
+    m = tiny_model(0.4, blocks=3)
+    g = Grid(bounds=feature_box(m, np.random.default_rng(2).uniform(0.2, 0.8, (20, 2))),
+             shape=(24, 24))
+    one = semi_discrete(m, g, substeps=2, threads=1)
+    assert np.array_equal(one, semi_discrete(m, g, substeps=2, threads=3))
+    assert not np.array_equal(one, semi_discrete(m, g, substeps=1, threads=3))
+    with pytest.raises(ValueError, match="threads = 0"):
+        semi_discrete(m, g, threads=0)
+
+
 def test_gauss_hermite_integrates_gaussian_moments():
     nodes, w = gauss_hermite(2, 4)
     assert w.sum() == pytest.approx(1)

@@ -11,9 +11,11 @@ these three.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
-from scipy.ndimage import map_coordinates
+from scipy.ndimage import map_coordinates, spline_filter
 
 from numerics import Grid, solve
 
@@ -23,8 +25,39 @@ from .velocity import base_probabilities, block_velocity, to_problem
 
 def interpolate(u: np.ndarray, grid: Grid, points: np.ndarray, order: int = 3) -> np.ndarray:
     """u (k, *shape) at points (N, d): spline of the given order, constant extension outside."""
-    idx = [(points[:, k] - grid.bounds[k][0]) / grid.spacing[k] - 0.5 for k in range(grid.dim)]
-    return np.stack([map_coordinates(c, idx, order=order, mode="nearest") for c in u], axis=1)
+    return _sample(_coefficients(u, order), grid, points, order)
+
+
+# scipy's own pre-padding for a spline of order > 1 with mode 'nearest'
+# (ndimage._interpolation._prepad_for_spline_filter): 12 edge cells on every side, so that the
+# filtered coefficients near the boundary match the constant extension
+_SPLINE_PAD = 12
+
+
+def _coefficients(u: np.ndarray, order: int) -> tuple[list[np.ndarray], int]:
+    """The interpolation coefficients of each component of u (k, *shape) and their padding:
+    for order > 1 the B-spline coefficients of the edge-padded component, computed once so
+    that many point sets can be sampled from them (map_coordinates would filter per call)."""
+    if order <= 1:
+        return [np.asarray(c, dtype=np.float64) for c in u], 0
+    return [spline_filter(np.pad(c, _SPLINE_PAD, mode="edge"), order, output=np.float64,
+                          mode="nearest") for c in u], _SPLINE_PAD
+
+
+def _sample(coeffs: tuple[list[np.ndarray], int], grid: Grid, points: np.ndarray,
+            order: int) -> np.ndarray:
+    """The components' interpolant at points (N, d), (N, k), from :func:`_coefficients`."""
+    comps, pad = coeffs
+    idx = np.stack([(points[:, k] - grid.bounds[k][0]) / grid.spacing[k] - 0.5 + pad
+                    for k in range(grid.dim)])
+    return np.stack([map_coordinates(c, idx, order=order, mode="nearest", prefilter=False)
+                     for c in comps], axis=1)
+
+
+def default_threads() -> int:
+    """Threads for the semi-discrete recursion: torch's intra-op count, which a sweep's
+    worker process sets to 1 (store.workers), so that workers do not oversubscribe cores."""
+    return max(1, torch.get_num_threads())
 
 
 def gauss_hermite(d: int, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -38,23 +71,35 @@ def gauss_hermite(d: int, m: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def semi_discrete(model: DiffusionResNet, grid: Grid, *, substeps: int = 1, quad: int = 5,
-                  interp_order: int = 3) -> np.ndarray:
+                  interp_order: int = 3, threads: int | None = None) -> np.ndarray:
     """u_L on the grid (k, *shape) by the exact layer recursion; each block may be split into
-    ``substeps`` steps of h/r with the same g (refinement of the block step)."""
+    ``substeps`` steps of h/r with the same g (refinement of the block step).
+
+    The quadrature nodes of a step are sampled on ``threads`` threads (default
+    :func:`default_threads`; scipy's interpolation releases the GIL) from coefficients filtered
+    once per step, and summed in the nodes' order: the result does not depend on the count."""
+    threads = default_threads() if threads is None else int(threads)
+    if threads < 1:
+        raise ValueError(f"threads = {threads}: give a count >= 1")
     pts = np.stack([c.ravel() for c in grid.coords], axis=1)
     u = np.moveaxis(base_probabilities(model, pts), 1, 0).reshape(
         (model.n_classes,) + grid.shape)
     h = model.step / substeps
     nodes, weights = gauss_hermite(grid.dim, quad) if model.sigma > 0 else (
         np.zeros((1, grid.dim)), np.ones(1))
-    for n in range(model.n_blocks):
-        g = block_velocity(model, model.n_blocks - 1 - n, pts)  # g at the grid points
-        for _ in range(substeps):
-            acc = np.zeros((pts.shape[0], model.n_classes))
-            for node, w in zip(nodes, weights, strict=True):
-                acc += w * interpolate(u, grid, pts + h * g + model.sigma * np.sqrt(h) * node,
-                                       interp_order)
-            u = np.moveaxis(acc, 1, 0).reshape(u.shape)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for n in range(model.n_blocks):
+            g = block_velocity(model, model.n_blocks - 1 - n, pts)  # g at the grid points
+            # the nodes' sample points are those of every sub-step of the block
+            moved = [pts + h * g + model.sigma * np.sqrt(h) * node for node in nodes]
+            for _ in range(substeps):
+                coeffs = _coefficients(u, interp_order)
+                acc = np.zeros((pts.shape[0], model.n_classes))
+                for w, val in zip(weights, pool.map(
+                        lambda q, c=coeffs: _sample(c, grid, q, interp_order), moved),
+                        strict=True):
+                    acc += w * val
+                u = np.moveaxis(acc, 1, 0).reshape(u.shape)
     return u
 
 
