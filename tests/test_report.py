@@ -62,6 +62,27 @@ def test_interrupted_report_resumes_with_the_same_numbers(smoke_report, tmp_path
         assert a == b, key
 
 
+def test_side_stages_run_on_the_workers_and_give_the_numbers_of_this_process(smoke_report,
+                                                                             tmp_path):
+    """The light stages (Study.side_lane) ran on the report's worker processes beside the
+    others: they count as computed by this run (the control: the smoke fixture computed
+    every stage), and computed here, in this process, they give the same numbers."""
+    from validation.report.profiles import profile
+    from validation.studies import REGISTRY
+
+    doc = json.loads((smoke_report / "results.json").read_text())
+    plan = list(profile("smoke").stages())
+    side = [n for s, _, n in plan if s.side_lane]
+    assert side and set(doc["meta"]["computed"]) == {n for _, _, n in plan}
+    for study, config, name in plan:
+        if name not in side or name == "derivation":  # the derivation: 14 s, sympy alone
+            continue
+        here = REGISTRY[study.name].run(config, tmp_path / name, tmp_path / "models")
+        a, b = json.loads(json.dumps(here, default=float)), dict(doc["results"][name])
+        b.pop("stage_wall_s")
+        assert _numbers({"claims": [], "results": a}) == _numbers({"claims": [], "results": b})
+
+
 def test_report_cli_rejects_unknown_profile(capsys):
     with pytest.raises(SystemExit):
         main(["report", "--profile", "huge"])
@@ -134,7 +155,7 @@ def test_smoke_report_warns_on_its_first_screen_and_has_a_figure_per_claim(smoke
             assert not re.search(r"\.tmp-|\.tmp\b", f.read_text()), f
 
 
-def test_a_damaged_cache_heals_and_reproduces_the_numbers(smoke_report, tmp_path, capsys):
+def test_a_damaged_cache_heals_and_reproduces_the_numbers(smoke_report, tmp_path, capfd):
     """Fault injection: one file of each kind is damaged in a copy of the cache; the rerun
     names each, recomputes what depends on it, and gives the same numbers."""
     reference = json.loads((smoke_report / "results.json").read_text())
@@ -155,9 +176,11 @@ def test_a_damaged_cache_heals_and_reproduces_the_numbers(smoke_report, tmp_path
         path.write_bytes(data[: len(data) // 2])
     # the per-run result sits under the rademacher stage: drop that stage so it is rebuilt
     shutil.rmtree(next(cache.glob("rademacher-*")))
-    capsys.readouterr()
+    # capfd: the side stages (lipschitz among them) run on the report's worker processes,
+    # whose messages reach the terminal's stderr, not this process's sys.stderr
+    capfd.readouterr()
     healed = build("smoke", tmp_path / "out", cache, progress=False)
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     for kind, path in damaged.items():
         where = str(path.parent) if kind == "model.pt" else str(path)
         assert where in err, f"{kind}: {where} not reported"

@@ -10,15 +10,17 @@ are rendered from one model of the report (report.document).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
 from validation.store.cache import stage as cached_stage
 from validation.store.io import atomic_write_text, copy_file, dumps, package_versions
 from validation.store.locks import clean_stale
-from validation.store.workers import interrupt_behind
+from validation.store.workers import interrupt_behind, shared_pool, submit
 from validation.studies import REGISTRY, Claim, Study, flagged
 
 from .profiles import PROFILE_HELP, PROFILES, Profile, profile
@@ -108,6 +110,33 @@ def _included_sweeps(folders) -> dict:
     return out
 
 
+def _side_stage(cache: str, name: str, key: dict, study: str, config, models: str) -> bool:
+    """One side stage on a worker of the shared pool: computed into the cache (or found there);
+    whether it was computed."""
+    return cached_stage(Path(cache), name, key,
+                        lambda folder: REGISTRY[study].run(config, folder, Path(models)))[2]
+
+
+def _submit_side(cache: Path, name: str, key: dict, study: str, config, models: Path):
+    """A Future of the side stage on the shared pool; None where its folder is there already
+    (the main loop reads it, and recomputes it itself if it is damaged). A cache that cannot
+    take the missing stage is refused here, in this process, before any work."""
+    from validation.store.cache import config_key, writable
+
+    folder = cache / f"{name}-{config_key(key)}"
+    if (folder / "result.json").is_file():
+        return None
+    writable(cache, f"the complete stage {folder.name}")
+    return submit(_side_stage, str(cache), name, key, study, config, str(models))
+
+
+def _pool_size(plan, side: list[str]) -> int:
+    """Processes of the report's shared pool: the most that any stage's config asks for
+    (``workers``), and one where side stages run; 0: no pool."""
+    asked = max((int(getattr(c, "workers", 1)) for _, c, _ in plan), default=1)
+    return max(asked if asked > 1 else 0, 1 if side else 0)
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a report: ``where`` says which stages are complete (and cached)."""
 
@@ -126,11 +155,16 @@ def _copy_outputs(out: Path, folders: dict[str, Path]) -> None:
 
 def build(profile_name: str = "quick", out: str | Path | None = None,
           cache: str | Path | None = None, data: str | None = None, progress: bool = True,
-          device: str = "cpu", include_sweeps: tuple[str | Path, ...] = ()) -> Path:
+          device: str = "cpu", include_sweeps: tuple[str | Path, ...] = (),
+          side_lane: bool | None = None) -> Path:
     """Run every stage of the profile (cached, claimed against concurrent runs) and write the
     report; returns the report folder. ``include_sweeps``: folders of finished ``cdverify
     sweep`` runs whose paired verdicts join the claims table (checked before any stage runs).
-    Ctrl-C raises :class:`Interrupted` naming the last complete stage."""
+    ``side_lane``: run the light one-core studies (Study.side_lane) on a worker of the report's
+    shared pool while the others run (default: where this process may use 2 or more cores);
+    the results are the same either way. The stages' worker jobs share that pool (one start-up
+    for the report, not one a stage). Ctrl-C raises :class:`Interrupted` naming the complete
+    stages."""
     from tqdm import tqdm
 
     from .document import write_report
@@ -156,16 +190,35 @@ def build(profile_name: str = "quick", out: str | Path | None = None,
     computed: list[str] = []
     keys = {name: {"study": study.name, "config": asdict(config), "v": study.version}
             for study, config, name in plan}
+    if side_lane is None:
+        side_lane = len(os.sched_getaffinity(0)) >= 2
+    side = [n for s, _, n in plan if s.side_lane] if side_lane else []
+    if len(side) == len(plan):  # nothing to run beside them
+        side = []
+    # the main stages first; the side stages, computed meanwhile, are then read back
+    order = [p for p in plan if p[2] not in side] + [p for p in plan if p[2] in side]
+    size = _pool_size(plan, side)
     try:
-        for study, config, name in tqdm(plan, desc=f"report ({profile_name})",
-                                        disable=not progress):
-            res, folder, fresh = cached_stage(
-                cache, name, keys[name],
-                lambda folder, s=study, c=config: s.run(c, folder, models))
-            if fresh:
-                computed.append(name)
-            results[name] = res
-            folders[name] = folder
+        with shared_pool(size) if size else nullcontext():
+            lane = {n: _submit_side(cache, n, keys[n], s.name, c, models)
+                    for s, c, n in plan if n in side}
+            for study, config, name in tqdm(order, desc=f"report ({profile_name})",
+                                            disable=not progress):
+                side_fresh = False
+                if lane.get(name) is not None:
+                    try:
+                        side_fresh = lane[name].result()
+                    except Exception:  # computed below, where its error surfaces whole
+                        pass
+                # a side stage is complete in the cache now (read back), or it failed on its
+                # worker and is computed here
+                res, folder, fresh = cached_stage(
+                    cache, name, keys[name],
+                    lambda folder, s=study, c=config: s.run(c, folder, models))
+                if fresh or side_fresh:
+                    computed.append(name)
+                results[name] = res
+                folders[name] = folder
     except (KeyboardInterrupt, Exception) as exc:
         if interrupt_behind(exc) is None:
             raise
@@ -175,11 +228,16 @@ def build(profile_name: str = "quick", out: str | Path | None = None,
 
         complete = [n for _, _, n in plan
                     if (cache / f"{n}-{config_key(keys[n])}" / "result.json").is_file()]
-        done = (f"after stage {complete[-1]}" if complete
-                else "before the first stage completed")
+        # the side stages complete out of the profile's order: name each complete stage
+        done = (f"after stage{'s' if len(complete) > 1 else ''} {', '.join(complete)}"
+                if complete else "before the first stage completed")
         raise Interrupted(f"{done} (of {', '.join(n for _, _, n in plan)}); the "
                           f"complete stages are kept in {cache}") from (
             None if str(exc).startswith("stopped after stage") else exc)
+    # the profile's order, whatever order the stages completed in
+    results = {n: results[n] for _, _, n in plan}
+    folders = {n: folders[n] for _, _, n in plan}
+    computed = [n for _, _, n in plan if n in computed]
     if sweeps:
         results["sweeps"] = {name: sw for name, (sw, _) in sweeps.items()}
         folders.update({name: folder for name, (_, folder) in sweeps.items()})

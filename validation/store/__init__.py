@@ -20,7 +20,7 @@ from .lazy import lazy_exports
 from .locks import claim, clean_stale, say
 from .machine import available_memory
 from .seal import file_sha256, seal_problem, sealed, write_sealed_json
-from .workers import interrupt_behind, map_jobs
+from .workers import interrupt_behind, map_jobs, shared_pool, submit
 
 __all__ = [
     "NON_FINITE",
@@ -45,7 +45,9 @@ __all__ = [
     "say",
     "seal_problem",
     "sealed",
+    "shared_pool",
     "stage",
+    "submit",
     "with_provenance",
     "writable",
     "write_json",

@@ -8,14 +8,99 @@ torch threads split tiny matrix products.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import Any
 
 
 def _one_thread() -> None:
+    """A worker's initializer: one torch thread, and SIGINT ignored while no job runs (a
+    Ctrl-C reaches the whole process group: an idle worker waiting for work would otherwise
+    die with a traceback)."""
+    import signal
+
     import torch
 
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _job(fn: Callable[..., Any], *args) -> Any:
+    """fn(*args) in a worker, interruptible: SIGINT raises KeyboardInterrupt inside the job
+    (which then removes what it half wrote, as the cache does on any exception) and is
+    ignored again once it returns."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return fn(*args)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _Shared:
+    """The pool that :func:`shared_pool` opened in this process, if any."""
+
+    pool = None
+    size = 0
+
+
+def _spawn_pool(workers: int):
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: a forked child inherits torch's thread pools in an undefined state
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                               initializer=_one_thread)
+
+
+def _interrupt(pool) -> None:
+    """SIGINT to the pool's workers: each job in flight stops and cleans up (see _job); idle
+    workers ignore it. (The executor keeps its processes in a private attribute; a pool
+    without it is left to finish its jobs.)"""
+    import os
+    import signal
+
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            os.kill(proc.pid, signal.SIGINT)
+        except (ProcessLookupError, AttributeError):
+            pass
+
+
+@contextmanager
+def shared_pool(workers: int) -> Iterator[None]:
+    """Within the block, :func:`map_jobs` calls with workers > 1 and :func:`submit` run on one
+    pool of ``workers`` spawned processes (one torch thread each), started once: a report's
+    stages pay for the workers' start-up (torch, the studies' imports: about 3 s of CPU a
+    process) once instead of once per stage. On an exception (Ctrl-C included) the jobs in
+    flight are interrupted and the rest cancelled."""
+    if workers < 1:
+        raise ValueError(f"workers = {workers}: give a count >= 1")
+    if _Shared.pool is not None:  # nested: the outer pool serves
+        yield
+        return
+    pool = _spawn_pool(workers)
+    _Shared.pool, _Shared.size = pool, workers
+    try:
+        yield
+    except BaseException:
+        _interrupt(pool)
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    else:
+        pool.shutdown(wait=True)
+    finally:
+        _Shared.pool, _Shared.size = None, 0
+
+
+def submit(fn: Callable[..., Any], *args) -> Future | None:
+    """fn(*args) on the shared pool (:func:`shared_pool`) as a Future, or None where no pool
+    is open (the caller then runs it itself). ``fn`` must be a module-level function."""
+    if _Shared.pool is None:
+        return None
+    return _Shared.pool.submit(_job, fn, *args)
 
 
 def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
@@ -34,25 +119,36 @@ def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
 def map_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], *, workers: int = 1,
              progress: bool = True, desc: str = "jobs") -> list[Any]:
     """[fn(*job) for job in jobs], on ``workers`` spawned processes when workers > 1 (``fn``
-    must be a module-level function; results come back in the jobs' order)."""
+    must be a module-level function; results come back in the jobs' order). Inside
+    :func:`shared_pool` the jobs run on that pool's processes instead of a new pool."""
     from tqdm import tqdm
 
     if workers < 1:
         raise ValueError(f"workers = {workers}: give a count >= 1")
     if workers == 1 or len(jobs) < 2:
         return [fn(*job) for job in tqdm(jobs, desc=desc, disable=not progress)]
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    # spawn, not fork: a forked child inherits torch's thread pools in an undefined state
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
-                             mp_context=mp.get_context("spawn"),
-                             initializer=_one_thread) as pool:
-        futures = [pool.submit(fn, *job) for job in jobs]
+    if _Shared.pool is not None:
+        return _gather([_Shared.pool.submit(_job, fn, *job) for job in jobs], progress, desc)
+    with _spawn_pool(min(workers, len(jobs))) as pool:
+        futures = [pool.submit(_job, fn, *job) for job in jobs]
         try:
-            for f in tqdm(futures, desc=desc, disable=not progress):
-                f.exception()  # wait in order; a failure is raised below
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
+            return _gather(futures, progress, desc)
+        except BaseException:
+            _interrupt(pool)
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
-        return [f.result() for f in futures]
+
+
+def _gather(futures: list[Future], progress: bool, desc: str) -> list[Any]:
+    """The futures' results in order (the first failure raised); on an exception here (Ctrl-C)
+    the ones not started are cancelled."""
+    from tqdm import tqdm
+
+    try:
+        for f in tqdm(futures, desc=desc, disable=not progress):
+            f.exception()  # wait in order; a failure is raised below
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
+    return [f.result() for f in futures]

@@ -78,6 +78,9 @@ class Study(ABC):
     #: whether this study's sweep jobs decide a claim against sigma = 0 (the sweep then needs
     #: sigma 0 among its values)
     sweep_decides: ClassVar[bool] = False
+    #: whether the report may run this study's stages on its side lane, a second process
+    #: beside the main stages (report.build): light, one core, reading no other stage's models
+    side_lane: ClassVar[bool] = False
 
     def stage(self, config, index: int = 0) -> str:
         """The report stage (and cache entry) name of a config of this study, the ``index``-th

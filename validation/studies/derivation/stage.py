@@ -28,6 +28,7 @@ class DerivationStudy(Study):
     title = "Symbolic derivation"
     config = DerivationConfig
     version = 2  # 2: A4's derived constraints, the quadrature section, expected/computed
+    side_lane = True  # sympy/numpy on one core, no trained model
 
     def run(self, config: DerivationConfig, folder: Path, models: Path) -> dict:
         from theory.report import build_report, to_json, to_latex, to_markdown

@@ -43,6 +43,7 @@ class FlowsStudy(Study):
     title = "PDE flows of features"
     config = FlowsConfig
     version = 2
+    side_lane = True  # sympy/numpy on one core, no trained model
 
     def run(self, config: FlowsConfig, folder: Path, models: Path) -> dict:
         from .examples import run_example

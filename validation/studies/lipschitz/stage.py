@@ -44,6 +44,7 @@ class LipschitzStudy(Study):
     title = "Lipschitz bound"
     config = LipschitzConfig
     version = 3  # 3: the tolerance stated, the grid's own change measured
+    side_lane = True  # sympy/numpy on one core, no trained model
 
     def run(self, config: LipschitzConfig, folder: Path, models: Path) -> dict:
         from validation.doc.figures import save_figure

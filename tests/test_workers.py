@@ -1,0 +1,106 @@
+"""store.workers: the report's shared pool (workers started once for every stage) and the
+interrupt of a job in flight (it stops and cleans up; an idle worker ignores the signal)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from validation.store.workers import _interrupt, _Shared, map_jobs, shared_pool, submit
+
+
+def _pid(_: int) -> int:
+    return os.getpid()
+
+
+def _touch_then_sleep(started: str, cleaned: str, seconds: float) -> str:
+    """A job that says it has started, then works; on any exit (an interrupt included) it
+    leaves a mark, as a cache stage removes its temporary folder."""
+    Path(started).touch()
+    try:
+        time.sleep(seconds)
+        return "finished"
+    finally:
+        Path(cleaned).touch()
+
+
+def test_a_shared_pool_starts_its_workers_once_for_every_call():
+    jobs = [(i,) for i in range(6)]
+    with shared_pool(2):
+        first = map_jobs(_pid, jobs, workers=2, progress=False)
+        second = map_jobs(_pid, jobs, workers=2, progress=False)
+        squares = map_jobs(pow, [(i, 2) for i in range(7)], workers=2, progress=False)
+    assert squares == [i * i for i in range(7)]  # the jobs' order
+    assert len(set(first) | set(second)) <= 2 and os.getpid() not in first
+    assert _Shared.pool is None  # closed with its block
+    # the control: without the shared pool each call starts its own workers
+    a = map_jobs(_pid, jobs, workers=2, progress=False)
+    b = map_jobs(_pid, jobs, workers=2, progress=False)
+    assert not set(a) & set(b)
+
+
+def test_submit_runs_nowhere_without_a_shared_pool():
+    assert submit(_pid, 0) is None
+    with pytest.raises(ValueError, match="workers = 0"):
+        with shared_pool(0):
+            pass
+
+
+def test_an_interrupt_stops_the_job_in_flight_and_spares_the_idle_worker(tmp_path):
+    started, cleaned = tmp_path / "started", tmp_path / "cleaned"
+    with shared_pool(2):
+        warm = map_jobs(_pid, [(i,) for i in range(4)], workers=2, progress=False)
+        workers = set(_Shared.pool._processes)  # both started (the executor's own record)
+        assert set(warm) <= workers and len(workers) == 2
+        busy = submit(_touch_then_sleep, str(started), str(cleaned), 120.0)
+        deadline = time.time() + 300  # a hang catcher: the job's own file says it started
+        while not started.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), "the job never started"
+        t0 = time.perf_counter()
+        _interrupt(_Shared.pool)
+        with pytest.raises(KeyboardInterrupt):
+            busy.result(timeout=100)
+        assert time.perf_counter() - t0 < 100 and cleaned.exists()
+        # both workers live on (the idle one ignored SIGINT, the busy one left its job): a
+        # dead worker would break the pool (BrokenProcessPool) and be replaced by no other
+        after = map_jobs(_pid, [(i,) for i in range(4)], workers=2, progress=False)
+        assert set(after) <= workers and set(_Shared.pool._processes) == workers
+        # the control: a job that is not interrupted runs to its end
+        (tmp_path / "c").mkdir()
+        done = submit(_touch_then_sleep, str(tmp_path / "c" / "s"), str(tmp_path / "c" / "e"),
+                      0.1)
+        assert done.result(timeout=300) == "finished"
+
+
+def test_an_exception_in_the_block_interrupts_the_pools_jobs(tmp_path):
+    """Ctrl-C in the caller (here a KeyboardInterrupt raised in the block): the job in flight
+    is interrupted and cleans up before shared_pool re-raises, instead of running on."""
+    started, cleaned = tmp_path / "started", tmp_path / "cleaned"
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt), shared_pool(1):
+        busy = submit(_touch_then_sleep, str(started), str(cleaned), 120.0)
+        deadline = time.time() + 300
+        while not started.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        raise KeyboardInterrupt
+    assert cleaned.exists() and busy.done() and time.perf_counter() - t0 < 100
+
+
+def test_a_fresh_worker_ignores_sigint_until_it_runs_a_job():
+    """The pool's initializer (a worker that has not run a job yet waits idle with SIGINT
+    ignored) and _job (the handler during a job, ignored again after it); run in a child
+    process, since both change the process's signal handlers."""
+    import subprocess
+    import sys
+
+    code = ("import signal; from validation.store.workers import _one_thread, _job; "
+            "_one_thread(); a = signal.getsignal(signal.SIGINT) is signal.SIG_IGN; "
+            "b = _job(signal.getsignal, signal.SIGINT) is signal.default_int_handler; "
+            "c = signal.getsignal(signal.SIGINT) is signal.SIG_IGN; print(a, b, c)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["True", "True", "True"]
