@@ -200,6 +200,36 @@ def test_agreement_orders_on_a_small_trained_model(tmp_path):
     assert abs(res.step_study["order_successive"] - 1) < 0.3, res.step_study
 
 
+def test_the_agreement_study_returns_the_gaps_of_its_parts_computed_one_by_one():
+    """agreement_study runs its reference PDE (the doubled grid) on a thread beside the
+    semi-discrete runs and reuses the r = 1 run in the step study: each gap it reports equals
+    the same gap computed here from nets.flow's parts one after the other (a mix-up of the
+    coarse and the reference PDE, or of the grids, changes them)."""
+    from validation.nets.flow import pde_final
+    from validation.nets.train import build_model
+
+    data = make_dataset("moons", 200, seed=0)
+    model = build_model(TrainConfig(n=200, blocks=3, sigma=0.3, seed=0), data)
+    x = data.x_test[:12]
+    z = features(model, x)
+    box = feature_box(model, features(model, data.x_train))
+    res = agreement_study(model, x, z, box, grid_n=16, ks=(4, 16), grid_ns=(4, 8, 16, 32),
+                          substeps=(1, 2), progress=False)
+
+    g, g2, fine = (Grid(bounds=box, shape=(n, n)) for n in (16, 32, 64))
+    sd = interpolate(semi_discrete(model, g), g, z)
+    ref = interpolate(pde_final(model, g2), g2, z)
+    coarse = interpolate(pde_final(model, g), g, z)
+    sd2 = interpolate(semi_discrete(model, g, substeps=2), g, z)
+    m, _ = network_mc(model, x, 16, seed=0)
+    sd_ref = interpolate(semi_discrete(model, fine), fine, z)
+    assert res.gap_sd_pde == float(np.abs(sd - ref).max()) > 0
+    assert res.step_study["gaps"] == [float(np.abs(sd - ref).max()),
+                                      float(np.abs(sd2 - ref).max())]
+    assert res.step_study["pde_error_estimate"] == float(np.abs(ref - coarse).max()) > 0
+    assert res.gap_net_sd == float(np.abs(m - sd_ref).max())
+
+
 def test_linear_baseline_tells_a_linear_problem_from_a_nonlinear_one():
     from validation.nets.baseline import beats_linear, linear_baseline
     from validation.nets.data import make_dataset
