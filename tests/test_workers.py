@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,27 @@ def test_a_fresh_worker_ignores_sigint_until_it_runs_a_job():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["True", "True", "True"]
+
+
+def test_beside_runs_here_while_the_workers_run_the_jobs(tmp_path):
+    """map_jobs_beside: the jobs start on the workers before beside() returns (beside sees a
+    job's file appear), results in the jobs' order; the control: with one worker beside()
+    runs first, before any job."""
+    from validation.store.workers import map_jobs_beside
+
+    def beside(started: Path, wait: bool):
+        deadline = time.time() + (300 if wait else 0)  # a hang catcher, not a speed bound
+        while not started.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        return started.exists()
+
+    for workers, pooled in ((2, False), (2, True), (1, False)):
+        run = tmp_path / f"{workers}-{pooled}"
+        run.mkdir()
+        jobs = [(str(run / f"s{i}"), str(run / f"e{i}"), 0.2) for i in range(3)]
+        with shared_pool(2) if pooled else nullcontext():
+            out, seen = map_jobs_beside(_touch_then_sleep, jobs,
+                                        lambda r=run, w=workers: beside(r / "s0", w > 1),
+                                        workers=workers, progress=False)
+        assert out == ["finished"] * 3
+        assert seen == (workers > 1), (workers, pooled)

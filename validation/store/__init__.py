@@ -20,7 +20,7 @@ from .lazy import lazy_exports
 from .locks import claim, clean_stale, say
 from .machine import available_memory
 from .seal import file_sha256, seal_problem, sealed, write_sealed_json
-from .workers import interrupt_behind, map_jobs, shared_pool, submit
+from .workers import interrupt_behind, map_jobs, map_jobs_beside, shared_pool, submit
 
 __all__ = [
     "NON_FINITE",
@@ -40,6 +40,7 @@ __all__ = [
     "loads",
     "lock_path",
     "map_jobs",
+    "map_jobs_beside",
     "package_versions",
     "save_figure",
     "say",

@@ -121,18 +121,37 @@ def map_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], *, workers: int = 1,
     """[fn(*job) for job in jobs], on ``workers`` spawned processes when workers > 1 (``fn``
     must be a module-level function; results come back in the jobs' order). Inside
     :func:`shared_pool` the jobs run on that pool's processes instead of a new pool."""
+    return map_jobs_beside(fn, jobs, None, workers=workers, progress=progress, desc=desc)[0]
+
+
+def map_jobs_beside(fn: Callable[..., Any], jobs: Sequence[tuple],
+                    beside: Callable[[], Any] | None, *, workers: int = 1,
+                    progress: bool = True, desc: str = "jobs") -> tuple[list[Any], Any]:
+    """(:func:`map_jobs`'s results, beside()): ``beside`` runs in this process while the
+    workers run the jobs (serial work of the same study that would otherwise wait for them,
+    or leave a core idle at their tail); with one worker, beside() runs first."""
     from tqdm import tqdm
 
     if workers < 1:
         raise ValueError(f"workers = {workers}: give a count >= 1")
+    call = beside or (lambda: None)
     if workers == 1 or len(jobs) < 2:
-        return [fn(*job) for job in tqdm(jobs, desc=desc, disable=not progress)]
+        value = call()
+        return [fn(*job) for job in tqdm(jobs, desc=desc, disable=not progress)], value
     if _Shared.pool is not None:
-        return _gather([_Shared.pool.submit(_job, fn, *job) for job in jobs], progress, desc)
+        futures = [_Shared.pool.submit(_job, fn, *job) for job in jobs]
+        try:
+            value = call()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+        return _gather(futures, progress, desc), value
     with _spawn_pool(min(workers, len(jobs))) as pool:
         futures = [pool.submit(_job, fn, *job) for job in jobs]
         try:
-            return _gather(futures, progress, desc)
+            value = call()
+            return _gather(futures, progress, desc), value
         except BaseException:
             _interrupt(pool)
             pool.shutdown(wait=True, cancel_futures=True)

@@ -187,20 +187,38 @@ def tau_warnings(spec: GraphStudy) -> list[str]:
     return out
 
 
-def coin_study(spec: GraphStudy, progress: bool = True) -> dict:
+def coin_study(spec: GraphStudy, progress: bool = True, beside=None) -> tuple[dict, object]:
     """Paired K = 0 / K runs per data set and the verdict of "graph diffusion improves the
-    accuracy on the unlabelled samples"; the tau sweep on ``tau_data``."""
+    accuracy on the unlabelled samples"; the tau sweep on ``tau_data``. Returns (that,
+    beside()): ``beside`` runs in this process while the workers train the paired runs."""
     import numpy as np
 
     from numerics.graph import critical_tau, knn_gaussian_graph
     from validation.stats.paired import compare_to_baseline
-    from validation.store.workers import map_jobs
+    from validation.store.workers import map_jobs_beside
 
     from .coin import CoinConfig, run_coin, transductive_data
 
+    def tau_sweep() -> list[dict]:
+        # K layers at tau = factor x tau* of each seed's graph
+        sweep = []
+        for s in range(spec.tau_seeds):
+            cfg0 = CoinConfig(data=spec.tau_data, n=spec.n, K=spec.K, seed=s,
+                              epochs=spec.epochs, labels_per_class=spec.labels_per_class)
+            W = knn_gaussian_graph(transductive_data(cfg0)[0], cfg0.n_top, cfg0.kappa)
+            ts = critical_tau(W)
+            for f in spec.tau_factors:
+                r = run_coin(CoinConfig(**{**asdict(cfg0), "tau": f * ts}), graph=W)
+                sweep.append({"seed": s, "factor": f, "tau": f * ts, "tau_star": ts,
+                              "accuracy": r["accuracy"], "min_entry": r["min_entry"]})
+        return sweep
+
     jobs = [(spec, d, s) for d in spec.data for s in range(spec.seeds)]
-    runs = [r for pair in map_jobs(coin_pair, jobs, workers=spec.workers, progress=progress,
-                                   desc="COIN runs") for r in pair]
+    # the tau sweep (and the caller's ``beside``) in this process while the workers run
+    pairs, (value, sweep) = map_jobs_beside(
+        coin_pair, jobs, lambda: (beside() if beside else None, tau_sweep()),
+        workers=spec.workers, progress=progress, desc="COIN runs")
+    runs = [r for pair in pairs for r in pair]
     verdicts = {}
     for d in spec.data:
         by = {K: {r["seed"]: r["accuracy"] for r in runs if r["data"] == d and r["K"] == K}
@@ -212,17 +230,6 @@ def coin_study(spec: GraphStudy, progress: bool = True) -> dict:
                           + tau_statement(spec.tau, [r for r in runs if r["data"] == d
                                                      and r["K"] == spec.K]))
         verdicts[d] = v
-    # the tau sweep: K layers at tau = factor x tau* of each seed's graph
-    sweep = []
-    for s in range(spec.tau_seeds):
-        cfg0 = CoinConfig(data=spec.tau_data, n=spec.n, K=spec.K, seed=s, epochs=spec.epochs,
-                          labels_per_class=spec.labels_per_class)
-        W = knn_gaussian_graph(transductive_data(cfg0)[0], cfg0.n_top, cfg0.kappa)
-        ts = critical_tau(W)
-        for f in spec.tau_factors:
-            r = run_coin(CoinConfig(**{**asdict(cfg0), "tau": f * ts}), graph=W)
-            sweep.append({"seed": s, "factor": f, "tau": f * ts, "tau_star": ts,
-                          "accuracy": r["accuracy"], "min_entry": r["min_entry"]})
     table = []
     for f in spec.tau_factors:
         rs = [r for r in sweep if r["factor"] == f]
@@ -231,7 +238,7 @@ def coin_study(spec: GraphStudy, progress: bool = True) -> dict:
                       "accuracy_sd": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
                       "min_entry": float(min(r["min_entry"] for r in rs)),
                       "negative_runs": int(sum(r["min_entry"] < 0 for r in rs)), "runs": len(rs)})
-    return {"runs": runs, "verdicts": verdicts, "tau_sweep": sweep, "tau_table": table}
+    return {"runs": runs, "verdicts": verdicts, "tau_sweep": sweep, "tau_table": table}, value
 
 
 def run_study(spec: GraphStudy, progress: bool = True) -> dict:
@@ -242,15 +249,22 @@ def run_study(spec: GraphStudy, progress: bool = True) -> dict:
     from theory.graph import check_random_graphs
 
     t0 = time.perf_counter()
-    res: dict = {"spec": asdict(spec), "taus": tau_table(spec)}
-    brute = check_random_graphs(n_graphs=200, seed=0)
-    res["random_graphs"] = {"graphs": brute.n_graphs, "agree": brute.agree}
-    res["_hub"] = hub_violation(spec)
-    res["hub"] = {k: v for k, v in res["_hub"].items()
-                  if k not in ("graph", "adjacency", "u0", "u1")}
-    res["heat_flow"] = heat_flow_convergence(spec.limit_ns, reps=spec.reps)
-    res["limits"] = identify_limits(spec.identify_ns)
-    res["coin"] = coin_study(spec, progress)
+
+    def serial() -> dict:
+        # the parts that need no trained classifier: computed here while the workers run the
+        # COIN pairs (they would otherwise wait for them, or leave a core idle)
+        res: dict = {"spec": asdict(spec), "taus": tau_table(spec)}
+        brute = check_random_graphs(n_graphs=200, seed=0)
+        res["random_graphs"] = {"graphs": brute.n_graphs, "agree": brute.agree}
+        res["_hub"] = hub_violation(spec)
+        res["hub"] = {k: v for k, v in res["_hub"].items()
+                      if k not in ("graph", "adjacency", "u0", "u1")}
+        res["heat_flow"] = heat_flow_convergence(spec.limit_ns, reps=spec.reps)
+        res["limits"] = identify_limits(spec.identify_ns)
+        return res
+
+    coin, res = coin_study(spec, progress, beside=serial)
+    res["coin"] = coin
     res["wall_time_s"] = time.perf_counter() - t0
     return res
 
