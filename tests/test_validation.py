@@ -230,6 +230,29 @@ def test_the_agreement_study_returns_the_gaps_of_its_parts_computed_one_by_one()
     assert res.gap_net_sd == float(np.abs(m - sd_ref).max())
 
 
+@pytest.mark.parametrize("decay", [0.0, 1e-3])
+def test_training_with_the_foreach_adam_gives_the_weights_of_the_per_parameter_loop(
+        monkeypatch, decay):
+    """nets.train steps Adam with foreach=True (one kernel for all parameters): the trained
+    weights equal, bit for bit, those of torch's per-parameter loop (foreach=False), with and
+    without the block-scaled weight decay; the control: another seed's weights differ."""
+    adam = torch.optim.Adam
+    cfg = TrainConfig(n=200, epochs=3, blocks=3, sigma=0.3, seed=2, weight_decay=decay)
+
+    def weights(foreach, c=cfg):
+        monkeypatch.setattr(torch.optim, "Adam", lambda *a, **k: adam(*a, **{
+            **k, "foreach": foreach}))
+        state = train(c, progress=False)[0].state_dict()
+        monkeypatch.setattr(torch.optim, "Adam", adam)
+        return state
+
+    fast, loop = weights(True), weights(False)
+    assert all(torch.equal(fast[k], loop[k]) for k in loop)
+    other = weights(True, TrainConfig(n=200, epochs=3, blocks=3, sigma=0.3, seed=3,
+                                      weight_decay=decay))
+    assert not all(torch.equal(other[k], loop[k]) for k in loop)
+
+
 def test_linear_baseline_tells_a_linear_problem_from_a_nonlinear_one():
     from validation.nets.baseline import beats_linear, linear_baseline
     from validation.nets.data import make_dataset
