@@ -28,6 +28,27 @@ def _touch_then_sleep(started: str, cleaned: str, seconds: float) -> str:
         Path(cleaned).touch()
 
 
+def _log_start(log: str, i: int) -> int:
+    with open(log, "a") as fh:  # one short append: whole lines under O_APPEND
+        fh.write(f"{i}\n")
+    time.sleep(1.0)  # longer than a worker takes from picking a job to writing its line
+    return i * i
+
+
+def test_the_costliest_jobs_start_first_and_results_keep_the_jobs_order(tmp_path):
+    jobs = [(str(tmp_path / "log"), i) for i in range(6)]
+    costs = {0: 1.0, 1: 1.0, 2: 5.0, 3: 1.0, 4: 9.0, 5: 2.0}
+    out = map_jobs(_log_start, jobs, workers=2, progress=False,
+                   cost=lambda log, i: costs[i])
+    assert out == [i * i for i in range(6)]
+    started = [int(v) for v in (tmp_path / "log").read_text().split()]
+    assert set(started[:2]) == {4, 2}, started  # the two costliest, each on a worker
+    # the control: without costs the first two jobs start first
+    jobs = [(str(tmp_path / "log2"), i) for i in range(6)]
+    assert map_jobs(_log_start, jobs, workers=2, progress=False) == out
+    assert set(int(v) for v in (tmp_path / "log2").read_text().split()[:2]) == {0, 1}
+
+
 def test_a_shared_pool_starts_its_workers_once_for_every_call():
     jobs = [(i,) for i in range(6)]
     with shared_pool(2):

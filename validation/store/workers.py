@@ -117,23 +117,37 @@ def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
 
 
 def map_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], *, workers: int = 1,
-             progress: bool = True, desc: str = "jobs") -> list[Any]:
+             progress: bool = True, desc: str = "jobs",
+             cost: Callable[..., float] | None = None) -> list[Any]:
     """[fn(*job) for job in jobs], on ``workers`` spawned processes when workers > 1 (``fn``
     must be a module-level function; results come back in the jobs' order). Inside
-    :func:`shared_pool` the jobs run on that pool's processes instead of a new pool."""
-    return map_jobs_beside(fn, jobs, None, workers=workers, progress=progress, desc=desc)[0]
+    :func:`shared_pool` the jobs run on that pool's processes instead of a new pool.
+    ``cost(*job)``: a rough relative cost; the costliest jobs start first (longest processing
+    time first: the last job to finish alone is then a cheap one)."""
+    return map_jobs_beside(fn, jobs, None, workers=workers, progress=progress, desc=desc,
+                           cost=cost)[0]
 
 
 def map_jobs_beside(fn: Callable[..., Any], jobs: Sequence[tuple],
                     beside: Callable[[], Any] | None, *, workers: int = 1,
-                    progress: bool = True, desc: str = "jobs") -> tuple[list[Any], Any]:
+                    progress: bool = True, desc: str = "jobs",
+                    cost: Callable[..., float] | None = None) -> tuple[list[Any], Any]:
     """(:func:`map_jobs`'s results, beside()): ``beside`` runs in this process while the
     workers run the jobs (serial work of the same study that would otherwise wait for them,
     or leave a core idle at their tail); with one worker, beside() runs first."""
-    from tqdm import tqdm
-
     if workers < 1:
         raise ValueError(f"workers = {workers}: give a count >= 1")
+    if cost is not None and workers > 1 and len(jobs) > 1:
+        # stable: equal costs keep the jobs' order
+        order = sorted(range(len(jobs)), key=lambda i: -cost(*jobs[i]))
+        done, value = map_jobs_beside(fn, [jobs[i] for i in order], beside, workers=workers,
+                                      progress=progress, desc=desc)
+        out: list[Any] = [None] * len(jobs)
+        for i, r in zip(order, done, strict=True):
+            out[i] = r
+        return out, value
+    from tqdm import tqdm
+
     call = beside or (lambda: None)
     if workers == 1 or len(jobs) < 2:
         value = call()

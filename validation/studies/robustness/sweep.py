@@ -121,8 +121,9 @@ def run_sweep(spec: RobustnessSweep, out: str | Path, progress: bool = True,
     sigmas = list(spec.sigmas)
     scfg = study_config(spec)
     jobs = [(spec, s, k, str(cache or out)) for s in sigmas for k in range(spec.seeds)]
+    # noisy models cost about twice a plain one (EOT, confirmation draws): they start first
     rows = map_jobs(robustness_row, jobs, workers=spec.workers, progress=progress,
-                    desc="robustness sweep")
+                    desc="robustness sweep", cost=lambda spec, sigma, seed, cache: sigma > 0)
     return {"rows": rows, "sigmas": sigmas, "study": asdict(scfg),
             **claim_verdicts(rows, sigmas, scfg.eps_linf, spec.delta, scfg.eps_l2)}
 
