@@ -39,6 +39,7 @@ def validate(cfg, out, *, grid_n: int = 128, test_points: int = 100, model=None,
     """Train (cached under ``cache`` if given) or use ``model``; agreement study, figures,
     summary.md and agreement.json in ``out``; returns the payload."""
     import time
+    from concurrent.futures import ThreadPoolExecutor
     from dataclasses import asdict
     from pathlib import Path
 
@@ -83,7 +84,13 @@ def validate(cfg, out, *, grid_n: int = 128, test_points: int = 100, model=None,
     grid = Grid(bounds=box, shape=(g,) * 2)
     prob = to_problem(model, grid)
     times = np.linspace(0, model.t_end, 5)
-    sol = solve(prob, save_times=list(times), **PDE_SCHEME)
+    # the figures' PDE snapshots (numpy) on a thread while the network labels the grid
+    # (torch): this tail of the stage runs alone where the study's threads have ended
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        snapshots = beside.submit(solve, prob, save_times=list(times), **PDE_SCHEME)
+        paths = network_paths(model, z_test[:15], seed=cfg.seed)
+        net_grid = network_labels(model, grid, seed=cfg.seed)
+        sol = snapshots.result()
 
     def save(fig, name):
         save_figure(fig, out / name)
@@ -92,13 +99,11 @@ def validate(cfg, out, *, grid_n: int = 128, test_points: int = 100, model=None,
     # for the figures
     dbox = data_box(z_train)
     window = data_box(z_train, WINDOW_MARGIN)
-    paths = network_paths(model, z_test[:15], seed=cfg.seed)
     save(panels(sol, component=1, velocity=prob.velocity_at, trajectories=paths,
                 times=times[[0, 2, 4]], window=window, label="u1",
                 title=f"{cfg.data}: u(., t) (class 1) and feature paths, sigma = "
                       f"{model.sigma} (the data's feature box)"),
          "flow_panels.png")
-    net_grid = network_labels(model, grid, seed=cfg.seed)
     pde_grid = sol.final.argmax(0)
     in_box, cells = region_agreement(net_grid, pde_grid, grid.coords, dbox)
     everywhere = float((net_grid == pde_grid).mean())
