@@ -71,12 +71,18 @@ def test_submit_runs_nowhere_without_a_shared_pool():
             pass
 
 
-def test_an_interrupt_stops_the_job_in_flight_and_spares_the_idle_worker(tmp_path):
+def test_an_interrupt_stops_the_job_in_flight_and_the_queued_ones_and_spares_the_idle_worker(
+        tmp_path):
     started, cleaned = tmp_path / "started", tmp_path / "cleaned"
     with shared_pool(2):
         warm = map_jobs(_pid, [(i,) for i in range(4)], workers=2, progress=False)
         workers = set(_Shared.pool._processes)  # both started (the executor's own record)
         assert set(warm) <= workers and len(workers) == 2
+        # the control: a job that is not interrupted runs to its end
+        (tmp_path / "c").mkdir()
+        done = submit(_touch_then_sleep, str(tmp_path / "c" / "s"), str(tmp_path / "c" / "e"),
+                      0.1)
+        assert done.result(timeout=300) == "finished"
         busy = submit(_touch_then_sleep, str(started), str(cleaned), 120.0)
         deadline = time.time() + 300  # a hang catcher: the job's own file says it started
         while not started.exists() and time.time() < deadline:
@@ -87,15 +93,15 @@ def test_an_interrupt_stops_the_job_in_flight_and_spares_the_idle_worker(tmp_pat
         with pytest.raises(KeyboardInterrupt):
             busy.result(timeout=100)
         assert time.perf_counter() - t0 < 100 and cleaned.exists()
-        # both workers live on (the idle one ignored SIGINT, the busy one left its job): a
-        # dead worker would break the pool (BrokenProcessPool) and be replaced by no other
-        after = map_jobs(_pid, [(i,) for i in range(4)], workers=2, progress=False)
-        assert set(after) <= workers and set(_Shared.pool._processes) == workers
-        # the control: a job that is not interrupted runs to its end
-        (tmp_path / "c").mkdir()
-        done = submit(_touch_then_sleep, str(tmp_path / "c" / "s"), str(tmp_path / "c" / "e"),
-                      0.1)
-        assert done.result(timeout=300) == "finished"
+        # both workers live on (the idle one ignored SIGINT, the busy one left its job)
+        procs = _Shared.pool._processes
+        assert set(procs) == workers and all(p.is_alive() for p in procs.values())
+        # a job that reaches a worker after the stop does not run (a job already handed to a
+        # worker's queue is beyond cancelling)
+        late = submit(_touch_then_sleep, str(tmp_path / "late"), str(tmp_path / "late-e"), 0.1)
+        with pytest.raises(KeyboardInterrupt, match="stopped before this job started"):
+            late.result(timeout=300)
+        assert not (tmp_path / "late").exists()
 
 
 def test_an_exception_in_the_block_interrupts_the_pools_jobs(tmp_path):
@@ -150,3 +156,22 @@ def test_beside_runs_here_while_the_workers_run_the_jobs(tmp_path):
                                         workers=workers, progress=False)
         assert out == ["finished"] * 3
         assert seen == (workers > 1), (workers, pooled)
+
+
+def test_a_stop_reaches_the_jobs_already_handed_to_the_workers_queue(tmp_path):
+    """The executor hands a job to its workers' queue before one is free (beyond cancel):
+    on an exception in the block, that job must not start once the running ones stop (a
+    Ctrl-C would otherwise wait for it to finish); the running ones clean up."""
+    with pytest.raises(RuntimeError, match="the caller failed"), shared_pool(2):
+        map_jobs(_pid, [(i,) for i in range(4)], workers=2, progress=False)  # both idle now
+        jobs = [submit(_touch_then_sleep, str(tmp_path / f"s{i}"), str(tmp_path / f"e{i}"),
+                       60.0) for i in range(3)]
+        deadline = time.time() + 300  # a hang catcher: the jobs' own files
+        while not ((tmp_path / "s0").exists() and (tmp_path / "s1").exists()) and \
+                time.time() < deadline:
+            time.sleep(0.05)
+        assert (tmp_path / "s0").exists() and (tmp_path / "s1").exists()
+        raise RuntimeError("the caller failed")
+    assert (tmp_path / "e0").exists() and (tmp_path / "e1").exists()  # stopped, cleaned up
+    assert not (tmp_path / "s2").exists(), "a queued job started after the stop"
+    assert all(j.done() for j in jobs)

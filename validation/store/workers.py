@@ -14,26 +14,38 @@ from contextlib import contextmanager
 from typing import Any
 
 
-def _one_thread() -> None:
-    """A worker's initializer: one torch thread, and SIGINT ignored while no job runs (a
-    Ctrl-C reaches the whole process group: an idle worker waiting for work would otherwise
-    die with a traceback)."""
+class _Worker:
+    """This worker process's stop flag (an Event shared with the pool's owner), if any."""
+
+    stop = None
+
+
+def _one_thread(stop=None) -> None:
+    """A worker's initializer: one torch thread, the pool's stop flag, and SIGINT ignored
+    while no job runs (a Ctrl-C reaches the whole process group: an idle worker waiting for
+    work would otherwise die with a traceback)."""
     import signal
 
     import torch
 
     torch.set_num_threads(1)
+    _Worker.stop = stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _job(fn: Callable[..., Any], *args) -> Any:
     """fn(*args) in a worker, interruptible: SIGINT raises KeyboardInterrupt inside the job
     (which then removes what it half wrote, as the cache does on any exception) and is
-    ignored again once it returns."""
+    ignored again once it returns. A job that starts after its pool was stopped (already
+    handed to the worker's queue, where cancelling no longer reaches it) raises at once."""
     import signal
 
+    # the handler first, then the flag: a stop sets the flag before its SIGINT, so a job
+    # either takes the signal or sees the flag
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        if _Worker.stop is not None and _Worker.stop.is_set():
+            raise KeyboardInterrupt("the pool was stopped before this job started")
         return fn(*args)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -51,17 +63,25 @@ def _spawn_pool(workers: int):
     from concurrent.futures import ProcessPoolExecutor
 
     # spawn, not fork: a forked child inherits torch's thread pools in an undefined state
-    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                               initializer=_one_thread)
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_one_thread,
+                               initargs=(stop,))
+    pool.cdverify_stop = stop
+    return pool
 
 
 def _interrupt(pool) -> None:
-    """SIGINT to the pool's workers: each job in flight stops and cleans up (see _job); idle
-    workers ignore it. (The executor keeps its processes in a private attribute; a pool
-    without it is left to finish its jobs.)"""
+    """Stop the pool's jobs: the stop flag (jobs already queued to a worker raise as they
+    start), then SIGINT to its workers (each job in flight stops and cleans up, see _job;
+    idle workers ignore it). (The executor keeps its processes in a private attribute; a
+    pool without it is left to finish the jobs in flight.)"""
     import os
     import signal
 
+    stop = getattr(pool, "cdverify_stop", None)
+    if stop is not None:
+        stop.set()
     for proc in list((getattr(pool, "_processes", None) or {}).values()):
         try:
             os.kill(proc.pid, signal.SIGINT)
