@@ -3,7 +3,9 @@
 The jobs of a sigma sweep (train a model, then study it) share nothing but the cache, whose
 claims already let concurrent processes compute each entry once (store.locks); on 2 cores
 two single-threaded workers finish small-model jobs about twice as fast as one process whose
-torch threads split tiny matrix products.
+torch threads split tiny matrix products. A report opens one pool for all its stages
+(:func:`shared_pool`): the workers' start-up is paid once, and light stages run on it beside
+the main ones (:func:`submit`).
 """
 
 from __future__ import annotations
@@ -55,7 +57,6 @@ class _Shared:
     """The pool that :func:`shared_pool` opened in this process, if any."""
 
     pool = None
-    size = 0
 
 
 def _spawn_pool(workers: int):
@@ -102,7 +103,7 @@ def shared_pool(workers: int) -> Iterator[None]:
         yield
         return
     pool = _spawn_pool(workers)
-    _Shared.pool, _Shared.size = pool, workers
+    _Shared.pool = pool
     try:
         yield
     except BaseException:
@@ -112,7 +113,7 @@ def shared_pool(workers: int) -> Iterator[None]:
     else:
         pool.shutdown(wait=True)
     finally:
-        _Shared.pool, _Shared.size = None, 0
+        _Shared.pool = None
 
 
 def submit(fn: Callable[..., Any], *args) -> Future | None:
