@@ -18,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from validation.store.cache import stage as cached_stage
+from validation.store.cache import stage_folder, writable
 from validation.store.io import atomic_write_text, copy_file, dumps, package_versions
 from validation.store.locks import clean_stale
 from validation.store.workers import interrupt_behind, shared_pool, submit
@@ -121,9 +122,7 @@ def _submit_side(cache: Path, name: str, key: dict, study: str, config, models: 
     """A Future of the side stage on the shared pool; None where its folder is there already
     (the main loop reads it, and recomputes it itself if it is damaged). A cache that cannot
     take the missing stage is refused here, in this process, before any work."""
-    from validation.store.cache import config_key, writable
-
-    folder = cache / f"{name}-{config_key(key)}"
+    folder = stage_folder(cache, name, key)
     if (folder / "result.json").is_file():
         return None
     writable(cache, f"the complete stage {folder.name}")
@@ -134,7 +133,7 @@ def _pool_size(plan, side: list[str]) -> int:
     """Processes of the report's shared pool: the most that any stage's config asks for
     (``workers``), and one where side stages run; 0: no pool."""
     asked = max((int(getattr(c, "workers", 1)) for _, c, _ in plan), default=1)
-    return max(asked if asked > 1 else 0, 1 if side else 0)
+    return asked if asked > 1 else int(bool(side))
 
 
 class Interrupted(KeyboardInterrupt):
@@ -224,10 +223,8 @@ def build(profile_name: str = "quick", out: str | Path | None = None,
             raise
         # what the cache holds, not how far this loop got: a signal can arrive after a stage's
         # folder is complete and before its call returns
-        from validation.store.cache import config_key
-
         complete = [n for _, _, n in plan
-                    if (cache / f"{n}-{config_key(keys[n])}" / "result.json").is_file()]
+                    if (stage_folder(cache, n, keys[n]) / "result.json").is_file()]
         # the side stages complete out of the profile's order: name each complete stage
         done = (f"after stage{'s' if len(complete) > 1 else ''} {', '.join(complete)}"
                 if complete else "before the first stage completed")

@@ -3,7 +3,15 @@ self-healing cache entries (cache) under seals (seal), claims shared by concurre
 worker processes (workers), lazy package exports (lazy) and the memory available
 (machine). Imports no network, statistic or study."""
 
-from .cache import ReadOnlyCache, cached_json, config_key, lock_path, stage, writable
+from .cache import (
+    ReadOnlyCache,
+    cached_json,
+    config_key,
+    lock_path,
+    stage,
+    stage_folder,
+    writable,
+)
 from .io import (
     NON_FINITE,
     atomic_write_bytes,
@@ -48,6 +56,7 @@ __all__ = [
     "sealed",
     "shared_pool",
     "stage",
+    "stage_folder",
     "submit",
     "with_provenance",
     "writable",

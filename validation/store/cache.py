@@ -139,6 +139,12 @@ def _load_stage(folder: Path) -> dict | None:
     return doc["result"]
 
 
+def stage_folder(cache: Path, name: str, config: dict) -> Path:
+    """The folder of stage ``name`` with ``config`` in ``cache`` (complete once it holds
+    result.json)."""
+    return Path(cache) / f"{name}-{config_key(config)}"
+
+
 def stage(cache: Path, name: str, config: dict,
           compute: Callable[[Path], dict]) -> tuple[dict, Path, bool]:
     """Run ``compute(folder)`` once per (name, config), across runs and concurrent processes.
@@ -148,7 +154,7 @@ def stage(cache: Path, name: str, config: dict,
     files' SHA-256 in result.json, itself sealed (store.seal); on an exception (Ctrl-C
     included) the temporary folder is removed."""
     cache = Path(cache)
-    folder = cache / f"{name}-{config_key(config)}"
+    folder = stage_folder(cache, name, config)
     found = _load_stage(folder)
     if found is not None:
         return found, folder, False

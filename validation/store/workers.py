@@ -173,36 +173,26 @@ def map_jobs_beside(fn: Callable[..., Any], jobs: Sequence[tuple],
     if workers == 1 or len(jobs) < 2:
         value = call()
         return [fn(*job) for job in tqdm(jobs, desc=desc, disable=not progress)], value
-    if _Shared.pool is not None:
-        futures = [_Shared.pool.submit(_job, fn, *job) for job in jobs]
-        try:
-            value = call()
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+    own = None if _Shared.pool is not None else _spawn_pool(min(workers, len(jobs)))
+    futures = [(_Shared.pool or own).submit(_job, fn, *job) for job in jobs]
+    try:
+        value = call()
         return _gather(futures, progress, desc), value
-    with _spawn_pool(min(workers, len(jobs))) as pool:
-        futures = [pool.submit(_job, fn, *job) for job in jobs]
-        try:
-            value = call()
-            return _gather(futures, progress, desc), value
-        except BaseException:
-            _interrupt(pool)
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    except BaseException:  # Ctrl-C, or beside() failed: nothing more starts
+        for f in futures:
+            f.cancel()
+        if own is not None:  # the shared pool's owner interrupts its own jobs
+            _interrupt(own)
+        raise
+    finally:
+        if own is not None:
+            own.shutdown(wait=True, cancel_futures=True)
 
 
 def _gather(futures: list[Future], progress: bool, desc: str) -> list[Any]:
-    """The futures' results in order (the first failure raised); on an exception here (Ctrl-C)
-    the ones not started are cancelled."""
+    """The futures' results in order, once all are done (the first failure raised)."""
     from tqdm import tqdm
 
-    try:
-        for f in tqdm(futures, desc=desc, disable=not progress):
-            f.exception()  # wait in order; a failure is raised below
-    except BaseException:
-        for f in futures:
-            f.cancel()
-        raise
+    for f in tqdm(futures, desc=desc, disable=not progress):
+        f.exception()  # wait in order; a failure is raised below
     return [f.result() for f in futures]

@@ -79,8 +79,7 @@ def agreement_study(model: DiffusionResNet, x_test: np.ndarray, z_test: np.ndarr
     # thread beside the semi-discrete runs below, on the core they leave idle (numpy releases
     # the GIL; each result is computed as it would be alone: the numbers do not depend on it)
     grid2 = Grid(bounds=bounds, shape=(2 * grid_n,) * len(bounds))
-    beside = ThreadPoolExecutor(max_workers=1)
-    try:
+    with ThreadPoolExecutor(max_workers=1) as beside:
         pde_fine = beside.submit(pde_final, model, grid2)
         sd = interpolate(semi_discrete(model, grid, substeps=1, quad=quad), grid, z_test)
         pde_coarse = interpolate(pde_final(model, grid), grid, z_test)
@@ -128,8 +127,6 @@ def agreement_study(model: DiffusionResNet, x_test: np.ndarray, z_test: np.ndarr
         t0 = time.perf_counter()
         pde = interpolate(pde_fine.result(), grid2, z_test)
         times["pde_reference_wait_s"] = time.perf_counter() - t0
-    finally:
-        beside.shutdown(wait=True, cancel_futures=True)
     pde_err = float(np.abs(pde - pde_coarse).max())
     s_gaps = [float(np.abs(v - pde).max()) for v in s_vals]
     steps = [model.step / r for r in substeps]
