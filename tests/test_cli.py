@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
@@ -150,7 +151,11 @@ def test_help_shows_every_default_and_an_example_that_parses(name):
         if action.dest in ("help",) or not action.option_strings:
             continue
         assert action.help, f"{name} {action.option_strings} has no help"
-        assert "(default:" in p._get_formatter()._expand_help(action) or \
+        shown = p._get_formatter()._expand_help(action)
+        if action.nargs == 0:  # a flag: its destination's default would read as the flag's
+            assert "(default:" not in shown, f"{name} {action.option_strings}: {shown}"
+            continue
+        assert "(default:" in shown or \
             "%(default)" in action.help, f"{name} {action.option_strings}: default not shown"
     assert "example:\n  cdverify " + name in text
     example = text.split("example:\n  ", 1)[1].split("\n")[0]
@@ -164,6 +169,17 @@ def test_help_default_check_can_fail():
     p.add_argument("--undocumented", default=3)
     action = p._actions[-1]
     assert action.help is None or "(default:" not in p._get_formatter()._expand_help(action)
+
+
+def test_a_flag_shows_no_default_and_a_formatter_that_shows_one_fails_the_check():
+    # --no-library stores False into 'library' (default True): "(default: True)" beside
+    # "leave out the library" read as the opposite of what the flag does
+    p = _subparsers()["check"]
+    flag = next(a for a in p._actions if "--no-library" in a.option_strings)
+    assert "(default:" not in p._get_formatter()._expand_help(flag)
+    # negative control: the plain argparse formatter shows the misleading default
+    plain = argparse.ArgumentDefaultsHelpFormatter("cdverify check")
+    assert "(default: True)" in plain._expand_help(flag)
 
 
 def test_an_os_error_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):

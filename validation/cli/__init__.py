@@ -49,7 +49,15 @@ INTERRUPTED = 130  # the shell's status for SIGINT
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Every option's default in its help line; the epilog (the example) kept as written."""
+    """Every option's default in its help line; the epilog (the example) kept as written.
+
+    Flags (no value) show none: "--no-library ... (default: True)" read as "left out by
+    default", where True is the value of the option's destination (the library is used)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.nargs == 0:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _version() -> str:
