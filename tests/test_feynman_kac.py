@@ -91,3 +91,42 @@ def test_levels_must_divide_the_finest():
     with pytest.raises(ValueError, match="divide the largest"):
         fk.coupled_levels(adapt(_model()), torch.rand(2, 2, dtype=torch.float64), sigma=0.5,
                           substeps=(1, 3, 4))
+
+
+def _levels_with(diffs, monkeypatch, noise=1e-3):
+    """coupled_levels replaced by levels whose successive differences are ``diffs`` (plus
+    per-draw noise of sd ``noise``): u_r - u_2r = diffs[i] at every point and class."""
+    def synthetic(stage, x, *, sigma, substeps, draws, batch, seed):
+        rng = np.random.default_rng(seed)
+        base = np.full((draws, x.shape[0], 2), 0.5)
+        levels = [base]
+        for d in diffs:
+            levels.append(levels[-1] - d)
+        return np.stack(levels) + noise * rng.standard_normal((len(levels), draws, x.shape[0], 2))
+
+    monkeypatch.setattr(fk, "coupled_levels", synthetic)
+    x = torch.zeros(4, 2, dtype=torch.float64)
+    return fk.fk_agreement(adapt(_model()), x, sigma=0.5, substeps=(1, 2, 4, 8), draws=256)
+
+
+def test_levels_at_order_one_hold_and_their_local_orders_are_one(monkeypatch):
+    res = _levels_with([0.16, 0.08, 0.04], monkeypatch)
+    assert res["verdict"]["status"] == "holds", res["verdict"]
+    assert np.allclose(res["local_orders"], 1.0, atol=0.05)
+
+
+def test_a_slope_of_one_through_disagreeing_local_orders_is_not_a_pass(monkeypatch):
+    # local orders 0.25 and 1.79: the least-squares slope is 1.02 with a narrow Monte Carlo
+    # interval, which the fitted order alone called "holds"; the levels are pre-asymptotic
+    res = _levels_with([0.16, 0.135, 0.039], monkeypatch)
+    assert abs(res["order"] - 1) < 0.05 and res["order_ci95"][1] - res["order_ci95"][0] < 0.2
+    assert res["verdict"]["status"] == "inconclusive", res["verdict"]
+    assert "not yet asymptotic" in res["verdict"]["evidence"]
+    assert "sub-steps up to 16" in res["verdict"]["evidence"]
+
+
+def test_local_orders_clearly_off_on_one_side_fail(monkeypatch):
+    res = _levels_with([0.16, 0.04, 0.01], monkeypatch)  # order 2 at every level
+    assert res["verdict"]["status"] == "fails", res["verdict"]
+    res = _levels_with([0.16, 0.15, 0.14], monkeypatch)  # order ~0.1: a gap that stays open
+    assert res["verdict"]["status"] == "fails", res["verdict"]

@@ -55,7 +55,7 @@ class InspectStudy(Study):
     name = "inspect"
     title = "The flow of a trained conv ResNet"
     config = InspectConfig
-    version = 1
+    version = 2  # 2: the Feynman-Kac verdict reads the local orders
 
     def run(self, config: InspectConfig, folder: Path, models: Path) -> dict:
         from validation.nets.benchmark_data import load_benchmark
