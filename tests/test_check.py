@@ -551,3 +551,57 @@ def test_check_claim_rows_map_each_settings_status_and_flag_a_missed_anchor():
     assert rows[3].flags == ("suspect attacks (1 runs)",)
     assert rows[0].claim.startswith("The paper's training method (sigma=0.1) improves the clean")
     assert "mnist1d, resnet1d L = 4, width 32, 3 paired seeds" in rows[2].claim
+
+
+def test_check_on_a_users_factory_reports_its_own_stage(tmp_path, capsys):
+    """A user's model has its own depth and width: the summary and the claim rows name the
+    stage as built (6 blocks of 8 x 8 x 8 features in the example), not the built-in models'
+    --blocks 4 / --width 32 defaults that were never used."""
+    from pathlib import Path
+
+    from validation.studies.check.stage import claim_rows
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "byo_resnet.py"
+    argv = ["check", "--model", f"{example}:make_model", "--stage", "layer1", "--data",
+            "digits-img", "--sigmas", "0,0.3", "--techniques", "", "--seeds", "2", "--epochs",
+            "1", "--claims", "training", "--passes", "2", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    import json
+
+    res = json.loads((tmp_path / "check.json").read_text())
+    assert res["stage"] == {"path": "layer1", "blocks": 6, "feature_shape": [8, 8, 8]}
+    summary = (tmp_path / "summary.md").read_text()
+    assert "stage layer1: 6 blocks, features 8 x 8 x 8" in summary
+    assert "width 32" not in summary
+    rows = claim_rows(res, "check")
+    assert rows and all("6 blocks" in r.claim and "width 32" not in r.claim for r in rows)
+    # control: the toolkit's own models are described by --blocks and --width
+    res["config"]["model"] = "resnet2d"
+    assert all("L = 4, width 32" in r.claim for r in claim_rows(res, "check"))
+
+
+def test_a_measurement_of_an_older_version_is_taken_again_without_training(tmp_path,
+                                                                              monkeypatch):
+    import json
+
+    import validation.studies.check.study as study
+
+    argv = ["check", "--model", "resnet2d", "--data", "digits-img", "--sigmas", "0,0.3",
+            "--techniques", "", "--seeds", "1", "--epochs", "1", "--width", "4", "--blocks",
+            "2", "--claims", "training", "--passes", "2", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    [measured] = (tmp_path / "models").glob("plain-seed0-*/measure.json")
+    checkpoint = measured.parent / "checkpoint.pt"
+    before = json.loads(measured.read_text())
+    stamps = measured.stat().st_mtime_ns, checkpoint.stat().st_mtime_ns
+    # the same version: read from the cache (control)
+    assert main(argv) == 0
+    assert (measured.stat().st_mtime_ns, checkpoint.stat().st_mtime_ns) == stamps
+    monkeypatch.setattr(study, "MEASURE_VERSION", study.MEASURE_VERSION + 1)
+    assert main(argv) == 0
+    after = json.loads(measured.read_text())
+    assert measured.stat().st_mtime_ns != stamps[0]  # measured again
+    assert checkpoint.stat().st_mtime_ns == stamps[1]  # not trained again
+    assert after["measure_version"] == study.MEASURE_VERSION
+    assert after["result"]["train_seconds"] == before["result"]["train_seconds"]
+    assert after["result"]["accuracy"] == before["result"]["accuracy"]

@@ -30,6 +30,16 @@ def _csv(runs: list[dict]) -> str:
     return buf.getvalue()
 
 
+def architecture(result: dict, cfg: dict) -> str:
+    """The stage's depth and width as built: a user's model has its own (--blocks and --width
+    build only the toolkit's models), read from result['stage'] where the check recorded it."""
+    built = result.get("stage")
+    if built and ":" in cfg["model"]:
+        return (f"stage {built['path']}: {built['blocks']} blocks, features "
+                f"{' x '.join(map(str, built['feature_shape']))}")
+    return f"{cfg['blocks']} blocks, width {cfg['width']}"
+
+
 def blocks(result: dict, cfg: dict) -> list:
     """The check's content in the document model (validation.doc): anchors, verdicts, the
     agreement table, generators, robust accuracy per attack, suspect rows and costs.
@@ -40,7 +50,7 @@ def blocks(result: dict, cfg: dict) -> list:
     lin, l2 = result.get("radii", (cfg.get("eps_linf"), cfg.get("eps_l2")))
     robust = "robustness" in cfg["claims"]
     out: list = [para(
-        f"{cfg['seeds']} paired seeds; {cfg['blocks']} blocks, width {cfg['width']}, T = "
+        f"{cfg['seeds']} paired seeds; {architecture(result, cfg)}, T = "
         f"{cfg['t_end']:g}; {cfg['epochs']} epochs; deployed predictor averaged over "
         f"{cfg['passes']} passes"
         + (f"; attacks at linf {num(lin, 3)} / l2 {num(l2, 3)} on {cfg['attack_points']} test "

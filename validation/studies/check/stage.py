@@ -52,8 +52,12 @@ def claim_rows(result: dict, stage: str) -> list[Claim]:
     """One row per (claim, compared setting) of a check's verdicts; a row whose networks
     missed their anchor, or whose robustness measurements were flagged suspect, says so."""
     cfg = result["config"]
-    where = (f"{result['data']}, {result.get('model', cfg['model'])} L = {cfg['blocks']}, "
-             f"width {cfg['width']}, {cfg['seeds']} paired seeds")
+    from .present import architecture
+
+    arch = (f"({architecture(result, cfg)})" if ":" in cfg["model"]
+            else f"L = {cfg['blocks']}, width {cfg['width']}")
+    where = (f"{result['data']}, {result.get('model', cfg['model'])} {arch}, "
+             f"{cfg['seeds']} paired seeds")
     rows = []
     suspect = result.get("masking_flags") or []
     for claim, v in result["verdicts"].items():
@@ -81,7 +85,7 @@ class CheckStudy(Study):
     name = "check"
     title = "The paper's claims on a trained conv ResNet"
     config = CheckConfig
-    version = 1
+    version = 2  # 2: the Feynman-Kac verdict reads the local orders
     sweep_headline = "accuracy"
     sweep_decides = True
     # sigma 0 jobs train plain and these techniques; every value a CheckConfig field; model

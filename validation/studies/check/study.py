@@ -40,6 +40,10 @@ from validation.store.seal import seal_problem, write_sealed_json
 from . import measure
 from .config import DELTA_LIPSCHITZ, DELTA_ROBUST, DELTA_TRAINING, CheckConfig, Setting
 
+#: bump when a measurement or its verdict changes (2: the Feynman-Kac agreement's local
+#: orders): cached measurements of an older version are taken again, the networks kept
+MEASURE_VERSION = 2
+
 #: how far below the published logistic-regression accuracy the reproduced one may fall
 LINEAR_TOLERANCE = 0.02
 
@@ -105,11 +109,18 @@ def run_model(cfg: CheckConfig, data, setting: Setting, seed: int, models: Path,
                                  "fit": asdict(fcfg)}))
     folder = _folder(Path(models), setting, seed, key)
     done = folder / "measure.json"
+    older = None  # the result of an older measurement version, for its training time
     if done.is_file():
         blob = loads(done.read_text())
         problem = seal_problem(blob)
         if blob.get("key") == key and problem is None:
-            return blob["result"]
+            if blob.get("measure_version", 1) == MEASURE_VERSION:
+                return blob["result"]
+            # measured under an older rule: the trained network is kept (its checkpoint
+            # resumes at its last epoch), the measurements are taken again
+            say(f"cache: {done} was measured by an older version of the check "
+                f"({blob.get('measure_version', 1)}, now {MEASURE_VERSION}); measuring again")
+            older = blob["result"]
         if problem is not None:  # an edited measurement or checkpoint: measure (and train) anew
             say(f"cache: {done} {problem}; training and measuring it again")
             done.unlink(missing_ok=True)
@@ -118,7 +129,8 @@ def run_model(cfg: CheckConfig, data, setting: Setting, seed: int, models: Path,
     t0 = time.perf_counter()
     history = fit(stage, data.x_train, data.y_train, fcfg, checkpoint=folder / "checkpoint.pt",
                   progress=progress)
-    train_s = time.perf_counter() - t0
+    # a network resumed at its last epoch trained in an earlier run: keep that run's time
+    train_s = older["train_seconds"] if older else time.perf_counter() - t0
     stage.model.to("cpu").eval()
     res: dict = {"setting": setting.label, "technique": setting.technique,
                  "strength": setting.strength, "seed": seed, "train_seconds": train_s,
@@ -132,7 +144,8 @@ def run_model(cfg: CheckConfig, data, setting: Setting, seed: int, models: Path,
     if "agreement" in cfg.claims:
         res["agreement"] = measure.agreement(stage, data, setting, cfg, seed)
     res["seconds"] = time.perf_counter() - t0
-    write_sealed_json(done, {"key": key, "result": res}, config=key, seed=seed,
+    write_sealed_json(done, {"key": key, "measure_version": MEASURE_VERSION, "result": res},
+                      config=key, seed=seed,
                       uses={"the checkpoint": folder / "checkpoint.pt"})
     return res
 
@@ -265,7 +278,7 @@ def run_check(cfg: CheckConfig, out: str | Path, *, progress: bool = True, data=
     for i, (s, seed) in enumerate(tqdm(jobs, desc="check", disable=not progress)):
         runs.append(run_model(cfg, data, s, seed, models, progress=progress,
                               stage=first if i == 0 else None))
-    result = assemble(cfg, data, runs, time.perf_counter() - t0)
+    result = assemble(cfg, data, runs, time.perf_counter() - t0, stage=stage_summary(first, data))
     write_json(out / "check.json", result, config=cfg.as_dict(), seed=f"0..{cfg.seeds - 1}")
     from .present import write_outputs
 
@@ -273,12 +286,23 @@ def run_check(cfg: CheckConfig, out: str | Path, *, progress: bool = True, data=
     return result
 
 
+def stage_summary(stage: ResidualStage, data) -> dict:
+    """The residual stage as built (a user's model has its own depth and width, not the
+    built-in models' --blocks and --width): its path, blocks and feature shape."""
+    with torch.no_grad():
+        z = stage.features(torch.as_tensor(data.x_train[:2]))
+    return {"path": stage.spec.path, "blocks": stage.n_blocks,
+            "feature_shape": list(z.shape[1:])}
+
+
 def assemble(cfg: CheckConfig, data, runs: list[dict], seconds: float, *,
-             training_delta: float = DELTA_TRAINING) -> dict:
+             training_delta: float = DELTA_TRAINING, stage: dict | None = None) -> dict:
     """A check's result from its per-model runs: anchors, verdicts, the agreement table,
-    suspect rows, the catalogue's generators and the costs (what check.json holds)."""
+    suspect rows, the catalogue's generators and the costs (what check.json holds);
+    ``stage``: the stage as built (stage_summary)."""
     anchor = anchors(cfg, data, runs)
     return {"data": data.name, "model": cfg.model, "config": cfg.as_dict(),
+            **({"stage": stage} if stage is not None else {}),
             "radii": list(cfg.radii), "smoothing": cfg.smoothing,
             "shape": list(data.shape), "n_train": len(data.x_train),
             "n_test": len(data.x_test), "anchors": anchor,
