@@ -157,6 +157,7 @@ def test_help_shows_every_default_and_an_example_that_parses(name):
             continue
         assert "(default:" in shown or \
             "%(default)" in action.help, f"{name} {action.option_strings}: default not shown"
+        assert shown.count("(default:") <= 1, f"{name} {action.option_strings}: {shown}"
     assert "example:\n  cdverify " + name in text
     example = text.split("example:\n  ", 1)[1].split("\n")[0]
     args = build_parser().parse_args(example.split()[1:])  # the example is a valid command
@@ -180,6 +181,10 @@ def test_a_flag_shows_no_default_and_a_formatter_that_shows_one_fails_the_check(
     # negative control: the plain argparse formatter shows the misleading default
     plain = argparse.ArgumentDefaultsHelpFormatter("cdverify check")
     assert "(default: True)" in plain._expand_help(flag)
+    # a help that states its default in words: once, not followed by "(default: None)"
+    smoothing = next(a for a in p._actions if "--smoothing" in a.option_strings)
+    assert p._get_formatter()._expand_help(smoothing).count("(default:") == 1
+    assert plain._expand_help(smoothing).count("(default:") == 2  # control
 
 
 def test_an_os_error_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):

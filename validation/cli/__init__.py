@@ -52,10 +52,11 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     """Every option's default in its help line; the epilog (the example) kept as written.
 
     Flags (no value) show none: "--no-library ... (default: True)" read as "left out by
-    default", where True is the value of the option's destination (the library is used)."""
+    default", where True is the value of the option's destination (the library is used). A
+    help that states its default in words keeps it alone (not "... (default: None)")."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.nargs == 0:
+        if action.nargs == 0 or "(default:" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 

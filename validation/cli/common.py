@@ -16,7 +16,8 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
 
     from .types import count, noise_levels
 
-    p.add_argument("--data", default="moons", choices=NAMES, help="2-D data set")
+    p.add_argument("--data", default="moons", choices=NAMES,
+                   help="data set (digits: 64 pixels, encoded into 2-D features)")
     p.add_argument("--sigmas", default="0,0.1,0.3,0.5", type=noise_levels,
                    help="comma-separated noise levels >= 0, including 0 (the baseline)")
     p.add_argument("--seeds", type=count, default=3, help="trained models per sigma")

@@ -12,7 +12,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from validation.report.build import PROFILE_HELP, PROFILES
 
     p.add_argument("--profile", default="quick", choices=list(PROFILES), help=PROFILE_HELP)
-    p.add_argument("--data", default="moons", choices=NAMES, help="2-D data set for all stages")
+    p.add_argument("--data", default="moons", choices=NAMES,
+                   help="data set of the 2-D stages (digits: 64 pixels, encoded into 2-D "
+                   "features)")
     p.add_argument("--out", default=None, help="report folder (None: reports/<timestamp>)")
     p.add_argument("--cache", default="reports/cache",
                    help="stage cache shared by runs: reruns resume, concurrent runs share stages")

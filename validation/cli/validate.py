@@ -12,7 +12,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     from .types import agreement_grid, count, noise_level, nonnegative, positive, seed
 
-    p.add_argument("--data", default="moons", choices=NAMES, help="2-D data set")
+    p.add_argument("--data", default="moons", choices=NAMES,
+                   help="data set (digits: 64 pixels, encoded into 2-D features)")
     p.add_argument("--sigma", type=noise_level, default=0.3, help="noise level (0: plain ResNet)")
     p.add_argument("--blocks", type=count, default=10, help="number of residual blocks L")
     p.add_argument("--T", dest="t_end", type=positive, default=1.0, help="depth T (h = T/L)")
