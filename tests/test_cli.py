@@ -158,6 +158,7 @@ def test_help_shows_every_default_and_an_example_that_parses(name):
         assert "(default:" in shown or \
             "%(default)" in action.help, f"{name} {action.option_strings}: default not shown"
         assert shown.count("(default:") <= 1, f"{name} {action.option_strings}: {shown}"
+        assert "(default " not in shown, f"{name} {action.option_strings}: {shown}"
     assert "example:\n  cdverify " + name in text
     example = text.split("example:\n  ", 1)[1].split("\n")[0]
     args = build_parser().parse_args(example.split()[1:])  # the example is a valid command

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=count, default=12, help="saved times incl. 0 and T (>= 2)")
     p.add_argument("--max-minutes", type=positive, default=60.0,
                    help="stop, before writing anything, a solve whose wall time projected from "
-                        "its first steps exceeds this (default 60)")
+                        "its first steps exceeds this")
     p.add_argument("--out", default="out/solve", help="output folder")
 
 
