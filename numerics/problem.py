@@ -22,9 +22,24 @@ from .grid import Grid
 PSD_TOL = 1e-12  # relative tolerance for the positive semi-definiteness test of A
 
 
+def _call(value: Any, what: str, *args) -> Any:
+    """value(*args) where value is callable (else value), a TypeError (most often the wrong
+    number of arguments: velocity(x, y, t) for velocity(coords, t)) named as one line."""
+    if not callable(value):
+        return value
+    try:
+        return value(*args)
+    except TypeError as exc:
+        form = "coords" if len(args) == 1 else "coords, t"
+        raise NumericsError(
+            f"the {what} must be callable as f({form}) with coords the tuple of the grid's "
+            f"coordinate arrays{' and t the time' if len(args) > 1 else ''} ({len(args)} "
+            f"argument{'s' if len(args) > 1 else ''}); calling it failed: {exc}") from None
+
+
 def _as_field(value: Any, grid: Grid, what: str, tail: tuple[int, ...], t: float) -> np.ndarray:
     """Evaluate/broadcast a constant, array or callable to shape tail + grid.shape, checked."""
-    arr = value(grid.coords, t) if callable(value) else value
+    arr = _call(value, what, grid.coords, t)
     arr = np.asarray(arr, dtype=float)
     target = tail + grid.shape
     if arr.shape == target:
@@ -48,7 +63,7 @@ def _diffusion_tensor(value: Any, grid: Grid, t: float) -> np.ndarray:
     constant tensor is checked once and broadcast read-only (its eigenvalues cell by cell cost
     90 ms at 48^3, on every assembly)."""
     d = grid.dim
-    arr = value(grid.coords, t) if callable(value) else value
+    arr = _call(value, "diffusion A", grid.coords, t)
     arr = np.asarray(arr, dtype=float)
     if arr.shape == grid.shape:  # a scalar field (grid.shape is never empty)
         A = np.zeros((d, d) + grid.shape)
@@ -111,7 +126,7 @@ class Problem:
         if not (np.isfinite(self.t_end) and self.t_end > 0):
             raise NumericsError(f"t_end = {self.t_end}; it must be finite and > 0")
         object.__setattr__(self, "bcs", normalise_bcs(self.boundary, self.grid.dim))
-        u0 = self.initial(self.grid.coords) if callable(self.initial) else self.initial
+        u0 = _call(self.initial, "initial condition", self.grid.coords)
         u0 = np.asarray(u0, dtype=float)
         if u0.shape == self.grid.shape:
             u0 = u0[None]

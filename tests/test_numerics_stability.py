@@ -314,6 +314,25 @@ def test_a_dirichlet_callable_of_the_wrong_shape_or_signature_is_named(value, me
         solve(p, stepper="backward-euler")
 
 
+@pytest.mark.parametrize("kw, message", [
+    ({"velocity": lambda x, y, t: x}, r"velocity v must be callable as f\(coords, t\)"),
+    ({"diffusion": lambda x, y, z: x}, r"diffusion A must be callable as f\(coords, t\)"),
+    ({"initial": lambda x, y: x}, r"initial condition must be callable as f\(coords\)"),
+])
+def test_a_coefficient_callable_of_the_wrong_signature_is_named(kw, message):
+    """velocity(x, y, t) where the API calls velocity(coords, t): one line naming the form,
+    not a TypeError from inside the assembly."""
+    g = Grid(bounds=((0, 1), (0, 1)), shape=(8, 8))
+    args = {"grid": g, "initial": np.zeros((8, 8)), "t_end": 0.1} | kw
+    with pytest.raises(NumericsError, match=message):
+        solve(Problem(**args), stepper="backward-euler")
+    # control: the same coefficients in the API's form are accepted
+    good = {"velocity": lambda c, t: np.stack([c[0], c[1]]),
+            "diffusion": lambda c, t: 0.01 + 0 * c[0], "initial": lambda c: c[0]}
+    key = next(iter(kw))
+    solve(Problem(**(args | {key: good[key]})), stepper="backward-euler")
+
+
 def test_the_wall_time_projection_refuses_from_the_measured_cost_per_step():
     """_refuse_beyond: elapsed + remaining steps x (stepping time / steps done) against the
     limit; 3 steps of 1 s with 97 to go project about 97 s (refused at a 10 s limit, the
