@@ -167,12 +167,32 @@ def test_inspect_cli_on_the_example_and_its_refusals(tmp_path, capsys):
         assert main(["inspect", *argv, "--out", str(tmp_path / "x")]) == 2
         err = capsys.readouterr().err.strip()
         assert msg in err and len(err.splitlines()) == 1, err
-    # weights of another model do not load: one line naming the file
-    torch.save(nn.Linear(2, 2).state_dict(), tmp_path / "w.pt")
-    assert main(["inspect", "--model", "examples/byo_resnet.py:make_model", "--stage",
-                 "layer1", "--weights", str(tmp_path / "w.pt"), "--out", str(tmp_path / "x")]) == 2
-    assert "do not load into the model" in capsys.readouterr().err
-    assert not (tmp_path / "x").exists()  # refused before any work
+    # weights of another model do not load: one line naming the file and the keys that differ
+    # (a count beyond three, not torch's list of every key)
+    import sys
+
+    sys.path.insert(0, "examples")
+    from byo_resnet import make_model
+
+    good = make_model().state_dict()
+    resized = dict(good) | {"head.weight": torch.zeros(3, 8)}
+    for state, msg in (
+            (nn.Linear(2, 2).state_dict(), "missing stem.0.weight, stem.1.weight, "
+             "stem.1.bias, ... (80 in all); unexpected weight, bias)"),
+            (resized, "other shapes: head.weight (3, 8) for (10, 8)"),
+            ([1, 2], "holds a list, not a state dict")):
+        torch.save(state, tmp_path / "w.pt")
+        assert main(["inspect", "--model", "examples/byo_resnet.py:make_model", "--stage",
+                     "layer1", "--weights", str(tmp_path / "w.pt"), "--out",
+                     str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert msg in err and len(err.splitlines()) == 1, err
+        assert not (tmp_path / "x").exists()  # refused before any work
+    # control: the factory's own weights load
+    torch.save(good, tmp_path / "w.pt")
+    assert main(["inspect", "--model", "examples/byo_resnet.py:make_model", "--stage", "layer1",
+                 "--data", "digits", "--points", "8", "--passes", "2", "--jacobian-points",
+                 "1", "--weights", str(tmp_path / "w.pt"), "--out", str(tmp_path / "x")]) == 0
 
 
 @pytest.mark.slow

@@ -96,6 +96,25 @@ def load_weights(model: nn.Module, path: str) -> None:
                            f"{exc})") from None
     if isinstance(state, dict) and not all(isinstance(v, torch.Tensor) for v in state.values()):
         state = state.get("state_dict", state.get("model", state))
+    if not isinstance(state, dict):
+        raise AdapterError(f"--weights {path!r} holds a {type(state).__name__}, not a state "
+                           "dict (name -> tensor): save model.state_dict()")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} for {tuple(own[k].shape)}" for k in own
+              if k in state and isinstance(state[k], torch.Tensor)
+              and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        def some(keys):
+            return ", ".join(keys[:3]) + (f", ... ({len(keys)} in all)" if len(keys) > 3 else "")
+
+        why = "; ".join(part for part in (
+            f"missing {some(missing)}" if missing else "",
+            f"unexpected {some(unexpected)}" if unexpected else "",
+            f"other shapes: {some(shapes)}" if shapes else "") if part)
+        raise AdapterError(f"--weights {path!r} do not fit the model ({why}): are they the "
+                           "weights of this factory's architecture?")
     try:
         model.load_state_dict(state)
     except Exception as exc:
