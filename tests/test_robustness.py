@@ -75,6 +75,37 @@ def test_attack_finds_the_exact_minimal_perturbation_of_a_linear_model(name, nor
         assert float(dist) <= float(d[i]) * MARGIN * (1 + 1e-9)
 
 
+def test_attacks_refuse_what_would_answer_wrong_and_take_an_inputs_own_box():
+    """A negative eps, counts below 1 and inputs outside the clipping box are refused before
+    any work: unchecked, clamp(-eps, eps) with eps < 0 moved every point by |eps|, and inputs
+    in [-2, 2] (standardised) were clipped into [0, 1], farther from x than eps."""
+    from validation.studies.attacks import square_search
+
+    x, y = _points()
+    m = Linear()
+    g = torch.Generator().manual_seed(0)
+    with pytest.raises(AttackError, match=r"eps = -0\.1"):
+        pgd(m, x, y, -0.1)
+    with pytest.raises(AttackError, match="eps = nan"):
+        fgsm(m, x, y, float("nan"))
+    with pytest.raises(AttackError, match="steps = 0"):
+        pgd(m, x, y, 0.1, steps=0)
+    with pytest.raises(AttackError, match="fraction = 0"):
+        square_search(lambda p: m(p)[:, 1], x, 0.1, fraction=0)
+    wide = 4 * x - 2  # standardised inputs, partly below 0
+    for attack in (lambda b: pgd(m, wide, y, 0.05, steps=5, generator=g, bounds=b),
+                   lambda b: fgsm(m, wide, y, 0.05, generator=g, bounds=b),
+                   lambda b: random_search(lambda p: m(p)[:, 1], wide, y, 0.05, samples=8,
+                                           generator=g, bounds=b)):
+        with pytest.raises(AttackError, match=r"outside the box bounds = \(0, 1\)"):
+            attack((0.0, 1.0))
+        # the inputs' own box (control): every point stays within eps of its input
+        xa = attack((-2.0, 2.0))
+        assert float((xa - wide).abs().max()) <= 0.05 + 1e-12
+    # what the refusal prevents: clipped into [0, 1], points moved 12 x eps
+    assert float((wide.clamp(0, 1) - wide).abs().max()) > 10 * 0.05
+
+
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_exhaustive_search_agrees_with_the_closed_form(norm):
     x, y = _points()

@@ -35,6 +35,28 @@ def _check_norm(norm: str) -> None:
 Bounds = tuple[float, float] | None  # the input box; None: unbounded inputs
 
 
+def check_attack(x: torch.Tensor, eps: float, norm: str, bounds: Bounds = (0.0, 1.0),
+                 **counts: int) -> None:
+    """Refuse, before any work, what would give a silent wrong answer: a norm not in NORMS,
+    an eps that is negative or not finite (clamp(-eps, eps) with eps < 0 moves every point
+    by |eps|), counts (steps, restarts, draws, samples, iters) below 1, and inputs outside
+    ``bounds`` (the projection into the box would move the point itself, farther than eps:
+    standardised images are not in [0, 1]; pass their box, or None)."""
+    _check_norm(norm)
+    if not (math.isfinite(eps) and eps >= 0):
+        raise AttackError(f"eps = {eps}; give a finite radius >= 0")
+    for name, value in counts.items():
+        if int(value) != value or value < 1:
+            raise AttackError(f"{name} = {value}; give a whole number >= 1")
+    if bounds is not None and x.numel():
+        lo, hi = bounds
+        below, above = float(x.min()), float(x.max())
+        if below < lo or above > hi:
+            raise AttackError(f"inputs span [{below:.4g}, {above:.4g}], outside the box "
+                              f"bounds = ({lo:g}, {hi:g}) every adversarial point is clipped "
+                              "to; pass the inputs' own box as bounds (or None: unbounded)")
+
+
 def _point_norm(d: torch.Tensor) -> torch.Tensor:
     """Each point's l2 norm over all its coordinates, shaped to broadcast against d."""
     return d.flatten(1).norm(dim=1).reshape((-1,) + (1,) * (d.dim() - 1))
@@ -80,7 +102,7 @@ def pgd(model: Logits, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm: st
     """PGD (eot = 1: one noisy pass per gradient; eot > 1: EOT-PGD), random restarts; returns
     for each point the restart's end point with the highest loss. Inputs of any shape; every
     iterate stays in ``bounds``."""
-    _check_norm(norm)
+    check_attack(x, eps, norm, bounds, steps=steps, restarts=restarts, eot=eot)
     if eps == 0:
         return x.clone()
     step_size = step_size if step_size is not None else 2.5 * eps / steps
@@ -113,20 +135,23 @@ def pgd(model: Logits, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm: st
 
 
 def fgsm(model: Logits, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm: str = "linf",
-         generator: torch.Generator | None = None) -> torch.Tensor:
+         generator: torch.Generator | None = None, bounds: Bounds = (0.0, 1.0)) -> torch.Tensor:
     """One step of size eps along sign(grad) (linf) or grad/|grad| (l2), one noisy pass."""
-    _check_norm(norm)
+    check_attack(x, eps, norm, bounds)
     xa = x.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(eot_loss(model, xa, y, 1, generator).sum(), xa)
-    return project(x + eps * _ascent_direction(g, norm), x, eps, norm).detach()
+    return project(x + eps * _ascent_direction(g, norm), x, eps, norm, bounds).detach()
 
 
 def random_search(score: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
                   y: torch.Tensor, eps: float, *, norm: str = "linf", samples: int = 400,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None,
+                  bounds: Bounds = (0.0, 1.0)) -> torch.Tensor:
     """Gradient-free: ``samples`` uniform points of the ball (plus its vertices/boundary), the
-    one with the lowest score (probability of the true class) wins."""
-    _check_norm(norm)
+    one with the lowest score (probability of the true class) wins. Flat inputs (n, d)."""
+    check_attack(x, eps, norm, bounds, samples=samples)
+    if x.dim() != 2:
+        raise AttackError(f"random_search takes flat inputs (n, d), got shape {tuple(x.shape)}")
     n, d = x.shape
     if norm == "linf":
         u = torch.rand((samples, n, d), generator=generator, dtype=x.dtype) * 2 - 1
@@ -138,7 +163,8 @@ def random_search(score: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
         rad = torch.rand((samples, n, 1), generator=generator, dtype=x.dtype) ** (1 / d)
         rad[: samples // 2] = 1.0  # half on the sphere
         cand = x[None] + eps * rad * g
-    cand = cand.clamp(0, 1)
+    if bounds is not None:
+        cand = cand.clamp(*bounds)
     with torch.no_grad():
         s = score(cand.reshape(-1, d)).reshape(samples, n)
     return cand[s.argmin(0), torch.arange(n)]
@@ -177,6 +203,9 @@ def square_search(margin: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
     the run) and keep the change where it lowers the point's ``margin``. Needs no gradient, so
     a saturated or masked gradient does not stop it. Inputs of any shape (coordinates taken
     flat, ``margin`` called on the original shape); every candidate stays in ``bounds``."""
+    check_attack(x, eps, "linf", bounds, iters=iters)
+    if not 0 < fraction <= 1:
+        raise AttackError(f"fraction = {fraction}; give a share of the coordinates in (0, 1]")
     if eps == 0:
         return x.clone()
     shape = x.shape
