@@ -142,6 +142,12 @@ def test_refusals_name_the_bad_value():
         lib.library_attack(net, x, y, 0.1, attack="cw", n_classes=2)
     with pytest.raises(AttackError, match="unknown norm"):
         lib.library_attack(net, x, y, 0.1, attack="apgd-ce", n_classes=2, norm="l1")
+    with pytest.raises(AttackError, match=r"eps = -0\.1"):
+        lib.library_attack(net, x, y, -0.1, attack="apgd-ce", n_classes=2)
+    with pytest.raises(AttackError, match="steps = 0"):
+        lib.library_attack(net, x, y, 0.1, attack="apgd-ce", n_classes=2, steps=0)
+    with pytest.raises(AttackError, match="outside the box"):
+        lib.library_attack(net, x - 0.5, y, 0.1, attack="apgd-ce", n_classes=2)
     # below 3 classes the set simply has no DLR
     assert set(lib.library_attacks(net, x, y, 0.1, n_classes=2, steps=2, square_iters=2)) == {
         "art-apgd-ce", "art-square"}

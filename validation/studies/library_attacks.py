@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from validation.studies.attacks import AttackError, Bounds, _check_norm, project
+from validation.studies.attacks import AttackError, Bounds, check_attack, project
 
 LIBRARY = "adversarial-robustness-toolbox"
 INSTALL = "pip install 'cdverify[attacks]' (the adversarial-robustness-toolbox package)"
@@ -131,7 +131,8 @@ def library_attack(predictor: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
     deterministic ``predictor`` (x -> logits or log-probabilities); returns the adversarial
     points (x's shape and dtype). ``steps``: APGD iterations; ``restarts``: random starts
     (APGD) or restarts (Square); ``square_iters``: Square's query budget per restart."""
-    _check_norm(norm)
+    check_attack(x, eps, norm, bounds, steps=steps, restarts=restarts,
+                 square_iters=square_iters, batch=batch)
     if attack not in ATTACKS:
         raise AttackError(f"unknown library attack {attack!r}; valid: {', '.join(ATTACKS)}")
     if attack == "apgd-dlr" and n_classes < 3:
