@@ -125,6 +125,25 @@ def test_a_slope_of_one_through_disagreeing_local_orders_is_not_a_pass(monkeypat
     assert "sub-steps up to 16" in res["verdict"]["evidence"]
 
 
+def test_coarse_local_orders_rising_towards_one_do_not_block_a_pass(monkeypatch):
+    # local orders 0.62 and 0.87 (the grid route's step study in the quick report): the usual
+    # approach to the asymptotic range, the finest within the tolerance
+    res = _levels_with([0.16, 0.104, 0.057], monkeypatch)
+    assert np.allclose(res["local_orders"], [0.62, 0.87], atol=0.02)
+    assert res["verdict"]["status"] == "holds", res["verdict"]
+    # the same fit with the finest local order clearly off is not a pass (control)
+    res = _levels_with([0.16, 0.135, 0.039], monkeypatch)
+    assert res["verdict"]["status"] == "inconclusive"
+
+
+def test_a_fit_off_one_that_its_finest_local_order_does_not_confirm_is_undecided(monkeypatch):
+    # local orders 0.1 and 0.9: the fit 0.5 is off, the finest refinement is at order ~1
+    res = _levels_with([0.16, 0.15, 0.08], monkeypatch)
+    assert abs(res["order"] - 1) > 0.3
+    assert res["verdict"]["status"] == "inconclusive", res["verdict"]
+    assert "does not confirm it" in res["verdict"]["evidence"]
+
+
 def test_local_orders_clearly_off_on_one_side_fail(monkeypatch):
     res = _levels_with([0.16, 0.04, 0.01], monkeypatch)  # order 2 at every level
     assert res["verdict"]["status"] == "fails", res["verdict"]

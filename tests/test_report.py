@@ -249,6 +249,39 @@ def test_agreement_verdict_needs_the_pde_gap_to_shrink_at_order_one():
     assert "refine it" in agreement_verdict(coarse)["unresolved"][0]
 
 
+def test_agreement_verdict_reads_the_finest_local_order_beside_the_fit(monkeypatch):
+    from validation.stats.fit import slope
+    from validation.studies.agreement.study import agreement_verdict
+
+    h = [0.1, 0.05, 0.025, 0.0125]
+
+    def study(gaps, diffs):
+        return _study(h=h, gaps=gaps, order=slope(h[:3], gaps[:3]), points_fitted=3,
+                      pde_error_estimate=0.0265, successive_differences=diffs,
+                      order_successive=slope(h[:3], diffs))
+
+    # the quick report's cold run of 2026-12-06: PDE-gap local orders 0.62, 0.87 (fit 0.74),
+    # successive differences 1.30, 0.75 (fit 1.02): the finest within 1 +- 0.3, holds
+    quick = study([0.3347, 0.2174, 0.1193, 0.0615], [0.2425, 0.0983, 0.0586])
+    assert agreement_verdict(quick)["status"] == "holds", agreement_verdict(quick)
+    # a PDE gap whose fit is 1.02 through local orders 0.25 and 1.79: not yet asymptotic
+    jumpy = study([0.32, 0.27, 0.078, 0.04], [0.2425, 0.0983, 0.0586])
+    jumpy["step_study"]["pde_error_estimate"] = 0.02  # the three coarsest gaps are fitted
+    assert abs(jumpy["step_study"]["order"] - 1) < 0.1
+    v = agreement_verdict(jumpy)
+    assert v["status"] == "inconclusive" and "finest local order of 1.79" in v["unresolved"][0]
+    # control (the rule before): the fit alone, no local order read, called it a pass
+    import validation.studies.agreement.study as agreement
+
+    monkeypatch.setattr(agreement, "local_orders", lambda xs, ys: [float("nan")])
+    assert agreement_verdict(jumpy)["status"] == "holds"
+    monkeypatch.undo()
+    # successive differences at order 2 in both refinements: off and confirmed, fails
+    fast = study([0.3347, 0.2174, 0.1193, 0.0615], [0.24, 0.06, 0.015])
+    v = agreement_verdict(fast)
+    assert v["status"] == "fails" and "successive-difference order 2.00" in v["problems"][0]
+
+
 def test_every_claim_comes_out_failed_when_its_evidence_is_broken(smoke_report):
     import copy
 

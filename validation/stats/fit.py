@@ -13,3 +13,17 @@ def slope(xs, ys) -> float:
     if ok.sum() < 2:
         return float("nan")
     return float(np.polyfit(np.log(xs[ok]), np.log(ys[ok]), 1)[0])
+
+
+def local_orders(xs, ys) -> list[float]:
+    """log(y_i / y_{i+1}) / log(x_i / x_{i+1}) between neighbouring refinements: the observed
+    order of each one (NaN where a value is not positive). A least-squares slope through
+    levels that are not yet asymptotic can sit on the expected order while no refinement
+    shows it (local orders 0.2 and 1.8 give 1.0); the finest local order is the nearest to
+    the asymptotic range."""
+    out = []
+    for i in range(len(xs) - 1):
+        a, b = ys[i], ys[i + 1]
+        out.append(float(np.log(a / b) / np.log(xs[i] / xs[i + 1])) if a > 0 and b > 0
+                   else float("nan"))
+    return out
