@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -280,3 +281,28 @@ def test_inspect_reads_a_torchvision_resnet_stage(tmp_path, capsys):
     assert main(["inspect", *common, "--stage", "layer2", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "block 0" in err and "64, 8, 8)" in err and "128, 4, 4)" in err, err
+
+
+def test_an_npz_data_file_is_read_and_its_defects_named_before_any_work(tmp_path):
+    """--data FILE.npz: x (and labels y) read; a non-finite x (before: a LinAlgError from
+    inside the Jacobian norms, exit 1), labels of another length and a flat x are one-line
+    refusals naming the file."""
+    from validation.nets.user import load_data
+
+    rng = np.random.default_rng(0)
+    x = rng.random((6, 64)).astype(np.float32)
+    np.savez(tmp_path / "ok.npz", x=x, y=np.arange(6))
+    got, y = load_data(str(tmp_path / "ok.npz"))
+    assert np.array_equal(got, x) and list(y) == list(range(6))  # control
+    np.savez(tmp_path / "unlabelled.npz", x=x)
+    assert list(load_data(str(tmp_path / "unlabelled.npz"))[1]) == [0] * 6
+    bad = x.copy()
+    bad[[2, 4], 5] = np.nan
+    cases = {"nan": ({"x": bad}, "non-finite values in 2 of its 6 points (the first: point 2)"),
+             "labels": ({"x": x, "y": np.zeros(4)}, "4 labels y for 6 points x"),
+             "flat": ({"x": x[0]}, "x has shape (64,)"),
+             "nox": ({"z": x}, "expected an array 'x'")}
+    for name, (arrays, msg) in cases.items():
+        np.savez(tmp_path / f"{name}.npz", **arrays)
+        with pytest.raises(AdapterError, match=re.escape(msg)):
+            load_data(str(tmp_path / f"{name}.npz"))

@@ -138,8 +138,21 @@ def load_data(name: str, *, n: int = 1200, seed: int = 0) -> tuple[np.ndarray, n
             if "x" not in f:
                 raise AdapterError(f"--data {name!r}: the file has {list(f)}, expected an "
                                    "array 'x' (and optionally labels 'y')")
-            x = np.asarray(f["x"], dtype=np.float32)
+            try:
+                x = np.asarray(f["x"], dtype=np.float32)
+            except (TypeError, ValueError) as exc:
+                raise AdapterError(f"--data {name!r}: x is not numeric ({exc})") from None
             y = np.asarray(f["y"]) if "y" in f else np.zeros(len(x), dtype=int)
+        if x.ndim < 2 or len(x) == 0:
+            raise AdapterError(f"--data {name!r}: x has shape {x.shape}; expected points along "
+                               "the first axis (N x features, or N x C x H x W)")
+        bad = ~np.isfinite(x.reshape(len(x), -1)).all(1)
+        if bad.any():
+            raise AdapterError(f"--data {name!r}: x holds non-finite values in {int(bad.sum())} "
+                               f"of its {len(x)} points (the first: point {int(bad.argmax())}); "
+                               "drop or impute them")
+        if len(y) != len(x):
+            raise AdapterError(f"--data {name!r}: {len(y)} labels y for {len(x)} points x")
         return x, y
     if is_benchmark(name):
         try:
