@@ -262,3 +262,18 @@ def test_more_labels_than_a_class_holds_is_refused_before_any_work(tmp_path, cap
     err = capsys.readouterr().err
     assert "class 0 of moons has 300 samples" in err and "COIN runs" not in err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_the_heat_flow_rate_is_described_by_what_its_interval_says():
+    """An interval that contains the expected order but reaches 0 said 'NOT consistent with
+    convergence at the expected rate' (the graph CLI at 1 sample set per N: order 0.46, CI
+    -0.12 .. 1.05, expected 0.33); each case of the claim's rule now has its own words."""
+    from validation.studies.graph.study import _rate_finding
+
+    def hf(lo, hi):
+        return {"ci95": [lo, hi], "expected_order": 1 / 3, "converges": 0 < lo <= 1 / 3 <= hi}
+
+    assert _rate_finding(hf(0.1, 0.6)) == "converges at the expected rate"
+    assert "not established: the interval reaches 0" in _rate_finding(hf(-0.12, 1.05))
+    assert "lies below it" in _rate_finding(hf(0.05, 0.2))
+    assert "faster than the expected rate" in _rate_finding(hf(0.5, 0.9))
