@@ -493,7 +493,10 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     tqdm = None
     if progress:
         from tqdm import tqdm
-    bar = tqdm(total=T, desc=f"solve {problem.name}", unit="t", leave=False) if tqdm else None
+    # the time reached, not the count of float increments ('0.07936507936507936/1.0')
+    bar = tqdm(total=T, desc=f"solve {problem.name}", leave=False,
+               bar_format="{l_bar}{bar}| t = {n:.4g} / {total:.4g} [{elapsed}<{remaining}]"
+               ) if tqdm else None
     t = 0.0
     built: dict = {}  # interval -> Discretisation, (interval, h) -> LU: reused across segments
     at = None

@@ -220,3 +220,15 @@ def test_a_bad_tensor_field_is_located_and_a_constant_one_checked_once():
     D = p.diffusion_at(0.0)
     assert D.shape == (2, 2, 8, 8) and not D.flags.writeable
     assert np.array_equal(D[:, :, 3, 4], 0.3 * np.eye(2))
+
+
+def test_the_progress_bar_shows_the_time_reached_in_short_form(capfd):
+    """The bar counts time, in float steps of dt: tqdm's default printed their running sum in
+    full ('0.07936507936507936/1.0'); the bar shows t to 4 digits."""
+    g = Grid(bounds=((0, 1),), shape=(32,))
+    p = Problem(grid=g, initial=lambda c: np.sin(2 * np.pi * c[0]), velocity=1.0, t_end=1.0,
+                boundary="periodic")
+    solve(p, stepper="ssprk3", dt=1 / 63, progress=True)
+    err = capfd.readouterr().err
+    assert "t = " in err and "/ 1 [" in err, err[-300:]
+    assert "0.0158730158730" not in err  # 1/63 in full
