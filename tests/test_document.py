@@ -86,6 +86,21 @@ def test_code_spans_from_a_title_written_in_markdown():
     assert code_spans("odd ` tick") == ("odd ` tick",)
 
 
+def test_a_heading_written_with_backticks_shows_code_not_escaped_ticks():
+    """inspect's 'The flow of `layer1`' came out as '# The flow of \\`layer1\\`' (literal
+    ticks in the rendered page); a heading's spans are code in Markdown and HTML, its other
+    text escaped, and an unmatched tick stays text (control)."""
+    from validation.doc import Heading
+    from validation.doc.render import environment
+
+    md = to_markdown([Heading("The flow of `layer1` <b>", 1)])
+    assert md.startswith("# The flow of `layer1` \\<b>") and "\\`" not in md
+    html = environment().get_template("blocks.html.j2").render(
+        section=None, blocks=[Heading("The flow of `layer1` <b>", 2)], images={})
+    assert "<h2>The flow of <code>layer1</code> &lt;b&gt;</h2>" in html
+    assert "\\`" in to_markdown([Heading("odd ` tick", 2)])
+
+
 @pytest.mark.parametrize("page, problem", [
     ("<table><tr><th>a</th><th>b</th></tr><tr><td>1</td><td>2</td><td>3</td></tr></table>",
      "rows with [2, 3] cells"),

@@ -16,7 +16,20 @@ from pathlib import Path
 
 from markupsafe import Markup, escape
 
-from .model import Block, Code, Figure, Heading, Items, Link, Math, Para, Section, Strong, Table
+from .model import (
+    Block,
+    Code,
+    Figure,
+    Heading,
+    Items,
+    Link,
+    Math,
+    Para,
+    Section,
+    Strong,
+    Table,
+    code_spans,
+)
 from .numbers import formula
 
 # backslash, backtick and asterisk always; '<' where it could open an HTML tag; ']' where it
@@ -71,8 +84,8 @@ def to_markdown(blocks: Iterable[Block] | Section, heading_level: int = 2) -> st
     for b in blocks:
         if isinstance(b, Para):
             lines += [md_inline(b.content), ""]
-        elif isinstance(b, Heading):
-            lines += [f"{'#' * min(b.level, 6)} {_md_text(b.text, False)}", ""]
+        elif isinstance(b, Heading):  # `...` in a heading is code, as in a title
+            lines += [f"{'#' * min(b.level, 6)} {md_inline(code_spans(b.text))}", ""]
         elif isinstance(b, Items):
             lines += [f"- {md_inline(i)}" for i in b.items] + [""]
         elif isinstance(b, Table):
@@ -126,6 +139,7 @@ def environment():
                       autoescape=True, undefined=StrictUndefined, trim_blocks=True,
                       lstrip_blocks=True)
     env.filters["inline"] = html_inline
+    env.filters["spans"] = code_spans
     env.tests["para"] = lambda b: isinstance(b, Para)
     env.tests["heading"] = lambda b: isinstance(b, Heading)
     env.tests["items"] = lambda b: isinstance(b, Items)
