@@ -76,7 +76,7 @@ def feynman_kac(points: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
     rng = np.random.default_rng(seed)
     h = t_end / n_steps
     sums = None
-    sq = None
+    m2 = None  # sum of squared deviations from the running mean (Chan et al.'s pairwise update)
     per = max(1, chunk // max(M, 1))
     done = 0
     while done < n_paths:
@@ -93,10 +93,19 @@ def feynman_kac(points: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
                                     "check the velocity data")
             X = X + h * v + np.sqrt(h) * rng.standard_normal(X.shape) @ S.T
         fx = np.asarray(f(X), dtype=float).reshape(M, p, -1)
-        s, s2 = fx.sum(axis=1), (fx**2).sum(axis=1)
-        sums = s if sums is None else sums + s
-        sq = s2 if sq is None else sq + s2
+        s = fx.sum(axis=1)
+        # deviations from the chunk's own mean, merged with the running sum of squares: the
+        # one-pass E[f^2] - E[f]^2 cancels catastrophically where f is large against its
+        # spread (f = 1e8 + noise of sd 1: variance 0 after clipping, a zero standard error)
+        m_c = s / p
+        m2_c = ((fx - m_c[:, None]) ** 2).sum(axis=1)
+        if sums is None:
+            sums, m2 = s, m2_c
+        else:
+            delta = m_c - sums / done
+            m2 = m2 + m2_c + delta**2 * (done * p / (done + p))
+            sums = sums + s
         done += p
     mean = sums / n_paths
-    var = np.maximum(sq / n_paths - mean**2, 0.0) * n_paths / (n_paths - 1)
+    var = m2 / (n_paths - 1)
     return MonteCarloResult(mean, np.sqrt(var / n_paths), n_paths, n_steps, seed)

@@ -232,3 +232,26 @@ def test_the_progress_bar_shows_the_time_reached_in_short_form(capfd):
     err = capfd.readouterr().err
     assert "t = " in err and "/ 1 [" in err, err[-300:]
     assert "0.0158730158730" not in err  # 1/63 in full
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 120])
+def test_monte_carlo_standard_error_is_the_sample_ones_even_far_from_zero(chunk):
+    """The standard error equals std(ddof=1) / sqrt(n) of the very draws, over one chunk or
+    many; with f offset by 1e8 the one-pass E[f^2] - E[f]^2 cancelled to a clipped 0 (a zero
+    standard error), the merged sums of squared deviations keep it."""
+    from numerics import feynman_kac
+
+    pts = np.zeros((3, 2))
+    for offset in (0.0, 1e8):
+        seen = []
+
+        def f(X, offset=offset, seen=seen):
+            seen.append(X[:, 0].reshape(3, -1))
+            return offset + X[:, 0]
+
+        r = feynman_kac(pts, f, lambda X, t: np.zeros_like(X), 0.5, 1.0, n_paths=600,
+                        n_steps=3, seed=4, chunk=chunk)
+        draws = np.concatenate(seen, axis=1)  # (points, paths)
+        want = draws.std(axis=1, ddof=1) / np.sqrt(600)
+        assert np.allclose(r.stderr.ravel(), want, rtol=1e-6), (offset, r.stderr, want)
+        assert np.allclose(r.mean.ravel() - offset, draws.mean(axis=1), atol=1e-7)
