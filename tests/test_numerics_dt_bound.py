@@ -82,3 +82,20 @@ def test_a_solve_at_the_arnoldi_step_keeps_its_accuracy_in_fewer_steps():
               dt_bound="arnoldi")
     with pytest.raises(NumericsError, match="unknown dt_bound 'lanczos'; valid: gershgorin"):
         solve(prob, stepper="rk4", dt_bound="lanczos")
+
+
+def test_the_dense_path_is_left_to_small_operators_and_both_paths_agree():
+    """Dense eigenvalues cost O(N^3): at 1024 unknowns 0.55 s against ARPACK's 1.2 ms, which
+    made a 32^2 run 100x slower than its steps (DENSE_BELOW was 1500). 20^2 = 400 unknowns
+    now take ARPACK's path, to its tolerance of the dense radius; 8^2 the dense one (exact)."""
+    import numerics.stability as stab
+
+    assert stab.DENSE_BELOW <= 128
+    for n, path in ((20, "arpack"), (8, "dense")):
+        grid = Grid(bounds=(BOX, BOX), shape=(n, n))
+        prob = linear_family_problem(family(2)[0], grid, "dirichlet", 0.5)
+        L = assemble(prob, 0.0, "central2", "central2").L
+        assert (L.shape[0] >= stab.DENSE_BELOW) == (path == "arpack")
+        dense = np.abs(np.linalg.eigvals(L.toarray())).max()
+        assert stab.spectral_radius(L) == pytest.approx(dense, rel=stab.ARNOLDI_TOL
+                                                        if path == "arpack" else 1e-12)
