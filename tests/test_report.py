@@ -282,6 +282,25 @@ def test_agreement_verdict_reads_the_finest_local_order_beside_the_fit(monkeypat
     assert v["status"] == "fails" and "successive-difference order 2.00" in v["problems"][0]
 
 
+def test_the_agreement_row_says_when_its_network_missed_the_linear_anchor():
+    """On digits (quick profile) the network reached 0.303 against logistic regression's
+    0.983 and the claims table said 'holds' with no word of it (the section alone did); the
+    row now names the miss, and says nothing where the network beats the baseline (control)."""
+    from validation.studies.agreement.stage import AgreementStudy
+
+    def stage(beats):
+        return {"agreement": _study(), "accuracy": {
+            "test_acc": 0.303 if not beats else 0.99, "linear_test_acc": 0.983,
+            "beats_linear": beats, "linear_margin": 0.02}}
+
+    [row] = AgreementStudy().claims({"agreement-digits-sigma0.3": stage(False)}, {})
+    assert row.status == "holds"
+    assert ("the network (test accuracy 0.303) does not beat its linear baseline (0.983) by "
+            "0.02: checked on a (nearly) degenerate classifier") in row.evidence
+    [row] = AgreementStudy().claims({"agreement-moons-sigma0.3": stage(True)}, {})
+    assert "degenerate" not in row.evidence
+
+
 def test_every_claim_comes_out_failed_when_its_evidence_is_broken(smoke_report):
     import copy
 

@@ -44,6 +44,18 @@ class AgreementConfig:
         return cls(train=train, grid=data_grid(data, grid), **kw)
 
 
+
+def _missed_anchor(result: dict) -> str:
+    """The claim row's caveat where the network missed its anchor (it does not beat logistic
+    regression on the same split by the margin): the identity is then checked on a (nearly)
+    degenerate classifier, which the row says rather than the section alone."""
+    acc = result.get("accuracy", {})
+    if acc.get("beats_linear", True):
+        return ""
+    return (f"; the network (test accuracy {acc['test_acc']:.3f}) does not beat its linear "
+            f"baseline ({acc['linear_test_acc']:.3f}) by {acc['linear_margin']:g}: checked on "
+            "a (nearly) degenerate classifier")
+
 @register
 class AgreementStudy(Study):
     name = "agreement"
@@ -79,6 +91,7 @@ class AgreementStudy(Study):
                           f"{k}: {v['status']}, {v['evidence']}"
                           + (f" ({'; '.join(v['problems'] + v['unresolved'])})"
                              if v["problems"] or v["unresolved"] else "")
+                          + _missed_anchor(stages[f"agreement-{k}"])
                           for k, v in ag.items()))]
 
     def section(self, result: dict, stage: str, results: Mapping[str, dict]) -> Section:
