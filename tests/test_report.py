@@ -301,6 +301,20 @@ def test_the_agreement_row_says_when_its_network_missed_the_linear_anchor():
     assert "degenerate" not in row.evidence
 
 
+def test_the_sigma_sweep_rows_count_the_models_that_missed_the_linear_anchor():
+    """Robustness, Rademacher and the trained Lipschitz claim: the sections said '20 of 20
+    models do not beat the linear baseline' (digits, quick profile), the claims table did
+    not; the rows now count them, and say nothing where every model beats it (control)."""
+    from validation.studies.registry import linear_caveat
+
+    rows = [{"beats_linear": i >= 4, "linear_margin": 0.02} for i in range(20)]
+    assert linear_caveat(rows) == ("; 4 of 20 models are (nearly) linear classifiers: they do "
+                                   "not beat logistic regression on the same split by 0.02 "
+                                   "test accuracy")
+    assert linear_caveat([{"beats_linear": True}] * 3) == ""
+    assert linear_caveat([{"sigma": 0.3}]) == ""  # rows that were not rated say nothing
+
+
 def test_every_claim_comes_out_failed_when_its_evidence_is_broken(smoke_report):
     import copy
 
@@ -340,6 +354,19 @@ def test_every_claim_comes_out_failed_when_its_evidence_is_broken(smoke_report):
                                  lower_is_better=False, delta=0.02)
     assert status(lambda r: r["robustness"].update(verdict=weaker), 3) == "fails"
     assert status(lambda r: r["rademacher"].update(verdict=steeper), 4) == "fails"
+
+    # models that miss the linear anchor are counted in the rows that compare them; none
+    # where every model beats it (control)
+    def rated(r, beats):
+        for stage in ("robustness", "rademacher"):
+            for row in r[stage]["rows"]:
+                row.update(beats_linear=beats, linear_margin=0.02)
+        return claims(r)
+
+    weak, strong = rated(copy.deepcopy(results), False), rated(copy.deepcopy(results), True)
+    for i in (3, 4, 6):
+        assert "models are (nearly) linear classifiers" in weak[i]["evidence"], weak[i]
+        assert "(nearly) linear classifiers" not in strong[i]["evidence"], strong[i]
 
 
 def test_the_lipschitz_check_fails_against_a_wrong_bound(monkeypatch):

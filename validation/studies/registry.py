@@ -63,6 +63,19 @@ def flagged(claim: str, status: str, section: str, evidence: str,
     return Claim(claim, status, section, evidence, names)
 
 
+def linear_caveat(rows) -> str:
+    """The claim row's caveat where trained models missed their anchor (rows with
+    ``beats_linear`` False: no better than logistic regression on the same split by the
+    margin), so that the claims table says what the section says; '' where none did."""
+    rated = [r for r in rows if "beats_linear" in r]
+    weak = [r for r in rated if r["beats_linear"] is False]
+    if not weak:
+        return ""
+    return (f"; {len(weak)} of {len(rated)} models are (nearly) linear classifiers: they do not "
+            "beat logistic regression on the same split by "
+            f"{weak[0].get('linear_margin', 0.02):g} test accuracy")
+
+
 class Study(ABC):
     """A registered study (see the module docstring)."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from validation.doc import Figure, Section, mean_sd, num, para, percent, strong, table
 from validation.stats.present import evidence, verdict_blocks
 
-from ..registry import Claim, Study, register
+from ..registry import Claim, Study, linear_caveat, register
 from .heat import TOLERANCE
 
 
@@ -72,7 +72,8 @@ class LipschitzStudy(Study):
         lv = rob.get("lipschitz_verdict") if rob else None
         rows.append(Claim("Diffusion lowers the Lipschitz constant of the trained networks' "
                           "u(., T)", lv["verdict"] if lv else "inconclusive", "lipschitz",
-                          evidence(lv) if lv else "not measured (feature dimension != 2)"))
+                          evidence(lv) + linear_caveat(rob.get("rows", [])) if lv
+                          else "not measured (feature dimension != 2)"))
         return rows
 
     def section(self, result: dict, stage: str, results: Mapping[str, dict]) -> Section:

@@ -12,7 +12,7 @@ from validation.nets.train import data_overrides
 from validation.stats.paired import DELTA_RELATIVE
 from validation.stats.present import evidence
 
-from ..registry import Claim, SigmaSweepStudy, flagged, register
+from ..registry import Claim, SigmaSweepStudy, flagged, linear_caveat, register
 from .sweep import RademacherSweep
 
 #: the ascent's relative gap to the closed-form supremum of the linear class above which the
@@ -74,7 +74,8 @@ class RademacherStudy(SigmaSweepStudy):
 
     def claims(self, stages: Mapping[str, dict], results: Mapping[str, dict]) -> list[Claim]:
         return [flagged(f"Diffusion reduces the Rademacher complexity{self.where(stage, res)}",
-                        res["verdict"]["verdict"], stage, evidence(res["verdict"]),
+                        res["verdict"]["verdict"], stage,
+                        evidence(res["verdict"]) + linear_caveat(res.get("rows", [])),
                         failed_flags(res))
                 for stage, res in stages.items()]
 

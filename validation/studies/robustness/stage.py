@@ -12,7 +12,7 @@ from validation.nets.train import data_overrides
 from validation.stats.paired import DELTA_ROBUST_ACCURACY
 from validation.stats.present import evidence
 
-from ..registry import Claim, SigmaSweepStudy, flagged, register
+from ..registry import Claim, SigmaSweepStudy, flagged, linear_caveat, register
 from .sweep import RobustnessSweep
 
 # the per-model search sizes of a sweep job: the report's RobustnessSweep defaults
@@ -59,14 +59,15 @@ class RobustnessStudy(SigmaSweepStudy):
             from .sweep import failed_flags
 
             failed = failed_flags(res["rows"]) if "rows" in res else res.get("failed_flags")
+            caveat = linear_caveat(res.get("rows", []))
             rows.append(flagged(f"Diffusion improves robustness{where}",
-                                res["verdict"]["verdict"], stage, evidence(res["verdict"]),
-                                failed))
+                                res["verdict"]["verdict"], stage,
+                                evidence(res["verdict"]) + caveat, failed))
             low = res.get("lower_estimate_verdict")
             if low:
                 rows.append(flagged(f"Diffusion improves robustness ({res['data']}; on the "
                                     "lower estimate through the feature bottleneck)",
-                                    low["verdict"], stage, evidence(low), failed))
+                                    low["verdict"], stage, evidence(low) + caveat, failed))
         return rows
 
     def section(self, result: dict, stage: str, results: Mapping[str, dict]) -> Section:
