@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from validation.doc import num
 from validation.stats.paired import compare_to_baseline, holm, sign_flip_p
 from validation.stats.power import minimum_detectable_effect, paired_power, seeds_needed
 
@@ -207,3 +208,21 @@ def test_power_is_finite_where_scipy_nct_cdf_is_not():
     p = paired_power(crit_nc, 0.01, 3, 0.05 / 3)
     assert 0 < p < 1 and np.isfinite(p)
     assert paired_power(0.0, 1.0, 5, 0.05) == pytest.approx(0.05, abs=1e-9)  # size at nc = 0
+
+
+def test_an_inconclusive_summary_names_the_setting_of_each_detectable_effect():
+    """With several sigma the minimum detectable effects were a bare list ('0.0801, 0.0534',
+    or 'n/a, n/a, n/a, n/a' with one seed): each is now named by its setting, and one shared
+    value is said once."""
+    v = compare_to_baseline({0.0: [0.8, 0.82, 0.79], 0.1: [0.81, 0.8, 0.8],
+                             0.3: [0.79, 0.83, 0.8]}, lower_is_better=False, delta=0.02)
+    assert v["verdict"] == "inconclusive"
+    mde = {r["sigma"]: r["mde"] for r in v["rows"]}
+    assert (f"minimum detectable effect of this study {num(mde[0.1])} at sigma 0.1, "
+            f"{num(mde[0.3])} at sigma 0.3;") in v["summary"]
+    one = compare_to_baseline({0.0: [0.8], 0.1: [0.81], 0.3: [0.79]}, lower_is_better=False,
+                              delta=0.02)
+    assert "minimum detectable effect of this study n/a at every sigma;" in one["summary"]
+    single = compare_to_baseline({0.0: [0.8, 0.82, 0.79], 0.1: [0.81, 0.8, 0.8]},
+                                 lower_is_better=False, delta=0.02)
+    assert f"of this study {num(single['rows'][0]['mde'])};" in single["summary"]

@@ -207,10 +207,15 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
         verdict = "inconclusive"
         need = [r["seeds_needed"] for r in rows if r not in below]
         known = [k for k in need if k is not None]
+        mdes = [num(r["mde"]) for r in rows]
+        # one value per compared setting, each named (a bare list did not say which is which)
+        shown = (mdes[0] if len(set(mdes)) == 1 and len(rows) == 1
+                 else f"{mdes[0]} at every {label}" if len(set(mdes)) == 1
+                 else ", ".join(f"{m} at {label} {r[label]}" for r, m in zip(rows, mdes,
+                                                                           strict=True)))
         summary = ("neither an effect nor its absence at delta = "
                    f"{num(delta_abs, trim=True)} is established; minimum detectable effect of "
-                   "this study "
-                   + ", ".join(num(r["mde"]) for r in rows)
+                   "this study " + shown
                    + ("; " + f"{max(known)} paired seeds would give {POWER:.0%} power to detect "
                       f"delta at the observed spread" if known and len(known) == len(need)
                       else "; the seeds needed cannot be estimated (fewer than 2 seeds or no "
