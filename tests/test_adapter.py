@@ -245,6 +245,9 @@ def test_inspect_reads_a_toolkit_model_file(tmp_path):
                  "--out", str(out)]) == 0
     doc = json.loads((out / "inspect.json").read_text())
     assert doc["reading"] == "branch" and doc["n_blocks"] == 4 and doc["feature_shape"] == [2]
+    # the stage as resolved, not the option left unset ('The flow of `None`')
+    assert doc["stage"] == "blocks"
+    assert (out / "summary.md").read_text().startswith("# The flow of `blocks`")
     # the branch reading: v_l is the branch g_l itself
     z = torch.rand(3, 2)
     st = adapt(model)

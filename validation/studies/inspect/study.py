@@ -55,6 +55,7 @@ def run_inspect(stage: ResidualStage, x: np.ndarray, y: np.ndarray, out: str | P
     t0 = time.perf_counter()
     res = inspect_stage(stage, xt, sigma=sigma, passes=passes, jacobian_points=jacobian_points,
                         seed=seed)
+    res["stage"] = stage.spec.path  # as resolved ('blocks' for a toolkit model.pt)
     if sigma > 0 and agreement_draws > 0:
         from validation.studies.feynman_kac import fk_agreement
 
@@ -149,7 +150,8 @@ def summary(res: dict, config: dict) -> str:
     from validation.doc import Figure, Heading, to_markdown
 
     # the figures lie beside summary.md; the Markdown names them in its text, not as images
-    return to_markdown([Heading(f"The flow of `{config.get('stage', 'the stage')}` "
+    where = res.get("stage") or config.get("stage") or "the stage"
+    return to_markdown([Heading(f"The flow of `{where}` "
                                 f"({config.get('model', 'model')})", 1),
                         *[b for b in blocks(res, config) if not isinstance(b, Figure)]])
 
