@@ -158,19 +158,25 @@ ORDER_TOLERANCE = {"K": 0.2, "grid": 0.4, "step": 0.3}
 
 
 def _judge_order(what: str, fit: float, finest: float | None, problems: list,
-                 unresolved: list, unit: str = "") -> None:
+                 unresolved: list, unit: str = "",
+                 finest_range: tuple[float, float] | None = None) -> None:
     """An order in h expected 1 (within ORDER_TOLERANCE['step']), from its least-squares fit
-    and the local order of the two finest refinements (None: not formed): both within, no
-    entry; both off on the same side, a problem (the claim fails); otherwise unresolved (the
-    levels are not yet asymptotic: a slope through disagreeing local orders is no evidence
-    either way)."""
+    and the local order of the two finest refinements (None: not formed), which counts as off
+    only where its whole ``finest_range`` (the values the gaps' own error allows) is: both
+    within, no entry; both off on the same side, a problem (the claim fails); otherwise
+    unresolved (the levels are not yet asymptotic: a slope through disagreeing local orders
+    is no evidence either way)."""
     tol = ORDER_TOLERANCE["step"]
 
     def side(p):
         return 0 if abs(p - 1) <= tol else (1 if p > 1 else -1)
 
     fit_side = side(fit)
-    finest_side = fit_side if finest is None or finest != finest else side(finest)
+    if finest is None or finest != finest:
+        finest_side = fit_side
+    else:
+        lo, hi = finest_range or (finest, finest)
+        finest_side = -1 if hi < 1 - tol else 1 if lo > 1 + tol else 0
     if fit_side == 0 and finest_side == 0:
         return
     if fit_side != 0 and finest_side == fit_side:
@@ -212,12 +218,19 @@ def agreement_verdict(study: dict) -> dict:
         unresolved.append(f"the PDE gap exceeds 3x the PDE error at {ss.get('points_fitted', 0)}"
                           " sub-step count(s) only: refine the PDE grid")
     else:
-        fitted = [i for i, g in enumerate(ss.get("gaps", []))
-                  if g > 3 * ss.get("pde_error_estimate", np.inf)]
-        finest = (local_orders([ss["h"][i] for i in fitted[-2:]],
-                               [ss["gaps"][i] for i in fitted[-2:]])[0]
-                  if len(fitted) >= 2 else None)
-        _judge_order("PDE-gap order", order, finest, problems, unresolved, unit=" in h")
+        err = ss.get("pde_error_estimate", np.inf)
+        fitted = [i for i, g in enumerate(ss.get("gaps", [])) if g > 3 * err]
+        finest, span = None, None
+        if len(fitted) >= 2:
+            hs = [ss["h"][i] for i in fitted[-2:]]
+            a, b = (ss["gaps"][i] for i in fitted[-2:])
+            finest = local_orders(hs, [a, b])[0]
+            # each gap is known to the PDE's own error (the finest fitted one to a third of
+            # itself at worst): the local order only as far as that allows
+            span = (local_orders(hs, [a - err, b + err])[0],
+                    local_orders(hs, [a + err, b - err])[0])
+        _judge_order("PDE-gap order", order, finest, problems, unresolved, unit=" in h",
+                     finest_range=span)
     gap = ss["gaps"][0]
     evidence = (f"PDE gap at the trained L = {study['blocks']}: {gap:.3g}; its order in h "
                 + (f"{order:.2f}" if order == order and order is not None else "n/a")
