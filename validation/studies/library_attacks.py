@@ -171,9 +171,11 @@ def library_attack(predictor: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
                 clf, norm=ord_, eps=eps, eps_step=2 * eps, max_iter=steps,
                 nb_random_init=restarts, batch_size=batch, verbose=False,
                 loss_type="cross_entropy" if attack == "apgd-ce" else "difference_logits_ratio")
-        # ART's l2 Square normalises a zero window when a tile is one pixel high (0 / 0):
-        # the NaN candidate is never accepted (NaN compares false), so silence the warning
-        with np.errstate(invalid="ignore", divide="ignore"):
+        # ART's l2 Square normalises a zero window when a tile is one pixel high (0 / 0), and
+        # divides by max(1e-9, |window|), whose square can overflow float32 (seen on digits:
+        # 'overflow encountered in square'): the NaN candidate is never accepted (NaN
+        # compares false) and a non-finite point is replaced below, so silence the warnings
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             adv = att.generate(xs, y=labels)
     adv = torch.as_tensor(adv.reshape(len(adv), -1)[:, : math.prod(shape)].reshape(x.shape),
                           dtype=x.dtype)
