@@ -438,3 +438,32 @@ def test_the_capped_values_are_accepted_at_their_bounds():
     for fn, text in ((noise_level, "10.000001"), (effect, "1.0000001"), (dimension, "6")):
         with pytest.raises(argparse.ArgumentTypeError):  # just above: refused
             fn(text)
+
+
+def test_validate_with_a_model_refuses_training_options_it_would_ignore(tmp_path, capsys):
+    """validate --model FILE uses the model's own training config: a spirals model run with
+    --data digits printed spirals' numbers (exit 0). An option set away from its default and
+    from the model's value is now refused by name, before the agreement runs; the defaults,
+    or the model's own values, pass (control)."""
+    import argparse as ap
+
+    import torch
+
+    from validation.cli.validate import _refuse_ignored_options, add_arguments
+    from validation.nets.models import DiffusionResNet
+    from validation.nets.train import TrainConfig, save_model
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(data="circles", sigma=0.2, blocks=4)
+    save_model(DiffusionResNet(2, 2, blocks=4, sigma=0.2), cfg, {"epoch": []}, tmp_path)
+    out = tmp_path / "v"
+    assert main(["validate", "--model", str(tmp_path / "model.pt"), "--data", "digits",
+                 "--sigma", "0.5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--data digits (the model's: circles); --sigma 0.5 (the model's: 0.2)" in err
+    assert len(err.splitlines()) == 1 and not out.exists()
+    p = ap.ArgumentParser()
+    add_arguments(p)
+    for argv in ([], ["--data", "circles", "--sigma", "0.2", "--blocks", "4"]):
+        args = p.parse_args(["--model", str(tmp_path / "model.pt"), *argv])
+        _refuse_ignored_options(args, cfg)  # nothing to refuse
