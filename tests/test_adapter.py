@@ -228,7 +228,7 @@ def test_inspect_with_injected_noise_measures_it_and_checks_the_agreement(tmp_pa
     assert "Feynman-Kac" in md and not markdown_problems(md), markdown_problems(md)
 
 
-def test_inspect_reads_a_toolkit_model_file(tmp_path):
+def test_inspect_reads_a_toolkit_model_file(tmp_path, capsys):
     import json
 
     from validation.cli import main
@@ -248,6 +248,14 @@ def test_inspect_reads_a_toolkit_model_file(tmp_path):
     # the stage as resolved, not the option left unset ('The flow of `None`')
     assert doc["stage"] == "blocks"
     assert (out / "summary.md").read_text().startswith("# The flow of `blocks`")
+    # options a toolkit model.pt carries itself were ignored; now refused by name
+    for extra, msg in ((["--T", "2"], "--T 2 with --model"),
+                       (["--weights", str(tmp_path / "model.pt")], "carries its own weights"),
+                       (["--stage", "layer1"], "residual stage is its blocks")):
+        assert main(["inspect", "--model", str(tmp_path / "model.pt"), *extra, "--out",
+                     str(tmp_path / "refused")]) == 2
+        assert msg in capsys.readouterr().err
+        assert not (tmp_path / "refused").exists()
     # the branch reading: v_l is the branch g_l itself
     z = torch.rand(3, 2)
     st = adapt(model)

@@ -73,7 +73,19 @@ def load_stage(model: str, stage: str | None = None, *, weights: str | None = No
 
         if not Path(model).is_file():
             raise AdapterError(f"--model {model!r}: no such file")
-        net, _ = load_model(model, "cpu")
+        net, cfg = load_model(model, "cpu")
+        # a toolkit model carries its weights, its stage and its T: an option that would set
+        # them otherwise is refused, not ignored (a stage read at another T has other h)
+        if weights:
+            raise AdapterError(f"--weights {weights!r} with --model {model!r}: a toolkit "
+                               "model.pt carries its own weights; drop --weights")
+        if stage not in (None, "blocks"):
+            raise AdapterError(f"--stage {stage!r} with --model {model!r}: a toolkit "
+                               "model.pt's residual stage is its blocks; drop --stage")
+        if t_end != 1.0 and t_end != cfg.t_end:
+            raise AdapterError(f"--T {t_end:g} with --model {model!r}, trained at T = "
+                               f"{cfg.t_end:g}: its blocks are read at their own step h = T/L; "
+                               "drop --T")
         return adapt(net, stage)
     net = load_factory(model)
     if weights:
