@@ -449,9 +449,9 @@ def test_validate_with_a_model_refuses_training_options_it_would_ignore(tmp_path
 
     import torch
 
-    from validation.cli.validate import _refuse_ignored_options, add_arguments
+    from validation.cli.validate import add_arguments
     from validation.nets.models import DiffusionResNet
-    from validation.nets.train import TrainConfig, save_model
+    from validation.nets.train import TrainConfig, refuse_overrides, save_model
 
     torch.manual_seed(0)
     cfg = TrainConfig(data="circles", sigma=0.2, blocks=4)
@@ -466,4 +466,4 @@ def test_validate_with_a_model_refuses_training_options_it_would_ignore(tmp_path
     add_arguments(p)
     for argv in ([], ["--data", "circles", "--sigma", "0.2", "--blocks", "4"]):
         args = p.parse_args(["--model", str(tmp_path / "model.pt"), *argv])
-        _refuse_ignored_options(args, cfg)  # nothing to refuse
+        refuse_overrides(args.model, cfg, vars(args), vars(p.parse_args([])))  # nothing to refuse

@@ -35,14 +35,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from validation.nets.train import TrainConfig, load_model, resolve_device
+    from validation.nets.train import TrainConfig, load_model, refuse_overrides, resolve_device
     from validation.studies.agreement.experiment import validate
 
     resolve_device(args.device)
     model = None
     if args.model:
         model, cfg = load_model(args.model, args.device)
-        _refuse_ignored_options(args, cfg)
+        defaults = argparse.ArgumentParser()
+        add_arguments(defaults)  # a model's own config replaces the training options
+        refuse_overrides(args.model, cfg, vars(args), vars(defaults.parse_args([])))
     else:
         cfg = TrainConfig(data=args.data, sigma=args.sigma, blocks=args.blocks,
                           t_end=args.t_end, epochs=args.epochs, seed=args.seed,
@@ -52,26 +54,3 @@ def run(args: argparse.Namespace) -> int:
     print((Path(args.out) / "summary.md").read_text())
     return 0
 
-
-#: the training options a loaded model's own config replaces (option, its dest)
-TRAINING_OPTIONS = (("--data", "data"), ("--sigma", "sigma"), ("--blocks", "blocks"),
-                    ("--T", "t_end"), ("--epochs", "epochs"), ("--seed", "seed"),
-                    ("--weight-decay", "weight_decay"), ("--flow-penalty", "flow_penalty"))
-
-
-def _refuse_ignored_options(args: argparse.Namespace, cfg) -> None:
-    """With --model the model's own training config is used: a training option set to a
-    value other than its default and other than the model's would be silently ignored (a
-    spirals model validated with --data digits gave spirals' numbers): refuse it by name."""
-    from validation.nets.errors import AdapterError
-
-    defaults = argparse.ArgumentParser()
-    add_arguments(defaults)
-    default = vars(defaults.parse_args([]))
-    clash = [f"{opt} {getattr(args, dest)} (the model's: {getattr(cfg, dest)})"
-             for opt, dest in TRAINING_OPTIONS
-             if getattr(args, dest) != default[dest] and getattr(args, dest) != getattr(cfg, dest)]
-    if clash:
-        raise AdapterError(f"--model {args.model} carries its own training config, which "
-                           f"replaces {'; '.join(clash)}: drop those options, or train anew "
-                           "without --model")

@@ -16,20 +16,8 @@ from pathlib import Path
 
 from markupsafe import Markup, escape
 
-from .model import (
-    Block,
-    Code,
-    Figure,
-    Heading,
-    Items,
-    Link,
-    Math,
-    Para,
-    Section,
-    Strong,
-    Table,
-    code_spans,
-)
+from .model import Block, Code, Figure, Heading, Items, Link, Math, Para, Section, Strong, Table
+from .model import code_spans as spans  # `...` in a heading: code
 from .numbers import formula
 
 # backslash, backtick and asterisk always; '<' where it could open an HTML tag; ']' where it
@@ -85,7 +73,7 @@ def to_markdown(blocks: Iterable[Block] | Section, heading_level: int = 2) -> st
         if isinstance(b, Para):
             lines += [md_inline(b.content), ""]
         elif isinstance(b, Heading):  # `...` in a heading is code, as in a title
-            lines += [f"{'#' * min(b.level, 6)} {md_inline(code_spans(b.text))}", ""]
+            lines += [f"{'#' * min(b.level, 6)} {md_inline(spans(b.text))}", ""]
         elif isinstance(b, Items):
             lines += [f"- {md_inline(i)}" for i in b.items] + [""]
         elif isinstance(b, Table):
@@ -139,7 +127,7 @@ def environment():
                       autoescape=True, undefined=StrictUndefined, trim_blocks=True,
                       lstrip_blocks=True)
     env.filters["inline"] = html_inline
-    env.filters["spans"] = code_spans
+    env.filters["spans"] = spans
     env.tests["para"] = lambda b: isinstance(b, Para)
     env.tests["heading"] = lambda b: isinstance(b, Heading)
     env.tests["items"] = lambda b: isinstance(b, Items)

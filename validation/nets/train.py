@@ -213,6 +213,28 @@ def save_model(model: DiffusionResNet, cfg: TrainConfig, history: dict, out: str
                config=asdict(cfg), seed=cfg.seed)
 
 
+#: the training options (option, TrainConfig field) a loaded model's own config replaces
+TRAINING_OPTIONS = (("--data", "data"), ("--sigma", "sigma"), ("--blocks", "blocks"),
+                    ("--T", "t_end"), ("--epochs", "epochs"), ("--seed", "seed"),
+                    ("--weight-decay", "weight_decay"), ("--flow-penalty", "flow_penalty"))
+
+
+def refuse_overrides(path: str, cfg: TrainConfig, given: dict, defaults: dict) -> None:
+    """A loaded model (``path``) is used with its own training ``cfg``: an option of
+    TRAINING_OPTIONS ``given`` away from its default and from the model's value would be
+    silently ignored (a spirals model validated with --data digits gave spirals' numbers), so
+    it is refused by name."""
+    from .errors import AdapterError
+
+    clash = [f"{opt} {given[key]} (the model's: {getattr(cfg, key)})"
+             for opt, key in TRAINING_OPTIONS
+             if key in given and given[key] not in (defaults.get(key), getattr(cfg, key))]
+    if clash:
+        raise AdapterError(f"--model {path} carries its own training config, which replaces "
+                           f"{'; '.join(clash)}: drop those options, or train anew without "
+                           "--model")
+
+
 def load_model(path: str | Path, device: str = "cpu") -> tuple[DiffusionResNet, TrainConfig]:
     """The model and its training config from a model.pt written by :func:`save_model`."""
     from .models import ModelError
