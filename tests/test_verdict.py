@@ -226,3 +226,11 @@ def test_an_inconclusive_summary_names_the_setting_of_each_detectable_effect():
     single = compare_to_baseline({0.0: [0.8, 0.82, 0.79], 0.1: [0.81, 0.8, 0.8]},
                                  lower_is_better=False, delta=0.02)
     assert f"of this study {num(single['rows'][0]['mde'])};" in single["summary"]
+
+
+def test_band_side_places_an_interval_against_the_band():
+    from validation.stats.fit import band_side
+
+    assert band_side(0.2, 0.6, 1.0, 0.3) == -1 and band_side(1.4, 2.0, 1.0, 0.3) == 1
+    assert band_side(0.5, 0.8, 1.0, 0.3) == 0 and band_side(0.9, 0.9, 1.0, 0.3) == 0
+    assert band_side(float("nan"), float("nan"), 1.0, 0.3) == 0  # not formed: no side

@@ -53,4 +53,3 @@ def run(args: argparse.Namespace) -> int:
     validate(cfg, args.out, grid_n=args.grid, test_points=args.test_points, model=model)
     print((Path(args.out) / "summary.md").read_text())
     return 0
-

@@ -27,3 +27,13 @@ def local_orders(xs, ys) -> list[float]:
         out.append(float(np.log(a / b) / np.log(xs[i] / xs[i + 1])) if a > 0 and b > 0
                    else float("nan"))
     return out
+
+
+def band_side(lo: float, hi: float, expected: float, tol: float) -> int:
+    """Where the interval [lo, hi] (a point: lo = hi) lies against expected +- tol: -1 wholly
+    below, +1 wholly above, 0 meeting it (or not formed: NaN ends meet everything)."""
+    if hi < expected - tol:
+        return -1
+    if lo > expected + tol:
+        return 1
+    return 0

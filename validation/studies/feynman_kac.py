@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from validation.nets.adapter import AdapterError, ResidualStage
-from validation.stats.fit import local_orders, slope
+from validation.stats.fit import band_side, local_orders, slope
 
 #: the tolerance on the fitted weak order (expected 1), as in the grid route
 ORDER_TOLERANCE = 0.3
@@ -148,17 +148,6 @@ def fk_agreement(stage: ResidualStage, x: torch.Tensor, *, sigma: float,
     return res
 
 
-def _side(ci) -> int:
-    """-1 / +1 where a local order's 95% interval lies wholly below / above 1 +- tolerance,
-    0 where it meets the band (or is not formed)."""
-    lo, hi = ci
-    if math.isfinite(hi) and hi < 1 - ORDER_TOLERANCE:
-        return -1
-    if math.isfinite(lo) and lo > 1 + ORDER_TOLERANCE:
-        return 1
-    return 0
-
-
 def fk_verdict(res: dict) -> dict:
     """holds: the successive differences fall at order 1 (the fit within ORDER_TOLERANCE) over
     at least 2 resolved levels, and the finest local order is not clearly off (its 95%
@@ -170,8 +159,9 @@ def fk_verdict(res: dict) -> dict:
     lo, hi = res["order_ci95"]
     local = res.get("local_orders", [])
     cis = res.get("local_orders_ci95", [])
-    finest = _side(cis[-1]) if cis else 0  # 0 also where no local order was formed
-    fit_side = 0 if abs(order - 1) <= ORDER_TOLERANCE else (1 if order > 1 else -1)
+    # 0 also where no local order was formed
+    finest = band_side(*cis[-1], 1.0, ORDER_TOLERANCE) if cis else 0
+    fit_side = band_side(order, order, 1.0, ORDER_TOLERANCE)
     shown = f"weak order {order:.2f} (95% CI {lo:.2f} .. {hi:.2f})"
     if len(local) > 1:
         shown += f", local orders {', '.join(f'{p:.2f}' for p in local)}"

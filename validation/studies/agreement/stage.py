@@ -44,7 +44,6 @@ class AgreementConfig:
         return cls(train=train, grid=data_grid(data, grid), **kw)
 
 
-
 def _missed_anchor(result: dict) -> str:
     """The claim row's caveat where the network missed its anchor (it does not beat logistic
     regression on the same split by the margin): the identity is then checked on a (nearly)
@@ -55,6 +54,7 @@ def _missed_anchor(result: dict) -> str:
     return (f"; the network (test accuracy {acc['test_acc']:.3f}) does not beat its linear "
             f"baseline ({acc['linear_test_acc']:.3f}) by {acc['linear_margin']:g}: checked on "
             "a (nearly) degenerate classifier")
+
 
 @register
 class AgreementStudy(Study):

@@ -23,7 +23,7 @@ import numpy as np
 from numerics import Grid
 from validation.nets.flow import interpolate, network_mc, pde_final, semi_discrete
 from validation.nets.models import DiffusionResNet
-from validation.stats.fit import local_orders, slope
+from validation.stats.fit import band_side, local_orders, slope
 
 
 @dataclass
@@ -167,16 +167,9 @@ def _judge_order(what: str, fit: float, finest: float | None, problems: list,
     unresolved (the levels are not yet asymptotic: a slope through disagreeing local orders
     is no evidence either way)."""
     tol = ORDER_TOLERANCE["step"]
-
-    def side(p):
-        return 0 if abs(p - 1) <= tol else (1 if p > 1 else -1)
-
-    fit_side = side(fit)
-    if finest is None or finest != finest:
-        finest_side = fit_side
-    else:
-        lo, hi = finest_range or (finest, finest)
-        finest_side = -1 if hi < 1 - tol else 1 if lo > 1 + tol else 0
+    fit_side = band_side(fit, fit, 1.0, tol)
+    finest_side = (fit_side if finest is None or finest != finest
+                   else band_side(*(finest_range or (finest, finest)), 1.0, tol))
     if fit_side == 0 and finest_side == 0:
         return
     if fit_side != 0 and finest_side == fit_side:

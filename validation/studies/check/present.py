@@ -30,14 +30,14 @@ def _csv(runs: list[dict]) -> str:
     return buf.getvalue()
 
 
-def architecture(result: dict, cfg: dict) -> str:
-    """The stage's depth and width as built: a user's model has its own (--blocks and --width
-    build only the toolkit's models), read from result['stage'] where the check recorded it."""
+def user_stage(result: dict, cfg: dict) -> str | None:
+    """A user's model's stage as built (--blocks and --width build only the toolkit's
+    models), from result['stage'] where the check recorded it; None for the toolkit's own."""
     built = result.get("stage")
-    if built and ":" in cfg["model"]:
-        return (f"stage {built['path']}: {built['blocks']} blocks, features "
-                f"{' x '.join(map(str, built['feature_shape']))}")
-    return f"{cfg['blocks']} blocks, width {cfg['width']}"
+    if not built or ":" not in cfg["model"]:
+        return None
+    return (f"stage {built['path']}: {built['blocks']} blocks, features "
+            f"{' x '.join(map(str, built['feature_shape']))}")
 
 
 def blocks(result: dict, cfg: dict) -> list:
@@ -49,8 +49,9 @@ def blocks(result: dict, cfg: dict) -> list:
 
     lin, l2 = result.get("radii", (cfg.get("eps_linf"), cfg.get("eps_l2")))
     robust = "robustness" in cfg["claims"]
+    arch = user_stage(result, cfg) or f"{cfg['blocks']} blocks, width {cfg['width']}"
     out: list = [para(
-        f"{cfg['seeds']} paired seeds; {architecture(result, cfg)}, T = "
+        f"{cfg['seeds']} paired seeds; {arch}, T = "
         f"{cfg['t_end']:g}; {cfg['epochs']} epochs; deployed predictor averaged over "
         f"{cfg['passes']} passes"
         + (f"; attacks at linf {num(lin, 3)} / l2 {num(l2, 3)} on {cfg['attack_points']} test "

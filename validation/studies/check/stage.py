@@ -52,10 +52,10 @@ def claim_rows(result: dict, stage: str) -> list[Claim]:
     """One row per (claim, compared setting) of a check's verdicts; a row whose networks
     missed their anchor, or whose robustness measurements were flagged suspect, says so."""
     cfg = result["config"]
-    from .present import architecture
+    from .present import user_stage
 
-    arch = (f"({architecture(result, cfg)})" if ":" in cfg["model"]
-            else f"L = {cfg['blocks']}, width {cfg['width']}")
+    user = user_stage(result, cfg)
+    arch = f"({user})" if user else f"L = {cfg['blocks']}, width {cfg['width']}"
     where = (f"{result['data']}, {result.get('model', cfg['model'])} {arch}, "
              f"{cfg['seeds']} paired seeds")
     rows = []

@@ -399,7 +399,6 @@ def _figures(res: dict, out: Path) -> list[str]:
     return ["graph_violation.png", "graph_limit.png", "graph_coin.png"]
 
 
-
 def _rate_finding(hf: dict) -> str:
     """What the heat flow's order interval says, in the claim's own three cases: at the
     expected rate (converges), below it (the claim fails), or not decided (the interval
@@ -413,6 +412,7 @@ def _rate_finding(hf: dict) -> str:
         return ("convergence not established: the interval reaches 0 (more sample sets per N, "
                 "--reps, or larger N would narrow it)")
     return "converges, faster than the expected rate (the interval lies above it)"
+
 
 def blocks(res: dict, folder: str = "") -> list:
     """The section: tau* table, violation, continuum tables, COIN verdicts and tau sweep, and

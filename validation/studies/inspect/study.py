@@ -150,8 +150,7 @@ def summary(res: dict, config: dict) -> str:
     from validation.doc import Figure, Heading, to_markdown
 
     # the figures lie beside summary.md; the Markdown names them in its text, not as images
-    where = res.get("stage") or config.get("stage") or "the stage"
-    return to_markdown([Heading(f"The flow of `{where}` "
+    return to_markdown([Heading(f"The flow of `{res['stage']}` "
                                 f"({config.get('model', 'model')})", 1),
                         *[b for b in blocks(res, config) if not isinstance(b, Figure)]])
 
