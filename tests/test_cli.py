@@ -155,6 +155,10 @@ def test_help_shows_every_default_and_an_example_that_parses(name):
         if action.nargs == 0:  # a flag: its destination's default would read as the flag's
             assert "(default:" not in shown, f"{name} {action.option_strings}: {shown}"
             continue
+        if action.default is None:  # "not given": the help says what that does, once
+            assert "(default: None)" not in shown and shown.count("(default:") <= 1, \
+                f"{name} {action.option_strings}: {shown}"
+            continue
         assert "(default:" in shown or \
             "%(default)" in action.help, f"{name} {action.option_strings}: default not shown"
         assert shown.count("(default:") <= 1, f"{name} {action.option_strings}: {shown}"
@@ -186,6 +190,10 @@ def test_a_flag_shows_no_default_and_a_formatter_that_shows_one_fails_the_check(
     smoothing = next(a for a in p._actions if "--smoothing" in a.option_strings)
     assert p._get_formatter()._expand_help(smoothing).count("(default:") == 1
     assert plain._expand_help(smoothing).count("(default:") == 2  # control
+    # a None default, stated in words or not: not shown ("(None: ...) (default: None)")
+    out = next(a for a in _subparsers()["report"]._actions if "--out" in a.option_strings)
+    assert "None:" in out.help and "(default:" not in p._get_formatter()._expand_help(out)
+    assert "(default: None)" in plain._expand_help(out)  # control
 
 
 def test_an_os_error_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):

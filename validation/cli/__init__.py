@@ -53,10 +53,12 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
     Flags (no value) show none: "--no-library ... (default: True)" read as "left out by
     default", where True is the value of the option's destination (the library is used). A
-    help that states its default in words keeps it alone (not "... (default: None)")."""
+    help that states its default in words keeps it alone (not "... (default: None)"), and a
+    None default is never shown: "(None: reports/<timestamp>) (default: None)" said it twice,
+    and a bare "(default: None)" tells nothing (the help says what leaving it out does)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.nargs == 0 or "(default:" in (action.help or ""):
+        if action.nargs == 0 or action.default is None or "(default:" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
