@@ -120,6 +120,27 @@ def test_quadrature_of_the_one_step_operator_confirms_every_expansion_to_o_h():
     assert all(c.correction_error < 1e-4 * max(1, abs(c.correction_symbolic)) for c in comps)
 
 
+def test_the_quadrature_section_checks_the_generators_the_catalogue_computed():
+    """build_report hands the catalogue's generators to the quadrature comparisons (one
+    derivation of each expansion, not two): the comparison of a given generator equals the
+    one that derives it again, and a given generator is the one checked (the control: a
+    wrong one given for the Gaussian technique fails there)."""
+    from theory.catalogue import symbols_for, technique
+    from theory.generator import GeneratorResult, extract_generator
+    from theory.numeric_generator import technique_comparisons
+
+    S = symbols_for(2)
+    res = extract_generator(technique("gaussian").build(S))
+    given = technique_comparisons(["gaussian"], generators={"gaussian": res})[0]
+    again = technique_comparisons(["gaussian"])[0]
+    assert given.passed and given.check() == again.check()
+    terms = {k: dict(v) for k, v in res.terms.items()}
+    for alpha in ((2, 0), (0, 2), (1, 1)):
+        terms[0][alpha] = 2 * terms[0][alpha]
+    wrong = GeneratorResult(res.block, terms)
+    assert not technique_comparisons(["gaussian"], generators={"gaussian": wrong})[0].passed
+
+
 @pytest.mark.parametrize("which", ["limit", "correction"])
 def test_quadrature_check_fails_on_a_wrong_limit_or_a_truncated_correction(which):
     # negative controls: the dropout expansion with its O(h) term's p/(2(1-p)) g^2 diffusion

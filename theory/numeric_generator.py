@@ -17,6 +17,7 @@ values when one more power is fitted, plus rounding).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,8 +151,13 @@ def concrete_functions(x: tuple[sp.Symbol, ...]) -> dict:
     return out
 
 
-def technique_comparisons(names: list[str] | None = None) -> list[NumericComparison]:
-    """The comparison for every catalogue technique with a limit, in d = 2."""
+def technique_comparisons(names: list[str] | None = None,
+                          generators: Mapping[str, GeneratorResult] | None = None
+                          ) -> list[NumericComparison]:
+    """The comparison for every catalogue technique with a limit, in d = 2. ``generators``:
+    techniques' d = 2 generators computed already (the report's catalogue section computes
+    each one; extract_generator is deterministic, so reusing it saves a second derivation of
+    the same expansion); the others are computed here."""
     from .catalogue import TECHNIQUES, symbols_for
     from .generator import extract_generator
 
@@ -164,7 +170,7 @@ def technique_comparisons(names: list[str] | None = None) -> list[NumericCompari
     for name, tech in TECHNIQUES.items():
         if not tech.should_have_limit or (names is not None and name not in names):
             continue
-        res = extract_generator(tech.build(S))
+        res = (generators or {}).get(name) or extract_generator(tech.build(S))
         out.append(compare(res, phi, x0, concrete_functions(S.x), name))
     return out
 

@@ -75,13 +75,16 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
     sections = []
     clock = time.perf_counter()
     cat = Section("Catalogue of network techniques (docs/theory.md section 3)")
+    generators = {}  # the techniques' generators in dimension dim, reused by the quadrature
     for n in names:
         if n == "graph-diffusion":
             cat.items.append(("Graph diffusion u <- u - tau L u (`graph-diffusion`)",
                               graph.graph_checks(),
                               {"condition": "tau * max_i (d_i - W_ii) <= 1"}))
         else:
-            cat.items.append(_technique_item(check_technique(n, dim)))
+            rep = check_technique(n, dim)
+            generators[n] = rep.result
+            cat.items.append(_technique_item(rep))
     sections.append(cat)
     cat.seconds = timings["catalogue"] = time.perf_counter() - clock
     if techniques is None:
@@ -124,7 +127,7 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
         nu = Section("The expansion against quadrature of the one-step operator (d = 2)")
         from .numeric_generator import technique_comparisons
 
-        for comp in technique_comparisons():
+        for comp in technique_comparisons(generators=generators if dim == 2 else None):
             nu.items.append((comp.technique, [comp.check()], {
                 "L phi(x0)": f"{comp.limit_symbolic:.10g} (numeric {comp.limit_numeric:.10g})",
                 "O(h) term": f"{comp.correction_symbolic:.10g} (numeric "
