@@ -159,7 +159,7 @@ def build(profile_name: str = "quick", out: str | Path | None = None,
     """Run every stage of the profile (cached, claimed against concurrent runs) and write the
     report; returns the report folder. ``include_sweeps``: folders of finished ``cdverify
     sweep`` runs whose paired verdicts join the claims table (checked before any stage runs).
-    ``side_lane``: run the light one-core studies (Study.side_lane) on a worker of the report's
+    ``side_lane``: run the one-core studies (Study.side_lane) on a worker of the report's
     shared pool while the others run (default: where this process may use 2 or more cores);
     the results are the same either way. The stages' worker jobs share that pool (one start-up
     for the report, not one a stage). Ctrl-C raises :class:`Interrupted` naming the complete

@@ -104,8 +104,13 @@ def shared_pool(workers: int) -> Iterator[None]:
         return
     pool = _spawn_pool(workers)
     _Shared.pool = pool
+    # the owner computes beside its workers (a report's main stages beside its side lane, a
+    # study's serial part and stolen jobs beside its jobs): with its cores taken, torch's
+    # intra-op threads wait at every barrier for a thread that is not running (a moons
+    # training took 17 s on 2 threads beside one busy core, 3.8 s on one)
     try:
-        yield
+        with _one_torch_thread():
+            yield
     except BaseException:
         _interrupt(pool)
         pool.shutdown(wait=True, cancel_futures=True)
@@ -176,8 +181,10 @@ def map_jobs_beside(fn: Callable[..., Any], jobs: Sequence[tuple],
     own = None if _Shared.pool is not None else _spawn_pool(min(workers, len(jobs)))
     futures = [(_Shared.pool or own).submit(_job, fn, *job) for job in jobs]
     try:
-        value = call()
-        return _gather(futures, progress, desc), value
+        with _one_torch_thread():
+            value = call()
+            stolen = _steal(fn, jobs, futures)
+        return _gather(futures, stolen, progress, desc), value
     except BaseException:  # Ctrl-C, or beside() failed: nothing more starts
         for f in futures:
             f.cancel()
@@ -189,10 +196,42 @@ def map_jobs_beside(fn: Callable[..., Any], jobs: Sequence[tuple],
             own.shutdown(wait=True, cancel_futures=True)
 
 
-def _gather(futures: list[Future], progress: bool, desc: str) -> list[Any]:
-    """The futures' results in order, once all are done (the first failure raised)."""
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """One torch thread in this process for the block (restored after): it computes beside
+    its workers, which take the other cores (see :func:`shared_pool`)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _steal(fn: Callable[..., Any], jobs: Sequence[tuple], futures: list[Future]
+           ) -> dict[int, Any]:
+    """Work stealing: this process, which would otherwise wait, runs the jobs no worker has
+    taken yet (a pending Future is cancelled, then computed here), from the last one (the
+    cheapest where the jobs are ordered by cost) back. A shared pool's workers may still be
+    busy with another stage's jobs (a report's side lane): its cores are then used, and a
+    stage's tail is shorter. The jobs are the same calls, so the results do not depend on
+    where they ran. Returns {index: result} of the jobs run here."""
+    stolen: dict[int, Any] = {}
+    for i in reversed(range(len(jobs))):
+        if futures[i].cancel():
+            stolen[i] = fn(*jobs[i])
+    return stolen
+
+
+def _gather(futures: list[Future], stolen: dict[int, Any], progress: bool, desc: str
+            ) -> list[Any]:
+    """The results in the jobs' order, once all are done (the first failure raised): those
+    run here (``stolen``) and the futures' of the others."""
     from tqdm import tqdm
 
-    for f in tqdm(futures, desc=desc, disable=not progress):
-        f.exception()  # wait in order; a failure is raised below
-    return [f.result() for f in futures]
+    for i, f in enumerate(tqdm(futures, desc=desc, disable=not progress)):
+        if i not in stolen:
+            f.exception()  # wait in order; a failure is raised below
+    return [stolen[i] if i in stolen else f.result() for i, f in enumerate(futures)]

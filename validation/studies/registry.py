@@ -91,8 +91,10 @@ class Study(ABC):
     #: whether this study's sweep jobs decide a claim against sigma = 0 (the sweep then needs
     #: sigma 0 among its values)
     sweep_decides: ClassVar[bool] = False
-    #: whether the report may run this study's stages on its side lane, a second process
-    #: beside the main stages (report.build): light, one core, reading no other stage's models
+    #: whether the report may run this study's stages on its side lane, a worker process
+    #: beside the main stages (report.build): one stage on one core, without worker jobs of
+    #: its own (a model it shares with another stage is claimed through the cache: one
+    #: trains it, the other waits for it and loads it)
     side_lane: ClassVar[bool] = False
 
     def stage(self, config, index: int = 0) -> str:

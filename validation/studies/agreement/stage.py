@@ -64,6 +64,10 @@ class AgreementStudy(Study):
     version = 2  # 2: decision agreement measured where the data are
     sweep_headline = "gap_sd_pde"
     sweep_defaults: ClassVar[dict] = {"grid": 64, "test_points": 60}
+    # on a worker beside the main stages: one model, then the semi-discrete runs on one core
+    # with the reference PDE on a thread; the main stages meanwhile take the pending jobs of
+    # their sweeps themselves (store.workers: work stealing), so no core waits for it
+    side_lane = True
 
     def stage(self, config: AgreementConfig, index: int = 0) -> str:
         return f"agreement-{config.train.data}-sigma{config.train.sigma}"
