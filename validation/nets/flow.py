@@ -77,13 +77,18 @@ def semi_discrete(model: DiffusionResNet, grid: Grid, *, substeps: int = 1, quad
 
     The quadrature nodes of a step are sampled on ``threads`` threads (default
     :func:`default_threads`; scipy's interpolation releases the GIL) from coefficients filtered
-    once per step, and summed in the nodes' order: the result does not depend on the count."""
+    once per step, and summed in the nodes' order: the result does not depend on the count.
+
+    The last class is 1 minus the others: u_0 sums to 1 over the classes (a softmax), and each
+    step keeps that sum, being linear in u with quadrature weights that sum to 1 and an
+    interpolation that reproduces constants (B-splines of any order, constant extension), so
+    the last class's run would only repeat it to rounding (half the work for two classes)."""
     threads = default_threads() if threads is None else int(threads)
     if threads < 1:
         raise ValueError(f"threads = {threads}: give a count >= 1")
     pts = np.stack([c.ravel() for c in grid.coords], axis=1)
-    u = np.moveaxis(base_probabilities(model, pts), 1, 0).reshape(
-        (model.n_classes,) + grid.shape)
+    u = np.moveaxis(base_probabilities(model, pts)[:, :-1], 1, 0).reshape(
+        (model.n_classes - 1,) + grid.shape)
     h = model.step / substeps
     nodes, weights = gauss_hermite(grid.dim, quad) if model.sigma > 0 else (
         np.zeros((1, grid.dim)), np.ones(1))
@@ -94,13 +99,13 @@ def semi_discrete(model: DiffusionResNet, grid: Grid, *, substeps: int = 1, quad
             moved = [pts + h * g + model.sigma * np.sqrt(h) * node for node in nodes]
             for _ in range(substeps):
                 coeffs = _coefficients(u, interp_order)
-                acc = np.zeros((pts.shape[0], model.n_classes))
+                acc = np.zeros((pts.shape[0], model.n_classes - 1))
                 for w, val in zip(weights, pool.map(
                         lambda q, c=coeffs: _sample(c, grid, q, interp_order), moved),
                         strict=True):
                     acc += w * val
                 u = np.moveaxis(acc, 1, 0).reshape(u.shape)
-    return u
+    return np.concatenate([u, 1.0 - u.sum(axis=0, keepdims=True)])
 
 
 def network_mc(model: DiffusionResNet, x: np.ndarray, samples: int, seed: int = 0,
