@@ -186,6 +186,27 @@ def small_study():
     return run_study(spec, progress=False)
 
 
+def test_every_part_of_the_study_on_the_pool_gives_its_own_numbers(small_study):
+    """The COIN pairs, the tau sweeps and the continuum-limit studies are jobs of one pool
+    (workers and this process share them): on 2 workers each part equals the same part
+    computed alone, in place. The control: the two limit studies' results are not
+    interchangeable (a mix-up of the extra jobs' order would be seen)."""
+    from numerics.graph_limit import heat_flow_convergence, identify_limits
+    from validation.studies.graph.study import GraphStudy, coin_pair, run_study, tau_runs
+
+    spec = GraphStudy(**{k: tuple(v) if isinstance(v, list) else v
+                         for k, v in small_study["spec"].items()} | {"workers": 2})
+    pooled = run_study(spec, progress=False)
+    assert pooled["heat_flow"] == heat_flow_convergence(spec.limit_ns, reps=spec.reps)
+    assert pooled["limits"] == identify_limits(spec.identify_ns)
+    assert pooled["coin"]["runs"] == [r for s in range(spec.seeds)
+                                      for r in coin_pair(spec, "moons", s)]
+    assert pooled["coin"]["tau_sweep"] == [r for s in range(spec.tau_seeds)
+                                           for r in tau_runs(spec, s)]
+    assert pooled["coin"]["runs"] == small_study["coin"]["runs"]  # one worker, in order
+    assert pooled["heat_flow"] != pooled["limits"]  # control
+
+
 def test_study_outputs_and_claims_negative_controls(small_study, tmp_path):
     import copy
     import json

@@ -187,38 +187,65 @@ def tau_warnings(spec: GraphStudy) -> list[str]:
     return out
 
 
-def coin_study(spec: GraphStudy, progress: bool = True, beside=None) -> tuple[dict, object]:
-    """Paired K = 0 / K runs per data set and the verdict of "graph diffusion improves the
-    accuracy on the unlabelled samples"; the tau sweep on ``tau_data``. Returns (that,
-    beside()): ``beside`` runs in this process while the workers train the paired runs."""
-    import numpy as np
-
+def tau_runs(spec: GraphStudy, seed: int) -> list[dict]:
+    """The tau sweep of one seed on ``tau_data``: K layers at tau = factor x tau* of the
+    seed's graph, for every factor."""
     from numerics.graph import critical_tau, knn_gaussian_graph
-    from validation.stats.paired import compare_to_baseline
-    from validation.store.workers import map_jobs_beside
 
     from .coin import CoinConfig, run_coin, transductive_data
 
-    def tau_sweep() -> list[dict]:
-        # K layers at tau = factor x tau* of each seed's graph
-        sweep = []
-        for s in range(spec.tau_seeds):
-            cfg0 = CoinConfig(data=spec.tau_data, n=spec.n, K=spec.K, seed=s,
-                              epochs=spec.epochs, labels_per_class=spec.labels_per_class)
-            W = knn_gaussian_graph(transductive_data(cfg0)[0], cfg0.n_top, cfg0.kappa)
-            ts = critical_tau(W)
-            for f in spec.tau_factors:
-                r = run_coin(CoinConfig(**{**asdict(cfg0), "tau": f * ts}), graph=W)
-                sweep.append({"seed": s, "factor": f, "tau": f * ts, "tau_star": ts,
-                              "accuracy": r["accuracy"], "min_entry": r["min_entry"]})
-        return sweep
+    cfg0 = CoinConfig(data=spec.tau_data, n=spec.n, K=spec.K, seed=seed, epochs=spec.epochs,
+                      labels_per_class=spec.labels_per_class)
+    W = knn_gaussian_graph(transductive_data(cfg0)[0], cfg0.n_top, cfg0.kappa)
+    ts = critical_tau(W)
+    out = []
+    for f in spec.tau_factors:
+        r = run_coin(CoinConfig(**{**asdict(cfg0), "tau": f * ts}), graph=W)
+        out.append({"seed": seed, "factor": f, "tau": f * ts, "tau_star": ts,
+                    "accuracy": r["accuracy"], "min_entry": r["min_entry"]})
+    return out
 
-    jobs = [(spec, d, s) for d in spec.data for s in range(spec.seeds)]
-    # the tau sweep (and the caller's ``beside``) in this process while the workers run
-    pairs, (value, sweep) = map_jobs_beside(
-        coin_pair, jobs, lambda: (beside() if beside else None, tau_sweep()),
-        workers=spec.workers, progress=progress, desc="COIN runs")
-    runs = [r for pair in pairs for r in pair]
+
+def graph_job(kind: str, *args):
+    """One job of the graph study's pool: a COIN pair ("pair": spec, data, seed), a seed's
+    tau sweep ("tau": spec, seed), the heat-flow convergence ("heat": ns, reps) or the
+    identification of the limits ("limits": ns). Every part is a job, so the workers and
+    this process (which takes the jobs no worker has taken) share them all."""
+    from numerics.graph_limit import heat_flow_convergence, identify_limits
+
+    if kind == "pair":
+        return coin_pair(*args)
+    if kind == "tau":
+        return tau_runs(*args)
+    if kind == "heat":
+        return heat_flow_convergence(args[0], reps=args[1])
+    if kind == "limits":
+        return identify_limits(*args)
+    raise ValueError(f"unknown graph job {kind!r}")
+
+
+#: rough relative costs of the graph jobs (a COIN pair = 1): the costliest start first
+_JOB_COST = {"pair": 1.0, "tau": 2.0, "heat": 6.0, "limits": 6.0}
+
+
+def coin_study(spec: GraphStudy, progress: bool = True, beside=None,
+               extra: tuple[tuple, ...] = ()) -> tuple[dict, object, list]:
+    """Paired K = 0 / K runs per data set and the verdict of "graph diffusion improves the
+    accuracy on the unlabelled samples"; the tau sweep on ``tau_data``. Returns (that,
+    beside(), the results of ``extra``): ``beside`` runs in this process while the workers
+    run the jobs; ``extra``: further :func:`graph_job` jobs run on the same pool."""
+    import numpy as np
+
+    from validation.stats.paired import compare_to_baseline
+    from validation.store.workers import map_jobs_beside
+
+    pairs = [("pair", spec, d, s) for d in spec.data for s in range(spec.seeds)]
+    taus = [("tau", spec, s) for s in range(spec.tau_seeds)]
+    done, value = map_jobs_beside(
+        graph_job, [*pairs, *taus, *extra], beside, workers=spec.workers, progress=progress,
+        desc="COIN runs", cost=lambda kind, *args: _JOB_COST[kind])
+    runs = [r for pair in done[:len(pairs)] for r in pair]
+    sweep = [r for rows in done[len(pairs):len(pairs) + len(taus)] for r in rows]
     verdicts = {}
     for d in spec.data:
         by = {K: {r["seed"]: r["accuracy"] for r in runs if r["data"] == d and r["K"] == K}
@@ -238,32 +265,34 @@ def coin_study(spec: GraphStudy, progress: bool = True, beside=None) -> tuple[di
                       "accuracy_sd": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
                       "min_entry": float(min(r["min_entry"] for r in rs)),
                       "negative_runs": int(sum(r["min_entry"] < 0 for r in rs)), "runs": len(rs)})
-    return {"runs": runs, "verdicts": verdicts, "tau_sweep": sweep, "tau_table": table}, value
+    return ({"runs": runs, "verdicts": verdicts, "tau_sweep": sweep, "tau_table": table}, value,
+            done[len(pairs) + len(taus):])
 
 
 def run_study(spec: GraphStudy, progress: bool = True) -> dict:
     """All three parts; the figures' arrays stay under private keys (``write_outputs``)."""
     import time
 
-    from numerics.graph_limit import heat_flow_convergence, identify_limits
     from theory.graph import check_random_graphs
 
     t0 = time.perf_counter()
 
     def serial() -> dict:
-        # the parts that need no trained classifier: computed here while the workers run the
-        # COIN pairs (they would otherwise wait for them, or leave a core idle)
+        # the light parts: computed here while the workers start on the jobs (this process
+        # then takes the jobs no worker has taken)
         res: dict = {"spec": asdict(spec), "taus": tau_table(spec)}
         brute = check_random_graphs(n_graphs=200, seed=0)
         res["random_graphs"] = {"graphs": brute.n_graphs, "agree": brute.agree}
         res["_hub"] = hub_violation(spec)
         res["hub"] = {k: v for k, v in res["_hub"].items()
                       if k not in ("graph", "adjacency", "u0", "u1")}
-        res["heat_flow"] = heat_flow_convergence(spec.limit_ns, reps=spec.reps)
-        res["limits"] = identify_limits(spec.identify_ns)
         return res
 
-    coin, res = coin_study(spec, progress, beside=serial)
+    # the continuum-limit studies are jobs of the same pool as the COIN runs
+    coin, res, (res_heat, res_limits) = coin_study(
+        spec, progress, beside=serial,
+        extra=(("heat", spec.limit_ns, spec.reps), ("limits", spec.identify_ns)))
+    res["heat_flow"], res["limits"] = res_heat, res_limits
     res["coin"] = coin
     res["wall_time_s"] = time.perf_counter() - t0
     return res
