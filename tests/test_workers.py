@@ -92,6 +92,47 @@ def test_the_caller_runs_the_jobs_no_worker_has_taken_from_the_cheapest_back(tmp
         assert pids - {os.getpid()}
 
 
+def _fail_or_log(log: str, i: int) -> int:
+    failed = Path(log).with_suffix(".failed")
+    if i == 0:
+        failed.touch()
+        raise ValueError("job 0 failed")
+    with open(log, "a") as fh:
+        fh.write(f"{os.getpid()} {i}\n")
+    _wait_for(str(failed))  # the others run on once job 0 has failed (if it runs at all)
+    time.sleep(0.5)
+    return i
+
+
+def test_a_workers_failure_stops_the_stealing_and_is_raised(tmp_path):
+    """A job that fails on a worker is raised without this process first running every job
+    left (it stops taking jobs once a failure is known); the control: the same jobs without
+    the failing one all run."""
+    log = tmp_path / "log"
+    with shared_pool(2):
+        map_jobs(_pid, [(i,) for i in range(4)], workers=2, progress=False)  # workers warm
+        with pytest.raises(ValueError, match="job 0 failed"):
+            map_jobs(_fail_or_log, [(str(log), i) for i in range(30)], workers=2,
+                     progress=False)
+        here = [line for line in log.read_text().splitlines()
+                if int(line.split()[0]) == os.getpid()]
+        assert len(here) <= 3, here  # one or two before the failure is known
+        log2 = tmp_path / "log2"
+        (tmp_path / "log2.failed").touch()  # no job 0 here: nothing to wait for
+        assert map_jobs(_fail_or_log, [(str(log2), i) for i in range(1, 7)], workers=2,
+                        progress=False) == list(range(1, 7))
+
+
+def test_the_progress_bar_counts_the_jobs_wherever_they_ran(tmp_path, capsys):
+    with shared_pool(2):
+        busy = [submit(_wait_for, str(tmp_path / "release")) for _ in range(3)]
+        out = map_jobs(_log_and_release, [(str(tmp_path / "log"), i, str(tmp_path / "release"))
+                                          for i in range(5)], workers=2, desc="jobs here")
+        assert all(b.result(timeout=300) for b in busy) and out == [i * i for i in range(5)]
+    err = capsys.readouterr().err
+    assert "jobs here: 100%" in err and "5/5" in err, err[-500:]
+
+
 def test_the_pools_owner_computes_on_one_torch_thread_and_gets_its_count_back():
     """The owner of a shared pool computes beside its workers, whose cores are taken: its
     torch threads are 1 inside the block (2 threads beside one busy core made a training

@@ -180,11 +180,16 @@ def map_jobs_beside(fn: Callable[..., Any], jobs: Sequence[tuple],
         return [fn(*job) for job in tqdm(jobs, desc=desc, disable=not progress)], value
     own = None if _Shared.pool is not None else _spawn_pool(min(workers, len(jobs)))
     futures = [(_Shared.pool or own).submit(_job, fn, *job) for job in jobs]
+    # one bar for the jobs wherever they run: the workers' as they finish (the executor's
+    # thread calls back), the ones run here as they return
+    bar = tqdm(total=len(jobs), desc=desc, disable=not progress)
+    for f in futures:
+        f.add_done_callback(lambda f: None if f.cancelled() else bar.update(1))
     try:
         with _one_torch_thread():
             value = call()
-            stolen = _steal(fn, jobs, futures)
-        return _gather(futures, stolen, progress, desc), value
+            stolen = _steal(fn, jobs, futures, bar)
+        return _gather(futures, stolen), value
     except BaseException:  # Ctrl-C, or beside() failed: nothing more starts
         for f in futures:
             f.cancel()
@@ -192,6 +197,7 @@ def map_jobs_beside(fn: Callable[..., Any], jobs: Sequence[tuple],
             _interrupt(own)
         raise
     finally:
+        bar.close()
         if own is not None:
             own.shutdown(wait=True, cancel_futures=True)
 
@@ -210,28 +216,34 @@ def _one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def _steal(fn: Callable[..., Any], jobs: Sequence[tuple], futures: list[Future]
+def _failed(f: Future) -> bool:
+    return f.done() and not f.cancelled() and f.exception() is not None
+
+
+def _steal(fn: Callable[..., Any], jobs: Sequence[tuple], futures: list[Future], bar
            ) -> dict[int, Any]:
     """Work stealing: this process, which would otherwise wait, runs the jobs no worker has
     taken yet (a pending Future is cancelled, then computed here), from the last one (the
-    cheapest where the jobs are ordered by cost) back. A shared pool's workers may still be
-    busy with another stage's jobs (a report's side lane): its cores are then used, and a
-    stage's tail is shorter. The jobs are the same calls, so the results do not depend on
-    where they ran. Returns {index: result} of the jobs run here."""
+    cheapest where the jobs are ordered by cost) back, until none is left or a worker's job
+    has failed (its error is raised by :func:`_gather`, not after the rest of the work). A
+    shared pool's workers may still be busy with another stage's jobs (a report's side lane):
+    its cores are then used, and a stage's tail is shorter. The jobs are the same calls, so
+    the results do not depend on where they ran. Returns {index: result} of the jobs run
+    here."""
     stolen: dict[int, Any] = {}
     for i in reversed(range(len(jobs))):
+        if any(_failed(f) for f in futures):
+            break
         if futures[i].cancel():
             stolen[i] = fn(*jobs[i])
+            bar.update(1)
     return stolen
 
 
-def _gather(futures: list[Future], stolen: dict[int, Any], progress: bool, desc: str
-            ) -> list[Any]:
+def _gather(futures: list[Future], stolen: dict[int, Any]) -> list[Any]:
     """The results in the jobs' order, once all are done (the first failure raised): those
     run here (``stolen``) and the futures' of the others."""
-    from tqdm import tqdm
-
-    for i, f in enumerate(tqdm(futures, desc=desc, disable=not progress)):
+    for i, f in enumerate(futures):
         if i not in stolen:
             f.exception()  # wait in order; a failure is raised below
     return [stolen[i] if i in stolen else f.result() for i, f in enumerate(futures)]
