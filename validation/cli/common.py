@@ -23,7 +23,8 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=count, default=3, help="trained models per sigma")
     p.add_argument("--epochs", type=count, default=TrainConfig().epochs, help="training epochs")
     p.add_argument("--workers", type=count, default=1,
-                   help="processes for the (sigma, seed) jobs (one torch thread each)")
+                   help="worker processes for the (sigma, seed) jobs (one torch thread each; "
+                        "with 2 or more, this process also takes the jobs none has started)")
 
 
 def run_sweep_command(args: argparse.Namespace, name: str, spec, module: ModuleType,

@@ -30,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--delta", type=effect, default=d.delta,
                    help="smallest accuracy gain of interest ('refuted at delta' below it)")
     p.add_argument("--workers", type=count, default=d.workers,
-                   help="processes for the paired COIN jobs")
+                   help="worker processes for the COIN pairs, tau sweeps and limit studies "
+                        "(with 2 or more, this process also takes the jobs none has started)")
     p.add_argument("--out", default="out/graph", help="output folder")
 
 

@@ -4,12 +4,15 @@ The jobs of a sigma sweep (train a model, then study it) share nothing but the c
 claims already let concurrent processes compute each entry once (store.locks); on 2 cores
 two single-threaded workers finish small-model jobs about twice as fast as one process whose
 torch threads split tiny matrix products. A report opens one pool for all its stages
-(:func:`shared_pool`): the workers' start-up is paid once, and light stages run on it beside
-the main ones (:func:`submit`).
+(:func:`shared_pool`): the workers' start-up is paid once, and one-core stages run on it
+beside the main ones (:func:`submit`). The caller does not wait idle: it takes the jobs no
+worker has taken yet (work stealing), on one torch thread, so with ``workers`` workers up to
+workers + 1 processes compute.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -146,8 +149,9 @@ def map_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], *, workers: int = 1,
              progress: bool = True, desc: str = "jobs",
              cost: Callable[..., float] | None = None) -> list[Any]:
     """[fn(*job) for job in jobs], on ``workers`` spawned processes when workers > 1 (``fn``
-    must be a module-level function; results come back in the jobs' order). Inside
-    :func:`shared_pool` the jobs run on that pool's processes instead of a new pool.
+    must be a module-level function; results come back in the jobs' order), this process
+    taking the jobs no worker has taken yet (:func:`_steal`). Inside :func:`shared_pool` the
+    jobs run on that pool's processes instead of a new pool.
     ``cost(*job)``: a rough relative cost; the costliest jobs start first (longest processing
     time first: the last job to finish alone is then a cheap one)."""
     return map_jobs_beside(fn, jobs, None, workers=workers, progress=progress, desc=desc,
@@ -183,12 +187,19 @@ def map_jobs_beside(fn: Callable[..., Any], jobs: Sequence[tuple],
     # one bar for the jobs wherever they run: the workers' as they finish (the executor's
     # thread calls back), the ones run here as they return
     bar = tqdm(total=len(jobs), desc=desc, disable=not progress)
+    lock = threading.Lock()  # the executor's thread and this one both count
+
+    def count(f: Future | None = None) -> None:
+        if f is None or not f.cancelled():
+            with lock:
+                bar.update(1)
+
     for f in futures:
-        f.add_done_callback(lambda f: None if f.cancelled() else bar.update(1))
+        f.add_done_callback(count)
     try:
         with _one_torch_thread():
             value = call()
-            stolen = _steal(fn, jobs, futures, bar)
+            stolen = _steal(fn, jobs, futures, count)
         return _gather(futures, stolen), value
     except BaseException:  # Ctrl-C, or beside() failed: nothing more starts
         for f in futures:
@@ -220,23 +231,23 @@ def _failed(f: Future) -> bool:
     return f.done() and not f.cancelled() and f.exception() is not None
 
 
-def _steal(fn: Callable[..., Any], jobs: Sequence[tuple], futures: list[Future], bar
-           ) -> dict[int, Any]:
+def _steal(fn: Callable[..., Any], jobs: Sequence[tuple], futures: list[Future],
+           count: Callable[[], None]) -> dict[int, Any]:
     """Work stealing: this process, which would otherwise wait, runs the jobs no worker has
     taken yet (a pending Future is cancelled, then computed here), from the last one (the
     cheapest where the jobs are ordered by cost) back, until none is left or a worker's job
     has failed (its error is raised by :func:`_gather`, not after the rest of the work). A
     shared pool's workers may still be busy with another stage's jobs (a report's side lane):
     its cores are then used, and a stage's tail is shorter. The jobs are the same calls, so
-    the results do not depend on where they ran. Returns {index: result} of the jobs run
-    here."""
+    the results do not depend on where they ran. ``count()`` is called after each. Returns
+    {index: result} of the jobs run here."""
     stolen: dict[int, Any] = {}
     for i in reversed(range(len(jobs))):
         if any(_failed(f) for f in futures):
             break
         if futures[i].cancel():
             stolen[i] = fn(*jobs[i])
-            bar.update(1)
+            count()
     return stolen
 
 
