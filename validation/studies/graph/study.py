@@ -243,7 +243,7 @@ def coin_study(spec: GraphStudy, progress: bool = True, beside=None,
     taus = [("tau", spec, s) for s in range(spec.tau_seeds)]
     done, value = map_jobs_beside(
         graph_job, [*pairs, *taus, *extra], beside, workers=spec.workers, progress=progress,
-        desc="COIN runs", cost=lambda kind, *args: _JOB_COST[kind])
+        desc="graph study jobs", cost=lambda kind, *args: _JOB_COST[kind])
     runs = [r for pair in done[:len(pairs)] for r in pair]
     sweep = [r for rows in done[len(pairs):len(pairs) + len(taus)] for r in rows]
     verdicts = {}
