@@ -281,7 +281,7 @@ def test_more_labels_than_a_class_holds_is_refused_before_any_work(tmp_path, cap
     out = tmp_path / "g"
     assert main(["graph", "--labels", "100000", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "class 0 of moons has 300 samples" in err and "COIN runs" not in err
+    assert "class 0 of moons has 300 samples" in err and "graph study jobs" not in err
     assert not out.exists() or not any(out.iterdir())
 
 
