@@ -133,6 +133,62 @@ def test_the_progress_bar_counts_the_jobs_wherever_they_ran(tmp_path, capsys):
     assert "jobs here: 100%" in err and "5/5" in err, err[-500:]
 
 
+def test_a_broken_pool_after_stealing_is_one_error_without_cpythons_thread_traceback(
+        tmp_path):
+    """A worker that dies (here os._exit; out of memory in life) breaks the pool while jobs
+    this process took are cancelled Futures: Python 3.11's executor thread then raised its own
+    InvalidStateError and printed it (CPython gh-107219); the caller sees BrokenProcessPool
+    alone. The control: the filter passes any other thread exception on, printed."""
+    import subprocess
+    import sys
+    import threading
+    from concurrent.futures import InvalidStateError
+
+    from validation.store.workers import _quiet_cpython_107219
+
+    (tmp_path / "dying.py").write_text(
+        "import os, time\n"
+        "def job(i):\n"
+        "    if i == 0:\n"
+        "        time.sleep(0.5)\n"
+        "        os._exit(1)\n"
+        "    time.sleep(0.3)\n"
+        "    return i\n")
+    code = ("from dying import job\n"
+            "from validation.store.workers import map_jobs\n"
+            "if __name__ == '__main__':\n"
+            "    try:\n"
+            "        map_jobs(job, [(i,) for i in range(12)], workers=2, progress=False)\n"
+            "    except Exception as e:\n"
+            "        print('raised', type(e).__name__)\n")
+    (tmp_path / "run.py").write_text(code)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.getcwd()])}
+    res = subprocess.run([sys.executable, str(tmp_path / "run.py")], capture_output=True,
+                         text=True, env=env, timeout=120)  # a hang catcher
+    assert res.stdout.strip() == "raised BrokenProcessPool", res.stdout + res.stderr[-2000:]
+    assert "InvalidStateError" not in res.stderr and "Traceback" not in res.stderr, \
+        res.stderr[-2000:]
+
+    seen = []
+    before = getattr(_quiet_cpython_107219, "previous", threading.excepthook)
+    _quiet_cpython_107219.previous = seen.append
+
+    def terminate_broken():
+        raise InvalidStateError("CANCELLED")
+
+    try:
+        for fn, forwarded in ((terminate_broken, False), (lambda: 1 / 0, True)):
+            try:
+                fn()
+            except Exception as exc:  # an exception as a thread would leave it
+                args = threading.ExceptHookArgs((type(exc), exc, exc.__traceback__, None))
+                _quiet_cpython_107219(args)
+            assert bool(seen) == forwarded
+    finally:
+        _quiet_cpython_107219.previous = before
+    assert isinstance(seen[0].exc_value, ZeroDivisionError)
+
+
 def test_the_pools_owner_computes_on_one_torch_thread_and_gets_its_count_back():
     """The owner of a shared pool computes beside its workers, whose cores are taken: its
     torch threads are 1 inside the block (2 threads beside one busy core made a training

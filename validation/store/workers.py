@@ -62,10 +62,33 @@ class _Shared:
     pool = None
 
 
+def _quiet_cpython_107219(args) -> None:
+    """threading.excepthook that drops CPython's own InvalidStateError from a broken pool's
+    ``terminate_broken`` (gh-107219, fixed in Python 3.12): on 3.11 it still sets the
+    exception of a Future that was cancelled (here: a job this process took, see
+    :func:`_steal`) and prints a traceback from the executor's thread beside the
+    BrokenProcessPool that the caller reports in one line. Anything else is printed as
+    before."""
+    from concurrent.futures import InvalidStateError
+
+    tb, frames = args.exc_traceback, []
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    if isinstance(args.exc_value, InvalidStateError) and "terminate_broken" in frames:
+        return
+    _quiet_cpython_107219.previous(args)
+
+
 def _spawn_pool(workers: int):
     import multiprocessing as mp
+    import sys
+    import threading
     from concurrent.futures import ProcessPoolExecutor
 
+    if sys.version_info < (3, 12) and threading.excepthook is not _quiet_cpython_107219:
+        _quiet_cpython_107219.previous = threading.excepthook
+        threading.excepthook = _quiet_cpython_107219
     # spawn, not fork: a forked child inherits torch's thread pools in an undefined state
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
@@ -78,17 +101,22 @@ def _spawn_pool(workers: int):
 def _interrupt(pool) -> None:
     """Stop the pool's jobs: the stop flag (jobs already queued to a worker raise as they
     start), then SIGINT to its workers (each job in flight stops and cleans up, see _job;
-    idle workers ignore it). (The executor keeps its processes in a private attribute; a
-    pool without it is left to finish the jobs in flight.)"""
+    idle workers ignore it), or SIGTERM where the pool is broken. (The executor keeps its
+    processes in a private attribute; a pool without it is left to finish the jobs in
+    flight.)"""
     import os
     import signal
 
     stop = getattr(pool, "cdverify_stop", None)
     if stop is not None:
         stop.set()
+    # a broken pool (a worker died) is of no more use: its workers are terminated, as the
+    # executor itself does unless a cancelled Future stops it half-way (CPython gh-107219,
+    # Python < 3.12), which left an idle worker waiting for work and the exit waiting for it
+    broken = bool(getattr(pool, "_broken", False))
     for proc in list((getattr(pool, "_processes", None) or {}).values()):
         try:
-            os.kill(proc.pid, signal.SIGINT)
+            os.kill(proc.pid, signal.SIGTERM if broken else signal.SIGINT)
         except (ProcessLookupError, AttributeError):
             pass
 
