@@ -115,7 +115,7 @@ _SEARCH = {"exhaustive_per_axis": 11, "expected_draws": 16, "random_samples": 50
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile(
         name="smoke",
-        description="a pipeline check whose verdicts carry no weight (about 50 s)",
+        description="a pipeline check whose verdicts carry no weight (about 30-40 s)",
         agreement=(AgreementConfig.of("moons", 0.3, epochs=8, grid=40, test_points=30),),
         robustness=(RobustnessSweep(data="moons", sigmas=(0.0, 0.3), seeds=2, epochs=8,
                                     eps_linf=(0.0, 0.1, 0.6), eps_l2=(0.0, 0.15, 0.9),
