@@ -173,23 +173,26 @@ def test_semi_discrete_does_not_depend_on_its_thread_count():
         semi_discrete(m, g, threads=0)
 
 
-@pytest.mark.parametrize("classes", [2, 4])
-def test_the_semi_discrete_last_class_equals_its_own_run(classes, monkeypatch):
+@pytest.mark.parametrize("classes, dim", [(2, 2), (4, 2), (3, 3)])
+def test_the_semi_discrete_last_class_equals_its_own_run(classes, dim, monkeypatch):
     """semi_discrete computes the last class as 1 minus the others (the recursion keeps the
     softmax's sum 1): the network with its classes reversed computes that class directly,
-    and gives it to rounding, cubic and linear. The control: where u_0 does not sum to 1 (a
-    base that is not a softmax), the shortcut's class differs from the direct one."""
+    and gives it to rounding, cubic and linear, in 2-D and on a 3-D feature grid (the edge
+    cells' quadrature nodes leave the box, where the constant extension acts). The control:
+    where u_0 does not sum to 1 (a base that is not a softmax), the shortcut's class differs
+    from the direct one."""
     import copy
 
     import validation.nets.flow as flow
 
     torch.manual_seed(classes)
-    m = DiffusionResNet(2, classes, blocks=3, t_end=1.0, sigma=0.4, hidden=8).double()
+    m = DiffusionResNet(2, classes, feature_dim=dim, blocks=3, t_end=1.0, sigma=0.4,
+                        hidden=8).double()
     rev = copy.deepcopy(m)
     with torch.no_grad():
         rev.base.weight.copy_(m.base.weight.flip(0))
         rev.base.bias.copy_(m.base.bias.flip(0))
-    g = Grid(bounds=((-2.0, 2.0), (-2.0, 2.0)), shape=(24, 24))
+    g = Grid(bounds=((-2.0, 2.0),) * dim, shape=(24 if dim == 2 else 10,) * dim)
     for order in (3, 1):
         u = semi_discrete(m, g, substeps=2, interp_order=order)
         assert np.abs(u - semi_discrete(rev, g, substeps=2, interp_order=order)[::-1]).max() \
