@@ -150,6 +150,11 @@ def ghost_weights(bc: BC, n: int, width: int, dx: float, order: int = 2, derivat
     return W, beta
 
 
+def _args(d: int) -> str:
+    """'x1', 'x1, x2', 'x1, x2, x3', 'x1, ..., x4': a face callable's coordinate arguments."""
+    return ", ".join(f"x{i + 1}" for i in range(d)) if d <= 3 else f"x1, ..., x{d}"
+
+
 def boundary_values(bc: BC, face_coords: tuple[np.ndarray, ...], t: float) -> np.ndarray:
     """g evaluated on a face (shape of the face), checked finite."""
     shape = np.broadcast_shapes(*[c.shape for c in face_coords])
@@ -159,7 +164,7 @@ def boundary_values(bc: BC, face_coords: tuple[np.ndarray, ...], t: float) -> np
             g = bc.value(*face_coords, t)
         except TypeError as exc:  # most often the wrong number of arguments
             raise NumericsError(
-                f"the {bc.kind} boundary value must be callable as g(x1, ..., x{d}, t) with "
+                f"the {bc.kind} boundary value must be callable as g({_args(d)}, t) with "
                 f"the face's coordinates and the time ({d + 1} arguments); calling it failed: "
                 f"{exc}") from None
     else:

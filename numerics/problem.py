@@ -9,7 +9,7 @@ Callables take ``(coords, t)`` with ``coords`` the tuple of meshgrid arrays and 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,14 +108,28 @@ def _diffusion_tensor(value: Any, grid: Grid, t: float) -> np.ndarray:
 
 @dataclass(frozen=True, kw_only=True)
 class Problem:
-    """A convection-diffusion problem on a box; validates itself on construction."""
+    """A convection-diffusion problem on a box; validates itself on construction.
+
+    d_t u = v(x, t) . grad u + tr(A(x, t) Hess u) + s(x, t) on ``grid`` for 0 < t <= t_end,
+    u(., 0) = ``initial`` (k components allowed: shape (k, *grid.shape)).
+
+    ``velocity`` v: a constant (d,), a field (d, *shape), callable(coords, t), or a list of
+    fields, piecewise constant in time (``velocity_times``: their start times). ``diffusion``
+    A: a scalar, (d,), (d, d), fields of those, or callable(coords, t); symmetric positive
+    semi-definite everywhere (checked). ``source`` s: a constant, an array of shape
+    grid.shape or (k, *grid.shape), or callable(coords, t) returning one; checked finite at
+    every evaluation. ``boundary``: one spec for all sides, one per axis, or a (low, high) pair
+    per axis; a spec is a kind ('periodic', 'dirichlet', 'neumann', 'outflow') or (kind,
+    value) with value a number or callable(x1, ..., xd, t) on the face. ``coords`` is the
+    tuple of the grid's meshgrid arrays.
+    """
 
     grid: Grid
     initial: Any  # callable(coords) -> (k, *shape) or shape; or array
     t_end: float
     velocity: Any = 0.0  # constant (d,), field (d, *shape), callable(coords, t), or list
     diffusion: Any = 0.0  # scalar, (d,), (d, d), fields of those, or callable(coords, t)
-    source: Callable[..., np.ndarray] | None = None
+    source: Any = None  # constant, array (shape or (k, *shape)), or callable(coords, t)
     boundary: Any = "periodic"
     velocity_times: Sequence[float] | None = None  # interval starts for a list of velocities
     name: str = "problem"
@@ -160,6 +174,7 @@ class Problem:
         else:
             self.velocity_at(0.0)
         self.diffusion_at(0.0)
+        self.source_at(0.0)
 
     @property
     def piecewise(self) -> bool:
@@ -197,7 +212,17 @@ class Problem:
         return _diffusion_tensor(self.diffusion, self.grid, t)
 
     def source_at(self, t: float) -> np.ndarray | None:
+        """s(., t) broadcast to u's shape (k, *grid.shape), checked; None without a source."""
         if self.source is None:
             return None
-        s = np.asarray(self.source(self.grid.coords, t), dtype=float)
+        s = np.asarray(_call(self.source, "source s", self.grid.coords, t), dtype=float)
+        if s.shape not in ((), self.grid.shape, self.u0.shape):
+            raise NumericsError(f"source s has shape {s.shape}; expected a scalar, "
+                                f"{self.grid.shape} or {self.u0.shape}")
+        if not np.all(np.isfinite(s)):
+            bad = np.broadcast_to(~np.isfinite(s), self.u0.shape)
+            i = np.unravel_index(int(np.argmax(bad.reshape(-1))), self.u0.shape)
+            at = tuple(float(self.grid.axes[k][i[k + 1]]) for k in range(self.grid.dim))
+            raise NumericsError(f"source s is not finite (value {np.broadcast_to(s, bad.shape)[i]})"
+                                f" at x = {at}, t = {t}; give a source finite on the grid")
         return np.broadcast_to(s, self.u0.shape)

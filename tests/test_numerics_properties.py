@@ -162,10 +162,45 @@ def test_bad_inputs_name_the_value_and_fix():
 
 def test_non_finite_state_stops_with_step_and_time():
     g = Grid(bounds=((0, 1),), shape=(16,))
+    # finite data whose RK4 stages overflow: the state, not the data, becomes non-finite
+    p = Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0, diffusion=0.1,
+                source=lambda c, t: np.where(t > 0.5, 1e308, 0.0) * np.ones_like(c[0]))
+    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(  # numpy's defaults
+            NonFiniteStateError, match=r"step \d+, t = "):
+        solve(p, stepper="rk4", dt=0.02)
+
+
+@pytest.mark.parametrize("source, match", [
+    (lambda x, y, t: x, r"source s must be callable as f\(coords, t\)"),
+    (lambda c, t: np.ones(3), r"source s has shape \(3,\); expected a scalar, \(8, 8\)"),
+    (lambda c, t: np.where(c[0] > 0.5, np.nan, 0.0), r"source s is not finite \(value nan\) "
+     r"at x = \(0\.5625, 0\.0625\), t = 0\.0"),
+    (np.zeros((2, 8, 8)), r"expected a scalar, \(8, 8\) or \(1, 8, 8\)"),
+])
+def test_a_bad_source_is_refused_on_construction_naming_it(source, match):
+    g = Grid(bounds=((0, 1), (0, 1)), shape=(8, 8))
+    with pytest.raises(NumericsError, match=match):
+        Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0, diffusion=0.1, source=source)
+
+
+def test_a_source_that_stops_being_finite_is_named_with_its_time():
+    g = Grid(bounds=((0, 1),), shape=(16,))
     p = Problem(grid=g, initial=np.zeros(g.shape), t_end=1.0, diffusion=0.1,
                 source=lambda c, t: np.where(t > 0.5, np.inf, 0.0) * np.ones_like(c[0]))
-    with pytest.raises(NonFiniteStateError, match=r"step \d+, t = "):
+    with pytest.raises(NumericsError, match=r"source s is not finite \(value inf\) at x = "
+                       r"\(0\.03125,\), t = 0\.6"):
         solve(p, stepper="backward-euler", dt=0.1)
+
+
+def test_constant_and_array_sources_equal_their_callable():
+    """Control: every accepted form of s gives the callable's numbers (u = t s for A = 0)."""
+    g = Grid(bounds=((0, 1),), shape=(16,))
+    field = np.sin(2 * np.pi * g.coords[0])
+    runs = [solve(Problem(grid=g, initial=np.zeros(g.shape), t_end=0.5, source=s),
+                  stepper="rk4", dt=0.1).final
+            for s in (2.0, lambda c, t: 2.0 + 0 * c[0], field, lambda c, t: field)]
+    assert np.allclose(runs[0], 1.0) and np.array_equal(runs[0], runs[1])
+    assert np.allclose(runs[2], 0.5 * field) and np.array_equal(runs[2], runs[3])
 
 
 def test_solution_interpolation_and_vector_valued_u():

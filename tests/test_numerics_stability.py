@@ -304,7 +304,7 @@ def test_outflow_closures_with_mixed_terms_are_named_as_the_cause():
 
 @pytest.mark.parametrize("value, message", [
     (lambda *c: np.zeros(3), r"returned shape \(3,\) on a face of shape \(16,\)"),
-    (lambda x: 0.0, r"callable as g\(x1, \.\.\., x2, t\)"),
+    (lambda x: 0.0, r"callable as g\(x1, x2, t\)"),
 ])
 def test_a_dirichlet_callable_of_the_wrong_shape_or_signature_is_named(value, message):
     g = Grid(bounds=((0, 1), (0, 1)), shape=(16, 16))
