@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from validation.nets.adapter import AdapterError, ResidualStage, StageSpec, adapt
+from validation.nets.adapter import (
+    AdapterError,
+    BatchStatisticsWarning,
+    ResidualStage,
+    StageSpec,
+    adapt,
+)
 from validation.nets.models import DiffusionResNet
 from validation.studies.inspect import flowstats
 from validation.studies.inspect.flowstats import jacobian_norms, measured_diffusion
@@ -91,6 +98,75 @@ def test_a_shape_changing_block_is_refused_with_its_shapes():
     with pytest.raises(AdapterError, match=r"block 1 .* maps features of shape \(4, 2\) to "
                                            r"\(4, 3\)"):
         st.delta(1, torch.randn(4, 2))
+
+
+class NormBlock(nn.Module):
+    def __init__(self, track: bool = True):
+        super().__init__()
+        self.lin, self.bn = nn.Linear(2, 2), nn.BatchNorm1d(2, track_running_stats=track)
+
+    def forward(self, x):
+        return x + self.bn(self.lin(x))
+
+
+def test_batch_statistics_in_a_stage_warn_once_and_eval_mode_reads_points_alone():
+    torch.manual_seed(0)
+    z = torch.randn(8, 2)
+    net = nn.Sequential(nn.Identity(), nn.Sequential(NormBlock(), NormBlock()))
+    st = ResidualStage(net, "1")
+    mean0 = net[1][0].bn.running_mean.clone()
+    with pytest.warns(BatchStatisticsWarning, match="depends on the rest of its batch"):
+        alone = st.velocity(0, z[:4])
+    assert not torch.equal(net[1][0].bn.running_mean, mean0)  # the side effect it names
+    # why it warns: in training mode a point's velocity changes with its batch
+    assert not torch.allclose(alone, st.velocity(0, z)[:4])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        st.velocity(1, z)  # once per stage, not once per block or call
+        net.eval()  # control: running statistics, no warning, each point read alone
+        ev = ResidualStage(net, "1")
+        assert torch.allclose(ev.velocity(0, z[:4]), ev.velocity(0, z)[:4])
+        # dropout in training mode is a technique (diffusion), not a defect: no warning
+        drop = nn.Sequential(nn.Identity(), nn.Sequential(nn.Dropout(0.5))).train()
+        ResidualStage(drop, "1").velocity(0, z)
+    untracked = ResidualStage(nn.Sequential(nn.Identity(), nn.Sequential(NormBlock(False)))
+                              .eval(), "1")
+    with pytest.warns(BatchStatisticsWarning, match="track_running_stats=False"):
+        untracked.velocity(0, z)
+
+
+def test_inspect_reads_a_training_mode_model_as_deployed_and_leaves_its_statistics(tmp_path):
+    """A factory's model comes in training mode: inspect measures it in evaluation mode and
+    gives back the running statistics and every submodule's own mode untouched."""
+    from validation.studies.inspect import run_inspect
+
+    def make():
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Identity(), nn.Sequential(NormBlock(), NormBlock()),
+                            nn.Linear(2, 3))
+        for b in net[1]:  # trained-looking running statistics
+            b.bn.running_mean.copy_(torch.tensor([0.5, -0.3]))
+            b.bn.running_var.copy_(torch.tensor([2.0, 0.5]))
+        return net
+
+    x = np.random.default_rng(0).standard_normal((40, 2)).astype(np.float32)
+    y = np.arange(40) % 3
+    kw = dict(points=16, passes=2, jacobian_points=2, seed=0)
+    net = make()
+    net[2].eval()  # a submodule in its own mode, kept
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BatchStatisticsWarning)
+        got = run_inspect(ResidualStage(net, "1"), x, y, tmp_path / "train", **kw)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert net.training and net[1][0].bn.training and not net[2].training
+    ref = run_inspect(ResidualStage(make().eval(), "1"), x, y, tmp_path / "eval", **kw)
+    assert got["blocks"] == ref["blocks"]
+    # control: one forward of the model as the factory gave it moves the statistics that
+    # the measurement above read unchanged
+    moved = make()
+    moved(torch.as_tensor(x[:2]))
+    assert not torch.equal(moved[1][0].bn.running_mean, before["1.0.bn.running_mean"])
 
 
 def test_stage_paths_that_do_not_resolve_or_are_not_sequences():

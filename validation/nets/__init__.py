@@ -15,7 +15,8 @@ from validation.store.lazy import lazy_exports
 
 #: name -> the submodule that defines it
 _EXPORTS = {
-    **dict.fromkeys("ResidualStage StageSpec adapt diffusion_resnet_stage".split(), "adapter"),
+    **dict.fromkeys("BatchStatisticsWarning ResidualStage StageSpec adapt diffusion_resnet_stage"
+                    .split(), "adapter"),
     "AdapterError": "errors",
     **dict.fromkeys("MARGIN beats_linear linear_baseline".split(), "baseline"),
     **dict.fromkeys("BENCHMARK_NAMES load_benchmark".split(), "benchmark_data"),
@@ -44,6 +45,7 @@ __all__ = [
     "PDE_SCHEME",
     "TECHNIQUES",
     "AdapterError",
+    "BatchStatisticsWarning",
     "CommonNoisePredictor",
     "ConvResNet",
     "DataError",

@@ -18,12 +18,21 @@ then the toolkit's noisy network, whose catalogue generator is (v, sigma^2 / 2 I
 The toolkit's own :class:`~validation.nets.models.DiffusionResNet` is read through the same
 class with ``reading="branch"``: its blocks are the branches g_l, so Delta_l = h g_l(z), and its
 encoder and base are the stem and head (:func:`diffusion_resnet_stage`).
+
+The model is read in the mode it is in. Batch normalisation in training mode normalises by the
+batch's own statistics, so a point's velocity then depends on the other points of its batch
+(no flow of points at all) and every call moves the running statistics of the user's model:
+the adapter warns once (:class:`BatchStatisticsWarning`, also for a norm without running
+statistics, which uses the batch's in evaluation too); call ``model.eval()`` first. Dropout
+in training mode is meant: it is one of the catalogue's diffusion techniques.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +40,10 @@ from torch import nn
 
 from .errors import AdapterError
 from .models import DiffusionResNet
+
+
+class BatchStatisticsWarning(UserWarning):
+    """A stage read while batch normalisation in it uses batch statistics (training mode)."""
 
 
 class _Reached(Exception):
@@ -50,6 +63,20 @@ class StageSpec:
             raise AdapterError(f"t_end = {self.t_end}; T must be a positive finite number")
         if self.reading not in ("block", "branch"):
             raise AdapterError(f"reading = {self.reading!r}; use 'block' or 'branch'")
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in evaluation mode inside the block, every submodule's own mode restored
+    after (``model.train(was)`` would set them all alike): measurements read the deployed
+    network and leave batch-norm running statistics untouched."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 def resolve_stage(model: nn.Module, path: str) -> nn.Module:
@@ -90,6 +117,9 @@ class ResidualStage:
         self.stage = resolve_stage(model, self.spec.path)
         self.blocks = list(self.stage)
         self._stem, self._head = stem, head
+        self._norms = [m for b in self.blocks for m in b.modules()
+                       if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self._warned = False
 
     @property
     def n_blocks(self) -> int:
@@ -146,6 +176,15 @@ class ResidualStage:
 
     def delta(self, l: int, z: torch.Tensor) -> torch.Tensor:
         """Delta_l(z): block(z) - z ("block") or h block(z) ("branch"); shape kept or refused."""
+        # batch statistics: training mode, or a norm that keeps no running statistics
+        if not self._warned and any(m.training or m.running_mean is None for m in self._norms):
+            self._warned = True
+            warnings.warn(
+                f"stage {self.spec.path!r} is read with batch normalisation using batch "
+                "statistics (training mode, or track_running_stats=False): each point's "
+                "velocity then depends on the rest of its batch, and in training mode every "
+                "call updates the model's running statistics; call model.eval() (with running "
+                "statistics) before reading it as a flow", BatchStatisticsWarning, stacklevel=2)
         out = self.blocks[l](z)
         if not isinstance(out, torch.Tensor) or out.shape != z.shape:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__

@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from validation.nets.adapter import ResidualStage
+from validation.nets.adapter import ResidualStage, evaluating
 
 QUANTILES = (0.05, 0.5, 0.95)
 #: feature sizes up to this get the exact Jacobian; larger ones power iteration
@@ -112,10 +112,7 @@ def inspect_stage(stage: ResidualStage, x: torch.Tensor, *, sigma: float = 0.0,
                   passes: int = 32, jacobian_points: int = 8, seed: int = 0) -> dict:
     """The per-block table of the module docstring, on the model inputs x."""
     gen = torch.Generator().manual_seed(seed)
-    model = stage.model
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(stage.model):
         with torch.no_grad():
             path = stage.trajectory(x)
         rows = []
@@ -146,8 +143,6 @@ def inspect_stage(stage: ResidualStage, x: torch.Tensor, *, sigma: float = 0.0,
             rows.append(row)
         with torch.no_grad():
             proj = _pca_paths([_flat(p).double().numpy() for p in path])
-    finally:
-        model.train(was_training)
     implied = sum(r["mean_displacement"] for r in rows)
     return {"blocks": rows, "n_blocks": stage.n_blocks, "h": stage.step,
             "t_end": stage.spec.t_end, "reading": stage.spec.reading,

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from validation.doc.figures import save_figure
-from validation.nets.adapter import AdapterError, ResidualStage
+from validation.nets.adapter import AdapterError, ResidualStage, evaluating
 from validation.store.io import atomic_write_text, write_json
 
 from .flowstats import inspect_stage
@@ -24,9 +24,10 @@ COLUMNS = ("block", "mean_speed", "q5", "q50", "q95", "relative_change", "jac_sp
 
 
 def check_input(stage: ResidualStage, x: torch.Tensor) -> None:
-    """Refuse, before any work, data the model refuses and stages that change shape."""
+    """Refuse, before any work, data the model refuses and stages that change shape (in
+    evaluation mode: a probe in training mode would move batch norms' running statistics)."""
     probe = x[:2]
-    with torch.no_grad():
+    with torch.no_grad(), evaluating(stage.model):
         z = stage.features(probe)
         for l in range(stage.n_blocks):
             z = z + stage.delta(l, z)  # names the first block that changes the shape
@@ -44,7 +45,17 @@ def run_inspect(stage: ResidualStage, x: np.ndarray, y: np.ndarray, out: str | P
     """Inspect the stage on up to ``points`` inputs; write inspect.json, blocks.csv,
     velocity.png, trajectories.png and summary.md to ``out``; return the result. With
     sigma > 0 the Feynman-Kac agreement (network = semi-discrete = PDE, any dimension) runs on
-    the first ``agreement_points`` points with ``agreement_draws`` coupled draws (0: skip)."""
+    the first ``agreement_points`` points with ``agreement_draws`` coupled draws (0: skip).
+    Everything is measured on the model in evaluation mode, its own modes restored after."""
+    with evaluating(stage.model):
+        return _run_inspect(stage, x, y, out, sigma=sigma, points=points, passes=passes,
+                            jacobian_points=jacobian_points, seed=seed, config=config,
+                            agreement_draws=agreement_draws, agreement_points=agreement_points)
+
+
+def _run_inspect(stage: ResidualStage, x: np.ndarray, y: np.ndarray, out: str | Path, *,
+                 sigma: float, points: int, passes: int, jacobian_points: int, seed: int,
+                 config: dict | None, agreement_draws: int, agreement_points: int) -> dict:
     out = Path(out)
     dtype = next((p.dtype for p in stage.model.parameters()), torch.float32)
     rng = np.random.default_rng(seed)
