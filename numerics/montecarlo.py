@@ -63,6 +63,8 @@ def feynman_kac(points: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
         raise NumericsError(f"n_paths = {n_paths} (>= 2) and n_steps = {n_steps} (>= 1) needed")
     if not (np.isfinite(t_end) and t_end > 0):
         raise NumericsError(f"t_end = {t_end} must be finite and > 0")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise NumericsError(f"seed = {seed!r}; give a non-negative integer")
     try:  # one particle first: a wrong shape is named before any path is drawn
         probe = np.asarray(velocity(x[:1].copy(), t_end), dtype=float)
         np.broadcast_shapes(probe.shape, (1, d))
@@ -73,6 +75,14 @@ def feynman_kac(points: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
         raise NumericsError(f"velocity(X, t) returned shape {probe.shape} for X of shape "
                             f"(1, {d}); it must return one velocity per particle, (P, {d})")
     S = noise_matrix(diffusion, d)
+    try:
+        fx = np.asarray(f(x[:1].copy()), dtype=float)
+    except Exception as exc:  # the user's f: its failure named as one line
+        raise NumericsError(f"f(X) failed on one particle of shape (1, {d}): "
+                            f"{type(exc).__name__}: {exc}") from None
+    if fx.ndim not in (1, 2) or fx.shape[0] != 1:
+        raise NumericsError(f"f(X) returned shape {fx.shape} for X of shape (1, {d}); it must "
+                            "return (P,) or (P, k): one value (or k values) per particle")
     rng = np.random.default_rng(seed)
     h = t_end / n_steps
     sums = None
@@ -85,7 +95,13 @@ def feynman_kac(points: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
         for n in range(n_steps):
             v = np.asarray(velocity(X, t_end - n * h), dtype=float)
             if v.shape != X.shape:
-                v = np.broadcast_to(v, X.shape)
+                try:
+                    v = np.broadcast_to(v, X.shape)
+                except ValueError:
+                    raise NumericsError(
+                        f"velocity(X, t) returned shape {v.shape} for X of shape {X.shape} "
+                        f"(step {n}, t = {t_end - n * h:.6g}); it must return one velocity "
+                        f"per particle, (P, {d})") from None
             if not np.all(np.isfinite(v)):
                 raise NumericsError(f"velocity(X, t) is not finite at step {n}, t = "
                                     f"{t_end - n * h:.6g} (a particle at "

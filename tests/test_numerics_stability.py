@@ -214,6 +214,9 @@ def test_bad_input_is_one_clear_error_before_any_work(make, message):
     (np.array([[np.nan]]), lambda x, t: np.zeros_like(x), "start point 0"),
     (np.array([[0.1]]), lambda x, t: np.zeros((3, 5)), r"returned shape \(3, 5\)"),
     (np.array([[0.1]]), lambda x, t: np.full_like(x, np.nan), "not finite at step 0"),
+    # right on one particle, transposed on many: named at the step, not by numpy
+    (np.array([[0.1]]), lambda x, t: -x.T, r"returned shape \(1, 10\) for X of shape "
+     r"\(10, 1\) \(step 0, t = 1\)"),
 ])
 def test_feynman_kac_refuses_bad_points_and_velocities(points, velocity, message):
     from numerics import feynman_kac
@@ -223,6 +226,45 @@ def test_feynman_kac_refuses_bad_points_and_velocities(points, velocity, message
     # control: a constant velocity of shape (d,) broadcasts and runs
     feynman_kac(np.array([[0.1]]), lambda x: x[..., 0], lambda x, t: np.array([1.0]), 0.1,
                 1.0, n_paths=10)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"seed": -1}, r"seed = -1; give a non-negative integer"),
+    ({"seed": 1.5}, r"seed = 1.5"),
+    ({"f": lambda x: x[:, 0, None, None]}, r"f\(X\) returned shape \(1, 1, 1\) for X of shape "
+     r"\(1, 1\); it must return \(P,\) or \(P, k\)"),
+    ({"f": lambda x: x.sum()}, r"f\(X\) returned shape \(\)"),
+    ({"f": lambda x: x[:, 3]}, r"f\(X\) failed on one particle of shape \(1, 1\): IndexError"),
+])
+def test_feynman_kac_refuses_a_bad_seed_or_payoff_before_any_path(kw, message):
+    from numerics import feynman_kac
+
+    args = {"f": lambda x: x[:, 0], "seed": 0} | kw
+    with pytest.raises(NumericsError, match=message):
+        feynman_kac(np.array([[0.1]]), args["f"], lambda x, t: -x, 0.1, 1.0, n_paths=10,
+                    seed=args["seed"])
+    # control: numpy integers and (P, k) payoffs are accepted
+    r = feynman_kac(np.array([[0.1]]), lambda x: np.hstack([x, x**2]), lambda x, t: -x, 0.1,
+                    1.0, n_paths=10, seed=np.int64(3))
+    assert r.mean.shape == (1, 2)
+
+
+def test_feynman_kac_meets_the_ornstein_uhlenbeck_second_moment():
+    """dX = -X ds + sqrt(2a) dW: E X_T^2 = x^2 e^{-2T} + a (1 - e^{-2T}), within 4 standard
+    errors plus Euler's O(h) bias bound at h = 1/200 (|bias| <= 2 h E X^2 here)."""
+    from numerics import feynman_kac
+
+    a, T = 0.1, 1.0
+    x = np.array([[0.0], [1.0], [2.0]])
+    r = feynman_kac(x, lambda X: X[:, 0] ** 2, lambda X, t: -X, a, T, n_paths=20000,
+                    n_steps=200, seed=1)
+    exact = x[:, 0] ** 2 * np.exp(-2 * T) + a * (1 - np.exp(-2 * T))
+    err = np.abs(r.mean[:, 0] - exact)
+    assert np.all(err <= 4 * r.stderr[:, 0] + 2 * T / 200 * (x[:, 0] ** 2 + a))
+    # control: the wrong sign of the drift (a growing process) is far outside the bound
+    bad = feynman_kac(x, lambda X: X[:, 0] ** 2, lambda X, t: X, a, T, n_paths=20000,
+                      n_steps=200, seed=1)
+    assert np.any(np.abs(bad.mean[:, 0] - exact) > 10 * (4 * bad.stderr[:, 0] + 0.01))
 
 
 def _anisotropic(ratio: float, angle_deg: float) -> Problem:
