@@ -424,12 +424,36 @@ class _Constant(nn.Module):
 
 
 def test_a_radius_that_reaches_any_input_must_break_every_point(digits):
-    cfg = CheckConfig(data="digits-img", attack_points=60, square_iters=20, pgd_steps=5,
-                      certify_points=0, library=False)
+    # every test point: the constant model is right on its class's 10% of them
+    cfg = CheckConfig(data="digits-img", attack_points=len(digits.y_test), square_iters=20,
+                      pgd_steps=5, certify_points=0, library=False)
     res = measure.robustness(ResidualStage(_Constant(), StageSpec("stage")), digits,
                              Setting("plain"), cfg, 0)
     assert res["eps_big"] == 1.0 and res["robust_big"] == res["clean"] > 0.05
     assert "big_radius_not_zero" in res["suspect"]
+
+
+def test_the_measured_points_are_a_fixed_sample_whatever_the_splits_stored_order(digits):
+    """A split stored class by class (an image folder) must not be measured on its first n
+    points, which are then one class: every measurement takes one fixed permutation's first n,
+    the same for every seed and setting (paired)."""
+    from dataclasses import replace
+
+    order = np.argsort(digits.y_test, kind="stable")
+    by_class = replace(digits, x_test=digits.x_test[order], y_test=digits.y_test[order])
+    assert set(by_class.y_test[:20]) == {0}  # what the first 20 points were: one class
+    idx = measure.measured_points(by_class, 20)
+    assert len(set(by_class.y_test[idx])) >= 5 and np.all(np.diff(idx) > 0)
+    assert np.array_equal(idx, measure.measured_points(by_class, 20))
+    assert np.array_equal(measure.measured_points(by_class, 10**6), np.arange(len(order)))
+    cfg = CheckConfig(data="digits-img", attack_points=20, square_iters=5, pgd_steps=2,
+                      certify_points=20, certify_n=20, library=False, lipschitz_points=20)
+    stage = ResidualStage(_Constant(), StageSpec("stage"))  # always class 0
+    res = measure.robustness(stage, by_class, Setting("plain"), cfg, 0)
+    share = float(np.mean(by_class.y_test[idx] == 0))
+    assert res["clean"] == pytest.approx(share) and share < 0.5  # first 20: 1.0
+    # the certificate reads the same points: its accuracy at radius 0 is at most that share
+    assert res["certified"]["accuracy"]["0"] <= share
 
 
 def test_each_flag_is_raised_by_its_own_condition():

@@ -2,7 +2,8 @@ r"""What ``cdverify check`` measures on one trained network (one setting, one se
 
 - **accuracy** of the deployed predictor on the whole test split (the softmax averaged over
   ``passes`` common draws where the technique keeps its randomness at test time);
-- **robust accuracy** on the first ``attack_points`` test points of the expected predictor
+- **robust accuracy** on ``attack_points`` test points (:func:`measured_points`) of the expected
+  predictor
   p(x) = mean over ``attack_passes`` common draws (a deterministic function of x, so no attack
   sees a changing function; its gradient is EOT's): a point counts as robust when p classifies
   it correctly and still does after each attack. Under linf: our PGD (cross-entropy of p,
@@ -16,15 +17,21 @@ r"""What ``cdverify check`` measures on one trained network (one setting, one se
   radius that can move any point anywhere (:func:`big_radius`);
 - **certified accuracy** (the lower end of the bracket where no exhaustive search exists):
   randomized smoothing (Cohen et al. 2019) of the deployed network with its own noise,
-  N(0, s^2 I) on the input, at the first ``certify_points`` test points: the fraction
+  N(0, s^2 I) on the input, at ``certify_points`` test points: the fraction
   certified correct at l2 radius r. It certifies the *smoothed* network g, a different
   classifier from the deployed one; the bracket is of the claim (is robustness improved?),
   each end paired over seeds;
 - **Lipschitz**: the spectral norm of the Jacobian dp/dx of the expected predictor's
-  probabilities at the first ``lipschitz_points`` test points (exact, one backward pass per
+  probabilities at ``lipschitz_points`` test points (exact, one backward pass per
   class), mean and 95% quantile: the local Lipschitz constant of the deployed map;
 - **agreement** (the paper's method only): the Feynman-Kac network - PDE gap and the weak order
   of the coupled sub-step levels (studies/feynman_kac.py) at the trained depth.
+
+Every measurement on n < all test points takes the first n of one fixed permutation of the
+test split (:func:`measured_points`): the same points for every network, setting and seed (the
+comparisons stay paired), and a random sample whatever the split's stored order. The first n
+stored points would be one class where a split is stored class by class (an image folder:
+with 10 points of a 2-class folder, every attacked point was a cat).
 """
 
 from __future__ import annotations
@@ -45,6 +52,24 @@ from .config import CheckConfig, Setting
 #: before a row is flagged "gradient masking suspected" (a few points of sampling luck on
 #: 200 points: one binomial standard error at 0.5 is 0.035)
 MASKING_MARGIN = 0.05
+
+
+#: the seed of the permutation that picks the measured test points (fixed: paired designs)
+POINTS_SEED = 0
+
+
+def measured_points(data, n: int) -> np.ndarray:
+    """Indices of the n measured test points: all of them when n >= the split's size, else the
+    first n of a fixed permutation, sorted (see the module docstring)."""
+    size = len(data.y_test)
+    if n >= size:
+        return np.arange(size)
+    return np.sort(np.random.default_rng(POINTS_SEED).permutation(size)[:n])
+
+
+def _test_subset(data, n: int) -> tuple[np.ndarray, np.ndarray]:
+    idx = measured_points(data, n)
+    return data.x_test[idx], data.y_test[idx]
 
 
 def accuracy(stage: ResidualStage, data, setting: Setting, cfg: CheckConfig, seed: int) -> float:
@@ -77,9 +102,10 @@ def robustness(stage: ResidualStage, data, setting: Setting, cfg: CheckConfig,
     randomized-smoothing certificate (see the module docstring)."""
     from validation.studies import library_attacks as lib
 
-    n = min(cfg.attack_points, len(data.x_test))
-    x = torch.as_tensor(data.x_test[:n])
-    y = torch.as_tensor(data.y_test[:n], dtype=torch.long)
+    xs, ys = _test_subset(data, cfg.attack_points)
+    n = len(ys)
+    x = torch.as_tensor(xs)
+    y = torch.as_tensor(ys, dtype=torch.long)
     f = ExpectedPredictor(stage, setting.technique, setting.strength,
                           passes=cfg.attack_passes, seed=20_000 + seed)
     eps_inf, eps_2 = cfg.radii
@@ -156,13 +182,14 @@ def certified(stage: ResidualStage, data, setting: Setting, cfg: CheckConfig,
               seed: int) -> dict:
     """Randomized smoothing of the deployed network (its own noise included) with input noise
     N(0, s^2 I), s = cfg.smoothing: certified l2 accuracy at 0, eps_l2 / 2, eps_l2, 2 eps_l2
-    on the first ``certify_points`` test points (robustness.certify_batch)."""
+    on ``certify_points`` test points (robustness.certify_batch)."""
     from validation.nets.techniques import deployed_logits
     from validation.studies.smoothing import certified_accuracy, certify_batch
 
     t0 = time.perf_counter()
-    n = min(cfg.certify_points, len(data.x_test))
-    x = torch.as_tensor(data.x_test[:n])
+    xs, ys = _test_subset(data, cfg.certify_points)
+    n = len(ys)
+    x = torch.as_tensor(xs)
     base = deployed_logits(stage, setting.technique, setting.strength)
     stage.model.eval()
     s = cfg.smoothing
@@ -173,8 +200,8 @@ def certified(stage: ResidualStage, data, setting: Setting, cfg: CheckConfig,
     return {"sigma": s, "n0": cfg.certify_n0, "n": cfg.certify_n, "alpha": cfg.certify_alpha,
             "points": n, "max_radius": c["max_radius"],
             "abstain": float(np.mean(c["prediction"] < 0)),
-            "accuracy": certified_accuracy(c, data.y_test[:n], radii),
-            "at_eps_l2": certified_accuracy(c, data.y_test[:n], (eps,))[f"{eps:g}"],
+            "accuracy": certified_accuracy(c, ys, radii),
+            "at_eps_l2": certified_accuracy(c, ys, (eps,))[f"{eps:g}"],
             "median_radius": float(np.median(c["radius"])),
             "seconds": time.perf_counter() - t0}
 
@@ -187,8 +214,9 @@ def _correct(f, xa: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def lipschitz(stage: ResidualStage, data, setting: Setting, cfg: CheckConfig,
               seed: int) -> dict:
     """Spectral norms of dp/dx at test points: mean and 95% quantile."""
-    n = min(cfg.lipschitz_points, len(data.x_test))
-    x = torch.as_tensor(data.x_test[:n]).clone().requires_grad_(True)
+    xs, _ = _test_subset(data, cfg.lipschitz_points)
+    n = len(xs)
+    x = torch.as_tensor(xs).clone().requires_grad_(True)
     f = ExpectedPredictor(stage, setting.technique, setting.strength,
                           passes=cfg.attack_passes, seed=40_000 + seed)
     p = f(x).exp()
@@ -209,7 +237,7 @@ def agreement(stage: ResidualStage, data, setting: Setting, cfg: CheckConfig, se
         return None
     from validation.studies.feynman_kac import fk_agreement, fk_verdict
 
-    x = torch.as_tensor(data.x_test[:cfg.fk_points])
+    x = torch.as_tensor(_test_subset(data, cfg.fk_points)[0])
     res = fk_agreement(stage, x, sigma=setting.strength, draws=cfg.fk_draws,
                        substeps=cfg.substeps, seed=50_000 + seed)
     keep = ("gap_network_pde", "gap_network_pde_stderr", "order", "order_ci95",
