@@ -15,14 +15,14 @@ from validation.store.lazy import lazy_exports
 
 #: name -> the submodule that defines it
 _EXPORTS = {
-    **dict.fromkeys("BatchStatisticsWarning ResidualStage StageSpec adapt diffusion_resnet_stage"
-                    .split(), "adapter"),
+    **dict.fromkeys(("BatchStatisticsWarning ResidualStage StageSpec adapt diffusion_resnet_stage "
+                     "evaluating").split(), "adapter"),
     "AdapterError": "errors",
     **dict.fromkeys("MARGIN beats_linear linear_baseline".split(), "baseline"),
     **dict.fromkeys("BENCHMARK_NAMES load_benchmark".split(), "benchmark_data"),
     **dict.fromkeys("cached_model".split(), "cached"),
     **dict.fromkeys("FACTORIES ConvResNet build_network conv_stage".split(), "convnets"),
-    **dict.fromkeys("NAMES DataError Dataset make_dataset".split(), "data"),
+    **dict.fromkeys("NAMES DataError Dataset make_dataset measured_points".split(), "data"),
     **dict.fromkeys("FitConfig".split(), "fit"),
     **dict.fromkeys("PDE_SCHEME interpolate network_mc pde_final semi_discrete".split(), "flow"),
     **dict.fromkeys("DiffusionResNet ModelError".split(), "models"),
@@ -64,6 +64,7 @@ __all__ = [
     "conv_stage",
     "diffusion_resnet_stage",
     "evaluate",
+    "evaluating",
     "feature_box",
     "features",
     "injected",
@@ -72,6 +73,7 @@ __all__ = [
     "load_benchmark",
     "load_model",
     "make_dataset",
+    "measured_points",
     "network_mc",
     "noisy_logits",
     "pde_final",

@@ -50,6 +50,22 @@ class Dataset:
         return tuple(self.x_train.shape[1:])
 
 
+#: the seed of the permutation that picks the measured test points (fixed: paired designs)
+POINTS_SEED = 0
+
+
+def measured_points(data, n: int) -> np.ndarray:
+    """Indices of the n test points a study measures: all of them when n >= the split's size,
+    else the first n of one fixed permutation (POINTS_SEED), sorted. The same points for every
+    network, setting and seed (paired designs), and a random sample whatever order the split
+    is stored in: the first n stored points are one class where a split is stored class by
+    class (an image folder, a user's file)."""
+    size = len(data.y_test)
+    if n >= size:
+        return np.arange(size)
+    return np.sort(np.random.default_rng(POINTS_SEED).permutation(size)[:n])
+
+
 def _spirals(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     m = n // 2
     t = np.sqrt(rng.uniform(0, 1, m)) * 3 * np.pi

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from validation.nets.adapter import ResidualStage
+from validation.nets.data import measured_points
 from validation.nets.techniques import ExpectedPredictor, predict_proba
 from validation.studies.attacks import pgd, square_search
 
@@ -52,19 +53,6 @@ from .config import CheckConfig, Setting
 #: before a row is flagged "gradient masking suspected" (a few points of sampling luck on
 #: 200 points: one binomial standard error at 0.5 is 0.035)
 MASKING_MARGIN = 0.05
-
-
-#: the seed of the permutation that picks the measured test points (fixed: paired designs)
-POINTS_SEED = 0
-
-
-def measured_points(data, n: int) -> np.ndarray:
-    """Indices of the n measured test points: all of them when n >= the split's size, else the
-    first n of a fixed permutation, sorted (see the module docstring)."""
-    size = len(data.y_test)
-    if n >= size:
-        return np.arange(size)
-    return np.sort(np.random.default_rng(POINTS_SEED).permutation(size)[:n])
 
 
 def _test_subset(data, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from validation.nets import FitConfig, ResidualStage, StageSpec, predict_proba
+from validation.nets.data import measured_points
 from validation.nets.fit import fit
 
 
@@ -53,8 +54,9 @@ def depth_any(factory: Callable[..., nn.Module], stage_path: str, data, *,
     from .study import depth_finding
 
     rows, t0 = [], time.perf_counter()
-    x_test = torch.as_tensor(data.x_test[:test_points], dtype=torch.float32)
-    y_test = data.y_test[:test_points]
+    idx = measured_points(data, test_points)  # a sample whatever the split's stored order
+    x_test = torch.as_tensor(data.x_test[idx], dtype=torch.float32)
+    y_test = data.y_test[idx]
     for L in blocks:
         torch.manual_seed(seed)
         model = factory(blocks=L)
