@@ -147,7 +147,7 @@ def explicit_dt_limit(L: sps.spmatrix, stepper: str, *, velocity_1d: np.ndarray 
     c, R = gershgorin(L)
     if not np.any(c > 0) and not np.any(R > 0):
         return np.inf
-    if is_monotone_operator(L) and stepper != "rk4":
+    if stepper != "rk4" and is_monotone_operator(L):  # rk4 has no SSP coefficient
         return float(1.0 / c.max())  # SSP coefficient 1: dt max(-L_ii) <= 1
     if stepper in ("ssprk3", "rk4"):
         # all eigenvalues lie in the left half-plane (stable semi-discretisations) and in
