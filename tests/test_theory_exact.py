@@ -69,6 +69,22 @@ def test_verify_checks_the_initial_condition_too():
         exact.verify(bare)
 
 
+@pytest.mark.parametrize("A, minor", [
+    ([[1, 2], [2, 1]], "-3"),  # both diagonal entries positive, the determinant negative
+    ([[0, 0], [0, -1]], "-1"),  # Sylvester's leading minors (0, 0) would pass it
+    ([[-sp.Symbol("a", positive=True), 0], [0, 1]], "-a"),
+])
+def test_manufacture_refuses_a_diffusion_shown_not_positive_semi_definite(A, minor):
+    x = sp.symbols("x1 x2", real=True)
+    t = sp.Symbol("t", nonnegative=True)
+    with pytest.raises(TheoryError, match=rf"not positive semi-definite \(principal minor "
+                                          rf"{minor} < 0\).*axiom A4"):
+        manufacture(sp.sin(x[0]) * sp.exp(-t), [0, 0], A, x, t)
+    # control: a semi-definite A (a zero direction) and an undecided symbolic one are taken
+    for ok in ([[1, 1], [1, 1]], [[sp.Symbol("b", real=True), 0], [0, 1]]):
+        assert exact.verify(manufacture(sp.sin(x[0]) * sp.exp(-t), [0, 0], ok, x, t))
+
+
 def test_manufacture_refuses_non_symmetric_diffusion():
     x = sp.symbols("x1 x2", real=True)
     t = sp.Symbol("t")
