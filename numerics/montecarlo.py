@@ -45,6 +45,20 @@ def noise_matrix(diffusion: np.ndarray | float, d: int) -> np.ndarray:
     return (V * np.sqrt(2 * np.clip(w, 0, None))) @ V.T
 
 
+def _payoff(f: Callable[[np.ndarray], np.ndarray], X: np.ndarray) -> np.ndarray:
+    """f(X) checked: (P,) or (P, k), its failure named as one line. f is not probed before
+    the paths (a payoff may keep state, as one that records its particles does)."""
+    try:
+        fx = np.asarray(f(X), dtype=float)
+    except Exception as exc:  # the user's f: its failure named as one line
+        raise NumericsError(f"f(X) failed on particles of shape {X.shape}: "
+                            f"{type(exc).__name__}: {exc}") from None
+    if fx.ndim not in (1, 2) or fx.shape[0] != len(X):
+        raise NumericsError(f"f(X) returned shape {fx.shape} for X of shape {X.shape}; it must "
+                            "return (P,) or (P, k): one value (or k values) per particle")
+    return fx
+
+
 def feynman_kac(points: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
                 velocity: Callable[[np.ndarray, float], np.ndarray], diffusion, t_end: float, *,
                 n_paths: int = 4096, n_steps: int = 100, seed: int = 0,
@@ -75,14 +89,6 @@ def feynman_kac(points: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
         raise NumericsError(f"velocity(X, t) returned shape {probe.shape} for X of shape "
                             f"(1, {d}); it must return one velocity per particle, (P, {d})")
     S = noise_matrix(diffusion, d)
-    try:
-        fx = np.asarray(f(x[:1].copy()), dtype=float)
-    except Exception as exc:  # the user's f: its failure named as one line
-        raise NumericsError(f"f(X) failed on one particle of shape (1, {d}): "
-                            f"{type(exc).__name__}: {exc}") from None
-    if fx.ndim not in (1, 2) or fx.shape[0] != 1:
-        raise NumericsError(f"f(X) returned shape {fx.shape} for X of shape (1, {d}); it must "
-                            "return (P,) or (P, k): one value (or k values) per particle")
     rng = np.random.default_rng(seed)
     h = t_end / n_steps
     sums = None
@@ -108,7 +114,7 @@ def feynman_kac(points: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
                                     f"{X[int(np.argmax(~np.isfinite(v).all(1)))].tolist()}); "
                                     "check the velocity data")
             X = X + h * v + np.sqrt(h) * rng.standard_normal(X.shape) @ S.T
-        fx = np.asarray(f(X), dtype=float).reshape(M, p, -1)
+        fx = _payoff(f, X).reshape(M, p, -1)
         s = fx.sum(axis=1)
         # deviations from the chunk's own mean, merged with the running sum of squares: the
         # one-pass E[f^2] - E[f]^2 cancels catastrophically where f is large against its

@@ -60,13 +60,21 @@ class Solution:
     times: np.ndarray
     snapshots: np.ndarray  # (n_times, k, *shape)
     stats: dict = field(default_factory=dict)
+    #: per axis, whether the problem was periodic along it (None: no axis); :meth:`at` wraps
+    #: points along those axes
+    periodic: tuple[bool, ...] | None = None
 
     @property
     def final(self) -> np.ndarray:
         return self.snapshots[-1]
 
     def at(self, points: np.ndarray, t: float | None = None) -> np.ndarray:
-        """u at points (N, d) and time t (linear in space, linear between saved times)."""
+        """u at points (N, d) and time t (linear in space, linear between saved times).
+
+        u lives on the box: along a periodic axis a point is wrapped into it (and interpolated
+        across the seam), along any other axis a point beyond a face is refused (between the
+        outermost cell centre and its face, half a cell, u is extrapolated linearly), as is a
+        non-finite point."""
         t = self.times[-1] if t is None else float(t)
         if not self.times[0] - 1e-12 <= t <= self.times[-1] + 1e-12:
             raise NumericsError(f"t = {t} is outside the saved range "
@@ -77,13 +85,35 @@ class Solution:
         u = (1 - w) * self.snapshots[j - 1] + w * self.snapshots[j]
         from scipy.interpolate import RegularGridInterpolator  # lazy: keeps imports fast
 
-        pts = np.atleast_2d(np.asarray(points, dtype=float))
-        if pts.shape[1] != self.grid.dim:
-            raise NumericsError(f"points have shape {pts.shape}; expected (N, {self.grid.dim})")
+        g = self.grid
+        pts = np.array(np.atleast_2d(np.asarray(points, dtype=float)))
+        if pts.ndim != 2 or pts.shape[1] != g.dim:
+            raise NumericsError(f"points have shape {pts.shape}; expected (N, {g.dim})")
+        bad = ~np.isfinite(pts).all(axis=1)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise NumericsError(f"point {i} = {pts[i].tolist()} is not finite; give finite "
+                                f"points (N, {g.dim})")
+        periodic = self.periodic or (False,) * g.dim
+        axes = list(g.axes)
+        pad = [(0, 0)] * (g.dim + 1)
+        for k, ((a, b), h) in enumerate(zip(g.bounds, g.spacing, strict=True)):
+            if periodic[k]:  # wrap into [a, b) and add one wrapped cell on each side
+                pts[:, k] = a + np.mod(pts[:, k] - a, b - a)
+                axes[k] = np.concatenate([[axes[k][0] - h], axes[k], [axes[k][-1] + h]])
+                pad[k + 1] = (1, 1)
+                continue
+            out = (pts[:, k] < a - 1e-12 * (b - a)) | (pts[:, k] > b + 1e-12 * (b - a))
+            if out.any():
+                i = int(np.argmax(out))
+                raise NumericsError(
+                    f"point {i} = {pts[i].tolist()} lies outside the box on axis {k} "
+                    f"([{a:g}, {b:g}], not periodic): the solution is defined on the box only")
+        if any(p != (0, 0) for p in pad):
+            u = np.pad(u, pad, mode="wrap")
         out = []
         for comp in u:
-            f = RegularGridInterpolator(self.grid.axes, comp, bounds_error=False,
-                                        fill_value=None)
+            f = RegularGridInterpolator(tuple(axes), comp, bounds_error=False, fill_value=None)
             out.append(f(pts))
         return np.stack(out, axis=1)
 
@@ -685,7 +715,8 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     # the steps alone (assembly, factorisation and the step bound excluded): the time that a
     # compiled code's timed stepper loop corresponds to
     stats["stepping_s"] = stepping_s
-    return Solution(g, saves, np.stack(snaps), stats)
+    return Solution(g, saves, np.stack(snaps), stats,
+                    periodic=tuple(lo.kind == "periodic" for lo, _ in problem.bcs))
 
 
 def _refuse_beyond(limit: float, start: float, stepping_s: float, done: int, total: int,

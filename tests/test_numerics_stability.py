@@ -231,12 +231,12 @@ def test_feynman_kac_refuses_bad_points_and_velocities(points, velocity, message
 @pytest.mark.parametrize("kw, message", [
     ({"seed": -1}, r"seed = -1; give a non-negative integer"),
     ({"seed": 1.5}, r"seed = 1.5"),
-    ({"f": lambda x: x[:, 0, None, None]}, r"f\(X\) returned shape \(1, 1, 1\) for X of shape "
-     r"\(1, 1\); it must return \(P,\) or \(P, k\)"),
+    ({"f": lambda x: x[:, 0, None, None]}, r"f\(X\) returned shape \(10, 1, 1\) for X of "
+     r"shape \(10, 1\); it must return \(P,\) or \(P, k\)"),
     ({"f": lambda x: x.sum()}, r"f\(X\) returned shape \(\)"),
-    ({"f": lambda x: x[:, 3]}, r"f\(X\) failed on one particle of shape \(1, 1\): IndexError"),
+    ({"f": lambda x: x[:, 3]}, r"f\(X\) failed on particles of shape \(10, 1\): IndexError"),
 ])
-def test_feynman_kac_refuses_a_bad_seed_or_payoff_before_any_path(kw, message):
+def test_feynman_kac_refuses_a_bad_seed_or_payoff_as_one_line(kw, message):
     from numerics import feynman_kac
 
     args = {"f": lambda x: x[:, 0], "seed": 0} | kw
