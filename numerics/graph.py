@@ -167,9 +167,16 @@ def critical_tau(W) -> float:
 
 
 def diffusion_step(W, u: np.ndarray, tau: float) -> np.ndarray:
-    """u - tau (D - W) u (u of shape (N,) or (N, C))."""
+    """u - tau (D - W) u (u of shape (N,) or (N, C)); tau >= 0 (a negative tau is the
+    backward, ill-posed step)."""
     W = _weights(W)
     u = np.asarray(u, dtype=float)
+    if not (np.isfinite(tau) and tau >= 0):
+        raise NumericsError(f"tau = {tau}; give a step tau >= 0 (tau < 0 runs diffusion "
+                            "backward)")
+    if u.ndim not in (1, 2) or u.shape[0] != W.shape[0]:
+        raise NumericsError(f"u has shape {u.shape}; expected ({W.shape[0]},) or "
+                            f"({W.shape[0]}, C) for a graph of {W.shape[0]} nodes")
     d = degrees(W)
     return u - tau * ((d[:, None] * u if u.ndim == 2 else d * u) - W @ u)
 

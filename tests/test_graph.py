@@ -115,6 +115,22 @@ def test_laplacians_annihilate_their_invariant_vectors():
     assert step.min() >= 0  # comparison principle below tau*
 
 
+@pytest.mark.parametrize("u, tau, message", [
+    (np.ones(2), 0.1, r"u has shape \(2,\); expected \(3,\) or \(3, C\) for a graph of 3 nodes"),
+    (np.ones((3, 2, 2)), 0.1, r"u has shape \(3, 2, 2\)"),
+    (np.ones(3), -0.1, r"tau = -0\.1; give a step tau >= 0 \(tau < 0 runs diffusion backward\)"),
+    (np.ones(3), np.nan, r"tau = nan"),
+])
+def test_a_diffusion_step_refuses_a_wrong_u_or_a_negative_tau(u, tau, message):
+    W = np.array([[0, 1, 0], [1, 0, 2], [0, 2, 0]], float)
+    with pytest.raises(NumericsError, match=message):
+        diffusion_step(W, u, tau)
+    # control: tau = 0 is the identity, and (N, C) data are stepped column by column
+    assert np.array_equal(diffusion_step(W, np.arange(3.0), 0.0), np.arange(3.0))
+    both = diffusion_step(W, np.stack([np.arange(3.0), np.ones(3)], 1), 0.2)
+    assert np.allclose(both[:, 0], diffusion_step(W, np.arange(3.0), 0.2))
+
+
 def test_heat_flow_converges_at_the_expected_rate_and_a_wrong_limit_does_not():
     from numerics.graph_limit import heat_flow_convergence
 
