@@ -650,3 +650,30 @@ def test_a_measurement_of_an_older_version_is_taken_again_without_training(tmp_p
     assert after["measure_version"] == study.MEASURE_VERSION
     assert after["result"]["train_seconds"] == before["result"]["train_seconds"]
     assert after["result"]["accuracy"] == before["result"]["accuracy"]
+
+
+def test_networks_on_workers_give_the_numbers_of_one_process_and_the_same_cache(tmp_path):
+    """--workers 2 computes the networks on a pool (the caller taking some): every network
+    computes on one torch thread wherever it runs, so the runs equal those of one process,
+    and the cache key does not hold the worker count (a rerun with another count reads it)."""
+    import json
+
+    argv = ["check", "--model", "resnet2d", "--data", "digits-img", "--sigmas", "0,0.3",
+            "--techniques", "dropout", "--seeds", "2", "--epochs", "2", "--width", "4",
+            "--blocks", "2", "--claims", "training,lipschitz", "--passes", "2",
+            "--attack-points", "20"]
+    assert main([*argv, "--out", str(tmp_path / "one")]) == 0
+    assert main([*argv, "--workers", "2", "--out", str(tmp_path / "two")]) == 0
+    runs = {k: json.loads((tmp_path / k / "check.json").read_text())["runs"]
+            for k in ("one", "two")}
+    drop = ("seconds", "train_seconds", "epoch_seconds")
+    strip = [[{k: v for k, v in r.items() if k not in drop} for r in runs[k]]
+             for k in ("one", "two")]
+    assert len(strip[0]) == 6 and strip[0] == strip[1]
+    # control: the settings differ from each other (the comparison is not of constants)
+    assert len({r["accuracy"] for r in strip[0]}) > 1
+    # the same folder read back with workers 2 after one process: nothing trained again
+    measured = sorted((tmp_path / "one" / "models").glob("*/measure.json"))
+    stamps = [m.stat().st_mtime_ns for m in measured]
+    assert main([*argv, "--workers", "2", "--out", str(tmp_path / "one")]) == 0
+    assert [m.stat().st_mtime_ns for m in measured] == stamps

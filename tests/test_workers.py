@@ -189,7 +189,7 @@ def test_a_broken_pool_after_stealing_is_one_error_without_cpythons_thread_trace
     assert isinstance(seen[0].exc_value, ZeroDivisionError)
 
 
-def test_the_pools_owner_computes_on_one_torch_thread_and_gets_its_count_back():
+def test_the_pools_owner_computes_onone_torch_thread_and_gets_its_count_back():
     """The owner of a shared pool computes beside its workers, whose cores are taken: its
     torch threads are 1 inside the block (2 threads beside one busy core made a training
     4.5x slower) and restored after; the control: outside the block, the count set here."""

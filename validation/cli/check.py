@@ -56,6 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-library", dest="library", action="store_false",
                    help="leave out the maintained attack library (ART) even where installed")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--workers", type=count, default=1,
+                   help="processes for the networks (each on one torch thread wherever it runs, "
+                        "so the numbers do not depend on it; this process also takes networks)")
     p.add_argument("--out", default="out/check", help="output folder (models cached inside)")
 
 
@@ -72,7 +75,6 @@ def run(args: argparse.Namespace) -> int:
     if not is_benchmark(args.data):
         raise AdapterError(f"--data {args.data!r}; valid: {', '.join(BENCHMARK_NAMES)}")
 
-    from validation.nets.benchmark_data import load_benchmark
     from validation.nets.convnets import FACTORIES
     from validation.nets.train import resolve_device
     from validation.studies.check import CheckConfig, parse_techniques, run_check
@@ -90,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
                       passes=args.passes, attack_points=args.attack_points,
                       lipschitz_points=args.attack_points, device=args.device,
                       certify_points=args.certify_points, certify_n=args.certify_n,
-                      smoothing_sigma=args.smoothing, library=args.library)
-    data = load_benchmark(args.data)
-    run_check(cfg, args.out, data=data)
+                      smoothing_sigma=args.smoothing, library=args.library,
+                      workers=args.workers)
+    run_check(cfg, args.out)
     print((Path(args.out) / "summary.md").read_text())
     return 0

@@ -182,7 +182,8 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
         check=(CheckConfig(data="mnist1d", settings=(
             Setting("plain"), Setting("paper", 0.1), Setting("paper", 0.3),
             Setting("dropout", 0.1)), seeds=10, attack_points=100,
-            claims=("training", "robustness", "lipschitz", "agreement", "rademacher")),),
+            claims=("training", "robustness", "lipschitz", "agreement", "rademacher"),
+            workers=2),),
         inspect=(InspectConfig(), InspectConfig(technique="paper", strength=0.3))),
 )}
 

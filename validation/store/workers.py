@@ -140,7 +140,7 @@ def shared_pool(workers: int) -> Iterator[None]:
     # intra-op threads wait at every barrier for a thread that is not running (a moons
     # training took 17 s on 2 threads beside one busy core, 3.8 s on one)
     try:
-        with _one_torch_thread():
+        with one_torch_thread():
             yield
     except BaseException:
         _interrupt(pool)
@@ -225,7 +225,7 @@ def map_jobs_beside(fn: Callable[..., Any], jobs: Sequence[tuple],
     for f in futures:
         f.add_done_callback(count)
     try:
-        with _one_torch_thread():
+        with one_torch_thread():
             value = call()
             stolen = _steal(fn, jobs, futures, count)
         return _gather(futures, stolen), value
@@ -242,7 +242,7 @@ def map_jobs_beside(fn: Callable[..., Any], jobs: Sequence[tuple],
 
 
 @contextmanager
-def _one_torch_thread() -> Iterator[None]:
+def one_torch_thread() -> Iterator[None]:
     """One torch thread in this process for the block (restored after): it computes beside
     its workers, which take the other cores (see :func:`shared_pool`)."""
     import torch

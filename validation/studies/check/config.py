@@ -109,13 +109,17 @@ class CheckConfig:
     fk_draws: int = 128
     substeps: tuple[int, ...] = (1, 2, 4, 8)
     device: str = "cpu"
+    #: processes for the networks (not part of a network's cache key: every network trains
+    #: and is measured on one torch thread wherever it runs, so the numbers do not depend on it)
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if not self.settings or self.settings[0] != Setting("plain"):
             raise AdapterError("the first setting must be plain (sigma = 0), the baseline")
         for name in ("seeds", "blocks", "width", "epochs", "passes", "attack_points",
                      "attack_passes", "pgd_steps", "square_iters", "apgd_steps",
-                     "lipschitz_points", "fk_points", "fk_draws", "certify_n0", "certify_n"):
+                     "lipschitz_points", "fk_points", "fk_draws", "certify_n0", "certify_n",
+                     "workers"):
             if int(getattr(self, name)) < 1:
                 raise AdapterError(f"{name} = {getattr(self, name)}; must be >= 1")
         bad = [c for c in self.claims if c not in CLAIMS]
