@@ -631,9 +631,11 @@ def test_a_measurement_of_an_older_version_is_taken_again_without_training(tmp_p
 
     import validation.studies.check.study as study
 
+    # one process: the version is monkeypatched here, which spawned workers would not see
     argv = ["check", "--model", "resnet2d", "--data", "digits-img", "--sigmas", "0,0.3",
             "--techniques", "", "--seeds", "1", "--epochs", "1", "--width", "4", "--blocks",
-            "2", "--claims", "training", "--passes", "2", "--out", str(tmp_path)]
+            "2", "--claims", "training", "--passes", "2", "--workers", "1", "--out",
+            str(tmp_path)]
     assert main(argv) == 0
     [measured] = (tmp_path / "models").glob("plain-seed0-*/measure.json")
     checkpoint = measured.parent / "checkpoint.pt"
@@ -662,7 +664,7 @@ def test_networks_on_workers_give_the_numbers_of_one_process_and_the_same_cache(
             "--techniques", "dropout", "--seeds", "2", "--epochs", "2", "--width", "4",
             "--blocks", "2", "--claims", "training,lipschitz", "--passes", "2",
             "--attack-points", "20"]
-    assert main([*argv, "--out", str(tmp_path / "one")]) == 0
+    assert main([*argv, "--workers", "1", "--out", str(tmp_path / "one")]) == 0
     assert main([*argv, "--workers", "2", "--out", str(tmp_path / "two")]) == 0
     runs = {k: json.loads((tmp_path / k / "check.json").read_text())["runs"]
             for k in ("one", "two")}

@@ -56,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-library", dest="library", action="store_false",
                    help="leave out the maintained attack library (ART) even where installed")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--workers", type=count, default=1,
+    p.add_argument("--workers", type=count, default=2,
                    help="processes for the networks (each on one torch thread wherever it runs, "
                         "so the numbers do not depend on it; this process also takes networks)")
     p.add_argument("--out", default="out/check", help="output folder (models cached inside)")
