@@ -105,7 +105,9 @@ def _folder(models: Path, setting: Setting, seed: int, key: dict) -> Path:
 def run_model(cfg: CheckConfig, data, setting: Setting, seed: int, models: Path,
               progress: bool = False, stage: ResidualStage | None = None) -> dict:
     """Train (or resume) one network and measure every requested claim on it (cached under
-    ``models``). ``stage``: the untrained network of ``seed`` when the caller has built it."""
+    ``models``), on one torch thread: a conv network's reductions round differently with the
+    thread count, so its weights and numbers would depend on the machine's cores and on where
+    it ran. ``stage``: the untrained network of ``seed`` when the caller has built it."""
     fcfg = fit_config(cfg, setting, seed)
     # through JSON, so that it compares equal to the key read back (tuples become lists);
     # torch_threads: every network computes on one torch thread (see run_check)
