@@ -154,7 +154,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
         name="full",
         description="30 paired seeds over four sigmas, digits sweeps, the depth study, exact "
                     "solutions (about 46 min), and the claims on trained conv ResNets on "
-                    "MNIST-1D (about 28 min more: 40 networks)",
+                    "MNIST-1D (about 18 min more: 40 networks)",
         derivation=(DerivationConfig(exact=True),),
         agreement=tuple(AgreementConfig.of(d, s, epochs=150, grid=128, test_points=100)
                         for d in ("moons", "digits") for s in (0.0, 0.3)),
@@ -177,7 +177,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
         graph=(GraphStudy(seeds=30, tau_seeds=10, limit_ns=(500, 1000, 2000, 4000, 8000),
                           reps=4, workers=2),),
         depth=(DepthStudy(data="moons", seeds=2), DepthStudy(data="digits", seeds=2)),
-        # the MNIST-1D check of the closing notes (10 paired seeds, 40 networks, 28 min on 2
+        # the MNIST-1D check of the closing notes (10 paired seeds, 40 networks, 18 min on 2
         # cores) and the flow of its plain and sigma = 0.3 networks (seed 0)
         check=(CheckConfig(data="mnist1d", settings=(
             Setting("plain"), Setting("paper", 0.1), Setting("paper", 0.3),
