@@ -303,7 +303,8 @@ def run_check(cfg: CheckConfig, out: str | Path, *, progress: bool = True, data=
     out = Path(out)
     models = Path(models) if models is not None else out / "models"
     given = data
-    data = data if data is not None else load_benchmark(cfg.data)
+    # through the per-process cache: a caller that takes jobs reads it, not a second copy
+    data = data if data is not None else _benchmark(cfg.data)
     # a model that refuses the data stops here, before any training; the first job trains it
     first = build(cfg, data, 0)
     jobs = [(s, seed) for seed in range(cfg.seeds) for s in cfg.settings]
@@ -312,8 +313,7 @@ def run_check(cfg: CheckConfig, out: str | Path, *, progress: bool = True, data=
         from validation.store.workers import map_jobs
 
         # a worker loads the benchmark by name unless the caller gave its own data
-        carried = None if given is None else data
-        runs = map_jobs(model_job, [(cfg, carried, s, seed, str(models)) for s, seed in jobs],
+        runs = map_jobs(model_job, [(cfg, given, s, seed, str(models)) for s, seed in jobs],
                         workers=cfg.workers, progress=progress, desc="check networks",
                         cost=lambda cfg, d, s, seed, m: JOB_COST.get(s.technique, 1.0))
     else:
