@@ -225,6 +225,51 @@ def test_solution_at_wraps_periodic_axes_and_refuses_points_off_the_box():
         sol.at(np.array([[0.3, 0.5], [np.nan, 0.5]]))
 
 
+def test_a_two_component_source_drives_each_component_as_its_own_run():
+    """A (k, *shape) source: component j of u equals the run of u0[j] with s[j] alone."""
+    g = Grid(bounds=((0, 1), (0, 1)), shape=(24, 24))
+    u0 = np.stack([np.sin(2 * np.pi * g.coords[0]), np.cos(2 * np.pi * g.coords[1])])
+
+    def src(c, t):
+        return np.stack([t * np.cos(2 * np.pi * c[0]), 1.0 + 0 * c[1]])
+
+    def run(initial, source):
+        return solve(Problem(grid=g, initial=initial, velocity=(0.3, -0.2), diffusion=0.01,
+                             source=source, t_end=0.2), stepper="rk4").final
+
+    both = run(u0, src)
+    alone = [run(u0[j], lambda c, t, j=j: src(c, t)[j])[0] for j in range(2)]
+    assert np.array_equal(both[0], alone[0]) and np.array_equal(both[1], alone[1])
+    # control: the source reaches u (the constant component gains t_end = 0.2 on average)
+    assert np.mean(both[1]) - np.mean(u0[1]) == pytest.approx(0.2, abs=1e-12)
+    # and its components are not swapped or summed
+    assert not np.allclose(both[0], run(u0[0], lambda c, t: src(c, t)[1])[0])
+
+
+def test_solution_at_wraps_only_the_periodic_axes_in_3d():
+    """3-D, periodic along x only: x wraps, y and z beyond their faces are refused."""
+    g = Grid(bounds=((0, 1), (0, 1), (0, 1)), shape=(16, 16, 16))
+    sol = solve(Problem(grid=g, initial=lambda c: np.sin(2 * np.pi * c[0]) * np.sin(
+        np.pi * c[1]) * np.sin(np.pi * c[2]), t_end=0.05, velocity=(0.1, 0.0, 0.0),
+        boundary=("periodic", "dirichlet", "dirichlet")), stepper="rk4",
+        convection="central4")
+    pts = np.array([[0.3, 0.4, 0.6], [0.99, 0.5, 0.5], [0.01, 0.2, 0.7]])
+    base = sol.at(pts)[:, 0]
+    # u = f(x + v t) up to the Dirichlet walls' decay (A = 0: none), within linear
+    # interpolation's error on the three axes, 3 h^2/8 max|u''| ~ 0.06
+    exact = (np.sin(2 * np.pi * (pts[:, 0] + 0.005)) * np.sin(np.pi * pts[:, 1])
+             * np.sin(np.pi * pts[:, 2]))
+    assert np.abs(base - exact).max() < 0.06
+    shifted = pts + np.array([[2.0, 0, 0], [-1.0, 0, 0], [5.0, 0, 0]])
+    assert np.allclose(sol.at(shifted)[:, 0], base, atol=1e-12)
+    for axis in (1, 2):  # control: the same shift along a Dirichlet axis is refused
+        off = pts[:1].copy()
+        off[0, axis] += 1.0
+        with pytest.raises(NumericsError, match=rf"lies outside the box on axis {axis} "
+                                                r"\(\[0, 1\], not periodic\)"):
+            sol.at(off)
+
+
 def test_solution_interpolation_and_vector_valued_u():
     g = Grid(bounds=((0, 1),), shape=(32,))
     u0 = np.stack([np.sin(2 * np.pi * g.coords[0]), np.cos(2 * np.pi * g.coords[0])])
