@@ -318,9 +318,13 @@ def test_inspect_reads_a_toolkit_model_file(tmp_path, capsys):
     assert main(["inspect", "--model", str(tmp_path / "model.pt"), "--data", "moons",
                  "--points", "16", "--passes", "4", "--jacobian-points", "2",
                  "--sigma", "0.2", "--agreement-draws", "16", "--agreement-points", "4",
-                 "--out", str(out)]) == 0
+                 "--substeps", "1,2,4,8,16,32", "--out", str(out)]) == 0
     doc = json.loads((out / "inspect.json").read_text())
     assert doc["reading"] == "branch" and doc["n_blocks"] == 4 and doc["feature_shape"] == [2]
+    # the levels asked for, each with its noiseless flows' difference in the summary
+    assert doc["agreement"]["substeps"] == [1, 2, 4, 8, 16, 32]
+    assert len(doc["agreement"]["feature_differences"]) == 5
+    assert "noiseless mean" in (out / "summary.md").read_text()
     # the stage as resolved, not the option left unset ('The flow of `None`')
     assert doc["stage"] == "blocks"
     assert (out / "summary.md").read_text().startswith("# The flow of `blocks`")

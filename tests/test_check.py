@@ -476,6 +476,13 @@ def test_parse_techniques_and_bad_names():
         parse_techniques("dropout,dropout")
 
 
+def test_a_config_refuses_substeps_without_the_network_level():
+    # the gap network - PDE is taken from the first level: it must be the network (r = 1)
+    with pytest.raises(AdapterError, match=r"substeps = \(2, 4, 8\): the first level is 2"):
+        CheckConfig(substeps=(2, 4, 8))
+    assert CheckConfig(substeps=(1, 2, 4, 8, 16, 32)).substeps[-1] == 32  # control
+
+
 @pytest.mark.parametrize("argv,needle", [
     (["--model", "resnet9"], "valid: resnet1d, resnet2d"),
     (["--techniques", "foo"], "unknown technique 'foo'"),

@@ -97,6 +97,15 @@ BAD_OPTIONS = [
     (["graph", "--limit-ns", "100,200,150,400"], "give at least 4 increasing sizes"),
     (["graph", "--tau-factors", "1,0"], "argument --tau-factors: '1,0': 0.0 is not > 0"),
     (["graph", "--tau", "-0.5"], "argument --tau: -0.5 is not > 0"),
+    (["check", "--substeps", "2,4,8"], "argument --substeps: '2,4,8': the first level is 2; it "
+     "must be 1 (the network itself)"),
+    (["inspect", "--model", "x.py:f", "--substeps", "1,3,4"], "argument --substeps: '1,3,4': 3 "
+     "does not divide the finest level 4"),
+    (["inspect", "--model", "x.py:f", "--substeps", "1,2"], "argument --substeps: '1,2': 2 "
+     "level(s); an order needs at least 3"),
+    (["check", "--substeps", "1,4,2"], "argument --substeps: '1,4,2': the levels must increase"),
+    (["check", "--substeps", "1,2,4096"], "argument --substeps: '1,2,4096': the finest level "
+     "4096 is above 1024"),
 ]
 
 

@@ -73,3 +73,30 @@ def test_a_factory_that_ignores_blocks_is_refused():
     with pytest.raises(ValueError, match="built a stage of 4 blocks"):
         any_dim.depth_any(lambda blocks: factory(), "1", ds, blocks=(2, 4, 8), epochs=1)
     torch.manual_seed(0)
+
+
+def test_a_depth_whose_levels_do_not_converge_is_left_out_and_named(monkeypatch):
+    # the planted O(h) gap at L = 2, 4, 8, 16, but at L = 2 the sub-stepped flows diverge
+    # (feature local orders below 0.7): its extrapolated PDE has no error estimate
+    monkeypatch.setattr(any_dim, "train_adapted", lambda *a, **k: 0.0)
+    monkeypatch.setattr(any_dim, "accuracy", lambda *a, **k: 0.9)
+
+    def order_one(stage, x, **k):
+        early = stage.n_blocks == 2
+        return {"gap_network_pde": 0.5 * stage.step, "gap_network_pde_stderr": 1e-5,
+                "successive_differences": [1e-5], "order": 1.0,
+                "feature_local_orders": [-0.8, -0.4] if early else [0.95, 1.0]}
+
+    import validation.studies.feynman_kac as fk
+
+    monkeypatch.setattr(fk, "fk_agreement", order_one)
+    ds = make_dataset("moons", 300, seed=0)
+    res = any_dim.depth_any(factory, "1", ds, blocks=(2, 4, 8, 16), epochs=1, test_points=8)
+    assert res["fitted_blocks"] == [4, 8, 16], res["fitted_blocks"]
+    assert [r["levels_converge"] for r in res["table"]] == [False, True, True, True]
+    assert "L = 2 left out: its sub-stepped flows do not converge" in res["finding"]
+    # control: with every depth's flows converging all four are fitted, nothing named
+    monkeypatch.setattr(fk, "fk_agreement", lambda stage, x, **k: order_one(stage, x) | {
+        "feature_local_orders": [1.0, 1.0]})
+    res = any_dim.depth_any(factory, "1", ds, blocks=(2, 4, 8, 16), epochs=1, test_points=8)
+    assert res["fitted_blocks"] == [2, 4, 8, 16] and "left out" not in res["finding"]

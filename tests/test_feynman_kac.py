@@ -149,3 +149,66 @@ def test_local_orders_clearly_off_on_one_side_fail(monkeypatch):
     assert res["verdict"]["status"] == "fails", res["verdict"]
     res = _levels_with([0.16, 0.15, 0.14], monkeypatch)  # order ~0.1: a gap that stays open
     assert res["verdict"]["status"] == "fails", res["verdict"]
+
+
+class _Linear(torch.nn.Module):
+    """Features x -> 2 blocks z + lam h z (h = 1/2) -> linear logits: Euler's sub-stepped flows
+    of z' = lam z converge at order 1 once lam h / r is small."""
+
+    def __init__(self, lam: float):
+        super().__init__()
+        self.blocks = torch.nn.ModuleList([_Scale(lam / 2) for _ in range(2)])
+        self.head = torch.nn.Linear(2, 2).double()
+        with torch.no_grad():
+            self.head.weight.copy_(torch.tensor([[1.0, -1.0], [-1.0, 1.0]]))
+            self.head.bias.zero_()
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return self.head(x)
+
+
+class _Scale(torch.nn.Module):
+    def __init__(self, c: float):
+        super().__init__()
+        self.c = c
+
+    def forward(self, z):
+        return z + self.c * z
+
+
+def test_levels_whose_flows_diverge_are_pre_asymptotic_not_an_order():
+    """lam h = 5 per block: the sub-stepped features grow with r (Euler 6, 12, 26, 49, 78 per
+    block against e^5 = 148) and the softmax saturates, so the probabilities' differences
+    vanish at a high 'order'; the levels, not the network, decide nothing."""
+    from validation.nets.adapter import ResidualStage, StageSpec
+
+    x = torch.tensor([[0.3, 0.1], [0.05, -0.02], [-0.2, 0.1], [0.02, 0.01]],
+                     dtype=torch.float64)
+    res = fk.fk_agreement(ResidualStage(_Linear(10.0), StageSpec("blocks", 1.0)), x,
+                          sigma=0.02, draws=64, batch=64)
+    assert not fk.levels_converge(res)
+    assert all(p < 0.5 for p in res["feature_local_orders"]), res["feature_local_orders"]
+    assert res["feature_norms"][-1] > 50 * res["feature_norms"][0]
+    assert res["verdict"]["status"] == "inconclusive", res["verdict"]
+    assert "do not converge at order 1" in res["verdict"]["evidence"]
+    # mutant: without the levels' check the same numbers read as a decided order
+    blind = {k: v for k, v in res.items() if not k.startswith("feature_")}
+    assert fk.fk_verdict(blind)["status"] == "fails"
+    # controls: at lam h = 0.2 the flows converge at order 1 and the check stands aside; at
+    # lam h = 0.5 the local orders rise towards 1 (0.62, 0.79, 0.89), the finest within 0.3
+    res = fk.fk_agreement(ResidualStage(_Linear(0.4), StageSpec("blocks", 1.0)), x,
+                          sigma=0.02, draws=64, batch=64)
+    assert fk.levels_converge(res)
+    assert np.allclose(res["feature_local_orders"], 1.0, atol=0.15), res["feature_local_orders"]
+    res = fk.fk_agreement(ResidualStage(_Linear(1.0), StageSpec("blocks", 1.0)), x,
+                          sigma=0.02, draws=64, batch=64)
+    assert fk.levels_converge(res) and res["feature_local_orders"][0] < 0.7
+
+
+def test_differences_at_round_off_are_not_resolved_levels(monkeypatch):
+    # saturated softmax outputs differ by 1e-29 with a standard error of the same size: such a
+    # level was counted as resolved and fitted (an order of 30)
+    res = _levels_with([0.16, 0.08, 1e-29], monkeypatch, noise=0.0)
+    assert res["resolved_levels"] == 2 and res["order"] == pytest.approx(1.0)

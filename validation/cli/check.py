@@ -21,7 +21,7 @@ def _claims(text: str) -> tuple[str, ...]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .types import count, count0, noise_levels, positive
+    from .types import count, count0, noise_levels, positive, substep_list
 
     p.add_argument("--model", default="resnet1d",
                    help="resnet1d (C x W inputs), resnet2d (C x H x W), or FILE.py:FACTORY / "
@@ -55,6 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="input noise s of randomized smoothing (default: the l2 radius / 2)")
     p.add_argument("--no-library", dest="library", action="store_false",
                    help="leave out the maintained attack library (ART) even where installed")
+    p.add_argument("--substeps", type=substep_list, default=(1, 2, 4, 8),
+                   help="sub-step counts per block of the agreement's levels (1 first: the "
+                   "network); finer ones where the levels are pre-asymptotic")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--workers", type=count, default=2,
                    help="processes for the networks (each on one torch thread wherever it runs, "
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
                       lipschitz_points=args.attack_points, device=args.device,
                       certify_points=args.certify_points, certify_n=args.certify_n,
                       smoothing_sigma=args.smoothing, library=args.library,
-                      workers=args.workers)
+                      substeps=args.substeps, workers=args.workers)
     run_check(cfg, args.out)
     print((Path(args.out) / "summary.md").read_text())
     return 0

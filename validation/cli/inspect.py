@@ -9,7 +9,7 @@ EXAMPLE = ("cdverify inspect --model examples/byo_resnet.py:make_model --stage l
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .types import count, noise_level, positive, seed
+    from .types import count, noise_level, positive, seed, substep_list
 
     p.add_argument("--model", required=True,
                    help="FILE.py:FACTORY or module:FACTORY (a function of no arguments that "
@@ -35,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "= semi-discrete = PDE in any dimension); 0 skips it")
     p.add_argument("--agreement-points", type=count, default=32,
                    help="points of the Feynman-Kac agreement")
+    p.add_argument("--substeps", type=substep_list, default=(1, 2, 4, 8, 16),
+                   help="sub-step counts per block of the agreement's levels (1 first: the "
+                   "network); finer ones where the levels are pre-asymptotic")
     p.add_argument("--seed", type=seed, default=0, help="seed of the points and the noise")
     p.add_argument("--out", default="out/inspect", help="output folder")
 
@@ -54,10 +57,11 @@ def run(args: argparse.Namespace) -> int:
     x, y = load_data(args.data, seed=args.seed)
     torch.manual_seed(args.seed)
     config = {k: getattr(args, k) for k in ("model", "stage", "weights", "data", "t_end",
-                                            "sigma", "points", "passes", "jacobian_points")}
+                                            "sigma", "points", "passes", "jacobian_points",
+                                            "substeps")}
     run_inspect(stage, x, y, args.out, sigma=args.sigma, points=args.points,
                 passes=args.passes, jacobian_points=args.jacobian_points, seed=args.seed,
                 config=config, agreement_draws=args.agreement_draws,
-                agreement_points=args.agreement_points)
+                agreement_points=args.agreement_points, substeps=args.substeps)
     print((Path(args.out) / "summary.md").read_text())
     return 0

@@ -169,6 +169,18 @@ def size_list(text: str) -> tuple[int, ...]:
     return values
 
 
+def substep_list(text: str) -> tuple[int, ...]:
+    """Sub-step counts of a Feynman-Kac refinement, e.g. '1,2,4,8,16': at least 3, the first 1
+    (the network itself), increasing, each dividing the finest (at most 1024)."""
+    from validation.stats.fit import substeps_problem
+
+    values = tuple(_each(text, _items(text, "1,2,4,8,16"), count))
+    problem = substeps_problem(values)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
+    return values
+
+
 def data_list(text: str) -> tuple[str, ...]:
     """Comma-separated names of data sets, e.g. 'moons,digits', each one of data.NAMES."""
     from validation.nets.data import NAMES

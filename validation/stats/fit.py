@@ -3,6 +3,8 @@ convergence claim of the studies is decided on."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 
@@ -13,6 +15,31 @@ def slope(xs, ys) -> float:
     if ok.sum() < 2:
         return float("nan")
     return float(np.polyfit(np.log(xs[ok]), np.log(ys[ok]), 1)[0])
+
+
+#: the finest sub-step count a Feynman-Kac refinement may ask for (its cost grows with the
+#: sum of the counts: 1..1024 is 66 x the default 1..16)
+MAX_SUBSTEPS = 1024
+
+
+def substeps_problem(levels) -> str | None:
+    """Why ``levels`` cannot be the sub-step counts of an observed-order study (None if they
+    can): at least 3 levels, the first 1 (the network itself), increasing, each dividing the
+    finest (coupled paths: a coarse increment sums the fine ones it spans), the finest at most
+    MAX_SUBSTEPS."""
+    rs = [int(r) for r in levels]
+    if len(rs) < 3:
+        return f"{len(rs)} level(s); an order needs at least 3, e.g. 1,2,4,8"
+    if rs[0] != 1:
+        return f"the first level is {rs[0]}; it must be 1 (the network itself), e.g. 1,2,4,8"
+    if any(b <= a for a, b in itertools.pairwise(rs)):
+        return "the levels must increase, e.g. 1,2,4,8"
+    if any(rs[-1] % r for r in rs):
+        bad = next(r for r in rs if rs[-1] % r)
+        return f"{bad} does not divide the finest level {rs[-1]}; e.g. 1,2,4,8"
+    if rs[-1] > MAX_SUBSTEPS:
+        return f"the finest level {rs[-1]} is above {MAX_SUBSTEPS} (its cost grows with it)"
+    return None
 
 
 def local_orders(xs, ys) -> list[float]:

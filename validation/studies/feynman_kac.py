@@ -16,8 +16,15 @@ its Monte Carlo standard error over the draws; the order of the successive diffe
 standard errors, with a 95% interval from a bootstrap over the draws; the fit over every resolved
 level is reported beside it (a trained network's coarsest level can be pre-asymptotic). The
 verdict follows the grid route's: an order off 1 fails, an order that cannot be resolved is
-inconclusive. The bootstrap interval holds the Monte Carlo error only, not the misfit of a
-line through levels that are not yet asymptotic (a slope through local orders 0.2 and 1.8 is
+inconclusive. The levels themselves are checked first: the noiseless flows of every level
+(feature_levels) must converge at order 1 at the finest level; a block far from its flow (h |Dv|
+of order 1 or more) gives features that grow with r and softmax outputs that saturate, whose
+vanishing differences would read as a high order (2.7 on a pre-activation ResNet trained for
+2 epochs on MNIST-1D, its mean |z| growing 127-fold from the network to r = 8), and levels
+whose differences stall read as order 0 (the toolkit's resnet1d after 5 epochs: feature local
+orders 0.0 to 0.4): that is inconclusive, not a decided order.
+The bootstrap interval holds the Monte Carlo error only, not the misfit of a line through
+levels that are not yet asymptotic (a slope through local orders 0.2 and 1.8 is
 1.0 with a narrow interval), so the finest local order (between the two finest fitted levels,
 the nearest to the asymptotic range) decides with the fit: the order holds where the fit is
 within the tolerance of 1 and the finest local order not clearly off it, fails where both are
@@ -35,7 +42,7 @@ import numpy as np
 import torch
 
 from validation.nets.adapter import AdapterError, ResidualStage
-from validation.stats.fit import band_side, local_orders, slope
+from validation.stats.fit import band_side, local_orders, slope, substeps_problem
 
 #: the tolerance on the fitted weak order (expected 1), as in the grid route
 ORDER_TOLERANCE = 0.3
@@ -80,6 +87,30 @@ def coupled_levels(stage: ResidualStage, x: torch.Tensor, *, sigma: float,
     return np.concatenate(out, axis=1)
 
 
+def feature_levels(stage: ResidualStage, x: torch.Tensor, substeps=(1, 2, 4, 8, 16)) -> dict:
+    """The noiseless flows z_r (r Euler sub-steps h / r of the same v_l per block) at x: their
+    successive differences mean |z_r - z_2r| relative to mean |z_R|, the local orders of those
+    and mean |z_r|. Euler converges at order 1 once h |Dv| / r is small; differences that do
+    not fall at order 1 at the finest levels say the levels are pre-asymptotic (a block far
+    from its flow: z + Delta(z) with |D Delta| of order 1 or more), and the softmax outputs of
+    features that grow with r saturate, so that their differences vanish for no reason of
+    order. The probabilities' orders are then not evidence either way (see fk_verdict)."""
+    rs = tuple(int(r) for r in substeps)
+    with torch.no_grad():
+        z0 = stage.features(x)
+        zs = [stage.flow(z0, substeps=r).flatten(1) for r in rs]
+    scale = float(zs[-1].norm(dim=1).mean())
+    diffs = [float((zs[i] - zs[i + 1]).norm(dim=1).mean()) / max(scale, 1e-300)
+             for i in range(len(rs) - 1)]
+    # differences at the features' round-off carry no order (a flow without drift)
+    floor = 100 * torch.finfo(zs[0].dtype).eps
+    kept = [d if d > floor else 0.0 for d in diffs]
+    hs = np.array([stage.step / r for r in rs[:-1]])
+    return {"feature_differences": diffs, "feature_local_orders": local_orders(hs, kept),
+            "feature_norms": [float(z.norm(dim=1).mean()) for z in zs],
+            "resolution": 10 * float(torch.finfo(zs[0].dtype).eps)}
+
+
 def _quantiles(values: np.ndarray) -> tuple[float, float]:
     values = values[np.isfinite(values)]
     if len(values) < 10:
@@ -110,9 +141,11 @@ def fk_agreement(stage: ResidualStage, x: torch.Tensor, *, sigma: float,
     order with its 95% interval, and the verdict (see the module docstring)."""
     t0 = time.perf_counter()
     rs = tuple(int(r) for r in substeps)
-    if len(rs) < 3:
-        raise AdapterError(f"substeps {rs}: need at least 3 levels for an order")
+    problem = substeps_problem(rs)
+    if problem:
+        raise AdapterError(f"substeps {rs}: {problem}")
     P = coupled_levels(stage, x, sigma=sigma, substeps=rs, draws=draws, batch=batch, seed=seed)
+    flows = feature_levels(stage, x, rs)
     K = P.shape[1]
     pde_draws = 2 * P[-1] - P[-2]  # Richardson: weak order 1
     gap_draws = P[0] - pde_draws
@@ -122,7 +155,10 @@ def fk_agreement(stage: ResidualStage, x: torch.Tensor, *, sigma: float,
     diffs = [float(np.abs(d.mean(0)).mean()) for d in diffs_draws]
     diffs_se = [float((d.std(0, ddof=1) / math.sqrt(K)).mean()) for d in diffs_draws]
     hs = np.array([stage.step / r for r in rs[:-1]])
-    resolved = [i for i, (d, s) in enumerate(zip(diffs, diffs_se, strict=True)) if d > 3 * s]
+    # resolved: above 3 standard errors and above the outputs' round-off (saturated softmax
+    # outputs differ by 1e-29 with a standard error of the same size)
+    resolved = [i for i, (d, s) in enumerate(zip(diffs, diffs_se, strict=True))
+                if d > 3 * s and d > flows["resolution"]]
     all_levels = slope(hs[resolved], np.asarray(diffs)[resolved]) if len(resolved) >= 2 \
         else float("nan")
     # the order is fitted on the finest resolved levels (at most FIT_LEVELS): a trained
@@ -143,9 +179,19 @@ def fk_agreement(stage: ResidualStage, x: torch.Tensor, *, sigma: float,
            "order": order, "order_ci95": [lo, hi], "order_all_resolved_levels": all_levels,
            "local_orders": local_orders(hs[fit], [diffs[i] for i in fit]),
            "local_orders_ci95": [list(c) for c in local_ci],
+           "feature_differences": flows["feature_differences"],
+           "feature_local_orders": flows["feature_local_orders"],
+           "feature_norms": flows["feature_norms"],
            "seconds": time.perf_counter() - t0}
     res["verdict"] = fk_verdict(res)
     return res
+
+
+def levels_converge(res: dict) -> bool:
+    """False where the noiseless flows' finest resolved feature local order lies below
+    1 - ORDER_TOLERANCE (the levels are pre-asymptotic; see feature_levels)."""
+    feat = [p for p in res.get("feature_local_orders", []) if math.isfinite(p)]
+    return not feat or feat[-1] >= 1 - ORDER_TOLERANCE
 
 
 def fk_verdict(res: dict) -> dict:
@@ -153,8 +199,11 @@ def fk_verdict(res: dict) -> dict:
     at least 2 resolved levels, and the finest local order is not clearly off (its 95%
     interval meets 1 +- ORDER_TOLERANCE); fails: the fit is off and the finest local order
     clearly off on the same side (a constant gap has order ~0 at every level); inconclusive:
-    fewer than 2 levels resolved above 3 standard errors (more draws would decide), or a fit
-    and a finest local order that disagree (pre-asymptotic levels: more sub-steps would)."""
+    fewer than 2 levels resolved above 3 standard errors (more draws would decide), a fit
+    and a finest local order that disagree (pre-asymptotic levels: more sub-steps would), or
+    noiseless flows whose feature differences do not fall at order 1 at the finest level
+    (finest local order below 1 - ORDER_TOLERANCE; see feature_levels): checked first, since
+    the probabilities' differences of such levels say nothing of the order."""
     order = res["order"]
     lo, hi = res["order_ci95"]
     local = res.get("local_orders", [])
@@ -165,7 +214,20 @@ def fk_verdict(res: dict) -> dict:
     shown = f"weak order {order:.2f} (95% CI {lo:.2f} .. {hi:.2f})"
     if len(local) > 1:
         shown += f", local orders {', '.join(f'{p:.2f}' for p in local)}"
-    if res["resolved_levels"] < 2 or not math.isfinite(order):
+    if not levels_converge(res):
+        status = "inconclusive"
+        norms = res["feature_norms"]
+        finer = 2 * res["substeps"][-1] if res.get("substeps") else "more"
+        why = (f"{shown}; but the noiseless sub-stepped flows do not converge at order 1: "
+               f"their feature differences (relative to |z|) "
+               f"{', '.join(f'{d:.2g}' for d in res['feature_differences'])} fall at local "
+               f"orders {', '.join(f'{p:.2f}' for p in res['feature_local_orders'])} and "
+               f"mean |z| goes from {norms[0]:.3g} (the network) to {norms[-1]:.3g} (finest "
+               "level): h |Dv| is not small, the levels are pre-asymptotic and their softmax "
+               "outputs may saturate, so their differences are no evidence of an order; "
+               f"sub-steps up to {finer} and beyond (or a network nearer its flow: more "
+               "blocks at the same T) would decide")
+    elif res["resolved_levels"] < 2 or not math.isfinite(order):
         status = "inconclusive"
         why = (f"only {res['resolved_levels']} level(s) of u_r - u_2r exceed 3 standard errors: "
                f"more draws (now {res['draws']}) would resolve the order")

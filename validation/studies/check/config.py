@@ -135,6 +135,10 @@ class CheckConfig:
                                "number > 0")
         if not (self.t_end > 0 and math.isfinite(self.t_end)):
             raise AdapterError(f"t_end = {self.t_end}; T must be a positive finite number")
+        from validation.stats.fit import substeps_problem
+
+        if problem := substeps_problem(self.substeps):
+            raise AdapterError(f"substeps = {self.substeps}: {problem}")
 
     @property
     def radii(self) -> tuple[float, float]:

@@ -229,5 +229,6 @@ def agreement(stage: ResidualStage, data, setting: Setting, cfg: CheckConfig, se
     res = fk_agreement(stage, x, sigma=setting.strength, draws=cfg.fk_draws,
                        substeps=cfg.substeps, seed=50_000 + seed)
     keep = ("gap_network_pde", "gap_network_pde_stderr", "order", "order_ci95",
-            "resolved_levels", "successive_differences", "local_orders", "draws", "points")
+            "resolved_levels", "successive_differences", "local_orders", "draws", "points",
+            "feature_differences", "feature_local_orders", "feature_norms")
     return {k: res[k] for k in keep if k in res} | fk_verdict(res)

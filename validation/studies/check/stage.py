@@ -85,7 +85,8 @@ class CheckStudy(Study):
     name = "check"
     title = "The paper's claims on a trained conv ResNet"
     config = CheckConfig
-    version = 2  # 2: the Feynman-Kac verdict reads the local orders
+    # 2: the Feynman-Kac verdict reads the local orders; 3: and the levels' noiseless flows
+    version = 3
     sweep_headline = "accuracy"
     sweep_decides = True
     # sigma 0 jobs train plain and these techniques; every value a CheckConfig field; model

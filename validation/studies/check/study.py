@@ -43,9 +43,10 @@ from . import measure
 from .config import DELTA_LIPSCHITZ, DELTA_ROBUST, DELTA_TRAINING, CheckConfig, Setting
 
 #: bump when a measurement or its verdict changes (2: the Feynman-Kac agreement's local
-#: orders; 3: the measured test points, a fixed permutation's first n): cached
-#: measurements of an older version are taken again, the networks kept
-MEASURE_VERSION = 3
+#: orders; 3: the measured test points, a fixed permutation's first n; 4: the agreement's
+#: levels checked by their noiseless flows): cached measurements of an older version are
+#: taken again, the networks kept
+MEASURE_VERSION = 4
 
 #: how far below the published logistic-regression accuracy the reproduced one may fall
 LINEAR_TOLERANCE = 0.02
@@ -264,7 +265,10 @@ def verdicts(cfg: CheckConfig, runs: list[dict], anchor: dict, *,
 
 
 def agreement_table(runs: list[dict]) -> list[dict]:
-    """Per paper's-method setting: gaps, orders and the verdicts over seeds."""
+    """Per paper's-method setting: gaps, orders, the seeds whose levels converge and the
+    verdicts over seeds."""
+    from validation.studies.feynman_kac import levels_converge
+
     rows = []
     for label in dict.fromkeys(r["setting"] for r in runs if r.get("agreement")):
         ag = [r["agreement"] for r in runs if r["setting"] == label and r.get("agreement")]
@@ -272,6 +276,7 @@ def agreement_table(runs: list[dict]) -> list[dict]:
                      "gap_mean": float(np.mean([a["gap_network_pde"] for a in ag])),
                      "gap_se_mean": float(np.mean([a["gap_network_pde_stderr"] for a in ag])),
                      "order_median": float(np.nanmedian([a["order"] for a in ag])),
+                     "levels_converge": sum(levels_converge(a) for a in ag),
                      "holds": sum(a["status"] == "holds" for a in ag),
                      "fails": sum(a["status"] == "fails" for a in ag),
                      "inconclusive": sum(a["status"] == "inconclusive" for a in ag)})

@@ -49,7 +49,7 @@ def depth_any(factory: Callable[..., nn.Module], stage_path: str, data, *,
               substeps=(1, 2, 4, 8)) -> dict:
     """Train ``factory(blocks=L)`` for each L and compare with its PDE; the depth table, the
     fitted order of the mean gap in h and the finding (see the module docstring)."""
-    from validation.studies.feynman_kac import fk_agreement
+    from validation.studies.feynman_kac import fk_agreement, levels_converge
 
     from .study import depth_finding
 
@@ -69,10 +69,14 @@ def depth_any(factory: Callable[..., nn.Module], stage_path: str, data, *,
         fk = fk_agreement(stage, x_test, sigma=sigma, draws=draws, substeps=substeps,
                           seed=seed)
         acc = accuracy(stage, x_test, y_test, sigma=sigma, seed=seed)
+        converge = levels_converge(fk)
         rows.append({"blocks": L, "h": stage.step, "seed": seed, "train_loss": loss,
                      "gap_mean": fk["gap_network_pde"], "mc_se_mean": fk["gap_network_pde_stderr"],
-                     # the extrapolation's own error: the finest levels' difference
-                     "grid_error_mean": fk["successive_differences"][-1],
+                     # the extrapolation's own error: the finest levels' difference; where
+                     # the levels are pre-asymptotic the extrapolation has no error estimate
+                     "grid_error_mean": (fk["successive_differences"][-1] if converge
+                                         else float("inf")),
+                     "levels_converge": converge,
                      "network_accuracy": acc, "weak_order_at_L": fk["order"]})
     order, fitted, finding, status, ci = depth_finding(rows)
     return {"table": rows, "order": order, "order_ci95": ci, "fitted_blocks": fitted,

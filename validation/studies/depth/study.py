@@ -218,6 +218,10 @@ def depth_finding(table: list[dict], per_seed: list[float] | None = None
     _, failed = _clear_depths(table)
     note = (f" (L = {', '.join(map(str, failed))} left out: the network trained to an "
             f"accuracy more than {TRAINED_MARGIN} below the best depth's)" if failed else "")
+    early = [t.get("blocks") for t in table if t.get("levels_converge") is False]
+    if early:
+        note += (f" (L = {', '.join(map(str, early))} left out: its sub-stepped flows do not "
+                 "converge at order 1, so the PDE's extrapolation has no error estimate)")
     if not math.isfinite(order):
         return order, fitted, (f"undecided: only {len(fitted)} depths have a trained network "
                                "and a gap clear of the Monte Carlo and grid error (raise "

@@ -34,6 +34,7 @@ class InspectConfig:
     jacobian_points: int = 8
     agreement_draws: int = 256
     agreement_points: int = 32
+    substeps: tuple[int, ...] = (1, 2, 4, 8, 16)
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -44,6 +45,10 @@ class InspectConfig:
                      "agreement_points"):
             if int(getattr(self, name)) < 1:
                 raise AdapterError(f"{name} = {getattr(self, name)}; must be >= 1")
+        from validation.stats.fit import substeps_problem
+
+        if problem := substeps_problem(self.substeps):
+            raise AdapterError(f"substeps = {self.substeps}: {problem}")
         if not (self.strength >= 0 and math.isfinite(self.strength)):
             raise AdapterError(f"strength = {self.strength}; must be a finite number >= 0")
         if self.technique == "plain" and self.strength != 0:
@@ -55,7 +60,8 @@ class InspectStudy(Study):
     name = "inspect"
     title = "The flow of a trained conv ResNet"
     config = InspectConfig
-    version = 2  # 2: the Feynman-Kac verdict reads the local orders
+    # 2: the Feynman-Kac verdict reads the local orders; 3: and the levels' noiseless flows
+    version = 3
 
     def run(self, config: InspectConfig, folder: Path, models: Path) -> dict:
         from validation.nets.benchmark_data import load_benchmark
@@ -79,7 +85,8 @@ class InspectStudy(Study):
                           points=config.points, passes=config.passes,
                           jacobian_points=config.jacobian_points, seed=config.seed,
                           config=cfg, agreement_draws=config.agreement_draws,
-                          agreement_points=config.agreement_points)
+                          agreement_points=config.agreement_points,
+                          substeps=config.substeps)
         return res | {"config": cfg, "data": data.name,
                       "train_loss": history["train_loss"][-1]}
 
