@@ -659,6 +659,25 @@ def test_a_measurement_of_an_older_version_is_taken_again_without_training(tmp_p
     assert after["measure_version"] == study.MEASURE_VERSION
     assert after["result"]["train_seconds"] == before["result"]["train_seconds"]
     assert after["result"]["accuracy"] == before["result"]["accuracy"]
+    # other measurement options (the deployed predictor's passes) measure the same network
+    # again: the folder is named by what makes the network, and nothing is trained
+    stamp = measured.stat().st_mtime_ns
+    assert main([*argv, "--passes", "3"]) == 0
+    again = json.loads(measured.read_text())
+    assert measured.stat().st_mtime_ns != stamp and checkpoint.stat().st_mtime_ns == stamps[1]
+    assert again["key"]["check"]["passes"] == 3
+    assert again["result"]["train_seconds"] == before["result"]["train_seconds"]
+    # a lost measurement (its file removed): measured again, the training time read from the
+    # checkpoint's epochs (it was the resumed run's 0.0 s)
+    measured.unlink()
+    assert main([*argv, "--passes", "3"]) == 0
+    assert checkpoint.stat().st_mtime_ns == stamps[1]
+    assert json.loads(measured.read_text())["result"]["train_seconds"] == \
+        before["result"]["train_seconds"]
+    # control: an option that makes another network (its width) trains one in its own folder
+    assert main([*argv[:argv.index("--width")], "--width", "5",
+                 *argv[argv.index("--width") + 2:]]) == 0
+    assert len(list((tmp_path / "models").glob("plain-seed0-*/checkpoint.pt"))) == 2
 
 
 def test_networks_on_workers_give_the_numbers_of_one_process_and_the_same_cache(tmp_path):

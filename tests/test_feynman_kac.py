@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from validation.nets.adapter import adapt
+from validation.nets.adapter import AdapterError, adapt
 from validation.nets.models import DiffusionResNet
 from validation.studies import feynman_kac as fk
 
@@ -212,3 +212,30 @@ def test_differences_at_round_off_are_not_resolved_levels(monkeypatch):
     # level was counted as resolved and fitted (an order of 30)
     res = _levels_with([0.16, 0.08, 1e-29], monkeypatch, noise=0.0)
     assert res["resolved_levels"] == 2 and res["order"] == pytest.approx(1.0)
+
+
+def test_auto_levels_refine_until_the_noiseless_flows_converge():
+    """Euler on z' = lam z, 2 blocks of lam h = a: the local orders of (1 + a/r)^(2r) reach 0.7
+    at r = 32..64 for a = 2 (-0.46, -0.04, 0.34, 0.62, 0.79), at once for a = 0.2, never up to
+    64 for a = 5."""
+    from validation.nets.adapter import ResidualStage, StageSpec
+
+    x = torch.tensor([[0.3, 0.1], [0.05, -0.02]], dtype=torch.float64)
+
+    def auto(lam):
+        return fk.auto_substeps(ResidualStage(_Linear(lam), StageSpec("blocks", 1.0)), x)
+
+    rs, flows = auto(4.0)
+    assert rs == (1, 2, 4, 8, 16, 32, 64) and fk.levels_converge(flows)
+    assert np.allclose(flows["feature_local_orders"], [-0.46, -0.04, 0.34, 0.62, 0.79],
+                       atol=0.02), flows["feature_local_orders"]
+    rs, flows = auto(0.4)  # control: a flow already near its limit keeps 1..16
+    assert rs == (1, 2, 4, 8, 16) and fk.levels_converge(flows)
+    rs, flows = auto(10.0)  # the cap: still pre-asymptotic at 64, and said so
+    assert rs[-1] == fk.AUTO_FINEST and not fk.levels_converge(flows)
+    res = fk.fk_agreement(ResidualStage(_Linear(4.0), StageSpec("blocks", 1.0)), x,
+                          sigma=0.02, draws=32, batch=32)
+    assert res["substeps"] == [1, 2, 4, 8, 16, 32, 64] and res["substeps_chosen"]
+    with pytest.raises(AdapterError, match="give 'auto' or the counts"):
+        fk.fk_agreement(ResidualStage(_Linear(4.0), StageSpec("blocks", 1.0)), x, sigma=0.02,
+                        substeps="fine")

@@ -55,9 +55,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="input noise s of randomized smoothing (default: the l2 radius / 2)")
     p.add_argument("--no-library", dest="library", action="store_false",
                    help="leave out the maintained attack library (ART) even where installed")
-    p.add_argument("--substeps", type=substep_list, default=(1, 2, 4, 8),
-                   help="sub-step counts per block of the agreement's levels (1 first: the "
-                   "network); finer ones where the levels are pre-asymptotic")
+    p.add_argument("--substeps", type=substep_list, default="auto",
+                   help="sub-step counts per block of the agreement's levels, e.g. 1,2,4,8,16 "
+                   "(1 first: the network); auto: 1..16, doubled up to 64 while the noiseless "
+                   "flows do not converge at order 1")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--workers", type=count, default=2,
                    help="processes for the networks (each on one torch thread wherever it runs, "

@@ -35,9 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "= semi-discrete = PDE in any dimension); 0 skips it")
     p.add_argument("--agreement-points", type=count, default=32,
                    help="points of the Feynman-Kac agreement")
-    p.add_argument("--substeps", type=substep_list, default=(1, 2, 4, 8, 16),
-                   help="sub-step counts per block of the agreement's levels (1 first: the "
-                   "network); finer ones where the levels are pre-asymptotic")
+    p.add_argument("--substeps", type=substep_list, default="auto",
+                   help="sub-step counts per block of the agreement's levels, e.g. 1,2,4,8,16 "
+                   "(1 first: the network); auto: 1..16, doubled up to 64 while the noiseless "
+                   "flows do not converge at order 1")
     p.add_argument("--seed", type=seed, default=0, help="seed of the points and the noise")
     p.add_argument("--out", default="out/inspect", help="output folder")
 

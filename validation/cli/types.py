@@ -169,11 +169,13 @@ def size_list(text: str) -> tuple[int, ...]:
     return values
 
 
-def substep_list(text: str) -> tuple[int, ...]:
+def substep_list(text: str) -> tuple[int, ...] | str:
     """Sub-step counts of a Feynman-Kac refinement, e.g. '1,2,4,8,16': at least 3, the first 1
-    (the network itself), increasing, each dividing the finest (at most 1024)."""
+    (the network itself), increasing, each dividing the finest (at most 1024); or 'auto'."""
     from validation.stats.fit import substeps_problem
 
+    if text.strip() == "auto":
+        return "auto"
     values = tuple(_each(text, _items(text, "1,2,4,8,16"), count))
     problem = substeps_problem(values)
     if problem:

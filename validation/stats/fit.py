@@ -26,7 +26,9 @@ def substeps_problem(levels) -> str | None:
     """Why ``levels`` cannot be the sub-step counts of an observed-order study (None if they
     can): at least 3 levels, the first 1 (the network itself), increasing, each dividing the
     finest (coupled paths: a coarse increment sums the fine ones it spans), the finest at most
-    MAX_SUBSTEPS."""
+    MAX_SUBSTEPS; or "auto" (the study chooses them)."""
+    if isinstance(levels, str):
+        return None if levels == "auto" else f"{levels!r}: give 'auto' or counts, e.g. 1,2,4,8"
     rs = [int(r) for r in levels]
     if len(rs) < 3:
         return f"{len(rs)} level(s); an order needs at least 3, e.g. 1,2,4,8"

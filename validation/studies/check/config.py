@@ -107,7 +107,8 @@ class CheckConfig:
     lipschitz_points: int = 200
     fk_points: int = 16
     fk_draws: int = 128
-    substeps: tuple[int, ...] = (1, 2, 4, 8)
+    #: the agreement's levels: counts (1 first) or "auto" (feynman_kac.auto_substeps)
+    substeps: tuple[int, ...] | str = "auto"
     device: str = "cpu"
     #: processes for the networks (not part of a network's cache key: every network trains
     #: and is measured on one torch thread wherever it runs, so the numbers do not depend on it)

@@ -78,13 +78,15 @@ def blocks(result: dict, cfg: dict) -> list:
                     table(["setting", "anchor"], [[r["setting"], r["anchor"]]
                                                   for r in v["rows"]])]
     if result["agreement"]:
-        from validation.studies.feynman_kac import ORDER_TOLERANCE
+        from validation.studies.feynman_kac import AUTO_RULE, ORDER_TOLERANCE
 
         out += [Heading("Agreement with the PDE (Feynman-Kac, the paper's method)", 3),
                 table(["setting", "seeds", "gap network - PDE", "MC SE", "median weak order",
-                       "seeds whose levels converge", "holds / fails / inconclusive"],
+                       "sub-steps (finest)", "seeds whose levels converge",
+                       "holds / fails / inconclusive"],
                       [[r["setting"], str(r["seeds"]), num(r["gap_mean"], 3),
                         num(r["gap_se_mean"], 2), num(r["order_median"], 3),
+                        ", ".join(map(str, r.get("finest", []))) or "-",
                         str(r.get("levels_converge", "-")),
                         f"{r['holds']} / {r['fails']} / {r['inconclusive']}"]
                        for r in result["agreement"]]),
@@ -93,7 +95,8 @@ def blocks(result: dict, cfg: dict) -> list:
                      f"differences' local order >= {1 - ORDER_TOLERANCE:g}). Where they do "
                      "not, h |Dv| is not "
                      "small, the levels are pre-asymptotic and their softmax outputs may "
-                     "saturate: the seed's agreement is inconclusive whatever its order.")]
+                     "saturate: the seed's agreement is inconclusive whatever its order. "
+                     f"The levels are 1, 2, 4, ... up to the finest shown (auto: {AUTO_RULE}).")]
     out += [Heading("Generators (theory catalogue)", 3),
             table(["setting", "generator"], [[k, v] for k, v in result["catalogue"].items()])]
     out += _robust_blocks(result["runs"])

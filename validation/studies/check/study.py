@@ -95,8 +95,14 @@ def fit_config(cfg: CheckConfig, setting: Setting, seed: int) -> FitConfig:
                      augment=cfg.augmentation, seed=seed, device=cfg.device)
 
 
+#: the fields of a CheckConfig that make the network (with its FitConfig); the others (attack
+#: points, certificates, the agreement's levels, ...) only measure it
+NETWORK_FIELDS = ("model", "stage", "data", "blocks", "width", "t_end")
+
+
 def _folder(models: Path, setting: Setting, seed: int, key: dict) -> Path:
-    # the key's hash in the name: a shared models folder never resumes another config's run
+    # the training key's hash in the name: a shared models folder never resumes another
+    # network's run, and a change of what is measured keeps the network
     from validation.store.cache import config_key
 
     label = setting.label.replace(" ", "_").replace("=", "")
@@ -115,9 +121,10 @@ def run_model(cfg: CheckConfig, data, setting: Setting, seed: int, models: Path,
     key = json.loads(json.dumps({"check": cfg.as_dict() | {"settings": None, "seeds": None,
                                                           "workers": None},
                                  "fit": asdict(fcfg), "torch_threads": 1}))
-    folder = _folder(Path(models), setting, seed, key)
+    train_key = {"network": {k: key["check"][k] for k in NETWORK_FIELDS}, "fit": key["fit"],
+                 "torch_threads": 1}
+    folder = _folder(Path(models), setting, seed, train_key)
     done = folder / "measure.json"
-    older = None  # the result of an older measurement version, for its training time
     if done.is_file():
         blob = loads(done.read_text())
         problem = seal_problem(blob)
@@ -128,26 +135,28 @@ def run_model(cfg: CheckConfig, data, setting: Setting, seed: int, models: Path,
             # resumes at its last epoch), the measurements are taken again
             say(f"cache: {done} was measured by an older version of the check "
                 f"({blob.get('measure_version', 1)}, now {MEASURE_VERSION}); measuring again")
-            older = blob["result"]
+        # otherwise the same network measured with other options (the folder is named by the
+        # training key): measured again, its checkpoint resumed at its last epoch
         if problem is not None:  # an edited measurement or checkpoint: measure (and train) anew
             say(f"cache: {done} {problem}; training and measuring it again")
             done.unlink(missing_ok=True)
             (folder / "checkpoint.pt").unlink(missing_ok=True)
     with one_torch_thread():
-        return _train_and_measure(cfg, data, setting, seed, fcfg, key, folder, older, progress,
-                                  stage)
+        return _train_and_measure(cfg, data, setting, seed, fcfg, key, train_key, folder,
+                                  progress, stage)
 
 
 def _train_and_measure(cfg: CheckConfig, data, setting: Setting, seed: int, fcfg: FitConfig,
-                       key: dict, folder: Path, older: dict | None, progress: bool,
+                       key: dict, train_key: dict, folder: Path, progress: bool,
                        stage: ResidualStage | None) -> dict:
     done = folder / "measure.json"
     stage = stage if stage is not None else build(cfg, data, seed)
     t0 = time.perf_counter()
     history = fit(stage, data.x_train, data.y_train, fcfg, checkpoint=folder / "checkpoint.pt",
                   progress=progress)
-    # a network resumed at its last epoch trained in an earlier run: keep that run's time
-    train_s = older["train_seconds"] if older else time.perf_counter() - t0
+    # the epochs' own times, kept in the checkpoint: a network resumed at its last epoch, or
+    # after an interrupt, reports all of its training, not the resumed part
+    train_s = float(sum(history["seconds"]))
     stage.model.to("cpu").eval()
     res: dict = {"setting": setting.label, "technique": setting.technique,
                  "strength": setting.strength, "seed": seed, "train_seconds": train_s,
@@ -161,7 +170,8 @@ def _train_and_measure(cfg: CheckConfig, data, setting: Setting, seed: int, fcfg
     if "agreement" in cfg.claims:
         res["agreement"] = measure.agreement(stage, data, setting, cfg, seed)
     res["seconds"] = time.perf_counter() - t0
-    write_sealed_json(done, {"key": key, "measure_version": MEASURE_VERSION, "result": res},
+    write_sealed_json(done, {"key": key, "train_key": train_key,
+                             "measure_version": MEASURE_VERSION, "result": res},
                       config=key, seed=seed,
                       uses={"the checkpoint": folder / "checkpoint.pt"})
     return res
@@ -277,6 +287,7 @@ def agreement_table(runs: list[dict]) -> list[dict]:
                      "gap_se_mean": float(np.mean([a["gap_network_pde_stderr"] for a in ag])),
                      "order_median": float(np.nanmedian([a["order"] for a in ag])),
                      "levels_converge": sum(levels_converge(a) for a in ag),
+                     "finest": sorted({a["substeps"][-1] for a in ag if "substeps" in a}),
                      "holds": sum(a["status"] == "holds" for a in ag),
                      "fails": sum(a["status"] == "fails" for a in ag),
                      "inconclusive": sum(a["status"] == "inconclusive" for a in ag)})

@@ -34,7 +34,7 @@ class InspectConfig:
     jacobian_points: int = 8
     agreement_draws: int = 256
     agreement_points: int = 32
-    substeps: tuple[int, ...] = (1, 2, 4, 8, 16)
+    substeps: tuple[int, ...] | str = "auto"
     device: str = "cpu"
 
     def __post_init__(self) -> None:

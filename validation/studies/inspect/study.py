@@ -42,12 +42,13 @@ def run_inspect(stage: ResidualStage, x: np.ndarray, y: np.ndarray, out: str | P
                 sigma: float = 0.0, points: int = 256, passes: int = 32,
                 jacobian_points: int = 8, seed: int = 0, config: dict | None = None,
                 agreement_draws: int = 256, agreement_points: int = 32,
-                substeps: tuple[int, ...] = (1, 2, 4, 8, 16)) -> dict:
+                substeps: tuple[int, ...] | str = "auto") -> dict:
     """Inspect the stage on up to ``points`` inputs; write inspect.json, blocks.csv,
     velocity.png, trajectories.png and summary.md to ``out``; return the result. With
     sigma > 0 the Feynman-Kac agreement (network = semi-discrete = PDE, any dimension) runs on
     the first ``agreement_points`` points with ``agreement_draws`` coupled draws (0: skip) at
-    the sub-step counts ``substeps`` (1 first: the network).
+    the sub-step counts ``substeps`` (1 first: the network; "auto": chosen by the noiseless
+    flows, feynman_kac.auto_substeps).
     Everything is measured on the model in evaluation mode, its own modes restored after."""
     with evaluating(stage.model):
         return _run_inspect(stage, x, y, out, sigma=sigma, points=points, passes=passes,
@@ -59,12 +60,12 @@ def run_inspect(stage: ResidualStage, x: np.ndarray, y: np.ndarray, out: str | P
 def _run_inspect(stage: ResidualStage, x: np.ndarray, y: np.ndarray, out: str | Path, *,
                  sigma: float, points: int, passes: int, jacobian_points: int, seed: int,
                  config: dict | None, agreement_draws: int, agreement_points: int,
-                 substeps: tuple[int, ...]) -> dict:
+                 substeps: tuple[int, ...] | str) -> dict:
     from validation.stats.fit import substeps_problem
 
     problem = substeps_problem(substeps)
     if problem:  # before any work
-        raise AdapterError(f"substeps {tuple(substeps)}: {problem}")
+        raise AdapterError(f"substeps {substeps}: {problem}")
     out = Path(out)
     dtype = next((p.dtype for p in stage.model.parameters()), torch.float32)
     rng = np.random.default_rng(seed)
@@ -145,6 +146,8 @@ def blocks(res: dict, config: dict, folder: str = "") -> list:
                  "catalogue's sigma^2/2 of Gaussian injection (0 for a deterministic stage).")]
     ag = res.get("agreement")
     if ag:
+        from validation.studies.feynman_kac import AUTO_RULE
+
         out += [Heading("Network = semi-discrete = PDE (Feynman-Kac, coupled levels)", 3),
                 para(strong(ag["verdict"]["status"]), f": {ag['verdict']['evidence']}."),
                 table(["r (sub-steps per block)", "h / r", "mean abs(u_r - u_2r)",
@@ -154,7 +157,9 @@ def blocks(res: dict, config: dict, folder: str = "") -> list:
                                                    ag["successive_differences"],
                                                    ag["successive_stderr"],
                                                    ag["feature_differences"], strict=False)]),
-                para(f"{ag['points']} points, {ag['draws']} draws, PDE by Richardson "
+                para(f"{ag['points']} points, {ag['draws']} draws, "
+                     + (f"levels chosen by the noiseless flows ({AUTO_RULE}), "
+                        if ag.get("substeps_chosen") else "") + "PDE by Richardson "
                      f"extrapolation of the two finest levels; order fitted on r = "
                      f"{ag['fitted_levels']} (over every resolved level: "
                      f"{ag['order_all_resolved_levels']:.2f}); {ag['seconds']:.1f} s.")]
