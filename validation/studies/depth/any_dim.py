@@ -46,9 +46,11 @@ def accuracy(stage: ResidualStage, x: torch.Tensor, y: np.ndarray, *, sigma: flo
 def depth_any(factory: Callable[..., nn.Module], stage_path: str, data, *,
               blocks=(4, 8, 16), sigma: float = 0.3, t_end: float = 1.0, epochs: int = 5,
               seed: int = 0, test_points: int = 32, draws: int = 256,
-              substeps=(1, 2, 4, 8)) -> dict:
+              substeps="auto") -> dict:
     """Train ``factory(blocks=L)`` for each L and compare with its PDE; the depth table, the
-    fitted order of the mean gap in h and the finding (see the module docstring)."""
+    fitted order of the mean gap in h and the finding (see the module docstring).
+    ``substeps``: the Feynman-Kac levels, counts or "auto" (chosen per depth by its noiseless
+    flows, feynman_kac.auto_substeps)."""
     from validation.studies.feynman_kac import fk_agreement, levels_converge
 
     from .study import depth_finding
@@ -76,11 +78,12 @@ def depth_any(factory: Callable[..., nn.Module], stage_path: str, data, *,
                      # the levels are pre-asymptotic the extrapolation has no error estimate
                      "grid_error_mean": (fk["successive_differences"][-1] if converge
                                          else float("inf")),
-                     "levels_converge": converge,
+                     "levels_converge": converge, "substeps": fk.get("substeps"),
                      "network_accuracy": acc, "weak_order_at_L": fk["order"]})
     order, fitted, finding, status, ci = depth_finding(rows)
     return {"table": rows, "order": order, "order_ci95": ci, "fitted_blocks": fitted,
             "finding": finding, "status": status, "seconds": time.perf_counter() - t0,
             "config": {"stage": stage_path, "blocks": list(blocks), "sigma": sigma,
                        "t_end": t_end, "epochs": epochs, "seed": seed,
-                       "test_points": test_points, "draws": draws, "substeps": list(substeps)}}
+                       "test_points": test_points, "draws": draws,
+                       "substeps": substeps if isinstance(substeps, str) else list(substeps)}}
