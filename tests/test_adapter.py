@@ -80,6 +80,75 @@ def test_jacobian_norms_of_a_linear_velocity(exact, monkeypatch):
     assert not np.allclose(logn, want_spec)  # the two norms differ here (control)
 
 
+class _Attend(nn.Module):
+    """A pre-norm attention block on tokens (batch, 16, 8): 128 features, power iteration."""
+
+    def __init__(self):
+        super().__init__()
+        self.ln = nn.LayerNorm(8)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, z):
+        h = self.ln(z)
+        return z + self.attn(h, h, h, need_weights=False)[0]
+
+
+class _OnceSquare(torch.autograd.Function):
+    """z^2 / 4 with a backward that is not itself differentiable (as many fused ops)."""
+
+    @staticmethod
+    def forward(ctx, z):
+        ctx.save_for_backward(z)
+        return z * z / 4
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        (z,) = ctx.saved_tensors
+        return g * z / 2
+
+
+class _Fused(nn.Module):
+    def forward(self, z):
+        return z + _OnceSquare.apply(z)
+
+
+def test_jacobian_norms_of_an_attention_block_and_a_once_differentiable_op(monkeypatch):
+    """Attention's fused CPU kernel has no double backward: the norms run on its math kernel
+    and equal those of the exact Jacobian (reverse mode, rows). An op whose backward is not
+    differentiable gave J w = 0 and a norm of 0 silently; it is refused, naming the block."""
+    torch.manual_seed(0)
+    stage = ResidualStage(nn.Sequential(nn.Sequential(_Attend(), _Attend())).eval(), "0")
+    z = torch.randn(2, 16, 8)
+    spec, logn = jacobian_norms(stage, 1, z, generator=torch.Generator().manual_seed(0),
+                                iters=100)
+    for i in range(2):
+        J = torch.autograd.functional.jacobian(
+            lambda u, i=i: stage.velocity(1, u.reshape(1, 16, 8)).reshape(-1),
+            z[i].reshape(-1)).double()
+        assert spec[i] == pytest.approx(float(torch.linalg.matrix_norm(J, 2)), rel=1e-3)
+        assert logn[i] == pytest.approx(float(torch.linalg.eigvalsh((J + J.T) / 2).max()),
+                                        rel=1e-2, abs=1e-3)
+    fused = ResidualStage(nn.Sequential(nn.Sequential(_Fused(), _Fused())), "0")
+    zf = torch.randn(1, 80, dtype=torch.float64) + 2.0  # 80 features: power iteration
+    with pytest.raises(AdapterError, match="block 0: its Jacobian-vector products fail the "
+                                           "adjoint test"):
+        jacobian_norms(fused, 0, zf)
+    # mutant: without the test the power iteration reads the identity parts alone (the
+    # branch's J w is lost): a norm far from max |z|
+    with monkeypatch.context() as m:
+        m.setattr(flowstats, "_adjoint_test", lambda *a: None)
+        spec, _ = jacobian_norms(fused, 0, zf)
+    assert abs(spec[0] - float(zf.abs().max())) > 0.5, spec
+    # --jacobian-points 0, the way out the refusal names: the rest is measured, norms NaN
+    rows = flowstats.inspect_stage(fused, zf, jacobian_points=0, passes=2)["blocks"]
+    assert all(math.isnan(r["jac_spectral_mean"]) and r["mean_speed"] > 0 for r in rows)
+    # control: with at most EXACT_JACOBIAN_MAX features the reverse-mode Jacobian serves
+    # (J = diag(z / 2) / h, h = 1/2): no refusal, the exact norm
+    spec, _ = jacobian_norms(fused, 0, zf[:, :60])
+    assert spec[0] == pytest.approx(float(zf[0, :60].abs().max()), rel=1e-9)
+
+
 def test_a_known_noise_scale_is_measured_within_its_error():
     st = ResidualStage(Net(), "stage")
     z = torch.randn(64, 2, dtype=torch.float64)

@@ -9,7 +9,7 @@ EXAMPLE = ("cdverify inspect --model examples/byo_resnet.py:make_model --stage l
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .types import count, noise_level, positive, seed, substep_list
+    from .types import count, count0, noise_level, positive, seed, substep_list
 
     p.add_argument("--model", required=True,
                    help="FILE.py:FACTORY or module:FACTORY (a function of no arguments that "
@@ -28,8 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--points", type=count, default=256, help="data points inspected")
     p.add_argument("--passes", type=count, default=32,
                    help="repeated passes for the measured diffusion Cov(Delta) / (2h)")
-    p.add_argument("--jacobian-points", type=count, default=8,
-                   help="points at which each block's Jacobian norms are computed")
+    p.add_argument("--jacobian-points", type=count0, default=8,
+                   help="points at which each block's Jacobian norms are computed (0: none)")
     p.add_argument("--agreement-draws", type=int, default=256,
                    help="with --sigma > 0: coupled draws of the Feynman-Kac agreement (network "
                    "= semi-discrete = PDE in any dimension); 0 skips it")

@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from validation.nets.adapter import ResidualStage, evaluating
+from validation.nets.adapter import AdapterError, ResidualStage, evaluating
 
 QUANTILES = (0.05, 0.5, 0.95)
 #: feature sizes up to this get the exact Jacobian; larger ones power iteration
@@ -36,7 +36,34 @@ def _flat(z: torch.Tensor) -> torch.Tensor:
 
 def jacobian_norms(stage: ResidualStage, l: int, z: torch.Tensor, *, iters: int = 30,
                    generator: torch.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(|Dv_l(z_i)|_2, mu_2(Dv_l(z_i))) for each point z_i (a batch of features)."""
+    """(|Dv_l(z_i)|_2, mu_2(Dv_l(z_i))) for each point z_i (a batch of features).
+
+    A Jacobian-vector product is the derivative of a vector-Jacobian product (double
+    backward): attention runs on its math kernel here, since the fused CPU kernels of
+    scaled_dot_product_attention have no double backward (nor forward-mode AD); the math
+    kernel computes the same function. An op whose backward is not differentiable (a custom
+    autograd.Function marked once_differentiable, as many fused ops) cuts the double-backward
+    graph: J w came out without that op's part (0 for the whole branch, a norm of 0), silently.
+    Every point's products now pass the adjoint test w . (J u) = u . (J^T w) (J^T w by one
+    plain backward, which such ops support) before the power iteration, or the block is
+    refused by name."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    try:
+        with sdpa_kernel([SDPBackend.MATH]):
+            return _jacobian_norms(stage, l, z, iters=iters, generator=generator)
+    except (RuntimeError, NotImplementedError) as exc:
+        if not any(k in str(exc).lower() for k in ("derivative", "double backward",
+                                                    "not implemented")):
+            raise
+        raise AdapterError(
+            f"block {l}: its Jacobian-vector products need a double backward that an op of it "
+            f"lacks ({str(exc).splitlines()[0]}); --jacobian-points 0 leaves the Jacobian "
+            "norms out") from None
+
+
+def _jacobian_norms(stage: ResidualStage, l: int, z: torch.Tensor, *, iters: int,
+                    generator: torch.Generator | None) -> tuple[np.ndarray, np.ndarray]:
     D = _flat(z).shape[1]
     spec, logn = [], []
     for i in range(z.shape[0]):
@@ -53,10 +80,12 @@ def jacobian_norms(stage: ResidualStage, l: int, z: torch.Tensor, *, iters: int 
         x0 = zi.reshape(-1)
 
         def jvp(w, x0=x0, v=v):
-            return torch.autograd.functional.jvp(v, x0, w)[1]
+            return torch.autograd.functional.jvp(v, x0, w, strict=True)[1]
 
         def vjp(w, x0=x0, v=v):
             return torch.autograd.functional.vjp(v, x0, w)[1]
+
+        _adjoint_test(l, jvp, vjp, D, x0.dtype, generator)
 
         w = torch.randn(D, generator=generator, dtype=x0.dtype)
         w = w / w.norm()
@@ -76,6 +105,25 @@ def jacobian_norms(stage: ResidualStage, l: int, z: torch.Tensor, *, iters: int 
             w = u / u.norm().clamp_min(1e-30)
         logn.append(lam)
     return np.array(spec), np.array(logn)
+
+
+#: relative tolerance of the adjoint test (float32 products agree to about 1e-6)
+ADJOINT_RTOL = 1e-3
+
+
+def _adjoint_test(l: int, jvp, vjp, D: int, dtype, generator) -> None:
+    """Refuse a block whose J u (double backward) disagrees with its J^T w (one backward)."""
+    u = torch.randn(D, generator=generator, dtype=dtype)
+    w = torch.randn(D, generator=generator, dtype=dtype)
+    back = vjp(w)
+    a, b = float(w @ jvp(u)), float(u @ back)
+    if abs(a - b) > ADJOINT_RTOL * float(back.norm() * u.norm()):
+        raise AdapterError(
+            f"block {l}: its Jacobian-vector products fail the adjoint test (w . J u = {a:.4g}"
+            f" against u . J^T w = {b:.4g}): an op of the block has a backward that is not "
+            "itself differentiable (a custom autograd.Function marked once_differentiable, a "
+            "fused kernel), so J w drops its part; --jacobian-points 0 leaves the Jacobian "
+            "norms out")
 
 
 def measured_diffusion(stage: ResidualStage, l: int, z: torch.Tensor, *, sigma: float,
@@ -131,13 +179,17 @@ def inspect_stage(stage: ResidualStage, x: torch.Tensor, *, sigma: float = 0.0,
                     row["relative_change"] = float(rel.mean())
                 else:
                     row["relative_change"] = None
-            pts = z[:jacobian_points].detach()
-            spec, logn = jacobian_norms(stage, l, pts, generator=gen)
+            if jacobian_points > 0:
+                pts = z[:jacobian_points].detach()
+                spec, logn = jacobian_norms(stage, l, pts, generator=gen)
+            else:  # left out: NaN (null in the JSON, "-" in the tables)
+                spec = logn = np.full(1, np.nan)
             row |= {"jac_spectral_mean": float(spec.mean()), "jac_spectral_max": float(spec.max()),
                     "log_norm_mean": float(logn.mean()), "log_norm_max": float(logn.max())}
             if passes >= 2:  # a covariance needs two passes
                 with torch.no_grad():
-                    md = measured_diffusion(stage, l, z[: max(jacobian_points, 32)], sigma=sigma,
+                    md = measured_diffusion(stage, l, z[: max(jacobian_points, 32)],
+                                            sigma=sigma,
                                             passes=passes, generator=gen)
                 row |= {f"A_{k}": val for k, val in md.items()}
             rows.append(row)

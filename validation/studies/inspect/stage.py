@@ -41,8 +41,9 @@ class InspectConfig:
         if self.technique not in ("plain", "paper"):
             raise AdapterError(f"technique = {self.technique!r}; the inspection trains plain "
                                "or paper (its diffusion is then injected by the adapter)")
-        for name in ("blocks", "width", "epochs", "points", "passes", "jacobian_points",
-                     "agreement_points"):
+        if int(self.jacobian_points) < 0:
+            raise AdapterError(f"jacobian_points = {self.jacobian_points}; must be >= 0")
+        for name in ("blocks", "width", "epochs", "points", "passes", "agreement_points"):
             if int(getattr(self, name)) < 1:
                 raise AdapterError(f"{name} = {getattr(self, name)}; must be >= 1")
         from validation.stats.fit import substeps_problem
