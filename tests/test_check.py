@@ -633,7 +633,7 @@ def test_check_on_a_users_factory_reports_its_own_stage(tmp_path, capsys):
 
 
 def test_a_measurement_of_an_older_version_is_taken_again_without_training(tmp_path,
-                                                                              monkeypatch):
+                                                                              monkeypatch, capsys):
     import json
 
     import validation.studies.check.study as study
@@ -662,7 +662,10 @@ def test_a_measurement_of_an_older_version_is_taken_again_without_training(tmp_p
     # other measurement options (the deployed predictor's passes) measure the same network
     # again: the folder is named by what makes the network, and nothing is trained
     stamp = measured.stat().st_mtime_ns
+    capsys.readouterr()
     assert main([*argv, "--passes", "3"]) == 0
+    assert "was measured with other options; measuring again, the trained network kept" in \
+        capsys.readouterr().err
     again = json.loads(measured.read_text())
     assert measured.stat().st_mtime_ns != stamp and checkpoint.stat().st_mtime_ns == stamps[1]
     assert again["key"]["check"]["passes"] == 3

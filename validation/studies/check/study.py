@@ -135,8 +135,9 @@ def run_model(cfg: CheckConfig, data, setting: Setting, seed: int, models: Path,
             # resumes at its last epoch), the measurements are taken again
             say(f"cache: {done} was measured by an older version of the check "
                 f"({blob.get('measure_version', 1)}, now {MEASURE_VERSION}); measuring again")
-        # otherwise the same network measured with other options (the folder is named by the
-        # training key): measured again, its checkpoint resumed at its last epoch
+        elif problem is None:  # the same network (the folder is named by the training key)
+            say(f"cache: {done} was measured with other options; measuring again, the trained "
+                "network kept")
         if problem is not None:  # an edited measurement or checkpoint: measure (and train) anew
             say(f"cache: {done} {problem}; training and measuring it again")
             done.unlink(missing_ok=True)
