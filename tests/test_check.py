@@ -632,6 +632,37 @@ def test_check_on_a_users_factory_reports_its_own_stage(tmp_path, capsys):
     assert all("L = 4, width 32" in r.claim for r in claim_rows(res, "check"))
 
 
+def test_a_users_model_whose_outputs_depend_on_the_batch_is_refused_first(tmp_path, capsys):
+    """BatchNorm without running statistics normalises every batch by itself: a point's
+    prediction, its attacks and its dp/dx (taken through the sum over a batch) would depend on
+    its batch. Refused before any training; control: the same model with running statistics."""
+    factory = tmp_path / "batchy.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Block(nn.Module):\n"
+        "    def __init__(self, track):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(4, 4, 3, padding=1)\n"
+        "        self.bn = nn.BatchNorm2d(4, track_running_stats=track)\n"
+        "    def forward(self, z):\n"
+        "        return z + torch.relu(self.bn(self.conv(z)))\n\n"
+        "def make(track=False):\n"
+        "    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1),\n"
+        "                         nn.Sequential(Block(track), Block(track)),\n"
+        "                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))\n\n"
+        "def make_tracked():\n"
+        "    return make(True)\n")
+    argv = ["check", "--stage", "1", "--data", "digits-img", "--sigmas", "0,0.3",
+            "--techniques", "", "--seeds", "1", "--epochs", "1", "--claims", "training",
+            "--passes", "2", "--workers", "1"]
+    assert main([*argv, "--model", f"{factory}:make", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "its output for a point depends on the other points of the batch" in err
+    assert not (tmp_path / "o" / "models").exists()
+    assert main([*argv, "--model", f"{factory}:make_tracked", "--out",
+                 str(tmp_path / "t")]) == 0
+
+
 def test_a_measurement_of_an_older_version_is_taken_again_without_training(tmp_path,
                                                                               monkeypatch, capsys):
     import json

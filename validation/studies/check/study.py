@@ -86,6 +86,18 @@ def build(cfg: CheckConfig, data, seed: int) -> ResidualStage:
     if out.shape != (2, data.n_classes):
         raise AdapterError(f"--model {cfg.model}: output of shape {tuple(out.shape)} on 2 "
                            f"inputs; {data.name} needs (2, {data.n_classes}) logits")
+    # every measure is per point (accuracy, attacks, certificates, dp/dx by the sum over a
+    # batch): a deployed output that depends on the rest of its batch makes them depend on
+    # how points are batched, and the Lipschitz rows silently wrong
+    with torch.no_grad():
+        alone = model(probe[:1])
+    change = float((alone[0] - out[0]).abs().max())
+    if change > 1e-4 * (1.0 + float(out[0].abs().max())):
+        raise AdapterError(
+            f"--model {cfg.model}: in evaluation mode its output for a point depends on the "
+            f"other points of the batch (it changes by {change:.3g} between a batch of 1 and "
+            "one of 2): batch statistics at evaluation (e.g. BatchNorm with "
+            "track_running_stats=False); the check measures per point: use running statistics")
     return stage
 
 
