@@ -651,7 +651,14 @@ def test_a_users_model_whose_outputs_depend_on_the_batch_is_refused_first(tmp_pa
         "                         nn.Sequential(Block(track), Block(track)),\n"
         "                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))\n\n"
         "def make_tracked():\n"
-        "    return make(True)\n")
+        "    return make(True)\n\n"
+        "class Noise(nn.Module):\n"
+        "    def forward(self, z):\n"
+        "        return z + 0.1 * torch.randn_like(z)\n\n"
+        "def make_noisy():\n"
+        "    net = make(True)\n"
+        "    net[1].append(Noise())\n"
+        "    return net\n")
     argv = ["check", "--stage", "1", "--data", "digits-img", "--sigmas", "0,0.3",
             "--techniques", "", "--seeds", "1", "--epochs", "1", "--claims", "training",
             "--passes", "2", "--workers", "1"]
@@ -661,6 +668,12 @@ def test_a_users_model_whose_outputs_depend_on_the_batch_is_refused_first(tmp_pa
     assert not (tmp_path / "o" / "models").exists()
     assert main([*argv, "--model", f"{factory}:make_tracked", "--out",
                  str(tmp_path / "t")]) == 0
+    # control: noise of the model's own at evaluation (two passes differ) is not taken for
+    # batch statistics
+    from validation.studies.check.study import build
+
+    build(CheckConfig(model=f"{factory}:make_noisy", stage="1", data="digits-img"),
+          load_benchmark("digits-img"), 0)
 
 
 def test_a_measurement_of_an_older_version_is_taken_again_without_training(tmp_path,
