@@ -153,8 +153,8 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile(
         name="full",
         description="30 paired seeds over four sigmas, digits sweeps, the depth study, exact "
-                    "solutions (about 46 min), and the claims on trained conv ResNets on "
-                    "MNIST-1D (about 18 min more: 40 networks)",
+                    "solutions (46-55 min), and the claims on trained conv ResNets on "
+                    "MNIST-1D (about 20 min more: 40 networks on 2 workers)",
         derivation=(DerivationConfig(exact=True),),
         agreement=tuple(AgreementConfig.of(d, s, epochs=150, grid=128, test_points=100)
                         for d in ("moons", "digits") for s in (0.0, 0.3)),
