@@ -149,6 +149,11 @@ def test_local_orders_clearly_off_on_one_side_fail(monkeypatch):
     assert res["verdict"]["status"] == "fails", res["verdict"]
     res = _levels_with([0.16, 0.15, 0.14], monkeypatch)  # order ~0.1: a gap that stays open
     assert res["verdict"]["status"] == "fails", res["verdict"]
+    # the same numbers on levels whose noiseless flows are only nearly asymptotic (finest
+    # feature local order in [0.7, AUTO_TARGET)): not a failure, and said why
+    near = fk.fk_verdict(res | {"feature_local_orders": [0.4, 0.75]})
+    assert near["status"] == "inconclusive" and "only nearly asymptotic" in near["evidence"]
+    assert fk.fk_verdict(res | {"feature_local_orders": [0.4, 0.9]})["status"] == "fails"
 
 
 class _Linear(torch.nn.Module):

@@ -248,7 +248,8 @@ def fk_verdict(res: dict) -> dict:
     and a finest local order that disagree (pre-asymptotic levels: more sub-steps would), or
     noiseless flows whose feature differences do not fall at order 1 at the finest level
     (finest local order below 1 - ORDER_TOLERANCE; see feature_levels): checked first, since
-    the probabilities' differences of such levels say nothing of the order."""
+    the probabilities' differences of such levels say nothing of the order. A failure also
+    needs the features at AUTO_TARGET: between the two, an order off 1 is inconclusive."""
     order = res["order"]
     lo, hi = res["order_ci95"]
     local = res.get("local_orders", [])
@@ -278,6 +279,17 @@ def fk_verdict(res: dict) -> dict:
                f"more draws (now {res['draws']}) would resolve the order")
     elif fit_side == 0 and finest == 0:
         status, why = "holds", shown
+    elif fit_side != 0 and finest == fit_side and not levels_converge(res, AUTO_TARGET):
+        # off 1 on levels that are only nearly asymptotic is what pre-asymptotic levels show
+        # (the full profile's resnet1d: feature local orders 0.71 .. 0.83 at 32..64 with the
+        # probabilities' local orders 0.43, 0.54 still rising, or 1.12, 4.68 saturating): a
+        # failure needs the features at AUTO_TARGET
+        status = "inconclusive"
+        feat = [p for p in res["feature_local_orders"] if math.isfinite(p)]
+        why = (f"{shown}, off 1 +- {ORDER_TOLERANCE}; but the noiseless flows are only nearly "
+               f"asymptotic (finest feature local order {feat[-1]:.2f}, below "
+               f"{AUTO_TARGET:g}), so an order off 1 may still be their approach; sub-steps up "
+               f"to {2 * res['substeps'][-1] if res.get('substeps') else 'more'} would decide")
     elif fit_side != 0 and finest == fit_side:
         status, why = "fails", f"{shown}, expected 1 +- {ORDER_TOLERANCE}"
     else:
