@@ -244,3 +244,40 @@ def test_auto_levels_refine_until_the_noiseless_flows_converge():
     with pytest.raises(AdapterError, match="give 'auto' or the counts"):
         fk.fk_agreement(ResidualStage(_Linear(4.0), StageSpec("blocks", 1.0)), x, sigma=0.02,
                         substeps="fine")
+
+
+class _Noisy(torch.nn.Module):
+    """A block with noise of its own at evaluation: z + lam h z / 2 + 0.05 xi."""
+
+    def forward(self, z):
+        return z + 0.2 * z + 0.05 * torch.randn_like(z)
+
+
+def test_a_stage_with_its_own_noise_is_not_read_as_diverging_levels(tmp_path):
+    """Two noiseless passes of such a stage differ, so its sub-stepped flows' differences hold
+    that noise: the levels' check is not made (and said so), instead of a false 'do not
+    converge'; the inspection's table keeps its rows."""
+    from validation.nets.adapter import ResidualStage, StageSpec
+    from validation.studies.inspect import run_inspect
+
+    net = torch.nn.Sequential(torch.nn.Sequential(_Noisy(), _Noisy()), torch.nn.Linear(2, 2))
+    net = net.double()
+    stage = ResidualStage(net, StageSpec("0", 1.0))
+    x = torch.tensor([[0.3, 0.1], [0.05, -0.02], [-0.2, 0.1]], dtype=torch.float64)
+    res = fk.fk_agreement(stage, x, sigma=0.02, draws=32, batch=32)
+    assert res["feature_check"].startswith("not made: the stage is stochastic")
+    assert fk.levels_converge(res) and "do not converge" not in res["verdict"]["evidence"]
+    # mutant: the same flows compared as if deterministic (on 400 points, so that the noise's
+    # differences average out to a level that does not fall with r) read as not converging
+    rs = (1, 2, 4, 8, 16)
+    torch.manual_seed(0)
+    many = torch.rand(400, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        zs = [stage.flow(stage.features(many), substeps=r).flatten(1) for r in rs]
+    blind = fk._summarise(stage, rs, zs)
+    assert not fk.levels_converge(blind), blind["feature_local_orders"]
+    y = np.array([0, 1, 0])
+    run_inspect(stage, x.numpy(), y, tmp_path, sigma=0.02, points=3, passes=2,
+                jacobian_points=0, agreement_draws=16, agreement_points=3)
+    md = (tmp_path / "summary.md").read_text()
+    assert "The levels' check was not made" in md and "| 8 | 0.0625 |" in md

@@ -147,22 +147,25 @@ def blocks(res: dict, config: dict, folder: str = "") -> list:
     ag = res.get("agreement")
     if ag:
         from validation.studies.feynman_kac import AUTO_RULE
-
+        # no noiseless differences where the stage is stochastic at evaluation: "-"
+        fds = ag.get("feature_differences") or [float("nan")] * len(ag["successive_differences"])
+        check = ag.get("feature_check", "made")
         out += [Heading("Network = semi-discrete = PDE (Feynman-Kac, coupled levels)", 3),
                 para(strong(ag["verdict"]["status"]), f": {ag['verdict']['evidence']}."),
                 table(["r (sub-steps per block)", "h / r", "mean abs(u_r - u_2r)",
                        "MC standard error", "noiseless mean |z_r - z_2r| / |z|"],
-                      [[str(r), f"{hr:.4g}", f"{d:.3g}", f"{se:.2g}", f"{fd:.3g}"]
+                      [[str(r), f"{hr:.4g}", f"{d:.3g}", f"{se:.2g}", _fmt(fd)]
                        for r, hr, d, se, fd in zip(ag["substeps"], ag["h"],
                                                    ag["successive_differences"],
-                                                   ag["successive_stderr"],
-                                                   ag["feature_differences"], strict=False)]),
+                                                   ag["successive_stderr"], fds,
+                                                   strict=False)]),
                 para(f"{ag['points']} points, {ag['draws']} draws, "
                      + (f"levels chosen by the noiseless flows ({AUTO_RULE}), "
                         if ag.get("substeps_chosen") else "") + "PDE by Richardson "
                      f"extrapolation of the two finest levels; order fitted on r = "
                      f"{ag['fitted_levels']} (over every resolved level: "
-                     f"{ag['order_all_resolved_levels']:.2f}); {ag['seconds']:.1f} s.")]
+                     f"{ag['order_all_resolved_levels']:.2f}); {ag['seconds']:.1f} s."
+                     + ("" if check == "made" else f" The levels' check was {check}."))]
     out += [para(f"Computed in {res['seconds']:.1f} s."),
             Figure(f"{folder}velocity.png", "mean speed |v_l| against depth, with the 5-95% "
                    "band of the points"),
