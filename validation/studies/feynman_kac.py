@@ -96,19 +96,21 @@ def feature_levels(stage: ResidualStage, x: torch.Tensor, substeps=(1, 2, 4, 8, 
     features that grow with r saturate, so that their differences vanish for no reason of
     order. The probabilities' orders are then not evidence either way (see fk_verdict)."""
     rs = tuple(int(r) for r in substeps)
-    with torch.no_grad():
-        z0 = stage.features(x)
-        if _stochastic(stage, z0):
-            return _no_feature_check()
-        zs = [stage.flow(z0, substeps=r).flatten(1) for r in rs]
-    return _summarise(stage, rs, zs)
+    got = _noiseless_flows(stage, x, rs)
+    return _no_feature_check() if got is None else _summarise(stage, rs, got[1])
 
 
-def _stochastic(stage: ResidualStage, z0: torch.Tensor) -> bool:
-    """True where two noiseless passes of the stage differ (noise of its own at evaluation):
-    the flows' differences would then hold that noise, not their convergence."""
+@torch.no_grad()
+def _noiseless_flows(stage: ResidualStage, x: torch.Tensor, rs: tuple[int, ...]
+                     ) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
+    """(z0, the flattened z_r for r in rs); None where two noiseless passes of the stage
+    differ (noise of its own at evaluation: the flows' differences would hold that noise, not
+    their convergence)."""
+    z0 = stage.features(x)
     a, b = stage.flow(z0), stage.flow(z0)
-    return bool((a - b).abs().max() > 100 * torch.finfo(a.dtype).eps * (1 + a.abs().max()))
+    if (a - b).abs().max() > 100 * torch.finfo(a.dtype).eps * (1 + a.abs().max()):
+        return None
+    return z0, [stage.flow(z0, substeps=r).flatten(1) for r in rs]
 
 
 def _no_feature_check() -> dict:
@@ -153,11 +155,11 @@ def auto_substeps(stage: ResidualStage, x: torch.Tensor, *, finest: int = AUTO_F
     sub-steps (the toolkit's resnet1d on MNIST-1D after 20 epochs: feature local orders 0.17,
     0.38, 0.52, 0.78, 0.88 at 1..64) gets them."""
     rs = list(AUTO_START)
+    got = _noiseless_flows(stage, x, AUTO_START)
+    if got is None:
+        return AUTO_START, _no_feature_check()
+    z0, zs = got
     with torch.no_grad():
-        z0 = stage.features(x)
-        if _stochastic(stage, z0):
-            return tuple(rs), _no_feature_check()
-        zs = [stage.flow(z0, substeps=r).flatten(1) for r in rs]
         while True:
             flows = _summarise(stage, tuple(rs), zs)
             if levels_converge(flows, AUTO_TARGET) or 2 * rs[-1] > finest:
@@ -251,11 +253,17 @@ def fk_agreement(stage: ResidualStage, x: torch.Tensor, *, sigma: float,
     return res
 
 
+def _finest_feature_order(res: dict) -> float | None:
+    """The noiseless flows' finest finite feature local order (None: none formed)."""
+    feat = [p for p in res.get("feature_local_orders", []) if math.isfinite(p)]
+    return feat[-1] if feat else None
+
+
 def levels_converge(res: dict, least: float = 1 - ORDER_TOLERANCE) -> bool:
     """False where the noiseless flows' finest resolved feature local order lies below
     ``least`` (the levels are pre-asymptotic; see feature_levels)."""
-    feat = [p for p in res.get("feature_local_orders", []) if math.isfinite(p)]
-    return not feat or feat[-1] >= least
+    finest = _finest_feature_order(res)
+    return finest is None or finest >= least
 
 
 def fk_verdict(res: dict) -> dict:
@@ -279,10 +287,10 @@ def fk_verdict(res: dict) -> dict:
     shown = f"weak order {order:.2f} (95% CI {lo:.2f} .. {hi:.2f})"
     if len(local) > 1:
         shown += f", local orders {', '.join(f'{p:.2f}' for p in local)}"
+    finer = 2 * res["substeps"][-1] if res.get("substeps") else "more"
     if not levels_converge(res):
         status = "inconclusive"
         norms = res["feature_norms"]
-        finer = 2 * res["substeps"][-1] if res.get("substeps") else "more"
         why = (f"{shown}; but the noiseless sub-stepped flows do not converge at order 1: "
                f"their feature differences (relative to |z|) "
                f"{', '.join(f'{d:.2g}' for d in res['feature_differences'])} fall at local "
@@ -304,16 +312,14 @@ def fk_verdict(res: dict) -> dict:
         # probabilities' local orders 0.43, 0.54 still rising, or 1.12, 4.68 saturating): a
         # failure needs the features at AUTO_TARGET
         status = "inconclusive"
-        feat = [p for p in res["feature_local_orders"] if math.isfinite(p)]
         why = (f"{shown}, off 1 +- {ORDER_TOLERANCE}; but the noiseless flows are only nearly "
-               f"asymptotic (finest feature local order {feat[-1]:.2f}, below "
+               f"asymptotic (finest feature local order {_finest_feature_order(res):.2f}, below "
                f"{AUTO_TARGET:g}), so an order off 1 may still be their approach; sub-steps up "
-               f"to {2 * res['substeps'][-1] if res.get('substeps') else 'more'} would decide")
+               f"to {finer} would decide")
     elif fit_side != 0 and finest == fit_side:
         status, why = "fails", f"{shown}, expected 1 +- {ORDER_TOLERANCE}"
     else:
         status = "inconclusive"
-        finer = 2 * res["substeps"][-1] if res.get("substeps") else "more"
         p, (plo, phi) = local[-1], cis[-1]
         if fit_side == 0:
             why = (f"{shown}: the finest local order {p:.2f} (95% CI {plo:.2f} .. {phi:.2f}) is "

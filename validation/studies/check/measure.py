@@ -227,8 +227,7 @@ def agreement(stage: ResidualStage, data, setting: Setting, cfg: CheckConfig, se
 
     x = torch.as_tensor(_test_subset(data, cfg.fk_points)[0])
     res = fk_agreement(stage, x, sigma=setting.strength, draws=cfg.fk_draws,
-                       substeps=cfg.substeps if isinstance(cfg.substeps, str)
-                       else tuple(cfg.substeps), seed=50_000 + seed)
+                       substeps=cfg.substeps, seed=50_000 + seed)
     keep = ("gap_network_pde", "gap_network_pde_stderr", "order", "order_ci95",
             "resolved_levels", "successive_differences", "local_orders", "draws", "points",
             "feature_differences", "feature_local_orders", "feature_norms", "substeps")

@@ -53,8 +53,7 @@ def jacobian_norms(stage: ResidualStage, l: int, z: torch.Tensor, *, iters: int 
         with sdpa_kernel([SDPBackend.MATH]):
             return _jacobian_norms(stage, l, z, iters=iters, generator=generator)
     except (RuntimeError, NotImplementedError) as exc:
-        if not any(k in str(exc).lower() for k in ("derivative", "double backward",
-                                                    "not implemented")):
+        if not any(k in str(exc).lower() for k in ("derivative", "not implemented")):
             raise
         raise AdapterError(
             f"block {l}: its Jacobian-vector products need a double backward that an op of it "
@@ -80,7 +79,7 @@ def _jacobian_norms(stage: ResidualStage, l: int, z: torch.Tensor, *, iters: int
         x0 = zi.reshape(-1)
 
         def jvp(w, x0=x0, v=v):
-            return torch.autograd.functional.jvp(v, x0, w, strict=True)[1]
+            return torch.autograd.functional.jvp(v, x0, w)[1]
 
         def vjp(w, x0=x0, v=v):
             return torch.autograd.functional.vjp(v, x0, w)[1]
