@@ -202,6 +202,12 @@ def flow_gif(sol: Solution, path: str | Path, *, component: int = 0, trajectorie
             return (line,)
     else:
         raise NumericsError("flow_gif draws 1-D, 2-D and 3-D solutions only")
+    # lay the figure out once, on the first frame (its title included), then freeze it: the
+    # constrained layout was half of each frame's time, and a fixed layout keeps the axes from
+    # shifting as the title's width changes
+    draw(0)
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
     anim = FuncAnimation(fig, draw, frames=len(sol.times), blit=False)
     tmp = path.with_name(f".{path.name}.tmp.gif")
     anim.save(tmp, writer=PillowWriter(fps=fps))
