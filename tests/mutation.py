@@ -32,12 +32,18 @@ NOT_SUITE = {"test_theory_mutants.py"}
 
 
 def suite() -> list[str]:
-    """The default test files that import theory (directly or through a helper module)."""
+    """The default test files that import theory (directly, through a helper module, or by
+    name through importlib, as the layout test's public-API check does)."""
     helpers = {p.stem for p in HERE.glob("*.py") if not p.name.startswith("test_")
                and re.search(r"^\s*(from|import) theory", p.read_text(), re.M)}
     pattern = r"^\s*(from|import) (theory" + "".join(f"|{h}" for h in sorted(helpers)) + r")\b"
+
+    def imports(text: str) -> bool:
+        return bool(re.search(pattern, text, re.M)) or (
+            "importlib.import_module(" in text and '"theory"' in text)
+
     return sorted(f"tests/{p.name}" for p in HERE.glob("test_*.py")
-                  if p.name not in NOT_SUITE and re.search(pattern, p.read_text(), re.M))
+                  if p.name not in NOT_SUITE and imports(p.read_text()))
 
 
 def copy_tree(tmp: Path, mutant: Mutant | None) -> None:
