@@ -169,6 +169,55 @@ def test_a_shape_changing_block_is_refused_with_its_shapes():
         st.delta(1, torch.randn(4, 2))
 
 
+class F(nn.Module):
+    """f(z) = B z: a branch that returns the residual alone."""
+
+    def forward(self, z):
+        return z @ B.T
+
+
+class Unchained(nn.Module):
+    """The same flow z -> z + h B z written so that the stage's blocks are not the steps:
+    "parent": the skip in the parent's loop, z = z + h f(z); "reversed": the blocks run in
+    reverse; "some": the forward leaves the last block out; "chain": the control."""
+
+    def __init__(self, order: str, L: int = 4):
+        super().__init__()
+        self.order, self.h = order, 1.0 / L
+        self.stem, self.head = nn.Linear(3, 2).double(), nn.Linear(2, 2).double()
+        self.fs = nn.ModuleList(F() if order == "parent" else Linear(self.h) for _ in range(L))
+
+    def forward(self, x):
+        z = self.stem(x)
+        blocks = {"reversed": self.fs[::-1], "some": self.fs[:-1]}.get(self.order, self.fs)
+        for f in blocks:
+            z = z + self.h * f(z) if self.order == "parent" else f(z)
+        return self.head(z)
+
+
+def test_a_forward_that_does_not_chain_the_blocks_is_refused_first():
+    """A ModuleList whose parent writes z = z + h f(z): block(z) - z = f(z) - z is not the step
+    (here h B z), so its velocity would be read as (B - I) z / h, its head wrong. Refused on the
+    first features; so are blocks run in another order or left out."""
+    torch.manual_seed(0)
+    x = torch.randn(5, 3, dtype=torch.float64)
+    st = ResidualStage(Unchained("parent"), "fs")
+    with pytest.raises(AdapterError, match="output of block 0 is not the input of block 1"):
+        st.probe(x)
+    # the mutant without the check reads a wrong velocity, silently
+    st._chained = True
+    z = torch.randn(5, 2, dtype=torch.float64)
+    assert not torch.allclose(st.velocity(0, z), z @ B.T)
+    for order, match in (("reversed", r"order \[3, 2, 1, 0\]"), ("some", r"order \[0, 1, 2\]")):
+        with pytest.raises(AdapterError, match=match):
+            ResidualStage(Unchained(order), "fs").features(x)
+    # control: the chained blocks pass and read the velocity B z, the head the model's
+    net = Unchained("chain")
+    st = ResidualStage(net, "fs")
+    st.probe(x)
+    assert torch.allclose(st.velocity(0, z), z @ B.T) and torch.allclose(st.logits(x), net(x))
+
+
 class NormBlock(nn.Module):
     def __init__(self, track: bool = True):
         super().__init__()

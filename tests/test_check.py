@@ -752,3 +752,40 @@ def test_networks_on_workers_give_the_numbers_of_one_process_and_the_same_cache(
     stamps = [m.stat().st_mtime_ns for m in measured]
     assert main([*argv, "--workers", "2", "--out", str(tmp_path / "one")]) == 0
     assert [m.stat().st_mtime_ns for m in measured] == stamps
+
+
+def test_a_stage_that_is_not_a_chain_of_steps_is_refused_before_training(tmp_path, capsys):
+    """The skip written in the parent's loop (z = z + f(z) over a ModuleList of branches) and
+    a stage whose first block downsamples: both were found only after every network had
+    trained (the velocity then read wrong, or a shape error from the first measurement). Now
+    refused from the first two points, nothing written; control: the chained version runs."""
+    factory = tmp_path / "unchained.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, chained):\n"
+        "        super().__init__()\n"
+        "        self.chained = chained\n"
+        "        self.inp = nn.Linear(64, 8)\n"
+        "        self.fs = nn.ModuleList(nn.Sequential(nn.Linear(8, 8), nn.Tanh())\n"
+        "                                for _ in range(3))\n"
+        "        self.down = nn.Sequential(nn.Linear(8, 4), nn.Linear(4, 4))\n"
+        "        self.out = nn.Linear(4, 10)\n"
+        "    def forward(self, x):\n"
+        "        z = self.inp(x.flatten(1))\n"
+        "        for f in self.fs:\n"
+        "            z = f(z) if self.chained else z + 0.3 * f(z)\n"
+        "        return self.out(self.down(z))\n\n"
+        "def parent():\n    return Net(False)\n\n"
+        "def chained():\n    return Net(True)\n")
+    argv = ["check", "--data", "digits-img", "--sigmas", "0,0.3", "--techniques", "",
+            "--seeds", "1", "--epochs", "1", "--claims", "training", "--passes", "2",
+            "--workers", "1"]
+    for make, stage, said in (("parent", "fs", "output of block 0 is not the input of block 1"),
+                              ("chained", "down", r"maps features of shape (2, 8) to (2, 4)")):
+        out = tmp_path / make
+        assert main([*argv, "--model", f"{factory}:{make}", "--stage", stage,
+                     "--out", str(out)]) == 2
+        assert said in capsys.readouterr().err and not out.exists()
+    assert main([*argv, "--model", f"{factory}:chained", "--stage", "fs", "--out",
+                 str(tmp_path / "ok")]) == 0

@@ -6,7 +6,10 @@ feature shape (d, C x W or C x H x W). Each block is read as it computes,
     z_{l+1} = block_l(z_l) = z_l + Delta_l(z_l),   Delta_l = block_l(z) - z,
 
 so a post-activation block (torchvision's BasicBlock, relu(z + F(z))) is read with its
-activation inside Delta. With T (default 1) and h = T / L the velocity of block l is
+activation inside Delta. The model's forward must chain the blocks (block l's output is block
+l+1's input, checked on the first features: :meth:`ResidualStage.check_chain`): a forward that
+adds the skip itself over a list of branches is refused, its blocks not being the steps.
+With T (default 1) and h = T / L the velocity of block l is
 v_l = Delta_l / h (docs/theory.md section 1). The stem (what comes before the stage) is found by
 a forward pre-hook that captures the input of the first block; the head by a forward hook that
 replaces the last block's output: the model runs as its author wrote it.
@@ -120,6 +123,7 @@ class ResidualStage:
         self._norms = [m for b in self.blocks for m in b.modules()
                        if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         self._warned = False
+        self._chained = stem is not None  # a given stem: the caller composes the flow
 
     @property
     def n_blocks(self) -> int:
@@ -133,9 +137,12 @@ class ResidualStage:
     # --- stem and head --------------------------------------------------------------------------
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """z_0: the input of the stage's first block for the model input x."""
+        """z_0: the input of the stage's first block for the model input x (the first call
+        also checks that the model's forward chains the blocks: :meth:`check_chain`)."""
         if self._stem is not None:
             return self._stem(x)
+        if not self._chained:
+            self.check_chain(x)
         got: list[torch.Tensor] = []
 
         def grab(_module, args):
@@ -156,6 +163,71 @@ class ResidualStage:
             raise AdapterError(f"the model's forward never reached the stage {self.spec.path!r}"
                                "; is it the stage the forward uses?")
         return got[0]
+
+    def check_chain(self, x: torch.Tensor) -> None:
+        """Refuse a stage whose blocks the model's forward does not chain: in one forward pass
+        (evaluation mode, no gradients) blocks 0..L-1 must run in order, each block's output
+        being the next block's input. Where the forward itself adds the skip (z = z + c f(z)
+        over the blocks f of a ModuleList) or transforms the features between blocks, a block
+        alone is not the step z_l -> z_{l+1}, and reading it as one gives a wrong velocity
+        (block(z) - z) and a wrong head; the last block's output cannot be checked this way."""
+        calls: list[tuple[int, object, object]] = []
+
+        def record(l: int):
+            def hook(_module, args, out):
+                calls.append((l, args[0] if args else None, out))
+            return hook
+
+        handles = [b.register_forward_hook(record(l)) for l, b in enumerate(self.blocks)]
+        try:
+            with torch.no_grad(), evaluating(self.model):
+                self.model(x)
+        except Exception as exc:  # the user's forward refused the data
+            raise AdapterError(f"the model's forward failed on input of shape {tuple(x.shape)}"
+                               f": {type(exc).__name__}: {exc}") from None
+        finally:
+            for h in handles:
+                h.remove()
+        L, path = self.n_blocks, self.spec.path
+        if not calls:
+            raise AdapterError(f"the model's forward never reached the stage {path!r}; is it "
+                               "the stage the forward uses?")
+        order = [l for l, _, _ in calls[:L]]
+        if order != list(range(L)):
+            raise AdapterError(f"the model's forward runs the blocks of stage {path!r} in the "
+                               f"order {order}, not 0..{L - 1} once each in turn; "
+                               "point --stage at the sequence of blocks the forward runs")
+        for l in range(L - 1):
+            out, nxt = calls[l][2], calls[l + 1][1]
+            if not (isinstance(out, torch.Tensor) and isinstance(nxt, torch.Tensor)):
+                continue  # not features: delta() names the block
+            same = out.shape == nxt.shape and bool(
+                (out - nxt).abs().max() <= 1e-6 * max(float(out.abs().max()), 1e-30))
+            if not same:
+                raise AdapterError(
+                    f"stage {path!r}: the output of block {l} is not the input of block "
+                    f"{l + 1}: the model's forward combines or changes the features between "
+                    "blocks (for example z = z + f(z) written in its loop over the blocks), so "
+                    "a block alone is not the step z -> z + Delta(z) and would be read with a "
+                    "wrong velocity; make each block return the new features (a module whose "
+                    "forward is z + f(z)) or point --stage at such blocks")
+        self._chained = True
+
+    def probe(self, x: torch.Tensor) -> None:
+        """Refuse, before any work, data the model refuses, a forward that does not chain the
+        blocks, a block that changes the feature shape and a head that refuses the stage's
+        output, on the first two points of x (in evaluation mode, without gradients: a probe
+        in training mode would move batch norms' running statistics)."""
+        probe = x[:2]
+        with torch.no_grad(), evaluating(self.model):
+            z = self.features(probe)
+            for l in range(self.n_blocks):
+                z = z + self.delta(l, z)  # names the first block that changes the shape
+            try:
+                self.head(z, probe)
+            except Exception as exc:
+                raise AdapterError(f"the model's head failed on the stage's output: "
+                                   f"{type(exc).__name__}: {exc}") from None
 
     def head(self, z_last: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The model's output with the stage's output replaced by z_last (x: the model input,

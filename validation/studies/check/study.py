@@ -102,6 +102,7 @@ def build(cfg: CheckConfig, data, seed: int) -> ResidualStage:
             f"other points of the batch (it changes by {change:.3g} between a batch of 1 and "
             "one of 2): batch statistics at evaluation (e.g. BatchNorm with "
             "track_running_stats=False); the check measures per point: use running statistics")
+    stage.probe(probe)  # the blocks chained, the feature shape kept: before any training
     return stage
 
 

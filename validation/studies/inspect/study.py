@@ -24,18 +24,8 @@ COLUMNS = ("block", "mean_speed", "q5", "q50", "q95", "relative_change", "jac_sp
 
 
 def check_input(stage: ResidualStage, x: torch.Tensor) -> None:
-    """Refuse, before any work, data the model refuses and stages that change shape (in
-    evaluation mode: a probe in training mode would move batch norms' running statistics)."""
-    probe = x[:2]
-    with torch.no_grad(), evaluating(stage.model):
-        z = stage.features(probe)
-        for l in range(stage.n_blocks):
-            z = z + stage.delta(l, z)  # names the first block that changes the shape
-        try:
-            stage.head(z, probe)
-        except Exception as exc:
-            raise AdapterError(f"the model's head failed on the stage's output: "
-                               f"{type(exc).__name__}: {exc}") from None
+    """Refuse, before any work, what the stage cannot be read on (ResidualStage.probe)."""
+    stage.probe(x)
 
 
 def run_inspect(stage: ResidualStage, x: np.ndarray, y: np.ndarray, out: str | Path, *,
