@@ -51,10 +51,20 @@ class Net(nn.Module):
         return self.head(z)
 
 
+X3 = torch.randn(2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+
+
+def read(model: nn.Module, spec, x: torch.Tensor = X3) -> ResidualStage:
+    """The stage, its reading settled on the model's forward at x (as inspect and check do)."""
+    st = ResidualStage(model, spec)
+    st.probe(x)
+    return st
+
+
 def test_a_block_with_a_known_velocity_returns_it():
     torch.manual_seed(0)
     net = Net(L=4, t_end=2.0)
-    st = ResidualStage(net, StageSpec("stage", t_end=2.0))
+    st = read(net, StageSpec("stage", t_end=2.0))
     z = torch.randn(5, 2, dtype=torch.float64)
     assert st.step == 0.5
     assert torch.allclose(st.velocity(1, z), z @ B.T)
@@ -63,7 +73,7 @@ def test_a_block_with_a_known_velocity_returns_it():
     assert torch.allclose(st.features(x), net.stem(x))
     assert torch.allclose(st.logits(x), net(x))
     # a wrong T is a wrong velocity (control): v = Delta / h scales with 1/h
-    wrong = ResidualStage(net, StageSpec("stage", t_end=1.0))
+    wrong = read(net, StageSpec("stage", t_end=1.0))
     assert not torch.allclose(wrong.velocity(1, z), z @ B.T)
 
 
@@ -71,7 +81,7 @@ def test_a_block_with_a_known_velocity_returns_it():
 def test_jacobian_norms_of_a_linear_velocity(exact, monkeypatch):
     if not exact:
         monkeypatch.setattr(flowstats, "EXACT_JACOBIAN_MAX", 0)  # power iteration
-    st = ResidualStage(Net(), "stage")
+    st = read(Net(), "stage")
     spec, logn = jacobian_norms(st, 0, torch.randn(3, 2, dtype=torch.float64),
                                 generator=torch.Generator().manual_seed(0), iters=200)
     want_spec = float(torch.linalg.matrix_norm(B, 2))
@@ -118,8 +128,8 @@ def test_jacobian_norms_of_an_attention_block_and_a_once_differentiable_op(monke
     and equal those of the exact Jacobian (reverse mode, rows). An op whose backward is not
     differentiable gave J w = 0 and a norm of 0 silently; it is refused, naming the block."""
     torch.manual_seed(0)
-    stage = ResidualStage(nn.Sequential(nn.Sequential(_Attend(), _Attend())).eval(), "0")
     z = torch.randn(2, 16, 8)
+    stage = read(nn.Sequential(nn.Sequential(_Attend(), _Attend())).eval(), "0", z)
     spec, logn = jacobian_norms(stage, 1, z, generator=torch.Generator().manual_seed(0),
                                 iters=100)
     for i in range(2):
@@ -129,8 +139,8 @@ def test_jacobian_norms_of_an_attention_block_and_a_once_differentiable_op(monke
         assert spec[i] == pytest.approx(float(torch.linalg.matrix_norm(J, 2)), rel=1e-3)
         assert logn[i] == pytest.approx(float(torch.linalg.eigvalsh((J + J.T) / 2).max()),
                                         rel=1e-2, abs=1e-3)
-    fused = ResidualStage(nn.Sequential(nn.Sequential(_Fused(), _Fused())), "0")
     zf = torch.randn(1, 80, dtype=torch.float64) + 2.0  # 80 features: power iteration
+    fused = read(nn.Sequential(nn.Sequential(_Fused(), _Fused())), "0", zf)
     with pytest.raises(AdapterError, match="block 0: its Jacobian-vector products fail the "
                                            "adjoint test"):
         jacobian_norms(fused, 0, zf)
@@ -150,7 +160,7 @@ def test_jacobian_norms_of_an_attention_block_and_a_once_differentiable_op(monke
 
 
 def test_a_known_noise_scale_is_measured_within_its_error():
-    st = ResidualStage(Net(), "stage")
+    st = read(Net(), "stage")
     z = torch.randn(64, 2, dtype=torch.float64)
     sigma = 0.5
     md = measured_diffusion(st, 0, z, sigma=sigma, passes=200,
@@ -164,9 +174,9 @@ def test_a_known_noise_scale_is_measured_within_its_error():
 def test_a_shape_changing_block_is_refused_with_its_shapes():
     net = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 3)))
     st = ResidualStage(net, "1")
-    with pytest.raises(AdapterError, match=r"block 1 .* maps features of shape \(4, 2\) to "
-                                           r"\(4, 3\)"):
-        st.delta(1, torch.randn(4, 2))
+    with pytest.raises(AdapterError, match=r"block 1 .* maps features of shape \(2, 2\) to "
+                                           r"\(2, 3\)"):
+        st.probe(torch.randn(4, 2))
 
 
 class F(nn.Module):
@@ -177,45 +187,54 @@ class F(nn.Module):
 
 
 class Unchained(nn.Module):
-    """The same flow z -> z + h B z written so that the stage's blocks are not the steps:
-    "parent": the skip in the parent's loop, z = z + h f(z); "reversed": the blocks run in
-    reverse; "some": the forward leaves the last block out; "chain": the control."""
+    """The flow z -> z + h B z written in other ways: "chain", blocks z -> z + h B z;
+    "parent", the skip in the parent's loop, z = z + h f(z); and three whose blocks are not the
+    steps: "between", z = tanh(z + h f(z)) in the parent; "reversed", the blocks run in
+    reverse; "some", the forward leaves the last block out."""
 
     def __init__(self, order: str, L: int = 4):
         super().__init__()
         self.order, self.h = order, 1.0 / L
         self.stem, self.head = nn.Linear(3, 2).double(), nn.Linear(2, 2).double()
-        self.fs = nn.ModuleList(F() if order == "parent" else Linear(self.h) for _ in range(L))
+        self.fs = nn.ModuleList(F() if order in ("parent", "between") else Linear(self.h)
+                                for _ in range(L))
 
     def forward(self, x):
         z = self.stem(x)
         blocks = {"reversed": self.fs[::-1], "some": self.fs[:-1]}.get(self.order, self.fs)
         for f in blocks:
-            z = z + self.h * f(z) if self.order == "parent" else f(z)
+            z = z + self.h * f(z) if self.order in ("parent", "between") else f(z)
+            z = torch.tanh(z) if self.order == "between" else z
         return self.head(z)
 
 
-def test_a_forward_that_does_not_chain_the_blocks_is_refused_first():
+def test_a_forward_that_adds_the_skip_is_read_as_such_and_one_that_does_not_chain_is_refused():
     """A ModuleList whose parent writes z = z + h f(z): block(z) - z = f(z) - z is not the step
-    (here h B z), so its velocity would be read as (B - I) z / h, its head wrong. Refused on the
-    first features; so are blocks run in another order or left out."""
+    (here h B z); the first features find the form from the forward's own steps and read
+    Delta = h f(z), the head through it. A forward that changes the features otherwise between
+    blocks, runs them in another order or leaves one out is refused."""
     torch.manual_seed(0)
     x = torch.randn(5, 3, dtype=torch.float64)
-    st = ResidualStage(Unchained("parent"), "fs")
-    with pytest.raises(AdapterError, match="output of block 0 is not the input of block 1"):
-        st.probe(x)
-    # the mutant without the check reads a wrong velocity, silently
-    st._chained = True
     z = torch.randn(5, 2, dtype=torch.float64)
+    for order in ("chain", "parent"):
+        net = Unchained(order)
+        st = read(net, "fs", x)
+        assert st.spec.reading == ("block" if order == "chain" else "residual")
+        assert torch.allclose(st.velocity(0, z), z @ B.T)
+        assert torch.allclose(st.logits(x), net(x))  # the head through the parent's skip
+        assert torch.allclose(st.logits(x, substeps=2), net.head(
+            st.flow(st.features(x), substeps=2)))
+    assert st.spec.scale == pytest.approx(0.25)
+    # the mutant that reads the parent's blocks as steps: a wrong velocity, silently
+    st.spec = StageSpec("fs")
     assert not torch.allclose(st.velocity(0, z), z @ B.T)
-    for order, match in (("reversed", r"order \[3, 2, 1, 0\]"), ("some", r"order \[0, 1, 2\]")):
+    for order, match in (("between", "output of block 0 is not the input of block 1, nor"),
+                         ("reversed", r"order \[3, 2, 1, 0\]"), ("some", r"order \[0, 1, 2\]")):
         with pytest.raises(AdapterError, match=match):
             ResidualStage(Unchained(order), "fs").features(x)
-    # control: the chained blocks pass and read the velocity B z, the head the model's
-    net = Unchained("chain")
-    st = ResidualStage(net, "fs")
-    st.probe(x)
-    assert torch.allclose(st.velocity(0, z), z @ B.T) and torch.allclose(st.logits(x), net(x))
+    # a stage not yet read on the forward is not guessed at
+    with pytest.raises(AdapterError, match="call features"):
+        ResidualStage(Unchained("parent"), "fs").velocity(0, z)
 
 
 class NormBlock(nn.Module):
@@ -231,7 +250,7 @@ def test_batch_statistics_in_a_stage_warn_once_and_eval_mode_reads_points_alone(
     torch.manual_seed(0)
     z = torch.randn(8, 2)
     net = nn.Sequential(nn.Identity(), nn.Sequential(NormBlock(), NormBlock()))
-    st = ResidualStage(net, "1")
+    st = read(net, "1", z)  # the probe runs in evaluation mode: no warning, no side effect
     mean0 = net[1][0].bn.running_mean.clone()
     with pytest.warns(BatchStatisticsWarning, match="depends on the rest of its batch"):
         alone = st.velocity(0, z[:4])
@@ -242,15 +261,13 @@ def test_batch_statistics_in_a_stage_warn_once_and_eval_mode_reads_points_alone(
         warnings.simplefilter("error")
         st.velocity(1, z)  # once per stage, not once per block or call
         net.eval()  # control: running statistics, no warning, each point read alone
-        ev = ResidualStage(net, "1")
+        ev = read(net, "1", z)
         assert torch.allclose(ev.velocity(0, z[:4]), ev.velocity(0, z)[:4])
         # dropout in training mode is a technique (diffusion), not a defect: no warning
         drop = nn.Sequential(nn.Identity(), nn.Sequential(nn.Dropout(0.5))).train()
-        ResidualStage(drop, "1").velocity(0, z)
-    untracked = ResidualStage(nn.Sequential(nn.Identity(), nn.Sequential(NormBlock(False)))
-                              .eval(), "1")
+        read(drop, "1", z).velocity(0, z)
     with pytest.warns(BatchStatisticsWarning, match="track_running_stats=False"):
-        untracked.velocity(0, z)
+        read(nn.Sequential(nn.Identity(), nn.Sequential(NormBlock(False))).eval(), "1", z)
 
 
 def test_inspect_reads_a_training_mode_model_as_deployed_and_leaves_its_statistics(tmp_path):

@@ -755,17 +755,19 @@ def test_networks_on_workers_give_the_numbers_of_one_process_and_the_same_cache(
 
 
 def test_a_stage_that_is_not_a_chain_of_steps_is_refused_before_training(tmp_path, capsys):
-    """The skip written in the parent's loop (z = z + f(z) over a ModuleList of branches) and
-    a stage whose first block downsamples: both were found only after every network had
-    trained (the velocity then read wrong, or a shape error from the first measurement). Now
-    refused from the first two points, nothing written; control: the chained version runs."""
+    """A forward that changes the features between blocks (z = tanh(z + f(z)) in the parent's
+    loop) and a stage whose first block downsamples: both were found only after every network
+    had trained (the velocity then read wrong, or a shape error from the first measurement).
+    Now refused from the first two points, nothing written. The skip written in the parent's
+    loop (z = z + 0.3 f(z)) is read as such and runs, its paper's noise injected into the step
+    (control: the measured diffusion of the step is the catalogue's sigma^2 / 2)."""
     factory = tmp_path / "unchained.py"
     factory.write_text(
         "import torch\nfrom torch import nn\n\n"
         "class Net(nn.Module):\n"
-        "    def __init__(self, chained):\n"
+        "    def __init__(self, between):\n"
         "        super().__init__()\n"
-        "        self.chained = chained\n"
+        "        self.between = between\n"
         "        self.inp = nn.Linear(64, 8)\n"
         "        self.fs = nn.ModuleList(nn.Sequential(nn.Linear(8, 8), nn.Tanh())\n"
         "                                for _ in range(3))\n"
@@ -774,18 +776,34 @@ def test_a_stage_that_is_not_a_chain_of_steps_is_refused_before_training(tmp_pat
         "    def forward(self, x):\n"
         "        z = self.inp(x.flatten(1))\n"
         "        for f in self.fs:\n"
-        "            z = f(z) if self.chained else z + 0.3 * f(z)\n"
+        "            z = z + 0.3 * f(z)\n"
+        "            z = torch.tanh(z) if self.between else z\n"
         "        return self.out(self.down(z))\n\n"
-        "def parent():\n    return Net(False)\n\n"
-        "def chained():\n    return Net(True)\n")
+        "def between():\n    return Net(True)\n\n"
+        "def parent():\n    return Net(False)\n")
     argv = ["check", "--data", "digits-img", "--sigmas", "0,0.3", "--techniques", "",
             "--seeds", "1", "--epochs", "1", "--claims", "training", "--passes", "2",
             "--workers", "1"]
-    for make, stage, said in (("parent", "fs", "output of block 0 is not the input of block 1"),
-                              ("chained", "down", r"maps features of shape (2, 8) to (2, 4)")):
+    for make, stage, said in (("between", "fs", "output of block 0 is not the input of block 1"),
+                              ("parent", "down", r"maps features of shape (2, 8) to (2, 4)")):
         out = tmp_path / make
         assert main([*argv, "--model", f"{factory}:{make}", "--stage", stage,
                      "--out", str(out)]) == 2
         assert said in capsys.readouterr().err and not out.exists()
-    assert main([*argv, "--model", f"{factory}:chained", "--stage", "fs", "--out",
+    assert main([*argv, "--model", f"{factory}:parent", "--stage", "fs", "--out",
                  str(tmp_path / "ok")]) == 0
+    # the paper's noise on the parent's step z + 0.3 f(z): Cov(step) / (2h) = sigma^2 / 2
+    from validation.nets.techniques import injected
+    from validation.studies.check.study import build
+
+    stage = build(CheckConfig(model=f"{factory}:parent", stage="fs", data="digits-img"),
+                  load_benchmark("digits-img"), 0)
+    assert stage.spec.reading == "residual" and stage.spec.scale == pytest.approx(0.3)
+    x = torch.as_tensor(load_benchmark("digits-img").x_train[:1]).repeat(4000, 1, 1, 1)
+    z1 = []  # the input of block 1: one step from the same z_0, 4000 draws of the noise
+    hook = stage.blocks[1].register_forward_pre_hook(lambda m, a: z1.append(a[0]))
+    with torch.no_grad(), injected(stage, "paper", 0.3, torch.Generator().manual_seed(0)):
+        stage.model.eval()(x)
+    hook.remove()
+    # (the mutant that adds the noise to f(z) instead of the step reads 0.3^2 of this)
+    assert float(z1[0].var(0).mean()) / (2 * stage.step) == pytest.approx(0.3**2 / 2, rel=0.08)

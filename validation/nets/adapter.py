@@ -6,9 +6,11 @@ feature shape (d, C x W or C x H x W). Each block is read as it computes,
     z_{l+1} = block_l(z_l) = z_l + Delta_l(z_l),   Delta_l = block_l(z) - z,
 
 so a post-activation block (torchvision's BasicBlock, relu(z + F(z))) is read with its
-activation inside Delta. The model's forward must chain the blocks (block l's output is block
-l+1's input, checked on the first features: :meth:`ResidualStage.check_chain`): a forward that
-adds the skip itself over a list of branches is refused, its blocks not being the steps.
+activation inside Delta. The model's forward must chain the blocks, which the first features
+check (:meth:`ResidualStage.check_chain`): block l's output is block l+1's input, or the forward
+adds the skip itself, z_{l+1} = z_l + c f_l(z_l) with one c over a list of branches f_l, and the
+blocks are then read as Delta_l = c f_l(z) (reading "residual", c found from the forward's own
+steps); any other forward is refused, its blocks not being the steps.
 With T (default 1) and h = T / L the velocity of block l is
 v_l = Delta_l / h (docs/theory.md section 1). The stem (what comes before the stage) is found by
 a forward pre-hook that captures the input of the first block; the head by a forward hook that
@@ -36,7 +38,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -59,13 +61,19 @@ class StageSpec:
 
     path: str  # dotted attribute path of the stage inside the model, e.g. "layer1"
     t_end: float = 1.0  # T; h = T / L
-    reading: str = "block"  # "block": Delta = block(z) - z; "branch": Delta = h * block(z)
+    # "block": Delta = block(z) - z; "branch": Delta = h * block(z); "residual": Delta =
+    # scale * block(z), the forward adding the skip itself (z = z + scale * f(z))
+    reading: str = "block"
+    scale: float = 1.0
 
     def __post_init__(self) -> None:
         if not (self.t_end > 0 and math.isfinite(self.t_end)):
             raise AdapterError(f"t_end = {self.t_end}; T must be a positive finite number")
-        if self.reading not in ("block", "branch"):
-            raise AdapterError(f"reading = {self.reading!r}; use 'block' or 'branch'")
+        if self.reading not in ("block", "branch", "residual"):
+            raise AdapterError(f"reading = {self.reading!r}; use 'block', 'branch' or "
+                               "'residual'")
+        if not (math.isfinite(self.scale) and self.scale != 0):
+            raise AdapterError(f"scale = {self.scale}; must be a finite non-zero number")
 
 
 @contextmanager
@@ -167,10 +175,12 @@ class ResidualStage:
     def check_chain(self, x: torch.Tensor) -> None:
         """Refuse a stage whose blocks the model's forward does not chain: in one forward pass
         (evaluation mode, no gradients) blocks 0..L-1 must run in order, each block's output
-        being the next block's input. Where the forward itself adds the skip (z = z + c f(z)
-        over the blocks f of a ModuleList) or transforms the features between blocks, a block
-        alone is not the step z_l -> z_{l+1}, and reading it as one gives a wrong velocity
-        (block(z) - z) and a wrong head; the last block's output cannot be checked this way."""
+        being the next block's input. A forward that adds the skip itself, z_{l+1} = z_l +
+        c f_l(z_l) (to 1e-6, one c for every step), is read as such (reading "residual",
+        Delta_l = c f_l); one that transforms the features otherwise between blocks is
+        refused: a block alone is then not the step z_l -> z_{l+1}, and reading it as one would
+        give a wrong velocity and a wrong head. The last step is taken to follow the others'
+        form (nothing after it can be compared)."""
         calls: list[tuple[int, object, object]] = []
 
         def record(l: int):
@@ -197,20 +207,24 @@ class ResidualStage:
             raise AdapterError(f"the model's forward runs the blocks of stage {path!r} in the "
                                f"order {order}, not 0..{L - 1} once each in turn; "
                                "point --stage at the sequence of blocks the forward runs")
-        for l in range(L - 1):
-            out, nxt = calls[l][2], calls[l + 1][1]
-            if not (isinstance(out, torch.Tensor) and isinstance(nxt, torch.Tensor)):
-                continue  # not features: delta() names the block
-            same = out.shape == nxt.shape and bool(
-                (out - nxt).abs().max() <= 1e-6 * max(float(out.abs().max()), 1e-30))
-            if not same:
+        pairs = [(calls[l][1], calls[l][2], calls[l + 1][1]) for l in range(L - 1)]
+        # not tensors of one shape: delta() names the block that changes the shape
+        pairs = [(z, o, n) for z, o, n in pairs if all(isinstance(t, torch.Tensor) for t in
+                                                       (z, o, n)) and z.shape == o.shape ==
+                 n.shape]
+        if self.spec.reading == "block" and not all(_close(o, n) for _, o, n in pairs):
+            scales = [_scale(n - z, o) for z, o, n in pairs]
+            c = scales[0] if scales else None
+            if c is None or any(s is None or abs(s - c) > 1e-6 * abs(c) for s in scales):
+                l = next(i for i, (_, o, n) in enumerate(pairs) if not _close(o, n))
                 raise AdapterError(
                     f"stage {path!r}: the output of block {l} is not the input of block "
-                    f"{l + 1}: the model's forward combines or changes the features between "
-                    "blocks (for example z = z + f(z) written in its loop over the blocks), so "
-                    "a block alone is not the step z -> z + Delta(z) and would be read with a "
-                    "wrong velocity; make each block return the new features (a module whose "
+                    f"{l + 1}, nor is that input z + c f(z) (z the input of block {l}, f(z) "
+                    "its output, one c for every step): the model's forward changes the "
+                    "features between blocks, so a block alone is not the step z -> z + "
+                    "Delta(z); make each block return the new features (a module whose "
                     "forward is z + f(z)) or point --stage at such blocks")
+            self.spec = replace(self.spec, reading="residual", scale=c)
         self._chained = True
 
     def probe(self, x: torch.Tensor) -> None:
@@ -235,10 +249,12 @@ class ResidualStage:
         if self._head is not None:
             return self._head(z_last)
 
-        def replace(_module, _args, _out):
+        def put(_module, args, _out):
+            if self.spec.reading == "residual":  # the forward then computes z + c out
+                return (z_last - args[0]) / self.spec.scale
             return z_last
 
-        handle = self.blocks[-1].register_forward_hook(replace)
+        handle = self.blocks[-1].register_forward_hook(put)
         try:
             return self.model(x)
         finally:
@@ -257,6 +273,10 @@ class ResidualStage:
                 "velocity then depends on the rest of its batch, and in training mode every "
                 "call updates the model's running statistics; call model.eval() (with running "
                 "statistics) before reading it as a flow", BatchStatisticsWarning, stacklevel=2)
+        if not self._chained:
+            raise AdapterError("the stage's reading is settled on the model's forward: call "
+                               "features(x) or probe(x) with model inputs before delta, "
+                               "velocity or flow")
         out = self.blocks[l](z)
         if not isinstance(out, torch.Tensor) or out.shape != z.shape:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
@@ -264,7 +284,9 @@ class ResidualStage:
                                f"{tuple(z.shape)} to {shape}: a residual stage keeps one "
                                "feature shape (point --stage at the blocks between two "
                                "downsamplings)")
-        return out - z if self.spec.reading == "block" else self.step * out
+        if self.spec.reading == "block":
+            return out - z
+        return self.step * out if self.spec.reading == "branch" else self.spec.scale * out
 
     def velocity(self, l: int, z: torch.Tensor) -> torch.Tensor:
         """v_l(z) = Delta_l(z) / h."""
@@ -301,6 +323,20 @@ class ResidualStage:
     def trajectory(self, x: torch.Tensor, **kw) -> list[torch.Tensor]:
         """[z_0, ..., z_L] of the network at the input x (one draw when sigma > 0)."""
         return self.flow(self.features(x), return_path=True, **kw)[1]
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """a = b to 1e-6 of max |a|."""
+    return bool((a - b).abs().max() <= 1e-6 * max(float(a.abs().max()), 1e-30))
+
+
+def _scale(d: torch.Tensor, o: torch.Tensor) -> float | None:
+    """c with d = c o to 1e-6 of max |d| (least squares), else None."""
+    oo = float((o.double() * o.double()).sum())
+    if oo == 0:
+        return None
+    c = float((d.double() * o.double()).sum()) / oo
+    return c if c != 0 and _close(d.double(), c * o.double()) else None
 
 
 def diffusion_resnet_stage(model: DiffusionResNet) -> ResidualStage:

@@ -115,16 +115,20 @@ def injected(stage: ResidualStage, name: str, strength: float,
     own forward then computes the technique's network in one pass."""
     t = technique(name)
     check_strength(name, strength)
-    if stage.spec.reading != "block":
+    if stage.spec.reading == "branch":
         raise AdapterError(f"technique {name}: the stage is read by branch (its blocks output "
                            "h-scaled branches, not z + Delta); inject on a stage read by block")
     if t.name == "plain" or strength == 0:
         yield
         return
-    h = stage.step
+    h, c = stage.step, stage.spec.scale
+    residual = stage.spec.reading == "residual"
 
     def hook(_module, args, out):
-        return t.perturb(args[0], out, h, strength, generator)
+        z = args[0]
+        if residual:  # the forward computes z + c out: perturb that step, give back its out
+            return (t.perturb(z, z + c * out, h, strength, generator) - z) / c
+        return t.perturb(z, out, h, strength, generator)
 
     handles = [b.register_forward_hook(hook) for b in stage.blocks]
     try:

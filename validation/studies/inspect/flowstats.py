@@ -197,6 +197,7 @@ def inspect_stage(stage: ResidualStage, x: torch.Tensor, *, sigma: float = 0.0,
     implied = sum(r["mean_displacement"] for r in rows)
     return {"blocks": rows, "n_blocks": stage.n_blocks, "h": stage.step,
             "t_end": stage.spec.t_end, "reading": stage.spec.reading,
+            "scale": stage.spec.scale,
             "feature_shape": list(path[0].shape[1:]), "points": int(x.shape[0]),
             "implied_T": implied, "sigma": sigma, "passes": passes, "pca": proj}
 

@@ -105,8 +105,10 @@ def blocks(res: dict, config: dict, folder: str = "") -> list:
     rows = res["blocks"]
     out: list = [para(
         f"{res['n_blocks']} blocks read as z -> z + Delta_l(z) "
-        + ("(Delta = block(z) - z: post-activation blocks are read as they compute)"
-           if res["reading"] == "block" else "(Delta = h g_l(z): the branches)")
+        + {"block": "(Delta = block(z) - z: post-activation blocks are read as they compute)",
+           "branch": "(Delta = h g_l(z): the branches)",
+           "residual": f"(Delta = c f_l(z), c = {res.get('scale', 1):.4g}: the forward adds "
+                       "the skip itself, z + c f_l(z), found from its own steps)"}[res["reading"]]
         + f", feature shape {res['feature_shape']}, T = {res['t_end']:g}, "
         f"h = {res['h']:.4g}, on {res['points']} points"
         + (f", injected noise sigma = {res['sigma']:g}" if res["sigma"] > 0 else "") + ".")]
