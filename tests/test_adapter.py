@@ -532,3 +532,27 @@ def test_an_npz_data_file_is_read_and_its_defects_named_before_any_work(tmp_path
         np.savez(tmp_path / f"{name}.npz", **arrays)
         with pytest.raises(AdapterError, match=re.escape(msg)):
             load_data(str(tmp_path / f"{name}.npz"))
+
+
+def test_training_a_parent_skip_stage_injects_the_noise_into_its_steps():
+    """fit settles the reading on the forward before training: the paper's noise then goes into
+    the step z + c f(z), Cov / (2h) = sigma^2 / 2. A technique injected before the reading is
+    settled is refused (it would go into f(z), scaled by c)."""
+    from validation.nets.fit import FitConfig, fit
+    from validation.nets.techniques import injected
+
+    net = Unchained("parent")
+    st = ResidualStage(net, "fs")
+    with pytest.raises(AdapterError, match="not yet settled"):
+        with injected(st, "paper", 0.3, None):
+            pass
+    x = torch.randn(64, 3, dtype=torch.float64)
+    fit(st, x, (x[:, 0] > 0).long(), FitConfig(technique="paper", strength=0.3, epochs=1),
+        progress=False)
+    assert st.spec.reading == "residual"
+    z1 = []
+    hook = net.fs[1].register_forward_pre_hook(lambda m, a: z1.append(a[0]))
+    with torch.no_grad(), injected(st, "paper", 0.3, torch.Generator().manual_seed(0)):
+        net(x[:1].repeat(4000, 1))
+    hook.remove()
+    assert float(z1[0].var(0).mean()) / (2 * st.step) == pytest.approx(0.3**2 / 2, rel=0.08)

@@ -138,6 +138,12 @@ class ResidualStage:
         return len(self.blocks)
 
     @property
+    def settled(self) -> bool:
+        """Whether the blocks' reading is settled on the model's forward (the first
+        :meth:`features` or :meth:`probe`; a given stem settles it)."""
+        return self._chained
+
+    @property
     def step(self) -> float:
         """h = T / L."""
         return self.spec.t_end / self.n_blocks

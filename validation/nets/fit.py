@@ -99,6 +99,8 @@ def fit(stage: ResidualStage, x_train, y_train, cfg: FitConfig, *,
     dtype = next(model.parameters()).dtype
     X = torch.as_tensor(x_train, dtype=dtype).to(dev)
     Y = torch.as_tensor(y_train, dtype=torch.long).to(dev)
+    if not stage.settled:  # how the blocks are read (and so where noise goes), before work
+        stage.probe(X[:2])
     if cfg.augment == "crop-flip" and X.dim() != 4:
         raise AdapterError(f"augment crop-flip needs images (N x C x H x W), got {tuple(X.shape)}")
     steps = (len(X) + cfg.batch_size - 1) // cfg.batch_size

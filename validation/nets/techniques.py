@@ -118,6 +118,9 @@ def injected(stage: ResidualStage, name: str, strength: float,
     if stage.spec.reading == "branch":
         raise AdapterError(f"technique {name}: the stage is read by branch (its blocks output "
                            "h-scaled branches, not z + Delta); inject on a stage read by block")
+    if not stage.settled:  # a residual reading injects into z + c f(z), not into f(z)
+        raise AdapterError(f"technique {name}: the stage's reading is not yet settled on the "
+                           "model's forward; call stage.probe(x) with model inputs first")
     if t.name == "plain" or strength == 0:
         yield
         return
@@ -150,6 +153,8 @@ def noisy_logits(stage: ResidualStage, name: str, strength: float):
     check_strength(name, strength)
 
     def logits(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        if not stage.settled:
+            stage.probe(x)
         with injected(stage, name, strength, generator):
             return stage.model(x)
     return logits
