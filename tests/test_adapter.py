@@ -556,3 +556,41 @@ def test_training_a_parent_skip_stage_injects_the_noise_into_its_steps():
         net(x[:1].repeat(4000, 1))
     hook.remove()
     assert float(z1[0].var(0).mean()) / (2 * st.step) == pytest.approx(0.3**2 / 2, rel=0.08)
+
+
+class _Scaled(nn.Module):
+    def forward(self, z, scale):
+        return z + scale * (z @ B.T)
+
+
+def test_a_block_that_needs_more_than_the_features_is_refused_by_name():
+    """A block called as block(z, scale) by its model: the flow calls block(z); one line naming
+    the block and the fix, not a TypeError from inside the model. Control: bound, it reads."""
+
+    class Net2(nn.Module):
+        def __init__(self, bound: bool):
+            super().__init__()
+            self.bound = bound
+            self.blocks = nn.ModuleList(_Scaled() for _ in range(2))
+
+        def forward(self, x):
+            for b in self.blocks:
+                x = b(x, 0.5)
+            return x
+
+    x = torch.randn(3, 2, dtype=torch.float64)
+    with pytest.raises(AdapterError, match=r"block 0 of stage 'blocks' cannot be called on the "
+                                           r"features alone \(.*'scale'\)"):
+        read(Net2(False), "blocks", x)
+
+    class Bound(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.b = _Scaled()
+
+        def forward(self, z):
+            return self.b(z, 0.5)
+
+    net = nn.Sequential(nn.Sequential(Bound(), Bound()))
+    st = read(net, "0", x)  # control: h = 1/2, Delta = 0.5 B z, v = B z
+    assert torch.allclose(st.velocity(1, x), x @ B.T)

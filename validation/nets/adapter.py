@@ -283,7 +283,13 @@ class ResidualStage:
             raise AdapterError("the stage's reading is settled on the model's forward: call "
                                "features(x) or probe(x) with model inputs before delta, "
                                "velocity or flow")
-        out = self.blocks[l](z)
+        try:
+            out = self.blocks[l](z)
+        except TypeError as exc:  # a block that needs more than the features (a mask, a scale)
+            raise AdapterError(
+                f"block {l} of stage {self.spec.path!r} cannot be called on the features alone "
+                f"({exc}): the flow calls each block as block(z); wrap the blocks in modules "
+                "that bind their other arguments, or point --stage at such modules") from None
         if not isinstance(out, torch.Tensor) or out.shape != z.shape:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise AdapterError(f"block {l} of stage {self.spec.path!r} maps features of shape "
