@@ -568,9 +568,8 @@ def test_a_block_that_needs_more_than_the_features_is_refused_by_name():
     the block and the fix, not a TypeError from inside the model. Control: bound, it reads."""
 
     class Net2(nn.Module):
-        def __init__(self, bound: bool):
+        def __init__(self):
             super().__init__()
-            self.bound = bound
             self.blocks = nn.ModuleList(_Scaled() for _ in range(2))
 
         def forward(self, x):
@@ -581,7 +580,7 @@ def test_a_block_that_needs_more_than_the_features_is_refused_by_name():
     x = torch.randn(3, 2, dtype=torch.float64)
     with pytest.raises(AdapterError, match=r"block 0 of stage 'blocks' cannot be called on the "
                                            r"features alone \(.*'scale'\)"):
-        read(Net2(False), "blocks", x)
+        read(Net2(), "blocks", x)
 
     class Bound(nn.Module):
         def __init__(self):
