@@ -182,11 +182,11 @@ class ResidualStage:
         """Refuse a stage whose blocks the model's forward does not chain: in one forward pass
         (evaluation mode, no gradients) blocks 0..L-1 must run in order, each block's output
         being the next block's input. A forward that adds the skip itself, z_{l+1} = z_l +
-        c f_l(z_l) (to 1e-6, one c for every step), is read as such (reading "residual",
-        Delta_l = c f_l); one that transforms the features otherwise between blocks is
-        refused: a block alone is then not the step z_l -> z_{l+1}, and reading it as one would
-        give a wrong velocity and a wrong head. The last step is taken to follow the others'
-        form (nothing after it can be compared)."""
+        c f_l(z_l) (to the features' rounding, one c for every step to 1e-3), is read as
+        such (reading "residual", Delta_l = c f_l); one that transforms the features
+        otherwise between blocks is refused: a block alone is then not the step z_l ->
+        z_{l+1}, and reading it as one would give a wrong velocity and a wrong head. The last
+        step is taken to follow the others' form (nothing after it can be compared)."""
         calls: list[tuple[int, object, object]] = []
 
         def record(l: int):
@@ -219,9 +219,9 @@ class ResidualStage:
                                                        (z, o, n)) and z.shape == o.shape ==
                  n.shape]
         if self.spec.reading == "block" and not all(_close(o, n) for _, o, n in pairs):
-            scales = [_scale(n - z, o) for z, o, n in pairs]
+            scales = [_scale(z, o, n) for z, o, n in pairs]
             c = scales[0] if scales else None
-            if c is None or any(s is None or abs(s - c) > 1e-6 * abs(c) for s in scales):
+            if c is None or any(s is None or abs(s - c) > 1e-3 * abs(c) for s in scales):
                 l = next(i for i, (_, o, n) in enumerate(pairs) if not _close(o, n))
                 raise AdapterError(
                     f"stage {path!r}: the output of block {l} is not the input of block "
@@ -342,13 +342,18 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool((a - b).abs().max() <= 1e-6 * max(float(a.abs().max()), 1e-30))
 
 
-def _scale(d: torch.Tensor, o: torch.Tensor) -> float | None:
-    """c with d = c o to 1e-6 of max |d| (least squares), else None."""
-    oo = float((o.double() * o.double()).sum())
+def _scale(z: torch.Tensor, o: torch.Tensor, n: torch.Tensor) -> float | None:
+    """c with n = z + c o (least squares) to the rounding of the features' dtype (16 eps of
+    max |z| + max |n|: z + c o is computed at that precision), else None."""
+    d, o64 = n.double() - z.double(), o.double()
+    oo = float((o64 * o64).sum())
     if oo == 0:
         return None
-    c = float((d.double() * o.double()).sum()) / oo
-    return c if c != 0 and _close(d.double(), c * o.double()) else None
+    c = float((d * o64).sum()) / oo
+    eps = torch.finfo(n.dtype).eps if n.is_floating_point() else 0.0
+    tol = 16 * eps * (float(z.abs().max()) + float(n.abs().max()))
+    resid = float((d - c * o64).abs().max())
+    return c if c != 0 and resid <= max(tol, 1e-12 * float(d.abs().max())) else None
 
 
 def diffusion_resnet_stage(model: DiffusionResNet) -> ResidualStage:
