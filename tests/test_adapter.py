@@ -593,3 +593,28 @@ def test_a_block_that_needs_more_than_the_features_is_refused_by_name():
     net = nn.Sequential(nn.Sequential(Bound(), Bound()))
     st = read(net, "0", x)  # control: h = 1/2, Delta = 0.5 B z, v = B z
     assert torch.allclose(st.velocity(1, x), x @ B.T)
+
+
+def test_a_float32_parent_skip_with_large_features_is_read_at_its_rounding():
+    """|z| ~ 50 beside h f(z) ~ 0.1 in float32: z + h f(z) rounds at 1e-6 of |z|, far above
+    1e-6 of the step; the fit's tolerance is the features' rounding, so it is read (c = h to
+    float32's precision) and the head through it gives the model's output."""
+
+    class Big(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = nn.Linear(4, 16)
+            self.fs = nn.ModuleList(nn.Sequential(nn.Linear(16, 16), nn.Tanh()) for _ in range(6))
+
+        def forward(self, x):
+            z = 50 * self.inp(x)
+            for f in self.fs:
+                z = z + f(z) / 6
+            return z.sum(1, keepdim=True)
+
+    torch.manual_seed(0)
+    net, x = Big(), torch.randn(8, 4)
+    st = read(net, "fs", x)
+    assert st.spec.reading == "residual" and st.spec.scale == pytest.approx(1 / 6, rel=1e-5)
+    with torch.no_grad():
+        assert torch.allclose(st.logits(x), net(x), rtol=1e-5)
