@@ -632,6 +632,13 @@ def test_check_on_a_users_factory_reports_its_own_stage(tmp_path, capsys):
     assert all("L = 4, width 32" in r.claim for r in claim_rows(res, "check"))
 
 
+#: a user's factory on the digit images: one plain and one sigma = 0.3 network, one epoch, the
+#: training claim alone (the refusals' tests and their controls)
+TRAINING_ONLY = ["check", "--data", "digits-img", "--sigmas", "0,0.3", "--techniques", "",
+                 "--seeds", "1", "--epochs", "1", "--claims", "training", "--passes", "2",
+                 "--workers", "1"]
+
+
 def test_a_users_model_whose_outputs_depend_on_the_batch_is_refused_first(tmp_path, capsys):
     """BatchNorm without running statistics normalises every batch by itself: a point's
     prediction, its attacks and its dp/dx (taken through the sum over a batch) would depend on
@@ -659,9 +666,7 @@ def test_a_users_model_whose_outputs_depend_on_the_batch_is_refused_first(tmp_pa
         "    net = make(True)\n"
         "    net[1].append(Noise())\n"
         "    return net\n")
-    argv = ["check", "--stage", "1", "--data", "digits-img", "--sigmas", "0,0.3",
-            "--techniques", "", "--seeds", "1", "--epochs", "1", "--claims", "training",
-            "--passes", "2", "--workers", "1"]
+    argv = [*TRAINING_ONLY, "--stage", "1"]
     assert main([*argv, "--model", f"{factory}:make", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "its output for a point depends on the other points of the batch" in err
@@ -781,9 +786,7 @@ def test_a_stage_that_is_not_a_chain_of_steps_is_refused_before_training(tmp_pat
         "        return self.out(self.down(z))\n\n"
         "def between():\n    return Net(True)\n\n"
         "def parent():\n    return Net(False)\n")
-    argv = ["check", "--data", "digits-img", "--sigmas", "0,0.3", "--techniques", "",
-            "--seeds", "1", "--epochs", "1", "--claims", "training", "--passes", "2",
-            "--workers", "1"]
+    argv = TRAINING_ONLY
     for make, stage, said in (("between", "fs", "output of block 0 is not the input of block 1"),
                               ("parent", "down", r"maps features of shape (2, 8) to (2, 4)")):
         out = tmp_path / make
