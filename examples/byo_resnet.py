@@ -7,8 +7,9 @@ calls:
 
     cdverify inspect --model examples/byo_resnet.py:make_model --stage layer1 --data digits
 
-Run as a script it trains the network for about a minute on the digits, saves the weights,
-and inspects the trained stage (``python examples/byo_resnet.py --out out/byo``).
+Run as a script it trains the network on the digits (15 epochs, a few seconds on 2 cores;
+test accuracy 0.958), saves the weights, and inspects the trained stage
+(``python examples/byo_resnet.py --out out/byo``).
 """
 
 from __future__ import annotations

@@ -412,12 +412,14 @@ def test_the_example_trains_and_is_inspected(tmp_path):
     import subprocess
     import sys
 
-    res = subprocess.run([sys.executable, "examples/byo_resnet.py", "--epochs", "3", "--out",
-                          str(tmp_path)], capture_output=True, text=True, timeout=1800)
+    # the example's own 15 epochs (2 s of training): 3 epochs reached 0.67, below the bound
+    # (5: 0.75, 8: 0.85, 15: 0.958), and this slow test failed unnoticed
+    res = subprocess.run([sys.executable, "examples/byo_resnet.py", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=1800)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "test accuracy" in res.stdout and (tmp_path / "inspect" / "inspect.json").is_file()
     acc = float(res.stdout.split("test accuracy")[1].split()[0])
-    assert acc > 0.8 and math.isfinite(acc)
+    assert acc > 0.9 and math.isfinite(acc)  # logistic regression: 0.983 on this split
 
 
 def test_inspect_with_injected_noise_measures_it_and_checks_the_agreement(tmp_path, capsys):
