@@ -33,7 +33,10 @@ CONVECTION = {s.name: s for s in [
 DIFFUSION = {s.name: s for s in [
     SchemeInfo("central2", "diffusion", 2, monotone=True,
                description="second-order central; mixed term by the monotone 7-point stencil "
-               "(monotone when |a_xy| <= min(a_xx, a_yy) on square cells)"),
+               "(monotone inside when |a_xy| <= min(a_xx, a_yy) on square cells; some "
+               "boundary closures break it, as outflow sides with any mixed term and, in 3-D, "
+               "Dirichlet sides where two mixed pairs share an axis: the solver checks the "
+               "assembled operator and warns, naming the faces)"),
     SchemeInfo("central4", "diffusion", 4,
                description="fourth-order central, mixed term by products of 4th-order D1"),
 ]}
