@@ -34,9 +34,11 @@ DIFFUSION = {s.name: s for s in [
     SchemeInfo("central2", "diffusion", 2, monotone=True,
                description="second-order central; mixed term by the monotone 7-point stencil "
                "(monotone inside when |a_xy| <= min(a_xx, a_yy) on square cells; some "
-               "boundary closures break it, as outflow sides with any mixed term and, in 3-D, "
-               "Dirichlet sides where two mixed pairs share an axis: the solver checks the "
-               "assembled operator and warns, naming the faces)"),
+               "boundary closures break it: outflow sides with any mixed term, and Dirichlet "
+               "sides, whose reflected ghost folds the stencil's corner onto the face's "
+               "neighbour, past about half that ratio (2-D: 0.5 keeps it, 0.6 does not; 3-D: "
+               "pairs of 0.5 and 0.25 sharing an axis do not); the solver checks the assembled "
+               "operator and warns, naming the faces)"),
     SchemeInfo("central4", "diffusion", 4,
                description="fourth-order central, mixed term by products of 4th-order D1"),
 ]}

@@ -590,8 +590,8 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
                            f"|a_km| / min(a_kk, a_mm) = {ratio:.3g} <= 1")
                 else:
                     # the faces the negative cells lie on, and their closures (measured: outflow
-                    # sides with any mixed term; in 3-D dirichlet sides where two mixed pairs
-                    # share an axis, although one pair alone keeps the pattern)
+                    # sides with any mixed term; dirichlet sides past about half the ratio, the
+                    # reflected ghost folding the stencil's corner onto the face's neighbour)
                     faces = [(k, side) for k in range(g.dim) for side in (0, 1)
                              if np.any(idx[k] == (0 if side == 0 else g.shape[k] - 1))]
                     kinds = sorted({problem.bcs[k][side].kind for k, side in faces})

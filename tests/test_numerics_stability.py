@@ -396,7 +396,7 @@ def test_the_wall_time_projection_refuses_from_the_measured_cost_per_step():
         solve(prob, max_wall_s=0)
 
 
-def test_dirichlet_closures_with_two_mixed_pairs_in_3d_are_named_not_promised():
+def test_dirichlet_closures_past_half_the_ratio_are_named_not_promised():
     """In 3-D, mixed pairs (x1, x2) and (x2, x3) with ratio <= 1 (0.5 and 0.25): the interior is
     monotone, but the Dirichlet closures give negative entries in boundary cells. The warning
     names the closures and their faces; it used to add that dirichlet sides keep the promise.
@@ -422,3 +422,15 @@ def test_dirichlet_closures_with_two_mixed_pairs_in_3d_are_named_not_promised():
         warnings.simplefilter("error", NonMonotoneWarning)
         assert run(one, ("dirichlet", 0.0)).stats["monotone"] is True
         assert run(two, "neumann").stats["monotone"] is True
+    # 2-D, one pair: the reflected Dirichlet ghost folds the corner weight a_xy onto the face's
+    # neighbour, a_yy - 2 a_xy: ratio 0.5 keeps the pattern, 0.6 does not (Neumann does)
+    g2 = Grid(bounds=((-1, 1),) * 2, shape=(16, 16))
+    v0 = np.exp(-(g2.coords[0] ** 2 + g2.coords[1] ** 2) / 0.1)
+    for ratio, boundary, monotone in ((0.5, ("dirichlet", 0.0), True),
+                                      (0.6, ("dirichlet", 0.0), False), (0.6, "neumann", True)):
+        A = 0.02 * np.array([[1.0, ratio], [ratio, 1.0]])
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always", NonMonotoneWarning)
+            sol = solve(Problem(grid=g2, initial=v0, diffusion=A, t_end=0.05, boundary=boundary),
+                        diffusion="central2", stepper="backward-euler")
+        assert sol.stats["monotone"] is monotone and bool(rec) is not monotone, (ratio, boundary)
