@@ -621,7 +621,8 @@ def test_check_on_a_users_factory_reports_its_own_stage(tmp_path, capsys):
     import json
 
     res = json.loads((tmp_path / "check.json").read_text())
-    assert res["stage"] == {"path": "layer1", "blocks": 6, "feature_shape": [8, 8, 8]}
+    assert res["stage"] == {"path": "layer1", "blocks": 6, "feature_shape": [8, 8, 8],
+                            "reading": "block", "scale": 1.0}
     summary = (tmp_path / "summary.md").read_text()
     assert "stage layer1: 6 blocks, features 8 x 8 x 8" in summary
     assert "width 32" not in summary
@@ -795,6 +796,8 @@ def test_a_stage_that_is_not_a_chain_of_steps_is_refused_before_training(tmp_pat
         assert said in capsys.readouterr().err and not out.exists()
     assert main([*argv, "--model", f"{factory}:parent", "--stage", "fs", "--out",
                  str(tmp_path / "ok")]) == 0
+    assert ("stage fs: 3 blocks, features 8; the forward adds the skip itself, read as "
+            "Delta = c f(z), c = 0.3" in (tmp_path / "ok" / "summary.md").read_text())
     # the paper's noise on the parent's step z + 0.3 f(z): Cov(step) / (2h) = sigma^2 / 2
     from validation.nets.techniques import injected
     from validation.studies.check.study import build

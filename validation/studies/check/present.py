@@ -36,8 +36,10 @@ def user_stage(result: dict, cfg: dict) -> str | None:
     built = result.get("stage")
     if not built or ":" not in cfg["model"]:
         return None
+    read = (f"; the forward adds the skip itself, read as Delta = c f(z), c = "
+            f"{built['scale']:.4g}" if built.get("reading") == "residual" else "")
     return (f"stage {built['path']}: {built['blocks']} blocks, features "
-            f"{' x '.join(map(str, built['feature_shape']))}")
+            f"{' x '.join(map(str, built['feature_shape']))}{read}")
 
 
 def blocks(result: dict, cfg: dict) -> list:

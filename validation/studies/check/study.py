@@ -370,7 +370,8 @@ def stage_summary(stage: ResidualStage, data) -> dict:
     with torch.no_grad():
         z = stage.features(torch.as_tensor(data.x_train[:2]))
     return {"path": stage.spec.path, "blocks": stage.n_blocks,
-            "feature_shape": list(z.shape[1:])}
+            "feature_shape": list(z.shape[1:]), "reading": stage.spec.reading,
+            "scale": stage.spec.scale}
 
 
 def assemble(cfg: CheckConfig, data, runs: list[dict], seconds: float, *,
