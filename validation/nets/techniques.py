@@ -118,12 +118,12 @@ def injected(stage: ResidualStage, name: str, strength: float,
     if stage.spec.reading == "branch":
         raise AdapterError(f"technique {name}: the stage is read by branch (its blocks output "
                            "h-scaled branches, not z + Delta); inject on a stage read by block")
-    if not stage.settled:  # a residual reading injects into z + c f(z), not into f(z)
-        raise AdapterError(f"technique {name}: the stage's reading is not yet settled on the "
-                           "model's forward; call stage.probe(x) with model inputs first")
     if t.name == "plain" or strength == 0:
         yield
         return
+    if not stage.settled:  # a residual reading injects into z + c f(z), not into f(z)
+        raise AdapterError(f"technique {name}: the stage's reading is not yet settled on the "
+                           "model's forward; call stage.probe(x) with model inputs first")
     h, c = stage.step, stage.spec.scale
     residual = stage.spec.reading == "residual"
 

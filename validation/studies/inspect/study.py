@@ -23,11 +23,6 @@ COLUMNS = ("block", "mean_speed", "q5", "q50", "q95", "relative_change", "jac_sp
            "A_catalogue_diag")
 
 
-def check_input(stage: ResidualStage, x: torch.Tensor) -> None:
-    """Refuse, before any work, what the stage cannot be read on (ResidualStage.probe)."""
-    stage.probe(x)
-
-
 def run_inspect(stage: ResidualStage, x: np.ndarray, y: np.ndarray, out: str | Path, *,
                 sigma: float = 0.0, points: int = 256, passes: int = 32,
                 jacobian_points: int = 8, seed: int = 0, config: dict | None = None,
@@ -61,7 +56,7 @@ def _run_inspect(stage: ResidualStage, x: np.ndarray, y: np.ndarray, out: str | 
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(x), size=min(points, len(x)), replace=False))
     xt = torch.as_tensor(x[idx], dtype=dtype)
-    check_input(stage, xt)
+    stage.probe(xt)  # refusals before any work: the chain, the feature shape, the head
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     res = inspect_stage(stage, xt, sigma=sigma, passes=passes, jacobian_points=jacobian_points,
