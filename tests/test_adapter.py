@@ -620,3 +620,36 @@ def test_a_float32_parent_skip_with_large_features_is_read_at_its_rounding():
     assert st.spec.reading == "residual" and st.spec.scale == pytest.approx(1 / 6, rel=1e-5)
     with torch.no_grad():
         assert torch.allclose(st.logits(x), net(x), rtol=1e-5)
+
+
+def test_a_conv_parent_skip_stage_on_image_features_is_read_as_such():
+    """The parent-skip reading on C x H x W features (batch norm in evaluation mode, the skip
+    z + f(z) / 3 in the parent's loop): c = 1/3 found, v = c f(z) / h, and the adapter's logits
+    equal the model's, also with a noisy flow's head put through the parent's skip."""
+
+    class Conv(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(1, 4, 3, padding=1)
+            self.fs = nn.ModuleList(nn.Sequential(nn.BatchNorm2d(4), nn.ReLU(),
+                                                  nn.Conv2d(4, 4, 3, padding=1))
+                                    for _ in range(3))
+            self.head = nn.Linear(4, 10)
+
+        def forward(self, x):
+            z = self.stem(x)
+            for f in self.fs:
+                z = z + f(z) / 3
+            return self.head(z.mean(dim=(2, 3)))
+
+    torch.manual_seed(0)
+    net, x = Conv().eval(), torch.randn(6, 1, 8, 8)
+    st = read(net, "fs", x)
+    assert st.spec.reading == "residual" and st.spec.scale == pytest.approx(1 / 3, rel=1e-5)
+    with torch.no_grad():
+        z = st.features(x)
+        assert torch.allclose(st.velocity(1, z), net.fs[1](z) / 3 / st.step, atol=1e-6)
+        assert torch.allclose(st.logits(x), net(x), atol=1e-5)
+        zl = st.flow(z, sigma=0.3, generator=torch.Generator().manual_seed(1))
+        # the head of a noisy flow's end: the model's own pooling and linear layer on it
+        assert torch.allclose(st.head(zl, x), net.head(zl.mean(dim=(2, 3))), atol=1e-5)
