@@ -3,6 +3,7 @@ anchors and the paired verdicts; each check with a control that makes it fail.""
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
@@ -513,7 +514,6 @@ def test_check_end_to_end_on_digit_images(tmp_path, capsys):
             "--blocks", "2", "--attack-points", "16", "--passes", "2", "--certify-points", "8",
             "--certify-n", "50", "--no-library", "--out", str(tmp_path)]
     assert main(argv) == 0
-    import json
 
     res = json.loads((tmp_path / "check.json").read_text())
     assert set(res["verdicts"]) == {"training", "robustness", "robustness-l2",
@@ -618,11 +618,9 @@ def test_check_on_a_users_factory_reports_its_own_stage(tmp_path, capsys):
             "digits-img", "--sigmas", "0,0.3", "--techniques", "", "--seeds", "2", "--epochs",
             "1", "--claims", "training", "--passes", "2", "--out", str(tmp_path)]
     assert main(argv) == 0
-    import json
-
     res = json.loads((tmp_path / "check.json").read_text())
     assert res["stage"] == {"path": "layer1", "blocks": 6, "feature_shape": [8, 8, 8],
-                            "reading": "block", "scale": 1.0}
+                            "reading": "block", "scale": 1.0, "dropout_in_training": []}
     summary = (tmp_path / "summary.md").read_text()
     assert "stage layer1: 6 blocks, features 8 x 8 x 8" in summary
     assert "width 32" not in summary
@@ -684,7 +682,6 @@ def test_a_users_model_whose_outputs_depend_on_the_batch_is_refused_first(tmp_pa
 
 def test_a_measurement_of_an_older_version_is_taken_again_without_training(tmp_path,
                                                                               monkeypatch, capsys):
-    import json
 
     import validation.studies.check.study as study
 
@@ -737,7 +734,6 @@ def test_networks_on_workers_give_the_numbers_of_one_process_and_the_same_cache(
     """--workers 2 computes the networks on a pool (the caller taking some): every network
     computes on one torch thread wherever it runs, so the runs equal those of one process,
     and the cache key does not hold the worker count (a rerun with another count reads it)."""
-    import json
 
     argv = ["check", "--model", "resnet2d", "--data", "digits-img", "--sigmas", "0,0.3",
             "--techniques", "dropout", "--seeds", "2", "--epochs", "2", "--width", "4",
@@ -813,3 +809,36 @@ def test_a_stage_that_is_not_a_chain_of_steps_is_refused_before_training(tmp_pat
     hook.remove()
     # (the mutant that adds the noise to f(z) instead of the step reads 0.3^2 of this)
     assert float(z1[0].var(0).mean()) / (2 * stage.step) == pytest.approx(0.3**2 / 2, rel=0.08)
+
+
+def test_a_users_own_dropout_in_the_stage_is_named_as_live_in_every_setting(tmp_path):
+    """A user's blocks that carry their own Dropout train with it in every setting, the plain
+    baseline included: the catalogue's generator rows (plain: A = 0) leave that diffusion out.
+    The check names the stage's own dropout (per block, with p) in its stage record, its
+    summary line and beside the generators. Controls: dropout outside the stage (the stem)
+    and p = 0 are not named, and a stage without dropout gets neither sentence."""
+    factory = tmp_path / "dropping.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, p):\n"
+        "        super().__init__()\n"
+        "        self.inp = nn.Sequential(nn.Linear(64, 8), nn.Dropout(0.5))\n"
+        "        self.fs = nn.Sequential(*[nn.Sequential(\n"
+        "            nn.Linear(8, 8), nn.Dropout(p if l else 0.0), nn.Tanh()) for l in range(3)])\n"
+        "        self.out = nn.Linear(8, 10)\n"
+        "    def forward(self, x):\n"
+        "        return self.out(self.fs(self.inp(x.flatten(1))))\n\n"
+        "def dropping():\n    return Net(0.2)\n\n"
+        "def plain():\n    return Net(0.0)\n")
+    for make, own in (("dropping", ["Dropout(p=0.2) in blocks 1, 2"]), ("plain", [])):
+        out = tmp_path / make
+        assert main([*TRAINING_ONLY, "--model", f"{factory}:{make}", "--stage", "fs",
+                     "--out", str(out)]) == 0
+        assert json.loads((out / "check.json").read_text())["stage"]["dropout_in_training"] == own
+        text = (out / "summary.md").read_text()
+        assert ("its own Dropout(p=0.2) in blocks 1, 2 (live in training in every setting)"
+                in text) == bool(own)
+        assert ("the plain baseline included, also carries the stage's own Dropout(p=0.2) in "
+                "blocks 1, 2" in text) == bool(own)
+        assert "p=0.5" not in text  # the stem's dropout is not the stage's

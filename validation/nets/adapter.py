@@ -138,6 +138,21 @@ class ResidualStage:
         return len(self.blocks)
 
     @property
+    def dropout_in_training(self) -> list[str]:
+        """The stage's own dropout modules with p > 0, as 'Dropout(p=0.1) in blocks 0-3':
+        live whenever the model trains (every setting of a study, its plain baseline included),
+        off in evaluation. Training then adds their diffusion to any technique's generator."""
+        found: dict[tuple[str, float], list[int]] = {}
+        for l, b in enumerate(self.blocks):
+            for m in b.modules():
+                if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0:
+                    key = (type(m).__name__, float(m.p))
+                    if l not in found.setdefault(key, []):
+                        found[key].append(l)
+        return [f"{name}(p={p:g}) in block{'s' if len(ls) > 1 else ''} "
+                + ", ".join(map(str, ls)) for (name, p), ls in found.items()]
+
+    @property
     def settled(self) -> bool:
         """Whether the blocks' reading is settled on the model's forward (the first
         :meth:`features` or :meth:`probe`; a given stem settles it)."""

@@ -38,8 +38,10 @@ def user_stage(result: dict, cfg: dict) -> str | None:
         return None
     read = (f"; the forward adds the skip itself, read as Delta = c f(z), c = "
             f"{built['scale']:.4g}" if built.get("reading") == "residual" else "")
+    own = built.get("dropout_in_training")
+    live = f"; its own {', '.join(own)} (live in training in every setting)" if own else ""
     return (f"stage {built['path']}: {built['blocks']} blocks, features "
-            f"{' x '.join(map(str, built['feature_shape']))}{read}")
+            f"{' x '.join(map(str, built['feature_shape']))}{read}{live}")
 
 
 def blocks(result: dict, cfg: dict) -> list:
@@ -101,6 +103,11 @@ def blocks(result: dict, cfg: dict) -> list:
                      f"The levels are 1, 2, 4, ... up to the finest shown (auto: {AUTO_RULE}).")]
     out += [Heading("Generators (theory catalogue)", 3),
             table(["setting", "generator"], [[k, v] for k, v in result["catalogue"].items()])]
+    if own := (result.get("stage") or {}).get("dropout_in_training"):
+        out += [para(f"In training every setting, the plain baseline included, also carries the "
+                     f"stage's own {', '.join(own)}: a diffusion of its own that these rows "
+                     "leave out (the paired design shares it between settings); at evaluation "
+                     "it is off.")]
     out += _robust_blocks(result["runs"])
     flags = result["masking_flags"]
     out += [para("Suspect rows (masking_suspected: a gradient-free attack beat every gradient "
