@@ -482,7 +482,8 @@ def test_inspect_reads_a_toolkit_model_file(tmp_path, capsys):
 def test_inspect_reads_a_torchvision_resnet_stage(tmp_path, capsys):
     """A torchvision ResNet-18 as its users build it: layer1 (two BasicBlocks, post-activation,
     64 x 8 x 8 features on 32 x 32 images) is read as a flow; layer2, whose first block halves
-    the resolution and doubles the channels, is refused naming that block and its shapes."""
+    the resolution and doubles the channels, is refused naming that block and its shapes, and
+    its slice layer2[1:] (the block after it) is read."""
     pytest.importorskip("torchvision", reason="torchvision is not installed (the optional "
                         "extra, `make vision`): a torchvision stage needs it")
     from PIL import Image
@@ -509,6 +510,12 @@ def test_inspect_reads_a_torchvision_resnet_stage(tmp_path, capsys):
     assert main(["inspect", *common, "--stage", "layer2", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "block 0" in err and "64, 8, 8)" in err and "128, 4, 4)" in err, err
+    assert "e.g. layer2[1:]" in err
+    # the block after the downsampling one is a flow of 128 x 4 x 4 features
+    assert main(["inspect", *common, "--stage", "layer2[1:]", "--out",
+                 str(tmp_path / "s")]) == 0
+    doc = json.loads((tmp_path / "s" / "inspect.json").read_text())
+    assert doc["n_blocks"] == 1 and doc["feature_shape"] == [128, 4, 4]
 
 
 def test_an_npz_data_file_is_read_and_its_defects_named_before_any_work(tmp_path):
@@ -653,3 +660,52 @@ def test_a_conv_parent_skip_stage_on_image_features_is_read_as_such():
         zl = st.flow(z, sigma=0.3, generator=torch.Generator().manual_seed(1))
         # the head of a noisy flow's end: the model's own pooling and linear layer on it
         assert torch.allclose(st.head(zl, x), net.head(zl.mean(dim=(2, 3))), atol=1e-5)
+
+
+class Downsampled(nn.Module):
+    """A stage whose first block changes the feature shape (3 -> 2, as torchvision's layer2
+    halves the resolution), then L blocks z -> z + h B z."""
+
+    def __init__(self, L: int = 3):
+        super().__init__()
+        self.stage = nn.Sequential(nn.Linear(3, 2).double(), *(Linear(1.0 / L) for _ in range(L)))
+        self.head = nn.Linear(2, 2).double()
+
+    def forward(self, x):
+        return self.head(self.stage(x))
+
+
+def test_a_slice_of_a_stage_leaves_out_a_downsampling_first_block():
+    """"stage[1:]" is the flow of the blocks after the shape-changing one: v = B z exactly,
+    features z_0 = the first block's output, logits the model's; the noise goes into the
+    sliced blocks alone (the first block's output is left as it is). The whole stage is
+    refused naming the slice that would do (control), and malformed or empty slices are
+    refused in one line."""
+    net = Downsampled(L=3)
+    x = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(AdapterError, match=re.escape("(2, 3) to (2, 2)") + ".*" + re.escape(
+            "e.g. stage[1:]")):
+        read(net, "stage")
+    for spec in ("stage[1:]", "stage[-3:]", "stage[1:4]"):
+        st = read(net, spec)
+        assert st.n_blocks == 3 and st.step == pytest.approx(1 / 3)
+        z = torch.randn(4, 2, dtype=torch.float64)
+        assert torch.allclose(st.velocity(0, z), z @ B.T)
+        assert torch.allclose(st.features(x), net.stage[0](x))
+        assert torch.allclose(st.logits(x), net(x))
+    part = read(net, "stage[1:3]")  # two blocks of three: T = 1 over 2 blocks
+    assert part.n_blocks == 2 and torch.allclose(part.velocity(1, z), z @ B.T / 1.5)
+    from validation.nets.techniques import injected
+
+    seen = []
+    hook = net.stage[0].register_forward_hook(lambda m, a, o: seen.append(o))
+    with torch.no_grad(), injected(st, "paper", 0.5, torch.Generator().manual_seed(0)):
+        noisy = net(x)
+    hook.remove()
+    assert torch.equal(seen[0], net.stage[0](x)) and not torch.allclose(noisy, net(x))
+    for bad, said in (("stage[1:3:1]", "PATH[a:b] with integers"),
+                      ("stage[a:]", "PATH[a:b] with integers"),
+                      ("stage[5:]", "takes none of the 4 blocks of 'stage'"),
+                      ("head[1:]", "not a sequence of blocks")):
+        with pytest.raises(AdapterError, match=re.escape(said)):
+            ResidualStage(net, bad)

@@ -842,3 +842,36 @@ def test_a_users_own_dropout_in_the_stage_is_named_as_live_in_every_setting(tmp_
         assert ("the plain baseline included, also carries the stage's own Dropout(p=0.2) in "
                 "blocks 1, 2" in text) == bool(own)
         assert "p=0.5" not in text  # the stem's dropout is not the stage's
+
+
+def test_check_runs_on_a_slice_of_a_stage_whose_first_block_downsamples(tmp_path, capsys):
+    """torchvision's layer2-4 open with a block that halves the resolution: the whole stage is
+    refused before training (naming the slice that would do), and "layer2[1:]" trains and is
+    measured as the flow of the blocks after it (the stage record names the slice)."""
+    factory = tmp_path / "down.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.stem = nn.Conv2d(1, 4, 3, padding=1)\n"
+        "        self.layer2 = nn.Sequential(nn.Conv2d(4, 8, 3, stride=2, padding=1), *[\n"
+        "            nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Tanh()) for _ in range(2)])\n"
+        "        self.fc = nn.Linear(8, 10)\n"
+        "    def forward(self, x):\n"
+        "        z = self.layer2[0](self.stem(x))\n"
+        "        for f in self.layer2[1:]:\n"
+        "            z = z + 0.5 * f(z)\n"
+        "        return self.fc(z.mean((2, 3)))\n\n"
+        "def make():\n    return Net()\n")
+    whole = tmp_path / "whole"
+    assert main([*TRAINING_ONLY, "--model", f"{factory}:make", "--stage", "layer2",
+                 "--out", str(whole)]) == 2
+    assert "e.g. layer2[1:]" in capsys.readouterr().err and not whole.exists()
+    out = tmp_path / "sliced"
+    assert main([*TRAINING_ONLY, "--model", f"{factory}:make", "--stage", "layer2[1:]",
+                 "--out", str(out)]) == 0
+    stage = json.loads((out / "check.json").read_text())["stage"]
+    assert stage["path"] == "layer2[1:]" and stage["blocks"] == 2
+    assert stage["feature_shape"] == [8, 4, 4] and stage["reading"] == "residual"
+    assert stage["scale"] == pytest.approx(0.5)

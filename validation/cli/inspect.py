@@ -16,7 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "returns the nn.Module), or a toolkit model.pt (stage 'blocks')")
     p.add_argument("--stage", default=None,
                    help="dotted path of the residual stage (an nn.ModuleList or nn.Sequential "
-                   "of blocks that keep one feature shape), e.g. layer1")
+                   "of blocks that keep one feature shape), e.g. layer1; a slice of it, "
+                   "e.g. layer2[1:], leaves out a first block that downsamples")
     p.add_argument("--weights", default=None, help="a state dict to load into the model")
     p.add_argument("--data", default="moons",
                    help="a data set name (moons, circles, blobs, spirals, checkerboard, digits; "

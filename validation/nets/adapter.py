@@ -35,6 +35,7 @@ in training mode is meant: it is one of the catalogue's diffusion techniques.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -91,10 +92,21 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def resolve_stage(model: nn.Module, path: str) -> nn.Module:
-    """The module at a dotted path ("layer1", "features.3"); it must be a sequence of blocks."""
+    """The module at a dotted path ("layer1", "features.3"); it must be a sequence of blocks.
+    A slice of it, "layer2[1:]" or "layer2[1:3]" (Python's, without a step), takes those
+    blocks alone (the same modules): a stage whose first block downsamples (torchvision's
+    layer2-4) is a flow from its second block on."""
     if not path:
         raise AdapterError("--stage is empty; give the dotted path of the residual stage "
                            "(an nn.ModuleList or nn.Sequential), e.g. layer1")
+    cut = None
+    if path.endswith("]"):
+        match = re.fullmatch(r"(.+)\[\s*(-?\d*)\s*:\s*(-?\d*)\s*\]", path)
+        if match is None:
+            raise AdapterError(f"stage {path!r}: a slice of a stage is written PATH[a:b] with "
+                               "integers a, b (either may be left out, no step), e.g. "
+                               "layer2[1:]")
+        path, cut = match[1], slice(*(int(v) if v else None for v in match.group(2, 3)))
     obj: object = model
     for i, part in enumerate(path.split(".")):
         try:
@@ -108,6 +120,13 @@ def resolve_stage(model: nn.Module, path: str) -> nn.Module:
         raise AdapterError(f"stage {path!r} is a {type(obj).__name__}, not a sequence of blocks; "
                            "point --stage at an nn.ModuleList or nn.Sequential of residual "
                            "blocks")
+    if cut is not None:
+        blocks = list(obj)[cut]
+        if not blocks:
+            raise AdapterError(f"stage {path}[{cut.start or ''}:{cut.stop or ''}] takes none "
+                               f"of the {len(obj)} blocks of {path!r}; give a slice that "
+                               "keeps at least one")
+        obj = nn.ModuleList(blocks)  # the model's own modules: hooks on them act in its forward
     if len(obj) == 0:
         raise AdapterError(f"stage {path!r} has no blocks")
     return obj
@@ -310,7 +329,9 @@ class ResidualStage:
             raise AdapterError(f"block {l} of stage {self.spec.path!r} maps features of shape "
                                f"{tuple(z.shape)} to {shape}: a residual stage keeps one "
                                "feature shape (point --stage at the blocks between two "
-                               "downsamplings)")
+                               "downsamplings"
+                               + (f", e.g. {self.spec.path}[{l + 1}:]" if l == 0 else "")
+                               + ")")
         if self.spec.reading == "block":
             return out - z
         return self.step * out if self.spec.reading == "branch" else self.spec.scale * out
