@@ -99,7 +99,7 @@ def blocks(res: dict, config: dict, folder: str = "") -> list:
 
     rows = res["blocks"]
     out: list = [para(
-        f"{res['n_blocks']} blocks read as z -> z + Delta_l(z) "
+        f"{res['n_blocks']} block{'s' if res['n_blocks'] != 1 else ''} read as z -> z + Delta_l(z) "
         + {"block": "(Delta = block(z) - z: post-activation blocks are read as they compute)",
            "branch": "(Delta = h g_l(z): the branches)",
            "residual": f"(Delta = c f_l(z), c = {res.get('scale', 1):.4g}: the forward adds "
