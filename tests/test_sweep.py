@@ -248,3 +248,54 @@ def test_an_included_sweep_json_that_is_not_a_sweep_is_one_line(tmp_path, doc, m
         load_finished(tmp_path)
     assert message in str(exc.value) and str(tmp_path / "sweep.json") in str(exc.value), \
         str(exc.value)
+
+
+USER_FACTORY = """import torch
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.layer2 = nn.Sequential(nn.Conv2d(4, 8, 3, stride=2, padding=1), *[
+            nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Tanh()) for _ in range(2)])
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        z = self.layer2[0](self.stem(x))
+        for f in self.layer2[1:]:
+            z = z + 0.5 * f(z)
+        return self.fc(z.mean((2, 3)))
+
+def make():
+    return Net()
+"""
+
+
+def test_a_check_sweep_runs_a_users_model_on_its_stage(tmp_path):
+    """model = FILE.py:FACTORY with stage = its residual stage (here a slice after a
+    downsampling block): the jobs train the user's network and the sweep's section names the
+    stage as read. Refused before any job: a factory without a stage, a stage the forward
+    cannot read as a flow (the whole layer2), and a stage given to a built-in model."""
+    from validation.sweep.run import run_local, sweep_verdicts, write_outputs
+
+    factory = _write(tmp_path / "down.py", USER_FACTORY)
+    user = CHECK_TINY.replace('seed = [0, 1, 2]', 'seed = [0, 1]').replace(
+        'techniques = "dropout"', f'techniques = ""\nmodel = "{factory}:make"\n'
+                                  'stage = "layer2[1:]"').replace('claims = "training,lipschitz"',
+                                                                  'claims = "training"')
+    cfg = load_config(_write(tmp_path / "user.toml", user))
+    results = run_local(expand(cfg), str(tmp_path / "out"), workers=1)
+    [v] = sweep_verdicts(results, cfg)
+    assert v["check"]["stage"]["path"] == "layer2[1:]"
+    assert v["check"]["stage"]["scale"] == pytest.approx(0.5)
+    write_outputs(aggregate(results), results, tmp_path / "out", cfg)
+    assert ("stage layer2[1:]: 2 blocks, features 8 x 4 x 4; the forward adds the skip itself"
+            in (tmp_path / "out" / "sweep.md").read_text())
+    for text, message in (
+            (user.replace('stage = "layer2[1:]"\n', ""), "a user's model needs its stage"),
+            (user.replace('stage = "layer2[1:]"', 'stage = "layer2"'), r"e\.g\. layer2\[1:\]"),
+            (user.replace(f'model = "{factory}:make"', 'model = "resnet2d"'),
+             "the built-in resnet2d has its own stage")):
+        with pytest.raises(SweepError, match=message):
+            load_config(_write(tmp_path / "bad.toml", text))

@@ -115,6 +115,13 @@ class CheckConfig:
     workers: int = 1
 
     def __post_init__(self) -> None:
+        if ":" in self.model and not self.stage:
+            raise AdapterError(f"model {self.model}: a user's model needs its stage (--stage; "
+                               "stage = in a sweep's [check]), the dotted path of its residual "
+                               "stage, e.g. layer1")
+        if ":" not in self.model and self.stage:
+            raise AdapterError(f"stage {self.stage}: the built-in {self.model} has its own "
+                               "stage; a stage names a user's model's (FILE.py:FACTORY)")
         if not self.settings or self.settings[0] != Setting("plain"):
             raise AdapterError("the first setting must be plain (sigma = 0), the baseline")
         for name in ("seeds", "blocks", "width", "epochs", "passes", "attack_points",

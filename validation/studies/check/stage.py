@@ -90,12 +90,14 @@ class CheckStudy(Study):
     sweep_headline = "accuracy"
     sweep_decides = True
     # sigma 0 jobs train plain and these techniques; every value a CheckConfig field; model
-    # "auto": resnet1d on mnist1d, resnet2d on images
+    # "auto": resnet1d on mnist1d, resnet2d on images; stage: a user's model's residual stage
+    # (model = "FILE.py:FACTORY"), else ""; delta: the training claim's (robustness 0.02 and
+    # Lipschitz 10% as in check)
     sweep_defaults: ClassVar[dict] = {
         "techniques": "dropout", "claims": "training,robustness,lipschitz", "model": "auto",
         "width": 32, "t_end": 1.0, "passes": 16, "attack_points": 100, "attack_passes": 8,
         "pgd_steps": 20, "square_iters": 200, "certify_points": 100, "lipschitz_points": 200,
-        "delta": 0.01}  # the training claim's; robustness 0.02 and Lipschitz 10% as in check
+        "delta": 0.01, "stage": ""}
 
     def stage(self, config, index: int = 0) -> str:
         return self.name if index == 0 else f"{self.name}-{config.data.split(':', 1)[0]}"
@@ -128,8 +130,9 @@ class CheckStudy(Study):
             model = "resnet1d" if job["data"] == "mnist1d" else "resnet2d"
         elif ":" not in model and model not in ("resnet1d", "resnet2d"):
             raise ValueError(f"model = {model!r}: valid: auto, resnet1d, resnet2d or "
-                             "FILE.py:FACTORY (with a stage: not in sweeps)")
-        return CheckConfig(model=model, data=job["data"], settings=settings, seeds=1,
+                             "FILE.py:FACTORY (with stage = its residual stage)")
+        return CheckConfig(model=model, stage=p.get("stage") or None, data=job["data"],
+                           settings=settings, seeds=1,
                            claims=claims, blocks=job["blocks"], width=p["width"],
                            t_end=p["t_end"], epochs=job["epochs"], passes=p["passes"],
                            attack_points=p["attack_points"], attack_passes=p["attack_passes"],
@@ -144,7 +147,13 @@ class CheckStudy(Study):
 
     def sweep_check(self, job: dict) -> None:
         self.job_config(job | {"sigma": 0.0})
-        self.job_config(job)
+        cfg = self.job_config(job)
+        if cfg.stage:  # a user's model: its stage read on two points before any job runs
+            from validation.nets.benchmark_data import load_benchmark
+
+            from .study import build
+
+            build(cfg, load_benchmark(cfg.data), 0)
 
     def sweep_job(self, job: dict, root: Path) -> dict:
         from validation.nets.benchmark_data import load_benchmark
@@ -184,7 +193,13 @@ class CheckStudy(Study):
         cfg = replace(self.job_config(job),
                       settings=parse_techniques(params["techniques"], sigmas),
                       seeds=len({r["seed"] for r in runs}))
-        result = assemble(cfg, load_benchmark(cfg.data), runs,
-                          sum(r["seconds"] for r in runs), training_delta=delta)
+        data = load_benchmark(cfg.data)
+        built = None
+        if cfg.stage:  # a user's model: how its stage was read, as check records it
+            from .study import build, stage_summary
+
+            built = stage_summary(build(cfg, data, 0), data)
+        result = assemble(cfg, data, runs, sum(r["seconds"] for r in runs),
+                          training_delta=delta, stage=built)
         return {"verdict": result["verdicts"].get("training", {"verdict": "not run"}),
                 "check": result}
