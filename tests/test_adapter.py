@@ -709,3 +709,71 @@ def test_a_slice_of_a_stage_leaves_out_a_downsampling_first_block():
                       ("head[1:]", "not a sequence of blocks")):
         with pytest.raises(AdapterError, match=re.escape(said)):
             ResidualStage(net, bad)
+
+
+class KeywordNet(Net):
+    """The flow of Net with its blocks called by keyword, block(x=z) ("chain"), or the skip in
+    the parent's loop over branches called as f(z=z) ("parent")."""
+
+    def __init__(self, how: str, L: int = 4):
+        super().__init__(L=L)
+        self.how = how
+        if how == "parent":
+            self.stage = nn.ModuleList(KeywordBranch() for _ in range(L))
+
+    def forward(self, x):
+        z = self.stem(x)
+        for b in self.stage:
+            z = z + 0.25 * b(z=z) if self.how == "parent" else b(x=z)
+        return self.head(z)
+
+
+class KeywordBranch(nn.Module):
+    def forward(self, z):
+        return z @ B.T
+
+
+class TwoInputs(nn.Module):
+    def forward(self, **kw):
+        return kw["a"] + 0.25 * kw["b"] @ B.T
+
+
+def test_blocks_called_by_keyword_are_read_like_positional_ones():
+    """A forward that calls its blocks by keyword (block(x=z), f(z=z)) gave a bare IndexError
+    from the adapter's hooks (they read the positional arguments only). Now the features are
+    the block's first parameter given by name: v = B z exactly, the logits are the model's,
+    and the paper's noise goes into the steps (Cov / (2h) = sigma^2 / 2). A block called with
+    no such argument (two tensors by keyword into **kw) is refused in one line."""
+    from validation.nets.techniques import injected
+
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    z = torch.randn(5, 2, dtype=torch.float64)
+    for how, reading in (("chain", "block"), ("parent", "residual")):
+        torch.manual_seed(0)
+        net = KeywordNet(how)
+        st = read(net, "stage")
+        assert st.spec.reading == reading
+        assert torch.allclose(st.velocity(1, z), z @ B.T)
+        assert torch.allclose(st.logits(x), net(x))
+        # the noise of one step from one z_0: 4000 draws
+        z1 = []
+        hook = net.stage[1].register_forward_pre_hook(
+            lambda m, a, kw, z1=z1: z1.append(kw[next(iter(kw))]), with_kwargs=True)
+        with torch.no_grad(), injected(st, "paper", 0.4, torch.Generator().manual_seed(0)):
+            net(x[:1].repeat(4000, 1))
+        hook.remove()
+        assert float(z1[0].var(0).mean()) / (2 * st.step) == pytest.approx(0.4**2 / 2, rel=0.08)
+
+    class Both(Net):
+        def __init__(self):
+            super().__init__()
+            self.stage = nn.ModuleList(TwoInputs() for _ in range(4))
+
+        def forward(self, x):
+            z = self.stem(x)
+            for b in self.stage:
+                z = b(a=z, b=z)
+            return self.head(z)
+
+    with pytest.raises(AdapterError, match="called without the features as its first argument"):
+        ResidualStage(Both(), "stage").features(x)

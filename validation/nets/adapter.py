@@ -34,6 +34,7 @@ in training mode is meant: it is one of the catalogue's diffusion techniques.
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import warnings
@@ -89,6 +90,22 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for m, mode in modes:
             m.training = mode
+
+
+def block_input(module: nn.Module, args: tuple, kwargs: dict):
+    """The features a block was called with (from a hook's args and kwargs): its first
+    positional argument or, called by keyword (block(x=z)), its forward's first parameter
+    (else the one tensor among the keywords); None when there is none."""
+    if args:
+        return args[0]
+    try:
+        first = next(iter(inspect.signature(module.forward).parameters), None)
+    except (TypeError, ValueError):
+        first = None
+    if first in kwargs:
+        return kwargs[first]
+    tensors = [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
+    return tensors[0] if len(tensors) == 1 else None
 
 
 def resolve_stage(model: nn.Module, path: str) -> nn.Module:
@@ -193,11 +210,11 @@ class ResidualStage:
             self.check_chain(x)
         got: list[torch.Tensor] = []
 
-        def grab(_module, args):
-            got.append(args[0])
+        def grab(module, args, kwargs):
+            got.append(block_input(module, args, kwargs))
             raise _Reached
 
-        handle = self.blocks[0].register_forward_pre_hook(grab)
+        handle = self.blocks[0].register_forward_pre_hook(grab, with_kwargs=True)
         try:
             self.model(x)
         except _Reached:
@@ -210,6 +227,10 @@ class ResidualStage:
         if not got:
             raise AdapterError(f"the model's forward never reached the stage {self.spec.path!r}"
                                "; is it the stage the forward uses?")
+        if not isinstance(got[0], torch.Tensor):
+            raise AdapterError(f"block 0 of stage {self.spec.path!r} is called without the "
+                               "features as its first argument (nor by the name of its "
+                               "forward's first parameter); the flow reads block(z)")
         return got[0]
 
     def check_chain(self, x: torch.Tensor) -> None:
@@ -224,11 +245,12 @@ class ResidualStage:
         calls: list[tuple[int, object, object]] = []
 
         def record(l: int):
-            def hook(_module, args, out):
-                calls.append((l, args[0] if args else None, out))
+            def hook(module, args, kwargs, out):
+                calls.append((l, block_input(module, args, kwargs), out))
             return hook
 
-        handles = [b.register_forward_hook(record(l)) for l, b in enumerate(self.blocks)]
+        handles = [b.register_forward_hook(record(l), with_kwargs=True)
+                   for l, b in enumerate(self.blocks)]
         try:
             with torch.no_grad(), evaluating(self.model):
                 self.model(x)
@@ -289,12 +311,12 @@ class ResidualStage:
         if self._head is not None:
             return self._head(z_last)
 
-        def put(_module, args, _out):
+        def put(module, args, kwargs, _out):
             if self.spec.reading == "residual":  # the forward then computes z + c out
-                return (z_last - args[0]) / self.spec.scale
+                return (z_last - block_input(module, args, kwargs)) / self.spec.scale
             return z_last
 
-        handle = self.blocks[-1].register_forward_hook(put)
+        handle = self.blocks[-1].register_forward_hook(put, with_kwargs=True)
         try:
             return self.model(x)
         finally:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .adapter import AdapterError, ResidualStage
+from .adapter import AdapterError, ResidualStage, block_input
 
 Perturb = Callable[[torch.Tensor, torch.Tensor, float, float, torch.Generator | None],
                    torch.Tensor]
@@ -127,13 +127,13 @@ def injected(stage: ResidualStage, name: str, strength: float,
     h, c = stage.step, stage.spec.scale
     residual = stage.spec.reading == "residual"
 
-    def hook(_module, args, out):
-        z = args[0]
+    def hook(module, args, kwargs, out):
+        z = block_input(module, args, kwargs)
         if residual:  # the forward computes z + c out: perturb that step, give back its out
             return (t.perturb(z, z + c * out, h, strength, generator) - z) / c
         return t.perturb(z, out, h, strength, generator)
 
-    handles = [b.register_forward_hook(hook) for b in stage.blocks]
+    handles = [b.register_forward_hook(hook, with_kwargs=True) for b in stage.blocks]
     try:
         yield
     finally:
