@@ -777,3 +777,56 @@ def test_blocks_called_by_keyword_are_read_like_positional_ones():
 
     with pytest.raises(AdapterError, match="called without the features as its first argument"):
         ResidualStage(Both(), "stage").features(x)
+
+
+def test_a_stage_with_weights_tied_across_steps_is_one_module_called_per_step():
+    """nn.Sequential(*[block] * L) (a weight-tied ResNet: a time-homogeneous flow) hooks one
+    module L times. It was refused as "changes the features between blocks" (each call
+    fired L hooks); read now: v = B z at every step, the logits are the model's, and the
+    paper's noise goes in once per step (the stage's output has the variance of L steps of
+    sigma sqrt(h) noise; a hook per step on the one module would put it in L times per call).
+    The parent-skip form over one tied branch reads the same; inspect names the tie."""
+    from validation.nets.techniques import injected
+    from validation.studies.inspect.flowstats import inspect_stage
+    from validation.studies.inspect.study import summary
+
+    class Tied(Net):
+        def __init__(self, parent: bool):
+            super().__init__(L=4)
+            self.parent = parent
+            one = F() if parent else Linear(0.25)
+            self.stage = nn.ModuleList([one] * 4)
+
+        def forward(self, x):
+            z = self.stem(x)
+            for b in self.stage:
+                z = z + 0.25 * b(z) if self.parent else b(z)
+            return self.head(z)
+
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    z = torch.randn(5, 2, dtype=torch.float64)
+    for parent in (False, True):
+        torch.manual_seed(0)
+        net = Tied(parent)
+        st = read(net, "stage")
+        assert st.n_blocks == 4 and len(st.distinct) == 1
+        assert st.spec.reading == ("residual" if parent else "block")
+        assert all(torch.allclose(st.velocity(l, z), z @ B.T) for l in range(4))
+        assert torch.allclose(st.logits(x), net(x))
+        outs = []  # the stage's output: the input of the head, 4000 draws from one x
+        hook = net.head.register_forward_pre_hook(lambda m, a, outs=outs: outs.append(a[0]))
+        with torch.no_grad(), injected(st, "paper", 0.4, torch.Generator().manual_seed(0)):
+            net(x[:1].repeat(4000, 1))
+        hook.remove()
+        # Var of z_L = sum over 4 steps of (I + hB)^k sigma^2 h (I + hB)^kT: per dimension
+        # near 4 sigma^2 h = sigma^2 T; once per hook (16 draws) would be 4 times that
+        M = torch.eye(2, dtype=torch.float64) + 0.25 * B
+        cov = sum(torch.matrix_power(M, k) @ torch.matrix_power(M, k).T for k in range(4))
+        want = 0.4**2 * 0.25 * torch.diagonal(cov)
+        assert torch.allclose(outs[0].var(0), want, rtol=0.08), (outs[0].var(0), want)
+    done = {"stage": "stage", "seconds": 0.0}
+    res = inspect_stage(st, x, passes=2, jacobian_points=0) | done
+    assert res["distinct_blocks"] == 1
+    assert "; 1 distinct module (weights tied across steps)" in summary(res, {})
+    untied = inspect_stage(read(Net(), "stage"), x, passes=2, jacobian_points=0)
+    assert "distinct" not in summary(untied | done, {})  # control

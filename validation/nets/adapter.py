@@ -174,6 +174,12 @@ class ResidualStage:
         return len(self.blocks)
 
     @property
+    def distinct(self) -> list[nn.Module]:
+        """The stage's blocks, each module once (a block with tied weights appears at several
+        steps of ``blocks``; a hook on it fires at each of them)."""
+        return list({id(b): b for b in self.blocks}.values())
+
+    @property
     def dropout_in_training(self) -> list[str]:
         """The stage's own dropout modules with p > 0, as 'Dropout(p=0.1) in blocks 0-3':
         live whenever the model trains (every setting of a study, its plain baseline included),
@@ -241,16 +247,15 @@ class ResidualStage:
         such (reading "residual", Delta_l = c f_l); one that transforms the features
         otherwise between blocks is refused: a block alone is then not the step z_l ->
         z_{l+1}, and reading it as one would give a wrong velocity and a wrong head. The last
-        step is taken to follow the others' form (nothing after it can be compared)."""
-        calls: list[tuple[int, object, object]] = []
+        step is taken to follow the others' form (nothing after it can be compared). A block
+        that appears more than once (weights tied: nn.Sequential(*[b] * L)) is one module
+        called at each of its steps: calls are matched to steps by order, not by module."""
+        calls: list[tuple[nn.Module, object, object]] = []
 
-        def record(l: int):
-            def hook(module, args, kwargs, out):
-                calls.append((l, block_input(module, args, kwargs), out))
-            return hook
+        def hook(module, args, kwargs, out):
+            calls.append((module, block_input(module, args, kwargs), out))
 
-        handles = [b.register_forward_hook(record(l), with_kwargs=True)
-                   for l, b in enumerate(self.blocks)]
+        handles = [b.register_forward_hook(hook, with_kwargs=True) for b in self.distinct]
         try:
             with torch.no_grad(), evaluating(self.model):
                 self.model(x)
@@ -264,8 +269,8 @@ class ResidualStage:
         if not calls:
             raise AdapterError(f"the model's forward never reached the stage {path!r}; is it "
                                "the stage the forward uses?")
-        order = [l for l, _, _ in calls[:L]]
-        if order != list(range(L)):
+        order = [next(i for i, b in enumerate(self.blocks) if b is m) for m, _, _ in calls[:L]]
+        if len(order) < L or any(calls[l][0] is not self.blocks[l] for l in range(L)):
             raise AdapterError(f"the model's forward runs the blocks of stage {path!r} in the "
                                f"order {order}, not 0..{L - 1} once each in turn; "
                                "point --stage at the sequence of blocks the forward runs")
@@ -311,6 +316,8 @@ class ResidualStage:
         if self._head is not None:
             return self._head(z_last)
 
+        # a block tied across steps gets z_last at each of its calls: every step then lands
+        # on z_last, so the forward's output is the head's at z_last all the same
         def put(module, args, kwargs, _out):
             if self.spec.reading == "residual":  # the forward then computes z + c out
                 return (z_last - block_input(module, args, kwargs)) / self.spec.scale

@@ -133,7 +133,8 @@ def injected(stage: ResidualStage, name: str, strength: float,
             return (t.perturb(z, z + c * out, h, strength, generator) - z) / c
         return t.perturb(z, out, h, strength, generator)
 
-    handles = [b.register_forward_hook(hook, with_kwargs=True) for b in stage.blocks]
+    # each module once: a block tied across steps is perturbed once per call (per step)
+    handles = [b.register_forward_hook(hook, with_kwargs=True) for b in stage.distinct]
     try:
         yield
     finally:

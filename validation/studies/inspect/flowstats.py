@@ -195,7 +195,8 @@ def inspect_stage(stage: ResidualStage, x: torch.Tensor, *, sigma: float = 0.0,
         with torch.no_grad():
             proj = _pca_paths([_flat(p).double().numpy() for p in path])
     implied = sum(r["mean_displacement"] for r in rows)
-    return {"blocks": rows, "n_blocks": stage.n_blocks, "h": stage.step,
+    return {"blocks": rows, "n_blocks": stage.n_blocks, "distinct_blocks": len(stage.distinct),
+            "h": stage.step,
             "t_end": stage.spec.t_end, "reading": stage.spec.reading,
             "scale": stage.spec.scale,
             "feature_shape": list(path[0].shape[1:]), "points": int(x.shape[0]),

@@ -104,6 +104,9 @@ def blocks(res: dict, config: dict, folder: str = "") -> list:
            "branch": "(Delta = h g_l(z): the branches)",
            "residual": f"(Delta = c f_l(z), c = {res.get('scale', 1):.4g}: the forward adds "
                        "the skip itself, z + c f_l(z), found from its own steps)"}[res["reading"]]
+        + (f"; {res['distinct_blocks']} distinct module{'s' if res['distinct_blocks'] != 1 else ''}"
+           " (weights tied across steps)"
+           if res.get("distinct_blocks", res["n_blocks"]) < res["n_blocks"] else "")
         + f", feature shape {res['feature_shape']}, T = {res['t_end']:g}, "
         f"h = {res['h']:.4g}, on {res['points']} points"
         + (f", injected noise sigma = {res['sigma']:g}" if res["sigma"] > 0 else "") + ".")]
