@@ -97,6 +97,16 @@ def test_no_variance_or_one_seed_is_undecidable_not_significant():
         assert np.isnan(v["rows"][0]["p_value"])  # NaN, not 0
     assert "variance" in flat["rows"][0]["note"] and "seeds" in one["rows"][0]["note"]
     assert "cannot be estimated" in flat["summary"]
+    # differences equal up to rounding (0.2 against 0.2 + 6e-17): undecidable, and no effect
+    # size or seed count follows from a spread of rounding (it read MDE 2.5e-15, "2 seeds")
+    near = compare_to_baseline({0.0: [0.1, 0.7, 0.4], 0.3: [0.3, 0.9, 0.6]},
+                               lower_is_better=False, delta=0.01)
+    row = near["rows"][0]
+    assert 0 < row["sd"] < 1e-15 and row["status"] == "undecidable"
+    assert np.isnan(row["mde"]) and row["seeds_needed"] is None
+    spread = compare_to_baseline({0.0: [0.1, 0.7, 0.4], 0.3: [0.3, 0.95, 0.6]},
+                                 lower_is_better=False, delta=0.01)["rows"][0]
+    assert spread["mde"] > 0 and spread["seeds_needed"] >= 2  # control: a real spread
 
 
 def test_sign_flip_p_exact_and_sampled():

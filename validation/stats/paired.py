@@ -158,10 +158,11 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
             row["p_not_delta"] = float(student.cdf((row["improvement"] - delta_abs) / se, df))
             p_low = float(student.sf((row["improvement"] + delta_abs) / se, df))
             row["p_tost"] = max(row["p_not_delta"], p_low)
-        sd = row["sd"] if n > 1 else float("nan")
-        row["mde"] = minimum_detectable_effect(sd, n, level) if n > 1 else float("nan")
-        row["seeds_needed"] = (seeds_needed(delta_abs, sd, level)
-                               if n > 1 and sd > 0 else None)
+        # no spread (the undecidable row above): no effect size or seed count follows from
+        # it (a spread of rounding, 1e-17, gave an MDE of 2.5e-15 and "2 seeds")
+        spread = n > 1 and row["sd"] > 1e-12 * scale
+        row["mde"] = minimum_detectable_effect(row["sd"], n, level) if spread else float("nan")
+        row["seeds_needed"] = seeds_needed(delta_abs, row["sd"], level) if spread else None
         rows.append(row)
     for row, adj in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
         row["p_holm"] = adj
