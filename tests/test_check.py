@@ -620,7 +620,8 @@ def test_check_on_a_users_factory_reports_its_own_stage(tmp_path, capsys):
     assert main(argv) == 0
     res = json.loads((tmp_path / "check.json").read_text())
     assert res["stage"] == {"path": "layer1", "blocks": 6, "feature_shape": [8, 8, 8],
-                            "reading": "block", "scale": 1.0, "dropout_in_training": []}
+                            "reading": "block", "scale": 1.0, "distinct_blocks": 6,
+                            "dropout_in_training": []}
     summary = (tmp_path / "summary.md").read_text()
     assert "stage layer1: 6 blocks, features 8 x 8 x 8" in summary
     assert "width 32" not in summary
@@ -875,3 +876,32 @@ def test_check_runs_on_a_slice_of_a_stage_whose_first_block_downsamples(tmp_path
     assert stage["path"] == "layer2[1:]" and stage["blocks"] == 2
     assert stage["feature_shape"] == [8, 4, 4] and stage["reading"] == "residual"
     assert stage["scale"] == pytest.approx(0.5)
+
+
+def test_check_names_a_stage_whose_weights_are_tied_across_steps(tmp_path):
+    """A weight-tied stage (one module at every step) trains and is measured as L steps; the
+    stage record and the summary say how many distinct modules it has (the untied control
+    is test_check_on_a_users_factory_reports_its_own_stage: 6 of 6, no such words)."""
+    factory = tmp_path / "tied.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.inp = nn.Linear(64, 8)\n"
+        "        one = nn.Sequential(nn.Linear(8, 8), nn.Tanh())\n"
+        "        self.fs = nn.ModuleList([one] * 3)\n"
+        "        self.out = nn.Linear(8, 10)\n"
+        "    def forward(self, x):\n"
+        "        z = self.inp(x.flatten(1))\n"
+        "        for f in self.fs:\n"
+        "            z = z + f(z) / 3\n"
+        "        return self.out(z)\n\n"
+        "def make():\n    return Net()\n")
+    assert main([*TRAINING_ONLY, "--model", f"{factory}:make", "--stage", "fs",
+                 "--out", str(tmp_path / "o")]) == 0
+    stage = json.loads((tmp_path / "o" / "check.json").read_text())["stage"]
+    assert stage["blocks"] == 3 and stage["distinct_blocks"] == 1
+    assert stage["reading"] == "residual" and stage["scale"] == pytest.approx(1 / 3)
+    assert ("stage fs: 3 blocks (1 distinct module: weights tied across steps)"
+            in (tmp_path / "o" / "summary.md").read_text())

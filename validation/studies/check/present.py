@@ -40,7 +40,10 @@ def user_stage(result: dict, cfg: dict) -> str | None:
             f"{built['scale']:.4g}" if built.get("reading") == "residual" else "")
     own = built.get("dropout_in_training")
     live = f"; its own {', '.join(own)} (live in training in every setting)" if own else ""
-    return (f"stage {built['path']}: {built['blocks']} blocks, features "
+    n = built.get("distinct_blocks", built["blocks"])
+    tied = (f" ({n} distinct module{'s' if n != 1 else ''}: weights tied across steps)"
+            if n < built["blocks"] else "")
+    return (f"stage {built['path']}: {built['blocks']} blocks{tied}, features "
             f"{' x '.join(map(str, built['feature_shape']))}{read}{live}")
 
 

@@ -366,13 +366,15 @@ def run_check(cfg: CheckConfig, out: str | Path, *, progress: bool = True, data=
 
 def stage_summary(stage: ResidualStage, data) -> dict:
     """The residual stage as built (a user's model has its own depth and width, not the
-    built-in models' --blocks and --width): its path, blocks, feature shape, how its blocks
-    are read and its own dropout (live in training in every setting)."""
+    built-in models' --blocks and --width): its path, blocks (and distinct modules: fewer
+    where weights are tied across steps), feature shape, how its blocks are read and its own
+    dropout (live in training in every setting)."""
     with torch.no_grad():
         z = stage.features(torch.as_tensor(data.x_train[:2]))
     return {"path": stage.spec.path, "blocks": stage.n_blocks,
             "feature_shape": list(z.shape[1:]), "reading": stage.spec.reading,
-            "scale": stage.spec.scale, "dropout_in_training": stage.dropout_in_training}
+            "scale": stage.spec.scale, "distinct_blocks": len(stage.distinct),
+            "dropout_in_training": stage.dropout_in_training}
 
 
 def assemble(cfg: CheckConfig, data, runs: list[dict], seconds: float, *,
