@@ -830,3 +830,36 @@ def test_a_stage_with_weights_tied_across_steps_is_one_module_called_per_step():
     assert "; 1 distinct module (weights tied across steps)" in summary(res, {})
     untied = inspect_stage(read(Net(), "stage"), x, passes=2, jacobian_points=0)
     assert "distinct" not in summary(untied | done, {})  # control
+
+
+class ReZero(nn.Module):
+    """z = z + alpha_l f_l(z) in the parent's loop, alpha a parameter per block (ReZero)."""
+
+    def __init__(self, alphas):
+        super().__init__()
+        self.stem, self.head = nn.Linear(3, 2).double(), nn.Linear(2, 2).double()
+        self.fs = nn.ModuleList(F() for _ in alphas)
+        self.alpha = nn.Parameter(torch.tensor(alphas, dtype=torch.float64))
+
+    def forward(self, x):
+        z = self.stem(x)
+        for a, f in zip(self.alpha, self.fs, strict=True):
+            z = z + a * f(z)
+        return self.head(z)
+
+
+def test_parent_skips_with_zero_or_unequal_weights_are_refused_for_what_they_are():
+    """A ReZero-style parent loop: at initialisation (alpha = 0) the blocks do not move the
+    features, and after training each block has its own alpha, whose last value no step
+    after it can show. Both were refused as "the forward changes the features between
+    blocks"; each is now named (c = 0; the c_l found), with its fix. Control: one alpha for
+    every block is read, c = alpha, v = alpha f / h."""
+    for alphas, said in (([0.0] * 4, "adds block 0's output with weight c = 0"),
+                         ([0.2, 0.3, 0.25, 0.1], "c = 0.2, 0.3, 0.25 for blocks 0..2; the last "
+                                                 "block's c cannot be measured")):
+        with pytest.raises(AdapterError, match=re.escape(said)):
+            read(ReZero(alphas), "fs")
+    st = read(ReZero([0.25] * 4), "fs")
+    z = torch.randn(5, 2, dtype=torch.float64)
+    assert st.spec.reading == "residual" and st.spec.scale == pytest.approx(0.25)
+    assert torch.allclose(st.velocity(0, z), z @ B.T)  # v = c f / h, here c = h = 1/4

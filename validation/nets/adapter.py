@@ -282,7 +282,24 @@ class ResidualStage:
         if self.spec.reading == "block" and not all(_close(o, n) for _, o, n in pairs):
             scales = [_scale(z, o, n) for z, o, n in pairs]
             c = scales[0] if scales else None
-            if c is None or any(s is None or abs(s - c) > 1e-3 * abs(c) for s in scales):
+            if scales and None not in scales and 0.0 in scales:
+                l = scales.index(0.0)
+                raise AdapterError(
+                    f"stage {path!r}: the input of block {l + 1} equals the input of block "
+                    f"{l}: the forward adds block {l}'s output with weight c = 0 (a ReZero-"
+                    "style scale at its initial value?), so the blocks do not move the "
+                    "features and there is no velocity to read; read the stage once c != 0 "
+                    "(after training)")
+            if scales and None not in scales and any(abs(s - c) > 1e-3 * abs(c)
+                                                     for s in scales):
+                raise AdapterError(
+                    f"stage {path!r}: the forward adds each block's output with its own weight"
+                    f", z + c_l f_l(z) with c = {', '.join(f'{s:.4g}' for s in scales)} for "
+                    f"blocks 0..{len(scales) - 1}; the last block's c cannot be measured (no "
+                    "block follows it), so such a stage is not read: make each block compute "
+                    "z + c_l f_l(z) itself (a module holding its c_l) and point --stage at "
+                    "those blocks")
+            if c is None or None in scales:
                 l = next(i for i, (_, o, n) in enumerate(pairs) if not _close(o, n))
                 raise AdapterError(
                     f"stage {path!r}: the output of block {l} is not the input of block "
@@ -409,7 +426,8 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 def _scale(z: torch.Tensor, o: torch.Tensor, n: torch.Tensor) -> float | None:
     """c with n = z + c o (least squares) to the rounding of the features' dtype (16 eps of
-    max |z| + max |n|: z + c o is computed at that precision), else None."""
+    max |z| + max |n|: z + c o is computed at that precision), else None; 0.0 where n = z
+    (the output is added with weight 0)."""
     d, o64 = n.double() - z.double(), o.double()
     oo = float((o64 * o64).sum())
     if oo == 0:
@@ -418,7 +436,7 @@ def _scale(z: torch.Tensor, o: torch.Tensor, n: torch.Tensor) -> float | None:
     eps = torch.finfo(n.dtype).eps if n.is_floating_point() else 0.0
     tol = 16 * eps * (float(z.abs().max()) + float(n.abs().max()))
     resid = float((d - c * o64).abs().max())
-    return c if c != 0 and resid <= max(tol, 1e-12 * float(d.abs().max())) else None
+    return c if resid <= max(tol, 1e-12 * float(d.abs().max())) else None
 
 
 def diffusion_resnet_stage(model: DiffusionResNet) -> ResidualStage:
