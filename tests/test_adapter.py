@@ -863,3 +863,73 @@ def test_parent_skips_with_zero_or_unequal_weights_are_refused_for_what_they_are
     z = torch.randn(5, 2, dtype=torch.float64)
     assert st.spec.reading == "residual" and st.spec.scale == pytest.approx(0.25)
     assert torch.allclose(st.velocity(0, z), z @ B.T)  # v = c f / h, here c = h = 1/4
+
+
+class Checkpointed(nn.Module):
+    """Blocks z -> z + f(z)/4 run under torch.utils.checkpoint in training (recomputed during
+    backward to save memory), plainly in evaluation; a batch norm in the stem."""
+
+    def __init__(self, checkpointing: bool = True):
+        super().__init__()
+        self.checkpointing = checkpointing
+        self.stem = nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4))
+        self.res = nn.ModuleList(nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 4))
+                                 for _ in range(3))
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        from torch.utils.checkpoint import checkpoint
+
+        z = self.stem(x)
+        for f in self.res:
+            if self.training and self.checkpointing:
+                z = z + checkpoint(f, z, use_reentrant=False) / 4
+            else:
+                z = z + f(z) / 4
+        return self.head(z)
+
+
+def test_a_stage_recomputed_in_backward_is_refused_for_techniques_that_need_their_draws():
+    """Activation checkpointing runs the blocks again during backward, without the
+    techniques' hooks. Measured here: dropout's and EnResNet's gradients then differ from the
+    same network's without checkpointing (same draws), the paper's additive noise's do not.
+    The detection runs on a copy (the model's statistics, gradients and the global generator
+    untouched) and fit refuses dropout and EnResNet there before any step, the paper's
+    method not; without checkpointing nothing is refused (control)."""
+    from validation.nets.fit import FitConfig, fit
+    from validation.nets.techniques import injected
+
+    x = torch.randn(16, 6, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(16) % 3
+
+    def grads(checkpointing: bool, name: str) -> torch.Tensor:
+        torch.manual_seed(0)
+        net = Checkpointed(checkpointing)
+        st = ResidualStage(net, "res")
+        st.probe(x)
+        with injected(st, name, 0.3, torch.Generator().manual_seed(1)):
+            nn.functional.cross_entropy(net.train()(x), y).backward()
+        return torch.cat([p.grad.flatten() for p in net.parameters()])
+
+    assert torch.equal(grads(True, "paper"), grads(False, "paper"))
+    for name in ("dropout", "enresnet"):
+        assert not torch.allclose(grads(True, name), grads(False, name), atol=1e-4)
+    torch.manual_seed(0)
+    net = Checkpointed()
+    st = ResidualStage(net, "res")
+    st.probe(x)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    rng = torch.get_rng_state()
+    assert st.recomputed_in_backward(x) is True
+    assert torch.equal(rng, torch.get_rng_state())
+    assert ResidualStage(Checkpointed(False), "res").recomputed_in_backward(x) is False
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+    assert all(p.grad is None for p in net.parameters())
+    for name in ("dropout", "enresnet"):
+        with pytest.raises(AdapterError, match=f"activation checkpointing.*{name} would get "
+                                               "wrong gradients"):
+            fit(st, x, y, FitConfig(technique=name, strength=0.2, epochs=1), progress=False)
+        assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+    fit(st, x, y, FitConfig(technique="paper", strength=0.2, epochs=1), progress=False)
+    fit(ResidualStage(Checkpointed(False), "res"), x, y,
+        FitConfig(technique="dropout", strength=0.2, epochs=1), progress=False)  # control

@@ -905,3 +905,32 @@ def test_check_names_a_stage_whose_weights_are_tied_across_steps(tmp_path):
     assert stage["reading"] == "residual" and stage["scale"] == pytest.approx(1 / 3)
     assert ("stage fs: 3 blocks (1 distinct module: weights tied across steps)"
             in (tmp_path / "o" / "summary.md").read_text())
+
+
+def test_check_refuses_dropout_on_a_checkpointed_stage_before_training(tmp_path, capsys):
+    """A user's stage under activation checkpointing: dropout (its backward needs its mask)
+    is refused before any network trains, nothing written; the paper's method alone runs."""
+    factory = tmp_path / "ckpt.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\nfrom torch.utils.checkpoint import checkpoint\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.inp = nn.Linear(64, 8)\n"
+        "        self.fs = nn.ModuleList(nn.Sequential(nn.Linear(8, 8), nn.Tanh())\n"
+        "                                for _ in range(3))\n"
+        "        self.out = nn.Linear(8, 10)\n"
+        "    def forward(self, x):\n"
+        "        z = self.inp(x.flatten(1))\n"
+        "        for f in self.fs:\n"
+        "            z = z + (checkpoint(f, z, use_reentrant=False) if self.training\n"
+        "                     else f(z)) / 3\n"
+        "        return self.out(z)\n\n"
+        "def make():\n    return Net()\n")
+    argv = [*TRAINING_ONLY, "--model", f"{factory}:make", "--stage", "fs"]
+    refused = argv[:argv.index("--techniques") + 1] + ["dropout"] + \
+        argv[argv.index("--techniques") + 2:]
+    assert main([*refused, "--out", str(tmp_path / "no")]) == 2
+    assert "dropout would get wrong gradients" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+    assert main([*argv, "--out", str(tmp_path / "ok")]) == 0

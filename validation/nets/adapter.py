@@ -311,6 +311,40 @@ class ResidualStage:
             self.spec = replace(self.spec, reading="residual", scale=c)
         self._chained = True
 
+    def recomputed_in_backward(self, x: torch.Tensor) -> bool | None:
+        """Whether a training step runs the stage's blocks again during backward (activation
+        checkpointing, torch.utils.checkpoint): one forward and backward of a copy of the model
+        in training mode on two points of x, counting calls of the blocks' forward while
+        gradients flow back (the model itself, its statistics and every random generator
+        untouched). None where the model cannot be copied or run so. The recomputation does
+        not run the techniques' hooks (measured, torch 2.13): a technique whose backward needs
+        its own draws (dropout's mask, EnResNet's scaled noise) then gets wrong gradients."""
+        import copy
+
+        try:
+            twin = copy.deepcopy(self.model)
+        except Exception:  # a model holding what cannot be copied: not checked
+            return None
+        backward = [False, 0]
+
+        def counted(forward):
+            def call(*args, **kwargs):
+                backward[1] += backward[0]
+                return forward(*args, **kwargs)
+            return call
+
+        # module hooks do not fire in the recomputation; the module's own forward is called
+        for b in ResidualStage(twin, self.spec).distinct:
+            b.forward = counted(b.forward)
+        try:
+            with torch.random.fork_rng(devices=[]), torch.enable_grad():
+                out = twin.train()(x[:2])
+                backward[0] = True
+                out.float().sum().backward()
+        except Exception:  # the forward's own refusals are probe()'s to name
+            return None
+        return backward[1] > 0
+
     def probe(self, x: torch.Tensor) -> None:
         """Refuse, before any work, data the model refuses, a forward that does not chain the
         blocks, a block that changes the feature shape and a head that refuses the stage's

@@ -28,7 +28,7 @@ from torch import nn
 from validation.store.io import atomic_write_bytes
 
 from .adapter import AdapterError, ResidualStage
-from .techniques import check_strength, injected
+from .techniques import check_strength, injected, refuse_recomputed_stage
 from .train import resolve_device
 
 AUGMENTATIONS = ("none", "crop-flip")
@@ -101,6 +101,8 @@ def fit(stage: ResidualStage, x_train, y_train, cfg: FitConfig, *,
     Y = torch.as_tensor(y_train, dtype=torch.long).to(dev)
     if not stage.settled:  # how the blocks are read (and so where noise goes), before work
         stage.probe(X[:2])
+    if cfg.strength > 0:
+        refuse_recomputed_stage(stage, [cfg.technique], X[:2])
     if cfg.augment == "crop-flip" and X.dim() != 4:
         raise AdapterError(f"augment crop-flip needs images (N x C x H x W), got {tuple(X.shape)}")
     steps = (len(X) + cfg.batch_size - 1) // cfg.batch_size

@@ -42,6 +42,11 @@ class NetTechnique:
     kept_at_test: bool  # the deployed predictor keeps the randomness (and averages passes)
     description: str
     perturb: Perturb  # (z_in, z_out, h, strength, generator) -> perturbed z_out
+    #: its backward needs its own draws (a mask or a noise that multiplies the features):
+    #: a stage recomputed in backward (activation checkpointing) then gets wrong gradients,
+    #: the recomputation running without the technique's hook (measured: 11% of the largest
+    #: gradient for dropout and EnResNet; additive noise's gradients stay exact)
+    draws_in_backward: bool = False
 
     def generator_text(self, strength: float) -> str:
         """The technique's catalogue generator at this strength, in words."""
@@ -82,9 +87,11 @@ TECHNIQUES: dict[str, NetTechnique] = {t.name: t for t in [
     NetTechnique("paper", "gaussian", "sigma", 0.1, True,
                  "the paper's method: z + Delta + sigma sqrt(h) xi", _paper),
     NetTechnique("enresnet", "unscaled-noise", "c", 0.1, True,
-                 "EnResNet-style: z + Delta + c std(out) xi (no sqrt(h))", _enresnet),
+                 "EnResNet-style: z + Delta + c std(out) xi (no sqrt(h))", _enresnet,
+                 draws_in_backward=True),
     NetTechnique("dropout", "dropout", "p", 0.1, False,
-                 "dropout on the residual branch: z + m Delta / (1 - p)", _dropout),
+                 "dropout on the residual branch: z + m Delta / (1 - p)", _dropout,
+                 draws_in_backward=True),
 ]}
 
 
@@ -140,6 +147,19 @@ def injected(stage: ResidualStage, name: str, strength: float,
     finally:
         for hd in handles:
             hd.remove()
+
+
+def refuse_recomputed_stage(stage: ResidualStage, names, x: torch.Tensor) -> None:
+    """Refuse training techniques ``names`` whose backward needs their draws on a stage that
+    the model recomputes in backward (ResidualStage.recomputed_in_backward), before work."""
+    needing = [n for n in names if technique(n).draws_in_backward]
+    if needing and stage.recomputed_in_backward(x):
+        raise AdapterError(
+            f"stage {stage.spec.path!r} is run again during backward (activation "
+            f"checkpointing, torch.utils.checkpoint): {', '.join(needing)} would get wrong "
+            "gradients (the recomputation runs without the technique, whose backward needs "
+            "its mask or noise); turn the checkpointing off to train with it (it saves "
+            "memory and is not part of the network)")
 
 
 def deployed(name: str, strength: float) -> bool:
