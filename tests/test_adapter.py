@@ -933,3 +933,47 @@ def test_a_stage_recomputed_in_backward_is_refused_for_techniques_that_need_thei
     fit(st, x, y, FitConfig(technique="paper", strength=0.2, epochs=1), progress=False)
     fit(ResidualStage(Checkpointed(False), "res"), x, y,
         FitConfig(technique="dropout", strength=0.2, epochs=1), progress=False)  # control
+
+
+class OwnNoise(nn.Module):
+    """z + f(z)/4 with randomness of its own in training: "module" (nn.Dropout), "functional"
+    (F.dropout), "depth" (stochastic depth: the branch dropped whole), or none."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+        self.f = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Tanh())
+        self.drop = nn.Dropout(0.3 if kind == "module" else 0.0)
+
+    def forward(self, z):
+        out = self.drop(self.f(z))
+        if self.kind == "functional":
+            out = nn.functional.dropout(out, 0.3, self.training)
+        if self.kind == "depth" and self.training and float(torch.rand(())) < 0.5:
+            out = out * 0
+        return z + out / 4
+
+
+def test_randomness_a_stage_draws_in_training_is_found_by_its_behaviour():
+    """Blocks that draw randomness of their own in training are found whatever draws it (a
+    dropout module, functional dropout, stochastic depth), by calling each block twice on the
+    same features in training mode on a copy of the model; batch norm with batch statistics
+    is deterministic and not found (control); the global generator and the model's own
+    state are left as they were. The dropout modules are also named with their p."""
+    x = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    for kinds, found in ((["module", "none", "functional", "depth"], [0, 2, 3]),
+                         (["none"] * 3, [])):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(4, 4), nn.Sequential(*map(OwnNoise, kinds)))
+        st = read(net.eval(), "1", x)
+        before = {k: v.clone() for k, v in net.state_dict().items()}
+        rng = torch.get_rng_state()
+        assert st.random_in_training(x) == found
+        assert torch.equal(rng, torch.get_rng_state())
+        assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+        assert not net.training
+    assert st.dropout_in_training == [] and st.dropout_blocks == []
+    mixed = read(nn.Sequential(nn.Linear(4, 4), nn.Sequential(
+        *map(OwnNoise, ["module", "none", "functional", "depth"]))).eval(), "1", x)
+    assert mixed.dropout_in_training == ["Dropout(p=0.3) in block 0"]
+    assert mixed.dropout_blocks == [0]

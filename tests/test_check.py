@@ -621,7 +621,8 @@ def test_check_on_a_users_factory_reports_its_own_stage(tmp_path, capsys):
     res = json.loads((tmp_path / "check.json").read_text())
     assert res["stage"] == {"path": "layer1", "blocks": 6, "feature_shape": [8, 8, 8],
                             "reading": "block", "scale": 1.0, "distinct_blocks": 6,
-                            "dropout_in_training": []}
+                            "dropout_in_training": [], "dropout_blocks": [],
+                            "random_in_training": []}
     summary = (tmp_path / "summary.md").read_text()
     assert "stage layer1: 6 blocks, features 8 x 8 x 8" in summary
     assert "width 32" not in summary
@@ -934,3 +935,37 @@ def test_check_refuses_dropout_on_a_checkpointed_stage_before_training(tmp_path,
     assert "dropout would get wrong gradients" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
     assert main([*argv, "--out", str(tmp_path / "ok")]) == 0
+
+
+def test_a_stage_random_in_training_without_a_dropout_module_is_named(tmp_path):
+    """Functional dropout in a user's blocks (no module to find by type) trains in every
+    setting too: the check finds it by behaviour and names it beside the generators; the
+    same network without it gets no such sentence (control)."""
+    factory = tmp_path / "fdrop.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Blk(nn.Module):\n"
+        "    def __init__(self, p):\n"
+        "        super().__init__()\n"
+        "        self.f, self.p = nn.Linear(8, 8), p\n"
+        "    def forward(self, z):\n"
+        "        return z + nn.functional.dropout(torch.tanh(self.f(z)), self.p,\n"
+        "                                         self.training) / 3\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, p):\n"
+        "        super().__init__()\n"
+        "        self.inp, self.out = nn.Linear(64, 8), nn.Linear(8, 10)\n"
+        "        self.fs = nn.Sequential(*[Blk(p if l else 0.0) for l in range(3)])\n"
+        "    def forward(self, x):\n"
+        "        return self.out(self.fs(self.inp(x.flatten(1))))\n\n"
+        "def dropping():\n    return Net(0.2)\n\n"
+        "def plain():\n    return Net(0.0)\n")
+    for make, found in (("dropping", [1, 2]), ("plain", [])):
+        out = tmp_path / make
+        assert main([*TRAINING_ONLY, "--model", f"{factory}:{make}", "--stage", "fs",
+                     "--out", str(out)]) == 0
+        stage = json.loads((out / "check.json").read_text())["stage"]
+        assert stage["random_in_training"] == found and stage["dropout_blocks"] == []
+        text = (out / "summary.md").read_text()
+        assert ("also carries the stage's own randomness in blocks 1, 2 that is not a dropout "
+                "module" in text) == bool(found)

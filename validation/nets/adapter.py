@@ -184,6 +184,15 @@ class ResidualStage:
         """The stage's own dropout modules with p > 0, as 'Dropout(p=0.1) in blocks 0-3':
         live whenever the model trains (every setting of a study, its plain baseline included),
         off in evaluation. Training then adds their diffusion to any technique's generator."""
+        return [f"{name}(p={p:g}) in block{'s' if len(ls) > 1 else ''} "
+                + ", ".join(map(str, ls)) for (name, p), ls in self._dropouts().items()]
+
+    @property
+    def dropout_blocks(self) -> list[int]:
+        """The blocks holding a dropout module with p > 0."""
+        return sorted({l for ls in self._dropouts().values() for l in ls})
+
+    def _dropouts(self) -> dict[tuple[str, float], list[int]]:
         found: dict[tuple[str, float], list[int]] = {}
         for l, b in enumerate(self.blocks):
             for m in b.modules():
@@ -191,8 +200,34 @@ class ResidualStage:
                     key = (type(m).__name__, float(m.p))
                     if l not in found.setdefault(key, []):
                         found[key].append(l)
-        return [f"{name}(p={p:g}) in block{'s' if len(ls) > 1 else ''} "
-                + ", ".join(map(str, ls)) for (name, p), ls in found.items()]
+        return found
+
+    def random_in_training(self, x: torch.Tensor) -> list[int]:
+        """The blocks whose output differs between two calls on the same features in training
+        mode: randomness of their own (dropout modules, functional dropout, stochastic depth,
+        noise layers) that every training step draws, whatever technique is added. Measured
+        on a copy of the model at the features of two points of x (evaluation-mode
+        trajectory), the global generator restored; [] where the model cannot be copied."""
+        import copy
+
+        with torch.no_grad(), evaluating(self.model):
+            z = self.features(x[:2])
+            inputs = []
+            for l in range(self.n_blocks):
+                inputs.append(z)
+                z = z + self.delta(l, z)
+        try:
+            twin = copy.deepcopy(self.model)
+        except Exception:  # a model holding what cannot be copied: not measured
+            return []
+        blocks = ResidualStage(twin, self.spec).blocks
+        found = []
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            twin.train()
+            for l, (b, z) in enumerate(zip(blocks, inputs, strict=True)):
+                if not torch.equal(b(z), b(z)):
+                    found.append(l)
+        return found
 
     @property
     def settled(self) -> bool:

@@ -38,13 +38,27 @@ def user_stage(result: dict, cfg: dict) -> str | None:
         return None
     read = (f"; the forward adds the skip itself, read as Delta = c f(z), c = "
             f"{built['scale']:.4g}" if built.get("reading") == "residual" else "")
-    own = built.get("dropout_in_training")
-    live = f"; its own {', '.join(own)} (live in training in every setting)" if own else ""
+    own = _own_randomness(built)
+    live = f"; its {own} (live in training in every setting)" if own else ""
     n = built.get("distinct_blocks", built["blocks"])
     tied = (f" ({n} distinct module{'s' if n != 1 else ''}: weights tied across steps)"
             if n < built["blocks"] else "")
     return (f"stage {built['path']}: {built['blocks']} blocks{tied}, features "
             f"{' x '.join(map(str, built['feature_shape']))}{read}{live}")
+
+
+def _own_randomness(built: dict) -> str:
+    """The stage's own randomness in training, in words ('' for none): its dropout modules
+    (with p), and blocks found random in training that have none (functional dropout,
+    stochastic depth, noise layers)."""
+    own = list(built.get("dropout_in_training") or [])
+    named = set(built.get("dropout_blocks") or [])
+    other = [b for b in built.get("random_in_training") or [] if b not in named]
+    if other:
+        own.append(f"randomness in block{'s' if len(other) > 1 else ''} "
+                   f"{', '.join(map(str, other))} that is not a dropout module (functional "
+                   "dropout, stochastic depth or noise)")
+    return ("own " + "; ".join(own)) if own else ""
 
 
 def blocks(result: dict, cfg: dict) -> list:
@@ -106,11 +120,11 @@ def blocks(result: dict, cfg: dict) -> list:
                      f"The levels are 1, 2, 4, ... up to the finest shown (auto: {AUTO_RULE}).")]
     out += [Heading("Generators (theory catalogue)", 3),
             table(["setting", "generator"], [[k, v] for k, v in result["catalogue"].items()])]
-    if own := (result.get("stage") or {}).get("dropout_in_training"):
-        out += [para(f"In training every setting, the plain baseline included, also carries the "
-                     f"stage's own {', '.join(own)}: a diffusion of its own that these rows "
-                     "leave out (the paired design shares it between settings); at evaluation "
-                     "it is off.")]
+    if own := _own_randomness(result.get("stage") or {}):
+        out += [para(f"In training every setting, the plain baseline included, also carries "
+                     f"the stage's {own}: a diffusion of its own that these rows leave out "
+                     "(the paired design shares it between settings); at evaluation it is "
+                     "off.")]
     out += _robust_blocks(result["runs"])
     flags = result["masking_flags"]
     out += [para("Suspect rows (masking_suspected: a gradient-free attack beat every gradient "

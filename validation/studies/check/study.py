@@ -371,12 +371,15 @@ def stage_summary(stage: ResidualStage, data) -> dict:
     built-in models' --blocks and --width): its path, blocks (and distinct modules: fewer
     where weights are tied across steps), feature shape, how its blocks are read and its own
     dropout (live in training in every setting)."""
+    x = torch.as_tensor(data.x_train[:2])
     with torch.no_grad():
-        z = stage.features(torch.as_tensor(data.x_train[:2]))
+        z = stage.features(x)
     return {"path": stage.spec.path, "blocks": stage.n_blocks,
+            "random_in_training": stage.random_in_training(x),
             "feature_shape": list(z.shape[1:]), "reading": stage.spec.reading,
             "scale": stage.spec.scale, "distinct_blocks": len(stage.distinct),
-            "dropout_in_training": stage.dropout_in_training}
+            "dropout_in_training": stage.dropout_in_training,
+            "dropout_blocks": stage.dropout_blocks}
 
 
 def assemble(cfg: CheckConfig, data, runs: list[dict], seconds: float, *,
