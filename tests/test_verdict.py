@@ -244,3 +244,21 @@ def test_band_side_places_an_interval_against_the_band():
     assert band_side(0.2, 0.6, 1.0, 0.3) == -1 and band_side(1.4, 2.0, 1.0, 0.3) == 1
     assert band_side(0.5, 0.8, 1.0, 0.3) == 0 and band_side(0.9, 0.9, 1.0, 0.3) == 0
     assert band_side(float("nan"), float("nan"), 1.0, 0.3) == 0  # not formed: no side
+
+
+def test_an_mde_beyond_what_the_measure_allows_is_said():
+    """Two seeds of accuracies whose paired differences spread widely: the MDE (1.5 here) is
+    more than any accuracy difference can be; the summary says no effect is detectable with
+    these seeds. Controls: without a span nothing is added; a study whose MDE lies inside
+    the span (more seeds) says nothing of it."""
+    by = {0.0: [0.5, 0.6], 0.3: [0.4, 0.65]}
+    wide = compare_to_baseline(by, lower_is_better=False, delta=0.02, span=1.0)
+    assert wide["verdict"] == "inconclusive" and wide["rows"][0]["mde"] > 1
+    assert ("(beyond 1, the largest difference the measure allows: at sigma 0.3 no effect is "
+            "detectable with these seeds)" in wide["summary"])
+    assert "largest difference" not in compare_to_baseline(
+        by, lower_is_better=False, delta=0.02)["summary"]
+    narrow = compare_to_baseline(_study(0.02, 6, within=0.05), lower_is_better=False,
+                                 delta=0.02, span=1.0)
+    assert narrow["verdict"] == "inconclusive" and narrow["rows"][0]["mde"] < 1
+    assert "largest difference" not in narrow["summary"]

@@ -87,7 +87,7 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
                         lower_is_better: bool, delta: float, relative: bool = False,
                         alpha: float = ALPHA, label: str = "sigma",
                         slack: Mapping[float, float] | None = None,
-                        baseline: float | str = 0.0) -> dict:
+                        baseline: float | str = 0.0, span: float | None = None) -> dict:
     """Paired verdict of "sigma > 0 improves on sigma = 0" (see the module docstring).
 
     ``by_sigma[s]`` maps seed -> value (a sequence means seeds 0, 1, ...); pairs are formed
@@ -100,6 +100,9 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
     equivalent) only if its 90% interval clears delta by the slack.
     ``baseline``: the key of the setting the others are compared with (sigma = 0 by default;
     a name such as "plain" when the settings are techniques, kept in their given order).
+    ``span``: the largest paired difference the measure allows (1 for an accuracy), where it
+    has one: an inconclusive summary says when a minimum detectable effect lies beyond it
+    (no effect is then detectable with these seeds).
     """
     if baseline not in by_sigma:
         raise ValueError(f"the sweep needs {label} = {baseline} as the baseline")
@@ -214,9 +217,14 @@ def compare_to_baseline(by_sigma: Mapping[float, Mapping[int, float] | Sequence[
                  else f"{mdes[0]} at every {label}" if len(set(mdes)) == 1
                  else ", ".join(f"{m} at {label} {r[label]}" for r, m in zip(rows, mdes,
                                                                            strict=True)))
+        beyond = span is not None and any(r["mde"] > span for r in rows)
         summary = ("neither an effect nor its absence at delta = "
                    f"{num(delta_abs, trim=True)} is established; minimum detectable effect of "
                    "this study " + shown
+                   + (f" (beyond {num(span, trim=True)}, the largest difference the measure "
+                      f"allows: at {label} "
+                      + ", ".join(str(r[label]) for r in rows if r["mde"] > span)
+                      + " no effect is detectable with these seeds)" if beyond else "")
                    + ("; " + f"{max(known)} paired seeds would give {POWER:.0%} power to detect "
                       f"delta at the observed spread" if known and len(known) == len(need)
                       else "; the seeds needed cannot be estimated (fewer than 2 seeds or no "

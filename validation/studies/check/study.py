@@ -271,7 +271,8 @@ def verdicts(cfg: CheckConfig, runs: list[dict], anchor: dict, *,
             out[claim] = {"verdict": "not run", "summary": "no paired values", "rows": []}
             continue
         v = compare_to_baseline(by, lower_is_better=lower, delta=delta, relative=relative,
-                                label="setting", baseline="plain")
+                                label="setting", baseline="plain",
+                                span=None if claim == "lipschitz" else 1.0)  # accuracies
         for row in v["rows"]:
             met = acc[row["setting"]] >= anchor["network_anchor"]
             row["anchor"] = "met" if met else (

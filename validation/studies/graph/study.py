@@ -250,7 +250,8 @@ def coin_study(spec: GraphStudy, progress: bool = True, beside=None,
     for d in spec.data:
         by = {K: {r["seed"]: r["accuracy"] for r in runs if r["data"] == d and r["K"] == K}
               for K in (0, spec.K)}
-        v = compare_to_baseline(by, lower_is_better=False, delta=spec.delta, label="K")
+        v = compare_to_baseline(by, lower_is_better=False, delta=spec.delta, label="K",
+                                span=1.0)  # accuracies
         v["statistic"] = (f"accuracy on the unlabelled samples ({spec.labels_per_class} labels "
                           f"per class), K = {spec.K} diffusion layers at tau = {spec.tau} "
                           "against the base classifier alone; "

@@ -148,7 +148,7 @@ def claim_verdicts(rows: list[dict], sigmas, eps_linf, delta: float, eps_l2=()) 
 
     verdict = compare_to_baseline({s: {r["seed"]: robust_auc(r, eps_linf) for r in rows
                                        if r["sigma"] == s} for s in sigmas},
-                                  lower_is_better=False, delta=delta)
+                                  lower_is_better=False, delta=delta, span=1.0)
     verdict["statistic"] = "mean robust accuracy over the linf eps grid (higher is better)"
     out = {"verdict": verdict, "failed_flags": failed_flags(rows)}
     # digits: the same claim on the lower estimate through the feature bottleneck (the truth
@@ -156,7 +156,7 @@ def claim_verdicts(rows: list[dict], sigmas, eps_linf, delta: float, eps_l2=()) 
     if rows and all("feature_box" in r["attacks"][f"linf:{e}"] for r in rows for e in eps_linf):
         lower = compare_to_baseline(
             {s: {r["seed"]: robust_auc(r, eps_linf, "feature_box") for r in rows
-                 if r["sigma"] == s} for s in sigmas}, lower_is_better=False, delta=delta)
+                 if r["sigma"] == s} for s in sigmas}, lower_is_better=False, delta=delta, span=1.0)
         lower["statistic"] = ("mean over the linf eps grid of the feature-box lower estimate of "
                               "robust accuracy (higher is better)")
         out["lower_estimate_verdict"] = lower
@@ -174,7 +174,7 @@ def claim_verdicts(rows: list[dict], sigmas, eps_linf, delta: float, eps_l2=()) 
         for key in ("attacks", "certified"):
             v = compare_to_baseline({s: {r["seed"]: l2_auc(r, key) for r in rows
                                          if r["sigma"] == s} for s in sigmas},
-                                    lower_is_better=False, delta=delta)
+                                    lower_is_better=False, delta=delta, span=1.0)
             who = "attacks' upper" if key == "attacks" else "certificate's lower"
             v["statistic"] = (f"mean over the l2 eps grid of the {who} estimate of robust "
                               "accuracy (higher is better)")
