@@ -488,7 +488,7 @@ def test_a_config_refuses_substeps_without_the_network_level():
     (["--model", "resnet9"], "valid: resnet1d, resnet2d"),
     (["--techniques", "foo"], "unknown technique 'foo'"),
     (["--claims", "training,speed"], "unknown claim 'speed'"),
-    (["--data", "cifar10:/no/such/folder"], "lacks data_batch_1"),
+    (["--data", "cifar10:/no/such/folder"], "no folder /no/such/folder"),
     (["--data", "image-folder:/no/such/folder"], "no /no/such/folder/train"),
     (["--data", "moons"], "valid: mnist1d, digits-img"),
     (["--sigmas", "0.1,0.3"], "include 0"),

@@ -149,9 +149,13 @@ def cifar10(root: str) -> Dataset:
     if (base / "cifar-10-batches-py").is_dir():
         base = base / "cifar-10-batches-py"
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    if not base.is_dir():
+        raise DataError(f"--data cifar10:{root}: no folder {base}; give the folder of the "
+                        "unpacked python archive (cifar-10-batches-py/ with data_batch_1..5 "
+                        "and test_batch) or the folder holding it")
     missing = [n for n in names if not (base / n).is_file()]
-    if not base.is_dir() or missing:
-        raise DataError(f"--data cifar10:{root}: {base} lacks {', '.join(missing) or 'itself'}; "
+    if missing:
+        raise DataError(f"--data cifar10:{root}: {base} lacks {', '.join(missing)}; "
                         "expected the unpacked python archive (cifar-10-batches-py/ with "
                         "data_batch_1..5 and test_batch)")
     parts = [_cifar_batch(base / n) for n in names]
