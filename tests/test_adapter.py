@@ -977,3 +977,35 @@ def test_randomness_a_stage_draws_in_training_is_found_by_its_behaviour():
         *map(OwnNoise, ["module", "none", "functional", "depth"]))).eval(), "1", x)
     assert mixed.dropout_in_training == ["Dropout(p=0.3) in block 0"]
     assert mixed.dropout_blocks == [0]
+
+
+class InPlace(nn.Module):
+    """relu(x) + f(relu(x)) / 4 with the relu taken in place on the block's input."""
+
+    def __init__(self):
+        super().__init__()
+        self.f = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 4))
+
+    def forward(self, x):
+        x = nn.functional.relu(x, inplace=True)
+        return x + self.f(x) / 4
+
+
+def test_a_block_that_changes_its_input_in_place_is_read_at_the_input_it_was_given():
+    """A block that takes relu in place on its input changed z under Delta = block(z) - z:
+    the adapter's Delta was off by as much as its size, and its flow's logits were not the
+    model's, silently. The block now runs on a copy: Delta is block(z) - z at the z given, z
+    is left as it was, and the flow's logits are the model's."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Sequential(*[InPlace() for _ in range(3)]),
+                        nn.Linear(4, 2)).eval()
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(5))
+    st = read(net, "1", x)
+    with torch.no_grad():
+        z = st.features(x) - 0.5  # negative entries: the relu changes them
+        kept = z.clone()
+        want = net[1][0](z.clone()) - z
+        assert torch.equal(st.delta(0, z), want) and torch.equal(z, kept)
+        assert torch.allclose(st.logits(x), net(x), atol=1e-6)
+        path = st.trajectory(x)
+        assert torch.allclose(net[2](path[-1]), net(x), atol=1e-6)

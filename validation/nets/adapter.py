@@ -433,7 +433,9 @@ class ResidualStage:
                                "features(x) or probe(x) with model inputs before delta, "
                                "velocity or flow")
         try:
-            out = self.blocks[l](z)
+            # on a copy: a block that changes its input in place (relu_(x), out += x on x)
+            # would otherwise change z under the difference block(z) - z
+            out = self.blocks[l](z.clone())
         except TypeError as exc:  # a block that needs more than the features (a mask, a scale)
             raise AdapterError(
                 f"block {l} of stage {self.spec.path!r} cannot be called on the features alone "
