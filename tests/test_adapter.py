@@ -995,7 +995,8 @@ def test_a_block_that_changes_its_input_in_place_is_read_at_the_input_it_was_giv
     """A block that takes relu in place on its input changed z under Delta = block(z) - z:
     the adapter's Delta was off by as much as its size, and its flow's logits were not the
     model's, silently. The block now runs on a copy: Delta is block(z) - z at the z given, z
-    is left as it was, and the flow's logits are the model's."""
+    is left as it was, and the flow's logits are the model's. A head that changes the
+    stage's output in place gets a copy of z_L."""
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 4), nn.Sequential(*[InPlace() for _ in range(3)]),
                         nn.Linear(4, 2)).eval()
@@ -1009,3 +1010,12 @@ def test_a_block_that_changes_its_input_in_place_is_read_at_the_input_it_was_giv
         assert torch.allclose(st.logits(x), net(x), atol=1e-6)
         path = st.trajectory(x)
         assert torch.allclose(net[2](path[-1]), net(x), atol=1e-6)
+    # a head that changes the stage's output in place leaves the adapter's z_L as it was
+    head = nn.Sequential(nn.ReLU(inplace=True), nn.Linear(4, 2))
+    other = nn.Sequential(net[0], net[1], head).eval()
+    st = read(other, "1", x)
+    with torch.no_grad():
+        z_last = st.trajectory(x)[-1] - 0.5
+        kept = z_last.clone()
+        assert torch.allclose(st.head(z_last, x), head[1](kept.clamp(min=0)), atol=1e-6)
+        assert torch.equal(z_last, kept)

@@ -407,7 +407,7 @@ class ResidualStage:
         def put(module, args, kwargs, _out):
             if self.spec.reading == "residual":  # the forward then computes z + c out
                 return (z_last - block_input(module, args, kwargs)) / self.spec.scale
-            return z_last
+            return z_last.clone()  # the rest of the forward may change it in place
 
         handle = self.blocks[-1].register_forward_hook(put, with_kwargs=True)
         try:
