@@ -954,17 +954,32 @@ class OwnNoise(nn.Module):
         return z + out / 4
 
 
+class Scaling(nn.Module):
+    """1.5 x + f(1.5 x) / 4 with x scaled in place: deterministic, but not idempotent on
+    its input (two calls on one tensor see different inputs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.f = nn.Linear(4, 4)
+
+    def forward(self, x):
+        x = x.mul_(1.5)
+        return x + torch.tanh(self.f(x)) / 4
+
+
 def test_randomness_a_stage_draws_in_training_is_found_by_its_behaviour():
     """Blocks that draw randomness of their own in training are found whatever draws it (a
     dropout module, functional dropout, stochastic depth), by calling each block twice on the
     same features in training mode on a copy of the model; batch norm with batch statistics
-    is deterministic and not found (control); the global generator and the model's own
-    state are left as they were. The dropout modules are also named with their p."""
+    and a block that changes its input in place are deterministic and not found (controls);
+    the global generator and the model's own state are left as they were. The dropout
+    modules are also named with their p."""
     x = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
     for kinds, found in ((["module", "none", "functional", "depth"], [0, 2, 3]),
-                         (["none"] * 3, [])):
+                         (["none"] * 3, []), (["inplace"] * 2, [])):
         torch.manual_seed(0)
-        net = nn.Sequential(nn.Linear(4, 4), nn.Sequential(*map(OwnNoise, kinds)))
+        net = nn.Sequential(nn.Linear(4, 4), nn.Sequential(
+            *(Scaling() if k == "inplace" else OwnNoise(k) for k in kinds)))
         st = read(net.eval(), "1", x)
         before = {k: v.clone() for k, v in net.state_dict().items()}
         rng = torch.get_rng_state()

@@ -225,7 +225,7 @@ class ResidualStage:
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             twin.train()
             for l, (b, z) in enumerate(zip(blocks, inputs, strict=True)):
-                if not torch.equal(b(z), b(z)):
+                if not torch.equal(b(z.clone()), b(z.clone())):  # (a block may change z)
                     found.append(l)
         return found
 
