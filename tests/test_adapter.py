@@ -1034,3 +1034,45 @@ def test_a_block_that_changes_its_input_in_place_is_read_at_the_input_it_was_giv
         kept = z_last.clone()
         assert torch.allclose(st.head(z_last, x), head[1](kept.clamp(min=0)), atol=1e-6)
         assert torch.equal(z_last, kept)
+
+
+class McDropout(nn.Module):
+    """z + dropout(tanh(f z)) / 3 with dropout kept on at evaluation (training=True)."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.f, self.p = nn.Linear(4, 4), p
+
+    def forward(self, z):
+        return z + nn.functional.dropout(torch.tanh(self.f(z)), self.p, training=True) / 3
+
+
+def test_a_model_random_at_evaluation_is_deployed_as_an_average_with_common_draws():
+    """A user's model that keeps its own randomness at evaluation (MC dropout) made the plain
+    deployed predictor one random pass: accuracy a single draw, and the attacks saw a
+    different function at every call. probe() now finds it (two evaluation passes differ),
+    the deployed predictor averages its passes whatever the technique, and the global
+    generator is reseeded per call (and restored) so that the average is a deterministic
+    function of x. Control: the same model with p = 0 is one pass."""
+    from validation.nets.techniques import ExpectedPredictor
+
+    x = torch.randn(6, 4, generator=torch.Generator().manual_seed(2))
+    for p, random in ((0.3, True), (0.0, False)):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(4, 4), nn.Sequential(McDropout(p), McDropout(p)),
+                            nn.Linear(4, 3)).eval()
+        st = read(net, "1", x)
+        assert st.random_at_eval is random
+        f = ExpectedPredictor(st, "plain", 0.0, passes=8, seed=3)
+        assert f.passes == (8 if random else 1)
+        rng = torch.get_rng_state()
+        with torch.no_grad():
+            a = f(x)
+            assert torch.equal(rng, torch.get_rng_state())
+            torch.rand(3)  # other work drawing from the global generator between two calls
+            b = f(x)
+        assert torch.equal(a, b)
+        if random:  # the average of 8 passes, not one of them
+            with torch.no_grad():
+                one = ExpectedPredictor(st, "plain", 0.0, passes=1, seed=3)(x)
+            assert not torch.allclose(a, one)

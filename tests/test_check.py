@@ -622,7 +622,7 @@ def test_check_on_a_users_factory_reports_its_own_stage(tmp_path, capsys):
     assert res["stage"] == {"path": "layer1", "blocks": 6, "feature_shape": [8, 8, 8],
                             "reading": "block", "scale": 1.0, "distinct_blocks": 6,
                             "dropout_in_training": [], "dropout_blocks": [],
-                            "random_in_training": []}
+                            "random_in_training": [], "random_at_eval": False}
     summary = (tmp_path / "summary.md").read_text()
     assert "stage layer1: 6 blocks, features 8 x 8 x 8" in summary
     assert "width 32" not in summary
@@ -969,3 +969,34 @@ def test_a_stage_random_in_training_without_a_dropout_module_is_named(tmp_path):
         text = (out / "summary.md").read_text()
         assert ("also carries the stage's own randomness in blocks 1, 2 that is not a dropout "
                 "module" in text) == bool(found)
+
+
+def test_check_averages_the_passes_of_a_model_random_at_evaluation(tmp_path):
+    """MC dropout kept at evaluation in a user's blocks: the check records the forward as
+    random at evaluation and says that every deployed predictor, the plain one included,
+    averages its passes (the deterministic control is
+    test_check_on_a_users_factory_reports_its_own_stage: random_at_eval False)."""
+    factory = tmp_path / "mc.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Blk(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.f = nn.Linear(8, 8)\n"
+        "    def forward(self, z):\n"
+        "        return z + nn.functional.dropout(torch.tanh(self.f(z)), 0.3, True) / 3\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.inp, self.out = nn.Linear(64, 8), nn.Linear(8, 10)\n"
+        "        self.fs = nn.Sequential(Blk(), Blk())\n"
+        "    def forward(self, x):\n"
+        "        return self.out(self.fs(self.inp(x.flatten(1))))\n\n"
+        "def make():\n    return Net()\n")
+    assert main([*TRAINING_ONLY, "--model", f"{factory}:make", "--stage", "fs",
+                 "--out", str(tmp_path / "o")]) == 0
+    stage = json.loads((tmp_path / "o" / "check.json").read_text())["stage"]
+    assert stage["random_at_eval"] is True and stage["random_in_training"] == [0, 1]
+    text = (tmp_path / "o" / "summary.md").read_text()
+    assert "its forward is random at evaluation too: every setting's deployed predictor " \
+           "averages its passes" in text

@@ -168,6 +168,10 @@ class ResidualStage:
                        if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         self._warned = False
         self._chained = stem is not None  # a given stem: the caller composes the flow
+        #: whether the model's forward is random in evaluation mode (randomness of its own,
+        #: e.g. dropout called with training=True): measured by probe(); its deployed
+        #: predictor then averages passes whatever the technique
+        self.random_at_eval = False
 
     @property
     def n_blocks(self) -> int:
@@ -384,7 +388,8 @@ class ResidualStage:
         """Refuse, before any work, data the model refuses, a forward that does not chain the
         blocks, a block that changes the feature shape and a head that refuses the stage's
         output, on the first two points of x (in evaluation mode, without gradients: a probe
-        in training mode would move batch norms' running statistics)."""
+        in training mode would move batch norms' running statistics). Also measures whether
+        the forward is random at evaluation (two calls differ): ``random_at_eval``."""
         probe = x[:2]
         with torch.no_grad(), evaluating(self.model):
             z = self.features(probe)
@@ -395,6 +400,8 @@ class ResidualStage:
             except Exception as exc:
                 raise AdapterError(f"the model's head failed on the stage's output: "
                                    f"{type(exc).__name__}: {exc}") from None
+            with torch.random.fork_rng(devices=[]):
+                self.random_at_eval = not torch.equal(self.model(probe), self.model(probe))
 
     def head(self, z_last: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The model's output with the stage's output replaced by z_last (x: the model input,

@@ -212,27 +212,33 @@ class CommonNoisePredictor(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         g = torch.Generator(device=x.device).manual_seed(self.seed)
-        if self.passes == 1:
-            return torch.log_softmax(self.logits(x, generator=g), -1)
-        n = x.shape[0]
-        rep = x.repeat((self.passes,) + (1,) * (x.dim() - 1))
-        outs = [torch.softmax(self.logits(part, generator=g), -1)
-                for part in rep.split(self.chunk)]
+        # the global generator reseeded too (and restored after): randomness a user's model
+        # draws of its own at evaluation is then common to every call as well
+        with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
+            torch.manual_seed(self.seed)
+            if self.passes == 1:
+                return torch.log_softmax(self.logits(x, generator=g), -1)
+            n = x.shape[0]
+            rep = x.repeat((self.passes,) + (1,) * (x.dim() - 1))
+            outs = [torch.softmax(self.logits(part, generator=g), -1)
+                    for part in rep.split(self.chunk)]
         p = torch.cat(outs).reshape(self.passes, n, -1).mean(0)
         return torch.log(p.clamp_min(1e-30))
 
 
 class ExpectedPredictor(CommonNoisePredictor):
     """The deployed predictor of technique ``name`` on an adapted network: the common-noise
-    average over ``passes`` draws when the technique is kept at test time, else one pass. The
-    model is put in evaluation mode when the predictor is made."""
+    average over ``passes`` draws when the technique is kept at test time or the model is
+    random at evaluation of its own (``stage.random_at_eval``), else one pass. The model is
+    put in evaluation mode when the predictor is made."""
 
     def __init__(self, stage: ResidualStage, name: str, strength: float, *, passes: int = 16,
                  seed: int = 0, chunk: int = 4096):
         if passes < 1:
             raise AdapterError(f"passes = {passes}; must be >= 1")
+        random = deployed(name, strength) or stage.random_at_eval
         super().__init__(deployed_logits(stage, name, strength),
-                         passes=passes if deployed(name, strength) else 1, seed=seed,
+                         passes=passes if random else 1, seed=seed,
                          chunk=chunk, module=stage.model)
         self.stage, self.name, self.strength = stage, name, strength
 

@@ -40,6 +40,9 @@ def user_stage(result: dict, cfg: dict) -> str | None:
             f"{built['scale']:.4g}" if built.get("reading") == "residual" else "")
     own = _own_randomness(built)
     live = f"; its {own} (live in training in every setting)" if own else ""
+    if built.get("random_at_eval"):
+        live += ("; its forward is random at evaluation too: every setting's deployed "
+                 "predictor averages its passes, with common draws")
     n = built.get("distinct_blocks", built["blocks"])
     tied = (f" ({n} distinct module{'s' if n != 1 else ''}: weights tied across steps)"
             if n < built["blocks"] else "")
@@ -121,10 +124,13 @@ def blocks(result: dict, cfg: dict) -> list:
     out += [Heading("Generators (theory catalogue)", 3),
             table(["setting", "generator"], [[k, v] for k, v in result["catalogue"].items()])]
     if own := _own_randomness(result.get("stage") or {}):
+        at_eval = (result.get("stage") or {}).get("random_at_eval")
         out += [para(f"In training every setting, the plain baseline included, also carries "
                      f"the stage's {own}: a diffusion of its own that these rows leave out "
-                     "(the paired design shares it between settings); at evaluation it is "
-                     "off.")]
+                     "(the paired design shares it between settings); "
+                     + ("the forward keeps randomness at evaluation too, so every deployed "
+                        "predictor averages its passes." if at_eval else
+                        "at evaluation it is off."))]
     out += _robust_blocks(result["runs"])
     flags = result["masking_flags"]
     out += [para("Suspect rows (masking_suspected: a gradient-free attack beat every gradient "

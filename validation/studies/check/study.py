@@ -377,6 +377,7 @@ def stage_summary(stage: ResidualStage, data) -> dict:
         z = stage.features(x)
     return {"path": stage.spec.path, "blocks": stage.n_blocks,
             "random_in_training": stage.random_in_training(x),
+            "random_at_eval": bool(stage.random_at_eval),
             "feature_shape": list(z.shape[1:]), "reading": stage.spec.reading,
             "scale": stage.spec.scale, "distinct_blocks": len(stage.distinct),
             "dropout_in_training": stage.dropout_in_training,
