@@ -640,6 +640,14 @@ TRAINING_ONLY = ["check", "--data", "digits-img", "--sigmas", "0,0.3", "--techni
                  "--workers", "1"]
 
 
+def _check_user(factory, make: str, stage: str, out) -> tuple[dict, str]:
+    """`check` (TRAINING_ONLY) on a user's factory: its stage record and summary."""
+    assert main([*TRAINING_ONLY, "--model", f"{factory}:{make}", "--stage", stage,
+                 "--out", str(out)]) == 0
+    return (json.loads((out / "check.json").read_text())["stage"],
+            (out / "summary.md").read_text())
+
+
 def test_a_users_model_whose_outputs_depend_on_the_batch_is_refused_first(tmp_path, capsys):
     """BatchNorm without running statistics normalises every batch by itself: a point's
     prediction, its attacks and its dp/dx (taken through the sum over a batch) would depend on
@@ -834,11 +842,8 @@ def test_a_users_own_dropout_in_the_stage_is_named_as_live_in_every_setting(tmp_
         "def dropping():\n    return Net(0.2)\n\n"
         "def plain():\n    return Net(0.0)\n")
     for make, own in (("dropping", ["Dropout(p=0.2) in blocks 1, 2"]), ("plain", [])):
-        out = tmp_path / make
-        assert main([*TRAINING_ONLY, "--model", f"{factory}:{make}", "--stage", "fs",
-                     "--out", str(out)]) == 0
-        assert json.loads((out / "check.json").read_text())["stage"]["dropout_in_training"] == own
-        text = (out / "summary.md").read_text()
+        stage, text = _check_user(factory, make, "fs", tmp_path / make)
+        assert stage["dropout_in_training"] == own
         assert ("its own Dropout(p=0.2) in blocks 1, 2 (live in training in every setting)"
                 in text) == bool(own)
         assert ("the plain baseline included, also carries the stage's own Dropout(p=0.2) in "
@@ -870,10 +875,7 @@ def test_check_runs_on_a_slice_of_a_stage_whose_first_block_downsamples(tmp_path
     assert main([*TRAINING_ONLY, "--model", f"{factory}:make", "--stage", "layer2",
                  "--out", str(whole)]) == 2
     assert "e.g. layer2[1:]" in capsys.readouterr().err and not whole.exists()
-    out = tmp_path / "sliced"
-    assert main([*TRAINING_ONLY, "--model", f"{factory}:make", "--stage", "layer2[1:]",
-                 "--out", str(out)]) == 0
-    stage = json.loads((out / "check.json").read_text())["stage"]
+    stage, _ = _check_user(factory, "make", "layer2[1:]", tmp_path / "sliced")
     assert stage["path"] == "layer2[1:]" and stage["blocks"] == 2
     assert stage["feature_shape"] == [8, 4, 4] and stage["reading"] == "residual"
     assert stage["scale"] == pytest.approx(0.5)
@@ -899,13 +901,10 @@ def test_check_names_a_stage_whose_weights_are_tied_across_steps(tmp_path):
         "            z = z + f(z) / 3\n"
         "        return self.out(z)\n\n"
         "def make():\n    return Net()\n")
-    assert main([*TRAINING_ONLY, "--model", f"{factory}:make", "--stage", "fs",
-                 "--out", str(tmp_path / "o")]) == 0
-    stage = json.loads((tmp_path / "o" / "check.json").read_text())["stage"]
+    stage, text = _check_user(factory, "make", "fs", tmp_path / "o")
     assert stage["blocks"] == 3 and stage["distinct_blocks"] == 1
     assert stage["reading"] == "residual" and stage["scale"] == pytest.approx(1 / 3)
-    assert ("stage fs: 3 blocks (1 distinct module: weights tied across steps)"
-            in (tmp_path / "o" / "summary.md").read_text())
+    assert "stage fs: 3 blocks (1 distinct module: weights tied across steps)" in text
 
 
 def test_check_refuses_dropout_on_a_checkpointed_stage_before_training(tmp_path, capsys):
@@ -961,12 +960,8 @@ def test_a_stage_random_in_training_without_a_dropout_module_is_named(tmp_path):
         "def dropping():\n    return Net(0.2)\n\n"
         "def plain():\n    return Net(0.0)\n")
     for make, found in (("dropping", [1, 2]), ("plain", [])):
-        out = tmp_path / make
-        assert main([*TRAINING_ONLY, "--model", f"{factory}:{make}", "--stage", "fs",
-                     "--out", str(out)]) == 0
-        stage = json.loads((out / "check.json").read_text())["stage"]
+        stage, text = _check_user(factory, make, "fs", tmp_path / make)
         assert stage["random_in_training"] == found and stage["dropout_blocks"] == []
-        text = (out / "summary.md").read_text()
         assert ("also carries the stage's own randomness in blocks 1, 2 that is not a dropout "
                 "module" in text) == bool(found)
 
@@ -993,10 +988,7 @@ def test_check_averages_the_passes_of_a_model_random_at_evaluation(tmp_path):
         "    def forward(self, x):\n"
         "        return self.out(self.fs(self.inp(x.flatten(1))))\n\n"
         "def make():\n    return Net()\n")
-    assert main([*TRAINING_ONLY, "--model", f"{factory}:make", "--stage", "fs",
-                 "--out", str(tmp_path / "o")]) == 0
-    stage = json.loads((tmp_path / "o" / "check.json").read_text())["stage"]
+    stage, text = _check_user(factory, "make", "fs", tmp_path / "o")
     assert stage["random_at_eval"] is True and stage["random_in_training"] == [0, 1]
-    text = (tmp_path / "o" / "summary.md").read_text()
     assert "its forward is random at evaluation too: every setting's deployed predictor " \
            "averages its passes" in text
