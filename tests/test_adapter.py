@@ -1076,3 +1076,8 @@ def test_a_model_random_at_evaluation_is_deployed_as_an_average_with_common_draw
             with torch.no_grad():
                 one = ExpectedPredictor(st, "plain", 0.0, passes=1, seed=3)(x)
             assert not torch.allclose(a, one)
+    # a deterministic model whose output is NaN is not random (NaN != NaN)
+    nan = nn.Sequential(nn.Linear(4, 4), nn.Sequential(McDropout(0.0)), nn.Linear(4, 3)).eval()
+    with torch.no_grad():
+        nan[2].bias.fill_(float("nan"))
+    assert read(nan, "1", x).random_at_eval is False

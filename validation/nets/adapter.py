@@ -229,7 +229,7 @@ class ResidualStage:
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             twin.train()
             for l, (b, z) in enumerate(zip(blocks, inputs, strict=True)):
-                if not torch.equal(b(z.clone()), b(z.clone())):  # (a block may change z)
+                if _differ(b(z.clone()), b(z.clone())):  # (a block may change z in place)
                     found.append(l)
         return found
 
@@ -401,7 +401,7 @@ class ResidualStage:
                 raise AdapterError(f"the model's head failed on the stage's output: "
                                    f"{type(exc).__name__}: {exc}") from None
             with torch.random.fork_rng(devices=[]):
-                self.random_at_eval = not torch.equal(self.model(probe), self.model(probe))
+                self.random_at_eval = _differ(self.model(probe), self.model(probe))
 
     def head(self, z_last: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The model's output with the stage's output replaced by z_last (x: the model input,
@@ -495,6 +495,13 @@ class ResidualStage:
     def trajectory(self, x: torch.Tensor, **kw) -> list[torch.Tensor]:
         """[z_0, ..., z_L] of the network at the input x (one draw when sigma > 0)."""
         return self.flow(self.features(x), return_path=True, **kw)[1]
+
+
+def _differ(a, b) -> bool:
+    """Two outputs of one call repeated differ (NaN equal to NaN; non-tensors never differ)."""
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+        return False
+    return a.shape != b.shape or not torch.allclose(a, b, rtol=0.0, atol=0.0, equal_nan=True)
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
