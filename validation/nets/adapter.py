@@ -53,6 +53,9 @@ class BatchStatisticsWarning(UserWarning):
     """A stage read while batch normalisation in it uses batch statistics (training mode)."""
 
 
+_UNMEASURED = object()  # recomputed_in_backward not measured yet
+
+
 class _Reached(Exception):
     """Raised by the capture hook to stop a forward pass once the stage's input is known."""
 
@@ -172,6 +175,7 @@ class ResidualStage:
         #: e.g. dropout called with training=True): measured by probe(); its deployed
         #: predictor then averages passes whatever the technique
         self.random_at_eval = False
+        self._recomputed: bool | object | None = _UNMEASURED
 
     @property
     def n_blocks(self) -> int:
@@ -212,22 +216,19 @@ class ResidualStage:
         noise layers) that every training step draws, whatever technique is added. Measured
         on a copy of the model at the features of two points of x (evaluation-mode
         trajectory), the global generator restored; [] where the model cannot be copied."""
-        import copy
-
         with torch.no_grad(), evaluating(self.model):
             z = self.features(x[:2])
             inputs = []
             for l in range(self.n_blocks):
                 inputs.append(z)
                 z = z + self.delta(l, z)
-        try:
-            twin = copy.deepcopy(self.model)
-        except Exception:  # a model holding what cannot be copied: not measured
+        twin = self._twin()
+        if twin is None:  # a model holding what cannot be copied: not measured
             return []
-        blocks = ResidualStage(twin, self.spec).blocks
+        blocks = twin.blocks
         found = []
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            twin.train()
+            twin.model.train()
             for l, (b, z) in enumerate(zip(blocks, inputs, strict=True)):
                 if _differ(b(z.clone()), b(z.clone())):  # (a block may change z in place)
                     found.append(l)
@@ -319,26 +320,8 @@ class ResidualStage:
                                                        (z, o, n)) and z.shape == o.shape ==
                  n.shape]
         if self.spec.reading == "block" and not all(_close(o, n) for _, o, n in pairs):
-            scales = [_scale(z, o, n) for z, o, n in pairs]
-            c = scales[0] if scales else None
-            if scales and None not in scales and 0.0 in scales:
-                l = scales.index(0.0)
-                raise AdapterError(
-                    f"stage {path!r}: the input of block {l + 1} equals the input of block "
-                    f"{l}: the forward adds block {l}'s output with weight c = 0 (a ReZero-"
-                    "style scale at its initial value?), so the blocks do not move the "
-                    "features and there is no velocity to read; read the stage once c != 0 "
-                    "(after training)")
-            if scales and None not in scales and any(abs(s - c) > 1e-3 * abs(c)
-                                                     for s in scales):
-                raise AdapterError(
-                    f"stage {path!r}: the forward adds each block's output with its own weight"
-                    f", z + c_l f_l(z) with c = {', '.join(f'{s:.4g}' for s in scales)} for "
-                    f"blocks 0..{len(scales) - 1}; the last block's c cannot be measured (no "
-                    "block follows it), so such a stage is not read: make each block compute "
-                    "z + c_l f_l(z) itself (a module holding its c_l) and point --stage at "
-                    "those blocks")
-            if c is None or None in scales:
+            scales = [_scale(z, o, n) for z, o, n in pairs]  # pairs is not empty here
+            if None in scales:
                 l = next(i for i, (_, o, n) in enumerate(pairs) if not _close(o, n))
                 raise AdapterError(
                     f"stage {path!r}: the output of block {l} is not the input of block "
@@ -347,6 +330,23 @@ class ResidualStage:
                     "features between blocks, so a block alone is not the step z -> z + "
                     "Delta(z); make each block return the new features (a module whose "
                     "forward is z + f(z)) or point --stage at such blocks")
+            if 0.0 in scales:
+                l = scales.index(0.0)
+                raise AdapterError(
+                    f"stage {path!r}: the input of block {l + 1} equals the input of block "
+                    f"{l}: the forward adds block {l}'s output with weight c = 0 (a ReZero-"
+                    "style scale at its initial value?), so the blocks do not move the "
+                    "features and there is no velocity to read; read the stage once c != 0 "
+                    "(after training)")
+            c = scales[0]
+            if any(abs(s - c) > 1e-3 * abs(c) for s in scales):
+                raise AdapterError(
+                    f"stage {path!r}: the forward adds each block's output with its own weight"
+                    f", z + c_l f_l(z) with c = {', '.join(f'{s:.4g}' for s in scales)} for "
+                    f"blocks 0..{len(scales) - 1}; the last block's c cannot be measured (no "
+                    "block follows it), so such a stage is not read: make each block compute "
+                    "z + c_l f_l(z) itself (a module holding its c_l) and point --stage at "
+                    "those blocks")
             self.spec = replace(self.spec, reading="residual", scale=c)
         self._chained = True
 
@@ -357,12 +357,13 @@ class ResidualStage:
         gradients flow back (the model itself, its statistics and every random generator
         untouched). None where the model cannot be copied or run so. The recomputation does
         not run the techniques' hooks (measured, torch 2.13): a technique whose backward needs
-        its own draws (dropout's mask, EnResNet's scaled noise) then gets wrong gradients."""
-        import copy
-
-        try:
-            twin = copy.deepcopy(self.model)
-        except Exception:  # a model holding what cannot be copied: not checked
+        its own draws (dropout's mask, EnResNet's scaled noise) then gets wrong gradients.
+        Measured once per stage (it depends on the model's code, not on its weights)."""
+        if self._recomputed is not _UNMEASURED:
+            return self._recomputed
+        self._recomputed = None
+        twin = self._twin()
+        if twin is None:  # a model holding what cannot be copied: not checked
             return None
         backward = [False, 0]
 
@@ -373,16 +374,27 @@ class ResidualStage:
             return call
 
         # module hooks do not fire in the recomputation; the module's own forward is called
-        for b in ResidualStage(twin, self.spec).distinct:
+        for b in twin.distinct:
             b.forward = counted(b.forward)
         try:
             with torch.random.fork_rng(devices=[]), torch.enable_grad():
-                out = twin.train()(x[:2])
+                out = twin.model.train()(x[:2])
                 backward[0] = True
                 out.float().sum().backward()
         except Exception:  # the forward's own refusals are probe()'s to name
             return None
-        return backward[1] > 0
+        self._recomputed = backward[1] > 0
+        return self._recomputed
+
+    def _twin(self) -> ResidualStage | None:
+        """The same stage on a deep copy of the model (for measurements that run it in
+        training mode or change it), None where the model cannot be copied."""
+        import copy
+
+        try:
+            return ResidualStage(copy.deepcopy(self.model), self.spec)
+        except Exception:
+            return None
 
     def probe(self, x: torch.Tensor) -> None:
         """Refuse, before any work, data the model refuses, a forward that does not chain the
@@ -400,8 +412,7 @@ class ResidualStage:
             except Exception as exc:
                 raise AdapterError(f"the model's head failed on the stage's output: "
                                    f"{type(exc).__name__}: {exc}") from None
-            with torch.random.fork_rng(devices=[]):
-                self.random_at_eval = _differ(self.model(probe), self.model(probe))
+            self.random_at_eval = random_at_evaluation(self.model, probe)
 
     def head(self, z_last: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The model's output with the stage's output replaced by z_last (x: the model input,
@@ -495,6 +506,13 @@ class ResidualStage:
     def trajectory(self, x: torch.Tensor, **kw) -> list[torch.Tensor]:
         """[z_0, ..., z_L] of the network at the input x (one draw when sigma > 0)."""
         return self.flow(self.features(x), return_path=True, **kw)[1]
+
+
+def random_at_evaluation(model: nn.Module, x: torch.Tensor) -> bool:
+    """Whether two calls of ``model`` (as it is, under no_grad) on x differ: randomness of
+    its own at evaluation; the global generator restored after."""
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        return _differ(model(x), model(x))
 
 
 def _differ(a, b) -> bool:
