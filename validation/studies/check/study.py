@@ -366,8 +366,9 @@ def run_check(cfg: CheckConfig, out: str | Path, *, progress: bool = True, data=
 def stage_summary(stage: ResidualStage, data) -> dict:
     """The residual stage as built (a user's model has its own depth and width, not the
     built-in models' --blocks and --width): its path, blocks (and distinct modules: fewer
-    where weights are tied across steps), feature shape, how its blocks are read and its own
-    dropout (live in training in every setting)."""
+    where weights are tied across steps), feature shape, how its blocks are read, the blocks
+    random in training and the dropout modules among them (live in every setting), and
+    whether the forward is random at evaluation."""
     x = torch.as_tensor(data.x_train[:2])
     with torch.no_grad():
         z = stage.features(x)
