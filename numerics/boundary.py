@@ -68,13 +68,20 @@ def as_bc(spec: str | BC | tuple) -> BC:
 
 
 def normalise_bcs(spec, dim: int) -> tuple[tuple[BC, BC], ...]:
-    """One spec for all sides, one per axis, or a (low, high) pair per axis."""
+    """One spec for all sides, one per axis, or a (low, high) pair per axis.
+
+    In 1-D a pair of specs, ``('dirichlet', 'neumann')`` or ``(('dirichlet', 1.0), 'outflow')``,
+    is the (low, high) pair of the one axis; a single ``(kind, value)`` is one spec for both.
+    """
     if isinstance(spec, str | BC) or (isinstance(spec, tuple) and len(spec) == 2
                                       and isinstance(spec[0], str) and spec[0] in KINDS
                                       and not isinstance(spec[1], str | BC | tuple)):
         b = as_bc(spec)
         return tuple((b, b) for _ in range(dim))
     spec = list(spec)
+    if dim == 1 and len(spec) == 2:
+        # In 1-D a pair of specs can only mean (low side, high side) of the one axis.
+        spec = [tuple(spec)]
     if len(spec) != dim:
         raise NumericsError(f"{len(spec)} boundary specs for {dim} axes; give one per axis")
     out = []

@@ -173,6 +173,31 @@ def test_mixed_boundary_kinds_per_axis():
     assert abs(slope - 2) <= ORDER_TOL, (slope, errs)
 
 
+@pytest.mark.parametrize("spelling", [("dirichlet", "neumann"),
+                                      (("dirichlet", 0.0), ("neumann", 0.0)),
+                                      [(BC("dirichlet"), BC("neumann"))]])
+def test_a_1d_pair_of_specs_is_the_low_and_high_side(spelling):
+    """In 1-D, ('dirichlet', 'neumann') is u(0) = 0, u'(1) = 0: u = e^{-pi^2 a t / 4}
+    sin(pi x / 2) converges at order 2; swapped sides (the negative control) do not fit it."""
+    a, t_end, ns = 0.1, 0.2, (16, 32, 64, 128)
+
+    def error(n, spec):
+        grid = Grid(bounds=((0.0, 1.0),), shape=(n,))
+        x = grid.coords[0]
+        sol = solve(Problem(grid=grid, initial=np.sin(np.pi * x / 2), t_end=t_end,
+                            diffusion=a, boundary=spec), stepper="rk4")
+        exact = np.exp(-np.pi**2 * a * t_end / 4) * np.sin(np.pi * x / 2)
+        return np.max(np.abs(sol.final - exact))
+
+    errs = [error(n, spelling) for n in ns]
+    slope = np.polyfit(np.log(1 / np.array(ns)), np.log(errs), 1)[0]
+    assert abs(slope - 2) <= ORDER_TOL, (slope, errs)
+    assert error(ns[-1], ("neumann", "dirichlet")) > 100 * errs[-1]
+    with pytest.raises(NumericsError, match="3 boundary specs for 1 axes"):
+        Problem(grid=Grid(bounds=((0.0, 1.0),), shape=(8,)), initial=np.zeros(8), t_end=0.1,
+                boundary=("dirichlet", "neumann", "outflow"))
+
+
 @pytest.mark.parametrize("form", periodic_family(2) + periodic_family(3), ids=lambda f: f.name)
 @pytest.mark.parametrize("diffusion", list(DIFFUSION))
 def test_periodic_full_tensor(form, diffusion):
