@@ -1081,3 +1081,49 @@ def test_a_model_random_at_evaluation_is_deployed_as_an_average_with_common_draw
     with torch.no_grad():
         nan[2].bias.fill_(float("nan"))
     assert read(nan, "1", x).random_at_eval is False
+
+
+class Nested(nn.Module):
+    """The stage two levels down, inside a list of encoders, its blocks in an nn.ModuleDict."""
+
+    def __init__(self, L: int = 3):
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = nn.Linear(3, 2).double()
+        self.encoders = nn.ModuleList([nn.Module()])
+        self.encoders[0].blocks = nn.ModuleDict({f"step{l}": Linear(1.0 / L) for l in range(L)})
+        self.head = nn.Linear(2, 2).double()
+
+    def forward(self, x):
+        z = self.stem(x)
+        for b in self.encoders[0].blocks.values():
+            z = b(z)
+        return self.head(z)
+
+
+def test_stage_paths_take_bracketed_indices_and_module_dicts():
+    """"encoders[0].blocks" is "encoders.0.blocks"; an nn.ModuleDict stage is its blocks in
+    insertion order (v = B z, the model's logits; a slice of it too). A forward that runs the
+    dict's blocks in another order than it holds them is refused (control), as are paths the
+    parser cannot read."""
+    net = Nested()
+    x = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    z = torch.randn(4, 2, dtype=torch.float64)
+    for spec in ("encoders[0].blocks", "encoders.0.blocks", "encoders[ 0 ].blocks[1:]"):
+        st = read(net, spec)
+        assert st.n_blocks == (2 if spec.endswith("[1:]") else 3)
+        assert torch.allclose(st.velocity(0, z), z @ B.T * st.n_blocks / 3)
+        assert torch.allclose(st.logits(x), net(x))
+    reordered = Nested()
+    reordered.forward = lambda x: reordered.head(
+        reordered.encoders[0].blocks["step1"](reordered.encoders[0].blocks["step0"](
+            reordered.encoders[0].blocks["step2"](reordered.stem(x)))))
+    with pytest.raises(AdapterError, match=re.escape("in the order [2, 0, 1]")):
+        read(reordered, "encoders[0].blocks")
+    for bad, said in (("encoders[x].blocks", "write attributes with dots"),
+                      ("encoders..blocks", "write attributes with dots"),
+                      ("encoders[1].blocks", "encoders has no '1'"),
+                      ("encoders[0].blocks.step9", "has no 'step9'"),
+                      ("encoders[0]", "not a sequence of blocks")):
+        with pytest.raises(AdapterError, match=re.escape(said)):
+            ResidualStage(net, bad)

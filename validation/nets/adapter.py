@@ -1,6 +1,7 @@
 r"""Any torch residual network read as a flow: the adapter of a user's residual stage.
 
-A residual stage is an ``nn.ModuleList`` or ``nn.Sequential`` of L blocks that keep one
+A residual stage is an ``nn.ModuleList``, ``nn.Sequential`` or ``nn.ModuleDict`` of L blocks
+(named by a path such as ``layer1`` or ``encoder.layers[0].blocks``) that keep one
 feature shape (d, C x W or C x H x W). Each block is read as it computes,
 
     z_{l+1} = block_l(z_l) = z_l + Delta_l(z_l),   Delta_l = block_l(z) - z,
@@ -112,34 +113,45 @@ def block_input(module: nn.Module, args: tuple, kwargs: dict):
 
 
 def resolve_stage(model: nn.Module, path: str) -> nn.Module:
-    """The module at a dotted path ("layer1", "features.3"); it must be a sequence of blocks.
-    A slice of it, "layer2[1:]" or "layer2[1:3]" (Python's, without a step), takes those
+    """The module at a dotted path ("layer1", "features.3", "encoder.layers[0].blocks"; an
+    index in brackets is the same as after a dot); it must be a sequence of blocks: an
+    nn.ModuleList, an nn.Sequential or an nn.ModuleDict (its blocks in insertion order). A
+    slice of it, "layer2[1:]" or "layer2[1:3]" (Python's, without a step), takes those
     blocks alone (the same modules): a stage whose first block downsamples (torchvision's
     layer2-4) is a flow from its second block on."""
     if not path:
         raise AdapterError("--stage is empty; give the dotted path of the residual stage "
                            "(an nn.ModuleList or nn.Sequential), e.g. layer1")
     cut = None
-    if path.endswith("]"):
+    if path.endswith("]") and ":" in path[path.rfind("["):]:
         match = re.fullmatch(r"(.+)\[\s*(-?\d*)\s*:\s*(-?\d*)\s*\]", path)
         if match is None:
             raise AdapterError(f"stage {path!r}: a slice of a stage is written PATH[a:b] with "
                                "integers a, b (either may be left out, no step), e.g. "
                                "layer2[1:]")
         path, cut = match[1], slice(*(int(v) if v else None for v in match.group(2, 3)))
+    dotted = re.sub(r"\[\s*(\d+)\s*\]", r".\1", path)  # layers[0] -> layers.0
+    if "[" in dotted or "]" in dotted or "" in dotted.split("."):
+        raise AdapterError(f"stage path {path!r}: write attributes with dots and indices as "
+                           "a.b.0 or a.b[0] (a slice only at the end: PATH[a:b])")
     obj: object = model
-    for i, part in enumerate(path.split(".")):
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
         try:
-            obj = obj[int(part)] if part.isdigit() else getattr(obj, part)  # type: ignore[index]
-        except (AttributeError, IndexError, TypeError):
-            done = ".".join(path.split(".")[:i]) or type(model).__name__
+            # a module's children by name ("0" too: Sequential, ModuleList, ModuleDict keys)
+            obj = (getattr(obj, part) if isinstance(obj, nn.Module) or not part.isdigit()
+                   else obj[int(part)])  # type: ignore[index]
+        except (AttributeError, IndexError, KeyError, TypeError):
+            done = ".".join(parts[:i]) or type(model).__name__
             children = [n for n, _ in obj.named_children()] if isinstance(obj, nn.Module) else []
             raise AdapterError(f"stage path {path!r}: {done} has no {part!r}; its children are "
                                f"{children or 'none'}") from None
+    if isinstance(obj, nn.ModuleDict):  # the blocks in insertion order (the forward's own
+        obj = nn.ModuleList(obj.values())  # order is checked against the calls it makes)
     if not isinstance(obj, nn.ModuleList | nn.Sequential):
         raise AdapterError(f"stage {path!r} is a {type(obj).__name__}, not a sequence of blocks; "
-                           "point --stage at an nn.ModuleList or nn.Sequential of residual "
-                           "blocks")
+                           "point --stage at an nn.ModuleList, nn.Sequential or nn.ModuleDict "
+                           "of residual blocks")
     if cut is not None:
         blocks = list(obj)[cut]
         if not blocks:
