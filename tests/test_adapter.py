@@ -1127,3 +1127,109 @@ def test_stage_paths_take_bracketed_indices_and_module_dicts():
                       ("encoders[0]", "not a sequence of blocks")):
         with pytest.raises(AdapterError, match=re.escape(said)):
             ResidualStage(net, bad)
+
+
+class TupleBlock(nn.Module):
+    """A transformer-style layer: returns (new features, attention weights); ``branch``: the
+    branch f(z) = B z alone (the parent adds the skip)."""
+
+    def __init__(self, h: float, branch: bool = False):
+        super().__init__()
+        self.h, self.branch = h, branch
+
+    def forward(self, x, attention_mask=None):
+        f = x @ B.T
+        return (f if self.branch else x + self.h * f), torch.softmax(x, -1)
+
+
+class TupleNet(Net):
+    """Net with blocks that return tuples, the forward taking [0] (as Hugging Face's encoder
+    layers are used), chained or with the skip in the parent (z + 0.25 f(z)[0])."""
+
+    def __init__(self, how: str, L: int = 4):
+        super().__init__(L=L)
+        self.how = how
+        self.stage = nn.ModuleList(TupleBlock(1.0 / L, branch=how == "parent") for _ in range(L))
+
+    def forward(self, x):
+        z = self.stem(x)
+        for b in self.stage:
+            out = b(z, attention_mask=None)
+            z = z + 0.25 * out[0] if self.how == "parent" else out[0]
+        return self.head(z)
+
+
+def test_blocks_that_return_tuples_are_read_by_their_first_element():
+    """A block returning (features, attention) was refused ("maps features to tuple"). Its
+    first element is now the step: v = B z exactly, the logits are the model's (the head
+    puts the stage's end into the tuple's first place), and the paper's noise goes into the
+    steps (Cov / (2h) = sigma^2 / 2 within 8%). The mask=None the forward passes changes
+    nothing and is accepted."""
+    from validation.nets.techniques import injected
+
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    z = torch.randn(5, 2, dtype=torch.float64)
+    for how, reading in (("chain", "block"), ("parent", "residual")):
+        torch.manual_seed(0)
+        net = TupleNet(how)
+        st = read(net, "stage")
+        assert st.spec.reading == reading
+        assert torch.allclose(st.velocity(2, z), z @ B.T)
+        assert torch.allclose(st.logits(x), net(x))
+        zl = torch.randn(6, 2, dtype=torch.float64)
+        assert torch.allclose(st.head(zl, x), net.head(zl))
+        z1 = []
+        hook = net.stage[1].register_forward_pre_hook(lambda m, a, z1=z1: z1.append(a[0]))
+        with torch.no_grad(), injected(st, "paper", 0.4, torch.Generator().manual_seed(0)):
+            net(x[:1].repeat(4000, 1))
+        hook.remove()
+        assert float(z1[0].var(0).mean()) / (2 * st.step) == pytest.approx(0.4**2 / 2, rel=0.08)
+
+
+class Timed(nn.Module):
+    """z -> z + h (1 + t) B z (+ its own noise at evaluation when ``noisy``): a block whose
+    extra argument t changes what it computes."""
+
+    def __init__(self, h: float, noisy: bool = False):
+        super().__init__()
+        self.h, self.noisy = h, noisy
+
+    def forward(self, x, t=0.0, flag=None):
+        out = x + self.h * (1 + t) * x @ B.T
+        return out + 0.1 * torch.randn_like(out) if self.noisy else out
+
+
+class TimedNet(Net):
+    def __init__(self, call, noisy: bool = False, L: int = 4):
+        super().__init__(L=L)
+        self.call = call
+        self.stage = nn.ModuleList(Timed(1.0 / L, noisy) for _ in range(L))
+
+    def forward(self, x):
+        z = self.stem(x)
+        for l, b in enumerate(self.stage):
+            z = self.call(b, z, l / len(self.stage))
+        return self.head(z)
+
+
+def test_a_block_called_with_arguments_that_change_it_is_refused():
+    """A forward that calls block(z, t=l h) (a time-conditioned block) runs another function
+    than block(z), which the flow calls: such a stage was read silently with the velocity of
+    t = 0. It is refused now, naming the argument (by keyword or by position). Extra
+    arguments that change nothing pass: t = 0 given, a flag=None, and a block drawing its own
+    noise at evaluation (both calls start from one random state: otherwise it would be refused)."""
+    refused = ((lambda b, z, t: b(z, t=t), "block 1 with t besides"),
+               (lambda b, z, t: b(z, t), "block 1 with argument 2 besides"),
+               (lambda b, z, t: b(flag=None, x=z, t=t), "block 1 with flag, t besides"))
+    for call, said in refused:
+        with pytest.raises(AdapterError, match=re.escape(said)):
+            read(TimedNet(call), "stage")
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    for call, noisy in ((lambda b, z, t: b(z, t=0.0), False),
+                        (lambda b, z, t: b(z, flag=None), False),
+                        (lambda b, z, t: b(z, 0.0, None), True)):
+        torch.manual_seed(0)
+        net = TimedNet(call, noisy)
+        st = read(net, "stage")
+        if not noisy:
+            assert torch.allclose(st.logits(x), net(x))

@@ -11,7 +11,10 @@ activation inside Delta. The model's forward must chain the blocks, which the fi
 check (:meth:`ResidualStage.check_chain`): block l's output is block l+1's input, or the forward
 adds the skip itself, z_{l+1} = z_l + c f_l(z_l) with one c over a list of branches f_l, and the
 blocks are then read as Delta_l = c f_l(z) (reading "residual", c found from the forward's own
-steps); any other forward is refused, its blocks not being the steps.
+steps); any other forward is refused, its blocks not being the steps. A block that returns a
+tuple (a transformer layer's (hidden, attention)) is read by its first element. The flow calls
+block(z): a forward that calls a block with more than the features (a time, a mask) is
+refused where the block computes otherwise on the features alone.
 With T (default 1) and h = T / L the velocity of block l is
 v_l = Delta_l / h (docs/theory.md section 1). The stem (what comes before the stage) is found by
 a forward pre-hook that captures the input of the first block; the head by a forward hook that
@@ -110,6 +113,23 @@ def block_input(module: nn.Module, args: tuple, kwargs: dict):
         return kwargs[first]
     tensors = [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
     return tensors[0] if len(tensors) == 1 else None
+
+
+def block_output(out):
+    """The features a block returned: its output, or the first element of a tuple or list
+    (transformer layers return (hidden, attention, ...) and the forward takes [0]); None
+    when that is not a tensor."""
+    if isinstance(out, tuple | list) and out:
+        out = out[0]
+    return out if isinstance(out, torch.Tensor) else None
+
+
+def with_block_output(out, features: torch.Tensor):
+    """``out`` with its features (see block_output) replaced: what a forward hook returns to
+    put ``features`` in a block's place and leave the rest of its output as it was."""
+    if isinstance(out, tuple | list) and out:
+        return type(out)([features, *out[1:]])
+    return features
 
 
 def resolve_stage(model: nn.Module, path: str) -> nn.Module:
@@ -303,9 +323,11 @@ class ResidualStage:
         that appears more than once (weights tied: nn.Sequential(*[b] * L)) is one module
         called at each of its steps: calls are matched to steps by order, not by module."""
         calls: list[tuple[nn.Module, object, object]] = []
+        extras: list[tuple[tuple, dict] | None] = []  # the calls with more than the features
 
         def hook(module, args, kwargs, out):
-            calls.append((module, block_input(module, args, kwargs), out))
+            calls.append((module, block_input(module, args, kwargs), block_output(out)))
+            extras.append((args, kwargs) if len(args) + len(kwargs) > 1 else None)
 
         handles = [b.register_forward_hook(hook, with_kwargs=True) for b in self.distinct]
         try:
@@ -326,6 +348,7 @@ class ResidualStage:
             raise AdapterError(f"the model's forward runs the blocks of stage {path!r} in the "
                                f"order {order}, not 0..{L - 1} once each in turn; "
                                "point --stage at the sequence of blocks the forward runs")
+        self._refuse_bound_arguments(calls[:L], extras[:L])
         pairs = [(calls[l][1], calls[l][2], calls[l + 1][1]) for l in range(L - 1)]
         # not tensors of one shape: delta() names the block that changes the shape
         pairs = [(z, o, n) for z, o, n in pairs if all(isinstance(t, torch.Tensor) for t in
@@ -361,6 +384,43 @@ class ResidualStage:
                     "those blocks")
             self.spec = replace(self.spec, reading="residual", scale=c)
         self._chained = True
+
+    def _refuse_bound_arguments(self, calls, extras) -> None:
+        """Refuse a stage whose forward calls a block with more than the features (a mask, a
+        time, a flag) when block(z) alone computes otherwise: the flow calls block(z), so it
+        would read another function than the model runs. Both calls start from one random state
+        (a block's own randomness draws alike; the model's generators are left as they were);
+        extra arguments that change nothing (mask=None)
+        pass."""
+        for l, ((module, z, _), extra) in enumerate(zip(calls, extras, strict=True)):
+            if extra is None or not isinstance(z, torch.Tensor):
+                continue
+            args, kwargs = extra
+            z0 = z.clone()  # a block may change its input in place: each call starts from z0
+            outs = []
+            for call_args, call_kwargs in ((args, kwargs), ((z0.clone(),), {})):
+                z.copy_(z0)
+                try:
+                    # fork_rng restores the state after each call: both start from one state
+                    with torch.no_grad(), evaluating(self.model), \
+                            torch.random.fork_rng(devices=[]):
+                        outs.append(block_output(module(*call_args, **call_kwargs)))
+                except Exception:  # delta names a block that needs more than z
+                    break
+            if len(outs) < 2:
+                continue
+            a, b = outs
+            if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and (
+                    a.shape != b.shape or not _close(a, b)):
+                names = ([f"argument {i + 1}" for i in range(1, len(args))]
+                         + [k for k, v in kwargs.items() if v is not z])
+                raise AdapterError(
+                    f"stage {self.spec.path!r}: the model's forward calls block {l} with "
+                    f"{', '.join(names)} besides the features, and the block computes "
+                    "otherwise on the features alone; the flow calls block(z), so it would "
+                    "read another function than the model runs: wrap each block in a module "
+                    "that binds those arguments (a fixed time or flag), or read a stage whose "
+                    "blocks take the features alone")
 
     def recomputed_in_backward(self, x: torch.Tensor) -> bool | None:
         """Whether a training step runs the stage's blocks again during backward (activation
@@ -434,10 +494,12 @@ class ResidualStage:
 
         # a block tied across steps gets z_last at each of its calls: every step then lands
         # on z_last, so the forward's output is the head's at z_last all the same
-        def put(module, args, kwargs, _out):
+        def put(module, args, kwargs, out):
             if self.spec.reading == "residual":  # the forward then computes z + c out
-                return (z_last - block_input(module, args, kwargs)) / self.spec.scale
-            return z_last.clone()  # the rest of the forward may change it in place
+                new = (z_last - block_input(module, args, kwargs)) / self.spec.scale
+            else:
+                new = z_last.clone()  # the rest of the forward may change it in place
+            return with_block_output(out, new)
 
         handle = self.blocks[-1].register_forward_hook(put, with_kwargs=True)
         try:
@@ -465,14 +527,15 @@ class ResidualStage:
         try:
             # on a copy: a block that changes its input in place (relu_(x), out += x on x)
             # would otherwise change z under the difference block(z) - z
-            out = self.blocks[l](z.clone())
+            raw = self.blocks[l](z.clone())
         except TypeError as exc:  # a block that needs more than the features (a mask, a scale)
             raise AdapterError(
                 f"block {l} of stage {self.spec.path!r} cannot be called on the features alone "
                 f"({exc}): the flow calls each block as block(z); wrap the blocks in modules "
                 "that bind their other arguments, or point --stage at such modules") from None
-        if not isinstance(out, torch.Tensor) or out.shape != z.shape:
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        out = block_output(raw)
+        if out is None or out.shape != z.shape:
+            shape = tuple(out.shape) if out is not None else type(raw).__name__
             raise AdapterError(f"block {l} of stage {self.spec.path!r} maps features of shape "
                                f"{tuple(z.shape)} to {shape}: a residual stage keeps one "
                                "feature shape (point --stage at the blocks between two "

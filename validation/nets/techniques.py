@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .adapter import AdapterError, ResidualStage, block_input
+from .adapter import AdapterError, ResidualStage, block_input, block_output, with_block_output
 
 Perturb = Callable[[torch.Tensor, torch.Tensor, float, float, torch.Generator | None],
                    torch.Tensor]
@@ -134,11 +134,12 @@ def injected(stage: ResidualStage, name: str, strength: float,
     h, c = stage.step, stage.spec.scale
     residual = stage.spec.reading == "residual"
 
-    def hook(module, args, kwargs, out):
-        z = block_input(module, args, kwargs)
+    def hook(module, args, kwargs, raw):
+        z, out = block_input(module, args, kwargs), block_output(raw)
         if residual:  # the forward computes z + c out: perturb that step, give back its out
-            return (t.perturb(z, z + c * out, h, strength, generator) - z) / c
-        return t.perturb(z, out, h, strength, generator)
+            return with_block_output(raw, (t.perturb(z, z + c * out, h, strength, generator)
+                                           - z) / c)
+        return with_block_output(raw, t.perturb(z, out, h, strength, generator))
 
     # each module once: a block tied across steps is perturbed once per call (per step)
     handles = [b.register_forward_hook(hook, with_kwargs=True) for b in stage.distinct]
