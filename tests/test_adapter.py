@@ -400,6 +400,17 @@ def test_inspect_cli_on_the_example_and_its_refusals(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert msg in err and len(err.splitlines()) == 1, err
         assert not (tmp_path / "x").exists()  # refused before any work
+    # a user's own .pt as --model (a pickled module, a state dict): one line with the route
+    # (it printed torch's multi-line advice with terminal colour codes)
+    torch.save(nn.Linear(2, 2), tmp_path / "whole.pt")
+    torch.save(good, tmp_path / "sd.pt")
+    for name, msg in (("whole.pt", "a whole pickled module (torch.save(model))?"),
+                      ("sd.pt", "KeyError: 'model'")):
+        assert main(["inspect", "--model", str(tmp_path / name), "--out",
+                     str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert msg in err and "--model FILE.py:FACTORY" in err and "\x1b" not in err, err
+        assert len(err.splitlines()) == 1, err
     # control: the factory's own weights load
     torch.save(good, tmp_path / "w.pt")
     assert main(["inspect", "--model", "examples/byo_resnet.py:make_model", "--stage", "layer1",

@@ -69,11 +69,18 @@ def load_stage(model: str, stage: str | None = None, *, weights: str | None = No
     from .adapter import ResidualStage, StageSpec, adapt
 
     if model.endswith(".pt"):
+        from .models import ModelError
         from .train import load_model
 
         if not Path(model).is_file():
             raise AdapterError(f"--model {model!r}: no such file")
-        net, cfg = load_model(model, "cpu")
+        try:
+            net, cfg = load_model(model, "cpu")
+        except ModelError as exc:  # a user's own file: say how to give a user's network
+            raise AdapterError(f"--model {model!r}: {exc}. A network of your own is given as "
+                               "--model FILE.py:FACTORY (a function returning the module) with "
+                               "--weights FILE.pt (its state_dict()) and --stage PATH"
+                               ) from None
         # a toolkit model carries its weights, its stage and its T: an option that would set
         # them otherwise is refused, not ignored (a stage read at another T has other h)
         if weights:
