@@ -992,3 +992,29 @@ def test_check_averages_the_passes_of_a_model_random_at_evaluation(tmp_path):
     assert stage["random_at_eval"] is True and stage["random_in_training"] == [0, 1]
     assert "its forward is random at evaluation too: every setting's deployed predictor " \
            "averages its passes" in text
+
+
+def test_a_factory_that_sets_its_own_seed_is_said_to_share_one_initialisation(tmp_path):
+    """A factory that calls torch.manual_seed itself returns the same weights at every seed:
+    its paired seeds differ only in data order and draws, so their spread leaves out the
+    initialisation's. The check records it and says so in the summary; control: the same
+    network without the seed call (the check's seed then decides its weights) gets neither.
+    The probe leaves the global generator as it was."""
+    from validation.studies.check.study import same_initialisation
+
+    factory = tmp_path / "seeding.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "def net():\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(64, 8),\n"
+        "                         nn.Sequential(*[nn.Linear(8, 8) for _ in range(3)]),\n"
+        "                         nn.Linear(8, 10))\n\n"
+        "def seeded():\n    torch.manual_seed(0)\n    return net()\n")
+    said = "its factory returns the same initial weights at every seed"
+    for make, same in (("seeded", True), ("net", False)):
+        state = torch.get_rng_state()
+        assert same_initialisation(f"{factory}:{make}") is same
+        assert torch.equal(torch.get_rng_state(), state)
+        stage, text = _check_user(factory, make, "2", tmp_path / make)
+        assert stage["same_init_every_seed"] is same
+        assert (said in text) is same

@@ -43,6 +43,10 @@ def user_stage(result: dict, cfg: dict) -> str | None:
     if built.get("random_at_eval"):
         live += ("; its forward is random at evaluation too: every setting's deployed "
                  "predictor averages its passes, with common draws")
+    if built.get("same_init_every_seed"):
+        live += ("; its factory returns the same initial weights at every seed (it sets its "
+                 "own seed?): the paired seeds differ only in data order and draws, and their "
+                 "spread leaves out the initialisation's")
     n = built.get("distinct_blocks", built["blocks"])
     tied = (f" ({n} distinct module{'s' if n != 1 else ''}: weights tied across steps)"
             if n < built["blocks"] else "")

@@ -198,7 +198,7 @@ class CheckStudy(Study):
         if cfg.stage:  # a user's model: how its stage was read, as check records it
             from .study import build, stage_summary
 
-            built = stage_summary(build(cfg, data, 0), data)
+            built = stage_summary(build(cfg, data, 0), data, cfg.model)
         result = assemble(cfg, data, runs, sum(r["seconds"] for r in runs),
                           training_delta=delta, stage=built)
         return {"verdict": result["verdicts"].get("training", {"verdict": "not run"}),

@@ -355,7 +355,8 @@ def run_check(cfg: CheckConfig, out: str | Path, *, progress: bool = True, data=
         runs = [run_model(cfg, data, s, seed, models, progress=progress,
                           stage=first if i == 0 else None)
                 for i, (s, seed) in enumerate(tqdm(jobs, desc="check", disable=not progress))]
-    result = assemble(cfg, data, runs, time.perf_counter() - t0, stage=stage_summary(first, data))
+    built = stage_summary(first, data, cfg.model if cfg.stage else None)
+    result = assemble(cfg, data, runs, time.perf_counter() - t0, stage=built)
     write_json(out / "check.json", result, config=cfg.as_dict(), seed=f"0..{cfg.seeds - 1}")
     from .present import write_outputs
 
@@ -363,16 +364,34 @@ def run_check(cfg: CheckConfig, out: str | Path, *, progress: bool = True, data=
     return result
 
 
-def stage_summary(stage: ResidualStage, data) -> dict:
+def same_initialisation(model: str) -> bool:
+    """Whether the user's factory ``model`` returns the same weights under two seeds (it
+    sets its own seed, say): its paired seeds then share one initialisation, and their
+    spread leaves the initialisation's out. The global generator is left as it was."""
+    from validation.nets.user import load_factory
+
+    states = []
+    for seed in (0, 1):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            states.append(load_factory(model).state_dict())
+    a, b = states
+    return a.keys() == b.keys() and all(
+        torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+
+
+def stage_summary(stage: ResidualStage, data, model: str | None = None) -> dict:
     """The residual stage as built (a user's model has its own depth and width, not the
     built-in models' --blocks and --width): its path, blocks (and distinct modules: fewer
     where weights are tied across steps), feature shape, how its blocks are read, the blocks
-    random in training and the dropout modules among them (live in every setting), and
-    whether the forward is random at evaluation."""
+    random in training and the dropout modules among them (live in every setting), whether
+    the forward is random at evaluation and, given the user's factory ``model``, whether it
+    ignores the seed (same_initialisation)."""
     x = torch.as_tensor(data.x_train[:2])
     with torch.no_grad():
         z = stage.features(x)
-    return {"path": stage.spec.path, "blocks": stage.n_blocks,
+    own = {"same_init_every_seed": same_initialisation(model)} if model else {}
+    return own | {"path": stage.spec.path, "blocks": stage.n_blocks,
             "random_in_training": stage.random_in_training(x),
             "random_at_eval": bool(stage.random_at_eval),
             "feature_shape": list(z.shape[1:]), "reading": stage.spec.reading,
