@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -252,6 +253,47 @@ def test_image_folder_reader(tmp_path):
         image_folder(str(tmp_path / "test"))
 
 
+def test_image_folder_reader_takes_mixed_modes_and_16_bit_grey(tmp_path):
+    """A colour data set with some grey images (common in photo collections) was refused
+    ("resize the folder to one size and mode"): now every image is read as RGB, a grey one
+    with three equal channels, as ImageFolder's loader reads it. 16-bit grey images were
+    clipped at 255 by Pillow's convert('L') (every pixel above 255/65535 read as 1.0): now
+    their values / 65535. Grey with alpha is grey. 32-bit integer or float pixels (range
+    unknown) are refused naming the file. Control: a grey-only folder keeps one channel."""
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    grey = rng.integers(0, 256, (4, 5), dtype=np.uint8)
+    wide = rng.integers(0, 65536, (4, 5), dtype=np.uint16)
+
+    def folder(name, images):
+        root = tmp_path / name
+        for split in ("train", "test"):
+            (root / split / "k").mkdir(parents=True)
+            for i, img in enumerate(images):
+                img.save(root / split / "k" / f"{i}.png")
+        return str(root)
+
+    d = image_folder(folder("mixed", [Image.fromarray(rgb), Image.fromarray(grey)]))
+    assert d.x_train.shape == (2, 3, 4, 5)
+    assert np.array_equal(d.x_train[0], rgb.transpose(2, 0, 1) / np.float32(255))
+    assert all(np.array_equal(d.x_train[1, c], grey / np.float32(255)) for c in range(3))
+    g = image_folder(folder("grey", [Image.fromarray(grey), Image.fromarray(wide),
+                                     Image.fromarray(grey).convert("LA")]))
+    assert g.x_train.shape == (3, 1, 4, 5)
+    assert Image.open(tmp_path / "grey" / "train" / "k" / "1.png").mode == "I;16"
+    assert np.allclose(g.x_train[1, 0], wide / 65535.0, atol=1e-7)
+    assert np.array_equal(g.x_train[2, 0], g.x_train[0, 0])
+    for mode, what in (("I", "32-bit integer"), ("F", "32-bit float")):
+        root = tmp_path / mode
+        for split in ("train", "test"):
+            (root / split / "k").mkdir(parents=True)
+            Image.fromarray(grey).convert(mode).save(root / split / "k" / "0.tif")
+        with pytest.raises(DataError, match=re.escape(what) + ".*save it as an 8- or 16-bit"):
+            image_folder(str(root))
+
+
 def _torchvision():
     """torchvision's datasets, or a skip that says why (the optional extra: `make vision`)."""
     return pytest.importorskip("torchvision.datasets", reason="torchvision is not installed "
@@ -303,6 +345,14 @@ def test_image_folder_reader_returns_what_torchvisions_image_folder_returns(tmp_
     g = image_folder(str(grey))
     rgb = np.asarray(tv.ImageFolder(str(grey / "train"))[0][0], np.float32) / 255.0
     assert g.x_train.shape == (1, 1, 4, 4) and np.array_equal(g.x_train[0, 0], rgb[..., 0])
+    # a colour folder with a grey image: every image as ImageFolder's loader reads it (RGB)
+    Image.fromarray(rng.integers(0, 256, (6, 5), dtype=np.uint8), "L").save(
+        tmp_path / "train" / "a" / "3.png")
+    mixed = image_folder(str(tmp_path))
+    ref = tv.ImageFolder(str(tmp_path / "train"))
+    assert np.array_equal(mixed.x_train, np.stack([
+        np.asarray(ref.loader(p), np.float32).transpose(2, 0, 1) / 255.0
+        for p, _ in ref.samples]))
 
 
 def test_compare_to_baseline_with_named_settings_matches_numeric_keys():

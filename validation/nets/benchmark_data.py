@@ -12,8 +12,10 @@ r"""Benchmark data sets with shaped inputs, generated or read locally (never dow
 - ``image-folder:ROOT``: ROOT/train/CLASS/... and ROOT/test/CLASS/..., torchvision's
   ImageFolder layout and order (classes are the sorted folder names; each class's images are
   found by a sorted walk of its folder, subfolders included, with ImageFolder's extensions),
-  read with Pillow, C x H x W in [0, 1] (grey images keep one channel, where ImageFolder's
-  loader makes three equal ones); every image of a folder must have one size and mode.
+  read with Pillow, C x H x W in [0, 1] (8-bit values / 255, 16-bit grey / 65535; alpha
+  dropped). A folder of grey images alone keeps one channel, where ImageFolder's loader makes
+  three equal ones; with any colour image among them every image is read as RGB (grey ones
+  with three equal channels, as ImageFolder reads them). Every image must have one size.
 
 Both readers are the toolkit's own, so that they need no torchvision (whose wheels match only
 some torch builds; see the README) and so that a folder's pickles cannot run code
@@ -164,9 +166,63 @@ def cifar10(root: str) -> Dataset:
     return _dataset("cifar10", x_tr, y_tr, parts[5][0], parts[5][1], bounds=(0.0, 1.0))
 
 
-def _read_split(folder: Path, classes: list[str] | None):
+#: Pillow modes of grey images with 8-bit values (LA: grey with alpha, dropped)
+GREY_8BIT = ("L", "1", "LA")
+#: Pillow modes of grey images with 16-bit values (PNG, TIFF), scaled by 65535
+GREY_16BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _unreadable(p: Path, why: str) -> DataError:
+    return DataError(f"{p} is not a readable image ({why})")
+
+
+def _colour(folders: list[Path]) -> bool:
+    """Whether a data set's images are read in colour: any image of the folders in a mode
+    other than grey (then every grey image gets three equal channels, as ImageFolder's
+    loader gives every image)."""
     from PIL import Image
 
+    for folder in folders:
+        for p in _images_of(folder):
+            try:
+                with Image.open(p) as im:  # the header only
+                    if im.mode not in GREY_8BIT + GREY_16BIT:
+                        return True
+            except Exception:  # named where the pixels are read
+                continue
+    return False
+
+
+def _pixels(p: Path, colour: bool) -> np.ndarray:
+    """One image as C x H x W in [0, 1]: 8-bit values / 255, 16-bit grey / 65535 (Pillow's
+    convert('L') would clip them at 255), alpha dropped; 32-bit integer or float pixels,
+    whose range is unknown, are refused."""
+    from PIL import Image
+
+    try:
+        with Image.open(p) as im:
+            im.load()
+            if im.mode in ("I", "F"):
+                raise DataError(f"{p} has 32-bit {'integer' if im.mode == 'I' else 'float'} "
+                                "pixels (Pillow mode " + repr(im.mode) + ") of unknown range; "
+                                "save it as an 8- or 16-bit image")
+            if im.mode in GREY_16BIT:
+                arr = np.asarray(im, dtype=np.float32) / 65535.0
+            else:
+                grey = im.mode in GREY_8BIT
+                arr = np.asarray(im.convert("L" if grey else "RGB"), dtype=np.float32) / 255.0
+    except DataError:
+        raise
+    except Exception as exc:
+        raise _unreadable(p, type(exc).__name__) from None
+    if arr.ndim == 2:
+        arr = np.repeat(arr[None], 3, axis=0) if colour else arr[None]
+    else:
+        arr = arr.transpose(2, 0, 1)
+    return np.ascontiguousarray(arr)
+
+
+def _read_split(folder: Path, classes: list[str] | None, colour: bool):
     found = sorted(p.name for p in folder.iterdir() if p.is_dir())
     if not found:
         raise DataError(f"{folder} has no class folders; expected {folder}/CLASS/IMAGE.png")
@@ -179,18 +235,11 @@ def _read_split(folder: Path, classes: list[str] | None):
         if not files:
             raise DataError(f"{folder / name} has no images ({', '.join(IMAGE_SUFFIXES)})")
         for p in files:
-            try:
-                with Image.open(p) as im:
-                    im.load()
-                    mode = "L" if im.mode in ("L", "1", "I", "I;16") else "RGB"
-                    arr = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
-            except Exception as exc:
-                raise DataError(f"{p} is not a readable image ({type(exc).__name__})") from None
-            arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+            arr = _pixels(p, colour)
             if xs and arr.shape != xs[0].shape:
-                raise DataError(f"{p} is {arr.shape[1]} x {arr.shape[2]} ({mode}), the first "
-                                f"image {xs[0].shape[1]} x {xs[0].shape[2]}; resize the folder to "
-                                "one size and mode")
+                raise DataError(f"{p} is {arr.shape[1]} x {arr.shape[2]}, the first image "
+                                f"{xs[0].shape[1]} x {xs[0].shape[2]}; resize the folder to "
+                                "one size")
             xs.append(arr)
             ys.append(c)
     return np.stack(xs), np.asarray(ys, int), found
@@ -212,8 +261,9 @@ def image_folder(root: str) -> Dataset:
         if not (base / split).is_dir():
             raise DataError(f"--data image-folder:{root}: no {base / split}/; expected "
                             f"{base}/train/CLASS/IMAGE and {base}/test/CLASS/IMAGE")
-    x_tr, y_tr, classes = _read_split(base / "train", None)
-    x_te, y_te, _ = _read_split(base / "test", classes)
+    colour = _colour([base / "train", base / "test"])
+    x_tr, y_tr, classes = _read_split(base / "train", None, colour)
+    x_te, y_te, _ = _read_split(base / "test", classes, colour)
     if x_te.shape[1:] != x_tr.shape[1:]:
         raise DataError(f"test images are {x_te.shape[1:]}, training images {x_tr.shape[1:]}")
     return _dataset(f"image-folder:{base.name}", x_tr, y_tr, x_te, y_te, bounds=(0.0, 1.0))
