@@ -50,9 +50,10 @@ class SmallResNet(nn.Module):
 
 
 def make_model(blocks: int = 6) -> nn.Module:
-    """The factory: a fresh, seeded SmallResNet with ``blocks`` residual blocks (the depth
-    study in any dimension calls it with blocks = L)."""
-    torch.manual_seed(0)
+    """The factory: a fresh SmallResNet with ``blocks`` residual blocks (the depth study in
+    any dimension calls it with blocks = L). Its weights come from torch's global generator:
+    the caller seeds it (check and the depth study with each seed, inspect with --seed), so
+    that paired seeds are distinct initialisations."""
     return SmallResNet(blocks=blocks)
 
 
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     from validation.nets.user import load_data
     from validation.studies.inspect import run_inspect
 
+    torch.manual_seed(0)
     model = make_model()
     acc = train(model, args.epochs)
     out = Path(args.out)

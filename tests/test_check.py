@@ -672,7 +672,8 @@ def test_check_on_a_users_factory_reports_its_own_stage(tmp_path, capsys):
     assert res["stage"] == {"path": "layer1", "blocks": 6, "feature_shape": [8, 8, 8],
                             "reading": "block", "scale": 1.0, "distinct_blocks": 6,
                             "dropout_in_training": [], "dropout_blocks": [],
-                            "random_in_training": [], "random_at_eval": False}
+                            "random_in_training": [], "random_at_eval": False,
+                            "same_init_every_seed": False}
     summary = (tmp_path / "summary.md").read_text()
     assert "stage layer1: 6 blocks, features 8 x 8 x 8" in summary
     assert "width 32" not in summary

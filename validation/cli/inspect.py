@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.agreement_draws < 0 or args.agreement_draws == 1:
         raise AdapterError(f"--agreement-draws {args.agreement_draws}: use 0 (skip) or >= 2")
+    torch.manual_seed(args.seed)  # before the factory: --seed decides untrained weights too
     stage = load_stage(args.model, args.stage, weights=args.weights, t_end=args.t_end)
     x, y = load_data(args.data, seed=args.seed)
-    torch.manual_seed(args.seed)
     config = {k: getattr(args, k) for k in ("model", "stage", "weights", "data", "t_end",
                                             "sigma", "points", "passes", "jacobian_points",
                                             "substeps")}
