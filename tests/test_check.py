@@ -1069,3 +1069,56 @@ def test_a_factory_that_sets_its_own_seed_is_said_to_share_one_initialisation(tm
         stage, text = _check_user(factory, make, "2", tmp_path / make)
         assert stage["same_init_every_seed"] is same
         assert (said in text) is same
+
+
+def test_a_users_model_returning_a_tuple_or_a_mapping_is_read_by_its_logits(tmp_path, capsys):
+    """A forward returning (logits, features) or {'logits': ..., ...} (Hugging Face's model
+    outputs) failed with "AttributeError: 'tuple' object has no attribute 'shape'". The
+    toolkit now reads the logits among them (the first element, the 'logits' entry): the
+    check trains and measures such a network, and the stage's logits are those of the
+    model's own output, also on a deep copy (the adapter's twin). A forward returning
+    something else is refused in one line, exit 2, before any work."""
+    from validation.nets.user import load_factory
+
+    factory = tmp_path / "outs.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, kind):\n"
+        "        super().__init__()\n"
+        "        self.kind = kind\n"
+        "        self.stem = nn.Linear(64, 8)\n"
+        "        self.fs = nn.ModuleList(nn.Sequential(nn.Linear(8, 8), nn.Tanh())\n"
+        "                                for _ in range(3))\n"
+        "        self.out = nn.Linear(8, 10)\n"
+        "    def forward(self, x):\n"
+        "        z = self.stem(x.flatten(1))\n"
+        "        for f in self.fs:\n"
+        "            z = z + 0.3 * f(z)\n"
+        "        y = self.out(z)\n"
+        "        return {'tuple': (y, z), 'dict': {'features': z, 'logits': y},\n"
+        "                'other': {'scores': y}}[self.kind]\n\n"
+        "def tup():\n    return Net('tuple')\n\n"
+        "def dic():\n    return Net('dict')\n\n"
+        "def other():\n    return Net('other')\n")
+    x = torch.rand(5, 1, 8, 8)
+    for make in ("tup", "dic"):
+        torch.manual_seed(0)
+        model = load_factory(f"{factory}:{make}")
+        raw = type(model).forward(model, x)
+        ref = raw[0] if make == "tup" else raw["logits"]
+        st = ResidualStage(model, "fs")
+        st.probe(x)
+        assert torch.equal(model(x), ref) and torch.allclose(st.logits(x), ref, atol=1e-6)
+        twin = st._twin()
+        with torch.no_grad():  # the copy's forward runs the copy's weights, not the model's
+            twin.model.out.bias.add_(1.0)
+        assert torch.allclose(twin.model(x), ref + 1.0) and torch.equal(model(x), ref)
+    stage, text = _check_user(factory, "dic", "fs", tmp_path / "dic")
+    assert stage["reading"] == "residual" and "### training:" in text
+    capsys.readouterr()
+    assert main([*TRAINING_ONLY, "--model", f"{factory}:other", "--stage", "fs",
+                 "--out", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "returns a mapping with keys ['scores']" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "other").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,36 @@ def load_factory(spec: str) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise AdapterError(f"--model {spec!r}: {name}() returned a {type(model).__name__}, "
                            "not a torch.nn.Module")
+    model.forward = _Logits(model, spec)  # the toolkit reads logits, whatever else it returns
     return model
+
+
+def logits_of(out, spec: str = "the model"):
+    """The logits among a model's outputs: a tensor itself, the first element of a tuple or
+    list ((logits, features), (logits, aux)), or a mapping's 'logits' (Hugging Face's model
+    outputs); anything else is refused in one line."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, tuple | list) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    if isinstance(out, Mapping) and isinstance(out.get("logits"), torch.Tensor):
+        return out["logits"]
+    what = (f"a mapping with keys {list(out)[:6]}" if isinstance(out, Mapping)
+            else f"a {type(out).__name__}")
+    raise AdapterError(f"--model {spec}: its forward returns {what}; the toolkit reads the "
+                       "logits: return them as a tensor, as the first element of a tuple, or "
+                       "under 'logits' in a mapping")
+
+
+class _Logits:
+    """A user's model's forward with its output reduced to the logits (logits_of), set on the
+    instance; it holds the module itself, so a deep copy of the model calls the copy's."""
+
+    def __init__(self, module: nn.Module, spec: str):
+        self.module, self.spec = module, spec
+
+    def __call__(self, *args, **kwargs):
+        return logits_of(type(self.module).forward(self.module, *args, **kwargs), self.spec)
 
 
 def load_stage(model: str, stage: str | None = None, *, weights: str | None = None,
