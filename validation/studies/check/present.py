@@ -79,9 +79,9 @@ def blocks(result: dict, cfg: dict) -> list:
     robust = "robustness" in cfg["claims"]
     arch = user_stage(result, cfg) or f"{cfg['blocks']} blocks, width {cfg['width']}"
     out: list = [para(
-        f"{cfg['seeds']} paired seeds; {arch}, T = "
-        f"{cfg['t_end']:g}; {cfg['epochs']} epochs; deployed predictor averaged over "
-        f"{cfg['passes']} passes"
+        f"{cfg['seeds']} paired seed{'s' * (cfg['seeds'] != 1)}; {arch}, T = "
+        f"{cfg['t_end']:g}; {cfg['epochs']} epoch{'s' * (cfg['epochs'] != 1)}; deployed "
+        f"predictor averaged over {cfg['passes']} passes"
         + (f"; attacks at linf {num(lin, 3)} / l2 {num(l2, 3)} on {cfg['attack_points']} test "
            "points" if robust else "") + f"; claims {', '.join(cfg['claims'])}."),
         Heading("Anchors (same split)", 3),

@@ -218,7 +218,8 @@ def anchors(cfg: CheckConfig, data, runs: list[dict]) -> dict:
         target, source, rule = min(linear + MARGIN, 1.0), "logistic regression + margin", \
             f"at or above the linear baseline + {MARGIN:g} (at most 1)"
     mean_plain = float(np.mean(plain)) if plain else float("nan")
-    rows.append({"model": f"{cfg.model} plain (mean of {len(plain)} seeds, lowest "
+    seeds = f"{len(plain)} seed{'s' * (len(plain) != 1)}"
+    rows.append({"model": f"{cfg.model} plain (mean of {seeds}, lowest "
                           f"{min(plain, default=float('nan')):.3f})",
                  "measured": mean_plain, "anchor": target, "source": source,
                  "met": bool(mean_plain >= target), "rule": rule})
