@@ -859,21 +859,108 @@ class ReZero(nn.Module):
         return self.head(z)
 
 
-def test_parent_skips_with_zero_or_unequal_weights_are_refused_for_what_they_are():
+def test_parent_skips_with_zero_or_unequal_weights_are_read_for_what_they_are():
     """A ReZero-style parent loop: at initialisation (alpha = 0) the blocks do not move the
-    features, and after training each block has its own alpha, whose last value no step
-    after it can show. Both were refused as "the forward changes the features between
-    blocks"; each is now named (c = 0; the c_l found), with its fix. Control: one alpha for
-    every block is read, c = alpha, v = alpha f / h."""
-    for alphas, said in (([0.0] * 4, "adds block 0's output with weight c = 0"),
-                         ([0.2, 0.3, 0.25, 0.1], "c = 0.2, 0.3, 0.25 for blocks 0..2; the last "
-                                                 "block's c cannot be measured")):
-        with pytest.raises(AdapterError, match=re.escape(said)):
-            read(ReZero(alphas), "fs")
-    st = read(ReZero([0.25] * 4), "fs")
+    features, refused naming c = 0. After training each block has its own alpha; the last one
+    was refused as unmeasurable (no block follows it). It is measured now (last_step, on a
+    float64 copy): the stage is read with c_l per block, v_l = c_l f_l / h exactly, the
+    logits are the model's (the head undoes the last c), and the paper's noise goes into
+    each step z + c_l f_l(z) (Cov / (2h) = sigma^2 / 2 at the last block too). Control: one
+    alpha for every block is read with one c."""
+    from validation.nets.techniques import injected
+    from validation.studies.inspect.flowstats import inspect_stage
+    from validation.studies.inspect.study import summary
+
+    with pytest.raises(AdapterError, match=re.escape("adds block 0's output with weight c = 0")):
+        read(ReZero([0.0] * 4), "fs")
+    with pytest.raises(AdapterError, match=re.escape("adds block 3's output with weight c = 0")):
+        read(ReZero([0.2, 0.3, 0.25, 0.0]), "fs")
+    alphas = [0.2, 0.3, 0.25, 0.1]
+    net = ReZero(alphas)
+    st = read(net, "fs")
+    assert st.spec.reading == "residual"
+    assert st.spec.scales == pytest.approx(alphas, rel=1e-7)
     z = torch.randn(5, 2, dtype=torch.float64)
-    assert st.spec.reading == "residual" and st.spec.scale == pytest.approx(0.25)
-    assert torch.allclose(st.velocity(0, z), z @ B.T)  # v = c f / h, here c = h = 1/4
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    for l, a in enumerate(alphas):
+        assert torch.allclose(st.velocity(l, z), a * z @ B.T / 0.25)
+    assert torch.allclose(st.logits(x), net(x))
+    zl = torch.randn(6, 2, dtype=torch.float64)
+    assert torch.allclose(st.head(zl, x), net.head(zl))
+    out = []
+    hook = net.head.register_forward_pre_hook(lambda m, a: out.append(a[0]))
+    with torch.no_grad(), injected(st, "paper", 0.4, torch.Generator().manual_seed(0)):
+        net(x[:1].repeat(4000, 1))
+    hook.remove()
+    # after the stage: the noise of 4 steps, sigma^2 h each (the flow's own spread aside)
+    with torch.no_grad():
+        spread = out[0] - st.flow(st.features(x[:1])).expand(4000, -1)
+    assert float(spread.var(0).mean()) == pytest.approx(0.4**2, rel=0.25)
+    assert "c_l = 0.2, 0.3, 0.25, 0.1 for blocks 0..3" in summary(
+        inspect_stage(st, x, passes=2, jacobian_points=0) | {"stage": "fs", "seconds": 0.0}, {})
+    one = read(ReZero([0.25] * 4), "fs")
+    assert one.spec.reading == "residual" and one.spec.scale == pytest.approx(0.25)
+    assert one.spec.scales == ()
+    assert torch.allclose(one.velocity(0, z), z @ B.T)  # v = c f / h, here c = h = 1/4
+
+
+class OneBlock(nn.Module):
+    """A stage of one block, f(z) = B z: chained (z = b(z), b = z + c f), or the skip in the
+    parent (z = z + c f(z)), or the parent using z otherwise after it (tanh(z) + c f(z))."""
+
+    def __init__(self, how: str, c: float = 0.5):
+        super().__init__()
+        self.how, self.c = how, c
+        self.stem, self.head = nn.Linear(3, 2).double(), nn.Linear(2, 2).double()
+        self.fs = nn.ModuleList([Linear(c) if how == "chain" else F()])
+
+    def forward(self, x):
+        z = self.stem(x)
+        f = self.fs[0]
+        if self.how == "chain":
+            z = f(z)
+        else:
+            z = (torch.tanh(z) if self.how == "other" else z) + self.c * f(z)
+        return self.head(torch.tanh(z))
+
+
+def test_a_one_block_stage_and_the_last_block_are_read_by_what_the_forward_does():
+    """No block follows the last one, so the chain check could not tell z = b(z) from
+    z = z + c f(z) there: a one-block stage with the skip in the parent was read as
+    Delta = f(z) - z, silently (velocity and head wrong). The last step is measured now: a
+    one-block parent skip is read with its c (to 1e-7 through a float64 copy, with a
+    nonlinear head), a chained one as a block; a forward that uses the block's input
+    otherwise is refused, as is a stage whose last block has another form than the others."""
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    z = torch.randn(5, 2, dtype=torch.float64)
+    for how, reading in (("chain", "block"), ("parent", "residual")):
+        torch.manual_seed(0)
+        net = OneBlock(how)
+        st = read(net, "fs", x)
+        assert st.spec.reading == reading
+        if how == "parent":
+            assert st.spec.scale == pytest.approx(0.5, rel=1e-7)
+        assert torch.allclose(st.velocity(0, z), 0.5 * z @ B.T)
+        assert torch.allclose(st.logits(x), net(x))
+    with pytest.raises(AdapterError, match="uses that block's input otherwise"):
+        read(OneBlock("other"), "fs", x)
+
+    class LastDiffers(Net):  # blocks 0..2 chained, block 3 with the skip in the parent
+        def __init__(self):
+            super().__init__(L=4)
+            self.stage[3] = F()
+
+        def forward(self, x):
+            z = self.stem(x)
+            for l, b in enumerate(self.stage):
+                z = z + 0.25 * b(z) if l == 3 else b(z)
+            return self.head(z)
+
+    with pytest.raises(AdapterError, match=re.escape("block 3, the last, is added by the "
+                                                     "forward as z + c f(z), c = 0.25")):
+        read(LastDiffers(), "stage", x)
+    st = read(LastDiffers(), "stage[:3]", x)  # control: the blocks of one form
+    assert st.spec.reading == "block" and st.n_blocks == 3
 
 
 class Checkpointed(nn.Module):

@@ -74,6 +74,9 @@ class StageSpec:
     # scale * block(z), the forward adding the skip itself (z = z + scale * f(z))
     reading: str = "block"
     scale: float = 1.0
+    # "residual" with a weight of its own per step (ReZero after training): c_l, one per
+    # block (scale is then c_0); empty: every step has c = scale
+    scales: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not (self.t_end > 0 and math.isfinite(self.t_end)):
@@ -83,6 +86,9 @@ class StageSpec:
                                "'residual'")
         if not (math.isfinite(self.scale) and self.scale != 0):
             raise AdapterError(f"scale = {self.scale}; must be a finite non-zero number")
+        for c in self.scales:
+            if not (math.isfinite(c) and c != 0):
+                raise AdapterError(f"scales hold {c}; each must be a finite non-zero number")
 
 
 @contextmanager
@@ -373,17 +379,170 @@ class ResidualStage:
                     "style scale at its initial value?), so the blocks do not move the "
                     "features and there is no velocity to read; read the stage once c != 0 "
                     "(after training)")
-            c = scales[0]
-            if any(abs(s - c) > 1e-3 * abs(c) for s in scales):
+            self.spec = replace(self.spec, reading="residual", scale=scales[0])
+        else:
+            scales = []
+        if self.spec.reading != "branch":
+            self._check_last_step(x, scales)
+        self._chained = True
+
+    def _check_last_step(self, x: torch.Tensor, scales: list[float]) -> None:
+        """The last block's step, measured (no block follows it to compare with; see
+        last_step): a one-block stage is read by it (z -> block(z), or z + c f(z) with c
+        measured); a longer stage whose last step has another form than the others' is
+        refused; with the skip in the forward, the c_l found between blocks (``scales``) and
+        the last one's give one c (equal to 1e-3) or a c_l per step (StageSpec.scales)."""
+        path, L = self.spec.path, self.n_blocks
+        form = self.last_step(x)
+        residual = self.spec.reading == "residual"
+        uniform = all(abs(c - scales[0]) <= 1e-3 * abs(scales[0]) for c in scales)
+        if form == "unmeasured":
+            if not uniform:
                 raise AdapterError(
                     f"stage {path!r}: the forward adds each block's output with its own weight"
-                    f", z + c_l f_l(z) with c = {', '.join(f'{s:.4g}' for s in scales)} for "
-                    f"blocks 0..{len(scales) - 1}; the last block's c cannot be measured (no "
-                    "block follows it), so such a stage is not read: make each block compute "
-                    "z + c_l f_l(z) itself (a module holding its c_l) and point --stage at "
-                    "those blocks")
-            self.spec = replace(self.spec, reading="residual", scale=c)
-        self._chained = True
+                    f", z + c_l f_l(z) with c = {', '.join(f'{c:.4g}' for c in scales)} for "
+                    f"blocks 0..{L - 2}, and the last block's c could not be measured (the "
+                    "model would not run with its last block's input changed in place): make "
+                    "each block compute z + c_l f_l(z) itself and point --stage at those "
+                    "blocks")
+            return  # the last step taken to be of the others' form
+        if form is None:
+            raise AdapterError(
+                f"stage {path!r}: after block {L - 1} the model's forward uses that block's "
+                "input otherwise than z + c f(z) (z its input, f(z) its output): a block alone "
+                "is not the step z -> z + Delta(z); make each block return the new features, "
+                "or point --stage at such blocks")
+        if form == 0.0:
+            raise AdapterError(
+                f"stage {path!r}: the forward adds block {L - 1}'s output with weight c = 0 (a "
+                "ReZero-style scale at its initial value?), so the block does not move the "
+                "features and there is no velocity to read; read the stage once c != 0")
+        if L == 1:
+            if form != "chained" and self.spec.reading == "block":
+                self.spec = replace(self.spec, reading="residual", scale=float(form))
+            return
+        if (form == "chained") == residual:
+            said = ("returns the new features (chained)" if form == "chained" else
+                    f"is added by the forward as z + c f(z), c = {form:.4g}")
+            raise AdapterError(
+                f"stage {path!r}: block {L - 1}, the last, {said}, unlike blocks 0..{L - 2}; "
+                "a stage is read with one form for every step: point --stage at blocks of one "
+                f"form (e.g. {path}[:{L - 1}])")
+        if not residual:
+            return
+        every = [*scales, float(form)]
+        if all(abs(c - every[0]) <= 1e-3 * abs(every[0]) for c in every):
+            return  # one c: the exact one found between blocks
+        for b in self.distinct:  # a module tied across steps runs with one c per call
+            cs = {round(c, 6) for blk, c in zip(self.blocks, every, strict=True) if blk is b}
+            if len(cs) > 1:
+                raise AdapterError(
+                    f"stage {path!r}: one module tied across steps is added with weights "
+                    f"{sorted(cs)} at its steps; such a stage is not read (the adapter's hooks "
+                    "act per module)")
+        self.spec = replace(self.spec, scales=tuple(every))
+
+    def last_step(self, x: torch.Tensor):
+        """How the model's forward uses the last block's input z and output o, measured on x
+        (evaluation mode, no gradients, one random state for every pass; central
+        differences, the head linearised). "chained" when, with o held at its value, moving
+        the model's input moves nothing: the logits depend on x through o alone. Otherwise
+        c when (a) the logits' change from o + e is c times that from z + e added in place
+        after the block ran (the forward adds z + c o) and (b) the input's move reaches the
+        logits through that later use of z alone (a use computed before the block, as
+        tanh(z) + f(z), fails b); None when a or b fails (a forward computing a z + c o with
+        a != 1 shows only c / a, which a longer stage's check finds unlike its other c);
+        0.0 when o moves nothing (c = 0); "unmeasured" where the passes cannot be made
+        (integer inputs, a tensor that cannot change in place, a non-finite output). On a
+        float64 copy of the model where it allows one (c to about 1e-10), else on the model
+        itself (float32: about 3e-5)."""
+        # on a float64 copy where the model allows it: c to ~eps^(2/3) of float64, not float32
+        twin = self._twin()
+        got = None
+        for stage, dtype in ((twin, torch.float64), (self, None)):
+            if stage is None:
+                continue
+            try:
+                probe = x[:2]
+                if dtype is not None:
+                    stage.model.to(dtype)
+                    probe = probe.to(dtype) if probe.is_floating_point() else probe
+                got = stage._step_responses(probe)
+                break
+            except Exception:  # a tensor that cannot change in place, a forward that refuses
+                continue
+        if got is None or not all(torch.isfinite(v).all() for v in got.values()):
+            return "unmeasured"
+        da, db, dx, dz = got["output"], got["input"], got["x"], got["z"]
+        na, nb = float(da.norm()), float(db.norm())
+        if na == 0:
+            return "unmeasured" if nb == 0 else 0.0
+        if float(dx.norm()) == 0:  # with o held, the input moves nothing: o is all that counts
+            return "chained"
+        # z is used besides o: after the block (z + c o) and nowhere else (dx = dz: the input's
+        # move reaches the logits through z after the block alone)
+        if nb == 0 or float((dx - dz).norm()) > 2e-2 * float(dx.norm()):
+            return None
+        c = float(da @ db) / nb**2
+        return c if float((da - c * db).norm()) <= 2e-2 * na else None
+
+    def _step_responses(self, probe: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The logits' changes (flat, float64; central differences) that last_step reads:
+        "output", e added to the last block's output o; "input", e added to its input z in
+        place after it ran; "x", the model input moved (o held at its value); "z", z moved in
+        place after the block by what that input move did to it (o as it is)."""
+        last = self.blocks[-1]
+        calls = sum(b is last for b in self.blocks)  # a tied block: its last call is step L-1
+
+        def run(x: torch.Tensor, *, out=None, into=None, hold=None):
+            seen, io = [0], []
+
+            def hook(module, args, kwargs, raw):
+                seen[0] += 1
+                if seen[0] != calls:
+                    return None
+                z, o = block_input(module, args, kwargs), block_output(raw)
+                io.append((z.clone(), o.clone()))
+                if into is not None:
+                    z.add_(into)  # after the block ran: only a later use of z sees it
+                if hold is not None:
+                    return with_block_output(raw, hold.clone())
+                if out is not None:
+                    return with_block_output(raw, o + out)
+                return None
+
+            handle = last.register_forward_hook(hook, with_kwargs=True)
+            try:
+                with torch.no_grad(), evaluating(self.model), torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(0)
+                    y = self.model(x.clone())
+            finally:
+                handle.remove()
+            return y.double().flatten(), io[0]
+
+        _, (z, o) = run(probe)
+        # central differences, steps at eps^(1/3) of their scale: the head's curvature
+        # enters at step^2 and rounding at eps / step, both about eps^(2/3) of the change
+        scale = max(float(z.abs().max()), float(o.abs().max()))
+        g = torch.Generator().manual_seed(0)
+
+        def step(like: torch.Tensor, size: float) -> torch.Tensor:
+            return (torch.finfo(like.dtype).eps ** (1 / 3) * size * torch.randn(
+                like.shape, generator=g, dtype=torch.float64)).to(like.dtype)
+
+        def change(**moves) -> torch.Tensor:
+            plus = run(probe, **{k: v for k, v in moves.items()})[0]
+            minus = run(probe, **{k: -v for k, v in moves.items()})[0]
+            return (plus - minus) / 2
+
+        if scale == 0 or not probe.is_floating_point():
+            raise ValueError("no features to move")
+        e = step(o, scale)
+        ex = step(probe, max(float(probe.abs().max()), 1e-30))
+        (y_up, (z_up, _)), (y_down, (z_down, _)) = (run(probe + ex, hold=o),
+                                                    run(probe - ex, hold=o))
+        return {"output": change(out=e), "input": change(into=e), "x": (y_up - y_down) / 2,
+                "z": change(into=(z_up - z_down) / 2)}
 
     def _refuse_bound_arguments(self, calls, extras) -> None:
         """Refuse a stage whose forward calls a block with more than the features (a mask, a
@@ -496,7 +655,7 @@ class ResidualStage:
         # on z_last, so the forward's output is the head's at z_last all the same
         def put(module, args, kwargs, out):
             if self.spec.reading == "residual":  # the forward then computes z + c out
-                new = (z_last - block_input(module, args, kwargs)) / self.spec.scale
+                new = (z_last - block_input(module, args, kwargs)) / self.c(self.n_blocks - 1)
             else:
                 new = z_last.clone()  # the rest of the forward may change it in place
             return with_block_output(out, new)
@@ -544,7 +703,12 @@ class ResidualStage:
                                + ")")
         if self.spec.reading == "block":
             return out - z
-        return self.step * out if self.spec.reading == "branch" else self.spec.scale * out
+        return self.step * out if self.spec.reading == "branch" else self.c(l) * out
+
+    def c(self, l: int) -> float:
+        """The weight c_l with which the forward adds block l's output (reading
+        "residual": one c, or one per step; see StageSpec)."""
+        return self.spec.scales[l] if self.spec.scales else self.spec.scale
 
     def velocity(self, l: int, z: torch.Tensor) -> torch.Tensor:
         """v_l(z) = Delta_l(z) / h."""
@@ -595,6 +759,15 @@ def _differ(a, b) -> bool:
     if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
         return False
     return a.shape != b.shape or not torch.allclose(a, b, rtol=0.0, atol=0.0, equal_nan=True)
+
+
+def weights_text(scale: float, scales=()) -> str:
+    """The forward's skip weights in words: "c = 0.25", or "c_l = 0.2, 0.3, 0.1 for blocks
+    0..2" where each step has its own (StageSpec.scales)."""
+    if scales:
+        return (f"c_l = {', '.join(f'{c:.4g}' for c in scales)} for blocks "
+                f"0..{len(scales) - 1}")
+    return f"c = {scale:.4g}"
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:

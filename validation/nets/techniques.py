@@ -131,12 +131,15 @@ def injected(stage: ResidualStage, name: str, strength: float,
     if not stage.settled:  # a residual reading injects into z + c f(z), not into f(z)
         raise AdapterError(f"technique {name}: the stage's reading is not yet settled on the "
                            "model's forward; call stage.probe(x) with model inputs first")
-    h, c = stage.step, stage.spec.scale
+    h = stage.step
     residual = stage.spec.reading == "residual"
+    # each module's c (one per module: the adapter refuses a tied module with several)
+    weight = {id(b): stage.c(l) for l, b in enumerate(stage.blocks)}
 
     def hook(module, args, kwargs, raw):
         z, out = block_input(module, args, kwargs), block_output(raw)
         if residual:  # the forward computes z + c out: perturb that step, give back its out
+            c = weight[id(module)]
             return with_block_output(raw, (t.perturb(z, z + c * out, h, strength, generator)
                                            - z) / c)
         return with_block_output(raw, t.perturb(z, out, h, strength, generator))

@@ -36,14 +36,17 @@ def user_stage(result: dict, cfg: dict) -> str | None:
     built = result.get("stage")
     if not built or ":" not in cfg["model"]:
         return None
-    read = (f"; the forward adds the skip itself, read as Delta = c f(z), c = "
-            f"{built['scale']:.4g}" if built.get("reading") == "residual" else "")
+    from validation.nets.adapter import weights_text
+
+    read = ("; the forward adds the skip itself, read as Delta = c f(z), "
+            + weights_text(built["scale"], built.get("scales", ()))
+            if built.get("reading") == "residual" else "")
     own = _own_randomness(built)
     live = f"; its {own} (live in training in every setting)" if own else ""
     if built.get("random_at_eval"):
         live += ("; its forward is random at evaluation too: every setting's deployed "
                  "predictor averages its passes, with common draws")
-    if built.get("same_init_every_seed"):
+    if built.get("same_init_every_seed") and cfg.get("seeds", 2) > 1:
         live += ("; its factory returns the same initial weights at every seed (it sets its "
                  "own seed?): the paired seeds differ only in data order and draws, and their "
                  "spread leaves out the initialisation's")

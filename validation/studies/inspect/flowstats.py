@@ -198,7 +198,7 @@ def inspect_stage(stage: ResidualStage, x: torch.Tensor, *, sigma: float = 0.0,
     return {"blocks": rows, "n_blocks": stage.n_blocks, "distinct_blocks": len(stage.distinct),
             "h": stage.step,
             "t_end": stage.spec.t_end, "reading": stage.spec.reading,
-            "scale": stage.spec.scale,
+            "scale": stage.spec.scale, "scales": list(stage.spec.scales),
             "feature_shape": list(path[0].shape[1:]), "points": int(x.shape[0]),
             "implied_T": implied, "sigma": sigma, "passes": passes, "pca": proj}
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from validation.doc.figures import save_figure
-from validation.nets.adapter import AdapterError, ResidualStage, evaluating
+from validation.nets.adapter import AdapterError, ResidualStage, evaluating, weights_text
 from validation.store.io import atomic_write_text, write_json
 
 from .flowstats import inspect_stage
@@ -97,13 +97,14 @@ def blocks(res: dict, config: dict, folder: str = "") -> list:
     ``folder``: the inspection's folder inside it)."""
     from validation.doc import Figure, Heading, para, strong, table
 
-    rows = res["blocks"]
+    rows, scales = res["blocks"], res.get("scales", ())
     out: list = [para(
         f"{res['n_blocks']} block{'s' if res['n_blocks'] != 1 else ''} read as z -> z + Delta_l(z) "
         + {"block": "(Delta = block(z) - z: post-activation blocks are read as they compute)",
            "branch": "(Delta = h g_l(z): the branches)",
-           "residual": f"(Delta = c f_l(z), c = {res.get('scale', 1):.4g}: the forward adds "
-                       "the skip itself, z + c f_l(z), found from its own steps)"}[res["reading"]]
+           "residual": f"(Delta = c f_l(z), {weights_text(res.get('scale', 1), scales)}: "
+                       "the forward adds the skip itself, z + c f_l(z), found from its own "
+                       "steps)"}[res["reading"]]
         + (f"; {res['distinct_blocks']} distinct module{'s' if res['distinct_blocks'] != 1 else ''}"
            " (weights tied across steps)"
            if res.get("distinct_blocks", res["n_blocks"]) < res["n_blocks"] else "")
