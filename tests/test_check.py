@@ -1049,8 +1049,9 @@ def test_check_averages_the_passes_of_a_model_random_at_evaluation(tmp_path):
 def test_a_factory_that_sets_its_own_seed_is_said_to_share_one_initialisation(tmp_path):
     """A factory that calls torch.manual_seed itself returns the same weights at every seed:
     its paired seeds differ only in data order and draws, so their spread leaves out the
-    initialisation's. The check records it and says so in the summary; control: the same
-    network without the seed call (the check's seed then decides its weights) gets neither.
+    initialisation's. The check records it and, with two or more seeds, says so in the
+    summary; control: the same network without the seed call (the check's seed then decides
+    its weights) gets neither.
     The probe leaves the global generator as it was."""
     from validation.studies.check.study import same_initialisation
 
@@ -1067,9 +1068,13 @@ def test_a_factory_that_sets_its_own_seed_is_said_to_share_one_initialisation(tm
         state = torch.get_rng_state()
         assert same_initialisation(f"{factory}:{make}") is same
         assert torch.equal(torch.get_rng_state(), state)
-        stage, text = _check_user(factory, make, "2", tmp_path / make)
-        assert stage["same_init_every_seed"] is same
-        assert (said in text) is same
+        stage, text = _check_user(factory, make, "2", tmp_path / make)  # one seed
+        assert stage["same_init_every_seed"] is same and said not in text
+        two = [*TRAINING_ONLY[:TRAINING_ONLY.index("--seeds") + 1], "2",
+               *TRAINING_ONLY[TRAINING_ONLY.index("--seeds") + 2:]]
+        assert main([*two, "--model", f"{factory}:{make}", "--stage", "2",
+                     "--out", str(tmp_path / f"{make}2")]) == 0
+        assert (said in (tmp_path / f"{make}2" / "summary.md").read_text()) is same
 
 
 def test_a_users_model_returning_a_tuple_or_a_mapping_is_read_by_its_logits(tmp_path, capsys):
