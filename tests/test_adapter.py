@@ -1340,3 +1340,25 @@ def test_a_block_called_with_arguments_that_change_it_is_refused():
         st = read(net, "stage")
         if not noisy:
             assert torch.allclose(st.logits(x), net(x))
+
+
+def test_a_stage_the_forward_runs_twice_is_refused():
+    """A forward that runs the stage's blocks twice (z = stage(stage(z)), or a siamese model
+    on two inputs) was read as one pass of L steps: its logits then differed from the
+    model's, silently. Refused now; control: the stage run once is read (a block tied across
+    steps, called L times, is one pass too: test above)."""
+
+    class Twice(Net):
+        def forward(self, x):
+            z = self.stem(x)
+            for _ in range(2):
+                for b in self.stage:
+                    z = b(z)
+            return self.head(z)
+
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    with pytest.raises(AdapterError, match=re.escape("calls the blocks of stage 'stage' 8 "
+                                                     "times in one pass")):
+        read(Twice(), "stage", x)
+    once = Net()
+    assert torch.allclose(read(once, "stage", x).logits(x), once(x))

@@ -354,6 +354,11 @@ class ResidualStage:
             raise AdapterError(f"the model's forward runs the blocks of stage {path!r} in the "
                                f"order {order}, not 0..{L - 1} once each in turn; "
                                "point --stage at the sequence of blocks the forward runs")
+        if len(calls) > L:
+            raise AdapterError(f"the model's forward calls the blocks of stage {path!r} "
+                               f"{len(calls)} times in one pass, not its {L} blocks once each: "
+                               "a stage run twice, or on two inputs, is not the flow of its L "
+                               "steps; point --stage at blocks the forward runs once")
         self._refuse_bound_arguments(calls[:L], extras[:L])
         pairs = [(calls[l][1], calls[l][2], calls[l + 1][1]) for l in range(L - 1)]
         # not tensors of one shape: delta() names the block that changes the shape
