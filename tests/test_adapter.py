@@ -951,7 +951,8 @@ def test_a_one_block_stage_and_the_last_block_are_read_by_what_the_forward_does(
         assert torch.allclose(st.velocity(0, z), 0.5 * z @ B.T)
         assert torch.allclose(st.logits(x), net(x))
     for how in ("other", "before"):
-        with pytest.raises(AdapterError, match="uses that block's input otherwise"):
+        with pytest.raises(AdapterError, match="depends on the features before block 0's "
+                                               "output otherwise"):
             read(OneBlock(how), "fs", x)
 
     class LastDiffers(Net):  # blocks 0..2 chained, block 3 with the skip in the parent
@@ -970,6 +971,24 @@ def test_a_one_block_stage_and_the_last_block_are_read_by_what_the_forward_does(
         read(LastDiffers(), "stage", x)
     st = read(LastDiffers(), "stage[:3]", x)  # control: the blocks of one form
     assert st.spec.reading == "block" and st.n_blocks == 3
+
+
+    class AroundStage(Net):  # a skip around the whole stage, a head reading every block
+        def __init__(self, how):
+            super().__init__(L=4)
+            self.how = how
+
+        def forward(self, x):
+            z0 = z = self.stem(x)
+            seen = []
+            for b in self.stage:
+                z = b(z)
+                seen.append(z)
+            return self.head(z + z0 if self.how == "skip" else sum(seen))
+
+    for how in ("skip", "all"):
+        with pytest.raises(AdapterError, match="a skip around the stage, a head that reads"):
+            read(AroundStage(how), "stage", x)
 
 
 class Checkpointed(nn.Module):

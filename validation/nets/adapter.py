@@ -413,10 +413,12 @@ class ResidualStage:
             return  # the last step taken to be of the others' form
         if form is None:
             raise AdapterError(
-                f"stage {path!r}: after block {L - 1} the model's forward uses that block's "
-                "input otherwise than z + c f(z) (z its input, f(z) its output): a block alone "
-                "is not the step z -> z + Delta(z); make each block return the new features, "
-                "or point --stage at such blocks")
+                f"stage {path!r}: the model's output depends on the features before block "
+                f"{L - 1}'s output otherwise than through z + c f(z) (z that block's input, "
+                "f(z) its output): the block's input used otherwise, or earlier features (a "
+                "skip around the stage, a head that reads several blocks); the stage's end is "
+                "then not what the head reads: make each block return the new features and the "
+                "head read the last, or point --stage at such blocks")
         if form == 0.0:
             raise AdapterError(
                 f"stage {path!r}: the forward adds block {L - 1}'s output with weight c = 0 (a "
