@@ -59,6 +59,13 @@ def _payoff(f: Callable[[np.ndarray], np.ndarray], X: np.ndarray) -> np.ndarray:
     return fx
 
 
+def _velocity_shape_ok(shape: tuple, P: int, d: int) -> bool:
+    """A velocity for P particles in d dimensions: (P, d), or one for all, (d,) or (1, d)
+    (a (P, 1) array, one number per particle, is refused for d > 1: broadcast, it would
+    give every component that number)."""
+    return shape in ((P, d), (d,), (1, d))
+
+
 def feynman_kac(points: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
                 velocity: Callable[[np.ndarray, float], np.ndarray], diffusion, t_end: float, *,
                 n_paths: int = 4096, n_steps: int = 100, seed: int = 0,
@@ -67,7 +74,11 @@ def feynman_kac(points: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
 
     ``velocity(X, t)`` takes particles (P, d) and returns (P, d); ``f(X)`` returns (P,) or (P, k).
     """
-    x = np.atleast_2d(np.asarray(points, dtype=float))
+    x = np.asarray(points, dtype=float)
+    if x.ndim != 2 or not x.size:
+        raise NumericsError(f"points has shape {x.shape}; give (M, d), one row per start point "
+                            "(points[:, None] for M points on a line, points[None] for one "
+                            "point in d dimensions)")
     M, d = x.shape
     if not np.all(np.isfinite(x)):
         i = int(np.argmax(~np.all(np.isfinite(x), axis=1)))
@@ -79,15 +90,12 @@ def feynman_kac(points: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
         raise NumericsError(f"t_end = {t_end} must be finite and > 0")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise NumericsError(f"seed = {seed!r}; give a non-negative integer")
-    try:  # one particle first: a wrong shape is named before any path is drawn
-        probe = np.asarray(velocity(x[:1].copy(), t_end), dtype=float)
-        np.broadcast_shapes(probe.shape, (1, d))
-        ok = np.broadcast_shapes(probe.shape, (1, d)) == (1, d)
-    except ValueError:
-        ok = False
-    if not ok:
+    # two particles first: a wrong shape is named before any path is drawn
+    probe = np.asarray(velocity(np.repeat(x[:1], 2, axis=0), t_end), dtype=float)
+    if not _velocity_shape_ok(probe.shape, 2, d):
         raise NumericsError(f"velocity(X, t) returned shape {probe.shape} for X of shape "
-                            f"(1, {d}); it must return one velocity per particle, (P, {d})")
+                            f"(2, {d}); it must return one velocity per particle, (P, {d}), "
+                            f"or one for all, ({d},)")
     S = noise_matrix(diffusion, d)
     rng = np.random.default_rng(seed)
     h = t_end / n_steps
@@ -101,9 +109,9 @@ def feynman_kac(points: np.ndarray, f: Callable[[np.ndarray], np.ndarray],
         for n in range(n_steps):
             v = np.asarray(velocity(X, t_end - n * h), dtype=float)
             if v.shape != X.shape:
-                try:
+                if _velocity_shape_ok(v.shape, len(X), d):
                     v = np.broadcast_to(v, X.shape)
-                except ValueError:
+                else:
                     raise NumericsError(
                         f"velocity(X, t) returned shape {v.shape} for X of shape {X.shape} "
                         f"(step {n}, t = {t_end - n * h:.6g}); it must return one velocity "

@@ -214,9 +214,16 @@ def test_bad_input_is_one_clear_error_before_any_work(make, message):
     (np.array([[np.nan]]), lambda x, t: np.zeros_like(x), "start point 0"),
     (np.array([[0.1]]), lambda x, t: np.zeros((3, 5)), r"returned shape \(3, 5\)"),
     (np.array([[0.1]]), lambda x, t: np.full_like(x, np.nan), "not finite at step 0"),
-    # right on one particle, transposed on many: named at the step, not by numpy
-    (np.array([[0.1]]), lambda x, t: -x.T, r"returned shape \(1, 10\) for X of shape "
-     r"\(10, 1\) \(step 0, t = 1\)"),
+    # right at the first time, transposed later: named at the step, not by numpy
+    (np.array([[0.1]]), lambda x, t: -x if t == 1.0 else -x.T,
+     r"returned shape \(1, 10\) for X of shape \(10, 1\) \(step 1, t = 0.99\)"),
+    # transposed from the start: named before any path (a one-particle probe passed it)
+    (np.array([[0.1]]), lambda x, t: -x.T, r"returned shape \(1, 2\) for X of shape \(2, 1\)"),
+    # one number per particle in 2-D: broadcast, it gave both components that number
+    (np.array([[0.1, 0.2]]), lambda x, t: -x[:, :1],
+     r"returned shape \(2, 1\) for X of shape \(2, 2\)"),
+    # a flat array of points: was read as one point in 3-D
+    (np.array([0.1, 0.2, 0.3]), lambda x, t: -x, r"points has shape \(3,\); give \(M, d\)"),
 ])
 def test_feynman_kac_refuses_bad_points_and_velocities(points, velocity, message):
     from numerics import feynman_kac
