@@ -1381,3 +1381,39 @@ def test_a_stage_the_forward_runs_twice_is_refused():
         read(Twice(), "stage", x)
     once = Net()
     assert torch.allclose(read(once, "stage", x).logits(x), once(x))
+
+
+def test_skip_weights_that_training_moves_are_read_after_training_and_refused_for_noise():
+    """A parent loop z + alpha_l f_l(z) with alpha a trainable parameter (ReZero): the stage
+    was read once, before training, so after training its velocity (c_l f_l / h), its head
+    and its agreement used the initial alpha; and the techniques inject through c_l
+    ((step + noise - z) / c_l), so in training the noise was scaled by alpha_now / alpha_0.
+    Now fit reads the stage again on the trained weights (the c_l are the trained alphas,
+    the logits the model's), and a technique with strength > 0 is refused before training.
+    Controls: a fixed c (z + 0.25 f(z)) is not trainable and trains with noise; plain
+    training of the ReZero stage is allowed."""
+    from validation.nets.fit import FitConfig, fit
+    from validation.nets.techniques import refuse_trainable_weights
+
+    x = torch.randn(64, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    y = (x[:, 0] > 0).long()
+    net = ReZero([0.2, 0.3, 0.25, 0.1])
+    st = read(net, "fs", x)
+    assert st.weights_trainable(x[:2])
+    with pytest.raises(AdapterError, match="weights c_l that training changes"):
+        refuse_trainable_weights(st, ["paper"], x[:2])
+    with pytest.raises(AdapterError, match="weights c_l that training changes"):
+        fit(st, x, y, FitConfig(technique="paper", strength=0.1, epochs=1, seed=0),
+            progress=False)
+    refuse_trainable_weights(st, ["plain"], x[:2])  # plain training: no injection
+    fit(st, x, y, FitConfig(technique="plain", strength=0.0, epochs=3, lr=0.05,
+                            batch_size=16, seed=0), progress=False)
+    trained = net.alpha.detach().tolist()
+    assert max(abs(a - b) for a, b in zip(trained, [0.2, 0.3, 0.25, 0.1], strict=True)) > 0.05
+    assert [st.c(l) for l in range(4)] == pytest.approx(trained, rel=1e-6)
+    assert torch.allclose(st.logits(x), net(x))
+    fixed = Unchained("parent")
+    fst = read(fixed, "fs", x)
+    assert fst.spec.reading == "residual" and not fst.weights_trainable(x[:2])
+    fit(fst, x, y, FitConfig(technique="paper", strength=0.1, epochs=1, seed=0),
+        progress=False)

@@ -1128,3 +1128,34 @@ def test_a_users_model_returning_a_tuple_or_a_mapping_is_read_by_its_logits(tmp_
     err = capsys.readouterr().err.strip()
     assert "returns a mapping with keys ['scores']" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "other").exists()
+
+
+def test_check_refuses_noise_on_skip_weights_that_training_moves(tmp_path, capsys):
+    """A user's ReZero-style stage (z + alpha_l f_l(z), alpha trainable in the parent) with
+    the paper's noise: refused in one line, exit 2, before any training (the injection goes
+    through alpha, which training moves). Control: the same stage with a fixed weight runs."""
+    factory = tmp_path / "rezero.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, learn):\n"
+        "        super().__init__()\n"
+        "        self.stem = nn.Linear(64, 8)\n"
+        "        self.fs = nn.ModuleList(nn.Sequential(nn.Linear(8, 8), nn.Tanh())\n"
+        "                                for _ in range(3))\n"
+        "        self.alpha = nn.Parameter(torch.full((3,), 0.3), requires_grad=learn)\n"
+        "        self.out = nn.Linear(8, 10)\n"
+        "    def forward(self, x):\n"
+        "        z = self.stem(x.flatten(1))\n"
+        "        for a, f in zip(self.alpha, self.fs):\n"
+        "            z = z + a * f(z)\n"
+        "        return self.out(z)\n\n"
+        "def learnt():\n    return Net(True)\n\n"
+        "def fixed():\n    return Net(False)\n")
+    assert main([*TRAINING_ONLY, "--model", f"{factory}:learnt", "--stage", "fs",
+                 "--out", str(tmp_path / "learnt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "weights c_l that training changes" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "learnt").exists()
+    stage, _ = _check_user(factory, "fixed", "fs", tmp_path / "fixed")
+    assert stage["reading"] == "residual" and stage["scale"] == pytest.approx(0.3)

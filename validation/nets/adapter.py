@@ -202,6 +202,7 @@ class ResidualStage:
                  head: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.model = model
         self.spec = StageSpec(spec) if isinstance(spec, str) else spec
+        self._given = self.spec  # as the caller gave it: settle() reads the stage anew
         self.stage = resolve_stage(model, self.spec.path)
         self.blocks = list(self.stage)
         self._stem, self._head = stem, head
@@ -624,15 +625,48 @@ class ResidualStage:
         self._recomputed = backward[1] > 0
         return self._recomputed
 
-    def _twin(self) -> ResidualStage | None:
+    def _twin(self, spec: StageSpec | None = None) -> ResidualStage | None:
         """The same stage on a deep copy of the model (for measurements that run it in
-        training mode or change it), None where the model cannot be copied."""
+        training mode or change it), read as ``spec`` (default: as this one is read), None
+        where the model cannot be copied."""
         import copy
 
         try:
-            return ResidualStage(copy.deepcopy(self.model), self.spec)
+            return ResidualStage(copy.deepcopy(self.model), spec or self.spec)
         except Exception:
             return None
+
+    def settle(self, x: torch.Tensor) -> None:
+        """Read the stage anew on the model's current weights (check_chain from the reading
+        the caller gave): a forward that adds z + c_l f_l(z) with c_l a parameter of its own
+        (ReZero's alpha) has other c_l after training than before."""
+        self.spec, self._chained = self._given, self._stem is not None
+        if not self._chained:
+            self.check_chain(x)
+
+    def weights_trainable(self, x: torch.Tensor) -> bool:
+        """Whether the forward's skip weights c_l (reading "residual") depend on trainable
+        parameters outside the blocks (ReZero's alpha in the parent): on a copy of the model,
+        every such parameter is moved by 10% and the stage read again; False for other
+        readings (the blocks' own parameters never change c)."""
+        if self.spec.reading != "residual":
+            return False
+        twin = self._twin(self._given)
+        if twin is None:
+            return True  # not measurable: taken to move
+        inside = {id(p) for b in twin.distinct for p in b.parameters()}
+        with torch.no_grad():
+            for p in twin.model.parameters():
+                if p.requires_grad and id(p) not in inside and p.is_floating_point():
+                    p.mul_(1.1).add_(0.01)
+        try:
+            twin.settle(x)
+        except AdapterError:
+            return True
+        mine = [self.c(l) for l in range(self.n_blocks)]
+        theirs = [twin.c(l) if twin.spec.reading == "residual" else math.nan
+                  for l in range(twin.n_blocks)]
+        return any(not abs(a - b) <= 1e-6 * abs(a) for a, b in zip(mine, theirs, strict=True))
 
     def probe(self, x: torch.Tensor) -> None:
         """Refuse, before any work, data the model refuses, a forward that does not chain the

@@ -28,7 +28,12 @@ from torch import nn
 from validation.store.io import atomic_write_bytes
 
 from .adapter import AdapterError, ResidualStage
-from .techniques import check_strength, injected, refuse_recomputed_stage
+from .techniques import (
+    check_strength,
+    injected,
+    refuse_recomputed_stage,
+    refuse_trainable_weights,
+)
 from .train import resolve_device
 
 AUGMENTATIONS = ("none", "crop-flip")
@@ -93,7 +98,10 @@ def fit(stage: ResidualStage, x_train, y_train, cfg: FitConfig, *,
         checkpoint: str | Path | None = None, progress: bool = True) -> dict:
     """Train ``stage.model`` in place (see the module docstring); returns the history
     (per-epoch training loss and accuracy on the noisy batches, seconds per epoch).
-    ``checkpoint``: a file written after every epoch and resumed from when its config matches."""
+    ``checkpoint``: a file written after every epoch and resumed from when its config matches.
+    A stage read with the forward's own skip weights is read again on the trained weights
+    (ResidualStage.settle), and refused for a technique where training moves those weights
+    (techniques.refuse_trainable_weights)."""
     dev = resolve_device(cfg.device)
     model = stage.model.to(dev)
     dtype = next(model.parameters()).dtype
@@ -103,6 +111,7 @@ def fit(stage: ResidualStage, x_train, y_train, cfg: FitConfig, *,
         stage.probe(X[:2])
     if cfg.strength > 0:
         refuse_recomputed_stage(stage, [cfg.technique], X[:2])
+        refuse_trainable_weights(stage, [cfg.technique], X[:2])
     if cfg.augment == "crop-flip" and X.dim() != 4:
         raise AdapterError(f"augment crop-flip needs images (N x C x H x W), got {tuple(X.shape)}")
     steps = (len(X) + cfg.batch_size - 1) // cfg.batch_size
@@ -167,4 +176,6 @@ def fit(stage: ResidualStage, x_train, y_train, cfg: FitConfig, *,
         if bar is not None:
             bar.close()
     model.eval()
+    if stage.spec.reading == "residual":  # skip weights of its own (ReZero's alpha) trained
+        stage.settle(X[:2])
     return history

@@ -166,6 +166,20 @@ def refuse_recomputed_stage(stage: ResidualStage, names, x: torch.Tensor) -> Non
             "memory and is not part of the network)")
 
 
+def refuse_trainable_weights(stage: ResidualStage, names, x: torch.Tensor) -> None:
+    """Refuse training techniques ``names`` on a stage whose forward adds z + c_l f_l(z) with
+    c_l a trainable parameter outside the blocks (ResidualStage.weights_trainable): the
+    injection goes through c_l (out -> (perturbed step - z) / c_l), which training moves, so
+    the noise would be scaled by c_now / c_read, before any work."""
+    if [n for n in names if technique(n).name != "plain"] and stage.weights_trainable(x):
+        raise AdapterError(
+            f"stage {stage.spec.path!r}: the forward adds the blocks' outputs with weights c_l "
+            "that training changes (a learnable scale outside the blocks, as ReZero's alpha): "
+            "the techniques inject through c_l, which would be stale as soon as a step moves "
+            "it; move the scale into each block (a module computing z + alpha f(z)), or train "
+            "this stage without techniques (sigma 0)")
+
+
 def deployed(name: str, strength: float) -> bool:
     """Whether the deployed predictor of this technique is random (averaged over passes)."""
     return technique(name).kept_at_test and strength > 0

@@ -32,7 +32,7 @@ from validation.nets.adapter import AdapterError, ResidualStage, StageSpec, rand
 from validation.nets.baseline import MARGIN
 from validation.nets.benchmark_data import MNIST1D_PUBLISHED, load_benchmark
 from validation.nets.fit import FitConfig, fit
-from validation.nets.techniques import refuse_recomputed_stage
+from validation.nets.techniques import refuse_recomputed_stage, refuse_trainable_weights
 from validation.stats.bracket import CERTIFIED_FLOOR, bracket
 from validation.stats.paired import compare_to_baseline
 from validation.store.io import loads, write_json
@@ -100,7 +100,9 @@ def build(cfg: CheckConfig, data, seed: int) -> ResidualStage:
             "one of 2): batch statistics at evaluation (e.g. BatchNorm with "
             "track_running_stats=False); the check measures per point: use running statistics")
     stage.probe(probe)  # the blocks chained, the feature shape kept: before any training
-    refuse_recomputed_stage(stage, [s.technique for s in cfg.settings if s.strength > 0], probe)
+    trained = [s.technique for s in cfg.settings if s.strength > 0]
+    refuse_recomputed_stage(stage, trained, probe)
+    refuse_trainable_weights(stage, trained, probe)
     return stage
 
 
