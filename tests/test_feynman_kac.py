@@ -282,3 +282,78 @@ def test_a_stage_with_its_own_noise_is_not_read_as_diverging_levels(tmp_path):
                 jacobian_points=0, agreement_draws=16, agreement_points=3)
     md = (tmp_path / "summary.md").read_text()
     assert "The levels' check was not made" in md and "| 8 | 0.0625 |" in md
+
+
+class _LinearBlock(torch.nn.Module):
+    """z -> z + h z B^T: the velocity B z, the same at every block."""
+
+    def __init__(self, h: float, B: torch.Tensor):
+        super().__init__()
+        self.h, self.B = h, B
+
+    def forward(self, z):
+        return z + self.h * z @ self.B.T
+
+
+def _sigmoid_mean(mu: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """E sigmoid(D) for D ~ N(mu, var): Gauss-Hermite quadrature (80 nodes)."""
+    t, w = np.polynomial.hermite_e.hermegauss(80)
+    d = mu[:, None] + np.sqrt(var)[:, None] * t[None]
+    return (w / w.sum() * (1 / (1 + np.exp(-d)))).sum(1)
+
+
+def test_network_and_pde_levels_equal_their_gaussian_closed_forms_in_six_dimensions():
+    """A user's linear residual network in R^6 (blocks z + h B z, a linear two-class head)
+    with the paper's noise: the network is a Gaussian chain, Z_L ~ N(M^L z0, sigma^2 h
+    sum_k M^k M^kT), M = I + h B, and the PDE's solution the Ornstein-Uhlenbeck law, Z_T ~
+    N(e^{TB} z0, sigma^2 int_0^T e^{sB} e^{sB^T} ds); class 1's probability is E sigmoid of
+    a Gaussian logit difference (quadrature). The coupled levels' network level, their
+    Richardson PDE estimate and the gap between them equal the closed forms within 4
+    standard errors; the closed forms at 2 sigma (a wrong noise scaling) lie beyond 6."""
+    from scipy.integrate import quad_vec
+    from scipy.linalg import expm
+
+    from validation.nets.adapter import ResidualStage
+
+    d, L, T, sigma = 6, 4, 1.0, 0.5
+    h = T / L
+    g = torch.Generator().manual_seed(5)
+    B = (torch.randn(d, d, generator=g, dtype=torch.float64) * 0.6
+         - 0.3 * torch.eye(d, dtype=torch.float64))
+    net = torch.nn.Sequential(torch.nn.Linear(3, d).double(),
+                              torch.nn.Sequential(*[_LinearBlock(h, B) for _ in range(L)]),
+                              torch.nn.Linear(d, 2).double())
+    x = torch.randn(3, 3, dtype=torch.float64, generator=g)
+    with torch.no_grad():  # logits spread enough that the noise moves E sigmoid visibly
+        net[2].weight.mul_(4)
+    st = ResidualStage(net, "1")
+    st.probe(x)
+    rs = (1, 2, 4, 8, 16, 32)
+    P = fk.coupled_levels(st, x, sigma=sigma, substeps=rs, draws=6000, batch=2000, seed=1)
+    with torch.no_grad():
+        z0 = st.features(x).numpy()
+    W, b = net[2].weight.detach().numpy(), net[2].bias.detach().numpy()
+    w, c = W[1] - W[0], b[1] - b[0]
+    Bn, M = B.numpy(), np.eye(d) + h * B.numpy()
+
+    def closed(s: float) -> tuple[np.ndarray, np.ndarray]:
+        S_net = s**2 * h * sum(np.linalg.matrix_power(M, k) @ np.linalg.matrix_power(M, k).T
+                               for k in range(L))
+        m_net = z0 @ np.linalg.matrix_power(M, L).T
+        S_pde = s**2 * quad_vec(lambda u: expm(Bn * u) @ expm(Bn * u).T, 0, T,
+                                epsabs=1e-13)[0]
+        m_pde = z0 @ expm(T * Bn).T
+        return (_sigmoid_mean(m_net @ w + c, np.full(len(z0), w @ S_net @ w)),
+                _sigmoid_mean(m_pde @ w + c, np.full(len(z0), w @ S_pde @ w)))
+
+    p_net, p_pde = closed(sigma)
+    net_draws, pde_draws = P[0][..., 1], 2 * P[-1][..., 1] - P[-2][..., 1]
+    for draws, exact in ((net_draws, p_net), (pde_draws, p_pde),
+                         (net_draws - pde_draws, p_net - p_pde)):
+        se = draws.std(0, ddof=1) / np.sqrt(len(draws))
+        assert np.all(np.abs(draws.mean(0) - exact) <= 4 * se + 1e-4), (
+            draws.mean(0), exact, se)
+    wrong_net, wrong_pde = closed(2 * sigma)
+    se = net_draws.std(0, ddof=1) / np.sqrt(len(net_draws))
+    assert np.all(np.abs(net_draws.mean(0) - wrong_net) > 6 * se)
+    assert np.all(np.abs(pde_draws.mean(0) - wrong_pde) > 6 * se)
