@@ -1159,3 +1159,37 @@ def test_check_refuses_noise_on_skip_weights_that_training_moves(tmp_path, capsy
     assert not (tmp_path / "learnt").exists()
     stage, _ = _check_user(factory, "fixed", "fs", tmp_path / "fixed")
     assert stage["reading"] == "residual" and stage["scale"] == pytest.approx(0.3)
+
+
+def test_robust_accuracy_of_a_linear_network_brackets_its_box_constrained_closed_form(digits):
+    """A linear classifier on the digit images in [0, 1]^64: a point is linf-robust at eps iff
+    every margin (w_y - w_j).x + b_y - b_j exceeds the most that the box-clipped ball can
+    lower it, sum_i |a_i| min(eps, x_i or 1 - x_i) (exact: the margin is separable per pixel).
+    The check's robust accuracy (the AND over its attacks, an upper estimate) is at or above
+    that exact value and at most 3 points above it; the exact value at another radius (the
+    control) is not within those bounds."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(max_iter=2000).fit(digits.x_train.reshape(-1, 64), digits.y_train)
+    W, b = 5 * clf.coef_, 5 * clf.intercept_
+    eps = 0.1
+    cfg = CheckConfig(data="digits-img", attack_points=80, square_iters=100, pgd_steps=20,
+                      eps_linf=eps, certify_points=0)
+    stage = ResidualStage(_Masked(clf.coef_, clf.intercept_, False), StageSpec("stage"))
+    res = measure.robustness(stage, digits, Setting("plain"), cfg, 0)
+    idx = measure.measured_points(digits, 80)
+    x, y = digits.x_test[idx].reshape(-1, 64).astype(float), digits.y_test[idx]
+
+    def exact(r: float) -> float:
+        z = x @ W.T + b
+        ok = z.argmax(1) == y
+        for j in range(10):
+            a = W[y] - W[j]
+            room = np.where(a > 0, np.minimum(r, x), np.minimum(r, 1 - x))
+            ok &= (y == j) | (z[np.arange(len(y)), y] - z[:, j] > (np.abs(a) * room).sum(1))
+        return float(ok.mean())
+
+    truth = exact(eps)
+    assert 0.1 < truth < 0.95  # the radius matters: a test that can fail
+    assert truth - 1e-12 <= res["robust_linf"] <= truth + 0.03, (res["robust_linf"], truth)
+    assert not truth - 1e-12 <= exact(eps / 2) <= truth + 0.03  # control: another radius
