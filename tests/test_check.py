@@ -1193,3 +1193,32 @@ def test_robust_accuracy_of_a_linear_network_brackets_its_box_constrained_closed
     assert 0.1 < truth < 0.95  # the radius matters: a test that can fail
     assert truth - 1e-12 <= res["robust_linf"] <= truth + 0.03, (res["robust_linf"], truth)
     assert not truth - 1e-12 <= exact(eps / 2) <= truth + 0.03  # control: another radius
+
+
+def test_lipschitz_rows_equal_the_softmax_jacobian_of_a_linear_classifier(digits):
+    """dp/dx of p = softmax(A x + c) is (diag p - p p^T) A: the check's spectral norms of it
+    (mean and 95% quantile over its points) equal that closed form; controls: the closed form
+    of the classifier at half its scale, and |A|_2 (the logits' constant), do not."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(max_iter=2000).fit(digits.x_train.reshape(-1, 64), digits.y_train)
+    cfg = CheckConfig(data="digits-img", lipschitz_points=40)
+    stage = ResidualStage(_Masked(clf.coef_, clf.intercept_, False), StageSpec("stage"))
+    res = measure.lipschitz(stage, digits, Setting("plain"), cfg, 0)
+    idx = measure.measured_points(digits, 40)
+    x = digits.x_test[idx].reshape(-1, 64).astype(float)
+
+    def norms(scale: float) -> np.ndarray:
+        A, c = scale * 5 * clf.coef_, scale * 5 * clf.intercept_
+        z = x @ A.T + c
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        return np.array([np.linalg.norm((np.diag(q) - np.outer(q, q)) @ A, 2) for q in p])
+
+    exact = norms(1.0)
+    assert res["points"] == 40
+    assert res["mean"] == pytest.approx(exact.mean(), rel=1e-4)
+    assert res["q95"] == pytest.approx(np.quantile(exact, 0.95), rel=1e-4)
+    # controls: the classifier at half its scale, and the logits' Lipschitz constant |A|_2
+    assert res["mean"] != pytest.approx(norms(0.5).mean(), rel=0.05)
+    assert res["mean"] < 0.5 * np.linalg.norm(5 * clf.coef_, 2)
