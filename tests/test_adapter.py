@@ -1417,3 +1417,54 @@ def test_skip_weights_that_training_moves_are_read_after_training_and_refused_fo
     assert fst.spec.reading == "residual" and not fst.weights_trainable(x[:2])
     fit(fst, x, y, FitConfig(technique="paper", strength=0.1, epochs=1, seed=0),
         progress=False)
+
+
+class _ReluInput(nn.Module):
+    """f(z) = B relu(z), computed by changing its input in place first."""
+
+    def forward(self, z):
+        z.relu_()
+        return z @ B.T
+
+
+def test_a_forward_that_changes_features_in_place_between_blocks_is_refused():
+    """z = b(z); z.relu_() in the parent: the chain check compared block l's output with
+    block l+1's input by reference, after the parent's relu_ had changed both, so the stage
+    was read as chained and its flow skipped the relu (logits unlike the model's), silently.
+    A parent skip z + c f(z) whose f changes z in place first computes relu(z) + c f(z), which
+    the check, reading z after the call, took for z + c f(z). Both are refused now (the check
+    copies each block's input on entry and its output on return). Control: the forward
+    without the parent's relu_ is read, and a chained block that changes its own input in
+    place is read as before (test above)."""
+
+    class ParentRelu(Net):
+        def __init__(self, inplace: bool):
+            super().__init__()
+            self.inplace = inplace
+
+        def forward(self, x):
+            z = self.stem(x)
+            for b in self.stage:
+                z = b(z)
+                if self.inplace:
+                    z.relu_()
+            return self.head(z)
+
+    class SkipOverInplace(Net):
+        def __init__(self):
+            super().__init__()
+            self.stage = nn.ModuleList(_ReluInput() for _ in range(4))
+
+        def forward(self, x):
+            z = self.stem(x)
+            for f in self.stage:
+                z = z + 0.25 * f(z)
+            return self.head(z)
+
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    for net in (ParentRelu(True), SkipOverInplace()):
+        with pytest.raises(AdapterError, match="the output of block 0 is not the input of "
+                                               "block 1"):
+            read(net, "stage", x)
+    plain = ParentRelu(False)
+    assert torch.allclose(read(plain, "stage", x).logits(x), plain(x))

@@ -322,21 +322,35 @@ class ResidualStage:
         """Refuse a stage whose blocks the model's forward does not chain: in one forward pass
         (evaluation mode, no gradients) blocks 0..L-1 must run in order, each block's output
         being the next block's input. A forward that adds the skip itself, z_{l+1} = z_l +
-        c f_l(z_l) (to the features' rounding, one c for every step to 1e-3), is read as
-        such (reading "residual", Delta_l = c f_l); one that transforms the features
+        c f_l(z_l) (to the features' rounding; one c, or a c_l per step), is read as such
+        (reading "residual", Delta_l = c_l f_l); one that transforms the features
         otherwise between blocks is refused: a block alone is then not the step z_l ->
-        z_{l+1}, and reading it as one would give a wrong velocity and a wrong head. The last
-        step is taken to follow the others' form (nothing after it can be compared). A block
-        that appears more than once (weights tied: nn.Sequential(*[b] * L)) is one module
-        called at each of its steps: calls are matched to steps by order, not by module."""
+        z_{l+1}, and reading it as one would give a wrong velocity and a wrong head. Inputs
+        are copied as a block is entered and outputs as it returns, so a change in place (by
+        the block to its input, by the forward to a block's output) does not hide a step.
+        The last step, which no block follows, is measured by last_step. A block that
+        appears more than once (weights tied: nn.Sequential(*[b] * L)) is one module called
+        at each of its steps: calls are matched to steps by order, not by module; a forward
+        that calls the blocks more than L times is refused."""
         calls: list[tuple[nn.Module, object, object]] = []
-        extras: list[tuple[tuple, dict] | None] = []  # the calls with more than the features
+        # the calls with more than the features: (args, kwargs, the features' own tensor)
+        extras: list[tuple[tuple, dict, object] | None] = []
+        entering: list = []
+
+        def pre(module, args, kwargs):
+            z = block_input(module, args, kwargs)
+            # copies: a block that changes its input in place, or a forward that changes a
+            # block's output in place (z = b(z); z.relu_()), must not hide a step
+            entering.append(z.clone() if isinstance(z, torch.Tensor) else z)
 
         def hook(module, args, kwargs, out):
-            calls.append((module, block_input(module, args, kwargs), block_output(out)))
-            extras.append((args, kwargs) if len(args) + len(kwargs) > 1 else None)
+            o = block_output(out)
+            calls.append((module, entering.pop(), o.clone() if o is not None else None))
+            extras.append((args, kwargs, block_input(module, args, kwargs))
+                          if len(args) + len(kwargs) > 1 else None)
 
-        handles = [b.register_forward_hook(hook, with_kwargs=True) for b in self.distinct]
+        handles = [b.register_forward_pre_hook(pre, with_kwargs=True) for b in self.distinct]
+        handles += [b.register_forward_hook(hook, with_kwargs=True) for b in self.distinct]
         try:
             with torch.no_grad(), evaluating(self.model):
                 self.model(x)
@@ -557,13 +571,13 @@ class ResidualStage:
         time, a flag) when block(z) alone computes otherwise: the flow calls block(z), so it
         would read another function than the model runs. Both calls start from one random state
         (a block's own randomness draws alike; the model's generators are left as they were);
-        extra arguments that change nothing (mask=None)
-        pass."""
-        for l, ((module, z, _), extra) in enumerate(zip(calls, extras, strict=True)):
-            if extra is None or not isinstance(z, torch.Tensor):
+        extra arguments that change nothing (mask=None) pass."""
+        for l, ((module, z0, _), extra) in enumerate(zip(calls, extras, strict=True)):
+            if extra is None or not isinstance(z0, torch.Tensor):
                 continue
-            args, kwargs = extra
-            z0 = z.clone()  # a block may change its input in place: each call starts from z0
+            args, kwargs, z = extra  # z: the tensor passed, z0: its value on entering
+            if not isinstance(z, torch.Tensor):
+                continue
             outs = []
             for call_args, call_kwargs in ((args, kwargs), ((z0.clone(),), {})):
                 z.copy_(z0)
