@@ -722,6 +722,30 @@ def test_a_slice_of_a_stage_leaves_out_a_downsampling_first_block():
             ResidualStage(net, bad)
 
 
+def _reads_as_the_flow_with_the_papers_noise(net: Net, reading: str) -> None:
+    """The stage of ``net`` (a flow z -> z + h B z, L = 4) read as ``reading``: v = B z at
+    every block, the model's logits, the head on any z_L, and the paper's noise of one step
+    from one z_0 (4000 draws; the features are block 1's first argument, by position or by
+    keyword) at Cov / (2h) = sigma^2 / 2 within 8%."""
+    from validation.nets.techniques import injected
+
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    z = torch.randn(5, 2, dtype=torch.float64)
+    st = read(net, "stage")
+    assert st.spec.reading == reading
+    assert all(torch.allclose(st.velocity(l, z), z @ B.T) for l in range(st.n_blocks))
+    assert torch.allclose(st.logits(x), net(x))
+    zl = torch.randn(6, 2, dtype=torch.float64)
+    assert torch.allclose(st.head(zl, x), net.head(zl))
+    z1 = []
+    hook = net.stage[1].register_forward_pre_hook(
+        lambda m, a, kw: z1.append(a[0] if a else kw[next(iter(kw))]), with_kwargs=True)
+    with torch.no_grad(), injected(st, "paper", 0.4, torch.Generator().manual_seed(0)):
+        net(x[:1].repeat(4000, 1))
+    hook.remove()
+    assert float(z1[0].var(0).mean()) / (2 * st.step) == pytest.approx(0.4**2 / 2, rel=0.08)
+
+
 class KeywordNet(Net):
     """The flow of Net with its blocks called by keyword, block(x=z) ("chain"), or the skip in
     the parent's loop over branches called as f(z=z) ("parent")."""
@@ -755,25 +779,10 @@ def test_blocks_called_by_keyword_are_read_like_positional_ones():
     the block's first parameter given by name: v = B z exactly, the logits are the model's,
     and the paper's noise goes into the steps (Cov / (2h) = sigma^2 / 2). A block called with
     no such argument (two tensors by keyword into **kw) is refused in one line."""
-    from validation.nets.techniques import injected
 
-    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-    z = torch.randn(5, 2, dtype=torch.float64)
     for how, reading in (("chain", "block"), ("parent", "residual")):
         torch.manual_seed(0)
-        net = KeywordNet(how)
-        st = read(net, "stage")
-        assert st.spec.reading == reading
-        assert torch.allclose(st.velocity(1, z), z @ B.T)
-        assert torch.allclose(st.logits(x), net(x))
-        # the noise of one step from one z_0: 4000 draws
-        z1 = []
-        hook = net.stage[1].register_forward_pre_hook(
-            lambda m, a, kw, z1=z1: z1.append(kw[next(iter(kw))]), with_kwargs=True)
-        with torch.no_grad(), injected(st, "paper", 0.4, torch.Generator().manual_seed(0)):
-            net(x[:1].repeat(4000, 1))
-        hook.remove()
-        assert float(z1[0].var(0).mean()) / (2 * st.step) == pytest.approx(0.4**2 / 2, rel=0.08)
+        _reads_as_the_flow_with_the_papers_noise(KeywordNet(how), reading)
 
     class Both(Net):
         def __init__(self):
@@ -787,7 +796,7 @@ def test_blocks_called_by_keyword_are_read_like_positional_ones():
             return self.head(z)
 
     with pytest.raises(AdapterError, match="called without the features as its first argument"):
-        ResidualStage(Both(), "stage").features(x)
+        ResidualStage(Both(), "stage").features(X3)
 
 
 def test_a_stage_with_weights_tied_across_steps_is_one_module_called_per_step():
@@ -1291,25 +1300,10 @@ def test_blocks_that_return_tuples_are_read_by_their_first_element():
     puts the stage's end into the tuple's first place), and the paper's noise goes into the
     steps (Cov / (2h) = sigma^2 / 2 within 8%). The mask=None the forward passes changes
     nothing and is accepted."""
-    from validation.nets.techniques import injected
 
-    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-    z = torch.randn(5, 2, dtype=torch.float64)
     for how, reading in (("chain", "block"), ("parent", "residual")):
         torch.manual_seed(0)
-        net = TupleNet(how)
-        st = read(net, "stage")
-        assert st.spec.reading == reading
-        assert torch.allclose(st.velocity(2, z), z @ B.T)
-        assert torch.allclose(st.logits(x), net(x))
-        zl = torch.randn(6, 2, dtype=torch.float64)
-        assert torch.allclose(st.head(zl, x), net.head(zl))
-        z1 = []
-        hook = net.stage[1].register_forward_pre_hook(lambda m, a, z1=z1: z1.append(a[0]))
-        with torch.no_grad(), injected(st, "paper", 0.4, torch.Generator().manual_seed(0)):
-            net(x[:1].repeat(4000, 1))
-        hook.remove()
-        assert float(z1[0].var(0).mean()) / (2 * st.step) == pytest.approx(0.4**2 / 2, rel=0.08)
+        _reads_as_the_flow_with_the_papers_noise(TupleNet(how), reading)
 
 
 class Timed(nn.Module):
