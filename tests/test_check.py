@@ -1222,3 +1222,38 @@ def test_lipschitz_rows_equal_the_softmax_jacobian_of_a_linear_classifier(digits
     # controls: the classifier at half its scale, and the logits' Lipschitz constant |A|_2
     assert res["mean"] != pytest.approx(norms(0.5).mean(), rel=0.05)
     assert res["mean"] < 0.5 * np.linalg.norm(5 * clf.coef_, 2)
+
+
+def test_a_factory_with_lazy_modules_is_built_seeded_and_checked(tmp_path):
+    """nn.LazyLinear draws its weights at its first call, not when built: the check's stage
+    summary failed on the unmaterialised parameters ("Attempted to use an uninitialized
+    parameter"), and the weights came from whatever the global generator held at the first
+    forward, not from the check's seed. Now the first pass runs under the seed: one seed
+    gives the same network whatever ran before, two seeds give two, and the check runs."""
+    from validation.studies.check.study import build, same_initialisation
+
+    factory = tmp_path / "lazy.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Block(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.f = nn.LazyLinear(8)\n"
+        "    def forward(self, z):\n"
+        "        return z + 0.2 * torch.tanh(self.f(z))\n\n"
+        "def make():\n"
+        "    return nn.Sequential(nn.Flatten(), nn.LazyLinear(8),\n"
+        "                         nn.Sequential(*[Block() for _ in range(3)]),\n"
+        "                         nn.LazyLinear(10))\n")
+    data = digits_images()
+    cfg = CheckConfig(model=f"{factory}:make", stage="2", data="digits-img")
+    states = []
+    for seed in (0, 0, 1):
+        torch.rand(7)  # other work on the global generator between two builds
+        states.append(build(cfg, data, seed).model.state_dict())
+    same = [all(torch.equal(a[k], b[k]) for k in a) for a, b in ((states[0], states[1]),
+                                                                 (states[0], states[2]))]
+    assert same == [True, False]
+    assert not same_initialisation(f"{factory}:make", torch.as_tensor(data.x_train[:2]))
+    stage, _ = _check_user(factory, "make", "2", tmp_path / "run")
+    assert stage["blocks"] == 3 and stage["feature_shape"] == [8]

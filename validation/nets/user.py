@@ -64,6 +64,17 @@ def load_factory(spec: str) -> nn.Module:
     return model
 
 
+def materialise(model: nn.Module, x: torch.Tensor) -> None:
+    """Give a model's lazy modules (nn.LazyLinear, ...) their weights: one forward pass on x
+    (evaluation mode, no gradients), under the caller's random state, so that a seeded
+    caller seeds them too (they draw at their first call, not when built)."""
+    from .adapter import evaluating
+
+    if any(isinstance(p, nn.parameter.UninitializedParameter) for p in model.parameters()):
+        with torch.no_grad(), evaluating(model):
+            model(x)
+
+
 def logits_of(out, spec: str = "the model"):
     """The logits among a model's outputs: a tensor itself, the first element of a tuple or
     list ((logits, features), (logits, aux)), or a mapping's 'logits' (Hugging Face's model

@@ -67,20 +67,28 @@ def build(cfg: CheckConfig, data, seed: int) -> ResidualStage:
 
         return conv_stage(build_network(cfg.model, data, blocks=cfg.blocks, width=cfg.width,
                                         t_end=cfg.t_end, seed=seed))
-    from validation.nets.user import load_factory
+    from validation.nets.user import load_factory, materialise
+
+    probe = torch.as_tensor(data.x_train[:2])
+
+    def refused(exc: Exception) -> AdapterError:
+        return AdapterError(f"--model {cfg.model}: its forward refuses {data.name} inputs of "
+                            f"shape {tuple(probe.shape)}: {type(exc).__name__}: {exc}")
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = load_factory(cfg.model)
+        try:
+            materialise(model, probe)  # lazy modules draw at their first call: seeded too
+        except Exception as exc:
+            raise refused(exc) from None
     model = model.float()  # (CheckConfig has refused a factory without a stage)
     stage = ResidualStage(model, StageSpec(cfg.stage, cfg.t_end))
-    probe = torch.as_tensor(data.x_train[:2])
     try:
         with torch.no_grad():
             out = model.eval()(probe)
     except Exception as exc:
-        raise AdapterError(f"--model {cfg.model}: its forward refuses {data.name} inputs of "
-                           f"shape {tuple(probe.shape)}: {type(exc).__name__}: {exc}") from None
+        raise refused(exc) from None
     if out.shape != (2, data.n_classes):
         raise AdapterError(f"--model {cfg.model}: output of shape {tuple(out.shape)} on 2 "
                            f"inputs; {data.name} needs (2, {data.n_classes}) logits")
@@ -367,17 +375,20 @@ def run_check(cfg: CheckConfig, out: str | Path, *, progress: bool = True, data=
     return result
 
 
-def same_initialisation(model: str) -> bool:
+def same_initialisation(model: str, x: torch.Tensor) -> bool:
     """Whether the user's factory ``model`` returns the same weights under two seeds (it
     sets its own seed, say): its paired seeds then share one initialisation, and their
-    spread leaves the initialisation's out. The global generator is left as it was."""
-    from validation.nets.user import load_factory
+    spread leaves the initialisation's out. Lazy modules get their weights from a pass on
+    x, as in build. The global generator is left as it was."""
+    from validation.nets.user import load_factory, materialise
 
     states = []
     for seed in (0, 1):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            states.append(load_factory(model).state_dict())
+            net = load_factory(model)
+            materialise(net, x)
+            states.append(net.state_dict())
     a, b = states
     return a.keys() == b.keys() and all(
         torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
@@ -393,7 +404,7 @@ def stage_summary(stage: ResidualStage, data, model: str | None = None) -> dict:
     x = torch.as_tensor(data.x_train[:2])
     with torch.no_grad():
         z = stage.features(x)
-    own = {"same_init_every_seed": same_initialisation(model)} if model else {}
+    own = {"same_init_every_seed": same_initialisation(model, x)} if model else {}
     return own | {"path": stage.spec.path, "blocks": stage.n_blocks,
             "random_in_training": stage.random_in_training(x),
             "random_at_eval": bool(stage.random_at_eval),
