@@ -1384,8 +1384,9 @@ def test_skip_weights_that_training_moves_are_read_after_training_and_refused_fo
     ((step + noise - z) / c_l), so in training the noise was scaled by alpha_now / alpha_0.
     Now fit reads the stage again on the trained weights (the c_l are the trained alphas,
     the logits the model's), and a technique with strength > 0 is refused before training.
-    Controls: a fixed c (z + 0.25 f(z)) is not trainable and trains with noise; plain
-    training of the ReZero stage is allowed."""
+    Controls: a fixed c (z + 0.25 f(z); also in float32 with large features, where c is
+    read to 1e-5 only: compared on a float64 copy) is not trainable and trains with noise;
+    plain training of the ReZero stage is allowed."""
     from validation.nets.fit import FitConfig, fit
     from validation.nets.techniques import refuse_trainable_weights
 
@@ -1409,6 +1410,23 @@ def test_skip_weights_that_training_moves_are_read_after_training_and_refused_fo
     fixed = Unchained("parent")
     fst = read(fixed, "fs", x)
     assert fst.spec.reading == "residual" and not fst.weights_trainable(x[:2])
+
+    class Big(nn.Module):  # float32, |z| ~ 50 beside steps ~ 0.1: c read to 1e-5 only
+        def __init__(self):
+            super().__init__()
+            self.inp = nn.Linear(4, 16)
+            self.fs = nn.ModuleList(nn.Sequential(nn.Linear(16, 16), nn.Tanh())
+                                    for _ in range(6))
+
+        def forward(self, x):
+            z = 50 * self.inp(x)
+            for f in self.fs:
+                z = z + f(z) / 6
+            return z.sum(1, keepdim=True)
+
+    torch.manual_seed(0)
+    big = read(Big(), "fs", torch.randn(8, 4))  # a fixed c is not taken for a trained one
+    assert big.spec.reading == "residual" and not big.weights_trainable(torch.randn(2, 4))
     fit(fst, x, y, FitConfig(technique="paper", strength=0.1, epochs=1, seed=0),
         progress=False)
 

@@ -660,27 +660,40 @@ class ResidualStage:
 
     def weights_trainable(self, x: torch.Tensor) -> bool:
         """Whether the forward's skip weights c_l (reading "residual") depend on trainable
-        parameters outside the blocks (ReZero's alpha in the parent): on a copy of the model,
-        every such parameter is moved by 10% and the stage read again; False for other
-        readings (the blocks' own parameters never change c)."""
+        parameters outside the blocks (ReZero's alpha in the parent): on a float64 copy of
+        the model (where it allows one: c_l to about 1e-12, else the model's dtype, to 1e-3)
+        the stage is read, every such parameter moved by 10%, and the stage read again;
+        False for other readings (the blocks' own parameters never change c)."""
         if self.spec.reading != "residual":
             return False
         twin = self._twin(self._given)
         if twin is None:
             return True  # not measurable: taken to move
+        tol = 1e-6
+        probe = x[:2]
+        try:
+            twin.model.double()
+            probe = probe.double() if probe.is_floating_point() else probe
+            twin.settle(probe)
+        except Exception:  # a model that refuses float64: its own dtype, a looser tolerance
+            twin, tol, probe = self._twin(self._given), 1e-3, x[:2]
+            if twin is None:
+                return True
+            twin.settle(probe)
+        before = [twin.c(l) for l in range(twin.n_blocks)]
         inside = {id(p) for b in twin.distinct for p in b.parameters()}
         with torch.no_grad():
             for p in twin.model.parameters():
                 if p.requires_grad and id(p) not in inside and p.is_floating_point():
                     p.mul_(1.1).add_(0.01)
         try:
-            twin.settle(x)
+            twin.settle(probe)
         except AdapterError:
             return True
-        mine = [self.c(l) for l in range(self.n_blocks)]
-        theirs = [twin.c(l) if twin.spec.reading == "residual" else math.nan
-                  for l in range(twin.n_blocks)]
-        return any(not abs(a - b) <= 1e-6 * abs(a) for a, b in zip(mine, theirs, strict=True))
+        if twin.spec.reading != "residual":
+            return True
+        after = [twin.c(l) for l in range(twin.n_blocks)]
+        return any(not abs(a - b) <= tol * abs(a) for a, b in zip(before, after, strict=True))
 
     def probe(self, x: torch.Tensor) -> None:
         """Refuse, before any work, data the model refuses, a forward that does not chain the
