@@ -1255,6 +1255,12 @@ def test_stage_paths_take_bracketed_indices_and_module_dicts():
             reordered.encoders[0].blocks["step2"](reordered.stem(x)))))
     with pytest.raises(AdapterError, match=re.escape("in the order [2, 0, 1]")):
         read(reordered, "encoders[0].blocks")
+    scripted = Nested()  # TorchScript blocks take no hooks: one line, not torch's error
+    with warnings.catch_warnings():  # torch.jit.script is deprecated, still met in the wild
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted.encoders[0].blocks["step1"] = torch.jit.script(nn.Linear(2, 2).double())
+    with pytest.raises(AdapterError, match=r"TorchScript modules .* take no forward hooks"):
+        ResidualStage(scripted, "encoders[0].blocks")
     for bad, said in (("encoders[x].blocks", "write attributes with dots"),
                       ("encoders..blocks", "write attributes with dots"),
                       ("encoders[1].blocks", "encoders has no '1'"),

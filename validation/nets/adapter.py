@@ -172,6 +172,12 @@ def resolve_stage(model: nn.Module, path: str) -> nn.Module:
             children = [n for n, _ in obj.named_children()] if isinstance(obj, nn.Module) else []
             raise AdapterError(f"stage path {path!r}: {done} has no {part!r}; its children are "
                                f"{children or 'none'}") from None
+    scripted = torch.jit.ScriptModule
+    if isinstance(obj, scripted) or (isinstance(obj, nn.Module)
+                                     and any(isinstance(b, scripted) for b in obj.children())):
+        raise AdapterError(f"stage {path!r}: TorchScript modules (torch.jit.script or trace) "
+                           "take no forward hooks, which the flow is read through; read the "
+                           "eager model, before scripting")
     if isinstance(obj, nn.ModuleDict):  # the blocks in insertion order (the forward's own
         obj = nn.ModuleList(obj.values())  # order is checked against the calls it makes)
     if not isinstance(obj, nn.ModuleList | nn.Sequential):
