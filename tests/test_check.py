@@ -1257,3 +1257,11 @@ def test_a_factory_with_lazy_modules_is_built_seeded_and_checked(tmp_path):
     assert not same_initialisation(f"{factory}:make", torch.as_tensor(data.x_train[:2]))
     stage, _ = _check_user(factory, "make", "2", tmp_path / "run")
     assert stage["blocks"] == 3 and stage["feature_shape"] == [8]
+    # its trained weights load into a fresh (unmaterialised) model: the shape check skipped
+    # the lazy parameters (it raised "Can't access the shape of an uninitialized parameter")
+    from validation.nets.user import load_factory, load_weights
+
+    torch.save(states[2], tmp_path / "w.pt")
+    fresh = load_factory(f"{factory}:make")
+    load_weights(fresh, str(tmp_path / "w.pt"))
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in states[2].items())

@@ -162,8 +162,10 @@ def load_weights(model: nn.Module, path: str) -> None:
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
+    lazy = (nn.parameter.UninitializedParameter, nn.parameter.UninitializedBuffer)
     shapes = [f"{k} {tuple(state[k].shape)} for {tuple(own[k].shape)}" for k in own
               if k in state and isinstance(state[k], torch.Tensor)
+              and not isinstance(own[k], lazy)  # a lazy module takes the saved shape
               and state[k].shape != own[k].shape]
     if missing or unexpected or shapes:
         def some(keys):
