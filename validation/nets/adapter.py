@@ -183,7 +183,9 @@ def resolve_stage(model: nn.Module, path: str) -> nn.Module:
     if not isinstance(obj, nn.ModuleList | nn.Sequential):
         raise AdapterError(f"stage {path!r} is a {type(obj).__name__}, not a sequence of blocks; "
                            "point --stage at an nn.ModuleList, nn.Sequential or nn.ModuleDict "
-                           "of residual blocks")
+                           "of residual blocks (for one block that the forward calls L times "
+                           "in a loop, write the loop as one call of nn.Sequential(*[block] * "
+                           "L))")
     if cut is not None:
         blocks = list(obj)[cut]
         if not blocks:
