@@ -1486,3 +1486,38 @@ def test_a_forward_that_changes_features_in_place_between_blocks_is_refused():
             read(net, "stage", x)
     plain = ParentRelu(False)
     assert torch.allclose(read(plain, "stage", x).logits(x), plain(x))
+
+
+def test_a_compiled_model_is_read_through_its_eager_module(tmp_path):
+    """A factory returning torch.compile(model): the wrapper's forward is not the class's,
+    and the run failed ("Module [OptimizedModule] is missing the required forward"). The
+    flow is read through the eager module it holds (same weights, takes hooks), and weights
+    saved from the compiled model (keys '_orig_mod.*') load into it."""
+    from validation.nets.user import load_factory, load_weights
+
+    factory = tmp_path / "compiled.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "def make():\n"
+        "    torch.manual_seed(0)\n"
+        "    net = nn.Sequential(nn.Linear(3, 2), nn.Sequential(*[nn.Linear(2, 2)\n"
+        "                                                         for _ in range(3)]),\n"
+        "                        nn.Linear(2, 2))\n"
+        "    return torch.compile(net, backend='eager')\n")
+    compiled = load_factory(f"{factory}:make")
+    assert type(compiled).__name__ == "Sequential"
+    x = torch.randn(5, 3)
+    st = read(compiled, "1", x)
+    assert st.n_blocks == 3 and torch.allclose(st.logits(x), compiled(x))
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compiled_factory", factory)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    wrapped = mod.make()
+    with torch.no_grad():
+        wrapped._orig_mod[2].bias.add_(1.0)
+    torch.save(wrapped.state_dict(), tmp_path / "w.pt")  # keys '_orig_mod.0.weight', ...
+    assert all(k.startswith("_orig_mod.") for k in torch.load(tmp_path / "w.pt"))
+    load_weights(compiled, str(tmp_path / "w.pt"))
+    assert torch.equal(compiled[2].bias, wrapped._orig_mod[2].bias)

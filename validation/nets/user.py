@@ -60,6 +60,11 @@ def load_factory(spec: str) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise AdapterError(f"--model {spec!r}: {name}() returned a {type(model).__name__}, "
                            "not a torch.nn.Module")
+    if type(model).__name__ == "OptimizedModule" and isinstance(
+            getattr(model, "_orig_mod", None), nn.Module):
+        # torch.compile's wrapper: the eager module it holds has the same weights and takes
+        # hooks, through which the flow is read (the compiled graph is only its speed)
+        model = model._orig_mod
     model.forward = _Logits(model, spec)  # the toolkit reads logits, whatever else it returns
     return model
 
@@ -160,6 +165,10 @@ def load_weights(model: nn.Module, path: str) -> None:
         raise AdapterError(f"--weights {path!r} holds a {type(state).__name__}, not a state "
                            "dict (name -> tensor): save model.state_dict()")
     own = model.state_dict()
+    prefix = "_orig_mod."  # saved from a torch.compile'd model: its eager module's keys
+    if state and all(k.startswith(prefix) for k in state) and not any(
+            k.startswith(prefix) for k in own):
+        state = {k[len(prefix):]: v for k, v in state.items()}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     lazy = (nn.parameter.UninitializedParameter, nn.parameter.UninitializedBuffer)
