@@ -1521,3 +1521,54 @@ def test_a_compiled_model_is_read_through_its_eager_module(tmp_path):
     assert all(k.startswith("_orig_mod.") for k in torch.load(tmp_path / "w.pt"))
     load_weights(compiled, str(tmp_path / "w.pt"))
     assert torch.equal(compiled[2].bias, wrapped._orig_mod[2].bias)
+
+
+class _Branch(nn.Module):
+    """f(z) = s B z: a sub-block that returns its branch (the parent adds the skip)."""
+
+    def __init__(self, s: float):
+        super().__init__()
+        self.s = s
+
+    def forward(self, z):
+        return self.s * z @ B.T
+
+
+class PairLayers(Net):
+    """ViT code's layers: a ModuleList of [attention, MLP] pairs the forward unpacks, each
+    sub-block with its own skip (x = attn(x) + x; x = ff(x) + x), here f = B z / 4 and
+    B z / 8; ``swapped``: the forward calls each pair's MLP first."""
+
+    def __init__(self, depth: int = 2, swapped: bool = False):
+        super().__init__()
+        self.swapped = swapped
+        self.layers = nn.ModuleList(nn.ModuleList([_Branch(0.25), _Branch(0.125)])
+                                    for _ in range(depth))
+
+    def forward(self, x):
+        z = self.stem(x)
+        for attn, ff in self.layers:
+            first, second = (ff, attn) if self.swapped else (attn, ff)
+            z = first(z) + z
+            z = second(z) + z
+        return self.head(z)
+
+
+def test_layers_of_sub_block_pairs_are_read_as_their_sub_blocks_in_turn():
+    """A stage written as ViT code writes it, a ModuleList of [attention, MLP] ModuleLists
+    that the forward unpacks, was refused ("never reached the stage": the pairs are never
+    called). It is read as the 2 x depth sub-blocks in order, each a step z + f(z) (c = 1,
+    h = T / (2 depth)): v = f / h exactly, the model's logits; a slice takes whole layers.
+    A forward that calls each pair in the other order is refused (control)."""
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    z = torch.randn(5, 2, dtype=torch.float64)
+    net = PairLayers()
+    st = read(net, "layers", x)
+    assert st.n_blocks == 4 and st.spec.reading == "residual"
+    assert st.spec.scale == pytest.approx(1.0, rel=1e-12)
+    for l, s in enumerate((0.25, 0.125, 0.25, 0.125)):
+        assert torch.allclose(st.velocity(l, z), s * z @ B.T / 0.25)
+    assert torch.allclose(st.logits(x), net(x))
+    assert read(PairLayers(depth=3), "layers[1:]", x).n_blocks == 4
+    with pytest.raises(AdapterError, match=re.escape("in the order [1, 0, 3, 2]")):
+        read(PairLayers(swapped=True), "layers", x)

@@ -141,10 +141,12 @@ def with_block_output(out, features: torch.Tensor):
 def resolve_stage(model: nn.Module, path: str) -> nn.Module:
     """The module at a dotted path ("layer1", "features.3", "encoder.layers[0].blocks"; an
     index in brackets is the same as after a dot); it must be a sequence of blocks: an
-    nn.ModuleList, an nn.Sequential or an nn.ModuleDict (its blocks in insertion order). A
-    slice of it, "layer2[1:]" or "layer2[1:3]" (Python's, without a step), takes those
-    blocks alone (the same modules): a stage whose first block downsamples (torchvision's
-    layer2-4) is a flow from its second block on."""
+    nn.ModuleList, an nn.Sequential or an nn.ModuleDict (its blocks in insertion order);
+    a list of nn.ModuleLists (layers of sub-blocks, as ViT code writes [attention, MLP]
+    pairs) is read as its sub-blocks in order, each a step. A slice of it, "layer2[1:]" or
+    "layer2[1:3]" (Python's, without a step), takes those blocks alone (the same modules):
+    a stage whose first block downsamples (torchvision's layer2-4) is a flow from its
+    second block on; a slice of a list of layers takes whole layers."""
     if not path:
         raise AdapterError("--stage is empty; give the dotted path of the residual stage "
                            "(an nn.ModuleList or nn.Sequential), e.g. layer1")
@@ -195,6 +197,14 @@ def resolve_stage(model: nn.Module, path: str) -> nn.Module:
         obj = nn.ModuleList(blocks)  # the model's own modules: hooks on them act in its forward
     if len(obj) == 0:
         raise AdapterError(f"stage {path!r} has no blocks")
+    if all(type(b) in (nn.ModuleList, nn.ModuleDict) for b in obj):
+        # layers of sub-blocks the forward unpacks and calls in turn, each with its skip
+        # (for attn, ff in self.layers: x = attn(x) + x; x = ff(x) + x): the steps are the
+        # sub-blocks, in order (the forward's order is checked against its calls)
+        obj = nn.ModuleList(m for b in obj for m in (b.values() if isinstance(
+            b, nn.ModuleDict) else b))
+        if len(obj) == 0:
+            raise AdapterError(f"stage {path!r} has no blocks")
     return obj
 
 
