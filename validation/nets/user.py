@@ -80,6 +80,17 @@ def materialise(model: nn.Module, x: torch.Tensor) -> None:
             model(x)
 
 
+def seeded_model(spec: str, seed: int, x: torch.Tensor) -> nn.Module:
+    """FACTORY() of ``spec`` built under torch.manual_seed(seed), its lazy modules given their
+    weights by a pass on x under the same seed (materialise); the global generator is left
+    as it was. A forward that fails on x raises its own exception."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = load_factory(spec)
+        materialise(model, x)
+    return model
+
+
 def logits_of(out, spec: str = "the model"):
     """The logits among a model's outputs: a tensor itself, the first element of a tuple or
     list ((logits, features), (logits, aux)), or a mapping's 'logits' (Hugging Face's model

@@ -67,7 +67,7 @@ def build(cfg: CheckConfig, data, seed: int) -> ResidualStage:
 
         return conv_stage(build_network(cfg.model, data, blocks=cfg.blocks, width=cfg.width,
                                         t_end=cfg.t_end, seed=seed))
-    from validation.nets.user import load_factory, materialise
+    from validation.nets.user import seeded_model
 
     probe = torch.as_tensor(data.x_train[:2])
 
@@ -75,13 +75,12 @@ def build(cfg: CheckConfig, data, seed: int) -> ResidualStage:
         return AdapterError(f"--model {cfg.model}: its forward refuses {data.name} inputs of "
                             f"shape {tuple(probe.shape)}: {type(exc).__name__}: {exc}")
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = load_factory(cfg.model)
-        try:
-            materialise(model, probe)  # lazy modules draw at their first call: seeded too
-        except Exception as exc:
-            raise refused(exc) from None
+    try:  # lazy modules draw at their first call: seeded too
+        model = seeded_model(cfg.model, seed, probe)
+    except AdapterError:
+        raise
+    except Exception as exc:
+        raise refused(exc) from None
     model = model.float()  # (CheckConfig has refused a factory without a stage)
     stage = ResidualStage(model, StageSpec(cfg.stage, cfg.t_end))
     try:
@@ -380,16 +379,9 @@ def same_initialisation(model: str, x: torch.Tensor) -> bool:
     sets its own seed, say): its paired seeds then share one initialisation, and their
     spread leaves the initialisation's out. Lazy modules get their weights from a pass on
     x, as in build. The global generator is left as it was."""
-    from validation.nets.user import load_factory, materialise
+    from validation.nets.user import seeded_model
 
-    states = []
-    for seed in (0, 1):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = load_factory(model)
-            materialise(net, x)
-            states.append(net.state_dict())
-    a, b = states
+    a, b = (seeded_model(model, seed, x).state_dict() for seed in (0, 1))
     return a.keys() == b.keys() and all(
         torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
 
