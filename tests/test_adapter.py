@@ -51,6 +51,21 @@ class Net(nn.Module):
         return self.head(z)
 
 
+class LoopNet(Net):
+    """Net with L blocks made by ``make``, the forward taking each step as step(block, z)."""
+
+    def __init__(self, make, step, L: int = 4):
+        super().__init__(L=L)
+        self.stage = nn.ModuleList(make() for _ in range(L))
+        self.step = step
+
+    def forward(self, x):
+        z = self.stem(x)
+        for b in self.stage:
+            z = self.step(b, z)
+        return self.head(z)
+
+
 X3 = torch.randn(2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
 
 
@@ -615,22 +630,25 @@ def test_a_block_that_needs_more_than_the_features_is_refused_by_name():
     assert torch.allclose(st.velocity(1, x), x @ B.T)
 
 
+class Big(nn.Module):
+    """float32 features |z| ~ 50 beside steps f(z) / 6 ~ 0.1, the skip in the parent."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(4, 16)
+        self.fs = nn.ModuleList(nn.Sequential(nn.Linear(16, 16), nn.Tanh()) for _ in range(6))
+
+    def forward(self, x):
+        z = 50 * self.inp(x)
+        for f in self.fs:
+            z = z + f(z) / 6
+        return z.sum(1, keepdim=True)
+
+
 def test_a_float32_parent_skip_with_large_features_is_read_at_its_rounding():
     """|z| ~ 50 beside h f(z) ~ 0.1 in float32: z + h f(z) rounds at 1e-6 of |z|, far above
     1e-6 of the step; the fit's tolerance is the features' rounding, so it is read (c = h to
     float32's precision) and the head through it gives the model's output."""
-
-    class Big(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inp = nn.Linear(4, 16)
-            self.fs = nn.ModuleList(nn.Sequential(nn.Linear(16, 16), nn.Tanh()) for _ in range(6))
-
-        def forward(self, x):
-            z = 50 * self.inp(x)
-            for f in self.fs:
-                z = z + f(z) / 6
-            return z.sum(1, keepdim=True)
 
     torch.manual_seed(0)
     net, x = Big(), torch.randn(8, 4)
@@ -784,19 +802,9 @@ def test_blocks_called_by_keyword_are_read_like_positional_ones():
         torch.manual_seed(0)
         _reads_as_the_flow_with_the_papers_noise(KeywordNet(how), reading)
 
-    class Both(Net):
-        def __init__(self):
-            super().__init__()
-            self.stage = nn.ModuleList(TwoInputs() for _ in range(4))
-
-        def forward(self, x):
-            z = self.stem(x)
-            for b in self.stage:
-                z = b(a=z, b=z)
-            return self.head(z)
-
+    both = LoopNet(TwoInputs, lambda b, z: b(a=z, b=z))
     with pytest.raises(AdapterError, match="called without the features as its first argument"):
-        ResidualStage(Both(), "stage").features(X3)
+        ResidualStage(both, "stage").features(X3)
 
 
 def test_a_stage_with_weights_tied_across_steps_is_one_module_called_per_step():
@@ -1417,21 +1425,9 @@ def test_skip_weights_that_training_moves_are_read_after_training_and_refused_fo
     fst = read(fixed, "fs", x)
     assert fst.spec.reading == "residual" and not fst.weights_trainable(x[:2])
 
-    class Big(nn.Module):  # float32, |z| ~ 50 beside steps ~ 0.1: c read to 1e-5 only
-        def __init__(self):
-            super().__init__()
-            self.inp = nn.Linear(4, 16)
-            self.fs = nn.ModuleList(nn.Sequential(nn.Linear(16, 16), nn.Tanh())
-                                    for _ in range(6))
-
-        def forward(self, x):
-            z = 50 * self.inp(x)
-            for f in self.fs:
-                z = z + f(z) / 6
-            return z.sum(1, keepdim=True)
-
     torch.manual_seed(0)
-    big = read(Big(), "fs", torch.randn(8, 4))  # a fixed c is not taken for a trained one
+    # float32, |z| ~ 50 beside steps ~ 0.1: c read to 1e-5 only, not taken for a trained c
+    big = read(Big(), "fs", torch.randn(8, 4))
     assert big.spec.reading == "residual" and not big.weights_trainable(torch.randn(2, 4))
     fit(fst, x, y, FitConfig(technique="paper", strength=0.1, epochs=1, seed=0),
         progress=False)
@@ -1468,19 +1464,9 @@ def test_a_forward_that_changes_features_in_place_between_blocks_is_refused():
                     z.relu_()
             return self.head(z)
 
-    class SkipOverInplace(Net):
-        def __init__(self):
-            super().__init__()
-            self.stage = nn.ModuleList(_ReluInput() for _ in range(4))
-
-        def forward(self, x):
-            z = self.stem(x)
-            for f in self.stage:
-                z = z + 0.25 * f(z)
-            return self.head(z)
 
     x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-    for net in (ParentRelu(True), SkipOverInplace()):
+    for net in (ParentRelu(True), LoopNet(_ReluInput, lambda f, z: z + 0.25 * f(z))):
         with pytest.raises(AdapterError, match="the output of block 0 is not the input of "
                                                "block 1"):
             read(net, "stage", x)
