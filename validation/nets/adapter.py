@@ -284,7 +284,7 @@ class ResidualStage:
             return []
         blocks = twin.blocks
         found = []
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        with torch.no_grad(), forked(x):
             twin.model.train()
             for l, (b, z) in enumerate(zip(blocks, inputs, strict=True)):
                 if _differ(b(z.clone()), b(z.clone())):  # (a block may change z in place)
@@ -553,7 +553,7 @@ class ResidualStage:
 
             handle = last.register_forward_hook(hook, with_kwargs=True)
             try:
-                with torch.no_grad(), evaluating(self.model), torch.random.fork_rng(devices=[]):
+                with torch.no_grad(), evaluating(self.model), forked(x):
                     torch.manual_seed(0)
                     y = self.model(x.clone())
             finally:
@@ -601,8 +601,7 @@ class ResidualStage:
                 z.copy_(z0)
                 try:
                     # fork_rng restores the state after each call: both start from one state
-                    with torch.no_grad(), evaluating(self.model), \
-                            torch.random.fork_rng(devices=[]):
+                    with torch.no_grad(), evaluating(self.model), forked(z0):
                         outs.append(block_output(module(*call_args, **call_kwargs)))
                 except Exception:  # delta names a block that needs more than z
                     break
@@ -648,7 +647,7 @@ class ResidualStage:
         for b in twin.distinct:
             b.forward = counted(b.forward)
         try:
-            with torch.random.fork_rng(devices=[]), torch.enable_grad():
+            with forked(x), torch.enable_grad():
                 out = twin.model.train()(x[:2])
                 backward[0] = True
                 out.float().sum().backward()
@@ -833,10 +832,20 @@ class ResidualStage:
         return self.flow(self.features(x), return_path=True, **kw)[1]
 
 
+def forked(x: torch.Tensor):
+    """torch.random.fork_rng over the CPU generator and, for a CUDA tensor x, its device's:
+    the draws made inside leave both as they were, so passes repeated inside one another's
+    fork draw alike on the GPU too (devices=[] forks the CPU's alone)."""
+    if x.is_cuda:
+        return torch.random.fork_rng(devices=[x.device.index if x.device.index is not None
+                                              else torch.cuda.current_device()])
+    return torch.random.fork_rng(devices=[])
+
+
 def random_at_evaluation(model: nn.Module, x: torch.Tensor) -> bool:
     """Whether two calls of ``model`` (as it is, under no_grad) on x differ: randomness of
     its own at evaluation; the global generator restored after."""
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+    with torch.no_grad(), forked(x):
         return _differ(model(x), model(x))
 
 
