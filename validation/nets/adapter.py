@@ -411,12 +411,8 @@ class ResidualStage:
                     "forward is z + f(z)) or point --stage at such blocks")
             if 0.0 in scales:
                 l = scales.index(0.0)
-                raise AdapterError(
-                    f"stage {path!r}: the input of block {l + 1} equals the input of block "
-                    f"{l}: the forward adds block {l}'s output with weight c = 0 (a ReZero-"
-                    "style scale at its initial value?), so the blocks do not move the "
-                    "features and there is no velocity to read; read the stage once c != 0 "
-                    "(after training)")
+                raise _zero_weight(path, l, f"the input of block {l + 1} equals the input "
+                                   f"of block {l}: ")
             self.spec = replace(self.spec, reading="residual", scale=scales[0])
         else:
             scales = []
@@ -453,10 +449,7 @@ class ResidualStage:
                 "then not what the head reads: make each block return the new features and the "
                 "head read the last, or point --stage at such blocks")
         if form == 0.0:
-            raise AdapterError(
-                f"stage {path!r}: the forward adds block {L - 1}'s output with weight c = 0 (a "
-                "ReZero-style scale at its initial value?), so the block does not move the "
-                "features and there is no velocity to read; read the stage once c != 0")
+            raise _zero_weight(path, L - 1)
         if L == 1:
             if form != "chained" and self.spec.reading == "block":
                 self.spec = replace(self.spec, reading="residual", scale=float(form))
@@ -571,7 +564,7 @@ class ResidualStage:
                 like.shape, generator=g, dtype=torch.float64)).to(like.dtype)
 
         def change(**moves) -> torch.Tensor:
-            plus = run(probe, **{k: v for k, v in moves.items()})[0]
+            plus = run(probe, **moves)[0]
             minus = run(probe, **{k: -v for k, v in moves.items()})[0]
             return (plus - minus) / 2
 
@@ -854,6 +847,14 @@ def _differ(a, b) -> bool:
     if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
         return False
     return a.shape != b.shape or not torch.allclose(a, b, rtol=0.0, atol=0.0, equal_nan=True)
+
+
+def _zero_weight(path: str, l: int, seen: str = "") -> AdapterError:
+    """The refusal of a step added with weight c = 0 (``seen``: how it showed)."""
+    return AdapterError(
+        f"stage {path!r}: {seen}the forward adds block {l}'s output with weight c = 0 (a "
+        "ReZero-style scale at its initial value?), so the blocks do not move the features "
+        "and there is no velocity to read; read the stage once c != 0 (after training)")
 
 
 def weights_text(scale: float, scales=()) -> str:
