@@ -176,27 +176,10 @@ def _unreadable(p: Path, why: str) -> DataError:
     return DataError(f"{p} is not a readable image ({why})")
 
 
-def _colour(folders: list[Path]) -> bool:
-    """Whether a data set's images are read in colour: any image of the folders in a mode
-    other than grey (then every grey image gets three equal channels, as ImageFolder's
-    loader gives every image)."""
-    from PIL import Image
-
-    for folder in folders:
-        for p in _images_of(folder):
-            try:
-                with Image.open(p) as im:  # the header only
-                    if im.mode not in GREY_8BIT + GREY_16BIT:
-                        return True
-            except Exception:  # named where the pixels are read
-                continue
-    return False
-
-
-def _pixels(p: Path, colour: bool) -> np.ndarray:
-    """One image as C x H x W in [0, 1]: 8-bit values / 255, 16-bit grey / 65535 (Pillow's
-    convert('L') would clip them at 255), alpha dropped; 32-bit integer or float pixels,
-    whose range is unknown, are refused."""
+def _pixels(p: Path) -> np.ndarray:
+    """One image as C x H x W in [0, 1], C = 1 for grey and 3 for colour: 8-bit values / 255,
+    16-bit grey / 65535 (Pillow's convert('L') would clip them at 255), alpha dropped; 32-bit
+    integer or float pixels, whose range is unknown, are refused."""
     from PIL import Image
 
     try:
@@ -215,14 +198,11 @@ def _pixels(p: Path, colour: bool) -> np.ndarray:
         raise
     except Exception as exc:
         raise _unreadable(p, type(exc).__name__) from None
-    if arr.ndim == 2:
-        arr = np.repeat(arr[None], 3, axis=0) if colour else arr[None]
-    else:
-        arr = arr.transpose(2, 0, 1)
-    return np.ascontiguousarray(arr)
+    return np.ascontiguousarray(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
 
 
-def _read_split(folder: Path, classes: list[str] | None, colour: bool):
+def _read_split(folder: Path, classes: list[str] | None):
+    """The images of one split (C x H x W each, C as read), their labels and classes."""
     found = sorted(p.name for p in folder.iterdir() if p.is_dir())
     if not found:
         raise DataError(f"{folder} has no class folders; expected {folder}/CLASS/IMAGE.png")
@@ -235,14 +215,21 @@ def _read_split(folder: Path, classes: list[str] | None, colour: bool):
         if not files:
             raise DataError(f"{folder / name} has no images ({', '.join(IMAGE_SUFFIXES)})")
         for p in files:
-            arr = _pixels(p, colour)
-            if xs and arr.shape != xs[0].shape:
+            arr = _pixels(p)
+            if xs and arr.shape[1:] != xs[0].shape[1:]:
                 raise DataError(f"{p} is {arr.shape[1]} x {arr.shape[2]}, the first image "
                                 f"{xs[0].shape[1]} x {xs[0].shape[2]}; resize the folder to "
                                 "one size")
             xs.append(arr)
             ys.append(c)
-    return np.stack(xs), np.asarray(ys, int), found
+    return xs, np.asarray(ys, int), found
+
+
+def _stacked(images: list[np.ndarray], colour: bool) -> np.ndarray:
+    """One array of a split's images; with ``colour`` (any colour image in the data set) a
+    grey image gets three equal channels, as ImageFolder's loader gives every image."""
+    return np.stack([np.repeat(a, 3, axis=0) if colour and len(a) == 1 else a
+                     for a in images])
 
 
 def _images_of(folder: Path) -> list[Path]:
@@ -261,9 +248,10 @@ def image_folder(root: str) -> Dataset:
         if not (base / split).is_dir():
             raise DataError(f"--data image-folder:{root}: no {base / split}/; expected "
                             f"{base}/train/CLASS/IMAGE and {base}/test/CLASS/IMAGE")
-    colour = _colour([base / "train", base / "test"])
-    x_tr, y_tr, classes = _read_split(base / "train", None, colour)
-    x_te, y_te, _ = _read_split(base / "test", classes, colour)
+    x_tr, y_tr, classes = _read_split(base / "train", None)
+    x_te, y_te, _ = _read_split(base / "test", classes)
+    colour = any(len(a) == 3 for a in x_tr + x_te)
+    x_tr, x_te = _stacked(x_tr, colour), _stacked(x_te, colour)
     if x_te.shape[1:] != x_tr.shape[1:]:
         raise DataError(f"test images are {x_te.shape[1:]}, training images {x_tr.shape[1:]}")
     return _dataset(f"image-folder:{base.name}", x_tr, y_tr, x_te, y_te, bounds=(0.0, 1.0))
