@@ -233,6 +233,7 @@ class ResidualStage:
         #: predictor then averages passes whatever the technique
         self.random_at_eval = False
         self._recomputed: bool | object | None = _UNMEASURED
+        self._trainable: bool | None = None  # weights_trainable, measured once
 
     @property
     def n_blocks(self) -> int:
@@ -673,9 +674,16 @@ class ResidualStage:
         parameters outside the blocks (ReZero's alpha in the parent): on a float64 copy of
         the model (where it allows one: c_l to about 1e-12, else the model's dtype, to 1e-3)
         the stage is read, every such parameter moved by 10%, and the stage read again;
-        False for other readings (the blocks' own parameters never change c)."""
+        False for other readings (the blocks' own parameters never change c). Measured once
+        per stage (it depends on where the forward takes c from, not on the weights' values:
+        check's build and fit both ask)."""
         if self.spec.reading != "residual":
             return False
+        if self._trainable is None:
+            self._trainable = self._measure_trainable(x)
+        return self._trainable
+
+    def _measure_trainable(self, x: torch.Tensor) -> bool:
         twin = self._twin(self._given)
         if twin is None:
             return True  # not measurable: taken to move
