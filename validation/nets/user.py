@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .adapter import AdapterError
+from .adapter import AdapterError, evaluating
 
 
 def load_factory(spec: str) -> nn.Module:
@@ -73,8 +73,6 @@ def materialise(model: nn.Module, x: torch.Tensor) -> None:
     """Give a model's lazy modules (nn.LazyLinear, ...) their weights: one forward pass on x
     (evaluation mode, no gradients), under the caller's random state, so that a seeded
     caller seeds them too (they draw at their first call, not when built)."""
-    from .adapter import evaluating
-
     if any(isinstance(p, nn.parameter.UninitializedParameter) for p in model.parameters()):
         with torch.no_grad(), evaluating(model):
             model(x)
