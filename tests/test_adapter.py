@@ -658,6 +658,43 @@ def test_a_float32_parent_skip_with_large_features_is_read_at_its_rounding():
         assert torch.allclose(st.logits(x), net(x), rtol=1e-5)
 
 
+def test_per_block_weights_on_conv_features_in_float32_are_read_with_the_last_one_measured():
+    """ReZero weights on C x H x W features (float32, batch norm, a ReLU in every branch, a
+    pooled head): the c_l between blocks from the features, the last one through last_step
+    on a float64 copy; v_l = c_l f_l / h and the logits are the model's. Control: the same
+    network with one weight is read with one c."""
+
+    class ConvReZero(nn.Module):
+        def __init__(self, alphas):
+            super().__init__()
+            self.stem = nn.Conv2d(1, 4, 3, padding=1)
+            self.fs = nn.ModuleList(nn.Sequential(nn.BatchNorm2d(4), nn.ReLU(),
+                                                  nn.Conv2d(4, 4, 3, padding=1))
+                                    for _ in alphas)
+            self.alpha = nn.Parameter(torch.tensor(alphas))
+            self.head = nn.Linear(4, 10)
+
+        def forward(self, x):
+            z = self.stem(x)
+            for a, f in zip(self.alpha, self.fs, strict=True):
+                z = z + a * f(z)
+            return self.head(z.mean(dim=(2, 3)))
+
+    alphas = [0.3, 0.2, 0.45]
+    torch.manual_seed(0)
+    net, x = ConvReZero(alphas).eval(), torch.randn(6, 1, 8, 8)
+    st = read(net, "fs", x)
+    assert st.spec.reading == "residual"
+    assert st.spec.scales == pytest.approx(alphas, rel=1e-4)
+    with torch.no_grad():
+        z = st.features(x)
+        for l, a in enumerate(alphas):
+            assert torch.allclose(st.velocity(l, z), a * net.fs[l](z) / st.step, atol=1e-5)
+        assert torch.allclose(st.logits(x), net(x), atol=1e-5)
+    one = read(ConvReZero([0.3] * 3).eval(), "fs", x)
+    assert one.spec.scales == () and one.spec.scale == pytest.approx(0.3, rel=1e-4)
+
+
 def test_a_conv_parent_skip_stage_on_image_features_is_read_as_such():
     """The parent-skip reading on C x H x W features (batch norm in evaluation mode, the skip
     z + f(z) / 3 in the parent's loop): c = 1/3 found, v = c f(z) / h, and the adapter's logits

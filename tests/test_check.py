@@ -1070,6 +1070,7 @@ def test_a_factory_that_sets_its_own_seed_is_said_to_share_one_initialisation(tm
         assert torch.equal(torch.get_rng_state(), state)
         stage, text = _check_user(factory, make, "2", tmp_path / make)  # one seed
         assert stage["same_init_every_seed"] is same and said not in text
+        assert "1 paired seed;" in text and "; 1 epoch;" in text  # not "1 paired seeds"
         two = [*TRAINING_ONLY[:TRAINING_ONLY.index("--seeds") + 1], "2",
                *TRAINING_ONLY[TRAINING_ONLY.index("--seeds") + 2:]]
         assert main([*two, "--model", f"{factory}:{make}", "--stage", "2",
