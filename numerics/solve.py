@@ -224,14 +224,14 @@ def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Dis
                 if not np.any(coef):
                     continue
                 c_in, c_out = np.where(out, 0.0, coef), np.where(out, coef, 0.0)
-                conv = conv + sps.diags(c_in) @ K(st, k)
+                conv = conv + _scaled(c_in, K(st, k))
                 if np.any(c_out):
-                    conv = conv + sps.diags(c_out) @ K(st, k, free[k], order=4)
+                    conv = conv + _scaled(c_out, K(st, k, free[k], order=4))
                 data_c.append((c_in, ((k, st),)))
         akk = A[k, k]
         if np.any(akk):
             st = "d2_" + diffusion
-            diff = diff + sps.diags(akk) @ K(st, k)
+            diff = diff + _scaled(akk, K(st, k))
             data_d.append((akk, ((k, st),)))
     for k in range(g.dim):
         for m in range(k + 1, g.dim):
@@ -246,9 +246,9 @@ def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Dis
                          (neg, "d1_forward", "d1_backward"), (neg, "d1_backward", "d1_forward")]
             for coef, sk, sm in terms:
                 if np.any(coef):
-                    diff = diff + sps.diags(coef) @ _product(
+                    diff = diff + _scaled(coef, _product(
                         (sk, k, g.shape, g.spacing, *(b.kind for b in bcs[k]), None),
-                        (sm, m, g.shape, g.spacing, *(b.kind for b in bcs[m]), None))
+                        (sm, m, g.shape, g.spacing, *(b.kind for b in bcs[m]), None)))
                     data_d.append((coef, ((k, sk), (m, sm))))
     conv, diff = conv.tocsr(), diff.tocsr()
 
@@ -315,6 +315,18 @@ def assemble(problem: Problem, t: float, convection: str, diffusion: str) -> Dis
                           outflow_inflow=_outflow_inflow(v, bcs, g.shape))
 
 
+def _rows_of(M: sps.csr_matrix) -> np.ndarray:
+    """The row index of each stored entry of a CSR matrix."""
+    return np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
+
+
+def _scaled(coef: np.ndarray, M: sps.csr_matrix) -> sps.csr_matrix:
+    """diag(coef) M on M's own pattern (sps.diags(coef) @ M is a sparse matrix product: a
+    quarter of a 3-D central4 assembly, B6 at 24^3 18.6 -> 13.9 ms with this)."""
+    c = np.broadcast_to(np.asarray(coef, dtype=float), (M.shape[0],))
+    return sps.csr_matrix((M.data * c[_rows_of(M)], M.indices, M.indptr), shape=M.shape)
+
+
 def _face_matrix(blocks, order, N: int) -> sps.csr_matrix:
     """F with b = F g, g the face data in ``order``: the sum over blocks (coef, face, M) of
     diag(coef) M in that face's columns, assembled in one COO pass (sparse diagonal products
@@ -326,7 +338,7 @@ def _face_matrix(blocks, order, N: int) -> sps.csr_matrix:
         col += next(M.shape[1] for _, k, M in blocks if k == key)
     rows, cols, vals = [], [], []
     for coef, key, M in blocks:
-        r = np.repeat(np.arange(N), np.diff(M.indptr))
+        r = _rows_of(M)
         rows.append(r)
         cols.append(M.indices + start[key])
         vals.append(M.data * np.broadcast_to(coef, (N,))[r])
