@@ -1162,38 +1162,67 @@ def test_check_refuses_noise_on_skip_weights_that_training_moves(tmp_path, capsy
     assert stage["reading"] == "residual" and stage["scale"] == pytest.approx(0.3)
 
 
+def _l2_worst_drop(a: np.ndarray, x: np.ndarray, r: float) -> np.ndarray:
+    """max of -a.d over ||d||_2 <= r with 0 <= x + d <= 1, per row (exact, by KKT): the
+    maximiser is d(t) = clip(-t a, -x, 1 - x) at the t >= 0 where ||d(t)|| = r (nondecreasing
+    in t: bisection), or the box's corner where even that lies inside the ball."""
+    def d(t):
+        return np.clip(-t[:, None] * a, -x, 1 - x)
+
+    big = np.full(len(x), 1e12)
+    corner = d(big)
+    lo, hi = np.zeros(len(x)), big
+    for _ in range(120):
+        mid = (lo + hi) / 2
+        out = np.linalg.norm(d(mid), axis=1) > r
+        lo, hi = np.where(out, lo, mid), np.where(out, mid, hi)
+    inside = np.linalg.norm(corner, axis=1) <= r
+    return -(a * np.where(inside[:, None], corner, d(lo))).sum(1)
+
+
 def test_robust_accuracy_of_a_linear_network_brackets_its_box_constrained_closed_form(digits):
-    """A linear classifier on the digit images in [0, 1]^64: a point is linf-robust at eps iff
+    """A linear classifier on the digit images in [0, 1]^64: a point is robust at eps iff
     every margin (w_y - w_j).x + b_y - b_j exceeds the most that the box-clipped ball can
-    lower it, sum_i |a_i| min(eps, x_i or 1 - x_i) (exact: the margin is separable per pixel).
-    The check's robust accuracy (the AND over its attacks, an upper estimate) is at or above
-    that exact value and at most 3 points above it; the exact value at another radius (the
-    control) is not within those bounds."""
+    lower it: under linf sum_i |a_i| min(eps, x_i or 1 - x_i) (exact: the margin is
+    separable per pixel), under l2 the maximum of a linear function over the ball and the box
+    (_l2_worst_drop). The check's robust accuracy (the AND over its attacks, an upper
+    estimate) is at or above that exact value and at most 3 points above it; the exact value
+    at another radius (the control) is not within those bounds, nor is the l2 value of the
+    unclipped ball (attacks that left the box would land at or below it)."""
     from sklearn.linear_model import LogisticRegression
 
     clf = LogisticRegression(max_iter=2000).fit(digits.x_train.reshape(-1, 64), digits.y_train)
     W, b = 5 * clf.coef_, 5 * clf.intercept_
-    eps = 0.1
+    eps, eps_2 = 0.1, 0.5
     cfg = CheckConfig(data="digits-img", attack_points=80, square_iters=100, pgd_steps=20,
-                      eps_linf=eps, certify_points=0)
+                      eps_linf=eps, eps_l2=eps_2, certify_points=0)
     stage = ResidualStage(_Masked(clf.coef_, clf.intercept_, False), StageSpec("stage"))
     res = measure.robustness(stage, digits, Setting("plain"), cfg, 0)
     idx = measure.measured_points(digits, 80)
     x, y = digits.x_test[idx].reshape(-1, 64).astype(float), digits.y_test[idx]
 
-    def exact(r: float) -> float:
+    def exact(r: float, norm: str = "linf", box: bool = True) -> float:
         z = x @ W.T + b
         ok = z.argmax(1) == y
         for j in range(10):
             a = W[y] - W[j]
-            room = np.where(a > 0, np.minimum(r, x), np.minimum(r, 1 - x))
-            ok &= (y == j) | (z[np.arange(len(y)), y] - z[:, j] > (np.abs(a) * room).sum(1))
+            if norm == "linf":
+                room = np.where(a > 0, np.minimum(r, x), np.minimum(r, 1 - x))
+                drop = (np.abs(a) * room).sum(1)
+            else:
+                drop = _l2_worst_drop(a, x, r) if box else r * np.linalg.norm(a, axis=1)
+            ok &= (y == j) | (z[np.arange(len(y)), y] - z[:, j] > drop)
         return float(ok.mean())
 
     truth = exact(eps)
     assert 0.1 < truth < 0.95  # the radius matters: a test that can fail
     assert truth - 1e-12 <= res["robust_linf"] <= truth + 0.03, (res["robust_linf"], truth)
     assert not truth - 1e-12 <= exact(eps / 2) <= truth + 0.03  # control: another radius
+    truth_2 = exact(eps_2, "l2")
+    assert 0.1 < truth_2 < 0.95 and res["eps_l2"] == eps_2
+    assert truth_2 - 1e-12 <= res["robust_l2"] <= truth_2 + 0.03, (res["robust_l2"], truth_2)
+    for control in (exact(eps_2 / 2, "l2"), exact(eps_2, "l2", box=False)):
+        assert not truth_2 - 1e-12 <= control <= truth_2 + 0.03, control
 
 
 def test_lipschitz_rows_equal_the_softmax_jacobian_of_a_linear_classifier(digits):
