@@ -174,6 +174,45 @@ def test_jacobian_norms_of_an_attention_block_and_a_once_differentiable_op(monke
     assert spec[0] == pytest.approx(float(zf[0, :60].abs().max()), rel=1e-9)
 
 
+def test_a_near_identity_member_passes_the_adjoint_test_in_float32(monkeypatch):
+    """A stage holding a freshly initialised BatchNorm2d (evaluation: z / sqrt(1 + 1e-5)) and
+    a Dropout (the identity) between conv blocks, float32, 128 features: the BatchNorm's
+    velocity Jacobian (J - I) / h = -5e-6 / h I is formed by a difference whose rounding
+    swamped the relative tolerance, and the stage was refused as if an op dropped its part.
+    Now its norm is the exact 5e-6 / h; the Dropout's relative change (against a speed of 0)
+    is '-' (it read 3.5e12). Mutant: no round-off allowance refuses it again; control: the
+    float32 once-differentiable op is still refused."""
+    torch.manual_seed(0)
+    conv = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Tanh())
+
+    class Res(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.f = conv
+
+        def forward(self, z):
+            return z + self.f(z)
+
+    model = nn.Sequential(nn.Sequential(Res(), nn.Dropout(0.1), nn.BatchNorm2d(8), Res())).eval()
+    z = torch.randn(8, 8, 4, 4)
+    stage = read(model, "0", z)
+    spec, logn = jacobian_norms(stage, 2, z, generator=torch.Generator().manual_seed(0))
+    exact = (1 - 1 / math.sqrt(1 + 1e-5)) / stage.step
+    assert spec == pytest.approx(exact, rel=1e-2) and logn == pytest.approx(-exact, rel=1e-2)
+    rows = flowstats.inspect_stage(stage, z, jacobian_points=2, passes=2)["blocks"]
+    assert rows[1]["mean_speed"] == 0 and rows[1]["relative_change"] is None
+    assert rows[0]["relative_change"] > 0
+    with monkeypatch.context() as m:
+        m.setattr(flowstats, "ADJOINT_ROUNDOFF", 0)
+        with pytest.raises(AdapterError, match="block 2: its Jacobian-vector products fail"):
+            jacobian_norms(stage, 2, z, generator=torch.Generator().manual_seed(0))
+    zf = torch.randn(1, 80) + 2.0  # float32 this time
+    fused = read(nn.Sequential(nn.Sequential(_Fused(), _Fused())), "0", zf)
+    with pytest.raises(AdapterError, match="block 0: its Jacobian-vector products fail the "
+                                           "adjoint test"):
+        jacobian_norms(fused, 0, zf)
+
+
 def test_a_known_noise_scale_is_measured_within_its_error():
     st = read(Net(), "stage")
     z = torch.randn(64, 2, dtype=torch.float64)
