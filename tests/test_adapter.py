@@ -223,6 +223,14 @@ def test_a_known_noise_scale_is_measured_within_its_error():
     # the measurement tells sigma from sigma / 2 (control): 0.125 against 0.03125
     assert abs(md["mean_diag"] - (sigma / 2) ** 2 / 2) > 10 * md["stderr"]
     assert md["relative_error"] < 0.1
+    # a deterministic float64 stage: exactly 0 (the mean of equal float64 values rounds; an
+    # estimate centred on it read 3e-33 here). Mutant: centred on the mean alone
+    large = torch.randn(64, 2, dtype=torch.float64) * 1e3 + 1 / 3
+    md0 = measured_diffusion(st, 0, large, sigma=0.0, passes=33,
+                             generator=torch.Generator().manual_seed(1))
+    assert md0["mean_diag"] == 0.0 and md0["stderr"] == 0.0
+    X = torch.stack([st.delta(0, large).double() for _ in range(33)])
+    assert float(((X - X.mean(0)) ** 2).sum()) > 0  # the mutant's centring does not vanish
 
 
 def test_a_shape_changing_block_is_refused_with_its_shapes():

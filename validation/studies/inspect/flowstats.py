@@ -148,7 +148,11 @@ def measured_diffusion(stage: ResidualStage, l: int, z: torch.Tensor, *, sigma: 
                                                        dtype=z.dtype)
         draws.append(_flat(d).double())
     X = torch.stack(draws)  # (passes, n, D)
-    Xc = X - X.mean(0, keepdim=True)
+    # centred about the first pass before the mean (the shifted-data form): the mean of equal
+    # float64 values rounds (sums of 3 x need a bit more), which read a deterministic
+    # float64 stage as A = 3e-33 where float32 features (exact in double) gave 0
+    Y = X - X[:1]
+    Xc = Y - Y.mean(0, keepdim=True)
     D = X.shape[2]
     # per-point trace of the covariance / (2 h d): the mean diffusion coefficient per dimension
     per_point = (Xc**2).sum(0).sum(1) / (passes - 1) / (2 * h * D)
