@@ -742,6 +742,38 @@ def test_a_users_model_whose_outputs_depend_on_the_batch_is_refused_first(tmp_pa
           load_benchmark("digits-img"), 0)
 
 
+def test_a_model_returning_probabilities_is_refused_before_training(tmp_path, capsys):
+    """A forward ending in softmax: cross-entropy would softmax the probabilities again (its
+    gradients shrunk by the softmax's slope: weak training, and gradient attacks that fail
+    for that reason counted as robustness). Refused in one line, exit 2, nothing written;
+    control: log_softmax (softmax(log p) = p) and plain logits are built."""
+    from validation.studies.check.study import build
+
+    factory = tmp_path / "probs.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, end):\n"
+        "        super().__init__()\n"
+        "        self.stem = nn.Linear(64, 8)\n"
+        "        self.blocks = nn.Sequential(*[nn.Linear(8, 8) for _ in range(2)])\n"
+        "        self.out, self.end = nn.Linear(8, 10), end\n"
+        "    def forward(self, x):\n"
+        "        return self.end(self.out(self.blocks(self.stem(x.flatten(1)))))\n\n"
+        "def probs():\n    return Net(lambda z: torch.softmax(z, 1))\n\n"
+        "def logprobs():\n    return Net(lambda z: torch.log_softmax(z, 1))\n\n"
+        "def logits():\n    return Net(lambda z: z)\n")
+    assert main([*TRAINING_ONLY, "--model", f"{factory}:probs", "--stage", "blocks",
+                 "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "its outputs are probabilities" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "p").exists()
+    data = load_benchmark("digits-img")
+    for name in ("logprobs", "logits"):
+        build(CheckConfig(model=f"{factory}:{name}", stage="blocks", data="digits-img"),
+              data, 0)
+
+
 def test_a_measurement_of_an_older_version_is_taken_again_without_training(tmp_path,
                                                                               monkeypatch, capsys):
 

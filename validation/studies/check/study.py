@@ -91,6 +91,7 @@ def build(cfg: CheckConfig, data, seed: int) -> ResidualStage:
     if out.shape != (2, data.n_classes):
         raise AdapterError(f"--model {cfg.model}: output of shape {tuple(out.shape)} on 2 "
                            f"inputs; {data.name} needs (2, {data.n_classes}) logits")
+    refuse_probabilities(cfg.model, out)
     # every measure is per point (accuracy, attacks, certificates, dp/dx by the sum over a
     # batch): a deployed output that depends on the rest of its batch makes them depend on
     # how points are batched, and the Lipschitz rows silently wrong. (A model random at
@@ -111,6 +112,21 @@ def build(cfg: CheckConfig, data, seed: int) -> ResidualStage:
     refuse_recomputed_stage(stage, trained, probe)
     refuse_trainable_weights(stage, trained, probe)
     return stage
+
+
+def refuse_probabilities(model: str, out: torch.Tensor) -> None:
+    """Refuse outputs that are probabilities (non-negative rows summing to 1: a softmax in
+    the forward). Training, the attacks and the deployed predictor take them for logits:
+    cross-entropy then softmaxes them again, its gradients shrink by the softmax's slope, and
+    gradient attacks that fail for that reason would count as robustness. Log-probabilities
+    serve (softmax(log p) = p)."""
+    rows = out.detach().double().sum(1)
+    if bool((out >= 0).all()) and bool(torch.allclose(rows, torch.ones_like(rows), atol=1e-5)):
+        raise AdapterError(
+            f"--model {model}: its outputs are probabilities (non-negative, each row sums to "
+            f"1 on the probe: {', '.join(f'{v:.3g}' for v in out[0].tolist()[:3])}, ...); "
+            "the check trains and attacks through cross-entropy on logits: return the scores "
+            "before the softmax (log_softmax also serves)")
 
 
 def fit_config(cfg: CheckConfig, setting: Setting, seed: int) -> FitConfig:
