@@ -188,6 +188,7 @@ def _figures(res: dict, out: Path) -> None:
                     label="5-95% of the points")
     ax.plot(ls, [r["mean_speed"] for r in rows], "o-", label="mean |v_l|")
     ax.set_xlabel("block l")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # blocks: no 0.5
     ax.set_ylabel("|v_l| = |Delta_l| / h")
     ax.set_title("velocity against depth")
     ax.legend(loc="best", fontsize=8)
