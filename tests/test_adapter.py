@@ -174,6 +174,54 @@ def test_jacobian_norms_of_an_attention_block_and_a_once_differentiable_op(monke
     assert spec[0] == pytest.approx(float(zf[0, :60].abs().max()), rel=1e-9)
 
 
+def test_torch_layers_without_a_skip_in_a_stage_are_named():
+    """A Dropout and a BatchNorm2d between residual blocks are read as steps like the blocks
+    (h = T / 5 counts them): the stage names them, and the inspection's first paragraph
+    says so. Not named: the user's own blocks, a Sequential holding them, a Transformer layer
+    (its skips are inside), and blocks read as branches (the parent adds the skip)."""
+    from validation.studies.inspect.study import summary
+
+    class Res(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.f = nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, z):
+            return z + torch.tanh(self.f(z))
+
+    z = torch.randn(3, 4, 4, 4)
+    mixed = nn.Sequential(nn.Sequential(Res(), nn.Dropout(0.1), nn.Sequential(Res(), Res()),
+                                        nn.BatchNorm2d(4), nn.Sequential(nn.ReLU(),
+                                                                         nn.Identity())))
+    stage = read(mixed.eval(), "0", z)
+    assert stage.plain_layers == ["Dropout (block 1)", "BatchNorm2d (block 3)",
+                                  "Sequential (block 4)"]
+    res = flowstats.inspect_stage(stage, z, jacobian_points=0, passes=2)
+    text = " ".join(summary(res | {"seconds": 0.0, "stage": "0"}, {}).split())
+    assert "Not residual: Dropout (block 1), BatchNorm2d (block 3), Sequential (block 4), " \
+           "torch.nn layers with no skip connection" in text and "h = T / 5" in text
+    # controls: residual blocks only; a Transformer layer; branches the parent adds
+    assert read(nn.Sequential(nn.Sequential(Res(), Res())).eval(), "0", z).plain_layers == []
+    tok = torch.randn(2, 5, 8)
+    enc = nn.Sequential(nn.Sequential(*[nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0,
+                                                                   batch_first=True)
+                                        for _ in range(2)]))
+    assert read(enc.eval(), "0", tok).plain_layers == []
+
+    class Parent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fs = nn.ModuleList(nn.Sequential(nn.Linear(2, 2), nn.Tanh()) for _ in range(3))
+
+        def forward(self, x):
+            for f in self.fs:
+                x = x + f(x) / 3
+            return x
+
+    branches = read(Parent().eval(), "fs", torch.randn(4, 2))
+    assert branches.spec.reading != "block" and branches.plain_layers == []
+
+
 def test_a_near_identity_member_passes_the_adjoint_test_in_float32(monkeypatch):
     """A stage holding a freshly initialised BatchNorm2d (evaluation: z / sqrt(1 + 1e-5)) and
     a Dropout (the identity) between conv blocks, float32, 128 features: the BatchNorm's

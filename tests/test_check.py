@@ -671,7 +671,7 @@ def test_check_on_a_users_factory_reports_its_own_stage(tmp_path, capsys):
     res = json.loads((tmp_path / "check.json").read_text())
     assert res["stage"] == {"path": "layer1", "blocks": 6, "feature_shape": [8, 8, 8],
                             "reading": "block", "scale": 1.0, "scales": [],
-                            "distinct_blocks": 6,
+                            "distinct_blocks": 6, "plain_layers": [],
                             "dropout_in_training": [], "dropout_blocks": [],
                             "random_in_training": [], "random_at_eval": False,
                             "same_init_every_seed": False}
@@ -698,6 +698,37 @@ def _check_user(factory, make: str, stage: str, out) -> tuple[dict, str]:
                  "--out", str(out)]) == 0
     return (json.loads((out / "check.json").read_text())["stage"],
             (out / "summary.md").read_text())
+
+
+def test_the_check_names_torch_layers_without_a_skip_in_a_users_stage(tmp_path):
+    """A user's stage with a BatchNorm2d between its residual blocks: check.json records it
+    and the summary says it is read as a step (h = T / 3); the stage without it says nothing."""
+    factory = tmp_path / "bn.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Res(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(4, 4, 3, padding=1)\n"
+        "    def forward(self, z):\n"
+        "        return z + torch.tanh(self.conv(z))\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, blocks):\n"
+        "        super().__init__()\n"
+        "        self.stem = nn.Conv2d(1, 4, 3, padding=1)\n"
+        "        self.stage = nn.Sequential(*blocks)\n"
+        "        self.out = nn.Linear(4, 10)\n"
+        "    def forward(self, x):\n"
+        "        return self.out(self.stage(self.stem(x)).mean((2, 3)))\n\n"
+        "def mixed():\n    return Net([Res(), nn.BatchNorm2d(4), Res()])\n\n"
+        "def pure():\n    return Net([Res(), Res()])\n")
+    stage, text = _check_user(factory, "mixed", "stage", tmp_path / "m")
+    assert stage["plain_layers"] == ["BatchNorm2d (block 1)"]
+    assert "Not residual: BatchNorm2d (block 1), a torch.nn layer with no skip connection; it " \
+           "is read as a step z -> layer(z) like the others, so h = T / 3" in " ".join(
+               text.split())
+    stage, text = _check_user(factory, "pure", "stage", tmp_path / "p")
+    assert stage["plain_layers"] == [] and "Not residual" not in text
 
 
 def test_a_users_model_whose_outputs_depend_on_the_batch_is_refused_first(tmp_path, capsys):

@@ -208,6 +208,29 @@ def resolve_stage(model: nn.Module, path: str) -> nn.Module:
     return obj
 
 
+def _skipless(m: nn.Module) -> bool:
+    """A torch.nn layer with no skip connection of its own, or a Sequential of such layers
+    alone (containers of the user's modules, and Transformer layers, may hold skips)."""
+    if isinstance(m, nn.Sequential):
+        return len(m) > 0 and all(_skipless(c) for c in m)
+    return (type(m).__module__.startswith("torch.nn.modules.")
+            and not isinstance(m, nn.ModuleList | nn.ModuleDict)
+            and "Transformer" not in type(m).__name__)
+
+
+def plain_layers_text(plain: list[str] | None, n_blocks: int) -> str:
+    """The sentence that names a stage's blocks without a skip connection ('' for none)."""
+    if not plain:
+        return ""
+    many = len(plain) > 1
+    return (f" Not residual: {', '.join(plain)}, "
+            + ("torch.nn layers" if many else "a torch.nn layer")
+            + " with no skip connection; " + ("each" if many else "it")
+            + f" is read as a step z -> layer(z) like the others, so h = T / {n_blocks} "
+            f"counts {'them' if many else 'it'} (point --stage at the residual blocks alone, "
+            "or a slice, to read those).")
+
+
 class ResidualStage:
     """The flow of one residual stage of ``model`` (see the module docstring).
 
@@ -244,6 +267,18 @@ class ResidualStage:
         """The stage's blocks, each module once (a block with tied weights appears at several
         steps of ``blocks``; a hook on it fires at each of them)."""
         return list({id(b): b for b in self.blocks}.values())
+
+    @property
+    def plain_layers(self) -> list[str]:
+        """Blocks read as Delta = block(z) - z that cannot hold a skip connection, as
+        'Dropout (block 1)': torch.nn layers (a norm, a dropout, an activation, a conv, a
+        linear map) or Sequentials of them alone. Each is read as a step like the residual
+        blocks, so it counts in h = T / L; a Transformer layer (which adds its own skips)
+        and the user's own modules are not listed."""
+        if self.spec.reading != "block":
+            return []
+        return [f"{type(b).__name__} (block {l})" for l, b in enumerate(self.blocks)
+                if _skipless(b)]
 
     @property
     def dropout_in_training(self) -> list[str]:

@@ -57,6 +57,16 @@ def user_stage(result: dict, cfg: dict) -> str | None:
             f"{' x '.join(map(str, built['feature_shape']))}{read}{live}")
 
 
+def _plain_layers(result: dict, cfg: dict) -> str:
+    """The sentence naming a user's stage's blocks without a skip connection ('' for none)."""
+    from validation.nets.adapter import plain_layers_text
+
+    built = result.get("stage") or {}
+    if ":" not in cfg["model"] or not built:
+        return ""
+    return plain_layers_text(built.get("plain_layers"), built["blocks"])
+
+
 def _own_randomness(built: dict) -> str:
     """The stage's own randomness in training, in words ('' for none): its dropout modules
     (with p), and blocks found random in training that have none (functional dropout,
@@ -86,7 +96,8 @@ def blocks(result: dict, cfg: dict) -> list:
         f"{cfg['t_end']:g}; {cfg['epochs']} epoch{'s' * (cfg['epochs'] != 1)}; deployed "
         f"predictor averaged over {cfg['passes']} passes"
         + (f"; attacks at linf {num(lin, 3)} / l2 {num(l2, 3)} on {cfg['attack_points']} test "
-           "points" if robust else "") + f"; claims {', '.join(cfg['claims'])}."),
+           "points" if robust else "") + f"; claims {', '.join(cfg['claims'])}."
+        + _plain_layers(result, cfg)),
         Heading("Anchors (same split)", 3),
         table(["model", "measured", "anchor", "source", "met"],
               [[a["model"], num(a["measured"], 3), "-" if a["anchor"] is None

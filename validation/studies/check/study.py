@@ -418,7 +418,7 @@ def stage_summary(stage: ResidualStage, data, model: str | None = None) -> dict:
             "random_at_eval": bool(stage.random_at_eval),
             "feature_shape": list(z.shape[1:]), "reading": stage.spec.reading,
             "scale": stage.spec.scale, "scales": list(stage.spec.scales),
-            "distinct_blocks": len(stage.distinct),
+            "distinct_blocks": len(stage.distinct), "plain_layers": stage.plain_layers,
             "dropout_in_training": stage.dropout_in_training,
             "dropout_blocks": stage.dropout_blocks}
 

@@ -13,7 +13,13 @@ import numpy as np
 import torch
 
 from validation.doc.figures import save_figure
-from validation.nets.adapter import AdapterError, ResidualStage, evaluating, weights_text
+from validation.nets.adapter import (
+    AdapterError,
+    ResidualStage,
+    evaluating,
+    plain_layers_text,
+    weights_text,
+)
 from validation.store.io import atomic_write_text, write_json
 
 from .flowstats import inspect_stage
@@ -110,7 +116,8 @@ def blocks(res: dict, config: dict, folder: str = "") -> list:
            if res.get("distinct_blocks", res["n_blocks"]) < res["n_blocks"] else "")
         + f", feature shape {res['feature_shape']}, T = {res['t_end']:g}, "
         f"h = {res['h']:.4g}, on {res['points']} points"
-        + (f", injected noise sigma = {res['sigma']:g}" if res["sigma"] > 0 else "") + ".")]
+        + (f", injected noise sigma = {res['sigma']:g}" if res["sigma"] > 0 else "") + "."
+        + plain_layers_text(res.get("plain_layers"), res["n_blocks"]))]
     cells = []
     for r in rows:
         a = (f"{_fmt(r.get('A_mean_diag'))} ± {_fmt(r.get('A_stderr'))}"
