@@ -1639,6 +1639,29 @@ def test_a_compiled_model_is_read_through_its_eager_module(tmp_path):
     assert all(k.startswith("_orig_mod.") for k in torch.load(tmp_path / "w.pt"))
     load_weights(compiled, str(tmp_path / "w.pt"))
     assert torch.equal(compiled[2].bias, wrapped._orig_mod[2].bias)
+    # DataParallel (keys 'module.*'), around the compiled model too ('module._orig_mod.*'),
+    # as a checkpoint from multi-GPU training holds them: each prefix is taken off in turn;
+    # and a factory returning the DataParallel wrapper is read through its module
+    with torch.no_grad():
+        wrapped._orig_mod[2].bias.add_(1.0)
+    torch.save(nn.DataParallel(wrapped).state_dict(), tmp_path / "dp.pt")
+    assert all(k.startswith("module._orig_mod.") for k in torch.load(tmp_path / "dp.pt"))
+    load_weights(compiled, str(tmp_path / "dp.pt"))
+    assert torch.equal(compiled[2].bias, wrapped._orig_mod[2].bias)
+    (tmp_path / "dp.py").write_text(
+        "from torch import nn\n\n"
+        "def make():\n"
+        "    return nn.DataParallel(nn.Sequential(nn.Linear(3, 2), nn.Sequential(\n"
+        "        *[nn.Linear(2, 2) for _ in range(3)]), nn.Linear(2, 2)))\n")
+    dp = load_factory(f"{tmp_path / 'dp.py'}:make")
+    assert type(dp).__name__ == "Sequential" and read(dp, "1", x).n_blocks == 3
+    # control: a state dict whose keys are the model's own loads as it is, and one of
+    # another architecture under the prefix is still refused
+    torch.save(compiled.state_dict(), tmp_path / "own.pt")
+    load_weights(compiled, str(tmp_path / "own.pt"))
+    torch.save({"module.other.weight": torch.zeros(2, 2)}, tmp_path / "bad.pt")
+    with pytest.raises(AdapterError, match="do not fit the model"):
+        load_weights(compiled, str(tmp_path / "bad.pt"))
 
 
 class _Branch(nn.Module):

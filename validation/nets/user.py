@@ -60,13 +60,28 @@ def load_factory(spec: str) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise AdapterError(f"--model {spec!r}: {name}() returned a {type(model).__name__}, "
                            "not a torch.nn.Module")
-    if type(model).__name__ == "OptimizedModule" and isinstance(
-            getattr(model, "_orig_mod", None), nn.Module):
-        # torch.compile's wrapper: the eager module it holds has the same weights and takes
-        # hooks, through which the flow is read (the compiled graph is only its speed)
-        model = model._orig_mod
+    model = _unwrapped(model)
     model.forward = _Logits(model, spec)  # the toolkit reads logits, whatever else it returns
     return model
+
+
+def _unwrapped(model: nn.Module) -> nn.Module:
+    """The module a wrapper holds, unwrapped in turn: torch.compile's OptimizedModule (the
+    eager module has the same weights and takes hooks, through which the flow is read; the
+    compiled graph is only its speed) and (Distributed)DataParallel (whose forward on one
+    device is the module's own), so that --stage names the model's own paths."""
+    while True:
+        if type(model).__name__ == "OptimizedModule" and isinstance(
+                getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod
+        elif isinstance(model, nn.DataParallel | nn.parallel.DistributedDataParallel):
+            model = model.module
+        else:
+            return model
+
+
+#: prefixes of a state dict saved from a wrapped model (torch.compile, DataParallel / DDP)
+WRAPPER_PREFIXES = ("_orig_mod.", "module.")
 
 
 def materialise(model: nn.Module, x: torch.Tensor) -> None:
@@ -174,10 +189,16 @@ def load_weights(model: nn.Module, path: str) -> None:
         raise AdapterError(f"--weights {path!r} holds a {type(state).__name__}, not a state "
                            "dict (name -> tensor): save model.state_dict()")
     own = model.state_dict()
-    prefix = "_orig_mod."  # saved from a torch.compile'd model: its eager module's keys
-    if state and all(k.startswith(prefix) for k in state) and not any(
-            k.startswith(prefix) for k in own):
-        state = {k[len(prefix):]: v for k, v in state.items()}
+    # saved from a wrapped model (torch.compile: '_orig_mod.', DataParallel: 'module.', or
+    # both): the wrapped module's keys, each wrapper's prefix taken off in turn
+    stripped = True
+    while state and stripped:
+        stripped = False
+        for prefix in WRAPPER_PREFIXES:
+            if all(k.startswith(prefix) for k in state) and not any(
+                    k.startswith(prefix) for k in own):
+                state = {k[len(prefix):]: v for k, v in state.items()}
+                stripped = True
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     lazy = (nn.parameter.UninitializedParameter, nn.parameter.UninitializedBuffer)
