@@ -528,6 +528,42 @@ def test_inspect_cli_on_the_example_and_its_refusals(tmp_path, capsys):
                  "1", "--weights", str(tmp_path / "w.pt"), "--out", str(tmp_path / "x")]) == 0
 
 
+def test_weights_load_from_the_checkpoint_layouts_people_save(tmp_path):
+    """PyTorch's tutorial saves {'epoch', 'model_state_dict', 'optimizer_state_dict', 'loss'};
+    Lightning {'state_dict': {'model.<key>': ...}, ...} (the LightningModule's attribute as a
+    prefix): both were refused as another architecture. They load now, to the same weights;
+    a checkpoint with two state dicts and no conventional key is refused naming them, and a
+    common prefix whose rest is not the model's keys is not taken off (controls)."""
+    from validation.nets.user import load_weights
+
+    torch.manual_seed(0)
+    src = nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.Linear(4, 4)), nn.Linear(4, 2))
+    opt = torch.optim.SGD(src.parameters(), lr=0.1, momentum=0.9)
+    src(torch.randn(2, 3)).sum().backward()
+    opt.step()
+    sd = src.state_dict()
+    layouts = {
+        "tutorial": {"epoch": 3, "model_state_dict": sd,
+                     "optimizer_state_dict": opt.state_dict(), "loss": 0.25},
+        "lightning": {"epoch": 1, "global_step": 10,
+                      "state_dict": {f"model.{k}": v for k, v in sd.items()}},
+        "other key": {"step": 5, "weights": sd},
+    }
+    for name, ckpt in layouts.items():
+        torch.save(ckpt, tmp_path / "c.pt")
+        dst = nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.Linear(4, 4)), nn.Linear(4, 2))
+        load_weights(dst, str(tmp_path / "c.pt"))
+        assert all(torch.equal(v, sd[k]) for k, v in dst.state_dict().items()), name
+    dst = nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.Linear(4, 4)), nn.Linear(4, 2))
+    torch.save({"a": sd, "b": sd}, tmp_path / "two.pt")
+    with pytest.raises(AdapterError, match=r"several of them state dicts \(a, b\)"):
+        load_weights(dst, str(tmp_path / "two.pt"))
+    torch.save({"model." + k.replace("0.", "9."): v for k, v in sd.items()},
+               tmp_path / "shifted.pt")
+    with pytest.raises(AdapterError, match="do not fit the model"):
+        load_weights(dst, str(tmp_path / "shifted.pt"))
+
+
 @pytest.mark.slow
 def test_the_example_trains_and_is_inspected(tmp_path):
     import subprocess

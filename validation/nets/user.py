@@ -82,6 +82,13 @@ def _unwrapped(model: nn.Module) -> nn.Module:
 
 #: prefixes of a state dict saved from a wrapped model (torch.compile, DataParallel / DDP)
 WRAPPER_PREFIXES = ("_orig_mod.", "module.")
+#: where checkpoints keep the model's state dict, in the order they are looked up
+CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network")
+
+
+def _is_state(obj) -> bool:
+    """A state dict: a mapping of names to tensors."""
+    return isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
 def materialise(model: nn.Module, x: torch.Tensor) -> None:
@@ -174,7 +181,11 @@ def load_stage(model: str, stage: str | None = None, *, weights: str | None = No
 
 
 def load_weights(model: nn.Module, path: str) -> None:
-    """A state dict (or a checkpoint with 'state_dict' / 'model') loaded strictly."""
+    """A state dict loaded strictly: saved as it is, inside a checkpoint (under 'state_dict',
+    'model_state_dict' as PyTorch's tutorial saves it, 'model', 'net', or the one entry that
+    is a state dict), or from a wrapped model (the wrappers' key prefixes, and one common
+    prefix such as a Lightning module's attribute name where the rest are exactly the
+    model's keys)."""
     p = Path(path)
     if not p.is_file():
         raise AdapterError(f"--weights {path!r}: no such file")
@@ -183,8 +194,17 @@ def load_weights(model: nn.Module, path: str) -> None:
     except Exception as exc:
         raise AdapterError(f"--weights {path!r}: not a torch state dict ({type(exc).__name__}: "
                            f"{exc})") from None
-    if isinstance(state, dict) and not all(isinstance(v, torch.Tensor) for v in state.values()):
-        state = state.get("state_dict", state.get("model", state))
+    if isinstance(state, dict) and not _is_state(state):
+        found = [k for k in CHECKPOINT_KEYS if _is_state(state.get(k))]
+        others = [k for k, v in state.items() if _is_state(v) and v]
+        if found or len(others) == 1:
+            state = state[found[0] if found else others[0]]
+        else:
+            raise AdapterError(
+                f"--weights {path!r} is a checkpoint with entries {list(state)[:8]}, "
+                + (f"several of them state dicts ({', '.join(others)})" if others else
+                   "none of them a state dict (name -> tensor)")
+                + ": save model.state_dict() alone")
     if not isinstance(state, dict):
         raise AdapterError(f"--weights {path!r} holds a {type(state).__name__}, not a state "
                            "dict (name -> tensor): save model.state_dict()")
@@ -199,6 +219,12 @@ def load_weights(model: nn.Module, path: str) -> None:
                     k.startswith(prefix) for k in own):
                 state = {k[len(prefix):]: v for k, v in state.items()}
                 stripped = True
+    heads = {k.split(".", 1)[0] for k in state}
+    if set(state) != set(own) and len(heads) == 1 and all("." in k for k in state) and {
+            k.split(".", 1)[1] for k in state} == set(own):
+        # one common prefix (a LightningModule's attribute, a user's wrapper): the rest are
+        # exactly the model's own keys
+        state = {k.split(".", 1)[1]: v for k, v in state.items()}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     lazy = (nn.parameter.UninitializedParameter, nn.parameter.UninitializedBuffer)
