@@ -502,7 +502,9 @@ def test_inspect_cli_on_the_example_and_its_refusals(tmp_path, capsys):
             (nn.Linear(2, 2).state_dict(), "missing stem.0.weight, stem.1.weight, "
              "stem.1.bias, ... (80 in all); unexpected weight, bias)"),
             (resized, "other shapes: head.weight (3, 8) for (10, 8)"),
-            ([1, 2], "holds a list, not a state dict")):
+            ([1, 2], "holds a list, not a state dict"),
+            # a whole module as --weights: torch's refusal ran over six lines
+            (nn.Linear(2, 2), "a whole pickled module (torch.save(model))?")):
         torch.save(state, tmp_path / "w.pt")
         assert main(["inspect", "--model", "examples/byo_resnet.py:make_model", "--stage",
                      "layer1", "--weights", str(tmp_path / "w.pt"), "--out",

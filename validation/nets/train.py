@@ -13,8 +13,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import pickle
-import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -247,11 +245,9 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[DiffusionResNet, 
     except FileNotFoundError:
         raise
     except Exception as exc:  # truncated zip, wrong pickle, missing keys ...
-        # one line: torch's own messages run over several, with terminal colour codes
-        why = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().split("\n")[0][:160]
-        if isinstance(exc, pickle.UnpicklingError):
-            why = ("it holds objects other than tensors and plain containers, a whole pickled "
-                   "module (torch.save(model))?, which are not unpickled: unpickling runs code")
+        from validation.store.io import load_failure
+
+        why = load_failure(exc)
         raise ModelError(f"{path} is not a model.pt written by cdverify ({type(exc).__name__}: "
                          f"{why}); train again or pass another file") from exc
     model = DiffusionResNet(m["in_dim"], m["n_classes"], feature_dim=m["feature_dim"],

@@ -192,8 +192,10 @@ def load_weights(model: nn.Module, path: str) -> None:
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
+        from validation.store.io import load_failure
+
         raise AdapterError(f"--weights {path!r}: not a torch state dict ({type(exc).__name__}: "
-                           f"{exc})") from None
+                           f"{load_failure(exc)}); save model.state_dict()") from None
     if isinstance(state, dict) and not _is_state(state):
         found = [k for k in CHECKPOINT_KEYS if _is_state(state.get(k))]
         others = [k for k, v in state.items() if _is_state(v) and v]

@@ -147,6 +147,19 @@ def loads(text: str) -> Any:
     return doc
 
 
+def load_failure(exc: BaseException) -> str:
+    """Why ``torch.load(..., weights_only=True)`` failed, in one line: torch's own messages run
+    over several lines with terminal colour codes; the weights-only unpickler's refusal is
+    named for what it most often is, a whole pickled module."""
+    import pickle
+    import re
+
+    if isinstance(exc, pickle.UnpicklingError):
+        return ("it holds objects other than tensors and plain containers, a whole pickled "
+                "module (torch.save(model))?, which are not unpickled: unpickling runs code")
+    return re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().split("\n")[0][:160]
+
+
 def package_versions() -> dict[str, str]:
     """Versions of the packages that determine the numbers (for provenance)."""
     out = {"python": platform.python_version()}
