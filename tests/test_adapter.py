@@ -566,6 +566,33 @@ def test_weights_load_from_the_checkpoint_layouts_people_save(tmp_path):
         load_weights(dst, str(tmp_path / "shifted.pt"))
 
 
+def test_weights_load_from_a_safetensors_file(tmp_path, monkeypatch):
+    """Hugging Face's format (read without unpickling): the same weights as the state dict;
+    a corrupt file is refused in one line; without the reader installed, one line naming the
+    extra."""
+    pytest.importorskip("safetensors", reason="the dev extra installs safetensors")
+    from safetensors.torch import save_file
+
+    from validation.nets.user import load_weights
+
+    torch.manual_seed(0)
+    src = nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.Linear(4, 4)), nn.Linear(4, 2))
+    save_file(src.state_dict(), str(tmp_path / "w.safetensors"))
+    dst = nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.Linear(4, 4)), nn.Linear(4, 2))
+    load_weights(dst, str(tmp_path / "w.safetensors"))
+    assert all(torch.equal(v, src.state_dict()[k]) for k, v in dst.state_dict().items())
+    (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(AdapterError, match="not a torch state dict") as exc:
+        load_weights(dst, str(tmp_path / "bad.safetensors"))
+    assert "\n" not in str(exc.value)
+    import sys
+
+    monkeypatch.setitem(sys.modules, "safetensors.torch", None)  # as if not installed
+    with pytest.raises(AdapterError, match=r"install the reader, pip install "
+                                           r"'cdverify\[safetensors\]'"):
+        load_weights(dst, str(tmp_path / "w.safetensors"))
+
+
 @pytest.mark.slow
 def test_the_example_trains_and_is_inspected(tmp_path):
     import subprocess

@@ -86,6 +86,16 @@ WRAPPER_PREFIXES = ("_orig_mod.", "module.")
 CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network")
 
 
+def _safetensors(p: Path, path: str) -> dict:
+    """The tensors of a .safetensors file (the optional ``safetensors`` extra)."""
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise AdapterError(f"--weights {path!r} is a .safetensors file: install the reader, "
+                           "pip install 'cdverify[safetensors]' (or safetensors)") from None
+    return load_file(str(p), device="cpu")
+
+
 def _is_state(obj) -> bool:
     """A state dict: a mapping of names to tensors."""
     return isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values())
@@ -190,7 +200,10 @@ def load_weights(model: nn.Module, path: str) -> None:
     if not p.is_file():
         raise AdapterError(f"--weights {path!r}: no such file")
     try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
+        state = (_safetensors(p, path) if p.suffix == ".safetensors" else
+                 torch.load(p, map_location="cpu", weights_only=True))
+    except AdapterError:
+        raise
     except Exception as exc:
         from validation.store.io import load_failure
 
