@@ -556,6 +556,18 @@ def test_weights_load_from_the_checkpoint_layouts_people_save(tmp_path):
         dst = nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.Linear(4, 4)), nn.Linear(4, 2))
         load_weights(dst, str(tmp_path / "c.pt"))
         assert all(torch.equal(v, sd[k]) for k, v in dst.state_dict().items()), name
+    # BatchNorm's counter missing (checkpoints of PyTorch before 0.4.1, some converters): the
+    # rest loads; a missing running mean is still refused
+    bn = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    bn[1].running_mean.add_(1.0)
+    old = {k: v for k, v in bn.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save(old, tmp_path / "old.pt")
+    fresh = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    load_weights(fresh, str(tmp_path / "old.pt"))
+    assert torch.equal(fresh[1].running_mean, bn[1].running_mean)
+    torch.save({k: v for k, v in old.items() if k != "1.running_mean"}, tmp_path / "old.pt")
+    with pytest.raises(AdapterError, match=r"missing 1\.running_mean"):
+        load_weights(fresh, str(tmp_path / "old.pt"))
     dst = nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.Linear(4, 4)), nn.Linear(4, 2))
     torch.save({"a": sd, "b": sd}, tmp_path / "two.pt")
     with pytest.raises(AdapterError, match=r"several of them state dicts \(a, b\)"):

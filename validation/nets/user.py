@@ -240,6 +240,11 @@ def load_weights(model: nn.Module, path: str) -> None:
         # one common prefix (a LightningModule's attribute, a user's wrapper): the rest are
         # exactly the model's own keys
         state = {k.split(".", 1)[1]: v for k, v in state.items()}
+    # BatchNorm's step counter, absent from checkpoints of PyTorch before 0.4.1 and of some
+    # converters: it only weighs the running statistics when momentum is None, and
+    # load_state_dict itself fills it where the checkpoint's metadata is that old
+    counters = {k: own[k] for k in own if k not in state and k.endswith("num_batches_tracked")}
+    state = {**state, **counters}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     lazy = (nn.parameter.UninitializedParameter, nn.parameter.UninitializedBuffer)
