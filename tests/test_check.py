@@ -1144,7 +1144,8 @@ def test_a_factory_that_sets_its_own_seed_is_said_to_share_one_initialisation(tm
 def test_a_users_model_returning_a_tuple_or_a_mapping_is_read_by_its_logits(tmp_path, capsys):
     """A forward returning (logits, features) or {'logits': ..., ...} (Hugging Face's model
     outputs) failed with "AttributeError: 'tuple' object has no attribute 'shape'". The
-    toolkit now reads the logits among them (the first element, the 'logits' entry): the
+    toolkit now reads the logits among them (a field or key named 'logits' first, else the
+    first element; a NamedTuple (features, logits) was read by its features): the
     check trains and measures such a network, and the stage's logits are those of the
     model's own output, also on a deep copy (the adapter's twin). A forward returning
     something else is refused in one line, exit 2, before any work."""
@@ -1167,16 +1168,26 @@ def test_a_users_model_returning_a_tuple_or_a_mapping_is_read_by_its_logits(tmp_
         "            z = z + 0.3 * f(z)\n"
         "        y = self.out(z)\n"
         "        return {'tuple': (y, z), 'dict': {'features': z, 'logits': y},\n"
+        "                'named': Out(z, y), 'data': Data(z, y),\n"
         "                'other': {'scores': y}}[self.kind]\n\n"
+        "class Out(NamedTuple):\n    features: torch.Tensor\n    logits: torch.Tensor\n\n"
+        "@dataclass\nclass Data:\n    features: torch.Tensor\n    logits: torch.Tensor\n\n"
         "def tup():\n    return Net('tuple')\n\n"
         "def dic():\n    return Net('dict')\n\n"
+        "def named():\n    return Net('named')\n\n"
+        "def data():\n    return Net('data')\n\n"
         "def other():\n    return Net('other')\n")
+    factory.write_text("from dataclasses import dataclass\nfrom typing import NamedTuple\n"
+                       + factory.read_text())
     x = torch.rand(5, 1, 8, 8)
-    for make in ("tup", "dic"):
+    # (features, logits) as a NamedTuple or a dataclass: read by the name (the first element
+    # of the NamedTuple, its features, was read before)
+    for make in ("tup", "dic", "named", "data"):
         torch.manual_seed(0)
         model = load_factory(f"{factory}:{make}")
         raw = type(model).forward(model, x)
-        ref = raw[0] if make == "tup" else raw["logits"]
+        ref = raw[0] if make == "tup" else raw["logits"] if make == "dic" else raw.logits
+        assert ref.shape == (5, 10)
         st = ResidualStage(model, "fs")
         st.probe(x)
         assert torch.equal(model(x), ref) and torch.allclose(st.logits(x), ref, atol=1e-6)

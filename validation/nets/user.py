@@ -122,11 +122,16 @@ def seeded_model(spec: str, seed: int, x: torch.Tensor) -> nn.Module:
 
 
 def logits_of(out, spec: str = "the model"):
-    """The logits among a model's outputs: a tensor itself, the first element of a tuple or
-    list ((logits, features), (logits, aux)), or a mapping's 'logits' (Hugging Face's model
-    outputs); anything else is refused in one line."""
+    """The logits among a model's outputs: a tensor itself, a field or attribute named
+    'logits' (a NamedTuple, a dataclass; a mapping's key 'logits', as Hugging Face's model
+    outputs), else the first element of a tuple or list ((logits, features), (logits, aux));
+    anything else is refused in one line. The name comes first: a NamedTuple (features,
+    logits) was read by its features."""
     if isinstance(out, torch.Tensor):
         return out
+    named = None if isinstance(out, Mapping) else getattr(out, "logits", None)
+    if isinstance(named, torch.Tensor):
+        return named
     if isinstance(out, tuple | list) and out and isinstance(out[0], torch.Tensor):
         return out[0]
     if isinstance(out, Mapping) and isinstance(out.get("logits"), torch.Tensor):
@@ -135,7 +140,7 @@ def logits_of(out, spec: str = "the model"):
             else f"a {type(out).__name__}")
     raise AdapterError(f"--model {spec}: its forward returns {what}; the toolkit reads the "
                        "logits: return them as a tensor, as the first element of a tuple, or "
-                       "under 'logits' in a mapping")
+                       "under the name 'logits' (a mapping's key, a field or an attribute)")
 
 
 class _Logits:
