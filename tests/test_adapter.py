@@ -605,6 +605,50 @@ def test_weights_load_from_a_safetensors_file(tmp_path, monkeypatch):
         load_weights(dst, str(tmp_path / "w.safetensors"))
 
 
+def test_inspect_refuses_an_output_narrower_than_the_classes_before_the_agreement(tmp_path,
+                                                                                  capsys):
+    """A forward returning (features, logits) gave the toolkit its 8 features as 'logits':
+    the agreement compared their softmax with the PDE's and printed 'holds'. With noise (the
+    agreement runs) it is refused, one line, exit 2, nothing written; the flow alone (sigma 0)
+    is still read; control: (logits, features) runs the agreement."""
+    import json
+
+    from validation.cli import main
+
+    factory = tmp_path / "fl.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, first):\n"
+        "        super().__init__()\n"
+        "        self.first = first\n"
+        "        self.stem = nn.Linear(64, 8)\n"
+        "        self.blocks = nn.Sequential(*[nn.Sequential(nn.Linear(8, 8), nn.Tanh())\n"
+        "                                      for _ in range(3)])\n"
+        "        self.out = nn.Linear(8, 10)\n"
+        "    def forward(self, x):\n"
+        "        z = self.stem(x.flatten(1))\n"
+        "        for b in self.blocks:\n"
+        "            z = z + b(z)\n"
+        "        y = self.out(z)\n"
+        "        return (z, y) if self.first == 'features' else (y, z)\n\n"
+        "def features_first():\n    return Net('features')\n\n"
+        "def logits_first():\n    return Net('logits')\n")
+    argv = ["inspect", "--stage", "blocks", "--data", "digits", "--points", "16",
+            "--passes", "2", "--jacobian-points", "0"]
+    noisy = ["--sigma", "0.1", "--agreement-draws", "16", "--agreement-points", "4"]
+    assert main([*argv, *noisy, "--model", f"{factory}:features_first",
+                 "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "output has 8 columns for data with 10 classes" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "a").exists()
+    assert main([*argv, "--model", f"{factory}:features_first",
+                 "--out", str(tmp_path / "b")]) == 0
+    assert main([*argv, *noisy, "--model", f"{factory}:logits_first",
+                 "--out", str(tmp_path / "c")]) == 0
+    assert "agreement" in json.loads((tmp_path / "c" / "inspect.json").read_text())
+
+
 @pytest.mark.slow
 def test_the_example_trains_and_is_inspected(tmp_path):
     import subprocess

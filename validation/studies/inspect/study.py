@@ -63,6 +63,8 @@ def _run_inspect(stage: ResidualStage, x: np.ndarray, y: np.ndarray, out: str | 
     idx = np.sort(rng.choice(len(x), size=min(points, len(x)), replace=False))
     xt = torch.as_tensor(x[idx], dtype=dtype)
     stage.probe(xt)  # refusals before any work: the chain, the feature shape, the head
+    if sigma > 0 and agreement_draws > 0:  # the agreement compares class probabilities
+        refuse_narrow_output(stage, xt[:2], y)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     res = inspect_stage(stage, xt, sigma=sigma, passes=passes, jacobian_points=jacobian_points,
@@ -80,6 +82,26 @@ def _run_inspect(stage: ResidualStage, x: np.ndarray, y: np.ndarray, out: str | 
     _figures(res, out)
     atomic_write_text(out / "summary.md", summary(res, config or {}))
     return res
+
+
+def refuse_narrow_output(stage: ResidualStage, x: torch.Tensor, y) -> None:
+    """Refuse a model whose output has fewer columns than the data has classes, before the
+    agreement compares the class probabilities of the network and of the PDE: its logits are
+    not what the toolkit reads (a forward returning (features, logits) gave the features,
+    whose softmax the agreement then compared, silently)."""
+    labels = np.asarray(y)
+    if labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
+        return
+    with torch.no_grad():
+        width = stage.model(x).reshape(len(x), -1).shape[1]
+    classes = int(labels.max()) + 1
+    if width < classes:
+        raise AdapterError(
+            f"the model's output has {width} columns for data with {classes} classes: it "
+            "does not return the logits where the toolkit reads them (a tuple (features, "
+            "logits)?), and the agreement compares class probabilities: return the logits "
+            "alone, first in a tuple, or under the name 'logits' (--sigma 0 reads the flow "
+            "without them)")
 
 
 def _csv(rows: list[dict]) -> str:
