@@ -805,6 +805,36 @@ def test_a_model_returning_probabilities_is_refused_before_training(tmp_path, ca
               data, 0)
 
 
+def test_a_forward_detached_from_its_input_is_refused_where_a_claim_needs_input_gradients(
+        tmp_path, capsys):
+    """A stem under torch.no_grad(): the attacks failed after training with torch's 'appears
+    to not have been used in the graph'. Refused before any training where robustness or
+    Lipschitz is claimed (one line, exit 2, nothing written); training alone runs."""
+    factory = tmp_path / "frozen.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.stem = nn.Linear(64, 8)\n"
+        "        self.blocks = nn.Sequential(*[nn.Linear(8, 8) for _ in range(2)])\n"
+        "        self.out = nn.Linear(8, 10)\n"
+        "    def forward(self, x):\n"
+        "        with torch.no_grad():\n"
+        "            z = self.stem(x.flatten(1))\n"
+        "        return self.out(self.blocks(z))\n\n"
+        "def make():\n    return Net()\n")
+    for claim in ("robustness", "lipschitz"):
+        argv = [*TRAINING_ONLY[:-6], "--claims", claim, "--attack-points", "8",
+                "--certify-points", "0", "--workers", "1"]
+        assert main([*argv, "--model", f"{factory}:make", "--stage", "blocks",
+                     "--out", str(tmp_path / claim)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "do not depend on the input through autograd" in err and claim in err
+        assert len(err.splitlines()) == 1 and not (tmp_path / claim).exists()
+    _check_user(factory, "make", "blocks", tmp_path / "t")  # training alone: no input gradient
+
+
 def test_a_measurement_of_an_older_version_is_taken_again_without_training(tmp_path,
                                                                               monkeypatch, capsys):
 

@@ -92,6 +92,7 @@ def build(cfg: CheckConfig, data, seed: int) -> ResidualStage:
         raise AdapterError(f"--model {cfg.model}: output of shape {tuple(out.shape)} on 2 "
                            f"inputs; {data.name} needs (2, {data.n_classes}) logits")
     refuse_probabilities(cfg.model, out)
+    refuse_detached_input(cfg, model, probe)
     # every measure is per point (accuracy, attacks, certificates, dp/dx by the sum over a
     # batch): a deployed output that depends on the rest of its batch makes them depend on
     # how points are batched, and the Lipschitz rows silently wrong. (A model random at
@@ -127,6 +128,31 @@ def refuse_probabilities(model: str, out: torch.Tensor) -> None:
             f"1 on the probe: {', '.join(f'{v:.3g}' for v in out[0].tolist()[:3])}, ...); "
             "the check trains and attacks through cross-entropy on logits: return the scores "
             "before the softmax (log_softmax also serves)")
+
+
+#: the claims that differentiate the logits with respect to the input (attacks, dp/dx)
+INPUT_GRADIENT_CLAIMS = ("robustness", "lipschitz")
+
+
+def refuse_detached_input(cfg: CheckConfig, model: torch.nn.Module, probe: torch.Tensor
+                          ) -> None:
+    """Refuse, before any training, a forward whose logits do not reach the input through
+    autograd (a no_grad block or a detach in front of the stage) where a claim needs input
+    gradients: the attacks failed after training with torch's 'not used in the graph'."""
+    need = [c for c in cfg.claims if c in INPUT_GRADIENT_CLAIMS]
+    if not need or not probe.is_floating_point():
+        return
+    x = probe.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        out = model.eval()(x)
+        grad = (torch.autograd.grad(out.sum(), x, allow_unused=True)[0]
+                if out.requires_grad else None)
+    if grad is None:
+        raise AdapterError(
+            f"--model {cfg.model}: its logits do not depend on the input through autograd (a "
+            "torch.no_grad() block or a .detach() before the stage?), and the claims "
+            f"{', '.join(need)} differentiate them with respect to the input: compute the "
+            "forward with gradients, or leave those claims out (--claims)")
 
 
 def fit_config(cfg: CheckConfig, setting: Setting, seed: int) -> FitConfig:
