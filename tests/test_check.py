@@ -168,6 +168,37 @@ def test_fit_refuses_bad_configs():
         FitConfig(technique="noise")
 
 
+def test_fit_takes_a_training_set_one_point_past_a_whole_batch(digits):
+    """129 points in batches of 64: the last batch held one point, on which a BatchNorm1d in
+    training raised "Expected more than 1 value per channel" at the end of the first epoch.
+    The point joins the batch before; every point is still seen once an epoch."""
+    from validation.nets.fit import batches
+
+    parts = batches(torch.randperm(129, generator=torch.Generator().manual_seed(0)), 64)
+    assert [len(p) for p in parts] == [64, 65]
+    assert sorted(torch.cat(parts).tolist()) == list(range(129))
+    assert [len(p) for p in batches(torch.arange(130), 64)] == [64, 64, 2]  # control
+    assert [len(p) for p in batches(torch.arange(1), 64)] == [1]
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(1, 4, 3, padding=1)
+            self.stage = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1))
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(256, 16), nn.BatchNorm1d(16),
+                                      nn.Linear(16, 10))
+
+        def forward(self, x):
+            z = self.stem(x)
+            return self.head(z + self.stage(z))
+
+    torch.manual_seed(0)
+    stage = ResidualStage(Net(), StageSpec("stage"))
+    hist = fit(stage, digits.x_train[:129], digits.y_train[:129],
+               FitConfig(epochs=2, seed=0), progress=False)
+    assert len(hist["train_loss"]) == 2 and all(np.isfinite(hist["train_loss"]))
+
+
 def test_mnist1d_restores_the_global_rng_and_caches(tmp_path, monkeypatch):
     pytest.importorskip("mnist1d")
     import mnist1d.data

@@ -85,6 +85,16 @@ def crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torc
     return out.permute(0, 3, 1, 2).contiguous()
 
 
+def batches(order: torch.Tensor, size: int) -> list[torch.Tensor]:
+    """The indices ``order`` in batches of ``size``, a last batch of one point joined to the
+    one before: BatchNorm in training refuses a batch of one ("Expected more than 1 value per
+    channel"), which a training set of k * size + 1 points met at the end of every epoch."""
+    parts = list(order.split(size))
+    if len(parts) > 1 and len(parts[-1]) == 1:
+        parts[-2:] = [torch.cat(parts[-2:])]
+    return parts
+
+
 def _state(model, opt, sched, gens, epoch, history, cfg) -> bytes:
     buf = io.BytesIO()
     torch.save({"key": cfg.key(), "config": asdict(cfg), "epoch": epoch,
@@ -114,7 +124,7 @@ def fit(stage: ResidualStage, x_train, y_train, cfg: FitConfig, *,
         refuse_trainable_weights(stage, [cfg.technique], X[:2])
     if cfg.augment == "crop-flip" and X.dim() != 4:
         raise AdapterError(f"augment crop-flip needs images (N x C x H x W), got {tuple(X.shape)}")
-    steps = (len(X) + cfg.batch_size - 1) // cfg.batch_size
+    steps = len(batches(torch.arange(len(X)), cfg.batch_size))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr / 25, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps)
     shuffle = torch.Generator().manual_seed(cfg.seed + 11)
@@ -147,7 +157,8 @@ def fit(stage: ResidualStage, x_train, y_train, cfg: FitConfig, *,
                 t0 = time.perf_counter()
                 model.train()
                 total = correct = 0.0
-                for idx in torch.randperm(len(X), generator=shuffle).split(cfg.batch_size):
+                for idx in batches(torch.randperm(len(X), generator=shuffle),
+                                   cfg.batch_size):
                     idx = idx.to(dev)
                     xb = X[idx] if cfg.augment == "none" else crop_flip(X[idx], augment)
                     logits = model(xb)
