@@ -500,7 +500,7 @@ def test_inspect_cli_on_the_example_and_its_refusals(tmp_path, capsys):
     resized = dict(good) | {"head.weight": torch.zeros(3, 8)}
     for state, msg in (
             (nn.Linear(2, 2).state_dict(), "missing stem.0.weight, stem.1.weight, "
-             "stem.1.bias, ... (80 in all); unexpected weight, bias)"),
+             "stem.1.bias, ... (67 in all); unexpected weight, bias)"),
             (resized, "other shapes: head.weight (3, 8) for (10, 8)"),
             ([1, 2], "holds a list, not a state dict"),
             # a whole module as --weights: torch's refusal ran over six lines

@@ -866,6 +866,56 @@ def test_a_forward_detached_from_its_input_is_refused_where_a_claim_needs_input_
     _check_user(factory, "make", "blocks", tmp_path / "t")  # training alone: no input gradient
 
 
+def test_a_forward_that_changes_its_input_in_place_is_refused_before_any_work(tmp_path,
+                                                                             capsys):
+    """x.sub_(0.5) in the forward normalised the data set's own array at every evaluation
+    (the probe's view of it first), and a ReLU(inplace=True) on the input crashed the
+    attacks ("a view of a leaf Variable that requires grad is being used in an in-place
+    operation") after training. Both are refused in one line before any work, by check and
+    by inspect, and the data set is left as it was; control: the same forwards out of place."""
+    factory = tmp_path / "inplace.py"
+    factory.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, kind):\n"
+        "        super().__init__()\n"
+        "        self.kind = kind\n"
+        "        self.stem = nn.Linear(64, 8)\n"
+        "        self.blocks = nn.Sequential(*[nn.Linear(8, 8) for _ in range(2)])\n"
+        "        self.out = nn.Linear(8, 10)\n"
+        "    def forward(self, x):\n"
+        "        x = x.flatten(1)\n"
+        "        if self.kind == 'sub':\n"
+        "            x.sub_(0.5)\n"
+        "        elif self.kind == 'relu':\n"
+        "            x = torch.relu_(x)\n"
+        "        else:\n"
+        "            x = torch.relu(x - 0.5)\n"
+        "        return self.out(self.blocks(self.stem(x)))\n\n"
+        "def sub():\n    return Net('sub')\n\n"
+        "def relu():\n    return Net('relu')\n\n"
+        "def fresh():\n    return Net('fresh')\n")
+    from validation.studies.check.study import build
+
+    data = load_benchmark("digits-img")
+    before = data.x_train[:2].copy()
+    with pytest.raises(AdapterError, match="changes its input in place"):
+        build(CheckConfig(model=f"{factory}:sub", stage="blocks", data="digits-img"), data, 0)
+    assert np.array_equal(data.x_train[:2], before)  # the probe ran on a copy
+    argv = [*TRAINING_ONLY[:-6], "--claims", "training,robustness", "--attack-points", "8",
+            "--certify-points", "0", "--passes", "2", "--workers", "1"]
+    for make in ("sub", "relu"):
+        assert main([*argv, "--model", f"{factory}:{make}", "--stage", "blocks",
+                     "--out", str(tmp_path / make)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "changes its input in place" in err and len(err.splitlines()) == 1, err
+        assert not (tmp_path / make).exists()
+        assert main(["inspect", "--model", f"{factory}:{make}", "--stage", "blocks", "--data",
+                     "digits", "--out", str(tmp_path / f"i{make}")]) == 2
+        assert "changes its input in place" in capsys.readouterr().err
+    _check_user(factory, "fresh", "blocks", tmp_path / "fresh")
+
+
 def test_a_measurement_of_an_older_version_is_taken_again_without_training(tmp_path,
                                                                               monkeypatch, capsys):
 

@@ -231,6 +231,32 @@ def plain_layers_text(plain: list[str] | None, n_blocks: int) -> str:
             "or a slice, to read those).")
 
 
+def refuse_input_changes(model: nn.Module, x: torch.Tensor) -> None:
+    """Refuse a forward that changes its input in place (``x.sub_(0.5)`` to normalise, a
+    ReLU(inplace=True) first): the tensors the toolkit passes are views of the data set or an
+    attack's leaf tensor, so the data would change between measurements, or torch refuses in
+    the middle of an attack (an in-place op on a leaf that requires grad, even where it
+    leaves the values as they were). Run on copies of x: once as data, once as such a leaf."""
+    given = x.detach().clone()
+    seen = given.clone()
+    try:
+        model(seen)
+        if given.is_floating_point():
+            with torch.enable_grad():
+                model(given.clone().requires_grad_(True))
+        changed = not torch.equal(seen, given)
+    except RuntimeError as exc:
+        changed = "in-place" in str(exc)
+    except Exception:
+        return  # the probe's own calls name what the forward refuses
+    if changed:
+        raise AdapterError(
+            "the model's forward changes its input in place (an in-place op on x, such as "
+            "x.sub_(mean) or a ReLU(inplace=True) first): the toolkit's inputs are the data "
+            "set's own tensors and an attack's, which would change between measurements; "
+            "compute out of place (x = x - mean)")
+
+
 class ResidualStage:
     """The flow of one residual stage of ``model`` (see the module docstring).
 
@@ -756,6 +782,7 @@ class ResidualStage:
         the forward is random at evaluation (two calls differ): ``random_at_eval``."""
         probe = x[:2]
         with torch.no_grad(), evaluating(self.model):
+            refuse_input_changes(self.model, probe)
             z = self.features(probe)
             for l in range(self.n_blocks):
                 z = z + self.delta(l, z)  # names the first block that changes the shape

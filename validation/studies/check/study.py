@@ -28,7 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from validation.nets.adapter import AdapterError, ResidualStage, StageSpec, random_at_evaluation
+from validation.nets.adapter import (
+    AdapterError,
+    ResidualStage,
+    StageSpec,
+    random_at_evaluation,
+    refuse_input_changes,
+)
 from validation.nets.baseline import MARGIN
 from validation.nets.benchmark_data import MNIST1D_PUBLISHED, load_benchmark
 from validation.nets.fit import FitConfig, fit
@@ -69,7 +75,9 @@ def build(cfg: CheckConfig, data, seed: int) -> ResidualStage:
                                         t_end=cfg.t_end, seed=seed))
     from validation.nets.user import seeded_model
 
-    probe = torch.as_tensor(data.x_train[:2])
+    # a copy: a forward that changes its input in place is refused below, not let loose on
+    # the data set's own array
+    probe = torch.as_tensor(data.x_train[:2]).clone()
 
     def refused(exc: Exception) -> AdapterError:
         return AdapterError(f"--model {cfg.model}: its forward refuses {data.name} inputs of "
@@ -85,7 +93,10 @@ def build(cfg: CheckConfig, data, seed: int) -> ResidualStage:
     stage = ResidualStage(model, StageSpec(cfg.stage, cfg.t_end))
     try:
         with torch.no_grad():
+            refuse_input_changes(model.eval(), probe)
             out = model.eval()(probe)
+    except AdapterError:
+        raise
     except Exception as exc:
         raise refused(exc) from None
     if out.shape != (2, data.n_classes):
