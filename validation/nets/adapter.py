@@ -240,10 +240,11 @@ def refuse_input_changes(model: nn.Module, x: torch.Tensor) -> None:
     given = x.detach().clone()
     seen = given.clone()
     try:
-        model(seen)
-        if given.is_floating_point():
-            with torch.enable_grad():
-                model(given.clone().requires_grad_(True))
+        with forked(x):  # a model that draws at evaluation leaves the generator as it was
+            model(seen)
+            if given.is_floating_point():
+                with torch.enable_grad():
+                    model(given.clone().requires_grad_(True))
         changed = not torch.equal(seen, given)
     except RuntimeError as exc:
         changed = "in-place" in str(exc)
