@@ -32,6 +32,7 @@ from validation.nets.adapter import (
     AdapterError,
     ResidualStage,
     StageSpec,
+    forked,
     random_at_evaluation,
     refuse_input_changes,
 )
@@ -154,7 +155,7 @@ def refuse_detached_input(cfg: CheckConfig, model: torch.nn.Module, probe: torch
     if not need or not probe.is_floating_point():
         return
     x = probe.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
+    with torch.enable_grad(), forked(x):
         out = model.eval()(x)
         grad = (torch.autograd.grad(out.sum(), x, allow_unused=True)[0]
                 if out.requires_grad else None)
