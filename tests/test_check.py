@@ -265,6 +265,45 @@ def test_cifar10_reader_refuses_missing_and_malformed(tmp_path):
         cifar10(str(tmp_path / "b"))
 
 
+def test_cifar10_reader_takes_the_downloaded_archive_itself(tmp_path):
+    """cifar-10-python.tar.gz as downloaded (the file, or a folder holding it and nothing
+    unpacked): the same arrays as its unpacked folder, read through the same restricted
+    unpickler without extracting; an archive missing a batch, a file that is not a tar, and
+    a batch that would run code are refused in one line."""
+    import tarfile
+
+    folder = _write_cifar(tmp_path / "unpacked")
+    archive = tmp_path / "dl" / "cifar-10-python.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname="cifar-10-batches-py")
+    ref = cifar10(str(tmp_path / "unpacked"))
+    for root in (archive, archive.parent):
+        d = cifar10(str(root))
+        assert np.array_equal(d.x_train, ref.x_train) and np.array_equal(d.y_test, ref.y_test)
+    short = tmp_path / "short.tar.gz"
+    with tarfile.open(short, "w:gz") as tar:
+        for name in [f"data_batch_{i}" for i in range(1, 6)]:
+            tar.add(folder / name, arcname=f"cifar-10-batches-py/{name}")
+    with pytest.raises(DataError, match="lacks test_batch"):
+        cifar10(str(short))
+    (tmp_path / "junk.tar.gz").write_bytes(b"not a tar at all")
+    with pytest.raises(DataError, match="not a readable tar archive"):
+        cifar10(str(tmp_path / "junk.tar.gz"))
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    with (folder / "test_batch").open("wb") as f:
+        pickle.dump({b"data": Evil()}, f)
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        tar.add(folder, arcname="cifar-10-batches-py")
+    with pytest.raises(DataError, match="not allowed"):
+        cifar10(str(evil))
+
+
 def test_image_folder_reader(tmp_path):
     from PIL import Image
 

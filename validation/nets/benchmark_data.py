@@ -8,7 +8,9 @@ r"""Benchmark data sets with shaped inputs, generated or read locally (never dow
 - ``digits-img``: scikit-learn's 8 x 8 digits as 1 x 8 x 8 images in [0, 1] (pixel / 16), a
   fixed stratified 75 / 25 split (split seed 0).
 - ``cifar10:ROOT``: CIFAR-10's python batches (``data_batch_1..5``, ``test_batch``, as the
-  official archive unpacks them, in ROOT or ROOT/cifar-10-batches-py), 3 x 32 x 32 in [0, 1].
+  official archive unpacks them, in ROOT or ROOT/cifar-10-batches-py, or read from the
+  archive itself: ROOT the downloaded ``cifar-10-python.tar.gz`` or a folder holding it and
+  nothing unpacked), 3 x 32 x 32 in [0, 1].
 - ``image-folder:ROOT``: ROOT/train/CLASS/... and ROOT/test/CLASS/..., torchvision's
   ImageFolder layout and order (classes are the sorted folder names; each class's images are
   found by a sorted walk of its folder, subfolders included, with ImageFolder's extensions),
@@ -129,9 +131,11 @@ class _ArraysOnly(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR-10 batch")
 
 
-def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _cifar_batch(path: Path | str, raw: bytes | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One batch's images (N x 3 x 32 x 32 in [0, 1]) and labels, from the file ``path`` or
+    from ``raw``, its bytes as read from the archive (``path`` then names the member)."""
     try:
-        with path.open("rb") as f:
+        with (io.BytesIO(raw) if raw is not None else Path(path).open("rb")) as f:
             blob = _ArraysOnly(f, encoding="bytes").load()
         data = np.asarray(blob[b"data"] if b"data" in blob else blob["data"], dtype=np.uint8)
         labels = np.asarray(blob[b"labels"] if b"labels" in blob else blob["labels"], int)
@@ -145,12 +149,52 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0, labels
 
 
+#: the file name of CIFAR-10's python archive as its site serves it
+CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
+
+
+def _cifar_archive(archive: Path, root: str, names: list[str]) -> list[tuple]:
+    """The batches ``names`` read from the python archive itself (tar.gz, as downloaded):
+    each member's bytes through the same restricted unpickler, nothing extracted to disk."""
+    import tarfile
+
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = {Path(m.name).name: m for m in tar.getmembers()
+                       if m.isfile() and Path(m.name).name in names}
+            missing = [n for n in names if n not in members]
+            if missing:
+                raise DataError(f"--data cifar10:{root}: the archive {archive} lacks "
+                                f"{', '.join(missing)}; expected CIFAR-10's python archive "
+                                f"({CIFAR_ARCHIVE})")
+            return [_cifar_batch(f"{archive}:{members[n].name}",
+                                 tar.extractfile(members[n]).read()) for n in names]
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DataError(f"--data cifar10:{root}: {archive} is not a readable tar archive "
+                        f"({type(exc).__name__}: {str(exc)[:100]}); give CIFAR-10's python "
+                        f"archive ({CIFAR_ARCHIVE}) or the folder it unpacks to") from None
+
+
+def _cifar_dataset(parts: list[tuple]) -> Dataset:
+    """The data set of the five training batches and the test batch, in that order."""
+    return _dataset("cifar10", np.concatenate([p[0] for p in parts[:5]]),
+                    np.concatenate([p[1] for p in parts[:5]]), parts[5][0], parts[5][1],
+                    bounds=(0.0, 1.0))
+
+
 def cifar10(root: str) -> Dataset:
-    """CIFAR-10 from its python batches under ``root`` (see the module docstring)."""
+    """CIFAR-10 from its python batches under ``root`` (see the module docstring): the folder
+    the archive unpacks to, the folder holding it, or the archive itself (a .tar.gz file, or
+    a folder holding cifar-10-python.tar.gz and nothing unpacked)."""
     base = Path(root)
     if (base / "cifar-10-batches-py").is_dir():
         base = base / "cifar-10-batches-py"
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    archive = (base if base.is_file() else base / CIFAR_ARCHIVE
+               if (base / CIFAR_ARCHIVE).is_file() and not (base / names[0]).is_file()
+               else None)
+    if archive is not None:
+        return _cifar_dataset(_cifar_archive(archive, root, names))
     if not base.is_dir():
         raise DataError(f"--data cifar10:{root}: no folder {base}; give the folder of the "
                         "unpacked python archive (cifar-10-batches-py/ with data_batch_1..5 "
@@ -160,10 +204,7 @@ def cifar10(root: str) -> Dataset:
         raise DataError(f"--data cifar10:{root}: {base} lacks {', '.join(missing)}; "
                         "expected the unpacked python archive (cifar-10-batches-py/ with "
                         "data_batch_1..5 and test_batch)")
-    parts = [_cifar_batch(base / n) for n in names]
-    x_tr = np.concatenate([p[0] for p in parts[:5]])
-    y_tr = np.concatenate([p[1] for p in parts[:5]])
-    return _dataset("cifar10", x_tr, y_tr, parts[5][0], parts[5][1], bounds=(0.0, 1.0))
+    return _cifar_dataset([_cifar_batch(base / n) for n in names])
 
 
 #: Pillow modes of grey images with 8-bit values (LA: grey with alpha, dropped)
