@@ -321,6 +321,18 @@ def test_image_folder_reader(tmp_path):
         image_folder(str(tmp_path))
     with pytest.raises(DataError, match=r"no .*train"):
         image_folder(str(tmp_path / "test"))
+    # ImageNet's layout, train/ and val/: val is the held-out split where no test/ exists;
+    # with both, test/ is (control)
+    import shutil
+
+    (tmp_path / "test" / "dog" / "9.png").unlink()
+    held = image_folder(str(tmp_path))
+    shutil.copytree(tmp_path / "test", tmp_path / "val")
+    (tmp_path / "val" / "cat" / "0.png").unlink()
+    assert len(image_folder(str(tmp_path)).x_test) == len(held.x_test) == 4
+    shutil.rmtree(tmp_path / "test")
+    d = image_folder(str(tmp_path))
+    assert len(d.x_test) == 3 and d.y_test.tolist() == [0, 1, 1]
 
 
 def test_image_folder_reader_takes_mixed_modes_and_16_bit_grey(tmp_path):

@@ -11,7 +11,8 @@ r"""Benchmark data sets with shaped inputs, generated or read locally (never dow
   official archive unpacks them, in ROOT or ROOT/cifar-10-batches-py, or read from the
   archive itself: ROOT the downloaded ``cifar-10-python.tar.gz`` or a folder holding it and
   nothing unpacked), 3 x 32 x 32 in [0, 1].
-- ``image-folder:ROOT``: ROOT/train/CLASS/... and ROOT/test/CLASS/..., torchvision's
+- ``image-folder:ROOT``: ROOT/train/CLASS/... and ROOT/test/CLASS/... (ROOT/val/CLASS/...,
+  ImageNet's layout, where there is no test folder: the held-out split), torchvision's
   ImageFolder layout and order (classes are the sorted folder names; each class's images are
   found by a sorted walk of its folder, subfolders included, with ImageFolder's extensions),
   read with Pillow, C x H x W in [0, 1] (8-bit values / 255, 16-bit grey / 65535; alpha
@@ -283,14 +284,17 @@ def _images_of(folder: Path) -> list[Path]:
 
 
 def image_folder(root: str) -> Dataset:
-    """ROOT/train/CLASS/* and ROOT/test/CLASS/* (see the module docstring)."""
+    """ROOT/train/CLASS/* and ROOT/test/CLASS/* (ROOT/val/CLASS/*, ImageNet's layout, where
+    there is no test folder) (see the module docstring)."""
     base = Path(root)
-    for split in ("train", "test"):
+    held = "test" if (base / "test").is_dir() or not (base / "val").is_dir() else "val"
+    for split in ("train", held):
         if not (base / split).is_dir():
             raise DataError(f"--data image-folder:{root}: no {base / split}/; expected "
-                            f"{base}/train/CLASS/IMAGE and {base}/test/CLASS/IMAGE")
+                            f"{base}/train/CLASS/IMAGE and {base}/test/CLASS/IMAGE (or "
+                            f"{base}/val/CLASS/IMAGE)")
     x_tr, y_tr, classes = _read_split(base / "train", None)
-    x_te, y_te, _ = _read_split(base / "test", classes)
+    x_te, y_te, _ = _read_split(base / held, classes)
     colour = any(len(a) == 3 for a in x_tr + x_te)
     x_tr, x_te = _stacked(x_tr, colour), _stacked(x_te, colour)
     if x_te.shape[1:] != x_tr.shape[1:]:
