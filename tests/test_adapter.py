@@ -418,8 +418,10 @@ def test_stage_paths_that_do_not_resolve_or_are_not_sequences():
     net = Net()
     with pytest.raises(AdapterError, match="has no 'layer9'; its children are"):
         ResidualStage(net, "layer9")
-    with pytest.raises(AdapterError, match="not a sequence of blocks"):
-        ResidualStage(net, "stem")
+    # one module is read as a block the forward calls in a loop (test_one_block_...): the
+    # stem, called once, maps 3 features to 2 and is refused as a step
+    with pytest.raises(AdapterError, match="maps features of shape"):
+        read(net, "stem")
     class Skips(Net):  # a forward that does not use its stage
         def forward(self, x):
             return self.head(self.stem(x))
@@ -479,7 +481,8 @@ def test_inspect_cli_on_the_example_and_its_refusals(tmp_path, capsys):
         ("--model", "examples/nope.py:make_model", "--stage", "layer1"): "no file",
         ("--model", "examples/byo_resnet.py:nope", "--stage", "layer1"): "no callable 'nope'",
         ("--model", "examples/byo_resnet.py:make_model", "--stage", "layer9"): "has no 'layer9'",
-        ("--model", "examples/byo_resnet.py:make_model", "--stage", "head"): "not a sequence",
+        ("--model", "examples/byo_resnet.py:make_model", "--stage", "head", "--data",
+         "digits"): "maps features of shape",
         ("--model", "examples/byo_resnet.py:make_model", "--stage", "layer1",
          "--data", "moons"): "forward failed on input of shape",
         ("--model", "examples/byo_resnet.py:make_model", "--stage", "layer1",
@@ -988,7 +991,7 @@ def test_a_slice_of_a_stage_leaves_out_a_downsampling_first_block():
     for bad, said in (("stage[1:3:1]", "PATH[a:b] with integers"),
                       ("stage[a:]", "PATH[a:b] with integers"),
                       ("stage[5:]", "takes none of the 4 blocks of 'stage'"),
-                      ("head[1:]", "not a sequence of blocks")):
+                      ("head[1:]", "which a slice cannot cut")):
         with pytest.raises(AdapterError, match=re.escape(said)):
             ResidualStage(net, bad)
 
@@ -1111,6 +1114,58 @@ def test_a_stage_with_weights_tied_across_steps_is_one_module_called_per_step():
     assert "; 1 distinct module (weights tied across steps)" in summary(res, {})
     untied = inspect_stage(read(Net(), "stage"), x, passes=2, jacobian_points=0)
     assert "distinct" not in summary(untied | done, {})  # control
+
+
+def test_one_block_the_forward_calls_in_a_loop_is_read_as_its_steps():
+    """`for _ in range(L): z = self.block(z)` (a time-homogeneous flow written as a loop) was
+    refused ("not a sequence of blocks": rewrite it as nn.Sequential(*[block] * L)). --stage
+    block now reads it as L steps of the one module, L counted from the forward's calls (h =
+    T / L): v = B z at every step, the model's logits, the paper's noise once per step, the
+    same on the adapter's copy; the parent-skip form (z = z + h f(z)) reads the same. A
+    control with the loop written as a tied Sequential gives the same numbers."""
+    from validation.nets.techniques import injected
+
+    class Looped(Net):
+        def __init__(self, L: int, parent: bool):
+            super().__init__(L=L)
+            self.L, self.parent = L, parent
+            self.block = F() if parent else Linear(1.0 / L)
+            del self.stage
+
+        def forward(self, x):
+            z = self.stem(x)
+            for _ in range(self.L):
+                z = z + self.block(z) / self.L if self.parent else self.block(z)
+            return self.head(z)
+
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    z = torch.randn(5, 2, dtype=torch.float64)
+    for L, parent in ((5, False), (3, True)):
+        torch.manual_seed(0)
+        net = Looped(L, parent)
+        st = read(net, "block")
+        assert st.n_blocks == L and len(st.distinct) == 1 and st.step == pytest.approx(1 / L)
+        assert st.spec.reading == ("residual" if parent else "block")
+        assert all(torch.allclose(st.velocity(l, z), z @ B.T) for l in range(L))
+        assert torch.allclose(st.logits(x), net(x))
+        twin = st._twin()
+        assert twin.n_blocks == L and torch.allclose(twin.logits(x), net(x))
+    net = Looped(4, False)
+    st = read(net, "block")
+    outs = []
+    hook = net.head.register_forward_pre_hook(lambda m, a: outs.append(a[0]))
+    with torch.no_grad(), injected(st, "paper", 0.4, torch.Generator().manual_seed(0)):
+        net(x[:1].repeat(4000, 1))
+    hook.remove()
+    M = torch.eye(2, dtype=torch.float64) + 0.25 * B
+    cov = sum(torch.matrix_power(M, k) @ torch.matrix_power(M, k).T for k in range(4))
+    assert torch.allclose(outs[0].var(0), 0.4**2 * 0.25 * torch.diagonal(cov), rtol=0.08)
+    # control: the same flow as nn.Sequential(*[block] * 4)
+    tied = Net(L=4)
+    tied.load_state_dict(net.state_dict(), strict=False)
+    tied.stage = nn.ModuleList([net.block] * 4)
+    ref = read(tied, "stage")
+    assert torch.allclose(ref.logits(x), st.logits(x)) and ref.step == st.step
 
 
 class ReZero(nn.Module):
@@ -1525,10 +1580,11 @@ def test_stage_paths_take_bracketed_indices_and_module_dicts():
     for bad, said in (("encoders[x].blocks", "write attributes with dots"),
                       ("encoders..blocks", "write attributes with dots"),
                       ("encoders[1].blocks", "encoders has no '1'"),
-                      ("encoders[0].blocks.step9", "has no 'step9'"),
-                      ("encoders[0]", "not a sequence of blocks")):
+                      ("encoders[0].blocks.step9", "has no 'step9'")):
         with pytest.raises(AdapterError, match=re.escape(said)):
             ResidualStage(net, bad)
+    with pytest.raises(AdapterError, match="the model's forward does not call it"):
+        read(net, "encoders[0]")  # one module, never called: no loop of it to read
 
 
 class TupleBlock(nn.Module):

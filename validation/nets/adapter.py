@@ -139,11 +139,13 @@ def with_block_output(out, features: torch.Tensor):
 
 
 def resolve_stage(model: nn.Module, path: str) -> nn.Module:
-    """The module at a dotted path ("layer1", "features.3", "encoder.layers[0].blocks"; an
-    index in brackets is the same as after a dot); it must be a sequence of blocks: an
-    nn.ModuleList, an nn.Sequential or an nn.ModuleDict (its blocks in insertion order);
+    """The blocks at a dotted path ("layer1", "features.3", "encoder.layers[0].blocks"; an
+    index in brackets is the same as after a dot): a sequence of blocks, an nn.ModuleList,
+    an nn.Sequential or an nn.ModuleDict (its blocks in insertion order);
     a list of nn.ModuleLists (layers of sub-blocks, as ViT code writes [attention, MLP]
-    pairs) is read as its sub-blocks in order, each a step. A slice of it, "layer2[1:]" or
+    pairs) is read as its sub-blocks in order, each a step; one other module is a block the
+    forward calls in a loop (its steps are its calls, counted by ResidualStage.check_chain;
+    the returned list holds it once and is marked ``looped``). A slice of it, "layer2[1:]" or
     "layer2[1:3]" (Python's, without a step), takes those blocks alone (the same modules):
     a stage whose first block downsamples (torchvision's layer2-4) is a flow from its
     second block on; a slice of a list of layers takes whole layers."""
@@ -183,11 +185,19 @@ def resolve_stage(model: nn.Module, path: str) -> nn.Module:
     if isinstance(obj, nn.ModuleDict):  # the blocks in insertion order (the forward's own
         obj = nn.ModuleList(obj.values())  # order is checked against the calls it makes)
     if not isinstance(obj, nn.ModuleList | nn.Sequential):
-        raise AdapterError(f"stage {path!r} is a {type(obj).__name__}, not a sequence of blocks; "
-                           "point --stage at an nn.ModuleList, nn.Sequential or nn.ModuleDict "
-                           "of residual blocks (for one block that the forward calls L times "
-                           "in a loop, write the loop as one call of nn.Sequential(*[block] * "
-                           "L))")
+        if not isinstance(obj, nn.Module):
+            raise AdapterError(f"stage {path!r} is a {type(obj).__name__}, not a module; point "
+                               "--stage at an nn.ModuleList, nn.Sequential or nn.ModuleDict of "
+                               "residual blocks, or at one block the forward calls in a loop")
+        if cut is not None:
+            raise AdapterError(f"stage {path!r} is one block ({type(obj).__name__}), which a "
+                               "slice cannot cut; drop the slice")
+        # one block that the forward calls in a loop (z = block(z), L times: a
+        # time-homogeneous flow): its steps are its calls, counted on the first forward
+        # (ResidualStage.check_chain), each a step of the one module, as weights tied
+        loop = nn.ModuleList([obj])
+        loop.looped = True
+        return loop
     if cut is not None:
         blocks = list(obj)[cut]
         if not blocks:
@@ -273,6 +283,8 @@ class ResidualStage:
         self._given = self.spec  # as the caller gave it: settle() reads the stage anew
         self.stage = resolve_stage(model, self.spec.path)
         self.blocks = list(self.stage)
+        #: one block the forward calls in a loop: its steps are counted by check_chain
+        self.looped = bool(getattr(self.stage, "looped", False))
         self._stem, self._head = stem, head
         self._norms = [m for b in self.blocks for m in b.modules()
                        if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -399,6 +411,28 @@ class ResidualStage:
                                "forward's first parameter); the flow reads block(z)")
         return got[0]
 
+    def _count_loop(self, x: torch.Tensor) -> None:
+        """The steps of one block the forward calls in a loop: its calls in one forward pass
+        (evaluation mode, no gradients), each a step of the same module."""
+        block, count = self.stage[0], [0]
+
+        def seen(module, args):
+            count[0] += 1
+
+        handle = block.register_forward_pre_hook(seen)
+        try:
+            with torch.no_grad(), evaluating(self.model), forked(x):
+                self.model(x)
+        except Exception as exc:  # the user's forward refused the data
+            raise AdapterError(f"the model's forward failed on input of shape {tuple(x.shape)}"
+                               f": {type(exc).__name__}: {exc}") from None
+        finally:
+            handle.remove()
+        if count[0] == 0:
+            raise AdapterError(f"stage {self.spec.path!r}: the model's forward does not call "
+                               "it; point --stage at the block (or blocks) the forward runs")
+        self.blocks = [block] * count[0]
+
     def check_chain(self, x: torch.Tensor) -> None:
         """Refuse a stage whose blocks the model's forward does not chain: in one forward pass
         (evaluation mode, no gradients) blocks 0..L-1 must run in order, each block's output
@@ -413,6 +447,8 @@ class ResidualStage:
         appears more than once (weights tied: nn.Sequential(*[b] * L)) is one module called
         at each of its steps: calls are matched to steps by order, not by module; a forward
         that calls the blocks more than L times is refused."""
+        if self.looped:
+            self._count_loop(x)
         calls: list[tuple[nn.Module, object, object]] = []
         # the calls with more than the features: (args, kwargs, the features' own tensor)
         extras: list[tuple[tuple, dict, object] | None] = []
@@ -719,9 +755,12 @@ class ResidualStage:
         import copy
 
         try:
-            return ResidualStage(copy.deepcopy(self.model), spec or self.spec)
+            twin = ResidualStage(copy.deepcopy(self.model), spec or self.spec)
         except Exception:
             return None
+        if self.looped:  # the copy's loop has the steps counted here (the same forward)
+            twin.blocks = [twin.stage[0]] * self.n_blocks
+        return twin
 
     def settle(self, x: torch.Tensor) -> None:
         """Read the stage anew on the model's current weights (check_chain from the reading
