@@ -818,23 +818,29 @@ class _Scaled(nn.Module):
 
 
 def test_a_block_that_needs_more_than_the_features_is_refused_by_name():
-    """A block called as block(z, scale) by its model: the flow calls block(z); one line naming
-    the block and the fix, not a TypeError from inside the model. Control: bound, it reads."""
+    """A block called as block(z, scale) by its model, scale one number per point: the flow
+    cannot call it on the features alone; one line naming the block and the fix, not a
+    TypeError from inside the model. Called with a fixed number (block(z, 0.5)) it is bound
+    per step and reads, as does a module that binds it itself (control)."""
 
     class Net2(nn.Module):
-        def __init__(self):
+        def __init__(self, per_point: bool):
             super().__init__()
             self.blocks = nn.ModuleList(_Scaled() for _ in range(2))
+            self.per_point = per_point
 
         def forward(self, x):
             for b in self.blocks:
-                x = b(x, 0.5)
+                x = b(x, torch.full((len(x), 1), 0.5, dtype=x.dtype) if self.per_point
+                      else 0.5)
             return x
 
     x = torch.randn(3, 2, dtype=torch.float64)
     with pytest.raises(AdapterError, match=r"block 0 of stage 'blocks' cannot be called on the "
                                            r"features alone \(.*'scale'\)"):
-        read(Net2(), "blocks", x)
+        read(Net2(True), "blocks", x)
+    st = read(Net2(False), "blocks", x)  # a fixed number: bound, v = B z
+    assert torch.allclose(st.velocity(1, x), x @ B.T)
 
     class Bound(nn.Module):
         def __init__(self):
@@ -1637,7 +1643,9 @@ class Timed(nn.Module):
         super().__init__()
         self.h, self.noisy = h, noisy
 
-    def forward(self, x, t=0.0, flag=None):
+    def forward(self, x, t=0.0, flag=None, scale=None):
+        if scale is not None:  # one factor per point: an argument of the batch's shape
+            return x + self.h * scale[:, None] * (x @ B.T)
         out = x + self.h * (1 + t) * x @ B.T
         return out + 0.1 * torch.randn_like(out) if self.noisy else out
 
@@ -1655,25 +1663,69 @@ class TimedNet(Net):
         return self.head(z)
 
 
-def test_a_block_called_with_arguments_that_change_it_is_refused():
-    """A forward that calls block(z, t=l h) (a time-conditioned block) runs another function
-    than block(z), which the flow calls: such a stage was read silently with the velocity of
-    t = 0. It is refused now, naming the argument (by keyword or by position). Extra
-    arguments that change nothing pass: t = 0 given, a flag=None, and a block drawing its own
-    noise at evaluation (both calls start from one random state: otherwise it would be refused)."""
-    refused = ((lambda b, z, t: b(z, t=t), "block 1 with t besides"),
-               (lambda b, z, t: b(z, t), "block 1 with argument 2 besides"),
-               (lambda b, z, t: b(flag=None, x=z, t=t), "block 1 with flag, t besides"))
-    for call, said in refused:
-        with pytest.raises(AdapterError, match=re.escape(said)):
-            read(TimedNet(call), "stage")
+def test_a_block_called_with_a_time_is_read_at_that_time_and_a_batch_argument_refused():
+    """A forward that calls block(z, t=l h) (a time-conditioned block, as neural-ODE-style
+    code writes it) runs another function than block(z): it was read silently with the
+    velocity of t = 0, then refused. Fixed numbers (a float, a one-element tensor, by keyword
+    or by position) are now bound per step: step l reads v_l(z) = (1 + t_l) B z, the logits
+    are the model's, the paper's noise goes in once per step, and the adapter's copy keeps
+    them. An argument of the batch's shape (a mask, a second input) is still refused, naming
+    it. Arguments that change nothing pass unbound: t = 0 given, flag=None, and a block
+    drawing its own noise at evaluation (both calls start from one random state)."""
+    from validation.nets.techniques import injected
+
     x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    z = torch.randn(5, 2, dtype=torch.float64)
+    for call in ((lambda b, z, t: b(z, t=t)), (lambda b, z, t: b(z, t)),
+                 (lambda b, z, t: b(flag=None, x=z, t=torch.tensor(t, dtype=z.dtype)))):
+        torch.manual_seed(0)
+        net = TimedNet(call)
+        st = read(net, "stage")
+        assert st.bound is not None and st.spec.reading == "block"
+        for l in range(4):
+            assert torch.allclose(st.velocity(l, z), (1 + l / 4) * z @ B.T)
+        assert torch.allclose(st.logits(x), net(x))
+        twin = st._twin()  # (not probed: its blocks' calls as measurements use them)
+        assert torch.allclose(twin.call_block(3, z) - z, 0.25 * 1.75 * z @ B.T)
+    from validation.studies.inspect.study import summary
+
+    assert st.bound_text == "flag = None; t = 0, 0.25, 0.5, 0.75"  # the last call form
+    timed = read(TimedNet(lambda b, z, t: b(z, t=t)), "stage")
+    res = flowstats.inspect_stage(timed, x, passes=2, jacobian_points=0)
+    assert ("each step with the arguments the forward gives its block there (t = 0, 0.25, "
+            "0.5, 0.75)") in " ".join(summary(res | {"seconds": 0.0, "stage": "stage"},
+                                              {}).split())
+    # mutant: the bound arguments dropped, the flow reads t = 0 at every step
+    st.bound = None
+    assert not torch.allclose(st.velocity(3, z), 1.75 * z @ B.T)
+    # the paper's noise once per step through the bound calls: step l's noise sigma sqrt(h)
+    # xi is carried by the later steps M_k = I + h (1 + t_k) B, so Var z_L = sigma^2 h sum_l
+    # P_l P_l^T with P_l = M_3 ... M_{l+1} (once per hook per call would be more)
+    net = TimedNet(lambda b, z, t: b(z, t=t))
+    st = read(net, "stage")
+    with torch.no_grad(), injected(st, "paper", 0.3, torch.Generator().manual_seed(0)):
+        out = net.stem(x[:1]).repeat(4000, 1)
+        for l, b in enumerate(net.stage):
+            out = b(out, t=l / 4)
+    M = [torch.eye(2, dtype=torch.float64) + 0.25 * (1 + k / 4) * B for k in range(4)]
+    cov = torch.zeros(2, 2, dtype=torch.float64)
+    for l in range(4):
+        P = torch.eye(2, dtype=torch.float64)
+        for k in range(l + 1, 4):
+            P = M[k] @ P
+        cov += P @ P.T
+    assert torch.allclose(out.var(0), 0.3**2 * 0.25 * torch.diagonal(cov), rtol=0.08)
+    # an argument of the batch's shape: refused, naming it
+    with pytest.raises(AdapterError, match=re.escape("block 0 with scale besides")):
+        read(TimedNet(lambda b, z, t: b(z, scale=2.0 + torch.arange(len(z), dtype=z.dtype))),
+             "stage")
     for call, noisy in ((lambda b, z, t: b(z, t=0.0), False),
                         (lambda b, z, t: b(z, flag=None), False),
                         (lambda b, z, t: b(z, 0.0, None), True)):
         torch.manual_seed(0)
         net = TimedNet(call, noisy)
         st = read(net, "stage")
+        assert st.bound is None
         if not noisy:
             assert torch.allclose(st.logits(x), net(x))
 

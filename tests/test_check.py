@@ -753,7 +753,7 @@ def test_check_on_a_users_factory_reports_its_own_stage(tmp_path, capsys):
     res = json.loads((tmp_path / "check.json").read_text())
     assert res["stage"] == {"path": "layer1", "blocks": 6, "feature_shape": [8, 8, 8],
                             "reading": "block", "scale": 1.0, "scales": [],
-                            "distinct_blocks": 6, "plain_layers": [],
+                            "distinct_blocks": 6, "plain_layers": [], "bound": "",
                             "dropout_in_training": [], "dropout_blocks": [],
                             "random_in_training": [], "random_at_eval": False,
                             "same_init_every_seed": False}

@@ -13,8 +13,9 @@ adds the skip itself, z_{l+1} = z_l + c f_l(z_l) with one c over a list of branc
 blocks are then read as Delta_l = c f_l(z) (reading "residual", c found from the forward's own
 steps); any other forward is refused, its blocks not being the steps. A block that returns a
 tuple (a transformer layer's (hidden, attention)) is read by its first element. The flow calls
-block(z): a forward that calls a block with more than the features (a time, a mask) is
-refused where the block computes otherwise on the features alone.
+block(z), or block(z, *its arguments at step l) where the forward gives a block fixed
+numbers besides the features (a time t_l: a time-dependent velocity); other arguments (a
+mask of the batch's shape) are refused where the block computes otherwise without them.
 With T (default 1) and h = T / L the velocity of block l is
 v_l = Delta_l / h (docs/theory.md section 1). The stem (what comes before the stage) is found by
 a forward pre-hook that captures the input of the first block; the head by a forward hook that
@@ -228,6 +229,28 @@ def _skipless(m: nn.Module) -> bool:
             and "Transformer" not in type(m).__name__)
 
 
+#: where the features go in a block's bound call (ResidualStage.bound)
+_FEATURES = object()
+
+
+def _fixed_arguments(args: tuple, kwargs: dict, z: torch.Tensor) -> tuple | None:
+    """A block call's arguments with the features ``z`` marked, where every other argument
+    is a fixed number (None, a bool, an int, a float, a one-element tensor, kept as a copy);
+    None where one is not (a tensor of the batch's shape, a module, ...)."""
+    def fixed(v) -> bool:
+        return v is z or v is None or isinstance(v, bool | int | float) or (
+            isinstance(v, torch.Tensor) and v.numel() == 1)
+
+    def keep(v):
+        if v is z:
+            return _FEATURES
+        return v.detach().clone() if isinstance(v, torch.Tensor) else v
+
+    if not all(fixed(v) for v in (*args, *kwargs.values())):
+        return None
+    return tuple(keep(v) for v in args), {k: keep(v) for k, v in kwargs.items()}
+
+
 def plain_layers_text(plain: list[str] | None, n_blocks: int) -> str:
     """The sentence that names a stage's blocks without a skip connection ('' for none)."""
     if not plain:
@@ -285,6 +308,10 @@ class ResidualStage:
         self.blocks = list(self.stage)
         #: one block the forward calls in a loop: its steps are counted by check_chain
         self.looped = bool(getattr(self.stage, "looped", False))
+        #: per step, the arguments besides the features the forward calls the block with,
+        #: where they are fixed numbers (a time t_l, a flag): (args, kwargs, where the
+        #: features go); None where the forward calls the blocks on the features alone
+        self.bound: list | None = None
         self._stem, self._head = stem, head
         self._norms = [m for b in self.blocks for m in b.modules()
                        if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -306,6 +333,25 @@ class ResidualStage:
         """The stage's blocks, each module once (a block with tied weights appears at several
         steps of ``blocks``; a hook on it fires at each of them)."""
         return list({id(b): b for b in self.blocks}.values())
+
+    @property
+    def bound_text(self) -> str:
+        """The arguments bound per step, in words ('' for none): 'argument 2 = 0, 0.25, 0.5,
+        0.75' or 't = ...' (the values of each step, six at most shown)."""
+        if self.bound is None:
+            return ""
+        names: dict[str, list] = {}
+        for step in self.bound:
+            args, kwargs = step if step is not None else ((), {})
+            given = {f"argument {i + 1}": v for i, v in enumerate(args) if v is not _FEATURES}
+            given |= {k: v for k, v in kwargs.items() if v is not _FEATURES}
+            for name, v in given.items():
+                names.setdefault(name, []).append(
+                    f"{float(v):.4g}" if isinstance(v, torch.Tensor | float | int)
+                    and not isinstance(v, bool) else repr(v))
+        return "; ".join(f"{n} = {vs[0]}" if len(set(vs)) == 1 else
+                         f"{n} = {', '.join(vs[:6])}{', ...' if len(vs) > 6 else ''}"
+                         for n, vs in names.items())
 
     @property
     def plain_layers(self) -> list[str]:
@@ -361,8 +407,9 @@ class ResidualStage:
         found = []
         with torch.no_grad(), forked(x):
             twin.model.train()
-            for l, (b, z) in enumerate(zip(blocks, inputs, strict=True)):
-                if _differ(b(z.clone()), b(z.clone())):  # (a block may change z in place)
+            for l, z in enumerate(inputs):  # (a block may change z in place: copies)
+                if _differ(self.call_block(l, z.clone(), blocks),
+                           self.call_block(l, z.clone(), blocks)):
                     found.append(l)
         return found
 
@@ -677,11 +724,15 @@ class ResidualStage:
                 "z": change(into=(z_up - z_down) / 2)}
 
     def _refuse_bound_arguments(self, calls, extras) -> None:
-        """Refuse a stage whose forward calls a block with more than the features (a mask, a
-        time, a flag) when block(z) alone computes otherwise: the flow calls block(z), so it
-        would read another function than the model runs. Both calls start from one random state
-        (a block's own randomness draws alike; the model's generators are left as they were);
-        extra arguments that change nothing (mask=None) pass."""
+        """Bind or refuse the arguments besides the features that the forward calls a block
+        with (a time, a mask, a flag), where block(z) alone computes otherwise. Fixed numbers
+        (Python numbers, bools, None, one-element tensors: a time t_l as a neural-ODE-style
+        loop passes it) are bound per step, so that step l reads block(z, *its arguments): a
+        time-dependent velocity v(z, t_l). Anything else (a mask of the batch's shape) is
+        refused: the flow would read another function than the model runs. Both calls start
+        from one random state (a block's own randomness draws alike; the model's generators
+        are left as they were); arguments that change nothing (mask=None) pass unbound."""
+        bound: list = [None] * len(calls)
         for l, ((module, z0, _), extra) in enumerate(zip(calls, extras, strict=True)):
             if extra is None or not isinstance(z0, torch.Tensor):
                 continue
@@ -697,6 +748,8 @@ class ResidualStage:
                         outs.append(block_output(module(*call_args, **call_kwargs)))
                 except Exception:  # delta names a block that needs more than z
                     break
+            if len(outs) == 1:  # it needs them (t required): bound where they are fixed
+                bound[l] = _fixed_arguments(args, kwargs, z)
             if len(outs) < 2:
                 continue
             a, b = outs
@@ -704,13 +757,26 @@ class ResidualStage:
                     a.shape != b.shape or not _close(a, b)):
                 names = ([f"argument {i + 1}" for i in range(1, len(args))]
                          + [k for k, v in kwargs.items() if v is not z])
+                fixed = _fixed_arguments(args, kwargs, z)
+                if fixed is not None:
+                    bound[l] = fixed
+                    continue
                 raise AdapterError(
                     f"stage {self.spec.path!r}: the model's forward calls block {l} with "
                     f"{', '.join(names)} besides the features, and the block computes "
                     "otherwise on the features alone; the flow calls block(z), so it would "
                     "read another function than the model runs: wrap each block in a module "
-                    "that binds those arguments (a fixed time or flag), or read a stage whose "
-                    "blocks take the features alone")
+                    "that binds those arguments, or read a stage whose blocks take the "
+                    "features alone (fixed numbers, such as a time t_l, are bound per step)")
+        if any(b is not None for b in bound):
+            # every step's fixed arguments, also where they change nothing (t = 0 at step 0):
+            # one reading for all steps, and the summaries list each step's values
+            for l, extra in enumerate(extras):
+                if bound[l] is None and extra is not None and isinstance(extra[2], torch.Tensor):
+                    bound[l] = _fixed_arguments(*extra)
+            self.bound = bound
+        else:
+            self.bound = None
 
     def recomputed_in_backward(self, x: torch.Tensor) -> bool | None:
         """Whether a training step runs the stage's blocks again during backward (activation
@@ -760,6 +826,7 @@ class ResidualStage:
             return None
         if self.looped:  # the copy's loop has the steps counted here (the same forward)
             twin.blocks = [twin.stage[0]] * self.n_blocks
+        twin.bound = self.bound  # fixed numbers: the copy's forward gives the same
         return twin
 
     def settle(self, x: torch.Tensor) -> None:
@@ -856,6 +923,22 @@ class ResidualStage:
 
     # --- the flow -------------------------------------------------------------------------------
 
+    def call_block(self, l: int, z: torch.Tensor, blocks: list | None = None):
+        """Block l on the features z, with the arguments the forward gives it at step l where
+        they are bound (``bound``: block(z, t_l)), else block(z); ``blocks``: another list of
+        the same steps (a copy's)."""
+        block = (blocks or self.blocks)[l]
+        if self.bound is None or self.bound[l] is None:
+            return block(z)
+        args, kwargs = self.bound[l]
+
+        def put(v):
+            if v is _FEATURES:
+                return z
+            return v.to(z.device) if isinstance(v, torch.Tensor) else v
+
+        return block(*(put(v) for v in args), **{k: put(v) for k, v in kwargs.items()})
+
     def delta(self, l: int, z: torch.Tensor) -> torch.Tensor:
         """Delta_l(z): block(z) - z ("block") or h block(z) ("branch"); shape kept or refused."""
         # batch statistics: training mode, or a norm that keeps no running statistics
@@ -874,7 +957,7 @@ class ResidualStage:
         try:
             # on a copy: a block that changes its input in place (relu_(x), out += x on x)
             # would otherwise change z under the difference block(z) - z
-            raw = self.blocks[l](z.clone())
+            raw = self.call_block(l, z.clone())
         except TypeError as exc:  # a block that needs more than the features (a mask, a scale)
             raise AdapterError(
                 f"block {l} of stage {self.spec.path!r} cannot be called on the features alone "

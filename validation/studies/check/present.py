@@ -53,8 +53,10 @@ def user_stage(result: dict, cfg: dict) -> str | None:
     n = built.get("distinct_blocks", built["blocks"])
     tied = (f" ({n} distinct module{'s' if n != 1 else ''}: weights tied across steps)"
             if n < built["blocks"] else "")
+    bound = (f"; each step with the arguments the forward gives its block there "
+             f"({built['bound']})" if built.get("bound") else "")
     return (f"stage {built['path']}: {built['blocks']} blocks{tied}, features "
-            f"{' x '.join(map(str, built['feature_shape']))}{read}{live}")
+            f"{' x '.join(map(str, built['feature_shape']))}{read}{bound}{live}")
 
 
 def _plain_layers(result: dict, cfg: dict) -> str:

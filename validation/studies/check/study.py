@@ -457,6 +457,7 @@ def stage_summary(stage: ResidualStage, data, model: str | None = None) -> dict:
             "feature_shape": list(z.shape[1:]), "reading": stage.spec.reading,
             "scale": stage.spec.scale, "scales": list(stage.spec.scales),
             "distinct_blocks": len(stage.distinct), "plain_layers": stage.plain_layers,
+            "bound": stage.bound_text,
             "dropout_in_training": stage.dropout_in_training,
             "dropout_blocks": stage.dropout_blocks}
 

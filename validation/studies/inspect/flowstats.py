@@ -216,7 +216,7 @@ def inspect_stage(stage: ResidualStage, x: torch.Tensor, *, sigma: float = 0.0,
             "h": stage.step,
             "t_end": stage.spec.t_end, "reading": stage.spec.reading,
             "scale": stage.spec.scale, "scales": list(stage.spec.scales),
-            "plain_layers": stage.plain_layers,
+            "plain_layers": stage.plain_layers, "bound": stage.bound_text,
             "feature_shape": list(path[0].shape[1:]), "points": int(x.shape[0]),
             "implied_T": implied, "sigma": sigma, "passes": passes, "pca": proj}
 

@@ -138,7 +138,9 @@ def blocks(res: dict, config: dict, folder: str = "") -> list:
            if res.get("distinct_blocks", res["n_blocks"]) < res["n_blocks"] else "")
         + f", feature shape {res['feature_shape']}, T = {res['t_end']:g}, "
         f"h = {res['h']:.4g}, on {res['points']} points"
-        + (f", injected noise sigma = {res['sigma']:g}" if res["sigma"] > 0 else "") + "."
+        + (f", injected noise sigma = {res['sigma']:g}" if res["sigma"] > 0 else "")
+        + (f"; each step with the arguments the forward gives its block there ({res['bound']})"
+           if res.get("bound") else "") + "."
         + plain_layers_text(res.get("plain_layers"), res["n_blocks"]))]
     cells = []
     for r in rows:
