@@ -1676,7 +1676,7 @@ def test_a_block_called_with_a_time_is_read_at_that_time_and_a_batch_argument_re
 
     x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     z = torch.randn(5, 2, dtype=torch.float64)
-    for call in ((lambda b, z, t: b(z, t=t)), (lambda b, z, t: b(z, t)),
+    for call in ((lambda b, z, t: b(z, t=t)), (lambda b, z, t: b(z, np.float64(t))),
                  (lambda b, z, t: b(flag=None, x=z, t=torch.tensor(t, dtype=z.dtype)))):
         torch.manual_seed(0)
         net = TimedNet(call)

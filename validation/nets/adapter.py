@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import re
 import warnings
 from collections.abc import Callable, Iterator
@@ -235,10 +236,10 @@ _FEATURES = object()
 
 def _fixed_arguments(args: tuple, kwargs: dict, z: torch.Tensor) -> tuple | None:
     """A block call's arguments with the features ``z`` marked, where every other argument
-    is a fixed number (None, a bool, an int, a float, a one-element tensor, kept as a copy);
-    None where one is not (a tensor of the batch's shape, a module, ...)."""
+    is a fixed value (None, a number, numpy's included, a string, a one-element tensor, kept
+    as a copy); None where one is not (a tensor of the batch's shape, a module, ...)."""
     def fixed(v) -> bool:
-        return v is z or v is None or isinstance(v, bool | int | float) or (
+        return v is z or v is None or isinstance(v, numbers.Number | str) or (
             isinstance(v, torch.Tensor) and v.numel() == 1)
 
     def keep(v):
@@ -347,7 +348,7 @@ class ResidualStage:
             given |= {k: v for k, v in kwargs.items() if v is not _FEATURES}
             for name, v in given.items():
                 names.setdefault(name, []).append(
-                    f"{float(v):.4g}" if isinstance(v, torch.Tensor | float | int)
+                    f"{float(v):.4g}" if isinstance(v, torch.Tensor | numbers.Real)
                     and not isinstance(v, bool) else repr(v))
         return "; ".join(f"{n} = {vs[0]}" if len(set(vs)) == 1 else
                          f"{n} = {', '.join(vs[:6])}{', ...' if len(vs) > 6 else ''}"
