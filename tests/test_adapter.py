@@ -818,10 +818,10 @@ class _Scaled(nn.Module):
 
 
 def test_a_block_that_needs_more_than_the_features_is_refused_by_name():
-    """A block called as block(z, scale) by its model, scale one number per point: the flow
-    cannot call it on the features alone; one line naming the block and the fix, not a
-    TypeError from inside the model. Called with a fixed number (block(z, 0.5)) it is bound
-    per step and reads, as does a module that binds it itself (control)."""
+    """A block called as block(z, scale) by its model, scale a different number per point:
+    the flow cannot call it on the features alone; one line naming the block and the fix,
+    not a TypeError from inside the model. Called with a fixed number (block(z, 0.5)) it is
+    bound per step and reads, as does a module that binds it itself (control)."""
 
     class Net2(nn.Module):
         def __init__(self, per_point: bool):
@@ -831,8 +831,8 @@ def test_a_block_that_needs_more_than_the_features_is_refused_by_name():
 
         def forward(self, x):
             for b in self.blocks:
-                x = b(x, torch.full((len(x), 1), 0.5, dtype=x.dtype) if self.per_point
-                      else 0.5)
+                x = b(x, torch.linspace(0.2, 0.8, len(x), dtype=x.dtype)[:, None]
+                      if self.per_point else 0.5)
             return x
 
     x = torch.randn(3, 2, dtype=torch.float64)
@@ -1677,6 +1677,9 @@ def test_a_block_called_with_a_time_is_read_at_that_time_and_a_batch_argument_re
     x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     z = torch.randn(5, 2, dtype=torch.float64)
     for call in ((lambda b, z, t: b(z, t=t)), (lambda b, z, t: b(z, np.float64(t))),
+                 # one time per point, all equal (t.expand(B), as diffusion-model code
+                 # passes it): kept as one row, repeated for each call's points
+                 (lambda b, z, t: b(z, t=torch.full((len(z), 1), t, dtype=z.dtype))),
                  (lambda b, z, t: b(flag=None, x=z, t=torch.tensor(t, dtype=z.dtype)))):
         torch.manual_seed(0)
         net = TimedNet(call)

@@ -234,17 +234,31 @@ def _skipless(m: nn.Module) -> bool:
 _FEATURES = object()
 
 
+@dataclass(frozen=True)
+class _PerPoint:
+    """A bound argument given one row per point, every row the same (t.expand(B)): kept as
+    its row, repeated for the points of each call."""
+
+    row: torch.Tensor
+
+
 def _fixed_arguments(args: tuple, kwargs: dict, z: torch.Tensor) -> tuple | None:
     """A block call's arguments with the features ``z`` marked, where every other argument
     is a fixed value (None, a number, numpy's included, a string, a one-element tensor, kept
     as a copy); None where one is not (a tensor of the batch's shape, a module, ...)."""
+    def same_rows(v) -> bool:  # one value per point, the same for every point: t.expand(B)
+        return (isinstance(v, torch.Tensor) and v.dim() >= 1 and len(v) == len(z) > 1
+                and bool((v == v[:1]).all()))
+
     def fixed(v) -> bool:
         return v is z or v is None or isinstance(v, numbers.Number | str) or (
-            isinstance(v, torch.Tensor) and v.numel() == 1)
+            isinstance(v, torch.Tensor) and v.numel() == 1) or same_rows(v)
 
     def keep(v):
         if v is z:
             return _FEATURES
+        if same_rows(v):  # kept as one row, repeated for as many points as the call has
+            return _PerPoint(v[:1].detach().clone())
         return v.detach().clone() if isinstance(v, torch.Tensor) else v
 
     if not all(fixed(v) for v in (*args, *kwargs.values())):
@@ -347,6 +361,7 @@ class ResidualStage:
             given = {f"argument {i + 1}": v for i, v in enumerate(args) if v is not _FEATURES}
             given |= {k: v for k, v in kwargs.items() if v is not _FEATURES}
             for name, v in given.items():
+                v = v.row.flatten()[0] if isinstance(v, _PerPoint) else v
                 names.setdefault(name, []).append(
                     f"{float(v):.4g}" if isinstance(v, torch.Tensor | numbers.Real)
                     and not isinstance(v, bool) else repr(v))
@@ -936,6 +951,8 @@ class ResidualStage:
         def put(v):
             if v is _FEATURES:
                 return z
+            if isinstance(v, _PerPoint):
+                return v.row.to(z.device).expand(len(z), *v.row.shape[1:])
             return v.to(z.device) if isinstance(v, torch.Tensor) else v
 
         return block(*(put(v) for v in args), **{k: put(v) for k, v in kwargs.items()})
