@@ -774,6 +774,14 @@ TRAINING_ONLY = ["check", "--data", "digits-img", "--sigmas", "0,0.3", "--techni
                  "--workers", "1"]
 
 
+def _refused(capsys, argv: list, out, said: str) -> None:
+    """`check` on argv exits 2 with one line containing ``said`` and writes nothing to out."""
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert said in err and len(err.splitlines()) == 1, err
+    assert not out.exists()
+
+
 def _check_user(factory, make: str, stage: str, out) -> tuple[dict, str]:
     """`check` (TRAINING_ONLY) on a user's factory: its stage record and summary."""
     assert main([*TRAINING_ONLY, "--model", f"{factory}:{make}", "--stage", stage,
@@ -876,11 +884,8 @@ def test_a_model_returning_probabilities_is_refused_before_training(tmp_path, ca
         "def probs():\n    return Net(lambda z: torch.softmax(z, 1))\n\n"
         "def logprobs():\n    return Net(lambda z: torch.log_softmax(z, 1))\n\n"
         "def logits():\n    return Net(lambda z: z)\n")
-    assert main([*TRAINING_ONLY, "--model", f"{factory}:probs", "--stage", "blocks",
-                 "--out", str(tmp_path / "p")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "its outputs are probabilities" in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "p").exists()
+    _refused(capsys, [*TRAINING_ONLY, "--model", f"{factory}:probs", "--stage", "blocks"],
+             tmp_path / "p", "its outputs are probabilities")
     data = load_benchmark("digits-img")
     for name in ("logprobs", "logits"):
         build(CheckConfig(model=f"{factory}:{name}", stage="blocks", data="digits-img"),
@@ -909,11 +914,10 @@ def test_a_forward_detached_from_its_input_is_refused_where_a_claim_needs_input_
     for claim in ("robustness", "lipschitz"):
         argv = [*TRAINING_ONLY[:-6], "--claims", claim, "--attack-points", "8",
                 "--certify-points", "0", "--workers", "1"]
-        assert main([*argv, "--model", f"{factory}:make", "--stage", "blocks",
-                     "--out", str(tmp_path / claim)]) == 2
-        err = capsys.readouterr().err.strip()
-        assert "do not depend on the input through autograd" in err and claim in err
-        assert len(err.splitlines()) == 1 and not (tmp_path / claim).exists()
+        _refused(capsys, [*argv, "--model", f"{factory}:make", "--stage", "blocks"],
+                 tmp_path / claim, f"do not depend on the input through autograd (a "
+                 f"torch.no_grad() block or a .detach() before the stage?), and the claims "
+                 f"{claim}")
     _check_user(factory, "make", "blocks", tmp_path / "t")  # training alone: no input gradient
 
 
@@ -956,11 +960,8 @@ def test_a_forward_that_changes_its_input_in_place_is_refused_before_any_work(tm
     argv = [*TRAINING_ONLY[:-6], "--claims", "training,robustness", "--attack-points", "8",
             "--certify-points", "0", "--passes", "2", "--workers", "1"]
     for make in ("sub", "relu"):
-        assert main([*argv, "--model", f"{factory}:{make}", "--stage", "blocks",
-                     "--out", str(tmp_path / make)]) == 2
-        err = capsys.readouterr().err.strip()
-        assert "changes its input in place" in err and len(err.splitlines()) == 1, err
-        assert not (tmp_path / make).exists()
+        _refused(capsys, [*argv, "--model", f"{factory}:{make}", "--stage", "blocks"],
+                 tmp_path / make, "changes its input in place")
         assert main(["inspect", "--model", f"{factory}:{make}", "--stage", "blocks", "--data",
                      "digits", "--out", str(tmp_path / f"i{make}")]) == 2
         assert "changes its input in place" in capsys.readouterr().err
