@@ -1733,6 +1733,40 @@ def test_a_block_called_with_a_time_is_read_at_that_time_and_a_batch_argument_re
             assert torch.allclose(st.logits(x), net(x))
 
 
+def test_block_arguments_from_trained_parameters_are_read_again_after_training():
+    """z = b(z, t=tau * l) with tau a trainable parameter: the bound times are read on the
+    forward's first call, so after training they would be the initial tau's; fit reads the
+    stage again on the trained weights (the logits then equal the model's). Mutant: without
+    the re-read the stage's logits differ from the model's."""
+    from validation.nets.fit import FitConfig, fit
+
+    class Tau(TimedNet):
+        def __init__(self):
+            super().__init__(lambda b, z, t: b(z, t=self.tau * t * 4))
+            self.tau = nn.Parameter(torch.tensor(0.5, dtype=torch.float64))
+
+    x = torch.randn(64, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    y = (x[:, 0] > 0).long()
+    for reread in (True, False):
+        torch.manual_seed(0)
+        net = Tau()
+        st = read(net, "stage", x[:2])
+        before = float(st.bound[2][1]["t"])
+        if not reread:  # the mutant: fit's re-read switched off
+            st.bound, bound = None, st.bound
+        fit(st, x, y, FitConfig(epochs=3, lr=0.05, seed=0), progress=False)
+        if not reread:
+            st.bound = bound
+        moved = abs(float(net.tau.detach()) - 0.5) > 1e-3
+        assert moved
+        same = torch.allclose(st.logits(x), net(x))
+        if reread:
+            assert float(st.bound[2][1]["t"]) == pytest.approx(float(net.tau.detach()) * 2)
+            assert before == pytest.approx(1.0) and same
+        else:
+            assert not same
+
+
 def test_a_stage_the_forward_runs_twice_is_refused():
     """A forward that runs the stage's blocks twice (z = stage(stage(z)), or a siamese model
     on two inputs) was read as one pass of L steps: its logits then differed from the

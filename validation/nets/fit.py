@@ -187,6 +187,8 @@ def fit(stage: ResidualStage, x_train, y_train, cfg: FitConfig, *,
         if bar is not None:
             bar.close()
     model.eval()
-    if stage.spec.reading == "residual":  # skip weights of its own (ReZero's alpha) trained
+    # read again on the trained weights: skip weights of the forward's own (ReZero's alpha),
+    # and the arguments it gives the blocks (a time computed from a trained parameter)
+    if stage.spec.reading == "residual" or stage.bound is not None:
         stage.settle(X[:2])
     return history
