@@ -474,28 +474,6 @@ class ResidualStage:
                                "forward's first parameter); the flow reads block(z)")
         return got[0]
 
-    def _count_loop(self, x: torch.Tensor) -> None:
-        """The steps of one block the forward calls in a loop: its calls in one forward pass
-        (evaluation mode, no gradients), each a step of the same module."""
-        block, count = self.stage[0], [0]
-
-        def seen(module, args):
-            count[0] += 1
-
-        handle = block.register_forward_pre_hook(seen)
-        try:
-            with torch.no_grad(), evaluating(self.model), forked(x):
-                self.model(x)
-        except Exception as exc:  # the user's forward refused the data
-            raise AdapterError(f"the model's forward failed on input of shape {tuple(x.shape)}"
-                               f": {type(exc).__name__}: {exc}") from None
-        finally:
-            handle.remove()
-        if count[0] == 0:
-            raise AdapterError(f"stage {self.spec.path!r}: the model's forward does not call "
-                               "it; point --stage at the block (or blocks) the forward runs")
-        self.blocks = [block] * count[0]
-
     def check_chain(self, x: torch.Tensor) -> None:
         """Refuse a stage whose blocks the model's forward does not chain: in one forward pass
         (evaluation mode, no gradients) blocks 0..L-1 must run in order, each block's output
@@ -510,8 +488,6 @@ class ResidualStage:
         appears more than once (weights tied: nn.Sequential(*[b] * L)) is one module called
         at each of its steps: calls are matched to steps by order, not by module; a forward
         that calls the blocks more than L times is refused."""
-        if self.looped:
-            self._count_loop(x)
         calls: list[tuple[nn.Module, object, object]] = []
         # the calls with more than the features: (args, kwargs, the features' own tensor)
         extras: list[tuple[tuple, dict, object] | None] = []
@@ -540,10 +516,13 @@ class ResidualStage:
         finally:
             for h in handles:
                 h.remove()
-        L, path = self.n_blocks, self.spec.path
+        path = self.spec.path
         if not calls:
-            raise AdapterError(f"the model's forward never reached the stage {path!r}; is it "
-                               "the stage the forward uses?")
+            raise AdapterError(f"stage {path!r}: the model's forward does not call it (it never "
+                               "reached the stage); is it the stage the forward uses?")
+        if self.looped:  # one block the forward calls in a loop: its steps are its calls
+            self.blocks = [self.stage[0]] * len(calls)
+        L = self.n_blocks
         order = [next(i for i, b in enumerate(self.blocks) if b is m) for m, _, _ in calls[:L]]
         if len(order) < L or any(calls[l][0] is not self.blocks[l] for l in range(L)):
             raise AdapterError(f"the model's forward runs the blocks of stage {path!r} in the "
@@ -554,7 +533,7 @@ class ResidualStage:
                                f"{len(calls)} times in one pass, not its {L} blocks once each: "
                                "a stage run twice, or on two inputs, is not the flow of its L "
                                "steps; point --stage at blocks the forward runs once")
-        self._refuse_bound_arguments(calls[:L], extras[:L])
+        self._bind_or_refuse_arguments(calls[:L], extras[:L])
         pairs = [(calls[l][1], calls[l][2], calls[l + 1][1]) for l in range(L - 1)]
         # not tensors of one shape: delta() names the block that changes the shape
         pairs = [(z, o, n) for z, o, n in pairs if all(isinstance(t, torch.Tensor) for t in
@@ -739,7 +718,7 @@ class ResidualStage:
         return {"output": change(out=e), "input": change(into=e), "x": (y_up - y_down) / 2,
                 "z": change(into=(z_up - z_down) / 2)}
 
-    def _refuse_bound_arguments(self, calls, extras) -> None:
+    def _bind_or_refuse_arguments(self, calls, extras) -> None:
         """Bind or refuse the arguments besides the features that the forward calls a block
         with (a time, a mask, a flag), where block(z) alone computes otherwise. Fixed numbers
         (Python numbers, bools, None, one-element tensors: a time t_l as a neural-ODE-style
@@ -748,13 +727,17 @@ class ResidualStage:
         refused: the flow would read another function than the model runs. Both calls start
         from one random state (a block's own randomness draws alike; the model's generators
         are left as they were); arguments that change nothing (mask=None) pass unbound."""
-        bound: list = [None] * len(calls)
+        # every step's fixed arguments, kept once any step needs them (also those that change
+        # nothing, t = 0 at step 0): one reading for all steps, each step's values listed
+        fixed: list = [None] * len(calls)
+        needed = False
         for l, ((module, z0, _), extra) in enumerate(zip(calls, extras, strict=True)):
             if extra is None or not isinstance(z0, torch.Tensor):
                 continue
             args, kwargs, z = extra  # z: the tensor passed, z0: its value on entering
             if not isinstance(z, torch.Tensor):
                 continue
+            fixed[l] = _fixed_arguments(args, kwargs, z)
             outs = []
             for call_args, call_kwargs in ((args, kwargs), ((z0.clone(),), {})):
                 z.copy_(z0)
@@ -764,35 +747,28 @@ class ResidualStage:
                         outs.append(block_output(module(*call_args, **call_kwargs)))
                 except Exception:  # delta names a block that needs more than z
                     break
-            if len(outs) == 1:  # it needs them (t required): bound where they are fixed
-                bound[l] = _fixed_arguments(args, kwargs, z)
+            if len(outs) == 1:  # it needs them (t required): read with them where fixed
+                needed |= fixed[l] is not None
+                continue
             if len(outs) < 2:
                 continue
             a, b = outs
-            if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and (
-                    a.shape != b.shape or not _close(a, b)):
-                names = ([f"argument {i + 1}" for i in range(1, len(args))]
-                         + [k for k, v in kwargs.items() if v is not z])
-                fixed = _fixed_arguments(args, kwargs, z)
-                if fixed is not None:
-                    bound[l] = fixed
-                    continue
-                raise AdapterError(
-                    f"stage {self.spec.path!r}: the model's forward calls block {l} with "
-                    f"{', '.join(names)} besides the features, and the block computes "
-                    "otherwise on the features alone; the flow calls block(z), so it would "
-                    "read another function than the model runs: wrap each block in a module "
-                    "that binds those arguments, or read a stage whose blocks take the "
-                    "features alone (fixed numbers, such as a time t_l, are bound per step)")
-        if any(b is not None for b in bound):
-            # every step's fixed arguments, also where they change nothing (t = 0 at step 0):
-            # one reading for all steps, and the summaries list each step's values
-            for l, extra in enumerate(extras):
-                if bound[l] is None and extra is not None and isinstance(extra[2], torch.Tensor):
-                    bound[l] = _fixed_arguments(*extra)
-            self.bound = bound
-        else:
-            self.bound = None
+            if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and (
+                    a.shape != b.shape or not _close(a, b))):
+                continue
+            if fixed[l] is not None:
+                needed = True
+                continue
+            names = ([f"argument {i + 1}" for i in range(1, len(args))]
+                     + [k for k, v in kwargs.items() if v is not z])
+            raise AdapterError(
+                f"stage {self.spec.path!r}: the model's forward calls block {l} with "
+                f"{', '.join(names)} besides the features, and the block computes "
+                "otherwise on the features alone; the flow calls block(z), so it would "
+                "read another function than the model runs: wrap each block in a module "
+                "that binds those arguments, or read a stage whose blocks take the "
+                "features alone (fixed numbers, such as a time t_l, are bound per step)")
+        self.bound = fixed if needed else None
 
     def recomputed_in_backward(self, x: torch.Tensor) -> bool | None:
         """Whether a training step runs the stage's blocks again during backward (activation
