@@ -191,11 +191,10 @@ def cifar10(root: str) -> Dataset:
     if (base / "cifar-10-batches-py").is_dir():
         base = base / "cifar-10-batches-py"
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    archive = (base if base.is_file() else base / CIFAR_ARCHIVE
-               if (base / CIFAR_ARCHIVE).is_file() and not (base / names[0]).is_file()
-               else None)
-    if archive is not None:
-        return _cifar_dataset(_cifar_archive(archive, root, names))
+    if base.is_file():  # the archive itself
+        return _cifar_dataset(_cifar_archive(base, root, names))
+    if (base / CIFAR_ARCHIVE).is_file() and not (base / names[0]).is_file():
+        return _cifar_dataset(_cifar_archive(base / CIFAR_ARCHIVE, root, names))
     if not base.is_dir():
         raise DataError(f"--data cifar10:{root}: no folder {base}; give the folder of the "
                         "unpacked python archive (cifar-10-batches-py/ with data_batch_1..5 "
@@ -212,10 +211,6 @@ def cifar10(root: str) -> Dataset:
 GREY_8BIT = ("L", "1", "LA")
 #: Pillow modes of grey images with 16-bit values (PNG, TIFF), scaled by 65535
 GREY_16BIT = ("I;16", "I;16B", "I;16L", "I;16N")
-
-
-def _unreadable(p: Path, why: str) -> DataError:
-    return DataError(f"{p} is not a readable image ({why})")
 
 
 def _pixels(p: Path) -> np.ndarray:
@@ -239,7 +234,7 @@ def _pixels(p: Path) -> np.ndarray:
     except DataError:
         raise
     except Exception as exc:
-        raise _unreadable(p, type(exc).__name__) from None
+        raise DataError(f"{p} is not a readable image ({type(exc).__name__})") from None
     return np.ascontiguousarray(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
 
 

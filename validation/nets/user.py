@@ -195,6 +195,45 @@ def load_stage(model: str, stage: str | None = None, *, weights: str | None = No
     return ResidualStage(net, StageSpec(stage, t_end))
 
 
+def _state_of(obj, path: str) -> dict:
+    """The state dict in what torch.load gave: itself, or the checkpoint entry holding it
+    (CHECKPOINT_KEYS in order, else the one entry that is a state dict)."""
+    if isinstance(obj, dict) and not _is_state(obj):
+        found = [k for k in CHECKPOINT_KEYS if _is_state(obj.get(k))]
+        others = [k for k, v in obj.items() if _is_state(v) and v]
+        if not found and len(others) != 1:
+            raise AdapterError(
+                f"--weights {path!r} is a checkpoint with entries {list(obj)[:8]}, "
+                + (f"several of them state dicts ({', '.join(others)})" if others else
+                   "none of them a state dict (name -> tensor)")
+                + ": save model.state_dict() alone")
+        obj = obj[found[0] if found else others[0]]
+    if not isinstance(obj, dict):
+        raise AdapterError(f"--weights {path!r} holds a {type(obj).__name__}, not a state "
+                           "dict (name -> tensor): save model.state_dict()")
+    return obj
+
+
+def _own_keys(state: dict, own: dict) -> dict:
+    """``state`` with the key prefixes of a wrapped model taken off: each wrapper's in turn
+    (torch.compile's '_orig_mod.', DataParallel's 'module.', or both), then one common
+    prefix (a LightningModule's attribute, a user's wrapper) where the rest are exactly the
+    model's own keys."""
+    stripped = True
+    while state and stripped:
+        stripped = False
+        for prefix in WRAPPER_PREFIXES:
+            if all(k.startswith(prefix) for k in state) and not any(
+                    k.startswith(prefix) for k in own):
+                state = {k[len(prefix):]: v for k, v in state.items()}
+                stripped = True
+    heads = {k.split(".", 1)[0] for k in state}
+    if set(state) != set(own) and len(heads) == 1 and all("." in k for k in state) and {
+            k.split(".", 1)[1] for k in state} == set(own):
+        state = {k.split(".", 1)[1]: v for k, v in state.items()}
+    return state
+
+
 def load_weights(model: nn.Module, path: str) -> None:
     """A state dict loaded strictly: saved as it is, inside a checkpoint (under 'state_dict',
     'model_state_dict' as PyTorch's tutorial saves it, 'model', 'net', or the one entry that
@@ -214,37 +253,8 @@ def load_weights(model: nn.Module, path: str) -> None:
 
         raise AdapterError(f"--weights {path!r}: not a torch state dict ({type(exc).__name__}: "
                            f"{load_failure(exc)}); save model.state_dict()") from None
-    if isinstance(state, dict) and not _is_state(state):
-        found = [k for k in CHECKPOINT_KEYS if _is_state(state.get(k))]
-        others = [k for k, v in state.items() if _is_state(v) and v]
-        if found or len(others) == 1:
-            state = state[found[0] if found else others[0]]
-        else:
-            raise AdapterError(
-                f"--weights {path!r} is a checkpoint with entries {list(state)[:8]}, "
-                + (f"several of them state dicts ({', '.join(others)})" if others else
-                   "none of them a state dict (name -> tensor)")
-                + ": save model.state_dict() alone")
-    if not isinstance(state, dict):
-        raise AdapterError(f"--weights {path!r} holds a {type(state).__name__}, not a state "
-                           "dict (name -> tensor): save model.state_dict()")
     own = model.state_dict()
-    # saved from a wrapped model (torch.compile: '_orig_mod.', DataParallel: 'module.', or
-    # both): the wrapped module's keys, each wrapper's prefix taken off in turn
-    stripped = True
-    while state and stripped:
-        stripped = False
-        for prefix in WRAPPER_PREFIXES:
-            if all(k.startswith(prefix) for k in state) and not any(
-                    k.startswith(prefix) for k in own):
-                state = {k[len(prefix):]: v for k, v in state.items()}
-                stripped = True
-    heads = {k.split(".", 1)[0] for k in state}
-    if set(state) != set(own) and len(heads) == 1 and all("." in k for k in state) and {
-            k.split(".", 1)[1] for k in state} == set(own):
-        # one common prefix (a LightningModule's attribute, a user's wrapper): the rest are
-        # exactly the model's own keys
-        state = {k.split(".", 1)[1]: v for k, v in state.items()}
+    state = _own_keys(_state_of(state, path), own)
     # BatchNorm's step counter, absent from checkpoints of PyTorch before 0.4.1 and of some
     # converters: it only weighs the running statistics when momentum is None, and
     # load_state_dict itself fills it where the checkpoint's metadata is that old
