@@ -735,6 +735,18 @@ def test_check_claim_rows_map_each_settings_status_and_flag_a_missed_anchor():
     assert rows[3].flags == ("suspect attacks (1 runs)",)
     assert rows[0].claim.startswith("The paper's training method (sigma=0.1) improves the clean")
     assert "mnist1d, resnet1d L = 4, width 32, 3 paired seeds" in rows[2].claim
+    assert "effect +0.020 (95% CI +0.010 .. +0.030), MDE 0.01" in rows[0].evidence
+    # rows with nothing to test: equal paired differences (no spread: no MDE, no power) and a
+    # single seed (no interval) are stored as null, and read as n/a (a format of None raised)
+    flat = row("paper sigma=0.1", "undecidable") | {"improvement": 0.0, "ci95": [0.0, 0.0],
+                                                    "mde": None, "seeds_needed": None}
+    single = flat | {"improvement": 0.009, "ci95": [None, None]}
+    result["verdicts"] = {"training": v | {"rows": [flat]}, "robustness": v | {"rows": [single]}}
+    rows = claim_rows(result, "check")
+    assert [r.status for r in rows] == ["inconclusive", "inconclusive"]
+    assert "effect +0.000 (95% CI +0.000 .. +0.000), MDE n/a, seeds for 80% power n/a" \
+        in rows[0].evidence
+    assert "effect +0.00900 (95% CI n/a), MDE n/a" in rows[1].evidence
 
 
 def test_check_on_a_users_factory_reports_its_own_stage(tmp_path, capsys):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from validation.doc import Section
+from validation.doc.numbers import estimate, num
 from validation.stats.present import evidence
 
 from ..registry import Claim, Study, flagged, register
@@ -72,9 +73,11 @@ def claim_rows(result: dict, stage: str) -> list[Claim]:
                         or f.startswith("plain seed")]
                 if mine:
                     failed["suspect attacks"] = f"{len(mine)} runs"
-            ev = (f"{r['setting']} vs plain: {r['status']}, effect {r['improvement']:+.4f} "
-                  f"(95% CI {r['ci95'][0]:+.4f} to {r['ci95'][1]:+.4f}), MDE {r['mde']:.3g}, "
-                  f"seeds for 80% power {r['seeds_needed']}; family: {evidence(v)}")
+            # a row without seed-to-seed spread, or of one seed, has no interval and no MDE
+            # (null in the results): n/a, as in the check's own tables
+            ev = (f"{r['setting']} vs plain: {r['status']}, effect "
+                  f"{estimate(r['improvement'], *r['ci95'])}, MDE {num(r['mde'])}, seeds "
+                  f"for 80% power {num(r['seeds_needed'])}; family: {evidence(v)}")
             rows.append(flagged(f"{_technique_name(r['setting'])} {CLAIM_TEXT[claim]} "
                                 f"({where})", setting_status(r["status"]), stage, ev, failed))
     return rows
