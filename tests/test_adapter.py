@@ -1733,6 +1733,74 @@ def test_a_block_called_with_a_time_is_read_at_that_time_and_a_batch_argument_re
             assert torch.allclose(st.logits(x), net(x))
 
 
+class MaskedAttention(nn.Module):
+    """A decoder layer on (B, N, d) tokens, z + attn(z, mask), the mask added to the scores
+    (as Hugging Face's layers take attention_mask), returning a tuple."""
+
+    def __init__(self, d: int = 4):
+        super().__init__()
+        self.q, self.k, self.v = (nn.Linear(d, d).double() for _ in range(3))
+
+    def forward(self, z, attention_mask=None):
+        s = self.q(z) @ self.k(z).transpose(-1, -2) / 2
+        if attention_mask is not None:
+            s = s + attention_mask
+        return (z + 0.25 * torch.softmax(s, -1) @ self.v(z),)
+
+
+class Decoder(nn.Module):
+    """Tokens from 12 inputs (3 tokens of 4), L masked layers, the last token's logits;
+    ``mask(h)`` builds the mask the forward gives every layer."""
+
+    def __init__(self, mask, L: int = 4):
+        super().__init__()
+        self.mask = mask
+        self.stem = nn.Linear(4, 4).double()
+        self.layers = nn.ModuleList(MaskedAttention() for _ in range(L))
+        self.head = nn.Linear(4, 2).double()
+
+    def forward(self, x):
+        h = self.stem(x.reshape(len(x), 3, 4))
+        m = self.mask(h)
+        for layer in self.layers:
+            h = layer(h, attention_mask=m)[0]
+        return self.head(h[:, -1])
+
+
+def test_a_fixed_attention_mask_is_bound_and_a_mask_that_changes_with_the_batch_refused():
+    """A causal decoder (GPT-style: every layer given one (N, N) mask built from the sequence
+    length) was refused ("computes otherwise on the features alone"). A tensor without the
+    batch's leading dimension is now bound like a time t_l: step l reads layer(z, mask), the
+    logits are the model's on a batch of another size, and the summary names it. Masks that
+    change with the batch are refused, naming the argument: one computed from the batch's
+    statistics, and a mask per point built from its tokens. Mutant: the bound mask dropped,
+    the flow reads unmasked attention."""
+    causal = torch.triu(torch.full((3, 3), float("-inf"), dtype=torch.float64), diagonal=1)
+    x = torch.randn(7, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    torch.manual_seed(0)
+    net = Decoder(lambda h: causal)
+    st = read(net, "layers", x[:2])
+    assert st.spec.reading == "block" and st.bound is not None
+    assert st.bound_text == "attention_mask = a 3 x 3 tensor"
+    assert torch.allclose(st.logits(x), net(x))
+    z = torch.randn(5, 3, 4, dtype=torch.float64)
+    assert torch.allclose(st.velocity(2, z), (net.layers[2](z, causal)[0] - z) / st.step)
+    # the first token sees itself alone: its velocity is 0.25 v(z_0) / h whatever follows
+    later = z.clone()
+    later[:, 1:] += 1.0
+    assert torch.allclose(st.velocity(1, z)[:, 0], st.velocity(1, later)[:, 0])
+    st.bound = None  # mutant: unmasked attention, the first token reads the later ones
+    assert not torch.allclose(st.velocity(1, z)[:, 0], st.velocity(1, later)[:, 0])
+    # (a constant added to every score changes no softmax: such a mask passes unbound)
+    for mask in (lambda h: h.mean() * torch.arange(9.0, dtype=h.dtype).reshape(3, 3),
+                 # one (N, N) mask per point: the keys whose first feature is positive
+                 lambda h: torch.where(h[:, None, :, 0] > 0, 0.0, -1e4).expand(-1, 3, 3)):
+        torch.manual_seed(0)
+        with pytest.raises(AdapterError, match=r"calls block 0 with attention_mask besides "
+                           r"the features.* these change with the batch"):
+            read(Decoder(mask), "layers", x[:2])
+
+
 def test_block_arguments_from_trained_parameters_are_read_again_after_training():
     """z = b(z, t=tau * l) with tau a trainable parameter: the bound times are read on the
     forward's first call, so after training they would be the initial tau's; fit reads the
@@ -1864,6 +1932,9 @@ def test_a_forward_that_changes_features_in_place_between_blocks_is_refused():
 
 
     x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    # seeded weights: the relu must change some features for the check to see it (with the
+    # global generator's state left by the tests before, it once changed none)
+    torch.manual_seed(0)
     for net in (ParentRelu(True), LoopNet(_ReluInput, lambda f, z: z + 0.25 * f(z))):
         with pytest.raises(AdapterError, match="the output of block 0 is not the input of "
                                                "block 1"):

@@ -14,8 +14,9 @@ blocks are then read as Delta_l = c f_l(z) (reading "residual", c found from the
 steps); any other forward is refused, its blocks not being the steps. A block that returns a
 tuple (a transformer layer's (hidden, attention)) is read by its first element. The flow calls
 block(z), or block(z, *its arguments at step l) where the forward gives a block fixed
-numbers besides the features (a time t_l: a time-dependent velocity); other arguments (a
-mask of the batch's shape) are refused where the block computes otherwise without them.
+values besides the features (a time t_l: a time-dependent velocity; a causal attention mask);
+arguments that change with the batch (a mask of the batch's shape, a value computed from the
+data) are refused where the block computes otherwise without them.
 With T (default 1) and h = T / L the velocity of block l is
 v_l = Delta_l / h (docs/theory.md section 1). The stem (what comes before the stage) is found by
 a forward pre-hook that captures the input of the first block; the head by a forward hook that
@@ -232,6 +233,8 @@ def _skipless(m: nn.Module) -> bool:
 
 #: where the features go in a block's bound call (ResidualStage.bound)
 _FEATURES = object()
+#: an argument that cannot be bound (_fixed_arguments)
+_REFUSED = object()
 
 
 @dataclass(frozen=True)
@@ -242,28 +245,49 @@ class _PerPoint:
     row: torch.Tensor
 
 
-def _fixed_arguments(args: tuple, kwargs: dict, z: torch.Tensor) -> tuple | None:
+def _fixed_arguments(args: tuple, kwargs: dict, z: torch.Tensor,
+                     again: tuple | None) -> tuple | None:
     """A block call's arguments with the features ``z`` marked, where every other argument
-    is a fixed value (None, a number, numpy's included, a string, a one-element tensor, kept
-    as a copy); None where one is not (a tensor of the batch's shape, a module, ...)."""
-    def same_rows(v) -> bool:  # one value per point, the same for every point: t.expand(B)
-        return (isinstance(v, torch.Tensor) and v.dim() >= 1 and len(v) == len(z) > 1
-                and bool((v == v[:1]).all()))
-
-    def fixed(v) -> bool:
-        return v is z or v is None or isinstance(v, numbers.Number | str) or (
-            isinstance(v, torch.Tensor) and v.numel() == 1) or same_rows(v)
-
-    def keep(v):
-        if v is z:
-            return _FEATURES
-        if same_rows(v):  # kept as one row, repeated for as many points as the call has
-            return _PerPoint(v[:1].detach().clone())
-        return v.detach().clone() if isinstance(v, torch.Tensor) else v
-
-    if not all(fixed(v) for v in (*args, *kwargs.values())):
+    is a fixed value, kept as a copy: one that the same call on another batch (``again``:
+    its args, kwargs and features) receives unchanged (None, a number, numpy's included, a
+    string, a tensor of any shape: a time t_l, a causal attention mask built from the
+    sequence length), or a tensor of one equal row per point in both (t.expand(B), kept as
+    its row). None where one is not: a tensor of the batch's shape whose rows differ, a
+    value computed from the batch's data or shaped by it (a mask of B x heads rows), a
+    module, or no call on the other batch to compare with."""
+    if again is None:
         return None
-    return tuple(keep(v) for v in args), {k: keep(v) for k, v in kwargs.items()}
+    args2, kwargs2, z2 = again
+
+    def row(v, feats):  # one value per point, the same for every point: t.expand(B)
+        ok = (isinstance(v, torch.Tensor) and v.dim() >= 1 and len(v) == len(feats) > 1
+              and bool((v == v[:1]).all()))
+        return v[:1] if ok else None
+
+    def same(v, w) -> bool:
+        if isinstance(v, torch.Tensor) or isinstance(w, torch.Tensor):
+            return (isinstance(v, torch.Tensor) and isinstance(w, torch.Tensor)
+                    and v.shape == w.shape and bool(torch.equal(v, w)))
+        return v is w or (isinstance(v, numbers.Number | str) and type(v) is type(w)
+                          and v == w)
+
+    def keep(v, w):  # the kept value, or _REFUSED
+        if v is z:
+            return _FEATURES if w is z2 else _REFUSED
+        if same(v, w):
+            return v.detach().clone() if isinstance(v, torch.Tensor) else v
+        r, r2 = row(v, z), row(w, z2)
+        if r is not None and r2 is not None and same(r, r2):
+            return _PerPoint(r.detach().clone())
+        return _REFUSED
+
+    if len(args) != len(args2) or kwargs.keys() != kwargs2.keys():
+        return None
+    kept = ([keep(v, w) for v, w in zip(args, args2, strict=True)],
+            {k: keep(v, kwargs2[k]) for k, v in kwargs.items()})
+    if any(v is _REFUSED for v in (*kept[0], *kept[1].values())):
+        return None
+    return tuple(kept[0]), kept[1]
 
 
 def plain_layers_text(plain: list[str] | None, n_blocks: int) -> str:
@@ -362,9 +386,13 @@ class ResidualStage:
             given |= {k: v for k, v in kwargs.items() if v is not _FEATURES}
             for name, v in given.items():
                 v = v.row.flatten()[0] if isinstance(v, _PerPoint) else v
-                names.setdefault(name, []).append(
-                    f"{float(v):.4g}" if isinstance(v, torch.Tensor | numbers.Real)
-                    and not isinstance(v, bool) else repr(v))
+                if isinstance(v, torch.Tensor) and v.numel() > 1:  # a mask: its shape
+                    text = f"a {' x '.join(map(str, v.shape))} tensor"
+                elif isinstance(v, torch.Tensor | numbers.Real) and not isinstance(v, bool):
+                    text = f"{float(v):.4g}"
+                else:
+                    text = repr(v)
+                names.setdefault(name, []).append(text)
         return "; ".join(f"{n} = {vs[0]}" if len(set(vs)) == 1 else
                          f"{n} = {', '.join(vs[:6])}{', ...' if len(vs) > 6 else ''}"
                          for n, vs in names.items())
@@ -533,7 +561,8 @@ class ResidualStage:
                                f"{len(calls)} times in one pass, not its {L} blocks once each: "
                                "a stage run twice, or on two inputs, is not the flow of its L "
                                "steps; point --stage at blocks the forward runs once")
-        self._bind_or_refuse_arguments(calls[:L], extras[:L])
+        again = self._calls_on_another_batch(x) if any(extras[:L]) else []
+        self._bind_or_refuse_arguments(calls[:L], extras[:L], again)
         pairs = [(calls[l][1], calls[l][2], calls[l + 1][1]) for l in range(L - 1)]
         # not tensors of one shape: delta() names the block that changes the shape
         pairs = [(z, o, n) for z, o, n in pairs if all(isinstance(t, torch.Tensor) for t in
@@ -718,13 +747,15 @@ class ResidualStage:
         return {"output": change(out=e), "input": change(into=e), "x": (y_up - y_down) / 2,
                 "z": change(into=(z_up - z_down) / 2)}
 
-    def _bind_or_refuse_arguments(self, calls, extras) -> None:
+    def _bind_or_refuse_arguments(self, calls, extras, again: list) -> None:
         """Bind or refuse the arguments besides the features that the forward calls a block
-        with (a time, a mask, a flag), where block(z) alone computes otherwise. Fixed numbers
-        (Python numbers, bools, None, one-element tensors: a time t_l as a neural-ODE-style
-        loop passes it) are bound per step, so that step l reads block(z, *its arguments): a
-        time-dependent velocity v(z, t_l). Anything else (a mask of the batch's shape) is
-        refused: the flow would read another function than the model runs. Both calls start
+        with (a time, a mask, a flag), where block(z) alone computes otherwise. Fixed values
+        (those the same call on another batch receives unchanged, ``again``: a time t_l as a
+        neural-ODE-style loop passes it, a causal mask; _fixed_arguments) are bound per step,
+        so that step l reads block(z, *its arguments): a time-dependent velocity v(z, t_l).
+        Arguments that change with the batch (a mask of the batch's shape, a statistic of
+        its data) are refused: the flow would read another function than the model runs, or
+        a point's velocity would depend on the other points. Both calls start
         from one random state (a block's own randomness draws alike; the model's generators
         are left as they were); arguments that change nothing (mask=None) pass unbound."""
         # every step's fixed arguments, kept once any step needs them (also those that change
@@ -737,7 +768,7 @@ class ResidualStage:
             args, kwargs, z = extra  # z: the tensor passed, z0: its value on entering
             if not isinstance(z, torch.Tensor):
                 continue
-            fixed[l] = _fixed_arguments(args, kwargs, z)
+            fixed[l] = _fixed_arguments(args, kwargs, z, again[l] if l < len(again) else None)
             outs = []
             for call_args, call_kwargs in ((args, kwargs), ((z0.clone(),), {})):
                 z.copy_(z0)
@@ -767,8 +798,38 @@ class ResidualStage:
                 "otherwise on the features alone; the flow calls block(z), so it would "
                 "read another function than the model runs: wrap each block in a module "
                 "that binds those arguments, or read a stage whose blocks take the "
-                "features alone (fixed numbers, such as a time t_l, are bound per step)")
+                "features alone (fixed values, such as a time t_l or a causal mask, are "
+                "bound per step; these change with the batch: on the probe's "
+                f"{len(z0)} points and on {len(z0) + 1} in another order)")
         self.bound = fixed if needed else None
+
+    def _calls_on_another_batch(self, x: torch.Tensor) -> list:
+        """The (args, kwargs, features) of each block call when the forward runs on another
+        batch: the probe in reverse order with a point added (the midpoint of its first and
+        last, or its first again for inputs that are not floating point), so another size,
+        other rows in each place and other statistics. An argument the blocks receive
+        unchanged there is fixed (bound); one that changes with the batch (computed from the
+        data, or shaped by the batch) is not (_fixed_arguments)."""
+        added = (x[:1] + x[-1:]) / 2 if x.is_floating_point() else x[:1]
+        other = torch.cat([x, added]).flip(0)
+        seen: list = []
+
+        def pre(module, args, kwargs):
+            seen.append((args, kwargs, block_input(module, args, kwargs)))
+
+        handles = [b.register_forward_pre_hook(pre, with_kwargs=True) for b in self.distinct]
+        try:
+            with torch.no_grad(), evaluating(self.model), forked(other):
+                self.model(other)
+        except Exception as exc:
+            raise AdapterError(f"the model's forward failed on input of shape "
+                               f"{tuple(other.shape)} (the probe with one point more, to "
+                               "compare the arguments it gives the blocks): "
+                               f"{type(exc).__name__}: {exc}") from None
+        finally:
+            for h in handles:
+                h.remove()
+        return seen
 
     def recomputed_in_backward(self, x: torch.Tensor) -> bool | None:
         """Whether a training step runs the stage's blocks again during backward (activation
