@@ -1002,6 +1002,26 @@ def test_a_slice_of_a_stage_leaves_out_a_downsampling_first_block():
             ResidualStage(net, bad)
 
 
+def test_a_slice_of_a_model_that_is_one_sequential_reads_its_blocks():
+    """nn.Sequential(stem, block, block, block, head), the model itself one container: its
+    blocks had no path (a slice needed one: "[1:4]" was refused as malformed). "[1:4]" now
+    cuts the model: v = B z, features the stem's output, logits the model's. Controls: a
+    slice that takes the head in is refused by its shape, and "[a:]" is still malformed."""
+    net = nn.Sequential(nn.Linear(3, 2).double(), *[Linear(1 / 3) for _ in range(3)],
+                        nn.Linear(2, 4).double())
+    x = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    st = read(net, "[1:4]")
+    assert st.n_blocks == 3 and st.step == pytest.approx(1 / 3)
+    z = torch.randn(4, 2, dtype=torch.float64)
+    assert torch.allclose(st.velocity(2, z), z @ B.T)
+    assert torch.allclose(st.features(x), net[0](x))
+    assert torch.allclose(st.logits(x), net(x))
+    with pytest.raises(AdapterError, match=re.escape("(2, 2) to (2, 4)")):
+        read(net, "[1:]")
+    with pytest.raises(AdapterError, match=re.escape("PATH[a:b] with integers")):
+        ResidualStage(net, "[a:]")
+
+
 def _reads_as_the_flow_with_the_papers_noise(net: Net, reading: str) -> None:
     """The stage of ``net`` (a flow z -> z + h B z, L = 4) read as ``reading``: v = B z at
     every block, the model's logits, the head on any z_L, and the paper's noise of one step

@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="resnet1d (C x W inputs), resnet2d (C x H x W), or FILE.py:FACTORY / "
                    "module:FACTORY (a function of no arguments returning the nn.Module)")
     p.add_argument("--stage", default=None,
-                   help="a user model's residual stage, e.g. layer1 (or a slice: layer2[1:])")
+                   help="a user model's residual stage, e.g. layer1 (or a slice: layer2[1:]; "
+                   "[1:4] alone: blocks 1-3 of a model that is one nn.Sequential)")
     p.add_argument("--data", default="mnist1d",
                    help="mnist1d, digits-img, cifar10:ROOT or image-folder:ROOT (local folders)")
     p.add_argument("--sigmas", type=noise_levels, default=(0.0, 0.1, 0.3),

@@ -17,7 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", default=None,
                    help="path of the residual stage (an nn.ModuleList, nn.Sequential or ModuleDict "
                    "of blocks that keep one feature shape), e.g. layer1 or enc.layers[0]; "
-                   "a slice, e.g. layer2[1:], leaves out a first block that downsamples")
+                   "a slice, e.g. layer2[1:], leaves out a first block that downsamples; "
+                   "[1:4] alone: blocks 1-3 of a model that is one nn.Sequential")
     p.add_argument("--weights", default=None, help="a state dict to load into the model")
     p.add_argument("--data", default="moons",
                    help="a data set name (moons, circles, blobs, spirals, checkerboard, digits; "

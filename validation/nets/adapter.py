@@ -151,24 +151,26 @@ def resolve_stage(model: nn.Module, path: str) -> nn.Module:
     the returned list holds it once and is marked ``looped``). A slice of it, "layer2[1:]" or
     "layer2[1:3]" (Python's, without a step), takes those blocks alone (the same modules):
     a stage whose first block downsamples (torchvision's layer2-4) is a flow from its
-    second block on; a slice of a list of layers takes whole layers."""
+    second block on; a slice of a list of layers takes whole layers. A slice with no path,
+    "[1:4]", cuts the model itself: a model that is one nn.Sequential (stem, blocks, head)."""
     if not path:
         raise AdapterError("--stage is empty; give the dotted path of the residual stage "
                            "(an nn.ModuleList or nn.Sequential), e.g. layer1")
     cut = None
     if path.endswith("]") and ":" in path[path.rfind("["):]:
-        match = re.fullmatch(r"(.+)\[\s*(-?\d*)\s*:\s*(-?\d*)\s*\]", path)
+        match = re.fullmatch(r"(.*)\[\s*(-?\d*)\s*:\s*(-?\d*)\s*\]", path)
         if match is None:
             raise AdapterError(f"stage {path!r}: a slice of a stage is written PATH[a:b] with "
                                "integers a, b (either may be left out, no step), e.g. "
-                               "layer2[1:]")
+                               "layer2[1:], or [a:b] alone for the model itself (one "
+                               "nn.Sequential)")
         path, cut = match[1], slice(*(int(v) if v else None for v in match.group(2, 3)))
     dotted = re.sub(r"\[\s*(\d+)\s*\]", r".\1", path)  # layers[0] -> layers.0
-    if "[" in dotted or "]" in dotted or "" in dotted.split("."):
+    if "[" in dotted or "]" in dotted or (path and "" in dotted.split(".")):
         raise AdapterError(f"stage path {path!r}: write attributes with dots and indices as "
                            "a.b.0 or a.b[0] (a slice only at the end: PATH[a:b])")
     obj: object = model
-    parts = dotted.split(".")
+    parts = dotted.split(".") if path else []  # "[a:b]": the model itself, sliced
     for i, part in enumerate(parts):
         try:
             # a module's children by name ("0" too: Sequential, ModuleList, ModuleDict keys)
