@@ -15,10 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="FILE.py:FACTORY or module:FACTORY (a function of no arguments that "
                    "returns the nn.Module), or a toolkit model.pt (stage 'blocks')")
     p.add_argument("--stage", default=None,
-                   help="path of the residual stage (an nn.ModuleList, nn.Sequential or ModuleDict "
-                   "of blocks that keep one feature shape), e.g. layer1 or enc.layers[0]; "
-                   "a slice, e.g. layer2[1:], leaves out a first block that downsamples; "
-                   "[1:4] alone: blocks 1-3 of a model that is one nn.Sequential")
+                   help="path of the residual stage (a ModuleList, Sequential or ModuleDict of "
+                   "blocks of one feature shape), e.g. layer1, enc.layers[0]; a slice, layer2[1:]"
+                   " (after a downsampling block), or [1:4] of a model that is one Sequential")
     p.add_argument("--weights", default=None, help="a state dict to load into the model")
     p.add_argument("--data", default="moons",
                    help="a data set name (moons, circles, blobs, spirals, checkerboard, digits; "
