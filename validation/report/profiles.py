@@ -137,7 +137,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
                                jacobian_points=1, agreement_draws=16, agreement_points=4),)),
     Profile(
         name="quick",
-        description="the default, 10 paired seeds (about 2 min)",
+        description="the default, 10 paired seeds (2 to 4 min, by the machine)",
         # r = 16 sub-steps fall below the PDE's own error (not fitted) and cost 12 s
         agreement=(AgreementConfig.of("moons", 0.3, epochs=100, grid=128, test_points=80,
                                       substeps=(1, 2, 4, 8)),),
