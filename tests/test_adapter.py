@@ -1817,7 +1817,7 @@ def test_a_fixed_attention_mask_is_bound_and_a_mask_that_changes_with_the_batch_
                  lambda h: torch.where(h[:, None, :, 0] > 0, 0.0, -1e4).expand(-1, 3, 3)):
         torch.manual_seed(0)
         with pytest.raises(AdapterError, match=r"calls block 0 with attention_mask besides "
-                           r"the features.* these change with the batch"):
+                           r"the features.* these are not fixed: the forward gives other values"):
             read(Decoder(mask), "layers", x[:2])
 
 

@@ -801,8 +801,9 @@ class ResidualStage:
                 "read another function than the model runs: wrap each block in a module "
                 "that binds those arguments, or read a stage whose blocks take the "
                 "features alone (fixed values, such as a time t_l or a causal mask, are "
-                "bound per step; these change with the batch: on the probe's "
-                f"{len(z0)} points and on {len(z0) + 1} in another order)")
+                "bound per step; these are not fixed: the forward gives other values on "
+                f"another batch, the probe's {len(z0)} points against {len(z0) + 1} in "
+                "another order)")
         self.bound = fixed if needed else None
 
     def _calls_on_another_batch(self, x: torch.Tensor) -> list:
