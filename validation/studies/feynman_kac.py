@@ -42,18 +42,13 @@ import numpy as np
 import torch
 
 from validation.nets.adapter import AdapterError, ResidualStage
+from validation.nets.techniques import CHUNK_BYTES
 from validation.stats.fit import band_side, local_orders, slope, substeps_problem
 
 #: the tolerance on the fitted weak order (expected 1), as in the grid route
 ORDER_TOLERANCE = 0.3
 #: the order is fitted on the finest this many resolved successive differences
 FIT_LEVELS = 3
-#: the most bytes one chunk's features may take (draws x points x feature size): larger
-#: tensors are allocated and returned to the system at every operation (glibc maps them
-#: afresh), and that page-faulting dominated: a conv stage of 16 x 32 x 32 features, 16
-#: points, 32 draws, sub-steps 1..16, one thread: 61.6 s at 32 draws per chunk (32 MB
-#: tensors; 42.9 s of it in the kernel), 22.4 s at 8 (8 MB), 16.8 s at 4 (4 MB; none)
-CHUNK_BYTES = 4 * 2**20
 
 
 def coupled_levels(stage: ResidualStage, x: torch.Tensor, *, sigma: float,
@@ -62,8 +57,10 @@ def coupled_levels(stage: ResidualStage, x: torch.Tensor, *, sigma: float,
     """Softmax outputs per level, draw, point and class: an array (levels, draws, n, classes).
     All levels are driven by the same fine Brownian increments (coupling). The draws run in
     chunks of ``batch``, or fewer where a chunk's features would exceed CHUNK_BYTES (the
-    chunking decides which increments each draw gets: the same arguments, the same
-    numbers)."""
+    page faults of larger tensors dominated: a conv stage of 16 x 32 x 32 features, 16
+    points, 32 draws, sub-steps 1..16, one thread: 61.6 s at 32 draws per chunk, 42.9 s of
+    it in the kernel, 16.8 s at 4). The chunking decides which increments each draw gets:
+    the same arguments, the same numbers."""
     rs = tuple(int(r) for r in substeps)
     R = max(rs)
     if min(rs) < 1 or any(R % r for r in rs):
