@@ -241,7 +241,6 @@ class CommonNoisePredictor(torch.nn.Module):
         return x[:1].numel() * x.element_size()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = max(1, min(self.chunk, CHUNK_BYTES // max(1, self.row_bytes(x))))
         g = torch.Generator(device=x.device).manual_seed(self.seed)
         # the global generator reseeded too (and restored after): randomness a user's model
         # draws of its own at evaluation is then common to every call as well
@@ -250,6 +249,7 @@ class CommonNoisePredictor(torch.nn.Module):
             if self.passes == 1:
                 return torch.log_softmax(self.logits(x, generator=g), -1)
             n = x.shape[0]
+            rows = max(1, min(self.chunk, CHUNK_BYTES // max(1, self.row_bytes(x))))
             rep = x.repeat((self.passes,) + (1,) * (x.dim() - 1))
             outs = [torch.softmax(self.logits(part, generator=g), -1)
                     for part in rep.split(rows)]
