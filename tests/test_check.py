@@ -55,6 +55,16 @@ def _variance_consistent(x: torch.Tensor, var: float) -> bool:
     return stats.chi2.ppf(1e-4 / 2, n) < q < stats.chi2.ppf(1 - 1e-4 / 2, n)
 
 
+#: the opening of the users' factories written by the tests below: a Net(kind) with a stem of
+#: 64 -> 8 (the digits), the rest of its layers and its forward given by each test
+_KIND_NET_HEAD = ("import torch\nfrom torch import nn\n\n"
+                  "class Net(nn.Module):\n"
+                  "    def __init__(self, kind):\n"
+                  "        super().__init__()\n"
+                  "        self.kind = kind\n"
+                  "        self.stem = nn.Linear(64, 8)\n")
+
+
 @pytest.mark.parametrize("blocks", [2, 8])
 def test_paper_noise_has_variance_sigma2_h(digits, blocks):
     sigma = 0.3
@@ -942,12 +952,7 @@ def test_a_forward_that_changes_its_input_in_place_is_refused_before_any_work(tm
     by inspect, and the data set is left as it was; control: the same forwards out of place."""
     factory = tmp_path / "inplace.py"
     factory.write_text(
-        "import torch\nfrom torch import nn\n\n"
-        "class Net(nn.Module):\n"
-        "    def __init__(self, kind):\n"
-        "        super().__init__()\n"
-        "        self.kind = kind\n"
-        "        self.stem = nn.Linear(64, 8)\n"
+        _KIND_NET_HEAD +
         "        self.blocks = nn.Sequential(*[nn.Linear(8, 8) for _ in range(2)])\n"
         "        self.out = nn.Linear(8, 10)\n"
         "    def forward(self, x):\n"
@@ -1328,12 +1333,7 @@ def test_a_users_model_returning_a_tuple_or_a_mapping_is_read_by_its_logits(tmp_
 
     factory = tmp_path / "outs.py"
     factory.write_text(
-        "import torch\nfrom torch import nn\n\n"
-        "class Net(nn.Module):\n"
-        "    def __init__(self, kind):\n"
-        "        super().__init__()\n"
-        "        self.kind = kind\n"
-        "        self.stem = nn.Linear(64, 8)\n"
+        _KIND_NET_HEAD +
         "        self.fs = nn.ModuleList(nn.Sequential(nn.Linear(8, 8), nn.Tanh())\n"
         "                                for _ in range(3))\n"
         "        self.out = nn.Linear(8, 10)\n"
