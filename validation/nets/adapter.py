@@ -266,10 +266,10 @@ def _fixed_arguments(args: tuple, kwargs: dict, z: torch.Tensor,
               and bool((v == v[:1]).all()))
         return v[:1] if ok else None
 
-    def same(v, w) -> bool:
+    def same(v, w) -> bool:  # tensors as _differ compares them (NaN equal to NaN)
         if isinstance(v, torch.Tensor) or isinstance(w, torch.Tensor):
             return (isinstance(v, torch.Tensor) and isinstance(w, torch.Tensor)
-                    and v.shape == w.shape and bool(torch.equal(v, w)))
+                    and not _differ(v, w))
         return v is w or (isinstance(v, numbers.Number | str) and type(v) is type(w)
                           and v == w)
 
