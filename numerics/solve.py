@@ -489,7 +489,10 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     above the limit raises UnstableTimeStepError before any step. Implicit steppers default to
     a convective Courant number of 1 (or t_end/50 without convection). ``linear_solver``:
     'direct' (sparse LU, factored once per constant interval), 'iterative' (Jacobi-BiCGSTAB to
-    a relative residual of 1e-12) or 'auto' (iterative above 30,000 unknowns). A run that
+    a relative residual of 1e-12) or 'auto' (iterative above ITERATIVE_ABOVE unknowns: 20,000
+    in 2-D, 1,000 in 3-D, never in 1-D; a matrix on which BiCGSTAB has not converged in
+    AUTO_MAXITER iterations is factored instead, counted in stats['direct_fallbacks']; the
+    solver in effect is stats['linear_solver']). A run that
     would take more than ``max_steps`` steps (stiff diffusion with an explicit stepper, say) is
     refused before it starts, with the count and the fix. ``dt_bound``: the spectral bound
     behind the explicit limit of RK3/RK4 with central schemes, 'gershgorin' (an enclosure of
@@ -554,6 +557,9 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
             return stage_ops[tt]
     spectral = dt_bound == "arnoldi" and at is None
     stats["dt_bound"] = "arnoldi" if spectral else "gershgorin"
+    solver = linear_solver_for(linear_solver, g.dim, g.size)
+    if not info.explicit:  # the linear solver in effect ('auto' resolved by the grid's size)
+        stats["linear_solver"] = "iterative" if solver == "auto-iterative" else solver
     declared = (TIME[stepper].monotone and DIFFUSION[diffusion].monotone
                 and (CONVECTION[convection].monotone or convection in ("minmod", "vanleer")))
     stats["monotone"] = declared
@@ -679,15 +685,15 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
                 key = (interval, round(h / T, 12))
                 lu = built.get(key)
                 if lu is None:
-                    lu = built[key] = _factor(disc, stepper, h, linear_solver)
+                    lu = built[key] = _factor(disc, stepper, h, solver, stats)
             for _ in range(n):
                 if max_wall_s is not None and stats["steps"] >= PROJECT_AFTER:
                     _refuse_beyond(max_wall_s, start, stepping_s, stats["steps"],
                                    stats["steps"] + int(np.ceil((T - t) / h - 1e-9)), g.size)
                 step_start = _time.perf_counter()
                 if at is not None and not info.explicit:
-                    lu = _factor(at(t + h), stepper, h, linear_solver)
-                u = _advance(problem, disc, lu, stepper, u, t, h, at, linear_solver)
+                    lu = _factor(at(t + h), stepper, h, solver, stats)
+                u = _advance(problem, disc, lu, stepper, u, t, h, at, solver, stats)
                 t += h
                 stats["steps"] += 1
                 if at is not None and info.explicit:
@@ -730,6 +736,8 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     finally:
         if bar is not None:
             bar.close()
+    if stats.get("direct_fallbacks"):
+        stats["linear_solver"] = "direct (BiCGSTAB failed)"
     stats["wall_time_s"] = _time.perf_counter() - start
     # the steps alone (assembly, factorisation and the step bound excluded): the time that a
     # compiled code's timed stepper loop corresponds to
@@ -767,8 +775,28 @@ def abs_conv(problem: Problem, t: float) -> sps.csr_matrix:
 
 
 LINEAR_SOLVERS = ("auto", "direct", "iterative")
-ITERATIVE_ABOVE = 30_000  # unknowns; 'auto' uses BiCGSTAB above (3-D LU fill-in: 10 s at 32^3)
+# unknowns above which 'auto' takes BiCGSTAB, by dimension (1-D: never; a banded LU is O(N)).
+# A sparse LU's fill grows like N^(4/3) in 3-D and N log N in 2-D. Measured 2026-12-07 on one
+# core, Crank-Nicolson at the default step, whole solves direct / iterative: 3-D central4 20^3
+# 2.51 / 0.30 s, central2 24^3 1.76 / 0.48 s, 12^3 0.19 / 0.07 s, 8^3 0.024 / 0.030 s; 2-D
+# central4 160^2 2.28 / 1.15 s, central2 200^2 2.41 / 1.28 s, 96^2 0.22 / 0.17 s and backward
+# Euler 0.16 / 0.24 s (parity near 10^4 unknowns); 1-D 400 cells 0.06 / 0.15 s
+ITERATIVE_ABOVE = {2: 20_000, 3: 1_000}
 ITERATIVE_RTOL = 1e-12
+# 'auto' gives BiCGSTAB this many iterations before it factors the matrix instead: at the
+# default steps it converges in tens; a stiff matrix (a large diffusion number) that needs
+# hundreds is solved faster, and surely, by the LU
+AUTO_MAXITER = 300
+
+
+def linear_solver_for(choice: str, dim: int, unknowns: int) -> str:
+    """The solver a ``linear_solver`` choice runs: 'direct' or 'iterative' as asked; 'auto'
+    gives 'auto-iterative' (BiCGSTAB, the LU if it does not converge) above ITERATIVE_ABOVE
+    unknowns for the dimension, else 'direct'."""
+    if choice != "auto":
+        return choice
+    above = ITERATIVE_ABOVE.get(dim)
+    return "auto-iterative" if above is not None and unknowns > above else "direct"
 
 
 class _Krylov:
@@ -778,23 +806,37 @@ class _Krylov:
     steps (convective Courant number ~1) they are well conditioned, so a few tens of iterations
     replace a sparse LU whose fill-in grows like N^(4/3) in 3-D."""
 
-    def __init__(self, M: sps.spmatrix):
+    def __init__(self, M: sps.spmatrix, fallback: dict | None = None):
         self.M = M.tocsr()
         inv = 1.0 / self.M.diagonal()
         self.P = spla.LinearOperator(self.M.shape, matvec=lambda x: inv * x)
+        # 'auto': the solve's stats, where a fall back to the LU is counted; None: raise
+        self.fallback, self.lu = fallback, None
 
     def solve(self, r: np.ndarray) -> np.ndarray:
+        if self.lu is not None:
+            return self.lu.solve(r)
         x, info = spla.bicgstab(self.M, r, rtol=ITERATIVE_RTOL, atol=0.0, M=self.P,
-                                maxiter=2000)
-        if info != 0:
+                                maxiter=2000 if self.fallback is None else AUTO_MAXITER)
+        if info == 0:
+            return x
+        if self.fallback is None:
+            # scipy: info > 0 iterations without convergence, info < 0 a breakdown
+            what = (f"did not converge in {info} iterations" if info > 0 else
+                    f"broke down (scipy's info {info})")
             raise NumericsError(
-                f"the iterative linear solver did not converge ({info} iterations); use "
-                "linear_solver='direct' or a smaller dt")
-        return x
+                f"the iterative linear solver (BiCGSTAB) {what}; use linear_solver='direct' "
+                "or 'auto' (the LU where BiCGSTAB fails), or a smaller dt")
+        self.fallback["direct_fallbacks"] = self.fallback.get("direct_fallbacks", 0) + 1
+        self.lu = spla.splu(self.M.tocsc())
+        return self.lu.solve(r)
 
 
-def _factor(disc: Discretisation, stepper: str, h: float, linear_solver: str = "direct"):
-    """Solver object (``.solve(r)``) for the implicit matrix of the stepper."""
+def _factor(disc: Discretisation, stepper: str, h: float, linear_solver: str = "direct",
+            stats: dict | None = None):
+    """Solver object (``.solve(r)``) for the implicit matrix of the stepper; ``linear_solver``
+    as :func:`linear_solver_for` resolves it ('auto-iterative' counts its falls back to the LU
+    in ``stats``)."""
     N = disc.L.shape[0]
     I = sps.identity(N, format="csc")
     if stepper == "backward-euler":
@@ -805,12 +847,17 @@ def _factor(disc: Discretisation, stepper: str, h: float, linear_solver: str = "
         M = I - h / 2 * disc.L
     else:  # semi-lagrangian: trapezoid on the diffusion along characteristics, two h/2 halves
         M = I - h / 4 * disc.diff
-    if linear_solver == "iterative" or (linear_solver == "auto" and N > ITERATIVE_ABOVE):
+    if linear_solver == "iterative":
         return _Krylov(M)
+    if linear_solver == "auto-iterative":
+        stats = {} if stats is None else stats
+        if not stats.get("direct_fallbacks"):  # once BiCGSTAB failed in a solve, the LU
+            return _Krylov(M, stats)
     return spla.splu(M.tocsc())
 
 
-def _advance(problem, disc, lu, stepper, u, t, h, at=None, linear_solver="direct"):
+def _advance(problem, disc, lu, stepper, u, t, h, at=None, linear_solver="direct",
+             stats=None):
     """One step from t to t + h. ``at(tt)`` gives the operator with the coefficients at time tt
     (time-dependent problems): explicit stages use their own times, implicit parts t + h,
     explicit parts t; ``lu`` is factored from the operator at t + h."""
@@ -846,7 +893,7 @@ def _advance(problem, disc, lu, stepper, u, t, h, at=None, linear_solver="direct
         d0 = disc if at is None else at(t0)
         d1 = disc if at is None else at(t0 + hh)
         lu_half = (lu if at is None or t0 + hh == t + h
-                   else _factor(d1, stepper, h, linear_solver))
+                   else _factor(d1, stepper, h, linear_solver, stats))
         flat = u.reshape(k, -1)
         X = _departure(problem, t0, hh)
         explicit = (d0.diff @ flat.T).T + d0.b_diff(t0) + src(t0)
