@@ -95,3 +95,46 @@ def test_semi_lagrangian_time_order_with_non_commuting_convection_and_diffusion(
                    - o.exact(g.coords, o.t_end)).max() for s in steps]
     slope = np.polyfit(np.log(1.0 / np.asarray(steps)), np.log(errs), 1)[0]
     assert abs(slope - TIME["semi-lagrangian"].order) <= ORDER_TOL, (slope, errs)
+
+
+def test_semi_lagrangian_feet_are_computed_once_per_step_size_and_velocity_interval(
+        monkeypatch):
+    """The characteristics' feet of a velocity that is not a callable of t depend on the step
+    and the interval only: kept over a solve, each is the uncached computation, and a step
+    across the change of a piecewise velocity reads the new field (the control: a key of the
+    step alone would hand back the first interval's feet there). A solve gives the same
+    numbers as the uncached feet."""
+    import importlib
+
+    from numerics import Problem
+    from numerics.solve import _departure
+
+    g = Grid(bounds=((-1.0, 1.0), (-1.0, 1.0)), shape=(24, 24))
+    x, y = g.coords
+    rotation = np.stack([-y, x])
+    shear = np.stack([0.5 + 0 * x, 0.3 * x])
+    p = Problem(grid=g, initial=np.exp(-8 * (x**2 + y**2)), velocity=[rotation, shear],
+                velocity_times=[0.0, 0.5], diffusion=0.01, t_end=1.0, boundary="dirichlet")
+    cache: dict = {}
+    first = _departure(p, 0.0, 0.1, cache)
+    assert _departure(p, 0.1, 0.1, cache) is first  # same step, same field: kept
+    for t in (0.0, 0.35, 0.45, 0.5, 0.8):  # 0.45 + 0.1 crosses into the second field
+        kept = _departure(p, t, 0.1, cache)
+        fresh = _departure(p, t, 0.1)
+        assert all(np.array_equal(a, b) for a, b in zip(kept, fresh, strict=True)), t
+    assert not all(np.array_equal(a, b) for a, b in
+                   zip(_departure(p, 0.45, 0.1), first, strict=True))
+    # a velocity that is a callable of t is never kept
+    moving = Problem(grid=g, initial=np.exp(-8 * (x**2 + y**2)),
+                     velocity=lambda c, t: np.stack([-c[1] * (1 + t), c[0] + 0 * t]),
+                     diffusion=0.01, t_end=1.0, boundary="dirichlet")
+    cache = {}
+    _departure(moving, 0.0, 0.1, cache)
+    assert cache == {}
+    # the whole solve, across the change of field: the numbers of the uncached feet
+    kept = solve(p, stepper="semi-lagrangian", convection="central2", dt=0.05).final
+    # (numerics.solve is the function there: the package exports it under the module's name)
+    monkeypatch.setattr(importlib.import_module("numerics.solve"), "_departure",
+                        lambda problem, t, dt, cache=None: _departure(problem, t, dt))
+    fresh = solve(p, stepper="semi-lagrangian", convection="central2", dt=0.05).final
+    assert np.array_equal(kept, fresh)
