@@ -31,7 +31,7 @@ with tempfile.TemporaryDirectory() as d:
     E.run_example(name, d, stepper=stepper, n=n, frames=frames, progress=False)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"added": peak - base, "estimate": E.memory_estimate(len(short.bounds), n,
-                                                                       frames)}))
+                                                                       frames, stepper)}))
 """
 
 ROWS = [("rotation", s, n) for s in ("crank-nicolson", "rk4", "semi-lagrangian", "imex-euler")

@@ -417,9 +417,12 @@ class _Feet(tuple):
     matrices: dict | None = None
 
 
-# the most memory the interpolation matrices of one solve's feet may take (12 bytes an entry,
-# 4^d entries a cell: 3 MB per 4096 cells in 3-D); above it each interpolation runs afresh
-MATRIX_BYTES = 2**28
+# the most memory the interpolation matrices of one solve's feet may take, counted at
+# MATRIX_ENTRY_BYTES an entry (12 kept, the rest while one is built: measured, a rotation
+# solve at 768^2 peaked 306 MB higher with a matrix of 9.4 million entries), 4^d entries a
+# cell (9 MB per 4096 cells in 3-D); beyond it each interpolation runs afresh
+MATRIX_BYTES = 2**29
+MATRIX_ENTRY_BYTES = 36
 
 
 def _departure(problem: Problem, t: float, dt: float,
@@ -449,8 +452,13 @@ def _departure(problem: Problem, t: float, dt: float,
     mid = x + 0.5 * dt * vel(x, t + dt)
     out = _Feet(x + dt * vel(mid, t + dt / 2))
     if key is not None:
-        out.matrices = {}  # kept feet: their interpolation matrices are worth building
-        if len(cache) >= 8:  # step sizes change only between intervals and save times
+        # kept feet: their interpolation matrices are worth building; one set of feet holds
+        # matrices at a time, so MATRIX_BYTES bounds a solve's (a new step size comes with a
+        # new interval or save time, and its feet are the ones used from then on)
+        for other in cache.values():
+            other.matrices = {}
+        out.matrices = {}
+        if len(cache) >= 8:
             cache.clear()
         cache[key] = out
     return out
@@ -508,7 +516,7 @@ def _interpolate(problem: Problem, u: np.ndarray, X: tuple[np.ndarray, ...], t: 
     key = (padded.shape[1:], tuple((lo.kind, hi.kind) for lo, hi in bcs))
     W = None if store is None else store.get(key)
     if W is None and store is not None and \
-            12 * 4**g.dim * g.size * (len(store) + 1) <= MATRIX_BYTES:
+            MATRIX_ENTRY_BYTES * 4**g.dim * g.size * (len(store) + 1) <= MATRIX_BYTES:
         W = store[key] = interpolation_matrix(padded.shape[1:], idx)
     if W is not None:
         return np.stack([(W @ c.ravel()).reshape(g.shape) for c in padded])

@@ -122,11 +122,16 @@ MEMORY_PER_CELL = {1: 2500, 2: 1000, 3: 2000}
 MEMORY_FIXED = 100e6
 
 
-def memory_estimate(dim: int, n: int, frames: int) -> float:
+def memory_estimate(dim: int, n: int, frames: int, stepper: str | None = None) -> float:
     """Bytes that :func:`run_example` needs on ``n`` cells per axis in ``dim`` dimensions with
-    ``frames`` saved times: cells x (MEMORY_PER_CELL + 8 frames) + MEMORY_FIXED."""
+    ``frames`` saved times: cells x (MEMORY_PER_CELL + 8 frames) + MEMORY_FIXED, and for the
+    semi-Lagrangian stepper its interpolation matrices (numerics.solve.MATRIX_BYTES at most)."""
+    from numerics.solve import MATRIX_BYTES, MATRIX_ENTRY_BYTES
+
     cells = float(n) ** dim
-    return cells * (MEMORY_PER_CELL[min(dim, 3)] + 8 * frames) + MEMORY_FIXED
+    extra = (min(MATRIX_BYTES, 2 * MATRIX_ENTRY_BYTES * 4**dim * cells)
+             if stepper == "semi-lagrangian" else 0.0)
+    return cells * (MEMORY_PER_CELL[min(dim, 3)] + 8 * frames) + MEMORY_FIXED + extra
 
 
 def run_example(name: str, out, *, convection: str = "central2", diffusion: str = "central2",
@@ -159,7 +164,7 @@ def run_example(name: str, out, *, convection: str = "central2", diffusion: str 
                             "snapshot of the field and a rendered frame of the GIF (about 0.1 s "
                             "each), so a larger count runs for hours; the solver's own steps do "
                             "not depend on it")
-    need, have = memory_estimate(len(ex.bounds), n, frames), available_memory()
+    need, have = memory_estimate(len(ex.bounds), n, frames, stepper), available_memory()
     if have is not None and need > have:  # refused from the options, before any allocation
         raise NumericsError(f"n = {n}: {name} on {n}^{len(ex.bounds)} cells with {frames} "
                             f"frames needs about {need / 1e9:.3g} GB, and this machine has "
