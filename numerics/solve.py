@@ -437,6 +437,7 @@ def _departure(problem: Problem, t: float, dt: float,
     if cache is not None and not callable(problem.velocity):
         key = (problem.interval(t + dt), problem.interval(t + dt / 2), dt)
         if key in cache:
+            _hold_matrices(cache, cache[key])
             return cache[key]
     g = problem.grid
     x = np.stack(g.coords)
@@ -452,16 +453,22 @@ def _departure(problem: Problem, t: float, dt: float,
     mid = x + 0.5 * dt * vel(x, t + dt)
     out = _Feet(x + dt * vel(mid, t + dt / 2))
     if key is not None:
-        # kept feet: their interpolation matrices are worth building; one set of feet holds
-        # matrices at a time, so MATRIX_BYTES bounds a solve's (a new step size comes with a
-        # new interval or save time, and its feet are the ones used from then on)
-        for other in cache.values():
-            other.matrices = {}
-        out.matrices = {}
         if len(cache) >= 8:
             cache.clear()
         cache[key] = out
+        _hold_matrices(cache, out)
     return out
+
+
+def _hold_matrices(cache: dict, feet: _Feet) -> None:
+    """Kept feet are worth their interpolation matrices; only the feet in use hold them, so
+    MATRIX_BYTES bounds a whole solve's (a step size changes only with an interval or a save
+    time, and its feet are then used for the steps that follow)."""
+    for other in cache.values():
+        if other is not feet:
+            other.matrices = {}
+    if feet.matrices is None:
+        feet.matrices = {}
 
 
 def _interpolate(problem: Problem, u: np.ndarray, X: tuple[np.ndarray, ...], t: float,
@@ -823,16 +830,17 @@ def abs_conv(problem: Problem, t: float) -> sps.csr_matrix:
 
 LINEAR_SOLVERS = ("auto", "direct", "iterative")
 # unknowns above which 'auto' takes BiCGSTAB, by dimension (1-D: never; a banded LU is O(N)).
-# A sparse LU's fill grows like N^(4/3) in 3-D and N log N in 2-D. Measured 2026-12-07 on one
-# core, Crank-Nicolson at the default step, whole solves direct / iterative: 3-D central4 20^3
-# 2.51 / 0.30 s, central2 24^3 1.76 / 0.48 s, 12^3 0.19 / 0.07 s, 8^3 0.024 / 0.030 s; 2-D
-# central4 160^2 2.28 / 1.15 s, central2 200^2 2.41 / 1.28 s, 96^2 0.22 / 0.17 s and backward
-# Euler 0.16 / 0.24 s (parity near 10^4 unknowns); 1-D 400 cells 0.06 / 0.15 s
+# A sparse LU's fill grows like N^(4/3) in 3-D and N log N in 2-D. Whole Crank-Nicolson solves
+# at the default step, LU / BiCGSTAB (benchmarks/bench_linear_solver.py, one thread,
+# 2026-12-07): 3-D central4 20^3 1.99 / 0.21 s, central2 24^3 1.77 / 0.18 s, 12^3 0.048 /
+# 0.032 s (8^3: 0.024 / 0.030 s); 2-D central4 160^2 2.13 / 0.83 s, central2 1.09 / 0.69 s,
+# near parity at 96^2 (backward Euler 0.16 / 0.24 s); 1-D 400 cells 0.06 / 0.15 s
 ITERATIVE_ABOVE = {2: 20_000, 3: 1_000}
 ITERATIVE_RTOL = 1e-12
 # 'auto' gives BiCGSTAB this many iterations before it factors the matrix instead: at the
-# default steps it converges in tens; a stiff matrix (a large diffusion number) that needs
-# hundreds is solved faster, and surely, by the LU
+# default steps it converges in tens (diffusion numbers in the hundreds too); far from diagonal
+# dominance (central convection at Courant numbers in the hundreds) it breaks down or stalls,
+# and the LU solves the system surely
 AUTO_MAXITER = 300
 
 

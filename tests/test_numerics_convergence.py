@@ -141,6 +141,8 @@ def test_semi_lagrangian_feet_are_computed_once_per_step_size_and_velocity_inter
     cache = {(0, 0, 0.05): feet}
     later = _departure(p, 0.0, 0.04, cache)  # another step size: its feet hold the matrices
     assert feet.matrices == {} and later.matrices == {} and len(cache) == 2
+    module._interpolate(p, kept, later, 0.0)
+    assert _departure(p, 0.0, 0.05, cache) is feet and later.matrices == {}  # and back
     monkeypatch.setattr(module, "MATRIX_BYTES", 0)
     unbuilt = solve(p, stepper="semi-lagrangian", convection="central2", dt=0.05).final
     monkeypatch.setattr(module, "_departure",
