@@ -542,7 +542,8 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     a convective Courant number of 1 (or t_end/50 without convection). ``linear_solver``:
     'direct' (sparse LU, factored once per constant interval), 'iterative' (Jacobi-BiCGSTAB to
     a relative residual of 1e-12) or 'auto' (iterative above ITERATIVE_ABOVE unknowns: 20,000
-    in 2-D, 1,000 in 3-D, never in 1-D; a matrix on which BiCGSTAB has not converged in
+    in 2-D, 1,000 in 3-D, 500 in both where coefficients that depend on t make every step
+    factor anew, never in 1-D; a matrix on which BiCGSTAB has not converged in
     AUTO_MAXITER iterations is factored instead, counted in stats['direct_fallbacks']; the
     solver in effect is stats['linear_solver']). A run that
     would take more than ``max_steps`` steps (stiff diffusion with an explicit stepper, say) is
@@ -610,7 +611,7 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
             return stage_ops[tt]
     spectral = dt_bound == "arnoldi" and at is None
     stats["dt_bound"] = "arnoldi" if spectral else "gershgorin"
-    solver = linear_solver_for(linear_solver, g.dim, g.size)
+    solver = linear_solver_for(linear_solver, g.dim, g.size, rebuilt=at is not None)
     if not info.explicit:  # the linear solver in effect ('auto' resolved by the grid's size)
         stats["linear_solver"] = "iterative" if solver == "auto-iterative" else solver
     declared = (TIME[stepper].monotone and DIFFUSION[diffusion].monotone
@@ -836,6 +837,11 @@ LINEAR_SOLVERS = ("auto", "direct", "iterative")
 # 0.032 s (8^3: 0.024 / 0.030 s); 2-D central4 160^2 2.13 / 0.83 s, central2 1.09 / 0.69 s,
 # near parity at 96^2 (backward Euler 0.16 / 0.24 s); 1-D 400 cells 0.06 / 0.15 s
 ITERATIVE_ABOVE = {2: 20_000, 3: 1_000}
+# the same where coefficients that depend on t are rebuilt, and the matrix factored, at every
+# step (2-D and 3-D): whole solves of a 2-D A(x, t), Crank-Nicolson, LU / BiCGSTAB, 16^2 0.13
+# / 0.12 s, 24^2 0.20 / 0.15 s, 48^2 1.09 / 0.61 s, 128^2 15.6 / 4.1 s (semi-Lagrangian 28.4 /
+# 7.2 s); 12^2 at parity
+REBUILT_ITERATIVE_ABOVE = 500
 ITERATIVE_RTOL = 1e-12
 # 'auto' gives BiCGSTAB this many iterations before it factors the matrix instead: at the
 # default steps it converges in tens (diffusion numbers in the hundreds too); far from diagonal
@@ -844,13 +850,16 @@ ITERATIVE_RTOL = 1e-12
 AUTO_MAXITER = 300
 
 
-def linear_solver_for(choice: str, dim: int, unknowns: int) -> str:
+def linear_solver_for(choice: str, dim: int, unknowns: int, rebuilt: bool = False) -> str:
     """The solver a ``linear_solver`` choice runs: 'direct' or 'iterative' as asked; 'auto'
     gives 'auto-iterative' (BiCGSTAB, the LU if it does not converge) above ITERATIVE_ABOVE
-    unknowns for the dimension, else 'direct'."""
+    unknowns for the dimension (REBUILT_ITERATIVE_ABOVE in 2-D and 3-D where the matrix is
+    ``rebuilt`` at every step), else 'direct'."""
     if choice != "auto":
         return choice
     above = ITERATIVE_ABOVE.get(dim)
+    if rebuilt and above is not None:
+        above = min(above, REBUILT_ITERATIVE_ABOVE)
     return "auto-iterative" if above is not None and unknowns > above else "direct"
 
 

@@ -491,6 +491,18 @@ def test_auto_takes_bicgstab_where_the_lu_fills_in_and_the_lu_where_bicgstab_fai
         ["direct", "auto-iterative"]
     assert [linear_solver_for(c, 3, 10**6) for c in ("direct", "iterative")] == \
         ["direct", "iterative"]
+    # a matrix factored at every step (coefficients that depend on t): from 500 in 2-D and 3-D
+    assert [linear_solver_for("auto", d, n, rebuilt=True) for d, n in
+            ((2, 500), (2, 501), (3, 501), (1, 10**6))] == \
+        ["direct", "auto-iterative", "auto-iterative", "direct"]
+    from oracles import manufactured_box_2d
+
+    o = manufactured_box_2d()
+    p = o.make(Grid(bounds=o.bounds, shape=(32, 32)))  # A(x, t): rebuilt every step
+    assert p.time_dependent
+    auto = solve(p, convection="central2", diffusion="central2", stepper="crank-nicolson",
+                 dt=o.t_end / 32)
+    assert auto.stats["linear_solver"] == "iterative"
     # diffusion at the default step: BiCGSTAB, the LU's answer
     p = _sine_3d(12, (0.5, 0.0, -0.3), 0.05)
     auto = solve(p, stepper="crank-nicolson")
