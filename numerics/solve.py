@@ -425,6 +425,12 @@ MATRIX_BYTES = 2**29
 MATRIX_ENTRY_BYTES = 36
 
 
+def matrix_bytes(dim: int, cells: float, count: int = 1) -> float:
+    """Memory counted for ``count`` interpolation matrices of kept feet on ``cells`` cells in
+    ``dim`` dimensions (4^dim entries a cell, MATRIX_ENTRY_BYTES each), before the bound."""
+    return MATRIX_ENTRY_BYTES * 4**dim * cells * count
+
+
 def _departure(problem: Problem, t: float, dt: float,
                cache: dict | None = None) -> tuple[np.ndarray, ...]:
     """RK2 characteristics: X = x + dt v(x + dt/2 v(x, t + dt), t + dt/2) (u(x,t+dt) = u(X,t)).
@@ -520,13 +526,12 @@ def _interpolate(problem: Problem, u: np.ndarray, X: tuple[np.ndarray, ...], t: 
     # kept feet: one sparse product per field instead of a tensor-product interpolation (the
     # same sums in the same order; 14x faster at 26^3)
     store = getattr(X, "matrices", None)
-    key = (padded.shape[1:], tuple((lo.kind, hi.kind) for lo, hi in bcs))
-    W = None if store is None else store.get(key)
-    if W is None and store is not None and \
-            MATRIX_ENTRY_BYTES * 4**g.dim * g.size * (len(store) + 1) <= MATRIX_BYTES:
-        W = store[key] = interpolation_matrix(padded.shape[1:], idx)
-    if W is not None:
-        return np.stack([(W @ c.ravel()).reshape(g.shape) for c in padded])
+    if store is not None:
+        key = (padded.shape[1:], tuple((lo.kind, hi.kind) for lo, hi in bcs))
+        if key not in store and matrix_bytes(g.dim, g.size, len(store) + 1) <= MATRIX_BYTES:
+            store[key] = interpolation_matrix(padded.shape[1:], idx)
+        if key in store:
+            return np.stack([(store[key] @ c.ravel()).reshape(g.shape) for c in padded])
     return np.stack([interpolate(c, idx) for c in padded])
 
 
@@ -791,8 +796,6 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     finally:
         if bar is not None:
             bar.close()
-    if stats.get("direct_fallbacks"):
-        stats["linear_solver"] = "direct (BiCGSTAB failed)"
     stats["wall_time_s"] = _time.perf_counter() - start
     # the steps alone (assembly, factorisation and the step bound excluded): the time that a
     # compiled code's timed stepper loop corresponds to
@@ -892,6 +895,7 @@ class _Krylov:
                 f"the iterative linear solver (BiCGSTAB) {what}; use linear_solver='direct' "
                 "or 'auto' (the LU where BiCGSTAB fails), or a smaller dt")
         self.fallback["direct_fallbacks"] = self.fallback.get("direct_fallbacks", 0) + 1
+        self.fallback["linear_solver"] = "direct (BiCGSTAB failed)"
         self.lu = spla.splu(self.M.tocsc())
         return self.lu.solve(r)
 

@@ -126,10 +126,11 @@ def memory_estimate(dim: int, n: int, frames: int, stepper: str | None = None) -
     """Bytes that :func:`run_example` needs on ``n`` cells per axis in ``dim`` dimensions with
     ``frames`` saved times: cells x (MEMORY_PER_CELL + 8 frames) + MEMORY_FIXED, and for the
     semi-Lagrangian stepper its interpolation matrices (numerics.solve.MATRIX_BYTES at most)."""
-    from numerics.solve import MATRIX_BYTES, MATRIX_ENTRY_BYTES
+    from numerics.solve import MATRIX_BYTES, matrix_bytes
 
     cells = float(n) ** dim
-    extra = (min(MATRIX_BYTES, 2 * MATRIX_ENTRY_BYTES * 4**dim * cells)
+    # two matrices: u's closures and the explicit diffusion term's
+    extra = (min(MATRIX_BYTES, matrix_bytes(dim, cells, 2))
              if stepper == "semi-lagrangian" else 0.0)
     return cells * (MEMORY_PER_CELL[min(dim, 3)] + 8 * frames) + MEMORY_FIXED + extra
 
