@@ -120,18 +120,40 @@ def spectral_radius(L: sps.spmatrix) -> float | None:
     return rho
 
 
-def gershgorin(L: sps.spmatrix) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: c_i = -L_ii and R_i = sum_{j != i} |L_ij|."""
+def rows_of(M: sps.csr_matrix) -> np.ndarray:
+    """The row index of each stored entry of a CSR matrix."""
+    return np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
+
+
+def _canonical(L: sps.spmatrix) -> sps.csr_matrix:
+    """L as CSR without duplicate entries (a copy only where L has them)."""
     L = sps.csr_matrix(L)
+    if not L.has_canonical_format:
+        L = L.copy()
+        L.sum_duplicates()
+    return L
+
+
+def gershgorin(L: sps.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: c_i = -L_ii and R_i = sum_{j != i} |L_ij|.
+
+    The row sums of |L| are taken on L's stored entries in place (abs(L).sum(axis=1) builds a
+    second matrix: 7 of 8 ms of a 3-D central4 bound at 23^3, 115 ms at 48^3); the same sums
+    in the same order."""
+    L = _canonical(L)
     diag = L.diagonal()
-    R = np.asarray(abs(L).sum(axis=1)).ravel() - np.abs(diag)
-    return -diag, R
+    # per row by reduceat over the non-empty rows, as scipy's own row sums (equal bit for bit)
+    full = np.diff(L.indptr) > 0
+    sums = np.zeros(L.shape[0])
+    if L.nnz:
+        sums[full] = np.add.reduceat(np.abs(L.data), L.indptr[:-1][full])
+    return -diag, sums - np.abs(diag)
 
 
 def is_monotone_operator(L: sps.spmatrix, tol: float = 1e-10) -> bool:
     """Off-diagonal entries >= 0 (an M-matrix pattern): explicit steps are monotone under CFL."""
-    L = sps.coo_matrix(L)
-    off = L.row != L.col
+    L = _canonical(L)
+    off = rows_of(L) != L.indices
     scale = max(1.0, float(np.abs(L.data).max(initial=0.0)))
     return bool(np.all(L.data[off] >= -tol * scale))
 

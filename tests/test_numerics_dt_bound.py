@@ -99,3 +99,60 @@ def test_the_dense_path_is_left_to_small_operators_and_both_paths_agree():
         dense = np.abs(np.linalg.eigvals(L.toarray())).max()
         assert stab.spectral_radius(L) == pytest.approx(dense, rel=stab.ARNOLDI_TOL
                                                         if path == "arpack" else 1e-12)
+
+
+def _dense_gershgorin(D: np.ndarray):
+    return -np.diag(D), np.abs(D).sum(axis=1) - np.abs(np.diag(D))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_gershgorin_and_the_monotone_test_equal_their_dense_definitions(seed):
+    """The row sums are taken on the stored entries: against the dense matrix's definition on
+    random sparse matrices with empty rows (the last one too), explicit zeros and duplicate
+    entries (which must be summed before |.|: an entry stored as 2 and -3 is -1). Controls:
+    the sum of |.| over the duplicates, which a bare row sum of |data| gives, is not R, and
+    the monotone test's answer changes with the sign of one off-diagonal entry."""
+    import scipy.sparse as sps
+
+    rng = np.random.default_rng(seed)
+    N = 30
+    nnz = 120
+    rows = rng.integers(0, N - 5, nnz)  # rows N-5 .. N-1 empty
+    cols = rng.integers(0, N, nnz)
+    vals = rng.normal(size=nnz)
+    rows = np.concatenate([rows, [3, 3, 4]])
+    cols = np.concatenate([cols, [7, 7, 9]])
+    vals = np.concatenate([vals, [2.0, -3.0, 0.0]])  # a duplicate pair, an explicit zero
+    L = sps.csr_matrix((vals, (rows, cols)), shape=(N, N))
+    raw = sps.csr_matrix((vals, (rows, cols)), shape=(N, N))
+    raw.has_canonical_format = False  # as built by hand: duplicates kept
+    raw.indptr, raw.indices, raw.data = _unsummed(rows, cols, vals, N)
+    D = L.toarray()
+    for M in (L, raw, L.tocoo(), L.tocsc()):
+        c, R = stab.gershgorin(M)
+        c0, R0 = _dense_gershgorin(D)
+        np.testing.assert_allclose(c, c0, rtol=0, atol=1e-14)
+        np.testing.assert_allclose(R, R0, rtol=0, atol=1e-13)
+    # scipy's own row sums of |L|, bit for bit (the explicit steps keep their dt exactly)
+    c, R = stab.gershgorin(L)
+    np.testing.assert_array_equal(R, np.asarray(abs(L).sum(axis=1)).ravel() - np.abs(np.diag(D)))
+    naive = np.bincount(stab.rows_of(raw), weights=np.abs(raw.data), minlength=N)
+    assert not np.allclose(naive - np.abs(np.diag(D)), R0)
+    # the monotone test: all off-diagonal entries made >= 0, then one made negative
+    P = sps.csr_matrix(np.abs(D) - 2 * np.diag(np.abs(np.diag(D))))
+    assert stab.is_monotone_operator(P)
+    P = P.tolil()
+    P[3, 7] = -0.5
+    assert not stab.is_monotone_operator(P.tocsr())
+    # duplicates 2 and -1 at (3, 7): the stored -1 alone is negative, the entry (1) is not
+    dup = sps.csr_matrix((np.array([-1.0, 1.0, 2.0, -1.0]), np.array([3, 3, 7, 7]),
+                          np.array([0, 0, 0, 0, 4] + [4] * (N - 4))), shape=(N, N))
+    dup.has_canonical_format = False
+    assert stab.is_monotone_operator(dup)
+
+
+def _unsummed(rows, cols, vals, N):
+    """CSR arrays that keep duplicate entries (in the given order within each row)."""
+    order = np.argsort(rows, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=N))])
+    return indptr, cols[order], vals[order]
