@@ -168,8 +168,12 @@ def _embedded(stencil: str, k: int, shape: tuple[int, ...], spacing: tuple[float
 
 @lru_cache(maxsize=64)  # about ten per grid and scheme; they can be large
 def _product(a: tuple, b: tuple) -> sps.csr_matrix:
-    """The product of two embedded stencils (a mixed derivative), cached like them."""
+    """The product of two embedded stencils (a mixed derivative), cached like them; its
+    column indices sorted once here (a sparse product leaves them unsorted, which sent every
+    sum of terms down scipy's slower general path and left the operator to be sorted again
+    by each of its readers)."""
     out = (_embedded(*a) @ _embedded(*b)).tocsr()
+    out.sum_duplicates()
     out.data.flags.writeable = False
     return out
 
