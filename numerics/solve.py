@@ -47,7 +47,7 @@ RANGE_TOL = 1e-9
 #: the most steps a run may take unless the caller raises it (solve's max_steps)
 MAX_STEPS = 100_000
 #: spectral bounds behind the explicit step of RK3/RK4 with central schemes (solve's dt_bound)
-DT_BOUNDS = ("gershgorin", "arnoldi")
+DT_BOUNDS = ("gershgorin", "perron", "arnoldi")
 PROJECT_AFTER = 3  # steps timed before a wall-time projection is trusted
 #: times of an interval at which callable coefficients are sampled for the explicit step bound
 TIME_SAMPLES = 9
@@ -554,8 +554,11 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     would take more than ``max_steps`` steps (stiff diffusion with an explicit stepper, say) is
     refused before it starts, with the count and the fix. ``dt_bound``: the spectral bound
     behind the explicit limit of RK3/RK4 with central schemes, 'gershgorin' (an enclosure of
-    the spectrum, wide where one-sided wall closures sit) or 'arnoldi' (SPECTRAL_MARGIN x
-    ARPACK's max |lambda|, at most the Gershgorin bound: up to 6x larger steps in 3-D boxes;
+    the spectrum, wide where one-sided wall closures sit), 'perron' (stability.perron_bound:
+    an enclosure too, rho(|L|) <= Gershgorin's bound, about half of it in 3-D boxes, for
+    PERRON_STEPS matrix-vector products; time-dependent coefficients too) or 'arnoldi'
+    (SPECTRAL_MARGIN x ARPACK's max |lambda|, an estimate, at most the Gershgorin bound: up to
+    6x larger steps in 3-D boxes;
     constant coefficients only, time-dependent ones keep Gershgorin at every step; the bound
     in effect after that rule is in stats['dt_bound']). With ``max_wall_s``, a run whose
     projected wall time (elapsed + remaining steps x the mean cost of the first
@@ -615,7 +618,8 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
                 stats["rebuilds"] += 1
             return stage_ops[tt]
     spectral = dt_bound == "arnoldi" and at is None
-    stats["dt_bound"] = "arnoldi" if spectral else "gershgorin"
+    perron = dt_bound == "perron"  # rigorous and cheap: at every step's bound too
+    stats["dt_bound"] = "arnoldi" if spectral else "perron" if perron else "gershgorin"
     solver = linear_solver_for(linear_solver, g.dim, g.size, rebuilt=at is not None)
     if not info.explicit:  # the linear solver in effect ('auto' resolved by the grid's size)
         stats["linear_solver"] = "iterative" if solver == "auto-iterative" else solver
@@ -694,7 +698,8 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
                               "dx": g.spacing[0]}
                     # the Arnoldi estimate once per constant operator; coefficients that
                     # change with t are re-bounded every step, where Gershgorin is cheap
-                    return explicit_dt_limit(d.L, stepper, spectrum=spectral, **kw)
+                    return explicit_dt_limit(d.L, stepper, spectrum=spectral, perron=perron,
+                                             **kw)
 
                 key = ("limit", interval)  # once per constant operator, not once per frame
                 if at is not None or key not in built:
