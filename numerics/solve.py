@@ -555,8 +555,8 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     refused before it starts, with the count and the fix. ``dt_bound``: the spectral bound
     behind the explicit limit of RK3/RK4 with central schemes, 'gershgorin' (an enclosure of
     the spectrum, wide where one-sided wall closures sit), 'perron' (stability.perron_bound:
-    an enclosure too, rho(|L|) <= Gershgorin's bound, about half of it in 3-D boxes, for
-    PERRON_STEPS matrix-vector products; time-dependent coefficients too) or 'arnoldi'
+    an enclosure too, between rho(|L|) and Gershgorin's bound, 0.37-0.47 of the latter in 3-D
+    boxes, for PERRON_STEPS matrix-vector products; time-dependent coefficients too) or 'arnoldi'
     (SPECTRAL_MARGIN x ARPACK's max |lambda|, an estimate, at most the Gershgorin bound: up to
     6x larger steps in 3-D boxes;
     constant coefficients only, time-dependent ones keep Gershgorin at every step; the bound

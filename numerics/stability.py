@@ -99,8 +99,9 @@ SPECTRAL_MARGIN = 1.1
 DENSE_BELOW = 100
 
 
-#: power steps of the Perron bound: its value after 12 is within 6% of its limit rho(|L|) on
-#: B6's operators (central2 and central4, 16^3-48^3; 2026-12-07), the first step being Gershgorin's
+#: power steps of the Perron bound: its value after 12 is within 4% of its value after 40 (which
+#: approaches rho(|L|) from above) on B6's operators (central2 and central4, 16^3-48^3;
+#: 2026-12-07); the first step's value is Gershgorin's
 PERRON_STEPS = 12
 #: the shift of the power steps, relative to the current bound: it keeps every entry of x
 #: positive where |L| has zero rows (x -> |L| x + eps x), and does not enter the bound
@@ -116,7 +117,7 @@ def perron_bound(L: sps.spmatrix) -> float:
     8.1.18 and 8.1.26). At x = 1 the value is the largest Gershgorin radius max_i sum_j |L_ij|;
     the power steps on |L| move x toward the Perron vector, which weights down the few wide
     rows of one-sided wall closures (B6 of bench_fd at 23^3, central4: Gershgorin 129.8, this
-    bound 59.6 after 10 steps, rho(|L|) about 56.5, Arnoldi's |lambda|max 26.6)."""
+    bound 58.4 after 12 steps, rho(|L|) about 56.5, Arnoldi's |lambda|max 26.6)."""
     A = _canonical(L)
     A = sps.csr_matrix((np.abs(A.data), A.indices, A.indptr), shape=A.shape)
     x = np.ones(A.shape[0])
