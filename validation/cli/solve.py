@@ -9,6 +9,7 @@ EXAMPLE = "cdverify solve --example rotation --convection central4 --stepper rk4
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from numerics.schemes import CONVECTION, DIFFUSION, TIME
+    from numerics.solve import DT_BOUNDS
     from validation.studies.flows.examples import EXAMPLES
 
     from .types import count, positive
@@ -25,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="cells per axis (None: 96, or 32 for 3-D examples)")
     p.add_argument("--dt", type=positive, default=None,
                    help="fixed time step (None: chosen from the stability limit)")
+    p.add_argument("--dt-bound", default="gershgorin", choices=list(DT_BOUNDS),
+                   help="spectral bound behind RK3/RK4's step with central schemes (README)")
     p.add_argument("--frames", type=count, default=12, help="saved times incl. 0 and T (>= 2)")
     p.add_argument("--max-minutes", type=positive, default=60.0,
                    help="stop, before writing anything, a solve whose wall time projected from "
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         doc = run_example(args.example, args.out, convection=args.convection,
                           diffusion=args.diffusion, stepper=args.stepper, n=args.n, dt=args.dt,
-                          frames=args.frames, max_wall_s=60.0 * args.max_minutes)
+                          frames=args.frames, max_wall_s=60.0 * args.max_minutes,
+                          dt_bound=args.dt_bound)
     except WallTimeError as exc:  # name the option that sets the limit
         raise WallTimeError(f"{exc} (--max-minutes {args.max_minutes:g})") from None
     final = doc["errors"][-1]

@@ -138,12 +138,12 @@ def memory_estimate(dim: int, n: int, frames: int, stepper: str | None = None) -
 def run_example(name: str, out, *, convection: str = "central2", diffusion: str = "central2",
                 stepper: str = "crank-nicolson", n: int | None = None, dt: float | None = None,
                 frames: int = 12, progress: bool = True,
-                max_wall_s: float | None = None) -> dict:
+                max_wall_s: float | None = None, dt_bound: str = "gershgorin") -> dict:
     """Solve example ``name`` on ``n`` cells per axis (default 96; 32 in 3-D), compare with its
     closed form at ``frames`` times, and write panels.png (2-D) / slices.png (3-D) /
     space_time.png (1-D), flow.gif and solve.json to ``out``; returns the solve.json payload.
     A solve projected to take more than ``max_wall_s`` seconds stops (numerics.WallTimeError)
-    before anything is written.
+    before anything is written; ``dt_bound`` is numerics.solve's (explicit RK3/RK4 steps).
 
     Raises TheoryError for an unknown example and NumericsError for a bad scheme setting, both
     before anything is written."""
@@ -173,7 +173,8 @@ def run_example(name: str, out, *, convection: str = "central2", diffusion: str 
     prob = ex.problem(n)
     times = np.linspace(0, ex.t_end, frames)
     sol = solve(prob, convection=convection, diffusion=diffusion, stepper=stepper, dt=dt,
-                save_times=list(times), progress=progress, max_wall_s=max_wall_s)
+                save_times=list(times), progress=progress, max_wall_s=max_wall_s,
+                dt_bound=dt_bound)
     out = Path(out)
     errors = []
     for t, snap in zip(sol.times, sol.snapshots, strict=True):
