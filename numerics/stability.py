@@ -117,7 +117,9 @@ def perron_bound(L: sps.spmatrix) -> float:
     8.1.18 and 8.1.26). At x = 1 the value is the largest Gershgorin radius max_i sum_j |L_ij|;
     the power steps on |L| move x toward the Perron vector, which weights down the few wide
     rows of one-sided wall closures (B6 of bench_fd at 23^3, central4: Gershgorin 129.8, this
-    bound 58.4 after 12 steps, rho(|L|) about 56.5, Arnoldi's |lambda|max 26.6)."""
+    bound 58.4 after 12 steps, rho(|L|) about 56.5, Arnoldi's |lambda|max 26.6). It bounds
+    eigenvalues, as Arnoldi's estimate does: for a strongly non-normal L it can be far below
+    Gershgorin's (a nilpotent |L|: it tends to 0, and the step grows accordingly)."""
     A = _canonical(L)
     A = sps.csr_matrix((np.abs(A.data), A.indices, A.indptr), shape=A.shape)
     x = np.ones(A.shape[0])

@@ -238,3 +238,22 @@ def test_a_solve_at_the_perron_step_keeps_its_accuracy_in_fewer_steps():
                    convection="central4", diffusion="central4", stepper="rk4",
                    dt_bound="perron")
     assert moving.stats["dt_bound"] == "perron" and np.isfinite(moving.final).all()
+
+
+def test_the_perron_bound_of_a_nilpotent_operator_tends_to_its_zero_spectrum():
+    """A strictly upper-triangular L (|L| nilpotent, every eigenvalue 0): the bound falls from
+    Gershgorin's 2 toward rho(|L|) = 0 (below 1e-6 after PERRON_STEPS; the shift keeps x
+    positive, so not to 0 exactly) and the step it gives is finite. An eigenvalue bound
+    allows large steps here (RK4 is exact for this L: L^5 = 0); accuracy is the caller's dt.
+    Control: with x held at 1 (no power steps) the value is Gershgorin's."""
+    import scipy.sparse as sps
+
+    L = sps.diags([np.full(4, -2.0)], [1], shape=(5, 5)).tocsr()
+    c, R = stab.gershgorin(L)
+    bound = stab.perron_bound(L)
+    assert (c + R).max() == 2.0 and 0 < bound < 1e-6
+    assert np.isfinite(stab.explicit_dt_limit(L, "rk4", perron=True))
+    assert stab.explicit_dt_limit(L, "rk4", perron=True) > stab.explicit_dt_limit(L, "rk4")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stab, "PERRON_STEPS", 0)
+        assert stab.perron_bound(L) == 2.0
