@@ -215,7 +215,7 @@ def explicit_dt_limit(L: sps.spmatrix, stepper: str, *, velocity_1d: np.ndarray 
         # |lambda| <= max_i (c_i + R_i) (Gershgorin)
         bound = float((c + R).max())
         pb = perron_bound(L) if perron else 0.0
-        if pb > 0:  # 0 only for a nilpotent |L|, where the eigenvalues say nothing of growth
+        if pb > 0:  # > 0 for any nonzero L (x stays positive); no zero reaches the division
             bound = min(bound, pb)
         rho = spectral_radius(L) if spectrum else None
         if rho is not None and rho > 0:
