@@ -785,8 +785,8 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
                         f"the state became non-finite at step {stats['steps']}, t = {t:.6g} "
                         f"(dt = {h:.3g}); reduce dt or use a monotone/implicit scheme")
                 stepping_s += _time.perf_counter() - step_start
-                if bar is not None:
-                    bar.update(h)
+                if bar is not None:  # the sum of the steps may pass T by an ulp: tqdm warns
+                    bar.update(min(h, T - bar.n))
             t = float(seg_end)
             C, r = courant_numbers(disc.vmax, disc.amax, g.spacing, h)
             stats["max_courant"] = max(stats.get("max_courant", 0.0), float(C.sum()))

@@ -140,3 +140,33 @@ def test_cli_solve_takes_the_step_bound_and_records_it(tmp_path, capsys):
         main(["solve", "--dt-bound", "lanczos", "--out", str(tmp_path / "x")])
     assert "invalid choice: 'lanczos'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_the_progress_bar_never_passes_t_end(monkeypatch):
+    """Nine steps of dt = 1/9 sum to 1.0000000000000002: the bar's count is held at T, so
+    tqdm never clamps (its TqdmWarning reached a user's terminal from a 48^2 RK4 solve). The
+    bar renders at every update here (mininterval 0). Control: the bare sum passes T."""
+    import warnings
+
+    import tqdm
+
+    seen = []
+
+    class Eager(tqdm.tqdm):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **{**kw, "mininterval": 0, "miniters": 1})
+
+        def update(self, n=1):
+            out = super().update(n)
+            seen.append(self.n)
+            return out
+
+    monkeypatch.setattr(tqdm, "tqdm", Eager)
+    assert sum([1 / 9] * 9) > 1.0
+    grid = Grid(bounds=((0.0, 1.0),), shape=(16,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        solve(Problem(grid=grid, initial=np.sin(np.pi * grid.coords[0]), diffusion=0.01,
+                      t_end=1.0, boundary=("dirichlet", 0.0)),
+              stepper="crank-nicolson", dt=1 / 9, progress=True)
+    assert len(seen) == 9 and max(seen) <= 1.0 and seen[-1] == pytest.approx(1.0)
