@@ -31,6 +31,7 @@ from .interpolation import interpolate, interpolation_matrix
 from .problem import Problem
 from .schemes import CONVECTION, DIFFUSION, TIME, lookup
 from .stability import (
+    SPECTRAL_STEPPERS,
     SSP_COEFFICIENT,
     courant_numbers,
     explicit_dt_limit,
@@ -560,7 +561,8 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     (SPECTRAL_MARGIN x ARPACK's max |lambda|, an estimate, at most the Gershgorin bound: up to
     6x larger steps in 3-D boxes;
     constant coefficients only, time-dependent ones keep Gershgorin at every step; the bound
-    in effect after that rule is in stats['dt_bound']). With ``max_wall_s``, a run whose
+    in effect after that rule is in stats['dt_bound'], None where no spectral bound sets the
+    step; a bound other than 'gershgorin' there is refused). With ``max_wall_s``, a run whose
     projected wall time (elapsed + remaining steps x the mean cost of the first
     PROJECT_AFTER steps) exceeds it stops with the projection, checked before every step.
     """
@@ -579,6 +581,14 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
                             "lost; use ssprk2 or ssprk3 (or euler)")
     if dt_bound not in DT_BOUNDS:
         raise NumericsError(f"unknown dt_bound {dt_bound!r}; valid: {', '.join(DT_BOUNDS)}")
+    # the spectral bound sets the step of RK3/RK4 with unlimited schemes only: elsewhere a
+    # bound asked for would be recorded and not used
+    bounded = stepper in SPECTRAL_STEPPERS and convection not in ("minmod", "vanleer")
+    if dt_bound != "gershgorin" and not bounded:
+        raise NumericsError(f"dt_bound {dt_bound!r} has no effect with {stepper}/{convection}: "
+                            f"the spectral bound sets the step of "
+                            f"{' and '.join(SPECTRAL_STEPPERS)} with unlimited convection only; "
+                            "leave dt_bound unset here")
     if dt is not None and not (np.isfinite(dt) and dt > 0):
         raise NumericsError(f"dt = {dt}; it must be finite and > 0")
     g = problem.grid
@@ -619,7 +629,8 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
             return stage_ops[tt]
     spectral = dt_bound == "arnoldi" and at is None
     perron = dt_bound == "perron"  # rigorous and cheap: at every step's bound too
-    stats["dt_bound"] = "arnoldi" if spectral else "perron" if perron else "gershgorin"
+    stats["dt_bound"] = (("arnoldi" if spectral else "perron" if perron else "gershgorin")
+                         if bounded else None)
     solver = linear_solver_for(linear_solver, g.dim, g.size, rebuilt=at is not None)
     if not info.explicit:  # the linear solver in effect ('auto' resolved by the grid's size)
         stats["linear_solver"] = "iterative" if solver == "auto-iterative" else solver

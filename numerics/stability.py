@@ -108,6 +108,11 @@ PERRON_STEPS = 12
 PERRON_SHIFT = 1e-3
 
 
+#: the explicit steppers whose step a spectral bound sets on a non-monotone operator (the
+#: others: SSP or von Neumann limits)
+SPECTRAL_STEPPERS = ("ssprk3", "rk4")
+
+
 def perron_bound(L: sps.spmatrix) -> float:
     """A rigorous upper bound on max |lambda(L)|: min over the power steps x_k of the
     Collatz-Wielandt value max_i (|L| x_k)_i / (x_k)_i.
@@ -210,7 +215,7 @@ def explicit_dt_limit(L: sps.spmatrix, stepper: str, *, velocity_1d: np.ndarray 
         return np.inf
     if stepper != "rk4" and is_monotone_operator(L):  # rk4 has no SSP coefficient
         return float(1.0 / c.max())  # SSP coefficient 1: dt max(-L_ii) <= 1
-    if stepper in ("ssprk3", "rk4"):
+    if stepper in SPECTRAL_STEPPERS:
         # all eigenvalues lie in the left half-plane (stable semi-discretisations) and in
         # |lambda| <= max_i (c_i + R_i) (Gershgorin)
         bound = float((c + R).max())

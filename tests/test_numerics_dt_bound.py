@@ -257,3 +257,23 @@ def test_the_perron_bound_of_a_nilpotent_operator_tends_to_its_zero_spectrum():
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(stab, "PERRON_STEPS", 0)
         assert stab.perron_bound(L) == 2.0
+
+
+def test_a_bound_that_would_not_set_the_step_is_refused_and_none_is_recorded():
+    """Only RK3/RK4 with unlimited convection take their step from a spectral bound: asking
+    another stepper (Crank-Nicolson, forward Euler) or a limited scheme for 'perron' or
+    'arnoldi' is one clear error before any step, and their stats record no bound (None), where
+    they named 'gershgorin' before. Control: RK4 records the bound it used."""
+    grid = Grid(bounds=(BOX, BOX), shape=(16, 16))
+    x, y = grid.coords
+    prob = Problem(grid=grid, initial=np.exp(-10 * (x**2 + y**2)), t_end=0.1,
+                   velocity=(1.0, 0.5), diffusion=0.01, boundary=("dirichlet", 0.0))
+    for stepper, conv in (("crank-nicolson", "central2"), ("euler", "upwind1"),
+                          ("ssprk3", "minmod")):
+        for bound in ("perron", "arnoldi"):
+            with pytest.raises(NumericsError, match=f"dt_bound '{bound}' has no effect with "
+                                                    f"{stepper}/{conv}"):
+                solve(prob, stepper=stepper, convection=conv, dt_bound=bound)
+        assert solve(prob, stepper=stepper, convection=conv).stats["dt_bound"] is None
+    assert solve(prob, stepper="rk4", convection="central2",
+                 dt_bound="perron").stats["dt_bound"] == "perron"
