@@ -199,6 +199,59 @@ def test_a_damaged_cache_heals_and_reproduces_the_numbers(smoke_report, tmp_path
     assert a == b
 
 
+def test_ctrl_c_during_a_report_exits_130_and_names_the_complete_stages(smoke_report, tmp_path):
+    """A real SIGINT once a stage the run computes is complete: one message that names every
+    complete stage and not the one in flight, no traceback, exit 130, nothing temporary left,
+    no report written. The run starts from a copy of the smoke fixture's cache without two
+    side stages (flows, then the agreement), so it computes only those: a run from an empty
+    cache spent 52 s of the suite before its first stage was complete."""
+    import os
+    import signal
+    import sys
+    import time
+
+    cache = tmp_path / "cache"
+    shutil.copytree(smoke_report.parent / "cache", cache)
+    dropped = [next(cache.glob(f"{name}-*")) for name in ("flows", "agreement")]
+    for folder in dropped:
+        shutil.rmtree(folder)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # a user's Ctrl-C reaches a foreground process, whose SIGINT is the default; under a
+    # runner started in the background ('cmd &' ignores SIGINT) the child would inherit
+    # SIG_IGN, Python would keep it, and the signal would be ignored, as it should be there
+    proc = subprocess.Popen([sys.executable, "-m", "validation.cli", "report", "--profile",
+                             "smoke", "--out", str(tmp_path / "out"), "--cache", str(cache)],
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+    def complete():
+        return [f for f in dropped if (f / "result.json").is_file()]
+
+    deadline = time.time() + 1800  # a hang catcher: event-based (the stage's file), no speed
+    while time.time() < deadline and not complete() and proc.poll() is None:
+        time.sleep(0.2)
+    assert complete() and proc.poll() is None, "no dropped stage completed while it ran"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=900)
+    # 130, or death by SIGINT (-2): under load about 1 run in 3 ends by the signal after the
+    # message was printed and main returned 130 (why CPython does so is not yet established);
+    # a shell reads both as status 130, and the message and clean cache below hold either way
+    assert proc.returncode in (130, -signal.SIGINT), err[-3000:]
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("cdverify report: interrupted after stages "), last
+    named = last.split(" (of ")[0].removeprefix("cdverify report: interrupted after stages ")
+    named = named.split(", ")
+    assert "derivation" in named  # read from the cache: complete, so named
+    for folder in dropped:  # the computed ones: named if and only if complete
+        name = folder.name.rsplit("-", 1)[0]
+        assert (name in named) == (folder / "result.json").is_file(), (name, last)
+    assert not all((f / "result.json").is_file() for f in dropped), "the run was not stopped"
+    assert last.endswith("rerun the same command to resume (finished work is cached)")
+    assert not [p for p in cache.rglob(".*")], "temporary files left behind"
+    assert not (tmp_path / "out").exists()
+
+
 # slow (77 s, two smoke reports at once): the lock itself is covered in the default run by
 # tests/test_pipeline_cache.py::test_two_processes_on_one_cache_compute_a_stage_once
 @pytest.mark.slow
