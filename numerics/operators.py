@@ -98,6 +98,39 @@ def ghost_coords(x: np.ndarray, dx: float, periodic: bool) -> np.ndarray:
     return np.concatenate([x[0] - dx * np.arange(p, 0, -1), x, x[-1] + dx * np.arange(1, p + 1)])
 
 
+@lru_cache(maxsize=256)
+def _support(kind: str, n: int, dx: float, order: int, derivative: int, side: int
+             ) -> tuple[slice, np.ndarray, np.ndarray]:
+    """The closure of one side restricted to the cells it reads: (cells, W on them, beta); the
+    high side's weights are the low side's on the reversed axis (read-only: cached)."""
+    W, beta = ghost_weights(BC(kind), n, GHOST, dx, order, derivative)
+    if side == 1:
+        W = W[:, ::-1]
+    cols = np.flatnonzero(np.any(W != 0, axis=0))
+    if not len(cols):  # no cell enters (no closure reads none; kept for completeness)
+        return slice(0, 0), W[:, :0], beta
+    cells = slice(int(cols[0]), int(cols[-1]) + 1)
+    return cells, W[:, cells], beta
+
+
+def side_ghosts(uk: np.ndarray, bc: BC, side: int, dx: float, order: int, derivative: int,
+                g: np.ndarray | float | None) -> np.ndarray:
+    """The GHOST ghost values of one side of uk's last axis, ghost k = 0 nearest the face:
+    W u + beta g (g the face data, None where the closure takes none). The closure reads a few
+    cells near its face (the far end for a periodic axis): only those enter the product (the
+    full (n, GHOST) product cost a pass over u per side)."""
+    cells, W, beta = _support(bc.kind, uk.shape[-1], dx, order, derivative, side)
+    gh = uk[..., cells] @ W.T
+    if g is not None:
+        gh = gh + np.asarray(g)[..., None] * beta
+    return gh
+
+
+def _padded(uk: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """uk with its low ghosts (nearest the face first) and high ghosts on its last axis."""
+    return np.concatenate([low[..., ::-1], uk, high], axis=-1)
+
+
 def extend(u: np.ndarray, k: int, bcs: tuple[BC, BC], axes: list[np.ndarray], dx: float,
            t: float, order: int, lead: int = 0, face_cache: dict | None = None,
            derivative: int = 1) -> np.ndarray:
@@ -108,14 +141,10 @@ def extend(u: np.ndarray, k: int, bcs: tuple[BC, BC], axes: list[np.ndarray], dx
     coordinates, which is how corner ghost values receive both faces' data. ``face_cache`` (a
     dict) keeps face data evaluated at time t for reuse by other terms at the same t.
     """
-    n = u.shape[lead + k]
     uk = np.moveaxis(u, lead + k, -1)
     parts = []
     for side, bc in enumerate(bcs):
-        W, beta = ghost_weights(bc, n, GHOST, dx, order, derivative)
-        if side == 1:
-            W = W[:, ::-1]
-        gh = uk @ W.T  # (..., GHOST), ghost k = 0 nearest the face
+        g = None
         if bc.kind in ("dirichlet", "neumann"):
             key = (k, side, tuple(len(a) for a in axes))
             g = None if face_cache is None else face_cache.get(key)
@@ -123,10 +152,8 @@ def extend(u: np.ndarray, k: int, bcs: tuple[BC, BC], axes: list[np.ndarray], dx
                 g = boundary_values(bc, face_coords(axes, k, dx, side), t)
                 if face_cache is not None:
                     face_cache[key] = g
-            gh = gh + g[..., None] * beta
-        parts.append(gh[..., ::-1] if side == 0 else gh)
-    padded = np.concatenate([parts[0], uk, parts[1]], axis=-1)
-    return np.moveaxis(padded, -1, lead + k)
+        parts.append(side_ghosts(uk, bc, side, dx, order, derivative, g))
+    return np.moveaxis(_padded(uk, *parts), -1, lead + k)
 
 
 def face_coords(axes: list[np.ndarray], k: int, dx: float, side: int
@@ -267,6 +294,16 @@ def _vanleer(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 LIMITERS = {"minmod": _minmod, "vanleer": _vanleer}
 
 
+@lru_cache(maxsize=64)
+def _grid_face(grid: Grid, k: int, side: int) -> tuple[np.ndarray, ...]:
+    """face_coords of the grid's own axes (the limited schemes ask for them at every stage)."""
+    coords = face_coords(list(grid.axes), k, grid.spacing[k], side)
+    for c in coords:
+        if isinstance(c, np.ndarray):  # (a 1-D grid's face is one point: numpy scalars)
+            c.flags.writeable = False  # cached: shared by every caller
+    return coords
+
+
 def pad_axis(u: np.ndarray, k: int, bcs: tuple[BC, BC], grid: Grid, t: float,
              v: np.ndarray | None = None) -> np.ndarray:
     """u with GHOST ghost cells on both sides of axis k (leading component axis excluded).
@@ -276,32 +313,27 @@ def pad_axis(u: np.ndarray, k: int, bcs: tuple[BC, BC], grid: Grid, t: float,
     linear extrapolation (no data, and no overshoot where characteristics enter). With the
     axis-k velocity v (grid shape), a dirichlet side whose boundary cell has outgoing
     characteristics (low side v > 0, high side v < 0) is extrapolated linearly, data-free
-    (solve.assemble says why).
+    (solve.assemble says why). Each side's ghosts are computed once, by the closure that
+    applies there (it built the whole padded array once per closure order: 3-D limited
+    derivatives with dirichlet data 3x the cost of those with outflow sides).
     """
-    axes, dx = list(grid.axes), grid.spacing[k]
-    padded = extend(u, k, bcs, axes, dx, t, 2, lead=1)
-    data = [bc.kind in ("dirichlet", "neumann") for bc in bcs]
-    if not any(data):
-        return padded
-    high = extend(u, k, bcs, axes, dx, t, 4, lead=1)
-    free = None  # the data-free ghosts, built only where a dirichlet side needs them
-    if v is not None and any(bc.kind == "dirichlet" for bc in bcs):
-        free = extend(u, k, (BC("outflow"), BC("outflow")), axes, dx, t, 2, lead=1)
-    n, p = grid.shape[k], GHOST
-    ax = k + 1
+    dx, n = grid.spacing[k], grid.shape[k]
+    uk = np.moveaxis(u, k + 1, -1)
+    parts = []
     for side, bc in enumerate(bcs):
-        if not data[side]:
+        if bc.kind not in ("dirichlet", "neumann"):
+            parts.append(side_ghosts(uk, bc, side, dx, 2, 1, None))
             continue
-        idx = np.arange(p) if side == 0 else np.arange(n + p, n + 2 * p)
-        ghost = np.take(high, idx, axis=ax)
-        if bc.kind == "dirichlet" and free is not None:
+        g = boundary_values(bc, _grid_face(grid, k, side), t)
+        ghost = side_ghosts(uk, bc, side, dx, 4, 1, g)
+        if bc.kind == "dirichlet" and v is not None:
             cell = np.take(v, 0 if side == 0 else n - 1, axis=k)
-            out = np.expand_dims(cell > 0 if side == 0 else cell < 0, (0, ax))
-            ghost = np.where(out, np.take(free, idx, axis=ax), ghost)
-        sl = [slice(None)] * padded.ndim
-        sl[ax] = slice(idx[0], idx[-1] + 1)
-        padded[tuple(sl)] = ghost
-    return padded
+            out = cell > 0 if side == 0 else cell < 0
+            if out.any():
+                free = side_ghosts(uk, BC("outflow"), side, dx, 2, 1, None)
+                ghost = np.where(out[None, ..., None], free, ghost)
+        parts.append(ghost)
+    return np.moveaxis(_padded(uk, *parts), -1, k + 1)
 
 
 def limited_derivative(u: np.ndarray, v: np.ndarray, k: int, bcs: tuple[BC, BC], grid: Grid,
