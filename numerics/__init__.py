@@ -18,7 +18,7 @@ from .montecarlo import MonteCarloResult, feynman_kac
 from .problem import Problem
 from .schemes import CONVECTION, DIFFUSION, TIME, SchemeInfo
 from .solve import Solution, assemble, solve
-from .stability import explicit_dt_limit, half_disk_radius
+from .stability import explicit_dt_limit, explicit_dt_route, half_disk_radius
 
 __all__ = [
     "BC",
@@ -39,6 +39,7 @@ __all__ = [
     "WallTimeError",
     "assemble",
     "explicit_dt_limit",
+    "explicit_dt_route",
     "feynman_kac",
     "half_disk_radius",
     "solve",

@@ -34,7 +34,7 @@ from .stability import (
     SPECTRAL_STEPPERS,
     SSP_COEFFICIENT,
     courant_numbers,
-    explicit_dt_limit,
+    explicit_dt_route,
     imex_dt_limit,
     is_monotone_operator,
     limited_dt_limit,
@@ -631,6 +631,7 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     perron = dt_bound == "perron"  # rigorous and cheap: at every step's bound too
     stats["dt_bound"] = (("arnoldi" if spectral else "perron" if perron else "gershgorin")
                          if bounded else None)
+    routes: set[str] = set()  # what set the explicit steps (stability.EXPLICIT_ROUTES)
     solver = linear_solver_for(linear_solver, g.dim, g.size, rebuilt=at is not None)
     if not info.explicit:  # the linear solver in effect ('auto' resolved by the grid's size)
         stats["linear_solver"] = "iterative" if solver == "auto-iterative" else solver
@@ -709,8 +710,10 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
                               "dx": g.spacing[0]}
                     # the Arnoldi estimate once per constant operator; coefficients that
                     # change with t are re-bounded every step, where Gershgorin is cheap
-                    return explicit_dt_limit(d.L, stepper, spectrum=spectral, perron=perron,
-                                             **kw)
+                    limit, route = explicit_dt_route(d.L, stepper, spectrum=spectral,
+                                                     perron=perron, **kw)
+                    routes.add(route)
+                    return limit
 
                 key = ("limit", interval)  # once per constant operator, not once per frame
                 if at is not None or key not in built:
@@ -719,6 +722,14 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
                 if at is not None:  # callable coefficients: the bound over the whole interval
                     for tt in np.linspace(t, seg_end, TIME_SAMPLES)[1:]:
                         limit = min(limit, explicit_limit(at(float(tt)), float(tt)))
+                if dt_bound != "gershgorin" and stats["steps"] == 0 and "spectral" not in routes:
+                    # SSP-RK3 on a monotone operator: its SSP limit sets the step, no bound
+                    why = ("the operator is zero (nothing moves), no step bound applies"
+                           if routes == {"none"} else
+                           f"{stepper} on this monotone operator ({convection}/{diffusion}) "
+                           "takes the SSP limit dt max(-L_ii) <= 1, not a spectral bound")
+                    raise NumericsError(f"dt_bound {dt_bound!r} has no effect here: {why}; "
+                                        "leave dt_bound unset")
                 if dt is not None and dt > limit * (1 + 1e-12):
                     vmax = np.abs(problem.velocity_at(t)).max()
                     raise UnstableTimeStepError(
@@ -812,6 +823,8 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
     finally:
         if bar is not None:
             bar.close()
+    if "spectral" not in routes:  # a bound is recorded only where it set a step
+        stats["dt_bound"] = None
     stats["wall_time_s"] = _time.perf_counter() - start
     # the steps alone (assembly, factorisation and the step bound excluded): the time that a
     # compiled code's timed stepper loop corresponds to

@@ -208,13 +208,28 @@ def explicit_dt_limit(L: sps.spmatrix, stepper: str, *, velocity_1d: np.ndarray 
     ``spectrum``, RK3/RK4 on a non-monotone operator use min(Gershgorin, SPECTRAL_MARGIN x
     the Arnoldi estimate of max |lambda|) as the spectral bound, with ``perron``
     min(Gershgorin, perron_bound) (both: the least of the three)."""
+    return explicit_dt_route(L, stepper, velocity_1d=velocity_1d, diffusion_1d=diffusion_1d,
+                             dx=dx, spectrum=spectrum, perron=perron)[0]
+
+
+#: what set an explicit step (explicit_dt_route): nothing moves (L = 0), the SSP limit of a
+#: monotone operator, the spectral bound (Gershgorin, Perron or Arnoldi), 1-D von Neumann
+EXPLICIT_ROUTES = ("none", "ssp", "spectral", "von-neumann")
+
+
+def explicit_dt_route(L: sps.spmatrix, stepper: str, *, velocity_1d: np.ndarray | None = None,
+                      diffusion_1d: np.ndarray | None = None, dx: float | None = None,
+                      spectrum: bool = False, perron: bool = False) -> tuple[float, str]:
+    """(explicit_dt_limit, the route in EXPLICIT_ROUTES that set it): the SSP route of a
+    monotone operator takes no spectral bound, so a caller records a bound only where the
+    route is 'spectral'."""
     if stepper not in POLYNOMIALS:
         raise NumericsError(f"{stepper!r} is not explicit; valid: {', '.join(POLYNOMIALS)}")
     c, R = gershgorin(L)
     if not np.any(c > 0) and not np.any(R > 0):
-        return np.inf
+        return np.inf, "none"
     if stepper != "rk4" and is_monotone_operator(L):  # rk4 has no SSP coefficient
-        return float(1.0 / c.max())  # SSP coefficient 1: dt max(-L_ii) <= 1
+        return float(1.0 / c.max()), "ssp"  # SSP coefficient 1: dt max(-L_ii) <= 1
     if stepper in SPECTRAL_STEPPERS:
         # all eigenvalues lie in the left half-plane (stable semi-discretisations) and in
         # |lambda| <= max_i (c_i + R_i) (Gershgorin)
@@ -225,7 +240,7 @@ def explicit_dt_limit(L: sps.spmatrix, stepper: str, *, velocity_1d: np.ndarray 
         rho = spectral_radius(L) if spectrum else None
         if rho is not None and rho > 0:
             bound = min(bound, SPECTRAL_MARGIN * rho)
-        return float(half_disk_radius(stepper) / bound)
+        return float(half_disk_radius(stepper) / bound), "spectral"
     if velocity_1d is not None and diffusion_1d is not None and dx is not None:
         # von Neumann, forward Euler + central in 1-D: C^2 <= 2r and 2r <= 1, pointwise
         v2 = np.maximum(velocity_1d**2, 1e-300)
@@ -236,7 +251,7 @@ def explicit_dt_limit(L: sps.spmatrix, stepper: str, *, velocity_1d: np.ndarray 
                 "(|G| > 1 for every dt); use convection='upwind1', or stepper 'ssprk3'/'rk4'")
         lim = np.minimum(np.where(velocity_1d != 0, 2 * a / v2, np.inf), dx**2 / (2 * np.maximum(
             a, 1e-300)))
-        return float(lim.min())
+        return float(lim.min()), "von-neumann"
     raise NumericsError(
         f"{stepper} is not stable for this non-monotone operator (it has negative off-diagonal "
         "entries: central convection, or a diffusion tensor whose mixed terms exceed "

@@ -277,3 +277,32 @@ def test_a_bound_that_would_not_set_the_step_is_refused_and_none_is_recorded():
         assert solve(prob, stepper=stepper, convection=conv).stats["dt_bound"] is None
     assert solve(prob, stepper="rk4", convection="central2",
                  dt_bound="perron").stats["dt_bound"] == "perron"
+
+
+def test_ssp_rk3_on_a_monotone_operator_takes_its_ssp_limit_and_records_no_bound():
+    """SSP-RK3 with upwind1/central2 (an M-matrix) takes the SSP limit dt max(-L_ii) <= 1, which
+    no spectral bound enters: 'perron' or 'arnoldi' is refused before any step (it was taken
+    and recorded, unused), and the default records None. Control: with central2 convection
+    (not monotone) the same stepper takes the bound and records it; the route is read off the
+    same call that sets the step (stability.explicit_dt_route)."""
+    grid = Grid(bounds=(BOX, BOX), shape=(16, 16))
+    x, y = grid.coords
+    prob = Problem(grid=grid, initial=np.exp(-10 * (x**2 + y**2)), t_end=0.1,
+                   velocity=(1.0, 0.5), diffusion=0.01, boundary=("dirichlet", 0.0))
+    L = assemble(prob, 0.0, "upwind1", "central2").L
+    assert stab.explicit_dt_route(L, "ssprk3") == (stab.explicit_dt_limit(L, "ssprk3"), "ssp")
+    assert stab.explicit_dt_route(L, "rk4")[1] == "spectral"  # rk4: no SSP coefficient
+    for bound in ("perron", "arnoldi"):
+        with pytest.raises(NumericsError, match=f"dt_bound '{bound}' has no effect here: ssprk3 "
+                                                "on this monotone operator"):
+            solve(prob, stepper="ssprk3", convection="upwind1", dt_bound=bound, progress=False)
+    plain = solve(prob, stepper="ssprk3", convection="upwind1")
+    assert plain.stats["dt_bound"] is None
+    assert plain.stats["max_dt"] <= 1.0 / float(-L.diagonal().min()) + 1e-15
+    central = solve(prob, stepper="ssprk3", convection="central2", dt_bound="perron")
+    assert central.stats["dt_bound"] == "perron"
+    # a zero operator: nothing moves, no bound applies
+    still = Problem(grid=grid, initial=np.exp(-10 * (x**2 + y**2)), t_end=0.1)
+    with pytest.raises(NumericsError, match="the operator is zero"):
+        solve(still, stepper="rk4", dt_bound="perron")
+    assert solve(still, stepper="rk4").stats["dt_bound"] is None
