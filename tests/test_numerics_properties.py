@@ -389,3 +389,33 @@ def test_cubic_lagrange_interpolation_is_exact_on_cubics_and_its_matrix_is_the_s
     assert np.array_equal((W @ values.ravel()).reshape(7, 3), interpolate(values, pts))
     other = interpolation_matrix(shape, [p + 0.25 for p in pts])
     assert not np.array_equal(other @ values.ravel(), W @ values.ravel())
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(5, 24),
+       kind=st.sampled_from(["dirichlet", "neumann", "outflow", "periodic"]),
+       order=st.sampled_from([2, 4]), derivative=st.sampled_from([1, 2]),
+       side=st.sampled_from([0, 1]), lead=st.sampled_from([(), (3,), (2, 3)]))
+def test_ghosts_on_the_cells_a_closure_reads_equal_the_whole_closure(seed, n, kind, order,
+                                                                     derivative, side, lead):
+    """operators.side_ghosts multiplies only the cells near the face that the closure reads (the
+    far end on a periodic axis): it equals the closure's whole (GHOST x n) product W u + beta g
+    on random data. Control: dropping the last cell it reads changes the ghosts."""
+    from numerics import operators as ops
+    from numerics.boundary import BC, ghost_weights
+
+    rng = np.random.default_rng(seed)
+    u = rng.standard_normal(lead + (n,))
+    g = rng.standard_normal(lead) if kind in ("dirichlet", "neumann") else None
+    dx = 1.0 / n
+    W, beta = ghost_weights(BC(kind), n, ops.GHOST, dx, order, derivative)
+    if side == 1:
+        W = W[:, ::-1]
+    whole = np.einsum("...j,kj->...k", u, W)
+    if g is not None:
+        whole = whole + g[..., None] * beta
+    got = ops.side_ghosts(u, BC(kind), side, dx, order, derivative, g)
+    assert np.allclose(got, whole, rtol=1e-13, atol=1e-13 * np.abs(u).max())
+    cells, Wc, _ = ops._support(kind, n, dx, order, derivative, side)
+    short = slice(cells.start, cells.stop - 1)  # the control: one cell fewer
+    assert not np.allclose(u[..., short] @ Wc[:, :-1].T, u[..., cells] @ Wc.T)
