@@ -722,8 +722,11 @@ def solve(problem: Problem, *, convection: str = "upwind1", diffusion: str = "ce
                 if at is not None:  # callable coefficients: the bound over the whole interval
                     for tt in np.linspace(t, seg_end, TIME_SAMPLES)[1:]:
                         limit = min(limit, explicit_limit(at(float(tt)), float(tt)))
-                if dt_bound != "gershgorin" and stats["steps"] == 0 and "spectral" not in routes:
+                if (dt_bound != "gershgorin" and stats["steps"] == 0 and "spectral" not in routes
+                        and not problem.piecewise and at is None):
                     # SSP-RK3 on a monotone operator: its SSP limit sets the step, no bound
+                    # (refused where the one operator of the run decides it; coefficients that
+                    # change may reach a bounded operator later: recorded below if they do)
                     why = ("the operator is zero (nothing moves), no step bound applies"
                            if routes == {"none"} else
                            f"{stepper} on this monotone operator ({convection}/{diffusion}) "

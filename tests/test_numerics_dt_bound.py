@@ -306,3 +306,13 @@ def test_ssp_rk3_on_a_monotone_operator_takes_its_ssp_limit_and_records_no_bound
     with pytest.raises(NumericsError, match="the operator is zero"):
         solve(still, stepper="rk4", dt_bound="perron")
     assert solve(still, stepper="rk4").stats["dt_bound"] is None
+    # coefficients that change: still over the whole first segment (to the save time 0.05) and
+    # moving after it, so the bound sets later steps: not refused on the first operator, and
+    # recorded
+    ramp = Problem(grid=grid, initial=np.exp(-10 * (x**2 + y**2)), t_end=0.1,
+                   velocity=lambda c, t: max(t - 0.05, 0.0) * np.stack(
+                       [200 * np.ones_like(c[0]), 100 * np.ones_like(c[1])]),
+                   boundary=("dirichlet", 0.0))
+    moved = solve(ramp, stepper="rk4", convection="central2", dt_bound="perron",
+                  save_times=[0.05])
+    assert moved.stats["dt_bound"] == "perron" and np.isfinite(moved.final).all()
