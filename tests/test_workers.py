@@ -205,6 +205,38 @@ def test_the_pools_owner_computes_onone_torch_thread_and_gets_its_count_back():
         torch.set_num_threads(before)
 
 
+def _torch_loaded(_: int) -> bool:
+    import sys
+
+    return "torch" in sys.modules
+
+
+def _torch_threads(_: int) -> int:
+    import torch  # imported here, by the job: the worker did not import it
+
+    return torch.get_num_threads()
+
+
+def test_a_worker_imports_torch_for_the_jobs_that_use_it_on_one_thread(monkeypatch):
+    """A worker starts without torch (a job that does not use it finds it unloaded) and runs
+    torch on one intra-op thread from the moment a job imports it. The control: torch's own
+    default in a fresh process is one thread per core (2 on this project's machine; on a
+    single core it is 1 as well, and the control cannot tell them apart)."""
+    import subprocess
+    import sys
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)  # set to 1 under pytest-xdist (conftest)
+    with shared_pool(1):
+        before = submit(_torch_loaded, 0).result()
+        threads = submit(_torch_threads, 0).result()
+        after = submit(_torch_loaded, 0).result()
+    assert (before, threads, after) == (False, 1, True)
+    default = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert int(default) > 1 or len(os.sched_getaffinity(0)) == 1
+
+
 def test_a_shared_pool_starts_its_workers_once_for_every_call():
     jobs = [(i,) for i in range(6)]
     with shared_pool(2):
