@@ -106,9 +106,7 @@ def _support(kind: str, n: int, dx: float, order: int, derivative: int, side: in
     W, beta = ghost_weights(BC(kind), n, GHOST, dx, order, derivative)
     if side == 1:
         W = W[:, ::-1]
-    cols = np.flatnonzero(np.any(W != 0, axis=0))
-    if not len(cols):  # no cell enters (no closure reads none; kept for completeness)
-        return slice(0, 0), W[:, :0], beta
+    cols = np.flatnonzero(np.any(W != 0, axis=0))  # every closure reads at least one cell
     cells = slice(int(cols[0]), int(cols[-1]) + 1)
     return cells, W[:, cells], beta
 
