@@ -53,6 +53,46 @@ def test_substitution_check_detects_a_corrupted_generator():
     assert all(r == 0 for r in verify_generator(res, polynomial_test_functions(S.x, 2)))
 
 
+
+def test_the_limit_over_h_is_sympys_limit_on_polynomials_weights_and_divergent_quotients():
+    """verify_generator reads lim e / r^2 off the coefficients of a polynomial e in r = sqrt(h)
+    (r^2's coefficient where r^0 and r^1 vanish) and leaves the rest to sp.limit: the same
+    value as sp.limit on every kind of quotient (control: reading r^2's coefficient without
+    checking the lower ones gives a finite value where the limit is infinite)."""
+    from theory.generator import ROOT_H, _limit_over_h
+
+    r = ROOT_H
+    a, b = sp.symbols("a b", real=True)
+    g = sp.Function("g")(a)
+    cases = [a * r**2 + b * r**3, (a + b) ** 2 * r**2 - (a**2 + 2 * a * b + b**2) * r**2,
+             g * r**2 + r**4, (a**2 + 1) * r + r**2, sp.Integer(2) + r**2, r**3,
+             sp.exp(-b * r**2) * (1 + a * r**2) - 1, sp.Integer(0)]
+    for e in cases:
+        e = sp.expand(e)
+        got, want = _limit_over_h(e), sp.limit(e / r**2, r, 0, "+")
+        assert got == want or sp.simplify(got - want) == 0, (e, got, want)
+    divergent = sp.expand((a**2 + 1) * r + r**2)
+    assert _limit_over_h(divergent) == sp.oo
+    assert sp.Poly(divergent, r).all_coeffs()[::-1][2] == 1  # the unchecked reading: finite
+
+
+def test_substitution_check_passes_a_discounted_block_and_sees_a_wrong_zeroth_order_term():
+    """A weight exp(-lambda h) is not a polynomial in sqrt(h): the residuals come from
+    sp.limit, zero for the extracted generator and not for one without its -lambda term."""
+    x = (sp.Symbol("x1", real=True),)
+    h, lam = sp.Symbol("h", positive=True), sp.Symbol("lambda", positive=True)
+    xi = sp.Symbol("xi1", real=True)
+    from theory.generator import Block
+
+    blk = Block(name="discounted", x=x, h=h, increment=sp.Matrix([h * x[0] + sp.sqrt(h) * xi]),
+                noises={xi: gaussian()}, weight=sp.exp(-lam * h))
+    res = extract_generator(blk)
+    tests = polynomial_test_functions(x, 3)
+    assert all(r == 0 for r in verify_generator(res, tests))
+    terms = {k: dict(v) for k, v in res.terms.items()}
+    terms[0].pop((0,))  # the zeroth-order term -lambda dropped
+    assert any(r != 0 for r in verify_generator(GeneratorResult(blk, terms), tests))
+
 def test_unscaled_noise_diverges_like_s2_over_2h():
     S = symbols_for(1)
     res = extract_generator(TECHNIQUES["unscaled-noise"].build(S))

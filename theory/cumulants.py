@@ -75,7 +75,8 @@ def expansion(block: Block, top: int = 2) -> dict[int, Operator]:
         if part == 0:
             continue
         poly = sp.Poly(part, *theta)
-        op = {alpha: sp.simplify(c) for alpha, c in poly.terms() if sp.simplify(c) != 0}
+        simplified = ((alpha, sp.simplify(c)) for alpha, c in poly.terms())
+        op = {alpha: c for alpha, c in simplified if c != 0}  # each coefficient simplified once
         if op:
             out[k] = op
     return out
