@@ -177,6 +177,21 @@ def test_is_zero_tells_zero_from_nonzero():
     assert is_zero(sp.Matrix([[y - y, 0]])) and not is_zero(sp.Matrix([[0, y]]))
 
 
+
+def test_reduced_is_zero_exactly_for_identities_of_each_kind():
+    """checks.reduced takes three routes (the expansion, a rational function's cancelled
+    quotient, simplify): each gives 0 on an identity of its kind and a non-zero form on the
+    identity perturbed by one term (control)."""
+    from theory.checks import reduced
+
+    x, y, lam = sp.symbols("x y lambda", real=True)
+    polynomial = (x + y) ** 3 - (x**3 + 3 * x**2 * y + 3 * x * y**2 + y**3)
+    rational = x / (x + 1) + 1 / (x + 1) - (y**2 + 2 * y) / (y * (y + 2))
+    trig = sp.sin(lam) ** 2 + sp.cos(lam) ** 2 - 1
+    for identity in (polynomial, rational, trig):
+        assert reduced(identity) == 0, identity
+        assert reduced(identity + x * y / (y + 3)) != 0, identity
+
 def test_psd_certificate_uses_the_noise_gram_form():
     # the certificate of a noise block is the Gram form (1/2) sum Var(xi_j) G_j G_j^T; a wrong
     # diffusion (the Gram form without 1/2) is not certified by it
