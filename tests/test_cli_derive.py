@@ -20,6 +20,25 @@ def test_derive_one_technique_writes_json_and_latex(tmp_path, capsys):
     assert tex.read_text().startswith("\\documentclass")
 
 
+
+def test_derive_shows_its_progress_unit_by_unit(capsys, monkeypatch):
+    """build_report calls progress once per unit of report_plan, in its order (control: the
+    full plan holds the later sections, which a technique subset skips), and the command draws
+    the bar on stderr, the derivation alone on stdout."""
+    from theory.report import build_report, report_plan
+
+    seen = []
+    build_report(techniques=["dropout", "graph-diffusion"], include_exact=False,
+                 progress=seen.append)
+    assert seen == report_plan(["dropout", "graph-diffusion"]) == \
+        ["derivation", "dropout", "graph-diffusion"]
+    full = report_plan()
+    assert full[-4:] == ["exact solutions", "bounds", "quadrature", "von Neumann"]
+    assert "exact solutions" not in report_plan(include_exact=False)
+    assert main(["derive", "--technique", "plain", "--no-exact"]) == 0
+    out, err = capsys.readouterr()
+    assert "derive (d = 2)" in err and "2/2" in err and "derive (d = 2)" not in out
+
 def test_derive_ablation_and_bad_names(capsys):
     assert main(["derive", "--assume", "A1,A2,A3,A5,A6", "--technique", "plain"]) == 0
     assert "indefinite" in capsys.readouterr().out

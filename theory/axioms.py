@@ -185,10 +185,11 @@ def converse_checks(res: GeneratorResult, T=None) -> list[Check]:
     return checks
 
 
-#: the largest feature dimension the symbolic derivation is run in: its cost grows about 5x per
-#: dimension (4.5 s, 12 s, 63 s at d = 2, 3, 4 with --no-exact on a 2-core machine; d = 5 is
-#: the extrapolated 5 minutes), so d = 6 would take about half an hour and a large d would not
-#: end: refused up front rather than accepted silently
+#: the largest feature dimension the symbolic derivation is run in: its cost grows 3-4x per
+#: dimension (`cdverify derive --no-exact`: 16 s, 49 s, 204 s at d = 2, 3, 4 on one core of the
+#: slower 2-core machine, 2026-12-08; d = 5 is the extrapolated quarter of an hour), so d = 6
+#: would take about an hour and a large d would not end: refused up front rather than accepted
+#: silently
 MAX_DIM = 5
 
 
@@ -205,7 +206,7 @@ def derive(assume: str | list[str] | tuple[str, ...] = DEFAULT_AXIOMS, dim: int 
         raise TheoryError(f"dimension must be >= 1, got {dim}")
     if dim > MAX_DIM:
         raise TheoryError(f"dim = {dim} (--dim): at most {MAX_DIM}; the symbolic derivation's "
-                          "cost grows about 5x per dimension (63 s at d = 4 on 2 cores), so "
+                          "cost grows 3-4x per dimension (204 s at d = 4 on one core), so "
                           f"d = {dim} would run for hours; give 1 .. {MAX_DIM}")
     if "A8" in keys and dim < 2:
         raise TheoryError(f"A8 (rotations) needs dim >= 2 (SO(1) is trivial); got dim = {dim}")

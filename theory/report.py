@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,17 +62,32 @@ def _technique_item(rep: TechniqueReport) -> tuple[str, list[Check], dict[str, s
     return f"{rep.technique.title} (`{rep.technique.name}`)", rep.checks, facts
 
 
+def report_plan(techniques: list[str] | None = None, include_exact: bool = True) -> list[str]:
+    """The units of work of :func:`build_report`, in order (what its ``progress`` is called
+    with, one call as each unit ends); an unknown technique is refused here, before any work."""
+    names = [*TECHNIQUES, "graph-diffusion"] if techniques is None else list(techniques)
+    for n in names:
+        if n != "graph-diffusion":
+            technique(n)  # TheoryError naming the valid ones
+    later = [] if techniques is not None else [
+        *(["exact solutions"] if include_exact else []), "bounds", "quadrature", "von Neumann"]
+    return ["derivation", *names, *later]
+
+
 def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
                  techniques: list[str] | None = None, dim: int = 2,
-                 include_exact: bool = True) -> TheoryReport:
-    """Run the derivation for ``assume`` and every check of the chosen catalogue entries."""
+                 include_exact: bool = True,
+                 progress: Callable[[str], None] | None = None) -> TheoryReport:
+    """Run the derivation for ``assume`` and every check of the chosen catalogue entries.
+    ``progress(unit)`` is called as each unit of :func:`report_plan` ends (a progress bar:
+    d = 3 takes about a minute, d = 4 several)."""
+    done = progress or (lambda unit: None)
+    report_plan(techniques, include_exact)  # the names validated up front
+    names = [*TECHNIQUES, "graph-diffusion"] if techniques is None else techniques
     clock = time.perf_counter()
     der = derive(assume, dim=dim)
     timings = {"derivation": time.perf_counter() - clock}
-    names = [*TECHNIQUES, "graph-diffusion"] if techniques is None else techniques
-    for n in names:
-        if n != "graph-diffusion":
-            technique(n)  # validates the name up front
+    done("derivation")
     sections = []
     clock = time.perf_counter()
     cat = Section("Catalogue of network techniques (docs/theory.md section 3)")
@@ -85,6 +101,7 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
             rep = check_technique(n, dim)
             generators[n] = rep.result
             cat.items.append(_technique_item(rep))
+        done(n)
     sections.append(cat)
     cat.seconds = timings["catalogue"] = time.perf_counter() - clock
     if techniques is None:
@@ -108,6 +125,7 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
                      "diffusion": str(sol.diffusion.tolist())}))
             sections.append(ex)
             ex.seconds = timings["exact solutions"] = time.perf_counter() - clock
+            done("exact solutions")
         clock = time.perf_counter()
         bd = Section("Bounds (docs/theory.md sections 4, 5)")
         hl = bounds.derive_heat_lipschitz()
@@ -123,6 +141,7 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
                          {"assumed": bounds.ASSUMED_RESULTS["maximum_principle_general"]}))
         sections.append(bd)
         bd.seconds = timings["bounds"] = time.perf_counter() - clock
+        done("bounds")
         clock = time.perf_counter()
         nu = Section("The expansion against quadrature of the one-step operator (d = 2)")
         from .numeric_generator import technique_comparisons
@@ -134,6 +153,7 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
                              f"{comp.correction_numeric:.10g})"}))
         sections.append(nu)
         nu.seconds = timings["quadrature"] = time.perf_counter() - clock
+        done("quadrature")
         clock = time.perf_counter()
         sc = Section("Von Neumann stability of explicit schemes")
         for a in scheme_analysis.analyses():
@@ -141,6 +161,7 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
                                                        "G(theta)": str(a.amplification)}))
         sections.append(sc)
         sc.seconds = timings["von Neumann"] = time.perf_counter() - clock
+        done("von Neumann")
     return TheoryReport(der, sections, timings)
 
 

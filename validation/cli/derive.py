@@ -28,15 +28,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from theory.report import build_report, dumps_json, to_latex, to_markdown
+    from tqdm import tqdm
+
+    from theory.report import build_report, dumps_json, report_plan, to_latex, to_markdown
     from validation.store.io import atomic_write_text
 
     from .types import refuse_unwritable_files
 
     refuse_unwritable_files(args, ("latex", "json"))  # before the derivation, not after it
 
-    rep = build_report(args.assume, [args.technique] if args.technique else None,
-                       dim=args.dim, include_exact=not args.no_exact)
+    chosen = [args.technique] if args.technique else None
+    plan = report_plan(chosen, include_exact=not args.no_exact)
+    with tqdm(total=len(plan), desc=f"derive (d = {args.dim})", unit="part", leave=False) as bar:
+        def done(unit: str) -> None:
+            bar.set_postfix_str(unit, refresh=False)
+            bar.update()
+
+        rep = build_report(args.assume, chosen, dim=args.dim,
+                           include_exact=not args.no_exact, progress=done)
     print(to_markdown(rep))
     if args.latex:
         atomic_write_text(args.latex, to_latex(rep))

@@ -46,8 +46,8 @@ def dimension(text: str) -> int:
     from theory.axioms import MAX_DIM  # derive imports sympy anyway
 
     value = count(text)
-    return _at_most(value, MAX_DIM, "the symbolic derivation's cost grows about 5x per "
-                    f"dimension (63 s at d = 4 on 2 cores), so d = {value} would run for hours",
+    return _at_most(value, MAX_DIM, "the symbolic derivation's cost grows 3-4x per "
+                    f"dimension (204 s at d = 4 on one core), so d = {value} would run for hours",
                     f"1 .. {MAX_DIM}")
 
 
