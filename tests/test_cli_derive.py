@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -24,7 +25,7 @@ def test_derive_one_technique_writes_json_and_latex(tmp_path, capsys):
 def test_derive_shows_its_progress_unit_by_unit(capsys, monkeypatch):
     """build_report calls progress once per unit of report_plan, in its order (control: the
     full plan holds the later sections, which a technique subset skips), and the command draws
-    the bar on stderr, the derivation alone on stdout."""
+    the bar on stderr when it is a terminal, the derivation alone on stdout."""
     from theory.report import build_report, report_plan
 
     seen = []
@@ -35,6 +36,9 @@ def test_derive_shows_its_progress_unit_by_unit(capsys, monkeypatch):
     full = report_plan()
     assert full[-4:] == ["exact solutions", "bounds", "quadrature", "von Neumann"]
     assert "exact solutions" not in report_plan(include_exact=False)
+    assert main(["derive", "--technique", "plain", "--no-exact"]) == 0
+    assert "derive (d = 2)" not in capsys.readouterr().err  # not a terminal: no bar
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert main(["derive", "--technique", "plain", "--no-exact"]) == 0
     out, err = capsys.readouterr()
     assert "derive (d = 2)" in err and "2/2" in err and "derive (d = 2)" not in out

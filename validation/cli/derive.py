@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
 
     chosen = [args.technique] if args.technique else None
     plan = report_plan(chosen, include_exact=not args.no_exact)
-    with tqdm(total=len(plan), desc=f"derive (d = {args.dim})", unit="part", leave=False) as bar:
+    # on a terminal only (disable=None): a pipeline's stderr keeps one line per error
+    with tqdm(total=len(plan), desc=f"derive (d = {args.dim})", unit="part", leave=False,
+              disable=None) as bar:
         def done(unit: str) -> None:
             bar.set_postfix_str(unit, refresh=False)
             bar.update()
