@@ -192,6 +192,23 @@ def test_reduced_is_zero_exactly_for_identities_of_each_kind():
         assert reduced(identity) == 0, identity
         assert reduced(identity + x * y / (y + 3)) != 0, identity
 
+
+def test_simplified_is_sympys_simplify_remembered_per_expression():
+    """checks.simplified gives sp.simplify's form (entrywise for a matrix, of the same class),
+    the second time from its memo; expressions equal but for their symbols' assumptions are
+    kept apart (control: sqrt(y^2) is y only for a positive y)."""
+    from theory.checks import _simplified, simplified
+
+    p, x = sp.symbols("p x", real=True)
+    e = -p * (p - 1)
+    assert simplified(e) == sp.simplify(e) == p * (1 - p)
+    M = sp.Matrix([[e, x**2 + 2 * x + 1]])
+    assert simplified(M) == sp.simplify(M) and type(simplified(M)) is type(M)
+    hits = _simplified.cache_info().hits
+    assert simplified(e) == p * (1 - p) and _simplified.cache_info().hits == hits + 1
+    pos, free = sp.Symbol("y", positive=True), sp.Symbol("y")
+    assert simplified(sp.sqrt(pos**2)) == pos and simplified(sp.sqrt(free**2)) != free
+
 def test_psd_certificate_uses_the_noise_gram_form():
     # the certificate of a noise block is the Gram form (1/2) sum Var(xi_j) G_j G_j^T; a wrong
     # diffusion (the Gram form without 1/2) is not certified by it

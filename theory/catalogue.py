@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .axioms import converse_checks
-from .checks import Check, is_zero
+from .checks import Check, is_zero, simplified
 from .errors import TheoryError
 from .generator import (
     Block,
@@ -209,7 +209,7 @@ def expansion_check(res: GeneratorResult, x: tuple) -> Check:
 
 
 def _show(e) -> str:
-    return str(sp.simplify(e).tolist()) if isinstance(e, sp.MatrixBase) else str(sp.simplify(e))
+    return str(simplified(e).tolist()) if isinstance(e, sp.MatrixBase) else str(simplified(e))
 
 
 def check_technique(name: str, d: int = 2, generator: GeneratorResult | None = None
@@ -235,7 +235,7 @@ def check_technique(name: str, d: int = 2, generator: GeneratorResult | None = N
             detail = f"(T q - q)/h has the term tr(({exp.divergence_rate}) I Hess q), rate {rate}"
         checks.append(Check("diverges with the expected rate", ok, detail, "A2",
                             expected=f"tr(({exp.divergence_rate}) I Hess q)",
-                            computed=f"tr({sp.simplify(B).tolist()} Hess q)" if lead else "none"))
+                            computed=f"tr({simplified(B).tolist()} Hess q)" if lead else "none"))
     else:
         powers = sorted(res.terms)
         checks.append(Check("limit h -> 0 exists", not res.divergent,
@@ -247,7 +247,7 @@ def check_technique(name: str, d: int = 2, generator: GeneratorResult | None = N
                                      ("diffusion", res.diffusion, exp.diffusion),
                                      ("zeroth-order term", res.zeroth_order, exp.zeroth_order)]:
                 if want is not None:
-                    checks.append(Check(f"{label} = {sp.simplify(want)}", is_zero(got - want),
+                    checks.append(Check(f"{label} = {simplified(want)}", is_zero(got - want),
                                         "docs/theory.md's entry against the moment expansion",
                                         expected=_show(want), computed=_show(got)))
             if exp.correction_second_order is not None:
@@ -256,10 +256,10 @@ def check_technique(name: str, d: int = 2, generator: GeneratorResult | None = N
                        and corr[0] == S.h else sp.zeros(d))
                 checks.append(Check(
                     f"O(h) correction, second-order part h tr(B Hess q), B = "
-                    f"{sp.simplify(exp.correction_second_order)}",
+                    f"{simplified(exp.correction_second_order)}",
                     is_zero(got - exp.correction_second_order), "from the r^2 term",
-                    expected=str(sp.simplify(exp.correction_second_order).tolist()),
-                    computed=str(sp.simplify(got).tolist())))
+                    expected=str(simplified(exp.correction_second_order).tolist()),
+                    computed=str(simplified(got).tolist())))
             checks.append(expansion_check(res, S.x))
             from .generator import polynomial_test_functions, verify_generator
 

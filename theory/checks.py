@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sympy as sp
 
@@ -35,6 +36,21 @@ class Check:
         return not self.passed and self.detail.startswith(UNDECIDED)
 
 
+@lru_cache(maxsize=4096)
+def _simplified(expr: sp.Basic) -> sp.Basic:
+    return sp.simplify(expr)
+
+
+def simplified(expr):
+    """sp.simplify(expr) (entrywise for a matrix), remembered per expression: a pure function
+    of it, and the catalogue's techniques share most of their coefficients and check and show
+    the same expressions again (463 calls on 69 distinct expressions at d = 2, 823 on 131 at
+    d = 3)."""
+    if isinstance(expr, sp.MatrixBase):
+        return expr.applyfunc(simplified)
+    return _simplified(sp.sympify(expr))
+
+
 def reduced(expr: sp.Expr) -> sp.Expr:
     """expr in a form that is 0 exactly when sympy shows expr identically 0: 0 when its
     expansion cancels; a rational function's cancelled quotient p/q (canonical: 0 iff p = 0,
@@ -46,7 +62,7 @@ def reduced(expr: sp.Expr) -> sp.Expr:
         return sp.Integer(0)
     if ex.is_rational_function() is True:
         return sp.cancel(ex)
-    return sp.simplify(e)
+    return simplified(e)
 
 
 def decide_zero(expr: sp.Expr) -> bool | None:
@@ -83,7 +99,7 @@ def is_zero(expr: sp.Expr | sp.MatrixBase) -> bool:
 def decide_nonnegative(expr: sp.Expr) -> bool | None:
     """True: expr >= 0 for every value of its symbols (as sympy's assumptions show); False: it
     is shown negative somewhere (a negative number, or sympy says so); None: undecided."""
-    e = sp.simplify(sp.sympify(expr))
+    e = simplified(expr)
     if e.is_nonnegative:
         return True
     if e.is_negative or (e.is_nonnegative is False and e.is_real):

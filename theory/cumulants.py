@@ -16,6 +16,7 @@ from functools import cache
 
 import sympy as sp
 
+from .checks import simplified
 from .errors import TheoryError
 from .generator import ROOT_H, Block, Operator
 from .noise import NoiseLaw
@@ -33,7 +34,7 @@ def _law_cumulants(law: NoiseLaw) -> tuple[sp.Expr, ...]:
     s = sp.Symbol("s")
     K = sp.series(sp.log(stats.moment_generating_function(law.stats("xi_law"))(s)), s, 0,
                   MAX_CUMULANT + 1).removeO()
-    return tuple(sp.simplify(K.coeff(s, n) * sp.factorial(n)) for n in range(1, MAX_CUMULANT + 1))
+    return tuple(simplified(K.coeff(s, n) * sp.factorial(n)) for n in range(1, MAX_CUMULANT + 1))
 
 
 def cumulants(law: NoiseLaw) -> tuple[sp.Expr, ...]:
@@ -75,8 +76,8 @@ def expansion(block: Block, top: int = 2) -> dict[int, Operator]:
         if part == 0:
             continue
         poly = sp.Poly(part, *theta)
-        simplified = ((alpha, sp.simplify(c)) for alpha, c in poly.terms())
-        op = {alpha: c for alpha, c in simplified if c != 0}  # each coefficient simplified once
+        pairs = ((alpha, simplified(c)) for alpha, c in poly.terms())
+        op = {alpha: c for alpha, c in pairs if c != 0}  # each coefficient simplified once
         if op:
             out[k] = op
     return out
@@ -94,5 +95,5 @@ def _truncated_product(a: list[sp.Expr], b: list[sp.Expr], n: int) -> list[sp.Ex
 def operator_difference(a: Operator, b: Operator) -> Operator:
     """a - b, coefficientwise, without the zero entries."""
     keys = set(a) | set(b)
-    diff = {k: sp.simplify(a.get(k, 0) - b.get(k, 0)) for k in keys}
+    diff = {k: simplified(a.get(k, 0) - b.get(k, 0)) for k in keys}
     return {k: v for k, v in diff.items() if v != 0}

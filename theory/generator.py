@@ -29,6 +29,7 @@ from functools import cached_property
 
 import sympy as sp
 
+from .checks import simplified
 from .errors import TheoryError
 from .noise import MAX_MOMENT, NoiseLaw
 
@@ -256,7 +257,7 @@ def _powers_of_root_h(expr: sp.Expr, block: Block, top: int) -> dict[int, sp.Exp
         ser = sp.series(e, ROOT_H, 0, top + 3).removeO()
         poly = sp.Poly(sp.expand(ser), ROOT_H)
         coeffs = {m[0]: c for m, c in poly.terms()}
-    return {k - 2: sp.simplify(c) for k, c in coeffs.items() if k - 2 <= top and c != 0}
+    return {k - 2: simplified(c) for k, c in coeffs.items() if k - 2 <= top and c != 0}
 
 
 def extract_generator(block: Block, correction_order: int = 2) -> GeneratorResult:
@@ -301,7 +302,7 @@ def verify_generator(result: GeneratorResult, test_functions: list[sp.Expr]) -> 
         e = sp.expand(e.subs(block.h, ROOT_H**2))
         lim = _limit_over_h(e)
         gap = sp.expand(lim - result.apply(q))
-        residuals.append(gap if gap == 0 else sp.simplify(gap))
+        residuals.append(gap if gap == 0 else simplified(gap))
     return residuals
 
 
