@@ -187,7 +187,8 @@ def converse_checks(res: GeneratorResult, T=None) -> list[Check]:
 
 #: the largest feature dimension the symbolic derivation is run in: its cost grows 3-4x per
 #: dimension (`cdverify derive --no-exact`: 16 s, 49 s, 204 s at d = 2, 3, 4 on one core of the
-#: slower 2-core machine, 2026-12-08; d = 5 is the extrapolated quarter of an hour), so d = 6
+#: slower 2-core machine, 2026-12-08; d = 3 34 s once checks.simplified remembers simplify's
+#: results; d = 5 is the extrapolated quarter of an hour), so d = 6
 #: would take about an hour and a large d would not end: refused up front rather than accepted
 #: silently
 MAX_DIM = 5
