@@ -41,7 +41,7 @@ def _simplified(expr: sp.Basic) -> sp.Basic:
     return sp.simplify(expr)
 
 
-def simplified(expr):
+def simplified(expr: sp.Basic | sp.MatrixBase) -> sp.Basic | sp.MatrixBase:
     """sp.simplify(expr) (entrywise for a matrix), remembered per expression: a pure function
     of it, and the catalogue's techniques share most of their coefficients and check and show
     the same expressions again (463 calls on 69 distinct expressions at d = 2, 823 on 131 at
