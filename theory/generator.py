@@ -29,7 +29,7 @@ from functools import cached_property
 
 import sympy as sp
 
-from .checks import simplified
+from .checks import reduced, simplified
 from .errors import TheoryError
 from .noise import MAX_MOMENT, NoiseLaw
 
@@ -301,8 +301,7 @@ def verify_generator(result: GeneratorResult, test_functions: list[sp.Expr]) -> 
         e = expectation(block.weight * shifted, block.noises) - q
         e = sp.expand(e.subs(block.h, ROOT_H**2))
         lim = _limit_over_h(e)
-        gap = sp.expand(lim - result.apply(q))
-        residuals.append(gap if gap == 0 else simplified(gap))
+        residuals.append(reduced(lim - result.apply(q)))
     return residuals
 
 

@@ -62,13 +62,20 @@ def _technique_item(rep: TechniqueReport) -> tuple[str, list[Check], dict[str, s
     return f"{rep.technique.title} (`{rep.technique.name}`)", rep.checks, facts
 
 
-def report_plan(techniques: list[str] | None = None, include_exact: bool = True) -> list[str]:
-    """The units of work of :func:`build_report`, in order (what its ``progress`` is called
-    with, one call as each unit ends); an unknown technique is refused here, before any work."""
+def _technique_names(techniques: list[str] | None) -> list[str]:
+    """The catalogue entries a report checks (all by default); an unknown name is refused
+    (TheoryError naming the valid ones), before any work."""
     names = [*TECHNIQUES, "graph-diffusion"] if techniques is None else list(techniques)
     for n in names:
         if n != "graph-diffusion":
-            technique(n)  # TheoryError naming the valid ones
+            technique(n)
+    return names
+
+
+def report_plan(techniques: list[str] | None = None, include_exact: bool = True) -> list[str]:
+    """The units of work of :func:`build_report`, in order (what its ``progress`` is called
+    with, one call as each unit ends); an unknown technique is refused here, before any work."""
+    names = _technique_names(techniques)
     later = [] if techniques is not None else [
         *(["exact solutions"] if include_exact else []), "bounds", "quadrature", "von Neumann"]
     return ["derivation", *names, *later]
@@ -82,8 +89,7 @@ def build_report(assume: str | tuple[str, ...] = DEFAULT_AXIOMS,
     ``progress(unit)`` is called as each unit of :func:`report_plan` ends (a progress bar:
     d = 3 takes about a minute, d = 4 several)."""
     done = progress or (lambda unit: None)
-    report_plan(techniques, include_exact)  # the names validated up front
-    names = [*TECHNIQUES, "graph-diffusion"] if techniques is None else techniques
+    names = _technique_names(techniques)  # validated before the derivation
     clock = time.perf_counter()
     der = derive(assume, dim=dim)
     timings = {"derivation": time.perf_counter() - clock}
