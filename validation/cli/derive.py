@@ -39,9 +39,10 @@ def run(args: argparse.Namespace) -> int:
 
     chosen = [args.technique] if args.technique else None
     plan = report_plan(chosen, include_exact=not args.no_exact)
-    # on a terminal only (disable=None): a pipeline's stderr keeps one line per error
+    # on a terminal only (disable=None): a pipeline's stderr keeps one line per error; every
+    # part drawn (mininterval=0: a few parts of a second or more each)
     with tqdm(total=len(plan), desc=f"derive (d = {args.dim})", unit="part", leave=False,
-              disable=None) as bar:
+              disable=None, mininterval=0) as bar:
         def done(unit: str) -> None:
             bar.set_postfix_str(unit, refresh=False)
             bar.update()
